@@ -1,0 +1,27 @@
+/* NPUSim C kernels: plain C, outputs first, no allocation, no globals, no printing.
+ * Built with -O3 -ffp-contract=off (never fast-math): every kernel fixes its own order of
+ * floating-point operations, so results do not depend on the compiler's vector width. */
+#ifndef NPU_KERNELS_H
+#define NPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- OpenBLAS kernel selection (openblas_tune.c) ---- */
+
+/* The OpenBLAS core type this CPU supports best ("SkylakeX", "Haswell"), or NULL when OpenBLAS's
+ * own choice cannot be improved (or the CPU is not x86-64). */
+const char *npu_openblas_wanted_coretype(void);
+
+/* 1 if the process was re-executed at start-up with OPENBLAS_CORETYPE set by NPUSim. */
+int npu_openblas_was_tuned(void);
+
+/* ---- memory bandwidth (membw.c) ---- */
+
+/* dst[i] = src[i], n floats. */
+void npu_copy_f32(float *restrict dst, const float *restrict src, size_t n);
+
+/* a[i] = b[i] + s * c[i], n floats (STREAM triad; multiply then add, no fused multiply-add). */
+void npu_triad_f32(float *restrict a, const float *restrict b, const float *restrict c, float s, size_t n);
+
+#endif

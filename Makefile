@@ -1,0 +1,42 @@
+# NPUSim. On a fresh Debian machine: `make demo` and `make test` do everything (set-up included).
+SWIFT      ?= swift
+BENCH_DIR  := .build/bench
+NPUSIM     := .build/release/npusim
+# apt-get needs root; use sudo when we are not root.
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS   := libopenblas-dev pkg-config
+
+.PHONY: all build setup test demo bench clean
+
+all: build
+
+# Installs what the build needs when it is missing; does nothing when it is present.
+setup:
+	@missing=""; \
+	for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make setup: installing$$missing with apt-get"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+build: setup
+	$(SWIFT) build -c release --product npusim
+
+test: setup
+	$(SWIFT) test
+
+demo: build
+	$(NPUSIM) demo
+
+$(BENCH_DIR)/sgemm_c: bench/sgemm_c.c | setup
+	@mkdir -p $(BENCH_DIR)
+	cc -O2 -o $@ $< $$(pkg-config --cflags --libs openblas)
+
+bench: build $(BENCH_DIR)/sgemm_c
+	NPUSIM_BENCH_TOOLS=$(BENCH_DIR) $(NPUSIM) bench
+
+clean:
+	rm -rf .build

@@ -1,0 +1,63 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Bits matter in this project: C is built with -O3 and -ffp-contract=off (never fast-math), and
+// both C and Swift are built for the machine's vector width (results do not depend on it: every
+// reduction fixes its own accumulation order in code).
+let nativeC: [CSetting] = [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-fast-math", "-march=native"])]
+let nativeSwift: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=native"])]
+
+let package = Package(
+    name: "NPUSim",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "NPUSim", targets: ["NPUSim"]),
+        .executable(name: "npusim", targets: ["npusim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // OpenBLAS from Debian's libopenblas-dev (`make setup` installs it).
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // Plain C hot loops (DESIGN.md §4, "kernels like llm.c").
+        .target(
+            name: "NPUKernels",
+            dependencies: ["COpenBLAS"],
+            path: "Kernels",
+            cSettings: nativeC
+        ),
+        .target(
+            name: "NPUDevice",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: nativeSwift
+        ),
+        .target(
+            name: "NPUTensor",
+            dependencies: ["NPUKernels", "COpenBLAS"],
+            swiftSettings: nativeSwift
+        ),
+        .target(
+            name: "NPUSim",
+            dependencies: ["NPUDevice", "NPUTensor"],
+            swiftSettings: nativeSwift
+        ),
+        .executableTarget(
+            name: "npusim",
+            dependencies: [
+                "NPUSim", "NPUKernels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: nativeSwift
+        ),
+        .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"], swiftSettings: nativeSwift),
+        .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,63 @@
+/// The work one kernel does, as the op declares it: the cost model turns it into time.
+public struct Work: Hashable, Sendable {
+    /// Floating-point operations (a multiply-add counts two).
+    public var flops: Double
+    /// Bytes read from and written to HBM.
+    public var bytes: Double
+    /// The unit the arithmetic runs on.
+    public var unit: ComputeUnit
+    /// The precision the arithmetic runs in.
+    public var precision: Precision
+
+    public init(flops: Double, bytes: Double, unit: ComputeUnit, precision: Precision = .float32) {
+        self.flops = flops
+        self.bytes = bytes
+        self.unit = unit
+        self.precision = precision
+    }
+}
+
+/// Direction of a copy task.
+public enum CopyDirection: String, Hashable, Sendable {
+    case hostToDevice = "H2D"
+    case deviceToHost = "D2H"
+    case deviceToDevice = "D2D"
+}
+
+/// A card's cost model: a roofline per engine plus fixed overheads. Pure: the same spec and work
+/// always give the same time.
+public struct CostModel: Hashable, Sendable {
+    public var spec: DeviceSpec
+
+    public init(spec: DeviceSpec) { self.spec = spec }
+
+    /// The slower of the arithmetic at the unit's peak and the traffic at HBM bandwidth.
+    /// A precision the unit cannot compute in falls back to float32 on the vector unit (what a
+    /// compiler does with an op the cube cannot take).
+    public func computeTime(_ work: Work) -> SimTime {
+        let peak = spec.peak(work.unit, work.precision) ?? spec.vectorPeak[.float32]!
+        let seconds = max(work.flops / peak, work.bytes / spec.hbmBandwidth)
+        return .seconds(seconds)
+    }
+
+    /// A kernel's time on its engine: launch overhead (once per task) plus the roofline time.
+    public func kernelTime(_ work: Work) -> SimTime {
+        spec.launchOverhead + computeTime(work)
+    }
+
+    /// A copy's time on the DMA engine: host copies pay latency plus bytes at host bandwidth;
+    /// device copies read and write HBM.
+    public func copyTime(bytes: Double, direction: CopyDirection) -> SimTime {
+        switch direction {
+        case .hostToDevice, .deviceToHost:
+            spec.hostLatency + .seconds(bytes / spec.hostBandwidth)
+        case .deviceToDevice:
+            spec.launchOverhead + .seconds(2 * bytes / spec.hbmBandwidth)
+        }
+    }
+
+    /// One point-to-point transfer of `bytes` over the inter-card link.
+    public func linkTime(bytes: Double) -> SimTime {
+        spec.linkLatency + .seconds(bytes / spec.linkBandwidth)
+    }
+}

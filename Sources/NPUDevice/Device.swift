@@ -1,0 +1,213 @@
+/// One simulated card: HBM accounting, streams, and the discrete-event scheduler that gives
+/// every task a simulated start and end.
+///
+/// Tasks are enqueued on streams in host order and scheduled at `synchronize()`. A task starts
+/// at the latest of: the end of the previous task on its stream, the host's simulated time when
+/// it was enqueued, the end of the event record it waits for, and the time its engine is free.
+/// Among the stream heads that can start, the earliest start wins (ties: earlier submission), so
+/// tasks on different engines overlap and tasks on one engine serialise.
+///
+/// A device is confined to one thread at a time (it is not `Sendable`).
+public final class Device {
+    /// The hardware figures.
+    public let spec: DeviceSpec
+    /// Card number within its cluster, from 0.
+    public let ordinal: Int
+    /// Turns declared work into simulated time.
+    public let costModel: CostModel
+
+    /// The card's streams; stream 0 is the default compute stream.
+    public private(set) var streams: [Stream] = []
+
+    // HBM accounting.
+    /// Bytes allocated now.
+    public private(set) var memoryInUse: Int64 = 0
+    /// The largest `memoryInUse` seen.
+    public private(set) var peakMemoryInUse: Int64 = 0
+    private var allocations: [Int: Allocation] = [:]
+    private var nextAllocationID = 0
+
+    // Scheduling state.
+    private var queues: [[PendingTask]] = []
+    private var queueHeads: [Int] = []
+    private var pendingCount = 0
+    private var nextTask = 0
+    private var nextEvent = 0
+    private var latestRecord: [Int: TaskID] = [:]
+    /// End times of scheduled event records (kept when the timeline is cleared).
+    private var recordEnds: [TaskID: SimTime] = [:]
+    private var streamReady: [SimTime] = []
+    private var engineFree: [Engine: SimTime] = [:]
+    private var scheduled: [TaskRecord?] = []
+    private var scheduledBase = 0
+    /// Simulated host time: tasks enqueued now cannot start before it.
+    public private(set) var hostTime: SimTime = .zero
+
+    /// A card with the given figures and a default stream.
+    public init(spec: DeviceSpec, ordinal: Int = 0) {
+        self.spec = spec
+        self.ordinal = ordinal
+        self.costModel = CostModel(spec: spec)
+        _ = makeStream(name: "compute")
+    }
+
+    /// `ascend910:0`.
+    public var label: String { "\(spec.name):\(ordinal)" }
+
+    /// The default compute stream.
+    public var defaultStream: Stream { streams[0] }
+
+    /// A new stream; tasks on it are ordered only among themselves and by events.
+    public func makeStream(name: String) -> Stream {
+        let stream = Stream(device: self, index: streams.count, name: name)
+        streams.append(stream)
+        queues.append([])
+        queueHeads.append(0)
+        streamReady.append(hostTime)
+        return stream
+    }
+
+    /// A new event, not yet recorded.
+    public func makeEvent() -> Event {
+        defer { nextEvent += 1 }
+        return Event(id: nextEvent)
+    }
+
+    // MARK: HBM
+
+    /// Reserves `bytes` of HBM for `what` (a tensor or buffer name).
+    /// - Throws: `DeviceError.outOfMemory` naming `what`, its size and the free HBM.
+    public func allocate(_ bytes: Int64, for what: String) throws(DeviceError) -> Allocation {
+        precondition(bytes >= 0, "allocation size must not be negative")
+        let free = spec.hbmBytes - memoryInUse
+        guard bytes <= free else {
+            throw .outOfMemory(device: label, what: what, requested: bytes, free: free, capacity: spec.hbmBytes)
+        }
+        let allocation = Allocation(id: nextAllocationID, bytes: bytes, label: what)
+        nextAllocationID += 1
+        allocations[allocation.id] = allocation
+        memoryInUse += bytes
+        peakMemoryInUse = max(peakMemoryInUse, memoryInUse)
+        return allocation
+    }
+
+    /// Returns an allocation's HBM. Freeing twice is a programming error.
+    public func free(_ allocation: Allocation) {
+        precondition(allocations.removeValue(forKey: allocation.id) != nil, "\(allocation.label) freed twice")
+        memoryInUse -= allocation.bytes
+    }
+
+    // MARK: Tasks
+
+    func enqueue(_ kind: TaskKind, name: String, type: String, on stream: Stream) -> TaskID {
+        precondition(stream.device === self, "stream \(stream.name) belongs to another device")
+        let id = TaskID(index: nextTask)
+        nextTask += 1
+        var dependency: TaskID?
+        switch kind {
+        case .eventRecord(let event): latestRecord[event.id] = id
+        case .eventWait(let event): dependency = latestRecord[event.id]
+        default: break
+        }
+        let duration: SimTime = switch kind {
+        case .kernel(let work): costModel.kernelTime(work)
+        case .copy(let bytes, let direction): costModel.copyTime(bytes: bytes, direction: direction)
+        case .transfer(let bytes): costModel.linkTime(bytes: bytes)
+        case .hostCallback(let d): d
+        case .eventRecord, .eventWait: .zero
+        }
+        queues[stream.index].append(PendingTask(id: id, kind: kind, name: name, type: type,
+                                                duration: duration, dependency: dependency, submitted: hostTime))
+        pendingCount += 1
+        return id
+    }
+
+    /// Advances the host's simulated clock (host work between launches).
+    public func advanceHost(by duration: SimTime) {
+        precondition(duration >= .zero, "host time cannot go back")
+        hostTime += duration
+    }
+
+    /// Schedules every enqueued task, waits (in simulated time) until all have finished, and
+    /// returns that time. The host's clock moves to it.
+    @discardableResult
+    public func synchronize() -> SimTime {
+        schedulePending()
+        let end = streamReady.max() ?? hostTime
+        hostTime = max(hostTime, end)
+        return hostTime
+    }
+
+    /// The record of a scheduled task, or nil if it is not scheduled yet (or was cleared).
+    public func record(of id: TaskID) -> TaskRecord? {
+        let i = id.index - scheduledBase
+        return i >= 0 && i < scheduled.count ? scheduled[i] : nil
+    }
+
+    /// Every scheduled task since the last `clearTimeline()`, in submission order.
+    public var timeline: [TaskRecord] { scheduled.compactMap { $0 } }
+
+    /// Forgets scheduled records (long runs that do not profile).
+    public func clearTimeline() {
+        schedulePending()
+        scheduledBase += scheduled.count
+        scheduled.removeAll(keepingCapacity: true)
+    }
+
+    private func schedulePending() {
+        guard pendingCount > 0 else { return }
+        scheduled.append(contentsOf: repeatElement(nil, count: nextTask - scheduledBase - scheduled.count))
+        while pendingCount > 0 {
+            var best: (stream: Int, start: SimTime, id: TaskID)?
+            for s in queues.indices where queueHeads[s] < queues[s].count {
+                let task = queues[s][queueHeads[s]]
+                var start = max(streamReady[s], task.submitted)
+                if let dep = task.dependency {
+                    guard let done = recordEnds[dep] else { continue }  // its record is not scheduled yet
+                    start = max(start, done)
+                }
+                if let engine = task.kind.engine { start = max(start, engineFree[engine] ?? .zero) }
+                if best == nil || start < best!.start || (start == best!.start && task.id < best!.id) {
+                    best = (s, start, task.id)
+                }
+            }
+            guard let (s, start, _) = best else {
+                preconditionFailure("scheduler deadlock: every stream head waits for an unscheduled event")
+            }
+            let task = queues[s][queueHeads[s]]
+            queueHeads[s] += 1
+            pendingCount -= 1
+            let end = start + task.duration
+            streamReady[s] = end
+            let engine = task.kind.engine
+            if let engine { engineFree[engine] = end }
+            if case .eventRecord = task.kind { recordEnds[task.id] = end }
+            scheduled[task.id.index - scheduledBase] = TaskRecord(
+                id: task.id, stream: s, streamName: streams[s].name, name: task.name, type: task.type,
+                kind: task.kind, engine: engine, submitted: task.submitted, start: start, end: end)
+        }
+        for s in queues.indices {
+            queues[s].removeAll(keepingCapacity: true)
+            queueHeads[s] = 0
+        }
+    }
+}
+
+/// A reservation of HBM on one device.
+public struct Allocation: Hashable, Sendable {
+    public let id: Int
+    /// Size in bytes.
+    public let bytes: Int64
+    /// What it holds, for error messages and memory reports.
+    public let label: String
+}
+
+struct PendingTask {
+    let id: TaskID
+    let kind: TaskKind
+    let name: String
+    let type: String
+    let duration: SimTime
+    let dependency: TaskID?
+    let submitted: SimTime
+}

@@ -1,0 +1,119 @@
+/// Every hardware number of a simulated card. Ops declare work; the cost model turns work into
+/// time with these figures. No other file holds a hardware number.
+///
+/// Units are SI throughout: FLOP/s, bytes, bytes/s; times are `SimTime`. Built-in profiles and
+/// the public source of each figure are listed in `Docs/DeviceModel.md`.
+public struct DeviceSpec: Hashable, Sendable {
+    /// Profile name (`ascend910`).
+    public var name: String
+    /// One line saying what the profile models.
+    public var summary: String
+    /// AI cores that take part in a kernel (and in a split reduction).
+    public var aiCores: Int
+    /// Peak of the cube (matrix) units over all cores, FLOP/s per precision. A precision the cube
+    /// cannot compute in is absent.
+    public var cubePeak: [Precision: Double]
+    /// Peak of the vector units over all cores, FLOP/s per precision.
+    public var vectorPeak: [Precision: Double]
+    /// HBM capacity in bytes.
+    public var hbmBytes: Int64
+    /// HBM bandwidth in bytes/s.
+    public var hbmBandwidth: Double
+    /// Fixed device-side cost of every kernel launch.
+    public var launchOverhead: SimTime
+    /// Latency of one host↔device copy.
+    public var hostLatency: SimTime
+    /// Host↔device bandwidth in bytes/s (PCIe).
+    public var hostBandwidth: Double
+    /// Latency of one inter-card transfer.
+    public var linkLatency: SimTime
+    /// Inter-card bandwidth in bytes/s, per card and direction.
+    public var linkBandwidth: Double
+
+    public init(
+        name: String, summary: String, aiCores: Int,
+        cubePeak: [Precision: Double], vectorPeak: [Precision: Double],
+        hbmBytes: Int64, hbmBandwidth: Double, launchOverhead: SimTime,
+        hostLatency: SimTime, hostBandwidth: Double, linkLatency: SimTime, linkBandwidth: Double
+    ) {
+        self.name = name
+        self.summary = summary
+        self.aiCores = aiCores
+        self.cubePeak = cubePeak
+        self.vectorPeak = vectorPeak
+        self.hbmBytes = hbmBytes
+        self.hbmBandwidth = hbmBandwidth
+        self.launchOverhead = launchOverhead
+        self.hostLatency = hostLatency
+        self.hostBandwidth = hostBandwidth
+        self.linkLatency = linkLatency
+        self.linkBandwidth = linkBandwidth
+    }
+
+    /// Peak FLOP/s of `unit` in `precision`, or nil when that unit has no such mode.
+    public func peak(_ unit: ComputeUnit, _ precision: Precision) -> Double? {
+        (unit == .cube ? cubePeak : vectorPeak)[precision]
+    }
+}
+
+private let giB: Int64 = 1 << 30
+
+extension DeviceSpec {
+    /// Huawei Ascend 910 (2019): 32 Da Vinci cores, 256 TFLOPS fp16, 32 GiB HBM2 at 1.2 TB/s.
+    public static let ascend910 = DeviceSpec(
+        name: "ascend910",
+        summary: "Ascend 910 (Da Vinci, 32 AI cores, HBM2)",
+        aiCores: 32,
+        // The 910 cube computes fp16/int8; CANN's default precision mode runs fp32 MatMul on the
+        // cube in fp16, so fp32 cube work costs the fp16 rate.
+        cubePeak: [.float16: 256e12, .float32: 256e12, .int8: 512e12],
+        vectorPeak: [.float16: 8.192e12, .float32: 4.096e12],
+        hbmBytes: 32 * giB,
+        hbmBandwidth: 1.2e12,
+        launchOverhead: .microseconds(3),
+        hostLatency: .microseconds(10),
+        hostBandwidth: 32e9,
+        linkLatency: .microseconds(5),
+        linkBandwidth: 90e9
+    )
+
+    /// Huawei Ascend 910B (910B3 figures): 20 AI cores, 313 TFLOPS fp16, 64 GiB HBM2e at 1.6 TB/s.
+    public static let ascend910b = DeviceSpec(
+        name: "ascend910b",
+        summary: "Ascend 910B3 (20 AI cores, HBM2e, HCCS)",
+        aiCores: 20,
+        cubePeak: [.float16: 313e12, .bfloat16: 313e12, .float32: 78e12, .int8: 626e12],
+        vectorPeak: [.float16: 20.5e12, .bfloat16: 20.5e12, .float32: 10.2e12],
+        hbmBytes: 64 * giB,
+        hbmBandwidth: 1.6e12,
+        launchOverhead: .microseconds(2),
+        hostLatency: .microseconds(8),
+        hostBandwidth: 64e9,
+        linkLatency: .microseconds(3),
+        linkBandwidth: 392e9
+    )
+
+    /// Round numbers for tests: 1 TFLOP/s cube = 1000 FLOP/ns, 100 GB/s HBM = 100 bytes/ns.
+    public static let test = DeviceSpec(
+        name: "test",
+        summary: "round numbers for tests (not a real card)",
+        aiCores: 4,
+        cubePeak: [.float16: 2e12, .float32: 1e12],
+        vectorPeak: [.float16: 0.2e12, .float32: 0.1e12],
+        hbmBytes: 1_000_000_000,
+        hbmBandwidth: 100e9,
+        launchOverhead: .microseconds(1),
+        hostLatency: .microseconds(10),
+        hostBandwidth: 10e9,
+        linkLatency: .microseconds(5),
+        linkBandwidth: 10e9
+    )
+
+    /// Every built-in profile, in the order `npusim devices` lists them.
+    public static let builtIn: [DeviceSpec] = [.ascend910, .ascend910b, .test]
+
+    /// The built-in profile called `name`, or nil.
+    public static func builtIn(named name: String) -> DeviceSpec? {
+        builtIn.first { $0.name == name }
+    }
+}

@@ -1,0 +1,86 @@
+/// Identifies one task enqueued on a device; its record is available after synchronisation.
+public struct TaskID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// Position in the device's submission order, from 0.
+    public let index: Int
+    public static func < (a: TaskID, b: TaskID) -> Bool { a.index < b.index }
+    public var description: String { "task#\(index)" }
+}
+
+/// An event: recorded on one stream, waited for on others.
+public struct Event: Hashable, Sendable {
+    /// Identifier, unique on its device.
+    public let id: Int
+}
+
+/// What a task does.
+public enum TaskKind: Hashable, Sendable {
+    /// A kernel on the AI cores.
+    case kernel(Work)
+    /// A copy on the DMA engine.
+    case copy(bytes: Double, direction: CopyDirection)
+    /// A transfer of `bytes` over the inter-card link (collectives are built from these).
+    case transfer(bytes: Double)
+    /// Marks the point an `Event` reaches; takes no time.
+    case eventRecord(Event)
+    /// Holds its stream until the event's latest record (at enqueue time) has completed.
+    case eventWait(Event)
+    /// Work on the host that the stream waits for (the host's time in simulated units).
+    case hostCallback(duration: SimTime)
+
+    /// Short label for timelines (`kernel`, `copy H2D`, ...).
+    public var label: String {
+        switch self {
+        case .kernel: "kernel"
+        case .copy(_, let direction): "copy \(direction.rawValue)"
+        case .transfer: "transfer"
+        case .eventRecord(let e): "record e\(e.id)"
+        case .eventWait(let e): "wait e\(e.id)"
+        case .hostCallback: "host"
+        }
+    }
+
+    /// The engine this task occupies, or nil for tasks that need none.
+    public var engine: Engine? {
+        switch self {
+        case .kernel(let work): work.unit.engine
+        case .copy: .dma
+        case .transfer: .link
+        case .eventRecord, .eventWait, .hostCallback: nil
+        }
+    }
+
+    /// Work figures for the profile (zero for tasks without arithmetic).
+    public var flops: Double {
+        if case .kernel(let work) = self { return work.flops }
+        return 0
+    }
+
+    public var bytes: Double {
+        switch self {
+        case .kernel(let work): work.bytes
+        case .copy(let bytes, _), .transfer(let bytes): bytes
+        default: 0
+        }
+    }
+}
+
+/// One task as scheduled: the ground truth of the simulated timeline.
+public struct TaskRecord: Hashable, Sendable {
+    public var id: TaskID
+    /// The stream it ran on.
+    public var stream: Int
+    public var streamName: String
+    /// Instance name (`fc1/MatMul`) and op type (`MatMul`).
+    public var name: String
+    public var type: String
+    public var kind: TaskKind
+    /// The engine it occupied, if any.
+    public var engine: Engine?
+    /// Simulated host time at which the host enqueued it: it cannot start earlier.
+    public var submitted: SimTime
+    /// Simulated start and end.
+    public var start: SimTime
+    public var end: SimTime
+
+    public var duration: SimTime { end - start }
+}

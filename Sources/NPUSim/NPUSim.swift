@@ -1,0 +1,3 @@
+// `import NPUSim` gives the whole simulator: every layer re-exported.
+@_exported import NPUDevice
+@_exported import NPUTensor

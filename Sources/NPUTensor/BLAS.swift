@@ -1,0 +1,32 @@
+import COpenBLAS
+import NPUKernels
+
+/// The system OpenBLAS. At start-up NPUSim makes sure OpenBLAS uses the best kernels this CPU
+/// supports (see Kernels/openblas_tune.c); `coreName` tells which it uses.
+public enum BLAS {
+    /// The kernel family OpenBLAS chose (`SkylakeX`, `Haswell`, ...).
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// True if NPUSim re-executed the process to give OpenBLAS better kernels.
+    public static var wasTuned: Bool { npu_openblas_was_tuned() != 0 }
+
+    /// Sets OpenBLAS's thread count (process-wide).
+    public static func setThreads(_ n: Int) {
+        precondition(n > 0)
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// OpenBLAS's current thread count.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// C = alpha·op(A)·op(B) + beta·C on row-major float32 matrices (C is m×n, the reduced
+    /// extent is k). Leading dimensions are the row lengths of the stored matrices.
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}

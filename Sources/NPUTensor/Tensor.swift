@@ -1,0 +1,194 @@
+/// Bytes behind one or more tensors (views share it). 64-byte aligned, zero-filled.
+public final class TensorStorage: @unchecked Sendable {
+    /// Start of the bytes.
+    public let pointer: UnsafeMutableRawPointer
+    /// Size in bytes.
+    public let byteCount: Int
+
+    /// Zero-filled storage of `byteCount` bytes.
+    public init(byteCount: Int) {
+        precondition(byteCount >= 0)
+        self.byteCount = byteCount
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+    }
+
+    deinit { pointer.deallocate() }
+}
+
+/// An n-dimensional array with value semantics. Reshape of a contiguous tensor and transpose
+/// are views that share storage; writing to a shared tensor copies it first.
+///
+/// `@unchecked Sendable`: storage is only written after a uniqueness check (copy on write).
+public struct Tensor: @unchecked Sendable, CustomStringConvertible {
+    public let dtype: DType
+    public let shape: Shape
+    /// Distance between neighbours along each dimension, in elements.
+    public let strides: [Int]
+    /// Position of element [0, 0, ...] in the storage, in elements.
+    public let offset: Int
+    public private(set) var storage: TensorStorage
+
+    init(dtype: DType, shape: Shape, strides: [Int], offset: Int, storage: TensorStorage) {
+        self.dtype = dtype
+        self.shape = shape
+        self.strides = strides
+        self.offset = offset
+        self.storage = storage
+    }
+
+    /// A tensor of zeros (false for bool).
+    public init(zeros shape: Shape, dtype: DType = .float32) {
+        self.init(dtype: dtype, shape: shape, strides: shape.contiguousStrides, offset: 0,
+                  storage: TensorStorage(byteCount: shape.count * dtype.size))
+    }
+
+    /// A tensor holding `values` in row-major order.
+    /// - Throws: `TensorError.countMismatch` if `values.count != shape.count`.
+    public init<T: TensorScalar>(shape: Shape, values: [T]) throws(TensorError) {
+        guard values.count == shape.count else {
+            throw .countMismatch(shape: shape, expected: shape.count, got: values.count)
+        }
+        self.init(zeros: shape, dtype: T.dtype)
+        values.withUnsafeBytes { storage.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+
+    /// A rank-0 tensor.
+    public init<T: TensorScalar>(scalar: T) {
+        try! self.init(shape: [], values: [scalar])
+    }
+
+    /// Number of elements.
+    public var count: Int { shape.count }
+
+    /// Bytes the elements take when contiguous.
+    public var byteCount: Int { shape.count * dtype.size }
+
+    /// True when the elements lie in row-major order without gaps.
+    public var isContiguous: Bool {
+        var expected = 1
+        for i in shape.dims.indices.reversed() where shape.dims[i] != 1 {
+            if strides[i] != expected { return false }
+            expected *= shape.dims[i]
+        }
+        return true
+    }
+
+    /// Storage offsets of every element in row-major order.
+    func elementOffsets() -> [Int] {
+        var offsets = [Int]()
+        offsets.reserveCapacity(count)
+        guard count > 0 else { return offsets }
+        var index = [Int](repeating: 0, count: shape.rank)
+        var position = offset
+        for _ in 0..<count {
+            offsets.append(position)
+            var d = shape.rank - 1
+            while d >= 0 {
+                index[d] += 1
+                position += strides[d]
+                if index[d] < shape.dims[d] { break }
+                position -= strides[d] * shape.dims[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+        return offsets
+    }
+
+    /// A contiguous tensor with the same elements (self when already contiguous from offset 0).
+    public func contiguous() -> Tensor {
+        if isContiguous && offset == 0 && storage.byteCount == byteCount { return self }
+        let result = Tensor(zeros: shape, dtype: dtype)
+        let size = dtype.size
+        if isContiguous {
+            result.storage.pointer.copyMemory(from: storage.pointer + offset * size, byteCount: byteCount)
+        } else {
+            for (i, o) in elementOffsets().enumerated() {
+                (result.storage.pointer + i * size).copyMemory(from: storage.pointer + o * size, byteCount: size)
+            }
+        }
+        return result
+    }
+
+    /// The elements in row-major order.
+    /// - Throws: `TensorError.dtypeMismatch` if `T` is not this tensor's element type.
+    public func toArray<T: TensorScalar>(of type: T.Type = T.self) throws(TensorError) -> [T] {
+        guard T.dtype == dtype else { throw .dtypeMismatch(op: "toArray", expected: dtype, got: T.dtype) }
+        let c = contiguous()
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: c.storage.pointer, byteCount: c.byteCount)
+            initialized = count
+        }
+    }
+
+    /// The elements as Double, row-major (for reports and reference checks).
+    public func doubles() -> [Double] {
+        let c = contiguous()
+        let p = c.storage.pointer
+        return (0..<count).map { i in
+            switch dtype {
+            case .float32: Double(p.load(fromByteOffset: i * 4, as: Float.self))
+            case .float16: Double(p.load(fromByteOffset: i * 2, as: Float16.self))
+            case .int32: Double(p.load(fromByteOffset: i * 4, as: Int32.self))
+            case .int64: Double(p.load(fromByteOffset: i * 8, as: Int64.self))
+            case .bool: p.load(fromByteOffset: i, as: UInt8.self) != 0 ? 1 : 0
+            }
+        }
+    }
+
+    /// The same elements with another shape of equal count: a view when contiguous, else a copy.
+    /// One dimension may be -1 (inferred).
+    public func reshaped(_ newDims: [Int]) throws(TensorError) -> Tensor {
+        var dims = newDims
+        let known = dims.filter { $0 != -1 }.reduce(1, *)
+        let inferred = dims.indices.filter { dims[$0] == -1 }
+        if inferred.count == 1, known > 0, count % known == 0 { dims[inferred[0]] = count / known }
+        guard dims.allSatisfy({ $0 >= 0 }), dims.reduce(1, *) == count else {
+            throw .invalidReshape(from: shape, to: Shape(newDims.map { max($0, 0) }))
+        }
+        let target = Shape(dims)
+        let base = isContiguous ? self : contiguous()
+        return Tensor(dtype: dtype, shape: target, strides: target.contiguousStrides, offset: base.offset, storage: base.storage)
+    }
+
+    /// Dimensions reordered by `permutation` (a view: no copy).
+    public func transposed(_ permutation: [Int]) throws(TensorError) -> Tensor {
+        guard permutation.count == shape.rank, Set(permutation) == Set(0..<shape.rank) else {
+            throw .invalidPermutation(rank: shape.rank, permutation: permutation)
+        }
+        return Tensor(dtype: dtype, shape: Shape(permutation.map { shape.dims[$0] }),
+                      strides: permutation.map { strides[$0] }, offset: offset, storage: storage)
+    }
+
+    /// Read access to the contiguous elements (copies first if this is a strided view).
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let c = contiguous()
+        return try body(UnsafeRawBufferPointer(start: c.storage.pointer + c.offset * dtype.size, count: byteCount))
+    }
+
+    /// Write access to the elements; makes the storage unique and contiguous first.
+    public mutating func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        if !isContiguous || offset != 0 || storage.byteCount != byteCount || !isKnownUniquelyReferenced(&storage) {
+            let copy = Tensor(zeros: shape, dtype: dtype)
+            let source = contiguous()
+            copy.storage.pointer.copyMemory(from: source.storage.pointer + source.offset * dtype.size, byteCount: byteCount)
+            self = copy
+        }
+        return try body(UnsafeMutableRawBufferPointer(start: storage.pointer, count: byteCount))
+    }
+
+    public var description: String {
+        let values = doubles()
+        let shown = values.prefix(8).map { dtype.isFloatingPoint ? "\($0)" : "\(Int64($0))" }.joined(separator: ", ")
+        return "Tensor(\(dtype), \(shape), [\(shown)\(values.count > 8 ? ", …" : "")])"
+    }
+}
+
+extension Tensor: Equatable {
+    /// Same dtype, shape and element bits (views compare by their elements).
+    public static func == (a: Tensor, b: Tensor) -> Bool {
+        guard a.dtype == b.dtype, a.shape == b.shape else { return false }
+        return a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.elementsEqual(y) } }
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import NPUSim
+
+/// One reported figure of one benchmark case.
+struct BenchFigure {
+    var bench: String
+    var caseName: String
+    var unit: String
+    var median: Double
+    var min: Double
+    var max: Double
+
+    /// Figures from per-run values (higher is better units, e.g. GFLOP/s).
+    init(bench: String, caseName: String, unit: String, values: [Double]) {
+        precondition(!values.isEmpty)
+        let sorted = values.sorted()
+        let mid = sorted.count / 2
+        self.bench = bench
+        self.caseName = caseName
+        self.unit = unit
+        median = sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+        min = sorted.first!
+        max = sorted.last!
+    }
+
+    var json: String {
+        func f(_ x: Double) -> String { String(format: "%.4g", x) }
+        return "{\"bench\": \"\(bench)\", \"case\": \"\(caseName)\", \"unit\": \"\(unit)\", \"median\": \(f(median)), \"min\": \(f(min)), \"max\": \(f(max))}"
+    }
+}
+
+/// A benchmark: runs its cases after a warm-up, several times each, interleaved so that ratios
+/// between cases hold on a noisy machine.
+struct Benchmark: Sendable {
+    var name: String
+    var summary: String
+    var run: @Sendable () throws -> [BenchFigure]
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run performance benchmarks (median and min–max of several runs).",
+        discussion: "Benchmarks: " + BenchCommand.all.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")
+    )
+
+    static let all: [Benchmark] = [sgemmBenchmark, membwBenchmark]
+
+    @Argument(help: "Benchmarks to run (default: all).")
+    var names: [String] = []
+
+    @Flag(name: .long, help: "One JSON object per line and figure.")
+    var json = false
+
+    func run() throws {
+        let known = Set(Self.all.map(\.name))
+        if let unknown = names.first(where: { !known.contains($0) }) {
+            throw CLIError(message: "unknown benchmark '\(unknown)'; benchmarks are \(Self.all.map(\.name).joined(separator: ", "))")
+        }
+        let selected = names.isEmpty ? Self.all : Self.all.filter { names.contains($0.name) }
+        if !json {
+            emit("OpenBLAS kernels: \(BLAS.coreName)\(BLAS.wasTuned ? " (selected by NPUSim at start-up)" : ""); host cores: \(ProcessInfo.processInfo.activeProcessorCount)")
+            emit("bench        case                unit        median         min         max")
+        }
+        for benchmark in selected {
+            for figure in try benchmark.run() {
+                if json {
+                    emit(figure.json)
+                } else {
+                    func f(_ x: Double) -> String { String(format: "%11.2f", x) }
+                    emit(figure.bench.padding(toLength: 13, withPad: " ", startingAt: 0)
+                        + figure.caseName.padding(toLength: 20, withPad: " ", startingAt: 0)
+                        + figure.unit.padding(toLength: 9, withPad: " ", startingAt: 0)
+                        + f(figure.median) + " " + f(figure.min) + " " + f(figure.max))
+                }
+            }
+        }
+    }
+}
+
+/// Host wall-clock seconds taken by `body`.
+func wallSeconds(_ body: () -> Void) -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// Where `make` put the plain-C yardstick programs (`NPUSIM_BENCH_TOOLS`, else `.build/bench`).
+func benchToolPath(_ name: String) -> String {
+    let dir = ProcessInfo.processInfo.environment["NPUSIM_BENCH_TOOLS"] ?? ".build/bench"
+    return (dir as NSString).appendingPathComponent(name)
+}
+
+/// Runs a yardstick program and returns its standard output lines.
+func runTool(_ path: String, _ arguments: [String]) throws -> [String] {
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+        throw CLIError(message: "the plain-C yardstick \(path) is not built; run `make bench` (it builds it)", code: 1)
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw CLIError(message: "\(path) \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus)", code: 1)
+    }
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+}

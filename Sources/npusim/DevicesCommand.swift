@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import NPUSim
+
+struct DevicesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "devices",
+        abstract: "List the device profiles and their figures.",
+        discussion: "Built-in profiles are listed; PROFILE.yaml files given as arguments are loaded, checked and listed too."
+    )
+
+    @Option(name: .long, help: "Also load and list this profile YAML file (repeatable).")
+    var profile: [String] = []
+
+    @Flag(name: .long, help: "One JSON object per profile.")
+    var json = false
+
+    func run() throws {
+        let specs = try DeviceSpec.builtIn + profile.map { try DeviceSpec.load(path: $0) }
+        if json {
+            for spec in specs { emit(jsonLine(spec)) }
+            return
+        }
+        for (i, spec) in specs.enumerated() {
+            if i > 0 { emit("") }
+            emit("\(spec.name) — \(spec.summary)")
+            for (label, value) in rows(spec) { emit("  \(label.padding(toLength: 22, withPad: " ", startingAt: 0)) \(value)") }
+        }
+    }
+
+    private func peaks(_ peaks: [Precision: Double]) -> String {
+        Precision.allCases.compactMap { p in peaks[p].map { "\(p.rawValue) \(number($0 / 1e12))" } }.joined(separator: ", ")
+    }
+
+    private func rows(_ s: DeviceSpec) -> [(String, String)] {
+        [
+            ("AI cores", "\(s.aiCores)"),
+            ("cube peak (TFLOP/s)", peaks(s.cubePeak)),
+            ("vector peak (TFLOP/s)", peaks(s.vectorPeak)),
+            ("HBM", "\(number(Double(s.hbmBytes) / 1_073_741_824)) GiB at \(number(s.hbmBandwidth / 1e9)) GB/s"),
+            ("launch overhead", "\(s.launchOverhead)"),
+            ("host link", "\(number(s.hostBandwidth / 1e9)) GB/s, latency \(s.hostLatency)"),
+            ("inter-card link", "\(number(s.linkBandwidth / 1e9)) GB/s, latency \(s.linkLatency)"),
+        ]
+    }
+
+    private func jsonLine(_ s: DeviceSpec) -> String {
+        func map(_ peaks: [Precision: Double]) -> [String: Double] {
+            Dictionary(uniqueKeysWithValues: peaks.map { ($0.key.rawValue, $0.value / 1e12) })
+        }
+        let object: [String: Any] = [
+            "name": s.name, "summary": s.summary, "ai_cores": s.aiCores,
+            "cube_tflops": map(s.cubePeak), "vector_tflops": map(s.vectorPeak),
+            "hbm_bytes": s.hbmBytes, "hbm_bandwidth_gbps": s.hbmBandwidth / 1e9,
+            "launch_overhead_us": s.launchOverhead.microseconds,
+            "host_latency_us": s.hostLatency.microseconds, "host_bandwidth_gbps": s.hostBandwidth / 1e9,
+            "link_latency_us": s.linkLatency.microseconds, "link_bandwidth_gbps": s.linkBandwidth / 1e9,
+        ]
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A figure without trailing zeros: 256, 1.2, 0.125.
+func number(_ x: Double) -> String {
+    if x == x.rounded() && abs(x) < 1e15 { return String(Int64(x)) }
+    var s = String(format: "%.3f", x)
+    while s.hasSuffix("0") { s.removeLast() }
+    return s
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import NPUSim
+
+/// An error the CLI reports as `error: …` with an exit code (CLI.md: 1 run failed, 2 bad input).
+struct CLIError: Error, CustomStringConvertible {
+    var message: String
+    var code: Int32 = 2
+    var description: String { message }
+}
+
+@main
+struct NPUSimCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "npusim",
+        abstract: "A simulated Ascend-like NPU: streams, a cost model, and real numerics on the host.",
+        subcommands: [DemoCommand.self, DevicesCommand.self, BenchCommand.self]
+    )
+
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as CLIError {
+            fail(error.message, code: error.code)
+        } catch let error as DeviceSpecError {
+            fail(error.description, code: 2)
+        } catch let error as NPYError {
+            fail(error.description, code: 2)
+        } catch let error as DeviceError {
+            fail(error.description, code: 1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is CleanExit { exit(withError: error) }
+            // Usage errors: ArgumentParser's message and usage, with our exit code 2.
+            let text = fullMessage(for: error).replacingOccurrences(of: "Error: ", with: "error: ")
+            fail(text, code: code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        let text = message.hasPrefix("error: ") ? message : "error: \(message)"
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+        Foundation.exit(code)
+    }
+}
+
+extension DeviceSpec {
+    /// A built-in profile by name, or a profile YAML file by path.
+    static func resolve(_ nameOrPath: String) throws -> DeviceSpec {
+        if let spec = builtIn(named: nameOrPath) { return spec }
+        if nameOrPath.hasSuffix(".yaml") || nameOrPath.hasSuffix(".yml") || FileManager.default.fileExists(atPath: nameOrPath) {
+            return try load(path: nameOrPath)
+        }
+        throw CLIError(message: "unknown device '\(nameOrPath)'; built-in profiles are \(builtIn.map(\.name).joined(separator: ", ")), or give a profile YAML file (see Docs/DeviceModel.md)")
+    }
+}
+
+/// Writes `text` to standard output without buffering surprises between print and FileHandle.
+func emit(_ text: String) {
+    print(text)
+}

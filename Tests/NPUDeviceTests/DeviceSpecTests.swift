@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+@testable import NPUDevice
+
+@Suite struct DeviceSpecTests {
+    @Test func builtInProfiles() {
+        #expect(DeviceSpec.builtIn.map(\.name) == ["ascend910", "ascend910b", "test"])
+        let s = DeviceSpec.ascend910
+        #expect(s.aiCores == 32)
+        #expect(s.cubePeak[.float16] == 256e12)
+        #expect(s.hbmBytes == 32 << 30)
+        #expect(s.hbmBandwidth == 1.2e12)
+        #expect(DeviceSpec.builtIn(named: "ascend910b")?.aiCores == 20)
+        #expect(DeviceSpec.builtIn(named: "gpu") == nil)
+    }
+
+    @Test func fullProfileFile() throws {
+        let yaml = """
+        name: mycard
+        ai_cores: 8
+        cube_tflops: {float16: 100, float32: 50}
+        vector_tflops: {float32: 2}
+        hbm_gib: 16
+        hbm_bandwidth_gbps: 800
+        launch_overhead_us: 2.5
+        host_latency_us: 12
+        host_bandwidth_gbps: 25
+        link_latency_us: 4
+        link_bandwidth_gbps: 50
+        """
+        let s = try DeviceSpec.parse(yaml: yaml, file: "mycard.yaml")
+        #expect(s.name == "mycard" && s.aiCores == 8)
+        #expect(s.cubePeak == [.float16: 100e12, .float32: 50e12])
+        #expect(s.vectorPeak == [.float32: 2e12])
+        #expect(s.hbmBytes == 16 << 30 && s.hbmBandwidth == 800e9)
+        #expect(s.launchOverhead == SimTime(nanoseconds: 2500))
+        #expect(s.hostLatency == SimTime(nanoseconds: 12_000) && s.hostBandwidth == 25e9)
+        #expect(s.linkLatency == SimTime(nanoseconds: 4000) && s.linkBandwidth == 50e9)
+    }
+
+    @Test func baseProfileWithOverrides() throws {
+        let s = try DeviceSpec.parse(yaml: "name: small910\nbase: ascend910\nhbm_gib: 8\n", file: "p.yaml")
+        var expected = DeviceSpec.ascend910
+        expected.name = "small910"
+        expected.summary = "based on ascend910"
+        expected.hbmBytes = 8 << 30
+        #expect(s == expected)
+    }
+
+    func failure(_ yaml: String) -> DeviceSpecError? {
+        do {
+            _ = try DeviceSpec.parse(yaml: yaml, file: "bad.yaml")
+            return nil
+        } catch let error as DeviceSpecError {
+            return error
+        } catch {
+            Issue.record("unexpected error type \(error)")
+            return nil
+        }
+    }
+
+    @Test func unknownFieldNamesTheLineAndTheValidFields() {
+        let e = failure("base: test\nhbm_gb: 3\n")
+        #expect(e?.line == 2 && e?.column == 1)
+        #expect(e?.description.hasPrefix("bad.yaml:2:1: unknown field 'hbm_gb'; valid fields are name, base, summary, ai_cores,") == true)
+    }
+
+    @Test func badValuesNameTheField() {
+        #expect(failure("base: test\nhbm_gib: -3\n")?.description == "bad.yaml:2:10: field 'hbm_gib' expected a positive number, got -3")
+        #expect(failure("base: test\nai_cores: lots\n")?.description == "bad.yaml:2:11: field 'ai_cores' expected a number, got 'lots'")
+        #expect(failure("base: test\nai_cores: 2.5\n")?.message == "field 'ai_cores' expected a whole number of cores, got 2.5")
+        #expect(failure("base: test\ncube_tflops: {float64: 3}\n")?.message
+            == "field 'cube_tflops' has unknown precision 'float64'; valid precisions are float16, bfloat16, float32, int8")
+        #expect(failure("base: test\nvector_tflops: 3\n")?.message
+            == "field 'vector_tflops' expected a map from precision (float16, bfloat16, float32, int8) to TFLOP/s, got '3'")
+        #expect(failure("base: test\nvector_tflops: {float16: 3}\n")?.message
+            == "field 'vector_tflops' must give a float32 peak (elementwise ops and reductions run in float32)")
+    }
+
+    @Test func missingFieldsUnknownBaseAndNonMappings() {
+        #expect(failure("name: x\nai_cores: 4\n")?.message.hasPrefix("field 'cube_tflops' is missing; a profile without 'base' needs every field") == true)
+        #expect(failure("base: h100\n")?.message == "field 'base' no built-in profile 'h100'; built-in profiles are ascend910, ascend910b, test")
+        #expect(failure("- a\n- b\n")?.message.hasPrefix("the device profile must be a mapping of fields") == true)
+        #expect(failure("")?.message.hasPrefix("the device profile is empty") == true)
+        let syntax = failure("name: [unclosed\n")
+        #expect(syntax?.message.hasPrefix("not valid YAML") == true)
+        #expect(syntax?.line != nil)
+    }
+
+    @Test func loadNamesAMissingFile() {
+        #expect(throws: DeviceSpecError.self) { try DeviceSpec.load(path: "/no/such/profile.yaml") }
+    }
+
+    @Test func loadReadsAFile() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-\(UUID().uuidString).yaml")
+        try "base: ascend910b\nname: mine\nlaunch_overhead_us: 0\n".write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let s = try DeviceSpec.load(path: url.path)
+        #expect(s.name == "mine" && s.launchOverhead == .zero && s.aiCores == 20)
+    }
+}

@@ -1,0 +1,188 @@
+import Testing
+@testable import NPUDevice
+
+// The `test` profile: cube 1 TFLOP/s fp32 (1000 FLOP/ns), vector 0.1 TFLOP/s fp32 (100 FLOP/ns),
+// HBM 100 GB/s (100 bytes/ns), launch overhead 1 µs, host link 10 GB/s + 10 µs, link 10 GB/s + 5 µs.
+
+/// 1 µs of cube arithmetic (+1 µs launch = 2000 ns).
+let cubeMicrosecond = Work(flops: 1e6, bytes: 0, unit: .cube)
+/// 1 µs of vector arithmetic (+1 µs launch = 2000 ns).
+let vectorMicrosecond = Work(flops: 1e5, bytes: 0, unit: .vector)
+
+func ns(_ n: Int64) -> SimTime { SimTime(nanoseconds: n) }
+
+@Suite struct SchedulerTests {
+    @Test func differentEnginesOnTwoStreamsOverlap() throws {
+        let device = Device(spec: .test)
+        let other = device.makeStream(name: "aux")
+        let a = device.defaultStream.launch("a", type: "MatMul", work: cubeMicrosecond)
+        let b = other.launch("b", type: "Add", work: vectorMicrosecond)
+        #expect(device.synchronize() == ns(2000))
+        let ra = try #require(device.record(of: a)), rb = try #require(device.record(of: b))
+        #expect((ra.start, ra.end) == (ns(0), ns(2000)))
+        #expect((rb.start, rb.end) == (ns(0), ns(2000)))
+        #expect(ra.engine == .cube && rb.engine == .vector)
+    }
+
+    @Test func oneEngineSerialisesAcrossStreams() throws {
+        let device = Device(spec: .test)
+        let other = device.makeStream(name: "aux")
+        let a = device.defaultStream.launch("a", type: "MatMul", work: cubeMicrosecond)
+        let b = other.launch("b", type: "MatMul", work: cubeMicrosecond)
+        #expect(device.synchronize() == ns(4000))
+        #expect(device.record(of: a)?.start == ns(0))
+        #expect(device.record(of: b)?.start == ns(2000))
+        #expect(device.record(of: b)?.end == ns(4000))
+    }
+
+    @Test func tasksOnOneStreamRunInOrderEvenOnDifferentEngines() throws {
+        let device = Device(spec: .test)
+        let s = device.defaultStream
+        s.launch("a", type: "MatMul", work: cubeMicrosecond)
+        let b = s.launch("b", type: "Add", work: vectorMicrosecond)
+        device.synchronize()
+        #expect(device.record(of: b)?.start == ns(2000))
+    }
+
+    @Test func eventWaitDelaysTheWaitingStreamToTheRecordedTime() throws {
+        let device = Device(spec: .test)
+        let producer = device.defaultStream, consumer = device.makeStream(name: "consumer")
+        producer.launch("p1", type: "MatMul", work: cubeMicrosecond)
+        producer.launch("p2", type: "MatMul", work: cubeMicrosecond)
+        let ready = producer.record()                                      // recorded at 4000
+        let early = consumer.launch("early", type: "Add", work: vectorMicrosecond)  // independent
+        let wait = consumer.wait(ready)
+        let late = consumer.launch("late", type: "Add", work: vectorMicrosecond)
+        #expect(device.synchronize() == ns(6000))
+        #expect(device.record(of: early)?.start == ns(0))
+        #expect(device.record(of: wait)?.start == ns(4000))
+        #expect(device.record(of: late)?.start == ns(4000))
+        #expect(device.record(of: late)?.end == ns(6000))
+    }
+
+    @Test func waitingOnANeverRecordedEventDoesNothing() {
+        let device = Device(spec: .test)
+        let event = device.makeEvent()
+        device.defaultStream.wait(event)
+        let k = device.defaultStream.launch("k", type: "Add", work: vectorMicrosecond)
+        device.synchronize()
+        #expect(device.record(of: k)?.start == ns(0))
+    }
+
+    @Test func aWaitSeesOnlyRecordsEnqueuedBeforeIt() {
+        let device = Device(spec: .test)
+        let a = device.defaultStream, b = device.makeStream(name: "b")
+        let event = device.makeEvent()
+        a.record(event)                      // first record, at 0
+        let wait = b.wait(event)             // captures the first record
+        a.launch("k", type: "MatMul", work: cubeMicrosecond)
+        a.record(event)                      // second record, at 2000: not waited for
+        device.synchronize()
+        #expect(device.record(of: wait)?.start == ns(0))
+    }
+
+    @Test func launchOverheadIsCountedOncePerTask() {
+        let device = Device(spec: .test)
+        let s = device.defaultStream
+        let empty = Work(flops: 0, bytes: 0, unit: .vector)
+        let first = s.launch("k1", type: "Add", work: empty)
+        let second = s.launch("k2", type: "Add", work: empty)
+        #expect(device.synchronize() == ns(2000))
+        #expect(device.record(of: first)?.duration == ns(1000))
+        #expect(device.record(of: second)?.duration == ns(1000))
+    }
+
+    /// A stream blocked on an event must not hold its engine: a later-submitted task on another
+    /// stream that is ready earlier takes the engine first (discrete-event order, not submission).
+    @Test func engineGoesToTheEarliestReadyTask() {
+        let device = Device(spec: .test)
+        let a = device.defaultStream, b = device.makeStream(name: "b"), c = device.makeStream(name: "c")
+        c.launch("slow", type: "Add", work: Work(flops: 5e5, bytes: 0, unit: .vector))  // vector 0–6000
+        let done = c.record()
+        a.wait(done)
+        let blocked = a.launch("blocked", type: "MatMul", work: cubeMicrosecond)
+        let free = b.launch("free", type: "MatMul", work: cubeMicrosecond)
+        device.synchronize()
+        #expect(device.record(of: free)?.start == ns(0))
+        #expect(device.record(of: blocked)?.start == ns(6000))
+    }
+
+    @Test func hostSynchronisationDelaysLaterWork() {
+        let device = Device(spec: .test)
+        device.defaultStream.launch("a", type: "MatMul", work: cubeMicrosecond)
+        #expect(device.synchronize() == ns(2000))
+        device.advanceHost(by: ns(500))
+        let other = device.makeStream(name: "late")
+        let b = other.launch("b", type: "Add", work: vectorMicrosecond)
+        #expect(device.synchronize() == ns(4500))
+        #expect(device.record(of: b)?.submitted == ns(2500))
+        #expect(device.record(of: b)?.start == ns(2500))
+    }
+
+    @Test func timelineKeepsSubmissionOrderAndCanBeCleared() {
+        let device = Device(spec: .test)
+        let other = device.makeStream(name: "aux")
+        other.launch("x", type: "MatMul", work: cubeMicrosecond)
+        device.defaultStream.launch("y", type: "MatMul", work: cubeMicrosecond)
+        device.synchronize()
+        #expect(device.timeline.map(\.name) == ["x", "y"])
+        #expect(device.timeline.map(\.streamName) == ["aux", "compute"])
+        device.clearTimeline()
+        #expect(device.timeline.isEmpty)
+        let z = device.defaultStream.launch("z", type: "Add", work: vectorMicrosecond)
+        device.synchronize()
+        #expect(device.record(of: z)?.start == ns(4000))
+    }
+}
+
+@Suite struct CostModelTests {
+    let model = CostModel(spec: .test)
+
+    @Test func computeBoundKernel() {
+        // 2e6 FLOP on the cube: 2000 ns; 1000 bytes: 10 ns → compute-bound, + 1000 ns launch.
+        #expect(model.kernelTime(Work(flops: 2e6, bytes: 1000, unit: .cube)) == ns(3000))
+    }
+
+    @Test func memoryBoundKernel() {
+        // 1000 FLOP on the vector unit: 10 ns; 1e6 bytes at 100 GB/s: 10 000 ns → memory-bound.
+        #expect(model.kernelTime(Work(flops: 1000, bytes: 1e6, unit: .vector)) == ns(11_000))
+    }
+
+    @Test func precisionSelectsThePeak() {
+        // fp16 cube is 2 TFLOP/s: 2e6 FLOP take 1000 ns.
+        #expect(model.computeTime(Work(flops: 2e6, bytes: 0, unit: .cube, precision: .float16)) == ns(1000))
+        // The test cube has no bfloat16 mode: it falls back to vector float32 (100 FLOP/ns).
+        #expect(model.computeTime(Work(flops: 2e6, bytes: 0, unit: .cube, precision: .bfloat16)) == ns(20_000))
+    }
+
+    @Test func copies() {
+        // 1e6 bytes at 10 GB/s: 100 µs + 10 µs latency.
+        #expect(model.copyTime(bytes: 1e6, direction: .hostToDevice) == ns(110_000))
+        #expect(model.copyTime(bytes: 1e6, direction: .deviceToHost) == ns(110_000))
+        // On-device: read + write at 100 GB/s (20 µs) + launch.
+        #expect(model.copyTime(bytes: 1e6, direction: .deviceToDevice) == ns(21_000))
+        #expect(model.linkTime(bytes: 1e6) == ns(105_000))
+    }
+
+    @Test func copyTasksUseTheDMAEngineAndOverlapCompute() {
+        let device = Device(spec: .test)
+        let copy = device.makeStream(name: "copy")
+        let c = copy.copy("x", bytes: 1e6, direction: .hostToDevice)
+        let k = device.defaultStream.launch("k", type: "MatMul", work: cubeMicrosecond)
+        device.synchronize()
+        #expect(device.record(of: c)?.engine == .dma)
+        #expect(device.record(of: c)?.start == ns(0) && device.record(of: k)?.start == ns(0))
+    }
+}
+
+@Suite struct SimTimeTests {
+    @Test func unitsAndDescription() {
+        #expect(SimTime.microseconds(1.5) == ns(1500))
+        #expect(SimTime.seconds(2e-9) == ns(2))
+        #expect(ns(870).description == "870 ns")
+        #expect(ns(12_345).description == "12.345 µs")
+        #expect(ns(3_200_000).description == "3.2 ms")
+        #expect(ns(2_000_000_000).description == "2 s")
+        #expect(ns(1500).microseconds == 1.5)
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+import NPUKernels
+@testable import NPUTensor
+
+@Suite struct TensorTests {
+    @Test func shapesAndStrides() {
+        let s: Shape = [2, 3, 4]
+        #expect(s.count == 24 && s.rank == 3)
+        #expect(s.contiguousStrides == [12, 4, 1])
+        #expect(Shape([]).count == 1)
+        #expect(s.description == "[2, 3, 4]")
+    }
+
+    @Test func valuesMustMatchTheShape() {
+        #expect(throws: TensorError.countMismatch(shape: [2, 2], expected: 4, got: 3)) {
+            try Tensor(shape: [2, 2], values: [Float(1), 2, 3])
+        }
+        #expect(TensorError.countMismatch(shape: [2, 2], expected: 4, got: 3).description
+            == "[Tensor] shape [2, 2] holds 4 elements, got 3 values")
+    }
+
+    @Test func transposeIsAViewWithPermutedValues() throws {
+        let t = try Tensor(shape: [2, 3], values: [Int32(0), 1, 2, 3, 4, 5])
+        let tt = try t.transposed([1, 0])
+        #expect(tt.storage === t.storage)
+        #expect(!tt.isContiguous)
+        #expect(tt.shape == [3, 2])
+        #expect(try tt.toArray(of: Int32.self) == [0, 3, 1, 4, 2, 5])
+        #expect(throws: TensorError.invalidPermutation(rank: 2, permutation: [0, 0])) { try t.transposed([0, 0]) }
+    }
+
+    @Test func reshapeIsAViewWhenContiguousAndACopyOtherwise() throws {
+        let t = try Tensor(shape: [2, 3], values: [Float(0), 1, 2, 3, 4, 5])
+        let r = try t.reshaped([3, -1])
+        #expect(r.shape == [3, 2] && r.storage === t.storage)
+        let tr = try t.transposed([1, 0]).reshaped([6])
+        #expect(tr.storage !== t.storage)
+        #expect(try tr.toArray(of: Float.self) == [0, 3, 1, 4, 2, 5])
+        #expect(throws: TensorError.invalidReshape(from: [2, 3], to: [4])) { try t.reshaped([4]) }
+        #expect(TensorError.invalidReshape(from: [2, 3], to: [4]).description
+            == "[Reshape] cannot reshape [2, 3] (6 elements) to [4] (4 elements)")
+    }
+
+    @Test func writingToASharedTensorCopiesFirst() throws {
+        let original = try Tensor(shape: [3], values: [Float(1), 2, 3])
+        var copy = original
+        copy.withUnsafeMutableBytes { $0.storeBytes(of: Float(9), toByteOffset: 0, as: Float.self) }
+        #expect(try original.toArray(of: Float.self) == [1, 2, 3])
+        #expect(try copy.toArray(of: Float.self) == [9, 2, 3])
+    }
+
+    @Test func toArrayChecksTheElementType() throws {
+        let t = try Tensor(shape: [1], values: [Int64(3)])
+        #expect(throws: TensorError.dtypeMismatch(op: "toArray", expected: .int64, got: .float32)) {
+            try t.toArray(of: Float.self)
+        }
+    }
+
+    @Test func float16StoresBitsExactly() throws {
+        let values: [Float16] = [.pi, -.ulpOfOne, .greatestFiniteMagnitude, .leastNonzeroMagnitude]
+        let t = try Tensor(shape: [4], values: values)
+        #expect(t.byteCount == 8)
+        #expect(try t.toArray(of: Float16.self).map(\.bitPattern) == values.map(\.bitPattern))
+    }
+}
+
+@Suite struct BLASTests {
+    @Test func sgemmKnownAnswer() {
+        // [[1,2,3],[4,5,6]] · [[7,8],[9,10],[11,12]] = [[58,64],[139,154]]
+        let a: [Float] = [1, 2, 3, 4, 5, 6], b: [Float] = [7, 8, 9, 10, 11, 12]
+        var c = [Float](repeating: -1, count: 4)
+        BLAS.sgemm(m: 2, n: 2, k: 3, a: a, lda: 3, b: b, ldb: 2, c: &c, ldc: 2)
+        #expect(c == [58, 64, 139, 154])
+        // Aᵀ·A with A = [[1,2,3],[4,5,6]] stored row-major (transA reads it transposed).
+        var g = [Float](repeating: -1, count: 9)
+        BLAS.sgemm(transA: true, m: 3, n: 3, k: 2, a: a, lda: 3, b: a, ldb: 3, c: &g, ldc: 3)
+        #expect(g == [17, 22, 27, 22, 29, 36, 27, 36, 45])
+    }
+
+    /// The start-up tuning left OpenBLAS on the best kernels this CPU supports.
+    @Test func openBLASUsesTheBestKernelsTheCPUSupports() {
+        guard ProcessInfo.processInfo.environment["NPUSIM_NO_OPENBLAS_TUNE"] != "1" else { return }
+        #expect(npu_openblas_wanted_coretype() == nil, "OpenBLAS runs \(BLAS.coreName) kernels on a CPU that supports better")
+    }
+}
