@@ -34,8 +34,10 @@ int main(int argc, char **argv) {
         b[i] = (float)((i * 5) % 11) * 0.125f - 0.5f;
         c[i] = 0.0f;
     }
-    /* Warm-up: first call pays for page faults and OpenBLAS buffer set-up. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    /* Warm-up for 0.25 s: page faults, OpenBLAS buffers, and the OS spreading threads over cores. */
+    double warm_end = now() + 0.25;
+    while (now() < warm_end)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
     for (int r = 0; r < runs; r++) {
         double t0 = now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);

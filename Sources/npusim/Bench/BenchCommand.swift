@@ -100,13 +100,15 @@ func runTool(_ path: String, _ arguments: [String]) throws -> [String] {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
-    let out = Pipe()
+    let out = Pipe(), err = Pipe()
     process.standardOutput = out
+    process.standardError = err
     try process.run()
     let data = out.fileHandleForReading.readDataToEndOfFile()
+    let diagnostics = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw CLIError(message: "\(path) \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus)", code: 1)
+        throw CLIError(message: "\(path) \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus): \(diagnostics)", code: 1)
     }
     return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
 }

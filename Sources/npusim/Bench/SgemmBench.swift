@@ -18,11 +18,19 @@ let sgemmBenchmark = Benchmark(name: "sgemm", summary: "OpenBLAS sgemm via NPUSi
             var package: [Double] = [], plainC: [Double] = []
             for _ in 0..<rounds {
                 BLAS.setThreads(threads)
-                BLAS.sgemm(m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n)  // warm-up
+                // Warm-up for 0.25 s: after a thread-count change the OS needs a moment to put
+                // OpenBLAS's threads on separate cores (the C program does the same).
+                let warmUpEnd = DispatchTime.now().uptimeNanoseconds + 250_000_000
+                while DispatchTime.now().uptimeNanoseconds < warmUpEnd {
+                    BLAS.sgemm(m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n)
+                }
                 for _ in 0..<runs {
                     let s = wallSeconds { BLAS.sgemm(m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n) }
                     package.append(flops / s / 1e9)
                 }
+                // OpenBLAS's worker threads spin for a while after a call; let ours go to sleep so
+                // the C program gets both cores.
+                Thread.sleep(forTimeInterval: 0.5)
                 let lines = try runTool(benchToolPath("sgemm_c"), ["\(n)", "\(threads)", "\(runs)"])
                 plainC += lines.compactMap(Double.init).map { flops / $0 / 1e9 }
             }
