@@ -56,6 +56,7 @@ let package = Package(
             ],
             swiftSettings: nativeSwift
         ),
+        .testTarget(name: "NPUSimCLITests", dependencies: ["npusim"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
     ],
