@@ -44,8 +44,13 @@ let package = Package(
             swiftSettings: nativeSwift
         ),
         .target(
+            name: "NPURandom",
+            dependencies: ["NPUTensor", "NPUKernels"],
+            swiftSettings: nativeSwift
+        ),
+        .target(
             name: "NPUSim",
-            dependencies: ["NPUDevice", "NPUTensor"],
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom"],
             swiftSettings: nativeSwift
         ),
         .executableTarget(
@@ -57,6 +62,7 @@ let package = Package(
             swiftSettings: nativeSwift
         ),
         .testTarget(name: "NPUSimCLITests", dependencies: ["npusim"], swiftSettings: nativeSwift),
+        .testTarget(name: "NPURandomTests", dependencies: ["NPURandom", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
     ],

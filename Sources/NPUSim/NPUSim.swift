@@ -1,3 +1,4 @@
 // `import NPUSim` gives the whole simulator: every layer re-exported.
 @_exported import NPUDevice
 @_exported import NPUTensor
+@_exported import NPURandom

@@ -1,0 +1,3 @@
+/* Umbrella header of the NPUKernels C target (what Swift imports as `NPUKernels`). */
+#include "npu_kernels.h"
+#include "npu_rng.h"

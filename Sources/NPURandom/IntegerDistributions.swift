@@ -1,0 +1,70 @@
+/// A source of uniformly distributed integers in a fixed range, like a C++ engine.
+public protocol UniformBitGenerator {
+    mutating func next() -> UInt32
+    static var range: (min: UInt64, max: UInt64) { get }
+}
+
+extension MT19937: UniformBitGenerator {}
+extension MinstdRand0: UniformBitGenerator {}
+
+/// `std::uniform_int_distribution<size_t>(a, b)` as GCC 9 computes it (downscaling by division
+/// with rejection; newer GCCs use Lemire's method, which gives other values).
+public func uniformIntGCC9<G: UniformBitGenerator>(_ g: inout G, _ a: UInt64, _ b: UInt64) -> UInt64 {
+    let urngRange = G.range.max - G.range.min
+    let range = b - a
+    if urngRange > range {
+        let eRange = range + 1
+        let scaling = urngRange / eRange
+        let past = eRange * scaling
+        var value: UInt64
+        repeat { value = UInt64(g.next()) - G.range.min } while value >= past
+        return value / scaling + a
+    }
+    if urngRange < range {
+        while true {
+            let eUrngRange = urngRange + 1
+            let high = eUrngRange &* uniformIntGCC9(&g, 0, range / eUrngRange)
+            let value = high &+ (UInt64(g.next()) - G.range.min)
+            if !(value > range || value < high) { return value + a }
+        }
+    }
+    return UInt64(g.next()) - G.range.min + a
+}
+
+/// `std::shuffle` of libstdc++ (GCC 7 and later): two positions per draw when the engine's range
+/// allows, otherwise Fisher–Yates; with GCC 9's uniform_int_distribution.
+public func shuffleGCC9<T, G: UniformBitGenerator>(_ items: inout [T], _ g: inout G) {
+    let n = items.count
+    guard n > 1 else { return }
+    let urngRange = G.range.max - G.range.min
+    if urngRange / UInt64(n) >= UInt64(n) {
+        var i = 1
+        if n % 2 == 0 {
+            items.swapAt(1, Int(uniformIntGCC9(&g, 0, 1)))
+            i += 1
+        }
+        while i != n {
+            let swapRange = UInt64(i + 1)
+            let x = uniformIntGCC9(&g, 0, swapRange * (swapRange + 1) - 1)
+            items.swapAt(i, Int(x / (swapRange + 1)))
+            i += 1
+            items.swapAt(i, Int(x % (swapRange + 1)))
+            i += 1
+        }
+        return
+    }
+    for i in 1..<n { items.swapAt(i, Int(uniformIntGCC9(&g, 0, UInt64(i)))) }
+}
+
+/// The order in which MindSpore's random sampler visits `n` samples in epoch `epoch` (from 1):
+/// epoch 1 shuffles 0..<n with mt19937(seed); epoch e+1 reshuffles epoch e's order with
+/// mt19937(seed + e).
+public func randomSamplerOrder(count n: Int, seed: UInt32, epoch: Int) -> [Int] {
+    precondition(n >= 0 && epoch >= 1)
+    var order = Array(0..<n)
+    for e in 1...epoch {
+        var g = MT19937(seed: seed &+ UInt32(truncatingIfNeeded: e - 1))
+        shuffleGCC9(&order, &g)
+    }
+    return order
+}
