@@ -402,6 +402,7 @@ struct SeedParser {
         let c = chars[i]
         if c == "[" || c == "(" {
             let close: Character = c == "[" ? "]" : ")"
+            let open = i
             i += 1
             var items: [SeedValue] = []
             skipSpace()
@@ -417,7 +418,7 @@ struct SeedParser {
                     continue
                 }
                 if chars[i] == close { i += 1; return .list(items) }
-                throw error("expected ',' or '\(close)' in a list, found '\(chars[i])'")
+                throw error("expected ',' or '\(close)' to close the '\(c)' at column \(open + 1), found '\(chars[i])'")
             }
         }
         if c == "\"" || c == "'" {
@@ -429,24 +430,59 @@ struct SeedParser {
             return .string(s)
         }
         let start = i
-        var text = ""
-        while i < chars.count, chars[i].isLetter || chars[i].isNumber || "+-._*".contains(chars[i]) { text.append(chars[i]); i += 1 }
+        let text = word()
         switch text {
         case "None": return .none
         case "True": return .bool(true)
         case "False": return .bool(false)
         default: break
         }
-        let cleaned = text.replacingOccurrences(of: "_", with: "")
-        if let p = cleaned.range(of: "**") {  // 2**31 - 1 style powers of integers
-            if let base = Int64(cleaned[..<p.lowerBound]), let exp = Int64(cleaned[p.upperBound...]), exp >= 0, exp < 63 {
-                var v: Int64 = 1
-                for _ in 0..<exp { v = v.multipliedReportingOverflow(by: base).partialValue }
-                return .int(v)
+        if var total = integerTerm(text) {
+            // Integer sums such as 2**31 - 1.
+            while true {
+                let save = i
+                skipSpace(newlines: false)
+                guard i < chars.count, chars[i] == "+" || chars[i] == "-" else { i = save; break }
+                let negative = chars[i] == "-"
+                i += 1
+                skipSpace(newlines: false)
+                guard let term = integerTerm(word()) else { throw error("expected an integer after '\(negative ? "-" : "+")'") }
+                let (v, overflow) = negative ? total.subtractingReportingOverflow(term) : total.addingReportingOverflow(term)
+                guard !overflow else { throw error("integer out of range", at: start) }
+                total = v
             }
+            return .int(total)
         }
-        if let v = Int64(cleaned) { return .int(v) }
-        if let v = Double(cleaned), v.isFinite { return .float(v) }
+        if let v = Double(text.replacingOccurrences(of: "_", with: "")), v.isFinite { return .float(v) }
         throw error("expected a number, a string, a list, or None, found '\(text.isEmpty ? String(c) : text)'", at: start)
+    }
+
+    /// Letters, digits and the characters of a number (`1e-3`, `2**31`, `-0.5`).
+    mutating func word() -> String {
+        var text = ""
+        while i < chars.count {
+            let ch = chars[i]
+            let signInExponent = (ch == "-" || ch == "+") && (text.isEmpty || text.last == "e" || text.last == "E")
+            guard ch.isLetter || ch.isNumber || ch == "." || ch == "_" || ch == "*" || signInExponent else { break }
+            text.append(ch)
+            i += 1
+        }
+        return text
+    }
+
+    /// An integer literal or an integer power (`2**31`); nil if `text` is neither.
+    func integerTerm(_ text: String) -> Int64? {
+        let cleaned = text.replacingOccurrences(of: "_", with: "")
+        if let p = cleaned.range(of: "**") {
+            guard let base = Int64(cleaned[..<p.lowerBound]), let exp = Int64(cleaned[p.upperBound...]), exp >= 0 else { return nil }
+            var v: Int64 = 1
+            for _ in 0..<exp {
+                let (next, overflow) = v.multipliedReportingOverflow(by: base)
+                if overflow { return nil }
+                v = next
+            }
+            return v
+        }
+        return Int64(cleaned)
     }
 }
