@@ -76,4 +76,47 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         let fields = matmul.split(separator: " ")
         #expect(fields.suffix(3) == ["23.276", "24.768", "1.492"])
     }
+
+    /// `seeds run --json` equals the MindSpore oracle bit for bit (fixture of NPURandomTests).
+    @Test func seedsRunJSONMatchesTheOracle() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../NPURandomTests/Fixtures/rng_vectors.json").standardized
+        let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        for name in ["cli_example", "distributions", "initializers"] {
+            let entry = (fixture["pynative"] as! [String: Any])[name] as! [String: Any]
+            let r = try npusim(["seeds", "run", "--json", entry["program"] as! String])
+            #expect(r.code == 0, "\(r.err)")
+            let got = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [[String: Any]]
+            let want = entry["results"] as! [[String: Any]]
+            #expect(got.count == want.count)
+            let lines = r.out.components(separatedBy: "\n").filter { !$0.isEmpty }  // one object per line
+            #expect(lines.count == want.count)
+            for ((g, w), text) in zip(zip(got, want), lines) {
+                #expect(g["call"] as? String == w["call"] as? String)
+                if let bits = w["f32"] as? [String] {
+                    // Shortest round-trip text parses back to the exact float32.
+                    let list = text[text.range(of: "\"values\": [")!.upperBound...].prefix { $0 != "]" }
+                    let values = list.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces))!.bitPattern }
+                    #expect(values == bits.map { UInt32($0, radix: 16)! }, "\(g["call"] ?? "?")")
+                }
+                if let ints = w["int"] as? [Int] { #expect(g["values"] as? [Int] == ints) }
+                if let seed2 = w["seed2"] as? Int { #expect(g["seed2"] as? Int == seed2) }
+            }
+        }
+    }
+
+    @Test func seedsProgramErrorsPointAtTheColumn() throws {
+        let r = try npusim(["seeds", "run", "set_seed(1); unifrom([2])"])
+        #expect(r.code == 2)
+        #expect(r.err == "error: program column 14: unknown call 'unifrom'; calls are set_seed, uniform, standard_normal, normal, rand, randn, initializer, dropout, shuffle, numpy_normal, numpy_uniform\n  set_seed(1); unifrom([2])\n               ^\n")
+        let steps = try npusim(["seeds", "run", "--mode", "graph", "--steps", "0", "rand([1])"])
+        #expect(steps.code == 2 && steps.err == "error: --steps must be from 1 to 1000, got 0\n")
+    }
+
+    @Test func seedsExplainNamesTheRule() throws {
+        let r = try npusim(["seeds", "explain", "uniform([2], 0.0, 1.0, seed=3)"])
+        #expect(r.code == 0)
+        #expect(r.out.contains("op seed only: global seed 0, seed2 = op seed + 0·K (K = 533697028): (0, 3)"))
+        #expect(r.out.contains("although its docstring says otherwise"))
+    }
 }

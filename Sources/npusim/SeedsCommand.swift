@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import NPUSim
+
+struct SeedsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seeds",
+        abstract: "The seed playground: MindSpore-style random calls, their seeds and values.",
+        subcommands: [SeedsRun.self, SeedsExplain.self]
+    )
+}
+
+/// Options shared by `seeds run` and `seeds explain`.
+struct SeedProgramOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("The program: calls separated by ';' or new lines.",
+                                 discussion: "Calls: set_seed(s), uniform(shape, minval, maxval, seed=None), standard_normal(shape, seed=None), normal(shape, mean, stddev, seed=None), rand(shape, seed=None), randn(shape, seed=None), initializer(name, shape), dropout(shape, p=0.5, seed=None), shuffle(n, epochs=1), numpy_normal(shape), numpy_uniform(shape)."))
+    var program: String
+
+    @Option(name: .long, help: "pynative: seeds taken at every call; graph: random calls are call sites of one graph built once and run --steps times.")
+    var mode: ExecutionModeOption = .pynative
+
+    @Option(name: .long, help: "Steps to run in graph mode.")
+    var steps = 1
+
+    func evaluate() throws -> [SeedCallResult] {
+        guard steps >= 1, steps <= 1000 else { throw CLIError(message: "--steps must be from 1 to 1000, got \(steps)") }
+        do throws(SeedProgramError) {
+            let parsed = try SeedProgram(program)
+            let state = SeedState()
+            return mode == .graph ? try parsed.runGraph(state: state, steps: steps) : try parsed.runPyNative(state: state)
+        } catch {
+            throw CLIError(message: "program \(error)\n  \(program.replacingOccurrences(of: "\n", with: " "))\n  \(String(repeating: " ", count: error.column - 1))^")
+        }
+    }
+}
+
+enum ExecutionModeOption: String, ExpressibleByArgument, CaseIterable {
+    case pynative
+    case graph
+}
+
+struct SeedsRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Evaluate a program of random calls and print each call's seeds and values."
+    )
+
+    @OptionGroup var options: SeedProgramOptions
+
+    @Flag(name: .long, help: "Print [{\"call\", \"seed\", \"seed2\", \"values\"}] with float32 values in shortest round-trip form.")
+    var json = false
+
+    func run() throws {
+        let results = try options.evaluate()
+        if json {
+            emit(seedResultsJSON(results))
+            return
+        }
+        for r in results {
+            var head = r.call
+            if let step = r.step { head += "  [step \(step)]" }
+            if let seed = r.seed, let seed2 = r.seed2 {
+                head += "  seeds (\(seed), \(seed2))"
+                if let k = r.kernelSeed { head += " → kernel seed \(k)" }
+            } else if let seed = r.seed, r.name != "set_seed" {
+                head += "  seed \(r.name == "initializer" ? String(UInt64(bitPattern: seed)) : String(seed))"
+            }
+            emit(head)
+            if r.values != .nothing { emit("    " + valuesText(r.values)) }
+        }
+    }
+}
+
+struct SeedsExplain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Evaluate a program and say, for each call, which seed rule applied."
+    )
+
+    @OptionGroup var options: SeedProgramOptions
+
+    func run() throws {
+        for (i, r) in try options.evaluate().enumerated() {
+            if i > 0 { emit("") }
+            emit("\(r.call)\(r.step.map { "  [step \($0)]" } ?? "")")
+            emit("  " + r.explanation)
+            if let seed = r.seed, let seed2 = r.seed2, let k = r.kernelSeed {
+                emit("  seeds (\(seed), \(seed2)); GetSeed → \(k)\(seed == 0 && seed2 == 0 ? " (OS entropy)" : "")")
+            }
+            if r.values != .nothing { emit("  values: " + valuesText(r.values)) }
+        }
+    }
+}
+
+/// Values in shortest round-trip form: `[1.2345678, -0.5]`.
+func valuesText(_ values: SeedValues) -> String {
+    switch values {
+    case .float32(let v): "[" + v.map { "\($0)" }.joined(separator: ", ") + "]"
+    case .float64(let v): "[" + v.map { "\($0)" }.joined(separator: ", ") + "]"
+    case .int(let v): "[" + v.map(String.init).joined(separator: ", ") + "]"
+    case .nothing: "[]"
+    }
+}
+
+/// The JSON array CLI.md specifies; float32 values keep their shortest float32 form.
+func seedResultsJSON(_ results: [SeedCallResult]) -> String {
+    func quote(_ s: String) -> String {
+        var out = "\""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default: out += ch.value < 0x20 ? String(format: "\\u%04x", ch.value) : String(ch)
+            }
+        }
+        return out + "\""
+    }
+    let objects = results.map { r -> String in
+        var fields = ["\"call\": \(quote(r.call))"]
+        if r.name == "initializer", let s = r.seed {
+            fields.append("\"seed\": \(UInt64(bitPattern: s))")
+        } else {
+            fields.append("\"seed\": \(r.seed.map(String.init) ?? "null")")
+        }
+        fields.append("\"seed2\": \(r.seed2.map(String.init) ?? "null")")
+        if let k = r.kernelSeed { fields.append("\"kernel_seed\": \(k)") }
+        if let step = r.step { fields.append("\"step\": \(step)") }
+        fields.append("\"values\": \(valuesText(r.values))")
+        return "{" + fields.joined(separator: ", ") + "}"
+    }
+    return "[" + objects.joined(separator: ",\n ") + "]"
+}
