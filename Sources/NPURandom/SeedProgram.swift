@@ -145,6 +145,82 @@ public struct SeedProgram {
         return results
     }
 
+    /// Runs the program under TensorFlow's seed rules (`seed_semantics: tensorflow`): eager
+    /// calls, or in graph mode one traced function called `steps` times. Only set_seed and the
+    /// random ops have TensorFlow counterparts.
+    public func runTensorFlow(state: TFSeedState, graph: Bool, steps: Int) throws(SeedProgramError) -> [SeedCallResult] {
+        precondition(steps >= 1)
+        var results: [SeedCallResult] = []
+        var function: TFGraph?
+        var sites: [(call: SeedCall, node: Int, transform: (Float) -> Float)] = []
+        func flush() {
+            guard let f = function else { return }
+            var outputs: [[Tensor]] = []
+            for _ in 0..<steps { outputs.append(f.call()) }
+            for site in sites {
+                let seeds = f.nodes[site.node].seeds
+                for step in 0..<steps {
+                    let values = try! RandomOp.map(outputs[step][site.node], site.transform).toArray(of: Float.self)
+                    results.append(SeedCallResult(call: site.call.text, name: site.call.name, seed: seeds?.0, seed2: seeds?.1, step: step + 1,
+                                                  values: .float32(values), explanation: Self.explainTF(seeds, graph: true)))
+                }
+            }
+            function = nil
+            sites = []
+        }
+        for call in calls {
+            let args = try bind(call)
+            if call.name == "set_seed" {
+                flush()
+                let s = try integer(call, "seed", args["seed"])
+                do { try state.setSeed(s) } catch { throw SeedProgramError(column: call.column, message: String(describing: error)) }
+                results.append(SeedCallResult(call: call.text, name: call.name, seed: s, values: .nothing,
+                                              explanation: "tf.random.set_seed(\(s)): the global seed is \(s); the op counter and every cached kernel are reset."))
+                continue
+            }
+            guard let op = try randomOp(call, args), case let (tfOp?, transform) = Self.tensorflowOp(op) else {
+                throw SeedProgramError(column: call.column, message: "\(call.name) has no TensorFlow counterpart; with --semantics tensorflow the calls are set_seed, uniform, rand, standard_normal, randn, normal")
+            }
+            do { try op.validate() } catch { throw SeedProgramError(column: call.column, message: error.description) }
+            let seed = try optionalSeed(call, args)
+            if graph {
+                if function == nil { function = state.traceFunction() }
+                sites.append((call, function!.add(tfOp, seed: seed), transform))
+            } else {
+                let (tensor, seeds) = state.runWithSeeds(tfOp, seed: seed)
+                let values = try! RandomOp.map(tensor, transform).toArray(of: Float.self)
+                results.append(SeedCallResult(call: call.text, name: call.name, seed: seeds?.0, seed2: seeds?.1,
+                                              values: .float32(values), explanation: Self.explainTF(seeds, graph: false)))
+            }
+        }
+        flush()
+        return results
+    }
+
+    static func tensorflowOp(_ op: RandomOp) -> (TFRandomOp?, (Float) -> Float) {
+        switch op {
+        case let .uniform(shape, minval, maxval):
+            let range = maxval - minval
+            return (.uniform(shape), { $0 * range + minval })
+        case let .rand(shape): return (.uniform(shape), { $0 })
+        case let .standardNormal(shape), let .randn(shape): return (.normal(shape), { $0 })
+        case let .normal(shape, mean, stddev): return (.normal(shape), { $0 * stddev + mean })
+        case .dropout: return (nil, { $0 })
+        }
+    }
+
+    static func explainTF(_ seeds: (Int64, Int64)?, graph: Bool) -> String {
+        guard let (s, s2) = seeds else {
+            return "TensorFlow: neither a global nor an op seed: a random seed, different on every call and every run."
+        }
+        let place = graph ? "this call site of the traced function (its own kernel; calls of the function continue it)"
+                          : "this eager call (the kernel for these seeds is cached: a repeated call continues it)"
+        if s == TFSeedState.defaultGraphSeed {
+            return "TensorFlow: op seed only: the default graph seed 87654321 with op seed \(s2), for \(place)."
+        }
+        return "TensorFlow: global seed \(s) with op seed \(s2) (the op's own seed, or the \(graph ? "graph's" : "eager") op counter), for \(place)."
+    }
+
     // MARK: Binding arguments
 
     typealias Args = [String: SeedValue]

@@ -95,14 +95,17 @@ public final class TFSeedState {
     }
 
     /// An eager call of `op`.
-    public func run(_ op: TFRandomOp, seed: Int64? = nil) -> Tensor {
+    public func run(_ op: TFRandomOp, seed: Int64? = nil) -> Tensor { runWithSeeds(op, seed: seed).tensor }
+
+    /// An eager call of `op`, with the seed pair it used (nil: random).
+    public func runWithSeeds(_ op: TFRandomOp, seed: Int64? = nil) -> (tensor: Tensor, seeds: (Int64, Int64)?) {
         guard let (s, s2) = tfSeeds(graphSeed: globalSeed, opSeed: seed, nextOpSeed: { opCounter += 1; return opCounter }) else {
-            return TFKernel(seeds: nil).run(op)
+            return (TFKernel(seeds: nil).run(op), nil)
         }
         let key = KernelKey(op: op, seed: s, seed2: s2)
         let kernel = kernels[key] ?? TFKernel(seeds: (s, s2))
         kernels[key] = kernel
-        return kernel.run(op)
+        return (kernel.run(op), (s, s2))
     }
 
     /// A graph traced now (`tf.function`): its graph-level seed is the current global seed.

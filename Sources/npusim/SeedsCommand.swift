@@ -22,16 +22,27 @@ struct SeedProgramOptions: ParsableArguments {
     @Option(name: .long, help: "Steps to run in graph mode.")
     var steps = 1
 
+    @Option(name: .long, help: "Seed rules: mindspore (as measured on MindSpore 2.10) or tensorflow (TensorFlow's rules; behaviour, not bits).")
+    var semantics: SeedSemanticsOption = .mindspore
+
     func evaluate() throws -> [SeedCallResult] {
         guard steps >= 1, steps <= 1000 else { throw CLIError(message: "--steps must be from 1 to 1000, got \(steps)") }
         do throws(SeedProgramError) {
             let parsed = try SeedProgram(program)
+            if semantics == .tensorflow {
+                return try parsed.runTensorFlow(state: TFSeedState(), graph: mode == .graph, steps: steps)
+            }
             let state = SeedState()
             return mode == .graph ? try parsed.runGraph(state: state, steps: steps) : try parsed.runPyNative(state: state)
         } catch {
             throw CLIError(message: "program \(error)\n  \(program.replacingOccurrences(of: "\n", with: " "))\n  \(String(repeating: " ", count: error.column - 1))^")
         }
     }
+}
+
+enum SeedSemanticsOption: String, ExpressibleByArgument, CaseIterable {
+    case mindspore
+    case tensorflow
 }
 
 enum ExecutionModeOption: String, ExpressibleByArgument, CaseIterable {

@@ -119,4 +119,18 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(r.out.contains("op seed only: global seed 0, seed2 = op seed + 0·K (K = 533697028): (0, 3)"))
         #expect(r.out.contains("although its docstring says otherwise"))
     }
+
+    /// --semantics tensorflow: an op seed alone repeats across runs; the eager kernel continues.
+    @Test func seedsTensorFlowSemantics() throws {
+        let program = "uniform([2], 0.0, 1.0, seed=1); uniform([2], 0.0, 1.0, seed=1); set_seed(5); rand([2]); rand([2])"
+        let a = try npusim(["seeds", "run", "--json", "--semantics", "tensorflow", program])
+        let b = try npusim(["seeds", "run", "--json", "--semantics", "tensorflow", program])
+        #expect(a.code == 0 && a.out == b.out)
+        let calls = try JSONSerialization.jsonObject(with: Data(a.out.utf8)) as! [[String: Any]]
+        #expect(calls.map { $0["seed"] as? Int } == [87_654_321, 87_654_321, 5, 5, 5])
+        #expect(calls.map { $0["seed2"] as? Int } == [1, 1, nil, 1, 2])
+        #expect((calls[0]["values"] as! [Double]) != (calls[1]["values"] as! [Double]))
+        let bad = try npusim(["seeds", "run", "--semantics", "tensorflow", "shuffle(3)"])
+        #expect(bad.code == 2 && bad.err.hasPrefix("error: program column 1: shuffle has no TensorFlow counterpart"))
+    }
 }
