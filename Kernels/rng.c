@@ -132,16 +132,18 @@ static inline float minstd_canonical_float(npu_minstd *g) {
 
 /* out: [n] */
 void npu_uniform_real_f32(float *restrict out, npu_mt19937 *restrict g, size_t n) {
-    uint32_t buf[512];
+    const double below_one = 0x1.fffffffffffffp-1; /* nextafter(1.0, 0.0) */
+    uint32_t buf[1248];
     size_t done = 0;
     while (done < n) {
-        size_t take = n - done < 256 ? n - done : 256;
+        size_t take = n - done < 624 ? n - done : 624;
         npu_mt19937_fill(buf, g, 2 * take);
         for (size_t i = 0; i < take; i++) {
-            /* generate_canonical<double,53>: two 32-bit draws, low first, summed in double. */
+            /* generate_canonical<double,53>: two 32-bit draws, low first, summed in double;
+             * dividing by 2^64 is exact, so multiplying by 2^-64 gives the same bits. */
             double s = (double)buf[2 * i] + (double)buf[2 * i + 1] * 4294967296.0;
-            double u = s / 18446744073709551616.0;
-            if (u >= 1.0) u = nextafter(1.0, 0.0);
+            double u = s * 0x1p-64;
+            u = u >= 1.0 ? below_one : u;
             out[done + i] = (float)u;
         }
         done += take;

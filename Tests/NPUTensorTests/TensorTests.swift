@@ -57,6 +57,19 @@ import NPUKernels
         }
     }
 
+    @Test func largeStorageIsMappedAlignedAndZeroed() throws {
+        let big = Tensor(zeros: [3 << 18], dtype: .float32)  // 3 MiB: mapped
+        #expect(big.storage.mapping != nil)
+        #expect(Int(bitPattern: big.storage.pointer) % (2 << 20) == 0)
+        #expect(big.doubles().allSatisfy { $0 == 0 })
+        var written = big
+        written.withUnsafeMutableBytes { $0.storeBytes(of: Float(7), toByteOffset: big.byteCount - 4, as: Float.self) }
+        #expect(try written.toArray(of: Float.self).last == 7)
+        #expect(try big.toArray(of: Float.self).last == 0)  // copy on write left the original alone
+        let small = Tensor(zeros: [16], dtype: .float32)
+        #expect(small.storage.mapping == nil && small.doubles().allSatisfy { $0 == 0 })
+    }
+
     @Test func float16StoresBitsExactly() throws {
         let values: [Float16] = [.pi, -.ulpOfOne, .greatestFiniteMagnitude, .leastNonzeroMagnitude]
         let t = try Tensor(shape: [4], values: values)
