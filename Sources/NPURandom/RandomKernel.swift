@@ -74,6 +74,23 @@ public final class RandomKernel {
     }
 }
 
+/// Dropout's backward (MindSpore's DropoutGrad): `dx = dy·mask·(1/keepProb)` in float32, with the
+/// mask the forward drew, so no random numbers are drawn again.
+public func dropoutBackward(_ dy: Tensor, mask: Tensor, keepProb: Float) throws(RandomError) -> Tensor {
+    guard dy.dtype == .float32, mask.dtype == .float32, dy.shape == mask.shape else {
+        throw .invalidArgument(call: "DropoutGrad", message: "dy \(dy.dtype) \(dy.shape) and mask \(mask.dtype) \(mask.shape) must be float32 of one shape")
+    }
+    let scale = 1.0 as Float / keepProb
+    var dx = dy.contiguous()
+    mask.withUnsafeBytes { m in
+        dx.withUnsafeMutableBytes { d in
+            let mp = m.bindMemory(to: Float.self), dp = d.bindMemory(to: Float.self)
+            for i in 0..<dp.count { dp[i] = dp[i] * mp[i] * scale }
+        }
+    }
+    return dx
+}
+
 /// What one random call produced: the values and the seeds behind them.
 public struct RandomResult {
     public var tensor: Tensor

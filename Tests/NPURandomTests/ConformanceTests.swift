@@ -146,6 +146,20 @@ func weight(_ state: SeedState) throws -> [UInt32] {
         #expect(try run(setSeed: false, opSeed: nil) != run(setSeed: false, opSeed: nil)) // case 3
     }
 
+    @Test func dropoutBackwardReusesTheForwardMask() throws {
+        let s = SeedState()
+        try s.setSeed(11)
+        let kernel = RandomKernel(.dropout, seeds: try s.opSeeds(kernel: "dropout", opSeed: nil))
+        let x = try Tensor(shape: [2, 5], values: (0..<10).map { Float($0) + 0.5 })
+        let (y, mask) = try kernel.dropout(x, keepProb: 0.8)
+        let dy = try Tensor(shape: [2, 5], values: [Float](repeating: 3, count: 10))
+        let dx = try dropoutBackward(dy, mask: mask, keepProb: 0.8)
+        let m = try mask.toArray(of: Float.self)
+        #expect(try dx.toArray(of: Float.self) == m.map { 3 * $0 * (1 / Float(0.8)) })
+        #expect(try y.toArray(of: Float.self) == zip(try x.toArray(of: Float.self), m).map { $0 * $1 * (1 / Float(0.8)) })
+        #expect(throws: RandomError.self) { try dropoutBackward(try Tensor(shape: [3], values: [Float(1), 2, 3]), mask: mask, keepProb: 0.8) }
+    }
+
     @Test func dropoutLayerKernelContinuesAcrossSteps() throws {
         let s = SeedState()
         try s.setSeed(3)
