@@ -49,8 +49,13 @@ let package = Package(
             swiftSettings: nativeSwift
         ),
         .target(
+            name: "NPUOps",
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUKernels", "COpenBLAS"],
+            swiftSettings: nativeSwift
+        ),
+        .target(
             name: "NPUSim",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom"],
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps"],
             swiftSettings: nativeSwift
         ),
         .executableTarget(
@@ -63,6 +68,7 @@ let package = Package(
         ),
         .testTarget(name: "NPUSimCLITests", dependencies: ["npusim"], swiftSettings: nativeSwift),
         .testTarget(name: "NPURandomTests", dependencies: ["NPURandom", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
+        .testTarget(name: "NPUOpsTests", dependencies: ["NPUOps", "NPUKernels"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
     ],

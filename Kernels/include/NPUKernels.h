@@ -1,3 +1,4 @@
 /* Umbrella header of the NPUKernels C target (what Swift imports as `NPUKernels`). */
 #include "npu_kernels.h"
 #include "npu_rng.h"
+#include "npu_reduce.h"

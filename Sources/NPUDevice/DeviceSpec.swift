@@ -29,12 +29,16 @@ public struct DeviceSpec: Hashable, Sendable {
     public var linkLatency: SimTime
     /// Inter-card bandwidth in bytes/s, per card and direction.
     public var linkBandwidth: Double
+    /// The fewest reduced elements one AI core takes as a block when a reduction is split across
+    /// cores (a split reduction has min(aiCores, ⌈extent / reductionBlockMin⌉) blocks).
+    public var reductionBlockMin: Int
 
     public init(
         name: String, summary: String, aiCores: Int,
         cubePeak: [Precision: Double], vectorPeak: [Precision: Double],
         hbmBytes: Int64, hbmBandwidth: Double, launchOverhead: SimTime,
-        hostLatency: SimTime, hostBandwidth: Double, linkLatency: SimTime, linkBandwidth: Double
+        hostLatency: SimTime, hostBandwidth: Double, linkLatency: SimTime, linkBandwidth: Double,
+        reductionBlockMin: Int
     ) {
         self.name = name
         self.summary = summary
@@ -48,6 +52,7 @@ public struct DeviceSpec: Hashable, Sendable {
         self.hostBandwidth = hostBandwidth
         self.linkLatency = linkLatency
         self.linkBandwidth = linkBandwidth
+        self.reductionBlockMin = reductionBlockMin
     }
 
     /// Peak FLOP/s of `unit` in `precision`, or nil when that unit has no such mode.
@@ -74,7 +79,8 @@ extension DeviceSpec {
         hostLatency: .microseconds(10),
         hostBandwidth: 32e9,
         linkLatency: .microseconds(5),
-        linkBandwidth: 90e9
+        linkBandwidth: 90e9,
+        reductionBlockMin: 16
     )
 
     /// Huawei Ascend 910B (910B3 figures): 20 AI cores, 313 TFLOPS fp16, 64 GiB HBM2e at 1.6 TB/s.
@@ -90,7 +96,8 @@ extension DeviceSpec {
         hostLatency: .microseconds(8),
         hostBandwidth: 64e9,
         linkLatency: .microseconds(3),
-        linkBandwidth: 392e9
+        linkBandwidth: 392e9,
+        reductionBlockMin: 16
     )
 
     /// Round numbers for tests: 1 TFLOP/s cube = 1000 FLOP/ns, 100 GB/s HBM = 100 bytes/ns.
@@ -106,7 +113,8 @@ extension DeviceSpec {
         hostLatency: .microseconds(10),
         hostBandwidth: 10e9,
         linkLatency: .microseconds(5),
-        linkBandwidth: 10e9
+        linkBandwidth: 10e9,
+        reductionBlockMin: 4
     )
 
     /// Every built-in profile, in the order `npusim devices` lists them.

@@ -35,6 +35,7 @@ extension DeviceSpec {
         ("host_bandwidth_gbps", "host↔device bandwidth, GB/s"),
         ("link_latency_us", "inter-card link latency, µs"),
         ("link_bandwidth_gbps", "inter-card link bandwidth per direction, GB/s"),
+        ("reduction_block_min", "fewest reduced elements per AI-core block of a split reduction (positive integer)"),
     ]
 
     /// Loads a profile from a YAML file. With `base:` the file overrides a built-in profile's
@@ -113,6 +114,13 @@ extension DeviceSpec {
         if let n = values["host_bandwidth_gbps"] { spec.hostBandwidth = try positive(n, "host_bandwidth_gbps", file) * 1e9 }
         if let n = values["link_latency_us"] { spec.linkLatency = .microseconds(try nonNegative(n, "link_latency_us", file)) }
         if let n = values["link_bandwidth_gbps"] { spec.linkBandwidth = try positive(n, "link_bandwidth_gbps", file) * 1e9 }
+        if let n = values["reduction_block_min"] {
+            let v = try positive(n, "reduction_block_min", file)
+            guard v == v.rounded(), v <= 1_073_741_824 else {
+                throw fieldError(file, n, "reduction_block_min", "expected a whole number of elements, got \(n.string ?? "?")")
+            }
+            spec.reductionBlockMin = Int(v)
+        }
         if spec.vectorPeak[.float32] == nil {
             throw fieldError(file, values["vector_tflops"] ?? root, "vector_tflops", "must give a float32 peak (elementwise ops and reductions run in float32)")
         }

@@ -2,3 +2,4 @@
 @_exported import NPUDevice
 @_exported import NPUTensor
 @_exported import NPURandom
+@_exported import NPUOps

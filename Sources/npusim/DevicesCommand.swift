@@ -41,6 +41,7 @@ struct DevicesCommand: ParsableCommand {
             ("launch overhead", "\(s.launchOverhead)"),
             ("host link", "\(number(s.hostBandwidth / 1e9)) GB/s, latency \(s.hostLatency)"),
             ("inter-card link", "\(number(s.linkBandwidth / 1e9)) GB/s, latency \(s.linkLatency)"),
+            ("reduction block min", "\(s.reductionBlockMin) elements"),
         ]
     }
 
@@ -55,6 +56,7 @@ struct DevicesCommand: ParsableCommand {
             "launch_overhead_us": s.launchOverhead.microseconds,
             "host_latency_us": s.hostLatency.microseconds, "host_bandwidth_gbps": s.hostBandwidth / 1e9,
             "link_latency_us": s.linkLatency.microseconds, "link_bandwidth_gbps": s.linkBandwidth / 1e9,
+            "reduction_block_min": s.reductionBlockMin,
         ]
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

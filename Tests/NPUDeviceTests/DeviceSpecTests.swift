@@ -27,6 +27,7 @@ import Testing
         host_bandwidth_gbps: 25
         link_latency_us: 4
         link_bandwidth_gbps: 50
+        reduction_block_min: 32
         """
         let s = try DeviceSpec.parse(yaml: yaml, file: "mycard.yaml")
         #expect(s.name == "mycard" && s.aiCores == 8)
@@ -36,6 +37,7 @@ import Testing
         #expect(s.launchOverhead == SimTime(nanoseconds: 2500))
         #expect(s.hostLatency == SimTime(nanoseconds: 12_000) && s.hostBandwidth == 25e9)
         #expect(s.linkLatency == SimTime(nanoseconds: 4000) && s.linkBandwidth == 50e9)
+        #expect(s.reductionBlockMin == 32)
     }
 
     @Test func baseProfileWithOverrides() throws {

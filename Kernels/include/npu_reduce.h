@@ -1,0 +1,46 @@
+/* Reduction kernels of the reduction planner (Docs/Determinism.md). Every function fixes its own
+ * order of additions, so a result depends only on the inputs, the blocking and the block order. */
+#ifndef NPU_REDUCE_H
+#define NPU_REDUCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sum of x[n] in a fixed vectorised order: 64 float accumulators (lane j takes elements
+ * i ≡ j mod 64), then a fixed pairwise tree over the accumulators. */
+float npu_sum_f32(const float *restrict x, size_t n);
+
+/* partial[inner] = Σ_r x[r·inner + i] for r = 0..rows-1 in order (inner > 1: vectorised across i).
+ * inner == 1 uses npu_sum_f32. */
+void npu_sum_rows_f32(float *restrict partial, const float *restrict x, size_t rows, size_t inner);
+
+/* out[n] = 0 + partials[order[0]][:] + partials[order[1]][:] + ... (atomic adds in block order).
+ * partials: [blocks][n] row-major. */
+void npu_combine_partials_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
+                              size_t blocks, size_t n);
+
+/* ---- exact accumulation (the `strict` policy) ---- */
+
+#define NPU_EXACT_DIGITS 24 /* 32-bit digits of weight 2^(32k - 384): every float and float product */
+
+typedef struct {
+    int64_t digit[NPU_EXACT_DIGITS];
+    int64_t pending; /* additions since the last carry normalisation */
+    int32_t nan, pos_inf, neg_inf;
+} npu_exact;
+
+void npu_exact_init(npu_exact *a);
+/* Adds a finite or non-finite double exactly. */
+void npu_exact_add_f64(npu_exact *a, double x);
+/* Adds x[n] exactly (fast path for float32 data). */
+void npu_exact_add_f32(npu_exact *restrict a, const float *restrict x, size_t n);
+/* Adds Σ a[i·sa]·b[i·sb] exactly (float products are exact in double). */
+void npu_exact_add_dot_f32(npu_exact *restrict acc, const float *restrict a, size_t sa, const float *restrict b,
+                           size_t sb, size_t n);
+/* Adds another accumulator. */
+void npu_exact_merge(npu_exact *restrict a, const npu_exact *restrict b);
+/* The exact sum rounded once to float32 (to nearest, ties to even); NaN / ±inf as IEEE addition
+ * of the inputs would give in any order. */
+float npu_exact_round_f32(const npu_exact *a);
+
+#endif

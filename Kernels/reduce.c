@@ -1,0 +1,200 @@
+/* Reduction kernels. The order of every floating-point addition is written out here: with
+ * -ffp-contract=off and no fast-math the compiler keeps it, whatever vector width it uses. */
+#include "npu_reduce.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LANES 64
+
+/* x: [n] */
+float npu_sum_f32(const float *restrict x, size_t n) {
+    float acc[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
+    for (int j = 0; i < n; i++, j++) acc[j] += x[i];
+    for (int width = LANES / 2; width >= 1; width /= 2)
+        for (int j = 0; j < width; j++) acc[j] = acc[j] + acc[j + width];
+    return acc[0];
+}
+
+/* partial: [inner], x: [rows][inner] */
+void npu_sum_rows_f32(float *restrict partial, const float *restrict x, size_t rows, size_t inner) {
+    if (inner == 1) {
+        partial[0] = npu_sum_f32(x, rows);
+        return;
+    }
+    for (size_t i = 0; i < inner; i++) partial[i] = 0.0f;
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = x + r * inner;
+        for (size_t i = 0; i < inner; i++) partial[i] += row[i];
+    }
+}
+
+/* out: [n], partials: [blocks][n], order: [blocks] */
+void npu_combine_partials_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
+                              size_t blocks, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = 0.0f;
+    for (size_t b = 0; b < blocks; b++) {
+        const float *p = partials + (size_t)order[b] * n;
+        for (size_t i = 0; i < n; i++) out[i] += p[i];
+    }
+}
+
+/* ---- exact accumulator ----
+ * A fixed-point number with 24 digits of 32 bits, digit k weighing 2^(32k + LOW). Each digit is
+ * an int64 that takes 32-bit pieces; carries are normalised before 2^30 additions accumulate. */
+
+#define LOW (-384)
+#define NORMALISE_EVERY (1 << 29)
+
+void npu_exact_init(npu_exact *a) { memset(a, 0, sizeof *a); }
+
+static void normalise(npu_exact *a) {
+    int64_t carry = 0;
+    for (int k = 0; k < NPU_EXACT_DIGITS; k++) {
+        int64_t v = a->digit[k] + carry;
+        carry = v >> 32; /* arithmetic shift: floor division by 2^32 */
+        a->digit[k] = v - carry * ((int64_t)1 << 32);
+    }
+    a->digit[NPU_EXACT_DIGITS - 1] += carry * ((int64_t)1 << 32);
+    a->pending = 0;
+}
+
+/* Adds sign·m·2^e (m < 2^53) exactly. */
+static inline void add_scaled(npu_exact *a, uint64_t m, int e, int negative) {
+    int p = e - LOW; /* bit position of m's lowest bit, ≥ 0 for every float and float product */
+    int k = p >> 5, s = p & 31;
+    unsigned __int128 v = (unsigned __int128)m << s; /* < 2^85: three digits */
+    int64_t d0 = (int64_t)(uint32_t)v, d1 = (int64_t)(uint32_t)(v >> 32), d2 = (int64_t)(uint32_t)(v >> 64);
+    if (negative) {
+        a->digit[k] -= d0;
+        a->digit[k + 1] -= d1;
+        a->digit[k + 2] -= d2;
+    } else {
+        a->digit[k] += d0;
+        a->digit[k + 1] += d1;
+        a->digit[k + 2] += d2;
+    }
+    if (++a->pending >= NORMALISE_EVERY) normalise(a);
+}
+
+void npu_exact_add_f64(npu_exact *a, double x) {
+    if (x == 0.0) return;
+    if (isnan(x)) {
+        a->nan++;
+        return;
+    }
+    if (isinf(x)) {
+        if (x > 0) a->pos_inf++; else a->neg_inf++;
+        return;
+    }
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int biased = (int)((bits >> 52) & 0x7FF);
+    uint64_t m = bits & 0xFFFFFFFFFFFFFull;
+    if (biased != 0) m |= 1ull << 52; else biased = 1;
+    add_scaled(a, m, biased - 1075, (int)(bits >> 63));
+}
+
+void npu_exact_add_f32(npu_exact *restrict a, const float *restrict x, size_t n) {
+    /* Fast path: within a chunk of 4096 values, put every value on the grid 2^(emax - 150 - 27)
+     * (emax: the chunk's largest biased exponent) as an int64; 4096 values of < 2^51 cannot
+     * overflow. Values too small for the grid (rare) go through the general path. */
+    const size_t chunk = 4096;
+    for (size_t start = 0; start < n; start += chunk) {
+        size_t len = n - start < chunk ? n - start : chunk;
+        const uint32_t *bits = (const uint32_t *)(const void *)(x + start);
+        uint32_t emax = 0;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t e = (bits[i] >> 23) & 0xFF;
+            emax = e > emax ? e : emax;
+        }
+        if (emax == 0xFF) { /* NaN or inf in the chunk: take the general path for all of it */
+            for (size_t i = 0; i < len; i++) npu_exact_add_f64(a, (double)x[start + i]);
+            continue;
+        }
+        int base = (int)emax - 27; /* grid exponent (biased); shift = e - base ∈ [0, 27] */
+        int64_t sum = 0;
+        int any_small = 0;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t b = bits[i];
+            int e = (int)((b >> 23) & 0xFF);
+            int64_t m = (int64_t)((b & 0x7FFFFF) | (e ? 0x800000u : 0u));
+            int ee = e ? e : 1;
+            int sh = ee - base;
+            int small = sh < 0;
+            any_small |= small;
+            int64_t v = small ? 0 : (m << (small ? 0 : sh));
+            sum += (b >> 31) ? -v : v;
+        }
+        if (any_small) {
+            for (size_t i = 0; i < len; i++) {
+                uint32_t e = (bits[i] >> 23) & 0xFF;
+                int ee = e ? (int)e : 1;
+                if (ee - base < 0) npu_exact_add_f64(a, (double)x[start + i]);
+            }
+        }
+        if (sum != 0) {
+            /* sum·2^(base' - 150 - 23) with base' = max(base, 1) handled by the grid: value of
+             * one unit is 2^((base) - 150) for normal exponents. */
+            int negative = sum < 0;
+            uint64_t mag = negative ? (uint64_t)(-(sum + 1)) + 1u : (uint64_t)sum;
+            /* mag < 2^63: split into two pieces below 2^53 for add_scaled. */
+            int e0 = base - 150;
+            add_scaled(a, mag & ((1ull << 32) - 1), e0, negative);
+            add_scaled(a, mag >> 32, e0 + 32, negative);
+        }
+    }
+}
+
+void npu_exact_add_dot_f32(npu_exact *restrict acc, const float *restrict a, size_t sa, const float *restrict b,
+                           size_t sb, size_t n) {
+    for (size_t i = 0; i < n; i++) npu_exact_add_f64(acc, (double)a[i * sa] * (double)b[i * sb]);
+}
+
+void npu_exact_merge(npu_exact *restrict a, const npu_exact *restrict b) {
+    normalise(a);
+    for (int k = 0; k < NPU_EXACT_DIGITS; k++) a->digit[k] += b->digit[k];
+    a->pending = b->pending + 1;
+    normalise(a);
+    a->nan += b->nan;
+    a->pos_inf += b->pos_inf;
+    a->neg_inf += b->neg_inf;
+}
+
+float npu_exact_round_f32(const npu_exact *in) {
+    if (in->nan || (in->pos_inf && in->neg_inf)) return NAN;
+    if (in->pos_inf) return INFINITY;
+    if (in->neg_inf) return -INFINITY;
+    npu_exact a = *in;
+    normalise(&a);
+    /* Two's complement across digits: negative when the top digit is negative. */
+    int negative = a.digit[NPU_EXACT_DIGITS - 1] < 0;
+    if (negative) {
+        for (int k = 0; k < NPU_EXACT_DIGITS; k++) a.digit[k] = -a.digit[k];
+        normalise(&a);
+    }
+    int top = NPU_EXACT_DIGITS - 1;
+    while (top >= 0 && a.digit[top] == 0) top--;
+    if (top < 0) return 0.0f;
+    /* Gather 96 bits from the top three digits into a 64-bit window with a sticky bit. */
+    uint64_t hi = (uint64_t)a.digit[top];
+    uint64_t mid = top >= 1 ? (uint64_t)a.digit[top - 1] : 0;
+    uint64_t lo = top >= 2 ? (uint64_t)a.digit[top - 2] : 0;
+    int sticky = 0;
+    for (int k = top - 3; k >= 0; k--) sticky |= a.digit[k] != 0;
+    int lead = 63 - __builtin_clzll(hi); /* highest set bit of hi, < 32 */
+    /* window = the 64 bits below and including the leading bit. */
+    unsigned __int128 all = ((unsigned __int128)hi << 64) | (mid << 32) | lo; /* 96 significant bits */
+    int shift = lead + 64 - 63;                                               /* bits to drop */
+    uint64_t window = (uint64_t)(all >> shift);
+    if (shift > 0 && (all & (((unsigned __int128)1 << shift) - 1)) != 0) sticky = 1;
+    window |= (uint64_t)sticky;
+    /* value = window · 2^(32·(top-2) + LOW + shift); long double holds 64 bits exactly, so the
+     * cast to float is the only rounding. */
+    long double v = ldexpl((long double)window, 32 * (top - 2) + LOW + shift);
+    float r = (float)v;
+    return negative ? -r : r;
+}

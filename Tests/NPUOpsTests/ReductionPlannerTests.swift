@@ -1,0 +1,170 @@
+import Testing
+import NPUDevice
+import NPUKernels
+@testable import NPUOps
+
+/// Float data chosen to expose rounding: random signs, 24-bit mantissas, exponents over ±12.
+func roundingData(_ n: Int, seed: UInt64) -> [Float] {
+    var g = SplitMix(seed)
+    return (0..<n).map { _ in
+        let m = Float(g.next() % (1 << 24)) / Float(1 << 24) + 0.5
+        let e = Int(g.next() % 25) - 12
+        return (g.next() & 1 == 0 ? 1 : -1) * m * Float(sign: .plus, exponent: e, significand: 1)
+    }
+}
+
+/// A tiny deterministic generator for test data.
+struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func plannedSum(_ x: [Float], _ planner: ReductionPlanner) -> Float {
+    var out: Float = 0
+    x.withUnsafeBufferPointer { planner.sum(op: "ReduceSum", site: "sum", $0.baseAddress!, outer: 1, extent: x.count, inner: 1, into: &out) }
+    return out
+}
+
+func exactSumCorrectlyRounded(_ x: [Float]) -> Float {
+    // Every test value is a multiple of 2^-40 below 2^40: sum exactly in Int128 units of 2^-40.
+    var total: Int128 = 0
+    for v in x { total += Int128(Double(v) * 0x1p40) }
+    return Float(total) * 0x1p-40  // Float(Int128) rounds correctly; the scaling is exact
+}
+
+@Suite struct ExactAccumulatorTests {
+    @Test func cancellationAndTies() {
+        func exact(_ xs: [Float]) -> Float {
+            var a = npu_exact()
+            npu_exact_init(&a)
+            npu_exact_add_f32(&a, xs, xs.count)
+            return npu_exact_round_f32(&a)
+        }
+        #expect(exact([1e30, 1, -1e30]) == 1)
+        #expect(exact([Float(1 << 24), 1]) == Float(1 << 24))          // tie → even
+        #expect(exact([Float(1 << 24), 1, 1e-30]) == Float(1 << 24) + 2)  // sticky breaks the tie
+        #expect(exact([Float(1 << 24) + 2, 1]) == Float(1 << 24) + 4)   // tie → even (up)
+        #expect(exact([.leastNonzeroMagnitude, .leastNonzeroMagnitude]) == 2 * .leastNonzeroMagnitude)
+        #expect(exact([.greatestFiniteMagnitude, .greatestFiniteMagnitude]) == .infinity)
+        #expect(exact([.greatestFiniteMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]) == .greatestFiniteMagnitude)
+        #expect(exact([.infinity, 1]) == .infinity)
+        #expect(exact([.infinity, -.infinity]).isNaN)
+        #expect(exact([-3, 1]) == -2)
+        #expect(exact([]) == 0)
+    }
+
+    @Test(arguments: [1, 7, 4096, 4097, 100_000])
+    func randomDataIsCorrectlyRounded(n: Int) {
+        let x = roundingData(n, seed: UInt64(n))
+        var a = npu_exact()
+        npu_exact_init(&a)
+        npu_exact_add_f32(&a, x, x.count)
+        #expect(npu_exact_round_f32(&a).bitPattern == exactSumCorrectlyRounded(x).bitPattern)
+    }
+
+    @Test func productsAreExact() {
+        let a: [Float] = [3, 1e20, -1e20, 0.5], b: [Float] = [7, 1e10, 1e10, 0.25]
+        #expect(exactDot(a, 1, b, 1, 4) == 21.125)
+    }
+}
+
+@Suite struct ReductionPlannerTests {
+    let x = roundingData(1 << 16, seed: 42)
+
+    func planner(_ policy: Determinism, _ source: OrderSource = .entropy, blocks: Int? = nil) -> ReductionPlanner {
+        let p = ReductionPlanner(spec: .ascend910, policy: policy, source: source)
+        p.forcedBlocks = blocks
+        return p
+    }
+
+    @Test func blockingFollowsTheProfile() {
+        let p = planner(.on)
+        #expect(p.blockCount(extent: 10) == 1)
+        #expect(p.blockCount(extent: 32) == 2)       // 16 elements per block at least
+        #expect(p.blockCount(extent: 784) == 32)     // at most one block per AI core
+        let plan = p.plan(op: "ReduceSum", site: "sum", extent: 100)
+        #expect(plan.blocks == [0..<14, 14..<28, 28..<42, 42..<57, 57..<71, 71..<85, 85..<100])
+        #expect(plan.order == [0, 1, 2, 3, 4, 5, 6])
+    }
+
+    @Test func onGivesIdenticalBitsOverTwentyLaunches() {
+        let p = planner(.on)
+        let first = plannedSum(x, p)
+        for _ in 0..<20 { #expect(plannedSum(x, p).bitPattern == first.bitPattern) }
+    }
+
+    @Test func offWithEntropyDiffersInMostLaunches() {
+        let p = planner(.off)
+        let results = (0..<20).map { _ in plannedSum(x, p).bitPattern }
+        #expect(Set(results).count >= 10)
+    }
+
+    @Test func offReplayRepeatsAndDifferentSeedsDiffer() {
+        func run(_ seed: UInt64) -> [UInt32] {
+            let p = planner(.off, .replay(seed))
+            return (0..<10).map { _ in plannedSum(x, p).bitPattern }
+        }
+        #expect(run(7) == run(7))
+        #expect(run(7) != run(8))
+        #expect(Set(run(7)).count > 1)  // successive launches of one replay still differ
+    }
+
+    @Test func strictIsIndependentOfBlockOrderAndCountAndCorrectlyRounded() {
+        let expected = exactSumCorrectlyRounded(x)
+        for blocks in [1, 2, 7, 32] {
+            for source in [OrderSource.entropy, .replay(3)] {
+                #expect(plannedSum(x, planner(.strict, source, blocks: blocks)).bitPattern == expected.bitPattern)
+            }
+        }
+        // The fixed order's result is not the correctly rounded one on this data: strict matters.
+        #expect(plannedSum(x, planner(.on)).bitPattern != expected.bitPattern)
+    }
+
+    @Test func perOpOverrideBeatsTheGlobalPolicy() {
+        let p = planner(.off)
+        p.overrides["ReduceSum"] = .on
+        #expect(p.policy(for: "ReduceSum") == .on && p.policy(for: "LayerNorm") == .off)
+        let first = plannedSum(x, p)
+        for _ in 0..<5 { #expect(plannedSum(x, p).bitPattern == first.bitPattern) }
+    }
+
+    @Test func innerAxisReductionsUseTheSameBlocking() {
+        // [outer 3, extent 64, inner 5]: each output is the sum of its column.
+        let data = roundingData(3 * 64 * 5, seed: 9)
+        var out = [Float](repeating: 0, count: 15)
+        let p = planner(.on, blocks: 4)
+        data.withUnsafeBufferPointer { p.sum(op: "ReduceSum", site: "sum", $0.baseAddress!, outer: 3, extent: 64, inner: 5, into: &out) }
+        for o in 0..<3 {
+            for i in 0..<5 {
+                // block partials (16 rows each, in row order) added 0 + p0 + p1 + p2 + p3
+                var total: Float = 0
+                for b in 0..<4 {
+                    var partial: Float = 0
+                    for r in (b * 16)..<((b + 1) * 16) { partial += data[(o * 64 + r) * 5 + i] }
+                    total += partial
+                }
+                #expect(out[o * 5 + i].bitPattern == total.bitPattern)
+            }
+        }
+        let strict = planner(.strict, blocks: 4)
+        data.withUnsafeBufferPointer { strict.sum(op: "ReduceSum", site: "sum", $0.baseAddress!, outer: 3, extent: 64, inner: 5, into: &out) }
+        let column = (0..<64).map { data[(1 * 64 + $0) * 5 + 2] }
+        #expect(out[1 * 5 + 2].bitPattern == exactSumCorrectlyRounded(column).bitPattern)
+    }
+
+    @Test func recordsTheSummationTree() {
+        let p = planner(.off, .replay(1), blocks: 3)
+        p.recording = true
+        _ = plannedSum(Array(x.prefix(30)), p)
+        #expect(p.plans.count == 1)
+        #expect(p.plans[0].blocks == [0..<10, 10..<20, 20..<30])
+        #expect(Set(p.plans[0].order) == [0, 1, 2])
+    }
+}
