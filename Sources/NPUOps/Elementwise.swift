@@ -1,0 +1,168 @@
+import NPUDevice
+import NPUTensor
+
+/// NumPy broadcasting of two shapes, or nil if they do not broadcast.
+public func broadcastShapes(_ a: Shape, _ b: Shape) -> Shape? {
+    let rank = max(a.rank, b.rank)
+    var dims = [Int](repeating: 1, count: rank)
+    for i in 0..<rank {
+        let da = i < rank - a.rank ? 1 : a[i - (rank - a.rank)]
+        let db = i < rank - b.rank ? 1 : b[i - (rank - b.rank)]
+        guard da == db || da == 1 || db == 1 else { return nil }
+        dims[i] = da == 1 ? db : da
+    }
+    return Shape(dims)
+}
+
+/// Strides (in elements) that read `shape` as if broadcast to `target` (0 on broadcast axes).
+func broadcastStrides(_ shape: Shape, to target: Shape) -> [Int] {
+    let own = shape.contiguousStrides
+    let pad = target.rank - shape.rank
+    return (0..<target.rank).map { i in i < pad || shape[i - pad] == 1 ? 0 : own[i - pad] }
+}
+
+/// Calls `body(outIndex, aIndex, bIndex)` for every element of `out`, with input offsets under
+/// broadcasting.
+func forEachBroadcast(_ out: Shape, _ sa: [Int], _ sb: [Int], _ body: (Int, Int, Int) -> Void) {
+    let n = out.count
+    guard n > 0 else { return }
+    let rank = out.rank
+    var index = [Int](repeating: 0, count: rank)
+    var ia = 0, ib = 0
+    for k in 0..<n {
+        body(k, ia, ib)
+        var d = rank - 1
+        while d >= 0 {
+            index[d] += 1
+            ia += sa[d]
+            ib += sb[d]
+            if index[d] < out[d] { break }
+            ia -= sa[d] * out[d]
+            ib -= sb[d] * out[d]
+            index[d] = 0
+            d -= 1
+        }
+    }
+}
+
+/// A float32 elementwise op of one input.
+protocol UnaryElementwise: OpDef {
+    func apply(_ x: Float) -> Float
+    var flopsPerElement: Double { get }
+}
+
+extension UnaryElementwise {
+    var flopsPerElement: Double { 1 }
+
+    public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
+        try expectInputs(inputs, 1)
+        try expectFloat(inputs, 0, "x")
+        return inputs
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        var out = inputs[0].contiguous()
+        out.withUnsafeMutableBytes { raw in
+            let p = raw.bindMemory(to: Float.self)
+            for i in 0..<p.count { p[i] = apply(p[i]) }
+        }
+        return [out]
+    }
+
+    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
+        elementwiseWork(inputs, outputs, flopsPerElement: flopsPerElement)
+    }
+}
+
+/// A float32 elementwise op of two broadcast inputs.
+protocol BinaryElementwise: OpDef {
+    func apply(_ a: Float, _ b: Float) -> Float
+}
+
+extension BinaryElementwise {
+    public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
+        try expectInputs(inputs, 2)
+        try expectFloat(inputs, 0, "x")
+        try expectFloat(inputs, 1, "y")
+        guard let shape = broadcastShapes(inputs[0].shape, inputs[1].shape) else {
+            throw OpError(type, "shapes \(inputs[0].shape) and \(inputs[1].shape) do not broadcast")
+        }
+        return [TensorType(.float32, shape)]
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        let shape = broadcastShapes(inputs[0].shape, inputs[1].shape)!
+        var out = Tensor(zeros: shape, dtype: .float32)
+        inputs[0].withUnsafeBytes { ra in
+            inputs[1].withUnsafeBytes { rb in
+                out.withUnsafeMutableBytes { ro in
+                    let a = ra.bindMemory(to: Float.self), b = rb.bindMemory(to: Float.self), o = ro.bindMemory(to: Float.self)
+                    if inputs[0].shape == shape && inputs[1].shape == shape {
+                        for i in 0..<o.count { o[i] = apply(a[i], b[i]) }
+                    } else {
+                        forEachBroadcast(shape, broadcastStrides(inputs[0].shape, to: shape), broadcastStrides(inputs[1].shape, to: shape)) { k, ia, ib in
+                            o[k] = apply(a[ia], b[ib])
+                        }
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
+        elementwiseWork(inputs, outputs)
+    }
+}
+
+// MARK: Building gradients
+
+extension GradBuilder {
+    mutating func one(_ op: any OpDef, _ inputs: [Value]) throws(OpError) -> Value { try apply(op, inputs)[0] }
+    mutating func scalar(_ v: Float) -> Value { constant(Tensor(scalar: v)) }
+    mutating func add(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Add(), [a, b]) }
+    mutating func sub(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Sub(), [a, b]) }
+    mutating func mul(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Mul(), [a, b]) }
+    mutating func div(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Div(), [a, b]) }
+    mutating func neg(_ a: Value) throws(OpError) -> Value { try one(Neg(), [a]) }
+    mutating func reshape(_ a: Value, _ shape: Shape) throws(OpError) -> Value {
+        type(of: a).shape == shape ? a : try one(Reshape(shape: shape.dims), [a])
+    }
+    mutating func reduceSum(_ a: Value, axes: [Int], keepDims: Bool) throws(OpError) -> Value {
+        try one(ReduceSum(axes: axes, keepDims: keepDims), [a])
+    }
+
+    /// Sums a gradient of a broadcast result back to `shape` (a planned ReduceSum over the
+    /// broadcast axes, then a reshape).
+    mutating func unbroadcast(_ g: Value, to shape: Shape) throws(OpError) -> Value {
+        let gShape = type(of: g).shape
+        if gShape == shape { return g }
+        let pad = gShape.rank - shape.rank
+        let axes = (0..<gShape.rank).filter { $0 < pad || (shape[$0 - pad] == 1 && gShape[$0] != 1) }
+        let summed = axes.isEmpty ? g : try reduceSum(g, axes: axes, keepDims: false)
+        return try reshape(summed, shape)
+    }
+}
+
+// MARK: Double-precision references for the catalogue tests
+
+/// Elementwise reference with broadcasting.
+func referenceBroadcast(_ a: [Double], _ sa: Shape, _ b: [Double], _ sb: Shape, _ f: (Double, Double) -> Double) -> [Double] {
+    let out = broadcastShapes(sa, sb)!
+    var result = [Double](repeating: 0, count: out.count)
+    forEachBroadcast(out, broadcastStrides(sa, to: out), broadcastStrides(sb, to: out)) { k, ia, ib in result[k] = f(a[ia], b[ib]) }
+    return result
+}
+
+/// Reference reduction in double: `combine` over `axes` of a row-major array of `shape`.
+func referenceReduce(_ x: [Double], _ shape: Shape, axes: [Int], initial: Double, _ combine: (Double, Double) -> Double) -> [Double] {
+    let outShape = reducedShape(shape, axes: axes, keepDims: true)
+    var out = [Double](repeating: initial, count: outShape.count)
+    let strides = shape.contiguousStrides, outStrides = outShape.contiguousStrides
+    for k in 0..<x.count {
+        var o = 0
+        for (d, i) in multiIndex(k, strides).enumerated() where !axes.contains(d) { o += i * outStrides[d] }
+        out[o] = combine(out[o], x[k])
+    }
+    return out
+}

@@ -1,0 +1,148 @@
+import NPUDevice
+import NPUTensor
+
+/// A tensor's element type and shape, what shape inference works on.
+public struct TensorType: Hashable, Sendable, CustomStringConvertible {
+    public var dtype: DType
+    public var shape: Shape
+
+    public init(_ dtype: DType, _ shape: Shape) {
+        self.dtype = dtype
+        self.shape = shape
+    }
+
+    public var description: String { "\(dtype)\(shape)" }
+}
+
+extension Tensor {
+    /// This tensor's type.
+    public var type: TensorType { TensorType(dtype, shape) }
+}
+
+/// A caller error in an op: wrong shapes, dtypes or attributes. The message names the op, what
+/// was wrong, the actual values and what is valid (`[Conv2D] input has 3 channels, weight expects 1`).
+public struct OpError: Error, Equatable, CustomStringConvertible {
+    public var op: String
+    public var message: String
+
+    public init(_ op: String, _ message: String) {
+        self.op = op
+        self.message = message
+    }
+
+    public var description: String { "[\(op)] \(message)" }
+}
+
+/// Builds gradient computations from catalogue ops. PyNative evaluates each call at once; graph
+/// mode adds nodes. Backward rules are written once, against this protocol.
+public protocol GradBuilder {
+    associatedtype Value
+    /// Applies `op` to `inputs`, returning its outputs.
+    mutating func apply(_ op: any OpDef, _ inputs: [Value]) throws(OpError) -> [Value]
+    /// The type of a value.
+    func type(of value: Value) -> TensorType
+    /// A constant.
+    mutating func constant(_ tensor: Tensor) -> Value
+}
+
+/// One op of the catalogue: its name, shape/dtype inference, forward kernel, backward written
+/// with other ops, and the work it declares for the cost model.
+public protocol OpDef: Sendable, CustomStringConvertible {
+    /// MindSpore's op type name (`MatMul`, `ReduceSum`).
+    var type: String { get }
+    /// Checks the inputs and returns the output types.
+    func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType]
+    /// Computes the outputs for inputs that `infer` accepted.
+    func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor]
+    /// Gradients with respect to each input (nil: none), from the gradients of the outputs.
+    func backward<B: GradBuilder>(_ b: inout B, _ inputs: [B.Value], _ outputs: [B.Value], _ grads: [B.Value]) throws(OpError) -> [B.Value?]
+    /// The work one launch does (flops, HBM bytes, unit).
+    func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work
+}
+
+extension OpDef {
+    public var description: String { type }
+
+    public func backward<B: GradBuilder>(_ b: inout B, _ inputs: [B.Value], _ outputs: [B.Value], _ grads: [B.Value]) throws(OpError) -> [B.Value?] {
+        throw OpError(type, "has no backward")
+    }
+
+    /// Elementwise work: `flopsPerElement` per output element, every input and output read or
+    /// written once.
+    func elementwiseWork(_ inputs: [TensorType], _ outputs: [TensorType], flopsPerElement: Double = 1) -> Work {
+        let bytes = (inputs + outputs).reduce(0) { $0 + Double($1.shape.count * $1.dtype.size) }
+        let n = Double(outputs.first?.shape.count ?? 0)
+        return Work(flops: n * flopsPerElement, bytes: bytes, unit: .vector)
+    }
+
+    /// Checks the input count.
+    func expectInputs(_ inputs: [TensorType], _ count: Int) throws(OpError) {
+        guard inputs.count == count else { throw OpError(type, "takes \(count) input\(count == 1 ? "" : "s"), got \(inputs.count)") }
+    }
+
+    /// Checks that input `index` is float32.
+    func expectFloat(_ inputs: [TensorType], _ index: Int, _ name: String) throws(OpError) {
+        guard inputs[index].dtype == .float32 else {
+            throw OpError(type, "\(name) must be float32, got \(inputs[index].dtype) (cast it first)")
+        }
+    }
+}
+
+/// What a kernel sees besides its inputs: the reduction planner (with the policy for this op).
+public struct KernelContext {
+    public let planner: ReductionPlanner
+
+    public init(planner: ReductionPlanner) { self.planner = planner }
+}
+
+/// A test sample of an op: inputs, a naive double-precision reference of the forward, and the
+/// inputs to check by finite differences.
+public struct OpSample: @unchecked Sendable {
+    public var op: any OpDef
+    public var inputs: [Tensor]
+    /// Forward in double from the inputs' values (row-major), one array per output.
+    public var reference: ([[Double]]) -> [[Double]]
+    /// Inputs whose gradients are checked against central differences of `reference`.
+    public var gradientInputs: [Int]
+    /// Outputs that take part in the gradient check (others are statistics for the backward).
+    public var gradientOutputs: [Int]
+    /// Relative tolerance of the forward comparison.
+    public var tolerance: Double
+
+    public init(_ op: any OpDef, _ inputs: [Tensor], gradientInputs: [Int]? = nil, gradientOutputs: [Int] = [0],
+                tolerance: Double = 1e-5, reference: @escaping ([[Double]]) -> [[Double]]) {
+        self.op = op
+        self.inputs = inputs
+        self.reference = reference
+        self.gradientInputs = gradientInputs ?? inputs.indices.filter { inputs[$0].dtype == .float32 }
+        self.gradientOutputs = gradientOutputs
+        self.tolerance = tolerance
+    }
+}
+
+/// A catalogue entry: what `npusim ops` lists and what the catalogue tests run.
+public struct OpInfo: Sendable {
+    /// MindSpore's op type name.
+    public var type: String
+    /// One line.
+    public var summary: String
+    /// True if the op has a backward rule (gradient ops themselves have none).
+    public var hasBackward: Bool
+    /// The reductions of this op that go through the reduction planner (`sum`, `dgamma`, ...).
+    public var plannedReductions: [String]
+    /// A sample for the tests.
+    public var sample: @Sendable () -> OpSample
+
+    /// Nondeterministic under `off`: it has a planned reduction (given enough elements to split).
+    public var nondeterministicUnderOff: Bool { !plannedReductions.isEmpty }
+}
+
+/// Deterministic sample data: values in [-1, 1) from a fixed linear congruential sequence.
+public func sampleTensor(_ shape: Shape, seed: UInt64 = 1, scale: Float = 1, offset: Float = 0) -> Tensor {
+    var state = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+    let values = (0..<shape.count).map { _ -> Float in
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return (Float(state >> 40) / Float(1 << 24) * 2 - 1) * scale + offset
+    }
+    return try! Tensor(shape: shape, values: values)
+}

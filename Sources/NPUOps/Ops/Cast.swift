@@ -1,0 +1,41 @@
+import NPUDevice
+import NPUTensor
+
+/// Element type conversion (float→int truncates toward zero; float32→float16 rounds to nearest).
+public struct Cast: OpDef {
+    public let to: DType
+    public init(to: DType) { self.to = to }
+    public var type: String { "Cast" }
+
+    public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
+        try expectInputs(inputs, 1)
+        return [TensorType(to, inputs[0].shape)]
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        let x = inputs[0]
+        if x.dtype == to { return [x] }
+        let values = x.doubles()
+        let out: Tensor = switch to {
+        case .float32: try! Tensor(shape: x.shape, values: x.dtype == .float16 ? (try! x.toArray(of: Float16.self)).map(Float.init) : values.map { Float($0) })
+        case .float16: try! Tensor(shape: x.shape, values: x.dtype == .float32 ? (try! x.toArray(of: Float.self)).map { Float16($0) } : values.map { Float16($0) })
+        case .int32: try! Tensor(shape: x.shape, values: values.map { Int32(clamping: Int64($0.isFinite ? $0.rounded(.towardZero) : 0)) })
+        case .int64: try! Tensor(shape: x.shape, values: values.map { $0.isFinite && abs($0) < 9.2e18 ? Int64($0.rounded(.towardZero)) : 0 })
+        case .bool: try! Tensor(shape: x.shape, values: values.map { $0 != 0 })
+        }
+        return [out]
+    }
+
+    public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
+        let from = b.type(of: x[0]).dtype
+        guard from.isFloatingPoint, to.isFloatingPoint else { return [nil] }
+        return [try b.one(Cast(to: from), [g[0]])]
+    }
+
+    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(inputs, outputs) }
+
+    static let info = OpInfo(type: "Cast", summary: "dtype conversion", hasBackward: true, plannedReductions: []) {
+        // float32 → float16 → float32 rounds through half precision; the reference does the same.
+        OpSample(Cast(to: .float32), [try! Tensor(shape: [2, 2], values: [Float16(0.5), -1.25, 3.0, 0.1])]) { i in [i[0]] }
+    }
+}

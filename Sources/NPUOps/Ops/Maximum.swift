@@ -1,0 +1,20 @@
+import NPUDevice
+import NPUTensor
+
+/// max(x, y) with broadcasting; the gradient goes to x where x ≥ y, else to y.
+public struct Maximum: BinaryElementwise {
+    public init() {}
+    public var type: String { "Maximum" }
+    func apply(_ a: Float, _ b: Float) -> Float { a >= b ? a : b }
+
+    public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
+        let d = try b.apply(SelectGrad(pickFirstWhenGreaterOrEqual: true), [x[0], x[1], g[0]])
+        return [try b.unbroadcast(d[0], to: b.type(of: x[0]).shape), try b.unbroadcast(d[1], to: b.type(of: x[1]).shape)]
+    }
+
+    static let info = OpInfo(type: "Maximum", summary: "max(x, y) (broadcasting)", hasBackward: true, plannedReductions: []) {
+        OpSample(Maximum(), [sampleTensor([4, 3]), sampleTensor([3], seed: 5)]) { i in
+            [referenceBroadcast(i[0], [4, 3], i[1], [3], { $0 >= $1 ? $0 : $1 })]
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import NPUDevice
+import NPURandom
+import NPUTensor
+
+/// PyNative execution: every op runs at once, on the host, and is launched as a kernel task on
+/// the card's default stream so the scheduler gives it simulated time. Reading a value
+/// synchronises the card (the host waits, in simulated time, for the work behind it).
+public final class PyNative {
+    public let device: Device
+    public let planner: ReductionPlanner
+    /// MindSpore's seed state for random ops.
+    public let seeds: SeedState
+    private var launched = 0
+
+    public init(device: Device, determinism: Determinism = .off, orderSource: OrderSource = .entropy, seeds: SeedState = SeedState()) {
+        self.device = device
+        planner = ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource)
+        self.seeds = seeds
+    }
+
+    /// Runs `op` on `inputs`: checks types, computes the outputs, launches the kernel.
+    /// - Throws: `OpError` naming the op and what was wrong with the inputs.
+    @discardableResult
+    public func run(_ op: any OpDef, _ inputs: [Tensor]) throws(OpError) -> [Tensor] {
+        let inTypes = inputs.map(\.type)
+        let outTypes = try op.infer(inTypes)
+        let outputs = try op.forward(inputs, KernelContext(planner: planner))
+        precondition(outputs.map(\.type) == outTypes, "\(op.type) produced \(outputs.map(\.type)), inferred \(outTypes)")
+        launched += 1
+        device.defaultStream.launch("\(op.type)-op\(launched)", type: op.type, work: op.work(inTypes, outTypes))
+        return outputs
+    }
+
+    /// A value read by the host: synchronises the card first.
+    public func read(_ tensor: Tensor) -> Tensor {
+        device.synchronize()
+        return tensor
+    }
+
+    /// The gradients of `op`'s inputs for output gradients `grads`, computed eagerly with the
+    /// op's backward rule.
+    public func gradients(_ op: any OpDef, inputs: [Tensor], outputs: [Tensor], grads: [Tensor]) throws(OpError) -> [Tensor?] {
+        var builder = EagerBuilder(context: self)
+        return try op.backward(&builder, inputs, outputs, grads)
+    }
+}
+
+/// The PyNative `GradBuilder`: values are tensors, each op runs at once.
+public struct EagerBuilder: GradBuilder {
+    public let context: PyNative
+
+    public mutating func apply(_ op: any OpDef, _ inputs: [Tensor]) throws(OpError) -> [Tensor] {
+        try context.run(op, inputs)
+    }
+
+    public func type(of value: Tensor) -> TensorType { value.type }
+
+    public mutating func constant(_ tensor: Tensor) -> Tensor { tensor }
+}
