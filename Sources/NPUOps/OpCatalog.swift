@@ -6,6 +6,8 @@ public enum OpCatalog {
         ReLU.info, ReluGrad.info, GeLU.info, GeLUGrad.info, Sigmoid.info, SigmoidGrad.info, Tanh.info, TanhGrad.info,
         Cast.info, Reshape.info, Transpose.info, Concat.info, Slice.info, SliceGrad.info, BroadcastTo.info,
         ReduceSum.info, ReduceMean.info, ReduceMax.info, ReduceMaxGrad.info,
+        MatMul.info, BatchMatMul.info, BiasAdd.info, Softmax.info, LogSoftmax.info,
+        SoftmaxCrossEntropyWithLogits.info, SoftmaxCrossEntropyGrad.info, OneHot.info, Gather.info, GatherGrad.info,
     ]
 
     /// The entry for an op type.

@@ -130,10 +130,23 @@ public struct OpInfo: Sendable {
     public var hasBackward: Bool
     /// The reductions of this op that go through the reduction planner (`sum`, `dgamma`, ...).
     public var plannedReductions: [String]
+    /// Planned reductions its backward runs through other ops (`ReduceSum/sum`, ...).
+    public var backwardReductions: [String]
     /// A sample for the tests.
     public var sample: @Sendable () -> OpSample
 
-    /// Nondeterministic under `off`: it has a planned reduction (given enough elements to split).
+    public init(type: String, summary: String, hasBackward: Bool, plannedReductions: [String], backwardReductions: [String] = [],
+                sample: @escaping @Sendable () -> OpSample) {
+        self.type = type
+        self.summary = summary
+        self.hasBackward = hasBackward
+        self.plannedReductions = plannedReductions
+        self.backwardReductions = backwardReductions
+        self.sample = sample
+    }
+
+    /// Nondeterministic under `off`: a planned reduction in its forward (given enough elements to
+    /// split across cores).
     public var nondeterministicUnderOff: Bool { !plannedReductions.isEmpty }
 }
 

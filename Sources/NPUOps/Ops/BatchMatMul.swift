@@ -1,0 +1,85 @@
+import NPUDevice
+import NPUTensor
+
+/// op(A)·op(B) for each matrix of a batch: [..., M, K] × [..., K, N] with equal leading dimensions.
+public struct BatchMatMul: OpDef {
+    public let transposeA: Bool
+    public let transposeB: Bool
+    public let splitK: SplitK
+    public init(transposeA: Bool = false, transposeB: Bool = false, splitK: SplitK = .auto) {
+        self.transposeA = transposeA
+        self.transposeB = transposeB
+        self.splitK = splitK
+    }
+    public var type: String { "BatchMatMul" }
+
+    func dims(_ a: Shape, _ b: Shape) throws(OpError) -> (batch: [Int], m: Int, k: Int, n: Int) {
+        guard a.rank >= 3, a.rank == b.rank, Array(a.dims.dropLast(2)) == Array(b.dims.dropLast(2)) else {
+            throw OpError(type, "inputs must be batches of matrices with equal batch dimensions, got \(a) and \(b)")
+        }
+        let mat = MatMul(transposeA: transposeA, transposeB: transposeB)
+        do {
+            let (m, k, n) = try mat.dims(Shape(Array(a.dims.suffix(2))), Shape(Array(b.dims.suffix(2))))
+            return (Array(a.dims.dropLast(2)), m, k, n)
+        } catch {
+            throw OpError(type, error.message)
+        }
+    }
+
+    public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
+        try expectInputs(inputs, 2)
+        try expectFloat(inputs, 0, "A")
+        try expectFloat(inputs, 1, "B")
+        let (batch, m, _, n) = try dims(inputs[0].shape, inputs[1].shape)
+        return [TensorType(.float32, Shape(batch + [m, n]))]
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        let (batch, m, k, n) = try dims(inputs[0].shape, inputs[1].shape)
+        let count = batch.reduce(1, *)
+        var out = Tensor(zeros: Shape(batch + [m, n]))
+        let lda = inputs[0].shape.dims.last!, ldb = inputs[1].shape.dims.last!
+        inputs[0].withUnsafeBytes { ra in
+            inputs[1].withUnsafeBytes { rb in
+                out.withUnsafeMutableBytes { rc in
+                    let a = ra.bindMemory(to: Float.self).baseAddress!, b = rb.bindMemory(to: Float.self).baseAddress!
+                    let c = rc.bindMemory(to: Float.self).baseAddress!
+                    for i in 0..<count {
+                        plannedGEMM(transposeA, transposeB, m, n, k, a + i * m * k, lda, b + i * k * n, ldb, c + i * m * n,
+                                    split: splitK, op: type, ctx)
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
+        let (a, bb, gg) = (x[0], x[1], g[0])
+        switch (transposeA, transposeB) {
+        case (false, false):
+            return [try b.one(BatchMatMul(transposeB: true), [gg, bb]), try b.one(BatchMatMul(transposeA: true), [a, gg])]
+        case (false, true):
+            return [try b.one(BatchMatMul(), [gg, bb]), try b.one(BatchMatMul(transposeA: true), [gg, a])]
+        case (true, false):
+            return [try b.one(BatchMatMul(transposeB: true), [bb, gg]), try b.one(BatchMatMul(), [a, gg])]
+        case (true, true):
+            return [try b.one(BatchMatMul(transposeA: true, transposeB: true), [bb, gg]),
+                    try b.one(BatchMatMul(transposeA: true, transposeB: true), [gg, a])]
+        }
+    }
+
+    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
+        guard let (batch, m, k, n) = try? dims(inputs[0].shape, inputs[1].shape) else { return Work(flops: 0, bytes: 0, unit: .cube) }
+        let c = Double(batch.reduce(1, *))
+        return Work(flops: 2 * c * Double(m * k * n), bytes: 4 * c * Double(m * k + k * n + m * n), unit: .cube)
+    }
+
+    static let info = OpInfo(type: "BatchMatMul", summary: "batched matrix product", hasBackward: true, plannedReductions: ["splitK"]) {
+        OpSample(BatchMatMul(transposeA: true), [sampleTensor([2, 5, 3]), sampleTensor([2, 5, 4], seed: 2)]) { i in
+            let first = referenceMatMul(Array(i[0][0..<15]), Array(i[1][0..<20]), m: 3, k: 5, n: 4, transposeA: true, transposeB: false)
+            let second = referenceMatMul(Array(i[0][15..<30]), Array(i[1][20..<40]), m: 3, k: 5, n: 4, transposeA: true, transposeB: false)
+            return [first + second]
+        }
+    }
+}

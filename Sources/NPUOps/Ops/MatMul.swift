@@ -1,0 +1,133 @@
+import COpenBLAS
+import NPUDevice
+import NPUTensor
+
+/// Whether a MatMul splits its reduced dimension K across AI cores (partials added by the
+/// reduction planner, as atomic adds on the card).
+public enum SplitK: Hashable, Sendable {
+    /// Split when the output has fewer 16×16 tiles than the card has AI cores and K can be split:
+    /// the cores would otherwise sit idle.
+    case auto
+    /// Always split (weight gradients, which reduce over the batch).
+    case always
+    case never
+}
+
+/// op(A)·op(B) of float32 matrices with OpenBLAS (op = optional transpose).
+public struct MatMul: OpDef {
+    public let transposeA: Bool
+    public let transposeB: Bool
+    public let splitK: SplitK
+    public init(transposeA: Bool = false, transposeB: Bool = false, splitK: SplitK = .auto) {
+        self.transposeA = transposeA
+        self.transposeB = transposeB
+        self.splitK = splitK
+    }
+    public var type: String { "MatMul" }
+
+    /// (M, K, N) of op(A)·op(B).
+    func dims(_ a: Shape, _ b: Shape) throws(OpError) -> (m: Int, k: Int, n: Int) {
+        guard a.rank == 2, b.rank == 2 else { throw OpError(type, "inputs must be matrices, got \(a) and \(b)") }
+        let (m, ka) = transposeA ? (a[1], a[0]) : (a[0], a[1])
+        let (kb, n) = transposeB ? (b[1], b[0]) : (b[0], b[1])
+        guard ka == kb else {
+            throw OpError(type, "inner dimensions differ: op(A) is \(m)×\(ka), op(B) is \(kb)×\(n) (transpose_a \(transposeA), transpose_b \(transposeB))")
+        }
+        return (m, ka, n)
+    }
+
+    public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
+        try expectInputs(inputs, 2)
+        try expectFloat(inputs, 0, "A")
+        try expectFloat(inputs, 1, "B")
+        let (m, _, n) = try dims(inputs[0].shape, inputs[1].shape)
+        return [TensorType(.float32, [m, n])]
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        let (m, k, n) = try dims(inputs[0].shape, inputs[1].shape)
+        var out = Tensor(zeros: [m, n])
+        inputs[0].withUnsafeBytes { ra in
+            inputs[1].withUnsafeBytes { rb in
+                out.withUnsafeMutableBytes { rc in
+                    plannedGEMM(transposeA, transposeB, m, n, k, ra.bindMemory(to: Float.self).baseAddress!, inputs[0].shape[1],
+                                rb.bindMemory(to: Float.self).baseAddress!, inputs[1].shape[1], rc.bindMemory(to: Float.self).baseAddress!,
+                                split: splitK, op: type, ctx)
+                }
+            }
+        }
+        return [out]
+    }
+
+    public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
+        // dA contracts over N, dB over M (the batch rows for a Dense layer: a weight gradient).
+        let (a, bb, gg) = (x[0], x[1], g[0])
+        switch (transposeA, transposeB) {
+        case (false, false):
+            return [try b.one(MatMul(transposeB: true), [gg, bb]), try b.one(MatMul(transposeA: true, splitK: .always), [a, gg])]
+        case (false, true):
+            return [try b.one(MatMul(), [gg, bb]), try b.one(MatMul(transposeA: true, splitK: .always), [gg, a])]
+        case (true, false):
+            return [try b.one(MatMul(transposeB: true), [bb, gg]), try b.one(MatMul(splitK: .always), [a, gg])]
+        case (true, true):
+            return [try b.one(MatMul(transposeA: true, transposeB: true), [bb, gg]),
+                    try b.one(MatMul(transposeA: true, transposeB: true, splitK: .always), [gg, a])]
+        }
+    }
+
+    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
+        let (m, k, n) = (try? dims(inputs[0].shape, inputs[1].shape)) ?? (0, 0, 0)
+        return Work(flops: 2 * Double(m * k * n), bytes: Double(4 * (m * k + k * n + m * n)), unit: .cube)
+    }
+
+    static let info = OpInfo(type: "MatMul", summary: "matrix product (OpenBLAS); split-K when planned", hasBackward: true,
+                             plannedReductions: ["splitK"], backwardReductions: ["MatMul/splitK (weight gradient)"]) {
+        OpSample(MatMul(transposeB: true), [sampleTensor([3, 40]), sampleTensor([2, 40], seed: 2)]) { i in
+            [referenceMatMul(i[0], i[1], m: 3, k: 40, n: 2, transposeA: false, transposeB: true)]
+        }
+    }
+}
+
+/// C[m×n] = op(A)·op(B): one OpenBLAS call, or split over K by the reduction planner.
+func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
+                 _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, split: SplitK, op: String, _ ctx: KernelContext) {
+    let planner = ctx.planner
+    let tiles = ((m + 15) / 16) * ((n + 15) / 16)
+    let splits = switch split {
+    case .always: k > 0
+    case .never: false
+    case .auto: tiles < planner.cores && planner.blockCount(extent: k) > 1
+    }
+    func gemm(_ range: Range<Int>, _ out: UnsafeMutablePointer<Float>) {
+        // A's K-slice starts at column (or row, if transposed) range.lowerBound.
+        let aStart = ta ? a + range.lowerBound * lda : a + range.lowerBound
+        let bStart = tb ? b + range.lowerBound : b + range.lowerBound * ldb
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
+                    Int32(range.count), 1, aStart, Int32(lda), bStart, Int32(ldb), 0, out, Int32(n))
+    }
+    guard splits, m > 0, n > 0 else {
+        if m > 0 && n > 0 { gemm(0..<k, c) }
+        return
+    }
+    planner.accumulate(op: op, site: "splitK", extent: k, count: m * n, into: c, partial: gemm) { out in
+        for i in 0..<m {
+            for j in 0..<n {
+                let aRow = ta ? a + i : a + i * lda, bCol = tb ? b + j * ldb : b + j
+                out[i * n + j] = exactDot(aRow, ta ? lda : 1, bCol, tb ? 1 : ldb, k)
+            }
+        }
+    }
+}
+
+/// Reference product in double.
+func referenceMatMul(_ a: [Double], _ b: [Double], m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool) -> [Double] {
+    var out = [Double](repeating: 0, count: m * n)
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = 0.0
+            for p in 0..<k { s += (transposeA ? a[p * m + i] : a[i * k + p]) * (transposeB ? b[j * k + p] : b[p * n + j]) }
+            out[i * n + j] = s
+        }
+    }
+    return out
+}
