@@ -2,3 +2,4 @@
 #include "npu_kernels.h"
 #include "npu_rng.h"
 #include "npu_reduce.h"
+#include "npu_conv.h"

@@ -8,6 +8,7 @@ public enum OpCatalog {
         ReduceSum.info, ReduceMean.info, ReduceMax.info, ReduceMaxGrad.info,
         MatMul.info, BatchMatMul.info, BiasAdd.info, Softmax.info, LogSoftmax.info,
         SoftmaxCrossEntropyWithLogits.info, SoftmaxCrossEntropyGrad.info, OneHot.info, Gather.info, GatherGrad.info,
+        Conv2D.info, Conv2DBackpropInput.info, Conv2DBackpropFilter.info, MaxPool2D.info, MaxPoolGrad.info, AvgPool2D.info, AvgPoolGrad.info,
     ]
 
     /// The entry for an op type.

@@ -1,0 +1,126 @@
+/* im2col / col2im and pooling. Loops in a fixed order; no allocation. */
+#include "npu_conv.h"
+
+/* col: [C·KH·KW][n·OH·OW], x: [n][C][H][W] */
+void npu_im2col_f32(float *restrict col, const float *restrict x, const npu_window *g, int n) {
+    const size_t plane = (size_t)g->oh * g->ow, cols = (size_t)n * plane;
+    for (int c = 0; c < g->c; c++)
+        for (int ki = 0; ki < g->kh; ki++)
+            for (int kj = 0; kj < g->kw; kj++) {
+                float *row = col + ((size_t)(c * g->kh + ki) * g->kw + kj) * cols;
+                for (int img = 0; img < n; img++) {
+                    const float *src = x + ((size_t)img * g->c + c) * g->h * g->w;
+                    float *dst = row + (size_t)img * plane;
+                    for (int oi = 0; oi < g->oh; oi++) {
+                        int ii = oi * g->sh - g->pt + ki * g->dh;
+                        for (int oj = 0; oj < g->ow; oj++) {
+                            int jj = oj * g->sw - g->pl + kj * g->dw;
+                            dst[oi * g->ow + oj] = (ii >= 0 && ii < g->h && jj >= 0 && jj < g->w) ? src[ii * g->w + jj] : 0.0f;
+                        }
+                    }
+                }
+            }
+}
+
+/* x: [n][C][H][W], col: [C·KH·KW][n·OH·OW] */
+void npu_col2im_f32(float *restrict x, const float *restrict col, const npu_window *g, int n) {
+    const size_t plane = (size_t)g->oh * g->ow, cols = (size_t)n * plane;
+    for (size_t i = 0; i < (size_t)n * g->c * g->h * g->w; i++) x[i] = 0.0f;
+    for (int c = 0; c < g->c; c++)
+        for (int ki = 0; ki < g->kh; ki++)
+            for (int kj = 0; kj < g->kw; kj++) {
+                const float *row = col + ((size_t)(c * g->kh + ki) * g->kw + kj) * cols;
+                for (int img = 0; img < n; img++) {
+                    float *dst = x + ((size_t)img * g->c + c) * g->h * g->w;
+                    const float *src = row + (size_t)img * plane;
+                    for (int oi = 0; oi < g->oh; oi++) {
+                        int ii = oi * g->sh - g->pt + ki * g->dh;
+                        if (ii < 0 || ii >= g->h) continue;
+                        for (int oj = 0; oj < g->ow; oj++) {
+                            int jj = oj * g->sw - g->pl + kj * g->dw;
+                            if (jj >= 0 && jj < g->w) dst[ii * g->w + jj] += src[oi * g->ow + oj];
+                        }
+                    }
+                }
+            }
+}
+
+/* y: [planes][OH][OW], argmax: same, x: [planes][H][W] */
+void npu_maxpool_f32(float *restrict y, int *restrict argmax, const float *restrict x, const npu_window *g, int planes) {
+    for (int p = 0; p < planes; p++) {
+        const float *src = x + (size_t)p * g->h * g->w;
+        for (int oi = 0; oi < g->oh; oi++)
+            for (int oj = 0; oj < g->ow; oj++) {
+                float best = 0.0f;
+                int at = -1;
+                for (int ki = 0; ki < g->kh; ki++) {
+                    int ii = oi * g->sh - g->pt + ki * g->dh;
+                    if (ii < 0 || ii >= g->h) continue;
+                    for (int kj = 0; kj < g->kw; kj++) {
+                        int jj = oj * g->sw - g->pl + kj * g->dw;
+                        if (jj < 0 || jj >= g->w) continue;
+                        float v = src[ii * g->w + jj];
+                        if (at < 0 || v > best) {
+                            best = v;
+                            at = ii * g->w + jj;
+                        }
+                    }
+                }
+                size_t o = ((size_t)p * g->oh + oi) * g->ow + oj;
+                y[o] = best;
+                argmax[o] = at;
+            }
+    }
+}
+
+/* y: [planes][OH][OW], x: [planes][H][W] */
+void npu_avgpool_f32(float *restrict y, const float *restrict x, const npu_window *g, int planes) {
+    for (int p = 0; p < planes; p++) {
+        const float *src = x + (size_t)p * g->h * g->w;
+        for (int oi = 0; oi < g->oh; oi++)
+            for (int oj = 0; oj < g->ow; oj++) {
+                float s = 0.0f;
+                int count = 0;
+                for (int ki = 0; ki < g->kh; ki++) {
+                    int ii = oi * g->sh - g->pt + ki * g->dh;
+                    if (ii < 0 || ii >= g->h) continue;
+                    for (int kj = 0; kj < g->kw; kj++) {
+                        int jj = oj * g->sw - g->pl + kj * g->dw;
+                        if (jj < 0 || jj >= g->w) continue;
+                        s += src[ii * g->w + jj];
+                        count++;
+                    }
+                }
+                y[((size_t)p * g->oh + oi) * g->ow + oj] = count ? s / (float)count : 0.0f;
+            }
+    }
+}
+
+/* dx: [planes][H][W], dy: [planes][OH][OW] */
+void npu_avgpool_grad_f32(float *restrict dx, const float *restrict dy, const npu_window *g, int planes) {
+    for (size_t i = 0; i < (size_t)planes * g->h * g->w; i++) dx[i] = 0.0f;
+    for (int p = 0; p < planes; p++) {
+        float *dst = dx + (size_t)p * g->h * g->w;
+        for (int oi = 0; oi < g->oh; oi++)
+            for (int oj = 0; oj < g->ow; oj++) {
+                int count = 0;
+                for (int ki = 0; ki < g->kh; ki++) {
+                    int ii = oi * g->sh - g->pt + ki * g->dh;
+                    for (int kj = 0; kj < g->kw; kj++) {
+                        int jj = oj * g->sw - g->pl + kj * g->dw;
+                        count += ii >= 0 && ii < g->h && jj >= 0 && jj < g->w;
+                    }
+                }
+                if (!count) continue;
+                float share = dy[((size_t)p * g->oh + oi) * g->ow + oj] / (float)count;
+                for (int ki = 0; ki < g->kh; ki++) {
+                    int ii = oi * g->sh - g->pt + ki * g->dh;
+                    if (ii < 0 || ii >= g->h) continue;
+                    for (int kj = 0; kj < g->kw; kj++) {
+                        int jj = oj * g->sw - g->pl + kj * g->dw;
+                        if (jj >= 0 && jj < g->w) dst[ii * g->w + jj] += share;
+                    }
+                }
+            }
+    }
+}

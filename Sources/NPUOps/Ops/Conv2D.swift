@@ -1,0 +1,241 @@
+import COpenBLAS
+import NPUDevice
+import NPUKernels
+import NPUTensor
+
+/// 2-D convolution, NCHW input [N, C, H, W] and weight [OC, C, KH, KW] (group 1): im2col of the
+/// whole batch, then one OpenBLAS GEMM.
+public struct Conv2D: OpDef {
+    public let stride: (Int, Int)
+    public let padMode: PadMode
+    public let dilation: (Int, Int)
+    public init(stride: (Int, Int) = (1, 1), padMode: PadMode = .valid, dilation: (Int, Int) = (1, 1)) {
+        self.stride = stride
+        self.padMode = padMode
+        self.dilation = dilation
+    }
+    public var type: String { "Conv2D" }
+
+    func geometry(_ x: Shape, _ w: Shape) throws(OpError) -> WindowGeometry {
+        guard x.rank == 4 else { throw OpError(type, "input must be NCHW (rank 4), got \(x)") }
+        guard w.rank == 4 else { throw OpError(type, "weight must be [out, in, kh, kw], got \(w)") }
+        guard x[1] == w[1] else { throw OpError(type, "input has \(x[1]) channels, weight expects \(w[1])") }
+        return try WindowGeometry(op: type, channels: x[1], height: x[2], width: x[3], kernel: (w[2], w[3]), stride: stride,
+                                  dilation: dilation, pad: padMode)
+    }
+
+    public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
+        try expectInputs(inputs, 2)
+        try expectFloat(inputs, 0, "input")
+        try expectFloat(inputs, 1, "weight")
+        let g = try geometry(inputs[0].shape, inputs[1].shape)
+        return [TensorType(.float32, [inputs[0].shape[0], inputs[1].shape[0], g.outHeight, g.outWidth])]
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        let x = inputs[0], w = inputs[1]
+        var g = try geometry(x.shape, w.shape)
+        let n = x.shape[0], oc = w.shape[0], plane = g.outHeight * g.outWidth, cols = n * plane
+        var col = Tensor(zeros: [g.patch, cols])
+        col.withMutableFloats { c in x.withFloats { npu_im2col_f32(c, $0, &g.window, Int32(n)) } }
+        var product = Tensor(zeros: [oc, cols])
+        product.withMutableFloats { p in
+            w.withFloats { wp in
+                col.withFloats { cp in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(oc), Int32(cols), Int32(g.patch), 1, wp,
+                                Int32(g.patch), cp, Int32(cols), 0, p, Int32(cols))
+                }
+            }
+        }
+        // [OC, N, OH·OW] → [N, OC, OH, OW]
+        return [try! product.reshaped([oc, n, plane]).transposed([1, 0, 2]).contiguous().reshaped([n, oc, g.outHeight, g.outWidth])]
+    }
+
+    public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
+        let conv = ConvAttributes(stride: stride, padMode: padMode, dilation: dilation)
+        return [try b.one(Conv2DBackpropInput(conv, inputShape: b.type(of: x[0]).shape.dims), [g[0], x[1]]),
+                try b.one(Conv2DBackpropFilter(conv, filterShape: b.type(of: x[1]).shape.dims), [g[0], x[0]])]
+    }
+
+    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
+        let w = inputs[1].shape, out = outputs[0].shape
+        let flops = 2.0 * Double(out.count) * Double(w[1] * w[2] * w[3])
+        return Work(flops: flops, bytes: Double(4 * (inputs[0].shape.count + w.count + out.count)), unit: .cube)
+    }
+
+    static let info = OpInfo(type: "Conv2D", summary: "2-D convolution (im2col + GEMM)", hasBackward: true, plannedReductions: [],
+                             backwardReductions: ["Conv2DBackpropFilter/dW (batch tiles add into dW)"]) {
+        OpSample(Conv2D(stride: (2, 1), padMode: .same), [sampleTensor([2, 2, 5, 4]), sampleTensor([3, 2, 3, 2], seed: 2)]) { i in
+            [referenceConv(i[0], [2, 2, 5, 4], i[1], [3, 2, 3, 2], stride: (2, 1), pad: (1, 0), out: (3, 4))]
+        }
+    }
+}
+
+/// The attributes Conv2D passes to its backward ops.
+public struct ConvAttributes: Hashable, Sendable {
+    public var stride: (Int, Int)
+    public var padMode: PadMode
+    public var dilation: (Int, Int)
+
+    public static func == (a: ConvAttributes, b: ConvAttributes) -> Bool {
+        a.stride == b.stride && a.padMode == b.padMode && a.dilation == b.dilation
+    }
+    public func hash(into h: inout Hasher) {
+        h.combine(stride.0)
+        h.combine(stride.1)
+        h.combine(padMode)
+        h.combine(dilation.0)
+        h.combine(dilation.1)
+    }
+}
+
+/// Conv2D's input gradient: Wᵀ·dy per column, then col2im. Inputs dy [N, OC, OH, OW], weight.
+public struct Conv2DBackpropInput: OpDef {
+    public let conv: ConvAttributes
+    public let inputShape: [Int]
+    public init(_ conv: ConvAttributes, inputShape: [Int]) {
+        self.conv = conv
+        self.inputShape = inputShape
+    }
+    public var type: String { "Conv2DBackpropInput" }
+
+    public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
+        try expectInputs(inputs, 2)
+        let forward = Conv2D(stride: conv.stride, padMode: conv.padMode, dilation: conv.dilation)
+        let out = try forward.infer([TensorType(.float32, Shape(inputShape)), inputs[1]])[0]
+        guard inputs[0] == out else { throw OpError(type, "dy must be \(out) for input \(inputShape), got \(inputs[0])") }
+        return [TensorType(.float32, Shape(inputShape))]
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        let dy = inputs[0], w = inputs[1]
+        var g = try Conv2D(stride: conv.stride, padMode: conv.padMode, dilation: conv.dilation).geometry(Shape(inputShape), w.shape)
+        let n = inputShape[0], oc = w.shape[0], plane = g.outHeight * g.outWidth, cols = n * plane
+        let dyT = try! dy.reshaped([n, oc, plane]).transposed([1, 0, 2]).contiguous()  // [OC, N·OH·OW]
+        var dcol = Tensor(zeros: [g.patch, cols])
+        dcol.withMutableFloats { c in
+            w.withFloats { wp in
+                dyT.withFloats { gp in
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(g.patch), Int32(cols), Int32(oc), 1, wp, Int32(g.patch),
+                                gp, Int32(cols), 0, c, Int32(cols))
+                }
+            }
+        }
+        var dx = Tensor(zeros: Shape(inputShape))
+        dx.withMutableFloats { d in dcol.withFloats { npu_col2im_f32(d, $0, &g.window, Int32(n)) } }
+        return [dx]
+    }
+
+    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
+        let w = inputs[1].shape
+        return Work(flops: 2 * Double(inputs[0].shape.count) * Double(w[1] * w[2] * w[3]),
+                    bytes: Double(4 * (inputs[0].shape.count + w.count + outputs[0].shape.count)), unit: .cube)
+    }
+
+    static let info = OpInfo(type: "Conv2DBackpropInput", summary: "Conv2D's input gradient (GEMM + col2im)", hasBackward: false,
+                             plannedReductions: []) {
+        convGradSample(Conv2DBackpropInput(ConvAttributes(stride: (1, 1), padMode: .valid, dilation: (1, 1)), inputShape: [2, 2, 4, 4]), input: false)
+    }
+}
+
+/// Conv2D's filter gradient dW = Σ over images of dy·colᵀ: the batch is split into tiles across
+/// AI cores, and the tiles' partial dW are added by the reduction planner. Inputs dy, x.
+public struct Conv2DBackpropFilter: OpDef {
+    public let conv: ConvAttributes
+    public let filterShape: [Int]
+    public init(_ conv: ConvAttributes, filterShape: [Int]) {
+        self.conv = conv
+        self.filterShape = filterShape
+    }
+    public var type: String { "Conv2DBackpropFilter" }
+
+    public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
+        try expectInputs(inputs, 2)
+        let forward = Conv2D(stride: conv.stride, padMode: conv.padMode, dilation: conv.dilation)
+        let out = try forward.infer([inputs[1], TensorType(.float32, Shape(filterShape))])[0]
+        guard inputs[0] == out else { throw OpError(type, "dy must be \(out) for filter \(filterShape), got \(inputs[0])") }
+        return [TensorType(.float32, Shape(filterShape))]
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        let dy = inputs[0], x = inputs[1]
+        var g = try Conv2D(stride: conv.stride, padMode: conv.padMode, dilation: conv.dilation).geometry(x.shape, Shape(filterShape))
+        let n = x.shape[0], oc = filterShape[0], plane = g.outHeight * g.outWidth, cols = n * plane, patch = g.patch
+        var col = Tensor(zeros: [patch, cols])
+        col.withMutableFloats { c in x.withFloats { npu_im2col_f32(c, $0, &g.window, Int32(n)) } }
+        let dyT = try! dy.reshaped([n, oc, plane]).transposed([1, 0, 2]).contiguous()
+        var dw = Tensor(zeros: Shape(filterShape))
+        dw.withMutableFloats { out in
+            dyT.withFloats { gp in
+                col.withFloats { cp in
+                    ctx.planner.accumulate(op: type, site: "dW", extent: n, count: oc * patch, into: out, partial: { images, buffer in
+                        let start = images.lowerBound * plane
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(oc), Int32(patch), Int32(images.count * plane), 1,
+                                    gp + start, Int32(cols), cp + start, Int32(cols), 0, buffer, Int32(patch))
+                    }, exact: { buffer in
+                        for o in 0..<oc {
+                            for p in 0..<patch { buffer[o * patch + p] = exactDot(gp + o * cols, 1, cp + p * cols, 1, cols) }
+                        }
+                    })
+                }
+            }
+        }
+        return [dw]
+    }
+
+    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
+        let w = outputs[0].shape
+        return Work(flops: 2 * Double(inputs[0].shape.count) * Double(w[1] * w[2] * w[3]),
+                    bytes: Double(4 * (inputs[0].shape.count + inputs[1].shape.count + w.count)), unit: .cube)
+    }
+
+    static let info = OpInfo(type: "Conv2DBackpropFilter", summary: "Conv2D's filter gradient (batch tiles add into dW)", hasBackward: false,
+                             plannedReductions: ["dW"]) {
+        convGradSample(Conv2DBackpropFilter(ConvAttributes(stride: (1, 1), padMode: .valid, dilation: (1, 1)), filterShape: [3, 2, 2, 3]), input: true)
+    }
+}
+
+/// Samples of the two conv gradients, checked against the adjoint of the reference convolution.
+func convGradSample(_ op: any OpDef, input: Bool) -> OpSample {
+    let xs: Shape = [2, 2, 4, 4], ws: Shape = input ? [3, 2, 2, 3] : [3, 2, 2, 3]
+    let dy = sampleTensor([2, 3, 3, 2], seed: 9)
+    let other = input ? sampleTensor(xs, seed: 3) : sampleTensor(ws, seed: 4)
+    return OpSample(op, [dy, other], gradientInputs: []) { i in
+        // The gradient of Σ dy·conv(x, w) with respect to w (or x), by finite differences in double.
+        let base = input ? i[1] : [Double](repeating: 0, count: xs.count)
+        let weight = input ? [Double](repeating: 0, count: ws.count) : i[1]
+        let n = input ? ws.count : xs.count
+        return [(0..<n).map { e in
+            var x = base, w = weight
+            if input { w[e] = 1 } else { x[e] = 1 }
+            let out = referenceConv(x, xs, w, ws, stride: (1, 1), pad: (0, 0), out: (3, 2))
+            return zip(out, i[0]).reduce(0.0) { $0 + $1.0 * $1.1 }
+        }]
+    }
+}
+
+/// Reference convolution in double (NCHW, OIHW), with padding (top, left).
+func referenceConv(_ x: [Double], _ xs: Shape, _ w: [Double], _ ws: Shape, stride: (Int, Int), pad: (Int, Int), out: (Int, Int)) -> [Double] {
+    let (n, c, h, wd) = (xs[0], xs[1], xs[2], xs[3]), (oc, kh, kw) = (ws[0], ws[2], ws[3])
+    var y = [Double](repeating: 0, count: n * oc * out.0 * out.1)
+    for b in 0..<n {
+        for o in 0..<oc {
+            for i in 0..<out.0 {
+                for j in 0..<out.1 {
+                    var s = 0.0
+                    for ch in 0..<c {
+                        for ki in 0..<kh {
+                            for kj in 0..<kw {
+                                let ii = i * stride.0 - pad.0 + ki, jj = j * stride.1 - pad.1 + kj
+                                guard ii >= 0, ii < h, jj >= 0, jj < wd else { continue }
+                                s += x[((b * c + ch) * h + ii) * wd + jj] * w[((o * c + ch) * kh + ki) * kw + kj]
+                            }
+                        }
+                    }
+                    y[((b * oc + o) * out.0 + i) * out.1 + j] = s
+                }
+            }
+        }
+    }
+    return y
+}
