@@ -9,6 +9,7 @@ public enum OpCatalog {
         MatMul.info, BatchMatMul.info, BiasAdd.info, Softmax.info, LogSoftmax.info,
         SoftmaxCrossEntropyWithLogits.info, SoftmaxCrossEntropyGrad.info, OneHot.info, Gather.info, GatherGrad.info,
         Conv2D.info, Conv2DBackpropInput.info, Conv2DBackpropFilter.info, MaxPool2D.info, MaxPoolGrad.info, AvgPool2D.info, AvgPoolGrad.info,
+        BatchNorm.info, BatchNormGrad.info, LayerNorm.info, LayerNormGrad.info, Dropout.info, DropoutGrad.info,
     ]
 
     /// The entry for an op type.
