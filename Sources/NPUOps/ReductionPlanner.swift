@@ -81,10 +81,16 @@ public final class ReductionPlanner {
     /// The policy for an op type.
     public func policy(for op: String) -> Determinism { overrides[op] ?? policy }
 
-    /// Number of blocks for a reduced extent.
+    /// Number of blocks for a reduced extent (the forced count, if set).
     public func blockCount(extent: Int) -> Int {
         if let forcedBlocks { return max(1, min(forcedBlocks, max(extent, 1))) }
-        return max(1, min(cores, (extent + blockMin - 1) / blockMin))
+        return naturalBlockCount(extent: extent)
+    }
+
+    /// Number of blocks the profile gives a reduced extent, ignoring any forced count: whether an
+    /// op splits at all depends on this, never on a test's forcing.
+    public func naturalBlockCount(extent: Int) -> Int {
+        max(1, min(cores, (extent + blockMin - 1) / blockMin))
     }
 
     /// Plans one launch of a reduction of `extent` elements per output.

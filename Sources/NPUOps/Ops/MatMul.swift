@@ -96,7 +96,7 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
     let splits = switch split {
     case .always: k > 0
     case .never: false
-    case .auto: tiles < planner.cores && planner.blockCount(extent: k) > 1
+    case .auto: tiles < planner.cores && planner.naturalBlockCount(extent: k) > 1
     }
     func gemm(_ range: Range<Int>, _ out: UnsafeMutablePointer<Float>) {
         // A's K-slice starts at column (or row, if transposed) range.lowerBound.
