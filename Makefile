@@ -35,7 +35,11 @@ $(BENCH_DIR)/sgemm_c: bench/sgemm_c.c | setup
 	@mkdir -p $(BENCH_DIR)
 	cc -O2 -o $@ $< $$(pkg-config --cflags --libs openblas)
 
-bench: build $(BENCH_DIR)/sgemm_c
+$(BENCH_DIR)/sum_c: bench/sum_c.c | setup
+	@mkdir -p $(BENCH_DIR)
+	cc -O3 -march=native -ffast-math -o $@ $<
+
+bench: build $(BENCH_DIR)/sgemm_c $(BENCH_DIR)/sum_c
 	NPUSIM_BENCH_TOOLS=$(BENCH_DIR) $(NPUSIM) bench
 
 clean:

@@ -1,22 +1,40 @@
 /* im2col / col2im and pooling. Loops in a fixed order; no allocation. */
 #include "npu_conv.h"
 
+#include <string.h>
+
 /* col: [C·KH·KW][n·OH·OW], x: [n][C][H][W] */
 void npu_im2col_f32(float *restrict col, const float *restrict x, const npu_window *g, int n) {
-    const size_t plane = (size_t)g->oh * g->ow, cols = (size_t)n * plane;
-    for (int c = 0; c < g->c; c++)
-        for (int ki = 0; ki < g->kh; ki++)
-            for (int kj = 0; kj < g->kw; kj++) {
-                float *row = col + ((size_t)(c * g->kh + ki) * g->kw + kj) * cols;
+    /* The geometry in locals: the stores to col cannot then force reloads of it. */
+    const int C = g->c, H = g->h, W = g->w, KH = g->kh, KW = g->kw, SH = g->sh, SW = g->sw;
+    const int PT = g->pt, PL = g->pl, DH = g->dh, DW = g->dw, OH = g->oh, OW = g->ow;
+    const size_t plane = (size_t)OH * OW, cols = (size_t)n * plane;
+    for (int r = 0; r < C * KH * KW; r++) {
+        const int c = r / (KH * KW), ki = (r / KW) % KH, kj = r % KW;
+                float *row = col + (size_t)r * cols;
+                /* Output columns whose input column is inside the image: oj in [lo, hi). */
+                const int off = kj * DW - PL;
+                int lo = 0, hi = OW;
+                while (lo < OW && lo * SW + off < 0) lo++;
+                while (hi > lo && (hi - 1) * SW + off >= W) hi--;
                 for (int img = 0; img < n; img++) {
-                    const float *src = x + ((size_t)img * g->c + c) * g->h * g->w;
+                    const float *src = x + ((size_t)img * C + c) * H * W;
                     float *dst = row + (size_t)img * plane;
-                    for (int oi = 0; oi < g->oh; oi++) {
-                        int ii = oi * g->sh - g->pt + ki * g->dh;
-                        for (int oj = 0; oj < g->ow; oj++) {
-                            int jj = oj * g->sw - g->pl + kj * g->dw;
-                            dst[oi * g->ow + oj] = (ii >= 0 && ii < g->h && jj >= 0 && jj < g->w) ? src[ii * g->w + jj] : 0.0f;
+                    for (int oi = 0; oi < OH; oi++) {
+                        const int ii = oi * SH - PT + ki * DH;
+                        float *out = dst + (size_t)oi * OW;
+                        if (ii < 0 || ii >= H) {
+                            for (int oj = 0; oj < OW; oj++) out[oj] = 0.0f;
+                            continue;
                         }
+                        const float *in = src + (size_t)ii * W + off;
+                        for (int oj = 0; oj < lo; oj++) out[oj] = 0.0f;
+                        if (SW == 1) {
+                            for (int oj = lo; oj < hi; oj++) out[oj] = in[oj];
+                        } else {
+                            for (int oj = lo; oj < hi; oj++) out[oj] = in[oj * SW];
+                        }
+                        for (int oj = hi; oj < OW; oj++) out[oj] = 0.0f;
                     }
                 }
             }
@@ -123,4 +141,14 @@ void npu_avgpool_grad_f32(float *restrict dx, const float *restrict dy, const np
                 }
             }
     }
+}
+
+/* dst: [b][a][p], src: [a][b][p] */
+void npu_swap_outer_f32(float *restrict dst, const float *restrict src, size_t a, size_t b, size_t p) {
+    for (size_t i = 0; i < a; i++)
+        for (size_t j = 0; j < b; j++) {
+            const float *from = src + (i * b + j) * p;
+            float *to = dst + (j * a + i) * p;
+            for (size_t k = 0; k < p; k++) to[k] = from[k];
+        }
 }

@@ -27,4 +27,7 @@ void npu_avgpool_f32(float *restrict y, const float *restrict x, const npu_windo
 /* dx[N·C][H][W] (overwritten) from dy: each dy element divided over its window's valid elements. */
 void npu_avgpool_grad_f32(float *restrict dx, const float *restrict dy, const npu_window *g, int planes);
 
+/* dst[b][a][p] = src[a][b][p]: swaps the two outer axes of an [A][B][P] array (P contiguous). */
+void npu_swap_outer_f32(float *restrict dst, const float *restrict src, size_t a, size_t b, size_t p);
+
 #endif

@@ -88,11 +88,33 @@ extension OpDef {
     }
 }
 
-/// What a kernel sees besides its inputs: the reduction planner (with the policy for this op).
+/// What a kernel sees besides its inputs: the reduction planner (with the policy for this op) and
+/// scratch memory that outlives the launch.
 public struct KernelContext {
     public let planner: ReductionPlanner
+    public let workspace: Workspace
 
-    public init(planner: ReductionPlanner) { self.planner = planner }
+    public init(planner: ReductionPlanner, workspace: Workspace = Workspace()) {
+        self.planner = planner
+        self.workspace = workspace
+    }
+}
+
+/// Scratch float buffers reused from launch to launch (im2col columns, GEMM products): a kernel
+/// asks for a size and gets memory that is already mapped, so steady-state launches neither
+/// allocate nor page-fault. One executor uses it at a time.
+public final class Workspace: @unchecked Sendable {
+    private var buffers: [TensorStorage] = []
+
+    public init() {}
+
+    /// Buffer `slot` with room for at least `count` floats (contents undefined). Large buffers are
+    /// mapped with huge pages (see `TensorStorage`).
+    public func floats(_ count: Int, slot: Int = 0) -> UnsafeMutablePointer<Float> {
+        while buffers.count <= slot { buffers.append(TensorStorage(byteCount: 4)) }
+        if buffers[slot].byteCount < count * 4 { buffers[slot] = TensorStorage(byteCount: count * 4) }
+        return buffers[slot].pointer.assumingMemoryBound(to: Float.self)
+    }
 }
 
 /// A test sample of an op: inputs, a naive double-precision reference of the forward, and the

@@ -10,6 +10,8 @@ public final class PyNative {
     public let planner: ReductionPlanner
     /// MindSpore's seed state for random ops.
     public let seeds: SeedState
+    /// Scratch memory every launch reuses.
+    public let workspace = Workspace()
     private var launched = 0
 
     public init(device: Device, determinism: Determinism = .off, orderSource: OrderSource = .entropy, seeds: SeedState = SeedState()) {
@@ -24,7 +26,7 @@ public final class PyNative {
     public func run(_ op: any OpDef, _ inputs: [Tensor]) throws(OpError) -> [Tensor] {
         let inTypes = inputs.map(\.type)
         let outTypes = try op.infer(inTypes)
-        let outputs = try op.forward(inputs, KernelContext(planner: planner))
+        let outputs = try op.forward(inputs, KernelContext(planner: planner, workspace: workspace))
         precondition(outputs.map(\.type) == outTypes, "\(op.type) produced \(outputs.map(\.type)), inferred \(outTypes)")
         launched += 1
         device.defaultStream.launch("\(op.type)-op\(launched)", type: op.type, work: op.work(inTypes, outTypes))

@@ -35,20 +35,26 @@ public struct Conv2D: OpDef {
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
         let x = inputs[0], w = inputs[1]
         var g = try geometry(x.shape, w.shape)
-        let n = x.shape[0], oc = w.shape[0], plane = g.outHeight * g.outWidth, cols = n * plane
-        var col = Tensor(zeros: [g.patch, cols])
-        col.withMutableFloats { c in x.withFloats { npu_im2col_f32(c, $0, &g.window, Int32(n)) } }
-        var product = Tensor(zeros: [oc, cols])
-        product.withMutableFloats { p in
-            w.withFloats { wp in
-                col.withFloats { cp in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(oc), Int32(cols), Int32(g.patch), 1, wp,
-                                Int32(g.patch), cp, Int32(cols), 0, p, Int32(cols))
+        let n = x.shape[0], oc = w.shape[0], plane = g.outHeight * g.outWidth
+        // Tiles of images whose columns fit in L2 (~512 KiB): im2col then writes to cache, not DRAM.
+        let tile = max(1, min(n, 131_072 / max(g.patch * plane, 1)))
+        let col = ctx.workspace.floats(g.patch * tile * plane, slot: 0), product = ctx.workspace.floats(oc * tile * plane, slot: 1)
+        let imageSize = x.shape.dims.dropFirst().reduce(1, *)
+        var out = Tensor(zeros: [n, oc, g.outHeight, g.outWidth])
+        out.withMutableFloats { dst in
+            x.withFloats { xp in
+                w.withFloats { wp in
+                    for start in Swift.stride(from: 0, to: n, by: tile) {
+                        let count = min(tile, n - start), cols = count * plane
+                        npu_im2col_f32(col, xp + start * imageSize, &g.window, Int32(count))
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(oc), Int32(cols), Int32(g.patch), 1, wp,
+                                    Int32(g.patch), col, Int32(cols), 0, product, Int32(cols))
+                        npu_swap_outer_f32(dst + start * oc * plane, product, oc, count, plane)  // [OC, T, P] → [T, OC, P]
+                    }
                 }
             }
         }
-        // [OC, N, OH·OW] → [N, OC, OH, OW]
-        return [try! product.reshaped([oc, n, plane]).transposed([1, 0, 2]).contiguous().reshaped([n, oc, g.outHeight, g.outWidth])]
+        return [out]
     }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
@@ -111,18 +117,14 @@ public struct Conv2DBackpropInput: OpDef {
         let dy = inputs[0], w = inputs[1]
         var g = try Conv2D(stride: conv.stride, padMode: conv.padMode, dilation: conv.dilation).geometry(Shape(inputShape), w.shape)
         let n = inputShape[0], oc = w.shape[0], plane = g.outHeight * g.outWidth, cols = n * plane
-        let dyT = try! dy.reshaped([n, oc, plane]).transposed([1, 0, 2]).contiguous()  // [OC, N·OH·OW]
-        var dcol = Tensor(zeros: [g.patch, cols])
-        dcol.withMutableFloats { c in
-            w.withFloats { wp in
-                dyT.withFloats { gp in
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(g.patch), Int32(cols), Int32(oc), 1, wp, Int32(g.patch),
-                                gp, Int32(cols), 0, c, Int32(cols))
-                }
-            }
+        let dyT = ctx.workspace.floats(oc * cols, slot: 1), dcol = ctx.workspace.floats(g.patch * cols, slot: 0)
+        dy.withFloats { npu_swap_outer_f32(dyT, $0, n, oc, plane) }  // [N, OC, P] → [OC, N·P]
+        w.withFloats { wp in
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(g.patch), Int32(cols), Int32(oc), 1, wp, Int32(g.patch),
+                        dyT, Int32(cols), 0, dcol, Int32(cols))
         }
         var dx = Tensor(zeros: Shape(inputShape))
-        dx.withMutableFloats { d in dcol.withFloats { npu_col2im_f32(d, $0, &g.window, Int32(n)) } }
+        dx.withMutableFloats { npu_col2im_f32($0, dcol, &g.window, Int32(n)) }
         return [dx]
     }
 
@@ -161,24 +163,20 @@ public struct Conv2DBackpropFilter: OpDef {
         let dy = inputs[0], x = inputs[1]
         var g = try Conv2D(stride: conv.stride, padMode: conv.padMode, dilation: conv.dilation).geometry(x.shape, Shape(filterShape))
         let n = x.shape[0], oc = filterShape[0], plane = g.outHeight * g.outWidth, cols = n * plane, patch = g.patch
-        var col = Tensor(zeros: [patch, cols])
-        col.withMutableFloats { c in x.withFloats { npu_im2col_f32(c, $0, &g.window, Int32(n)) } }
-        let dyT = try! dy.reshaped([n, oc, plane]).transposed([1, 0, 2]).contiguous()
+        let cp = ctx.workspace.floats(patch * cols, slot: 0), gp = ctx.workspace.floats(oc * cols, slot: 1)
+        x.withFloats { npu_im2col_f32(cp, $0, &g.window, Int32(n)) }
+        dy.withFloats { npu_swap_outer_f32(gp, $0, n, oc, plane) }
         var dw = Tensor(zeros: Shape(filterShape))
         dw.withMutableFloats { out in
-            dyT.withFloats { gp in
-                col.withFloats { cp in
-                    ctx.planner.accumulate(op: type, site: "dW", extent: n, count: oc * patch, into: out, partial: { images, buffer in
-                        let start = images.lowerBound * plane
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(oc), Int32(patch), Int32(images.count * plane), 1,
-                                    gp + start, Int32(cols), cp + start, Int32(cols), 0, buffer, Int32(patch))
-                    }, exact: { buffer in
-                        for o in 0..<oc {
-                            for p in 0..<patch { buffer[o * patch + p] = exactDot(gp + o * cols, 1, cp + p * cols, 1, cols) }
-                        }
-                    })
+            ctx.planner.accumulate(op: type, site: "dW", extent: n, count: oc * patch, into: out, partial: { images, buffer in
+                let start = images.lowerBound * plane
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(oc), Int32(patch), Int32(images.count * plane), 1,
+                            gp + start, Int32(cols), cp + start, Int32(cols), 0, buffer, Int32(patch))
+            }, exact: { buffer in
+                for o in 0..<oc {
+                    for p in 0..<patch { buffer[o * patch + p] = exactDot(gp + o * cols, 1, cp + p * cols, 1, cols) }
                 }
-            }
+            })
         }
         return [dw]
     }
