@@ -99,49 +99,45 @@ void npu_exact_add_f64(npu_exact *a, double x) {
 }
 
 void npu_exact_add_f32(npu_exact *restrict a, const float *restrict x, size_t n) {
-    /* Fast path: within a chunk of 4096 values, put every value on the grid 2^(emax - 150 - 27)
-     * (emax: the chunk's largest biased exponent) as an int64; 4096 values of < 2^51 cannot
-     * overflow. Values too small for the grid (rare) go through the general path. */
+    /* Fast path: within a chunk of 4096 values, scale every value by 2^(177 - emax) (emax: the
+     * chunk's largest biased exponent), exactly, in double; values that land on integers (all
+     * but those 2^26 times smaller than the largest) are summed as int64 (4096 values below 2^51
+     * cannot overflow). The others (rare) go through the general path. */
     const size_t chunk = 4096;
     for (size_t start = 0; start < n; start += chunk) {
         size_t len = n - start < chunk ? n - start : chunk;
-        const uint32_t *bits = (const uint32_t *)(const void *)(x + start);
+        const float *xs = x + start;
+        const uint32_t *bits = (const uint32_t *)(const void *)xs;
         uint32_t emax = 0;
         for (size_t i = 0; i < len; i++) {
             uint32_t e = (bits[i] >> 23) & 0xFF;
             emax = e > emax ? e : emax;
         }
         if (emax == 0xFF) { /* NaN or inf in the chunk: take the general path for all of it */
-            for (size_t i = 0; i < len; i++) npu_exact_add_f64(a, (double)x[start + i]);
+            for (size_t i = 0; i < len; i++) npu_exact_add_f64(a, (double)xs[i]);
             continue;
         }
-        int base = (int)emax - 27; /* grid exponent (biased); shift = e - base ∈ [0, 27] */
+        int base = (int)emax - 27; /* one unit = 2^(base - 150) */
+        const double scale = ldexp(1.0, 150 - base);
         int64_t sum = 0;
-        int any_small = 0;
+        int inexact = 0;
         for (size_t i = 0; i < len; i++) {
-            uint32_t b = bits[i];
-            int e = (int)((b >> 23) & 0xFF);
-            int64_t m = (int64_t)((b & 0x7FFFFF) | (e ? 0x800000u : 0u));
-            int ee = e ? e : 1;
-            int sh = ee - base;
-            int small = sh < 0;
-            any_small |= small;
-            int64_t v = small ? 0 : (m << (small ? 0 : sh));
-            sum += (b >> 31) ? -v : v;
+            double v = (double)xs[i] * scale;
+            int64_t q = (int64_t)v;
+            int ok = (double)q == v;
+            sum += ok ? q : 0;
+            inexact |= !ok;
         }
-        if (any_small) {
+        if (inexact) {
             for (size_t i = 0; i < len; i++) {
-                uint32_t e = (bits[i] >> 23) & 0xFF;
-                int ee = e ? (int)e : 1;
-                if (ee - base < 0) npu_exact_add_f64(a, (double)x[start + i]);
+                double v = (double)xs[i] * scale;
+                if ((double)(int64_t)v != v) npu_exact_add_f64(a, (double)xs[i]);
             }
         }
         if (sum != 0) {
-            /* sum·2^(base' - 150 - 23) with base' = max(base, 1) handled by the grid: value of
-             * one unit is 2^((base) - 150) for normal exponents. */
             int negative = sum < 0;
             uint64_t mag = negative ? (uint64_t)(-(sum + 1)) + 1u : (uint64_t)sum;
-            /* mag < 2^63: split into two pieces below 2^53 for add_scaled. */
+            /* mag < 2^63: two pieces below 2^53 for add_scaled. */
             int e0 = base - 150;
             add_scaled(a, mag & ((1ull << 32) - 1), e0, negative);
             add_scaled(a, mag >> 32, e0 + 32, negative);
