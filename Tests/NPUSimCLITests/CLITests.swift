@@ -133,4 +133,19 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         let bad = try npusim(["seeds", "run", "--semantics", "tensorflow", "shuffle(3)"])
         #expect(bad.code == 2 && bad.err.hasPrefix("error: program column 1: shuffle has no TensorFlow counterpart"))
     }
+
+    @Test func opsListsTheCatalogueWithItsReductions() throws {
+        let r = try npusim(["ops", "--json"])
+        #expect(r.code == 0)
+        let ops = try r.out.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let byName = Dictionary(uniqueKeysWithValues: ops.map { ($0["name"] as! String, $0) })
+        #expect(ops.count == 55)
+        #expect(byName["LayerNormGrad"]?["planned_reductions"] as? [String] == ["dgamma", "dbeta", "dx"])
+        #expect(byName["ReduceSum"]?["nondeterministic_under_off"] as? Bool == true)
+        #expect(byName["ReLU"]?["nondeterministic_under_off"] as? Bool == false)
+        #expect(byName["ReLU"]?["has_backward"] as? Bool == true)
+        #expect(byName["Conv2D"]?["backward_reductions"] as? [String] == ["Conv2DBackpropFilter/dW (batch tiles add into dW)"])
+        let text = try npusim(["ops"])
+        #expect(text.out.contains("MatMul                         yes       splitK                  yes; backward: MatMul/splitK (weight gradient)"))
+    }
 }
