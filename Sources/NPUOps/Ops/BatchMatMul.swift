@@ -55,17 +55,8 @@ public struct BatchMatMul: OpDef {
     }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
-        let (a, bb, gg) = (x[0], x[1], g[0])
-        switch (transposeA, transposeB) {
-        case (false, false):
-            return [try b.one(BatchMatMul(transposeB: true), [gg, bb]), try b.one(BatchMatMul(transposeA: true), [a, gg])]
-        case (false, true):
-            return [try b.one(BatchMatMul(), [gg, bb]), try b.one(BatchMatMul(transposeA: true), [gg, a])]
-        case (true, false):
-            return [try b.one(BatchMatMul(transposeB: true), [bb, gg]), try b.one(BatchMatMul(), [a, gg])]
-        case (true, true):
-            return [try b.one(BatchMatMul(transposeA: true, transposeB: true), [bb, gg]),
-                    try b.one(BatchMatMul(transposeA: true, transposeB: true), [gg, a])]
+        try productGradients(&b, transposeA, transposeB, x[0], x[1], g[0], weightSplit: .auto) {
+            BatchMatMul(transposeA: $0, transposeB: $1, splitK: $2)
         }
     }
 

@@ -60,18 +60,9 @@ public struct MatMul: OpDef {
     }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
-        // dA contracts over N, dB over M (the batch rows for a Dense layer: a weight gradient).
-        let (a, bb, gg) = (x[0], x[1], g[0])
-        switch (transposeA, transposeB) {
-        case (false, false):
-            return [try b.one(MatMul(transposeB: true), [gg, bb]), try b.one(MatMul(transposeA: true, splitK: .always), [a, gg])]
-        case (false, true):
-            return [try b.one(MatMul(), [gg, bb]), try b.one(MatMul(transposeA: true, splitK: .always), [gg, a])]
-        case (true, false):
-            return [try b.one(MatMul(transposeB: true), [bb, gg]), try b.one(MatMul(splitK: .always), [a, gg])]
-        case (true, true):
-            return [try b.one(MatMul(transposeA: true, transposeB: true), [bb, gg]),
-                    try b.one(MatMul(transposeA: true, transposeB: true, splitK: .always), [gg, a])]
+        // dB contracts over M, the batch rows of a Dense layer: a weight gradient, always split.
+        try productGradients(&b, transposeA, transposeB, x[0], x[1], g[0], weightSplit: .always) {
+            MatMul(transposeA: $0, transposeB: $1, splitK: $2)
         }
     }
 
@@ -85,6 +76,17 @@ public struct MatMul: OpDef {
         OpSample(MatMul(transposeB: true), [sampleTensor([3, 40]), sampleTensor([2, 40], seed: 2)]) { i in
             [referenceMatMul(i[0], i[1], m: 3, k: 40, n: 2, transposeA: false, transposeB: true)]
         }
+    }
+}
+
+/// Gradients of C = op(A)·op(B) as products themselves: dA contracts over N, dB over M.
+func productGradients<B: GradBuilder>(_ b: inout B, _ ta: Bool, _ tb: Bool, _ a: B.Value, _ bb: B.Value, _ g: B.Value, weightSplit: SplitK,
+                                      make: (Bool, Bool, SplitK) -> any OpDef) throws(OpError) -> [B.Value?] {
+    switch (ta, tb) {
+    case (false, false): [try b.one(make(false, true, .auto), [g, bb]), try b.one(make(true, false, weightSplit), [a, g])]
+    case (false, true): [try b.one(make(false, false, .auto), [g, bb]), try b.one(make(true, false, weightSplit), [g, a])]
+    case (true, false): [try b.one(make(false, true, .auto), [bb, g]), try b.one(make(false, false, weightSplit), [a, g])]
+    case (true, true): [try b.one(make(true, true, .auto), [bb, g]), try b.one(make(true, true, weightSplit), [g, a])]
     }
 }
 
