@@ -54,8 +54,18 @@ let package = Package(
             swiftSettings: nativeSwift
         ),
         .target(
+            name: "NPUGraph",
+            dependencies: ["NPUDevice", "NPUTensor", "NPUOps"],
+            swiftSettings: nativeSwift
+        ),
+        .target(
+            name: "NPUTrain",
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph"],
+            swiftSettings: nativeSwift
+        ),
+        .target(
             name: "NPUSim",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps"],
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUTrain"],
             swiftSettings: nativeSwift
         ),
         .executableTarget(
@@ -69,6 +79,8 @@ let package = Package(
         .testTarget(name: "NPUSimCLITests", dependencies: ["npusim"], swiftSettings: nativeSwift),
         .testTarget(name: "NPURandomTests", dependencies: ["NPURandom", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUOpsTests", dependencies: ["NPUOps", "NPUKernels"], swiftSettings: nativeSwift),
+        .testTarget(name: "NPUGraphTests", dependencies: ["NPUGraph"], swiftSettings: nativeSwift),
+        .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
     ],

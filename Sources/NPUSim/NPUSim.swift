@@ -3,3 +3,5 @@
 @_exported import NPUTensor
 @_exported import NPURandom
 @_exported import NPUOps
+@_exported import NPUGraph
+@_exported import NPUTrain

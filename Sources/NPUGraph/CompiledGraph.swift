@@ -1,0 +1,168 @@
+import NPUDevice
+import NPUOps
+import NPUTensor
+
+/// Named tensors that outlive steps: parameters, optimizer state, moving statistics.
+public final class ParameterStore {
+    public private(set) var values: [String: Tensor] = [:]
+    /// Names in creation order (MindSpore's parameter order).
+    public private(set) var names: [String] = []
+
+    public init() {}
+
+    public subscript(name: String) -> Tensor? {
+        get { values[name] }
+        set {
+            if values[name] == nil, newValue != nil { names.append(name) }
+            values[name] = newValue
+        }
+    }
+}
+
+/// The memory plan of a compiled graph: buffers reused once their last reader has run.
+public struct MemoryPlan: Sendable {
+    /// Peak bytes of the step's intermediate values (parameters and inputs excluded).
+    public var peakBytes: Int64
+    /// Bytes of the parameters and inputs.
+    public var residentBytes: Int64
+    /// The largest values, for messages: (node name, bytes).
+    public var largest: [(String, Int64)]
+}
+
+/// A graph compiled for one card: dead code removed, constants folded, memory planned and checked
+/// against HBM, and a step that runs every node as a task on the card's streams (inputs copied on
+/// a copy stream, compute on the default stream after an event).
+public final class CompiledGraph {
+    public let graph: Graph
+    public let device: Device
+    public let store: ParameterStore
+    public let context: KernelContext
+    /// The values `step` returns.
+    public let fetches: [GraphValue]
+    /// Nodes that run, in order.
+    public private(set) var schedule: [Int] = []
+    public private(set) var memory: MemoryPlan
+    private var folded: [Int: [Tensor]] = [:]
+    private let copyStream: Stream
+    private var allocation: Allocation?
+    /// Steps run so far.
+    public private(set) var steps = 0
+
+    /// - Throws: `GraphError` for a graph that does not fit the card's HBM (naming the largest
+    ///   buffers) or that reads a parameter the store does not hold.
+    public init(_ graph: Graph, fetches: [GraphValue], device: Device, store: ParameterStore, planner: ReductionPlanner) throws(GraphError) {
+        self.graph = graph
+        self.device = device
+        self.store = store
+        self.fetches = fetches
+        context = KernelContext(planner: planner)
+        copyStream = device.makeStream(name: "copy")
+        memory = MemoryPlan(peakBytes: 0, residentBytes: 0, largest: [])
+        // Dead-code removal: what the fetches and the assignments need.
+        var live = Set(fetches.map(\.node))
+        for (i, n) in graph.nodes.enumerated() { if case .assign = n.kind { live.insert(i) } }
+        for i in graph.nodes.indices.reversed() where live.contains(i) { live.formUnion(graph.nodes[i].inputs.map(\.node)) }
+        schedule = graph.nodes.indices.filter(live.contains)
+        for i in schedule {
+            if case .parameter(let name) = graph.nodes[i].kind {
+                guard let t = store[name] else { throw GraphError("\(graph.nodes[i].name): parameter '\(name)' is not in the parameter store") }
+                guard t.type == graph.nodes[i].outputTypes[0] else {
+                    throw GraphError("\(graph.nodes[i].name): parameter '\(name)' is \(t.type) in the store, the graph expects \(graph.nodes[i].outputTypes[0])")
+                }
+            }
+        }
+        foldConstants()
+        memory = planMemory()
+        let capacity = device.spec.hbmBytes - device.memoryInUse
+        let needed = memory.peakBytes + memory.residentBytes
+        guard needed <= capacity else {
+            let top = memory.largest.prefix(3).map { "\($0.0) \(formatBytes($0.1))" }.joined(separator: ", ")
+            throw GraphError("the graph needs \(formatBytes(needed)) of HBM (\(formatBytes(memory.residentBytes)) parameters and inputs, \(formatBytes(memory.peakBytes)) peak of intermediate values) but \(device.label) has \(formatBytes(capacity)) free; largest buffers: \(top)")
+        }
+        do {
+            allocation = try device.allocate(needed, for: "compiled graph")
+        } catch {
+            throw GraphError(error.description)
+        }
+    }
+
+    deinit { if let allocation { device.free(allocation) } }
+
+    /// Ops whose inputs are all constants run once, now (random ops never: they are stateful).
+    private func foldConstants() {
+        var constant: [Int: [Tensor]] = [:]
+        for i in schedule {
+            let n = graph.nodes[i]
+            switch n.kind {
+            case .constant(let t): constant[i] = [t]
+            case .op(let op) where !(op is Dropout) && !n.inputs.isEmpty && n.inputs.allSatisfy({ constant[$0.node] != nil }):
+                if let outs = try? op.forward(n.inputs.map { constant[$0.node]![$0.index] }, context) {
+                    constant[i] = outs
+                    folded[i] = outs
+                }
+            default: break
+            }
+        }
+    }
+
+    private func planMemory() -> MemoryPlan {
+        var lastUse: [Int: Int] = [:]
+        for (position, i) in schedule.enumerated() { for v in graph.nodes[i].inputs { lastUse[v.node] = position } }
+        for f in fetches { lastUse[f.node] = schedule.count }
+        var inUse: Int64 = 0, peak: Int64 = 0, resident: Int64 = 0
+        var sizes: [(String, Int64)] = []
+        for (position, i) in schedule.enumerated() {
+            let n = graph.nodes[i]
+            let bytes = n.outputTypes.reduce(Int64(0)) { $0 + Int64($1.shape.count * $1.dtype.size) }
+            sizes.append((n.name, bytes))
+            switch n.kind {
+            case .parameter, .input, .constant: resident += bytes
+            case .op where folded[i] != nil: resident += bytes
+            default:
+                inUse += bytes
+                peak = max(peak, inUse)
+            }
+            // Free what this node was the last reader of.
+            for v in Set(n.inputs.map(\.node)) where lastUse[v] == position {
+                if case .op = graph.nodes[v].kind, folded[v] == nil {
+                    inUse -= graph.nodes[v].outputTypes.reduce(Int64(0)) { $0 + Int64($1.shape.count * $1.dtype.size) }
+                }
+            }
+        }
+        return MemoryPlan(peakBytes: peak, residentBytes: resident, largest: sizes.sorted { $0.1 > $1.1 })
+    }
+
+    /// Runs one step: `feeds` gives each input by name; returns the fetched values. Assignments
+    /// update the parameter store after the step.
+    /// - Throws: `GraphError` for a missing or mistyped feed; `OpError` from a kernel.
+    public func step(_ feeds: [String: Tensor]) throws -> [Tensor] {
+        var values: [Int: [Tensor]] = folded
+        var assigns: [(String, Tensor)] = []
+        var copied = false
+        for i in schedule where values[i] == nil {
+            let n = graph.nodes[i]
+            switch n.kind {
+            case .input(let name):
+                guard let t = feeds[name] else { throw GraphError("no feed for input '\(name)'") }
+                guard t.type == n.outputTypes[0] else { throw GraphError("input '\(name)' is \(t.type), the graph expects \(n.outputTypes[0])") }
+                copyStream.copy(name, bytes: Double(t.byteCount), direction: .hostToDevice)
+                copied = true
+                values[i] = [t]
+            case .parameter(let name): values[i] = [store[name]!]
+            case .constant(let t): values[i] = [t]
+            case .op(let op):
+                if copied {  // compute waits for this step's input copies
+                    device.defaultStream.wait(copyStream.record())
+                    copied = false
+                }
+                let inputs = n.inputs.map { values[$0.node]![$0.index] }
+                values[i] = try op.forward(inputs, context)
+                device.defaultStream.launch(n.name, type: op.type, work: op.work(inputs.map(\.type), n.outputTypes))
+            case .assign(let name): assigns.append((name, values[n.inputs[0].node]![n.inputs[0].index]))
+            }
+        }
+        for (name, t) in assigns { store[name] = t }
+        steps += 1
+        return fetches.map { values[$0.node]![$0.index] }
+    }
+}

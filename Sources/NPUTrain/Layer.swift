@@ -1,0 +1,124 @@
+import NPUGraph
+import NPUOps
+import NPURandom
+import NPUTensor
+
+/// A named tensor of a network: its value lives in a `ParameterStore`.
+public struct Parameter: Hashable, Sendable {
+    /// MindSpore's name (`fc1.weight`).
+    public let name: String
+    public let type: TensorType
+    /// False for state that is not trained (BatchNorm's moving statistics).
+    public let requiresGrad: Bool
+}
+
+/// Where a network runs: a graph being built, or PyNative on a tape. Layers are written once
+/// against this protocol.
+public protocol ModelBuilder: GradBuilder {
+    /// The value of a parameter for this step.
+    mutating func read(_ p: Parameter) -> Value
+    /// True while training (Dropout drops, BatchNorm uses batch statistics).
+    var isTraining: Bool { get }
+    /// Gives a parameter a new value at the end of the step.
+    mutating func write(_ p: Parameter, _ value: Value) throws
+    /// Runs `body` with `name` added to the names of the ops it adds.
+    mutating func scoped<R>(_ name: String, _ body: (inout Self) throws -> R) rethrows -> R
+}
+
+/// A layer (MindSpore's Cell): parameters created at construction, in order, and a forward
+/// written with catalogue ops.
+public protocol Layer: AnyObject {
+    /// Every parameter of the layer and its children, in construction order.
+    var parameters: [Parameter] { get }
+    /// The forward computation.
+    func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value
+}
+
+/// What layers need while being constructed: the store for initial values, MindSpore's seed
+/// state for initializers and Dropout, and the name prefix.
+public struct LayerContext {
+    public let store: ParameterStore
+    public let seeds: SeedState
+
+    public init(store: ParameterStore, seeds: SeedState) {
+        self.store = store
+        self.seeds = seeds
+    }
+
+    /// Creates parameter `name` with `initializer` (drawing its numpy seed now, in construction order).
+    func parameter(_ name: String, _ shape: Shape, _ initializer: Initializer, requiresGrad: Bool = true) throws -> Parameter {
+        guard store[name] == nil else { throw TrainError("parameter '\(name)' exists already; give the layer another name") }
+        store[name] = try initializer.make(shape, state: seeds)
+        return Parameter(name: name, type: TensorType(.float32, shape), requiresGrad: requiresGrad)
+    }
+}
+
+/// A training-side error (names, shapes, configuration).
+public struct TrainError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+// MARK: The two builders
+
+/// Graph mode: layers add nodes; parameters are parameter nodes; writes become assignments.
+public struct GraphModel: ModelBuilder {
+    public var graph = Graph()
+    public var isTraining: Bool
+    private var reads: [String: GraphValue] = [:]
+
+    public init(isTraining: Bool) { self.isTraining = isTraining }
+
+    public mutating func apply(_ op: any OpDef, _ inputs: [GraphValue]) throws(OpError) -> [GraphValue] { try graph.apply(op, inputs) }
+    public func type(of value: GraphValue) -> TensorType { graph.type(of: value) }
+    public mutating func constant(_ tensor: Tensor) -> GraphValue { graph.constant(tensor) }
+
+    public mutating func read(_ p: Parameter) -> GraphValue {
+        if let v = reads[p.name] { return v }
+        let v = graph.parameter(p.name, p.type)
+        reads[p.name] = v
+        return v
+    }
+
+    public mutating func write(_ p: Parameter, _ value: GraphValue) throws {
+        _ = read(p)
+        try graph.assign(p.name, value)
+    }
+
+    public mutating func scoped<R>(_ name: String, _ body: (inout GraphModel) throws -> R) rethrows -> R {
+        graph.scope.append(name)
+        defer { graph.scope.removeLast() }
+        return try body(&self)
+    }
+}
+
+/// PyNative mode: ops run at once on a tape; writes are applied to the store after the step.
+public struct TapeModel: ModelBuilder {
+    public let tape: Tape
+    public let store: ParameterStore
+    public var isTraining: Bool
+    private(set) var reads: [String: TapeValue] = [:]
+    public private(set) var writes: [(String, Tensor)] = []
+
+    public init(tape: Tape, store: ParameterStore, isTraining: Bool) {
+        self.tape = tape
+        self.store = store
+        self.isTraining = isTraining
+    }
+
+    public mutating func apply(_ op: any OpDef, _ inputs: [TapeValue]) throws(OpError) -> [TapeValue] { try tape.run(op, inputs) }
+    public func type(of value: TapeValue) -> TensorType { value.tensor.type }
+    public mutating func constant(_ tensor: Tensor) -> TapeValue { tape.watch(tensor) }
+
+    public mutating func read(_ p: Parameter) -> TapeValue {
+        if let v = reads[p.name] { return v }
+        let v = tape.watch(store[p.name]!)
+        reads[p.name] = v
+        return v
+    }
+
+    public mutating func write(_ p: Parameter, _ value: TapeValue) throws { writes.append((p.name, value.tensor)) }
+
+    public mutating func scoped<R>(_ name: String, _ body: (inout TapeModel) throws -> R) rethrows -> R { try body(&self) }
+}

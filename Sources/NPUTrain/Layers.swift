@@ -1,0 +1,100 @@
+import NPUOps
+import NPURandom
+import NPUTensor
+
+/// `nn.Dense(in, out, has_bias=True)`: y = x·Wᵀ + b, weight [out, in] HeUniform(√5), bias
+/// Uniform(1/√in) (MindSpore's defaults), created weight first.
+public final class Dense: Layer {
+    public let name: String
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    public init(_ inChannels: Int, _ outChannels: Int, hasBias: Bool = true, name: String, _ ctx: LayerContext) throws {
+        self.name = name
+        let defaults = Initializer.denseDefaults(inChannels: inChannels)
+        weight = try ctx.parameter("\(name).weight", [outChannels, inChannels], defaults.weight)
+        bias = hasBias ? try ctx.parameter("\(name).bias", [outChannels], defaults.bias) : nil
+    }
+
+    public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+
+    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        try b.scoped(name) { b in
+            var y = try b.apply(MatMul(transposeB: true), [x, b.read(weight)])[0]
+            if let bias { y = try b.apply(BiasAdd(), [y, b.read(bias)])[0] }
+            return y
+        }
+    }
+}
+
+/// `nn.Conv2d(in, out, kernel, stride, pad_mode, has_bias=False)`: weight [out, in, k, k]
+/// HeUniform(√5); bias Uniform(1/√fan_in) when present.
+public final class Conv2d: Layer {
+    public let name: String
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let op: Conv2D
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padMode: PadMode = .same, hasBias: Bool = false,
+                name: String, _ ctx: LayerContext) throws {
+        self.name = name
+        let shape: Shape = [outChannels, inChannels, kernel, kernel]
+        let defaults = try Initializer.conv2dDefaults(weightShape: shape)
+        weight = try ctx.parameter("\(name).weight", shape, defaults.weight)
+        bias = hasBias ? try ctx.parameter("\(name).bias", [outChannels], defaults.bias) : nil
+        op = Conv2D(stride: (stride, stride), padMode: padMode)
+    }
+
+    public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+
+    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        try b.scoped(name) { b in
+            var y = try b.apply(op, [x, b.read(weight)])[0]
+            if let bias { y = try b.apply(BiasAdd(), [y, b.read(bias)])[0] }
+            return y
+        }
+    }
+}
+
+/// A parameterless layer applying one op (`nn.ReLU`, `nn.Sigmoid`, `nn.Tanh`, `nn.GELU`,
+/// `nn.Softmax`, `nn.MaxPool2d`, `nn.AvgPool2d`).
+public final class OpLayer: Layer {
+    public let op: any OpDef
+    public init(_ op: any OpDef) { self.op = op }
+    public var parameters: [Parameter] { [] }
+    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value { try b.apply(op, [x])[0] }
+
+    public static func relu() -> OpLayer { OpLayer(ReLU()) }
+    public static func sigmoid() -> OpLayer { OpLayer(Sigmoid()) }
+    public static func tanh() -> OpLayer { OpLayer(Tanh()) }
+    public static func gelu() -> OpLayer { OpLayer(GeLU()) }
+    public static func softmax(axis: Int = -1) -> OpLayer { OpLayer(Softmax(axis: axis)) }
+    public static func maxPool2d(kernel: Int, stride: Int, padMode: PadMode = .valid) -> OpLayer {
+        OpLayer(MaxPool2D(kernel: (kernel, kernel), stride: (stride, stride), padMode: padMode))
+    }
+    public static func avgPool2d(kernel: Int, stride: Int, padMode: PadMode = .valid) -> OpLayer {
+        OpLayer(AvgPool2D(kernel: (kernel, kernel), stride: (stride, stride), padMode: padMode))
+    }
+}
+
+/// `nn.Flatten`: [N, ...] → [N, rest].
+public final class Flatten: Layer {
+    public init() {}
+    public var parameters: [Parameter] { [] }
+    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        let shape = b.type(of: x).shape
+        return try b.apply(Reshape(shape: [shape[0], -1]), [x])[0]
+    }
+}
+
+/// `nn.SequentialCell`: children applied in order.
+public final class SequentialCell: Layer {
+    public let layers: [any Layer]
+    public init(_ layers: [any Layer]) { self.layers = layers }
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        var y = x
+        for layer in layers { y = try layer(&b, y) }
+        return y
+    }
+}

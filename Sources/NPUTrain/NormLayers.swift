@@ -1,0 +1,71 @@
+import NPUOps
+import NPURandom
+import NPUTensor
+
+/// `nn.BatchNorm2d(num_features, eps=1e-5, momentum=0.9)`: gamma ones, beta zeros, moving mean
+/// zeros, moving variance ones. Training normalises with the batch statistics and updates
+/// moving = moving·momentum + batch·(1 − momentum); inference uses the moving statistics.
+public final class BatchNorm2d: Layer {
+    public let name: String
+    public let gamma: Parameter, beta: Parameter, movingMean: Parameter, movingVariance: Parameter
+    public let epsilon: Float, momentum: Float
+
+    public init(_ features: Int, epsilon: Float = 1e-5, momentum: Float = 0.9, name: String, _ ctx: LayerContext) throws {
+        self.name = name
+        gamma = try ctx.parameter("\(name).gamma", [features], .one)
+        beta = try ctx.parameter("\(name).beta", [features], .zero)
+        movingMean = try ctx.parameter("\(name).moving_mean", [features], .zero, requiresGrad: false)
+        movingVariance = try ctx.parameter("\(name).moving_variance", [features], .one, requiresGrad: false)
+        (self.epsilon, self.momentum) = (epsilon, momentum)
+    }
+
+    public var parameters: [Parameter] { [gamma, beta, movingMean, movingVariance] }
+
+    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        try b.scoped(name) { b in
+            let mean = b.read(movingMean), variance = b.read(movingVariance)
+            let out = try b.apply(BatchNorm(isTraining: b.isTraining, epsilon: epsilon), [x, b.read(gamma), b.read(beta), mean, variance])
+            if b.isTraining {
+                let m = b.scalarConstant(momentum), r = b.scalarConstant(1 - momentum)
+                try b.write(movingMean, try b.op(Add(), [try b.op(Mul(), [mean, m]), try b.op(Mul(), [out[1], r])]))
+                try b.write(movingVariance, try b.op(Add(), [try b.op(Mul(), [variance, m]), try b.op(Mul(), [out[2], r])]))
+            }
+            return out[0]
+        }
+    }
+}
+
+/// `nn.LayerNorm(normalized_shape, begin_norm_axis=-1, begin_params_axis=-1, epsilon=1e-7)`:
+/// gamma ones, beta zeros over the normalised axes.
+public final class LayerNormLayer: Layer {
+    public let name: String
+    public let gamma: Parameter, beta: Parameter
+    public let op: LayerNorm
+
+    public init(_ normalizedShape: [Int], epsilon: Float = 1e-7, name: String, _ ctx: LayerContext) throws {
+        self.name = name
+        gamma = try ctx.parameter("\(name).gamma", Shape(normalizedShape), .one)
+        beta = try ctx.parameter("\(name).beta", Shape(normalizedShape), .zero)
+        op = LayerNorm(beginNormAxis: -normalizedShape.count, epsilon: epsilon)
+    }
+
+    public var parameters: [Parameter] { [gamma, beta] }
+
+    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        try b.scoped(name) { b in try b.apply(op, [x, b.read(gamma), b.read(beta)])[0] }
+    }
+}
+
+/// `nn.Dropout(p=0.5)`: takes its seeds at construction (kernel "dropout", op seed 0), so the
+/// same layer continues one random stream from step to step; identity when not training.
+public final class DropoutLayer: Layer {
+    public let op: Dropout
+    public init(p: Double = 0.5, _ ctx: LayerContext) throws {
+        guard p >= 0, p < 1 else { throw TrainError("Dropout p must be in [0, 1), got \(p)") }
+        op = Dropout(keepProb: Float(1 - p), kernel: RandomKernel(.dropout, seeds: try ctx.seeds.opSeeds(kernel: "dropout", opSeed: 0)))
+    }
+    public var parameters: [Parameter] { [] }
+    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        b.isTraining ? try b.apply(op, [x])[0] : x
+    }
+}

@@ -1,0 +1,76 @@
+import NPUDevice
+import NPUGraph
+import NPUOps
+import NPURandom
+import NPUTensor
+
+/// MindSpore's execution modes.
+public enum ExecutionMode: String, Sendable, CaseIterable {
+    /// The whole step compiled once into a graph and run as tasks every step.
+    case graph
+    /// Op by op, at once.
+    case pynative
+}
+
+/// One training step (MindSpore's WithLossCell + TrainOneStepCell): forward, loss, gradients,
+/// optimizer update. Graph mode builds and compiles the step once; PyNative runs it op by op on a
+/// tape. Both use the same layers, ops and reverse mode, so under `on` and `strict` they give the
+/// same bits.
+public final class TrainStep {
+    public let mode: ExecutionMode
+    public let network: any Layer
+    public let loss: any Loss
+    public let optimizer: any Optimizer
+    public let store: ParameterStore
+    public let device: Device
+    private var compiled: CompiledGraph?
+    private let pynative: PyNative?
+
+    /// - Parameters: inputType and labelType: one batch's types (graph mode compiles for them).
+    /// - Throws: `TrainError`/`GraphError`/`OpError` naming what does not fit.
+    public init(network: any Layer, loss: any Loss, optimizer: any Optimizer, mode: ExecutionMode, device: Device, store: ParameterStore,
+                determinism: Determinism = .off, orderSource: OrderSource = .entropy, inputType: TensorType, labelType: TensorType) throws {
+        (self.network, self.loss, self.optimizer, self.mode, self.device, self.store) = (network, loss, optimizer, mode, device, store)
+        switch mode {
+        case .pynative:
+            pynative = PyNative(device: device, determinism: determinism, orderSource: orderSource)
+        case .graph:
+            pynative = nil
+            var b = GraphModel(isTraining: true)
+            let x = b.graph.input("data", inputType), y = b.graph.input("label", labelType)
+            let logits = try network(&b, x)
+            let l = try loss(&b, logits, y)
+            let params = optimizer.parameters.map { b.read($0) }
+            let grads = try b.graph.gradients(of: l, wrt: params)
+            try optimizer.update(&b, gradients: try Self.require(grads, optimizer.parameters))
+            compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store,
+                                         planner: ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource))
+        }
+    }
+
+    static func require<V>(_ grads: [V?], _ params: [Parameter]) throws -> [V] {
+        try zip(grads, params).map { g, p in
+            guard let g else { throw TrainError("the loss does not depend on parameter '\(p.name)'") }
+            return g
+        }
+    }
+
+    /// Runs one step on a batch; returns the loss (the host reads it: the card synchronises).
+    public func callAsFunction(_ data: Tensor, _ labels: Tensor) throws -> Tensor {
+        if let compiled {
+            let out = try compiled.step(["data": data, "label": labels])
+            device.synchronize()
+            return out[0]
+        }
+        let tape = Tape(context: pynative!)
+        var b = TapeModel(tape: tape, store: store, isTraining: true)
+        let x = tape.watch(data), y = tape.watch(labels)
+        let logits = try network(&b, x)
+        let l = try loss(&b, logits, y)
+        let params = optimizer.parameters.map { b.read($0) }
+        let grads = try tape.gradients(of: l, wrt: params)
+        try optimizer.update(&b, gradients: try Self.require(grads, optimizer.parameters).map { tape.watch($0) })
+        for (name, value) in b.writes { store[name] = value }
+        return pynative!.read(l.tensor)
+    }
+}
