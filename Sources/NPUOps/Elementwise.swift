@@ -61,10 +61,12 @@ extension UnaryElementwise {
     }
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
-        var out = inputs[0].contiguous()
-        out.withUnsafeMutableBytes { raw in
-            let p = raw.bindMemory(to: Float.self)
-            for i in 0..<p.count { p[i] = apply(p[i]) }
+        var out = Tensor(unfilled: inputs[0].shape)
+        inputs[0].withUnsafeBytes { raw in
+            out.withUnsafeMutableBytes { dst in
+                let x = raw.bindMemory(to: Float.self), o = dst.bindMemory(to: Float.self)
+                for i in 0..<o.count { o[i] = apply(x[i]) }
+            }
         }
         return [out]
     }
@@ -91,16 +93,27 @@ extension BinaryElementwise {
     }
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
-        let shape = broadcastShapes(inputs[0].shape, inputs[1].shape)!
-        var out = Tensor(zeros: shape, dtype: .float32)
+        let (sa, sb) = (inputs[0].shape, inputs[1].shape)
+        let shape = broadcastShapes(sa, sb)!
+        var out = Tensor(unfilled: shape)
         inputs[0].withUnsafeBytes { ra in
             inputs[1].withUnsafeBytes { rb in
                 out.withUnsafeMutableBytes { ro in
                     let a = ra.bindMemory(to: Float.self), b = rb.bindMemory(to: Float.self), o = ro.bindMemory(to: Float.self)
-                    if inputs[0].shape == shape && inputs[1].shape == shape {
-                        for i in 0..<o.count { o[i] = apply(a[i], b[i]) }
+                    let n = o.count
+                    if sa == shape && sb == shape {
+                        for i in 0..<n { o[i] = apply(a[i], b[i]) }
+                    } else if b.count == 1 && sa == shape {
+                        let s = b[0]
+                        for i in 0..<n { o[i] = apply(a[i], s) }
+                    } else if a.count == 1 && sb == shape {
+                        let s = a[0]
+                        for i in 0..<n { o[i] = apply(s, b[i]) }
+                    } else if sa == shape, b.count > 0, sb.rank <= shape.rank, sb.dims == Array(shape.dims.suffix(sb.rank)) {
+                        let w = b.count  // b repeats along the leading axes
+                        for r in 0..<(n / w) { for j in 0..<w { o[r * w + j] = apply(a[r * w + j], b[j]) } }
                     } else {
-                        forEachBroadcast(shape, broadcastStrides(inputs[0].shape, to: shape), broadcastStrides(inputs[1].shape, to: shape)) { k, ia, ib in
+                        forEachBroadcast(shape, broadcastStrides(sa, to: shape), broadcastStrides(sb, to: shape)) { k, ia, ib in
                             o[k] = apply(a[ia], b[ib])
                         }
                     }

@@ -17,7 +17,11 @@ public final class TensorStorage: @unchecked Sendable {
     static let hugePage = 2 << 20
 
     /// Zero-filled storage of `byteCount` bytes.
-    public init(byteCount: Int) {
+    public convenience init(byteCount: Int) { self.init(byteCount: byteCount, zeroed: true) }
+
+    /// Storage of `byteCount` bytes; with `zeroed: false` small storage is left unfilled (for
+    /// kernels that write every byte).
+    public init(byteCount: Int, zeroed: Bool) {
         precondition(byteCount >= 0)
         self.byteCount = byteCount
         if byteCount >= Self.mapThreshold, let mapped = Self.mapZeroed(byteCount) {
@@ -25,7 +29,7 @@ public final class TensorStorage: @unchecked Sendable {
             mapping = (mapped.start, mapped.length)
         } else {
             pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-            pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+            if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
             mapping = nil
         }
     }
@@ -77,6 +81,12 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public init(zeros shape: Shape, dtype: DType = .float32) {
         self.init(dtype: dtype, shape: shape, strides: shape.contiguousStrides, offset: 0,
                   storage: TensorStorage(byteCount: shape.count * dtype.size))
+    }
+
+    /// A tensor whose contents are undefined until written: for kernels that write every element.
+    public init(unfilled shape: Shape, dtype: DType = .float32) {
+        self.init(dtype: dtype, shape: shape, strides: shape.contiguousStrides, offset: 0,
+                  storage: TensorStorage(byteCount: shape.count * dtype.size, zeroed: false))
     }
 
     /// A tensor holding `values` in row-major order.
