@@ -1,28 +1,50 @@
 import Foundation
 import NPUSim
 
-/// The reference MLP of the graph-mode issue: Dense 784→128, ReLU, Dense 128→10, sparse softmax
-/// cross-entropy (mean), Momentum lr 0.01 / 0.9, batch 32, float32. Host time per training step.
-let mlpStepBenchmark = Benchmark(name: "mlp-step", summary: "reference MLP training step, host ms/step") {
+/// LeNet5 as MindSpore's model zoo defines it, for 28×28 inputs: conv 1→6 5×5 valid, ReLU, max
+/// pool 2, conv 6→16 5×5 valid, ReLU, max pool 2, Flatten, Dense 256→120→84→10 with ReLU.
+func lenet5(_ ctx: LayerContext) throws -> SequentialCell {
+    SequentialCell([
+        try Conv2d(1, 6, kernel: 5, padMode: .valid, name: "conv1", ctx), OpLayer.relu(), OpLayer.maxPool2d(kernel: 2, stride: 2),
+        try Conv2d(6, 16, kernel: 5, padMode: .valid, name: "conv2", ctx), OpLayer.relu(), OpLayer.maxPool2d(kernel: 2, stride: 2),
+        Flatten(), try Dense(256, 120, name: "fc1", ctx), OpLayer.relu(), try Dense(120, 84, name: "fc2", ctx), OpLayer.relu(),
+        try Dense(84, 10, name: "fc3", ctx),
+    ])
+}
+
+/// Host ms per training step of `network` in each mode (Momentum 0.01/0.9, sparse CE mean).
+func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], network: (LayerContext) throws -> SequentialCell) throws -> [BenchFigure] {
     var figures: [BenchFigure] = []
-    for mode in ExecutionMode.allCases {
+    for mode in modes {
         let seeds = SeedState()
         try seeds.setSeed(1)
         let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
-        let net = SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
+        let net = try network(ctx)
         let opt = try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx)
         let step = try TrainStep(network: net, loss: SoftmaxCrossEntropyLoss(), optimizer: opt, mode: mode, device: Device(spec: .ascend910),
-                                 store: ctx.store, determinism: .off, inputType: TensorType(.float32, [32, 784]),
-                                 labelType: TensorType(.int32, [32]))
-        let x = sampleTensor([32, 784]), y = try Tensor(shape: [32], values: (0..<32).map { Int32($0 % 10) })
-        for _ in 0..<20 { _ = try step(x, y) }  // warm-up
+                                 store: ctx.store, determinism: .off, inputType: TensorType(.float32, input),
+                                 labelType: TensorType(.int32, [input[0]]))
+        let x = sampleTensor(input), y = try Tensor(shape: [input[0]], values: (0..<input[0]).map { Int32($0 % 10) })
+        for _ in 0..<10 { _ = try step(x, y) }  // warm-up
         var ms: [Double] = []
         for _ in 0..<9 {
-            let n = 50
+            let n = 20
             let s = wallSeconds { for _ in 0..<n { _ = try! step(x, y) } }
             ms.append(s / Double(n) * 1e3)
         }
-        figures.append(BenchFigure(bench: "mlp-step", caseName: mode.rawValue, unit: "ms/step", values: ms))
+        figures.append(BenchFigure(bench: bench, caseName: mode.rawValue, unit: "ms/step", values: ms))
     }
     return figures
+}
+
+let lenetStepBenchmark = Benchmark(name: "lenet-step", summary: "LeNet5 training step (28×28, batch 32), host ms/step") {
+    try stepFigures("lenet-step", input: [32, 1, 28, 28], modes: ExecutionMode.allCases, network: lenet5)
+}
+
+/// The reference MLP of the graph-mode issue: Dense 784→128, ReLU, Dense 128→10, sparse softmax
+/// cross-entropy (mean), Momentum lr 0.01 / 0.9, batch 32, float32. Host time per training step.
+let mlpStepBenchmark = Benchmark(name: "mlp-step", summary: "reference MLP training step, host ms/step") {
+    try stepFigures("mlp-step", input: [32, 784], modes: ExecutionMode.allCases) { ctx in
+        SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
+    }
 }

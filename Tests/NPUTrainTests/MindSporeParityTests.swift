@@ -1,0 +1,23 @@
+import Testing
+import NPUTensor
+@testable import NPUTrain
+
+/// The first initial values of the reference MLP after set_seed(1), as MindSpore 2.10 CPU gives
+/// them (printed by bench/mindspore_mlp_step.py on 2026-11-23): parameters are created in
+/// construction order, each drawing its numpy seed, with Dense's default initializers.
+@Suite struct MindSporeParityTests {
+    @Test func referenceMLPInitialWeightsEqualMindSpores() throws {
+        let ctx = try context(seed: 1)
+        _ = try Dense(784, 128, name: "fc1", ctx)
+        _ = try Dense(128, 10, name: "fc2", ctx)
+        let expected: [String: [UInt32]] = [
+            "fc1.weight": [0x3CAA94D6, 0xBC9580BB, 0x3C4D7C6B, 0xBCDB9A37],
+            "fc1.bias": [0xBC6A2AFF, 0xBA9C5F33, 0x3D056D7E, 0x3C8E6EC2],
+            "fc2.weight": [0x3D86BB0F, 0x3CAF61F1, 0xBDA8613A, 0x3CA9EEF5],
+            "fc2.bias": [0x3D1D854B, 0x3C459EBC, 0xBDB25BCE, 0xBD61A13F],
+        ]
+        for (name, bits) in expected {
+            #expect(try ctx.store[name]!.toArray(of: Float.self).prefix(4).map(\.bitPattern) == bits, "\(name)")
+        }
+    }
+}
