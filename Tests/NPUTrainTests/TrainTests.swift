@@ -212,3 +212,35 @@ func train(_ mode: ExecutionMode, _ policy: Determinism, steps: Int, network: (L
         }
     }
 }
+
+/// A transformer block with LayerNorm and attention, then a classifier over the flattened sequence.
+func transformer(_ ctx: LayerContext) throws -> SequentialCell {
+    SequentialCell([try TransformerBlock(embedding: 16, heads: 4, name: "block", ctx), Flatten(), try Dense(8 * 16, 10, name: "head", ctx)])
+}
+
+@Suite struct TransformerTests {
+    @Test(arguments: [Determinism.on, .strict])
+    func transformerBlockGraphAndPyNativeGiveTheSameBits(policy: Determinism) throws {
+        let adamw = { (n: SequentialCell, c: LayerContext) throws -> any Optimizer in try AdamWeightDecay(n.parameters, learningRate: 0.01, weightDecay: 0.01, c) }
+        let graph = try train(.graph, policy, steps: 3, network: transformer, input: [4, 8, 16], optimizer: adamw)
+        let pynative = try train(.pynative, policy, steps: 3, network: transformer, input: [4, 8, 16], optimizer: adamw)
+        #expect(graph.0 == pynative.0)
+        #expect(graph.1 == pynative.1)
+        #expect(Set(graph.0).count == 3)
+    }
+
+    @Test func embeddingGradientIsAPlannedScatterAdd() throws {
+        let ctx = try context()
+        let embed = try Embedding(5, 3, name: "embed", ctx)
+        var b = GraphModel(isTraining: true)
+        let ids = b.graph.input("ids", TensorType(.int32, [6]))
+        let out = try embed(&b, ids)
+        let loss = try b.op(ReduceSum(), [out])
+        let g = try b.graph.gradients(of: loss, wrt: [b.read(embed.table)])[0]!
+        let compiled = try CompiledGraph(b.graph, fetches: [g], device: Device(spec: .test), store: ctx.store,
+                                         planner: ReductionPlanner(spec: .test, policy: .on))
+        let grad = try compiled.step(["ids": try Tensor(shape: [6], values: [Int32(1), 3, 1, 1, 0, 3])])[0]
+        // d(Σ table[ids])/d table = how often each row is used.
+        #expect(try grad.toArray(of: Float.self) == [1, 1, 1, 3, 3, 3, 0, 0, 0, 2, 2, 2, 0, 0, 0])
+    }
+}
