@@ -80,7 +80,7 @@ extension DeviceSpec {
         hostBandwidth: 32e9,
         linkLatency: .microseconds(5),
         linkBandwidth: 90e9,
-        reductionBlockMin: 16
+        reductionBlockMin: 8
     )
 
     /// Huawei Ascend 910B (910B3 figures): 20 AI cores, 313 TFLOPS fp16, 64 GiB HBM2e at 1.6 TB/s.
@@ -97,7 +97,7 @@ extension DeviceSpec {
         hostBandwidth: 64e9,
         linkLatency: .microseconds(3),
         linkBandwidth: 392e9,
-        reductionBlockMin: 16
+        reductionBlockMin: 8
     )
 
     /// Round numbers for tests: 1 TFLOP/s cube = 1000 FLOP/ns, 100 GB/s HBM = 100 bytes/ns.

@@ -7,7 +7,7 @@ import NPUSim
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a matmul and a reduction on a simulated card and print the timeline."
+        abstract: "A MatMul and a reduction on a simulated card with its timeline, then a training example."
     )
 
     @Option(name: .long, help: "Device profile: a built-in name or a profile YAML file.")
@@ -15,6 +15,9 @@ struct DemoCommand: ParsableCommand {
 
     @Option(name: .long, help: "Matrix size n of the n×n×n MatMul.")
     var size = 512
+
+    @Flag(name: .long, help: "Show only the card timeline, without the training example.")
+    var noTraining = false
 
     func run() throws {
         guard (1...4096).contains(size) else {
@@ -70,6 +73,10 @@ struct DemoCommand: ParsableCommand {
         emit("scale_x (vector) ran \(scale.start)–\(scale.end) beside the copies; the MatMul (cube) waited for the copies' event until \(matmul.start).")
         emit(String(format: "sum of C: %.6g on the card (float32), %.6g in double precision (relative difference %.2e)",
                     Double(total), reference, abs(Double(total) - reference) / max(abs(reference), 1e-30)))
+        if !noTraining {
+            emit("\n" + String(repeating: "-", count: 100) + "\n")
+            try trainingDemo()
+        }
     }
 }
 

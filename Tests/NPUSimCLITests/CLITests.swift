@@ -67,7 +67,7 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
     }
 
     @Test func demoSchedulesTheMatMulAfterTheCopies() throws {
-        let r = try npusim(["demo", "--device", "test", "--size", "64"])
+        let r = try npusim(["demo", "--device", "test", "--size", "64", "--no-training"])
         #expect(r.code == 0)
         // test profile: each 64×64 float32 H2D copy = 10 µs + 16384 B / 10 GB/s = 11638 ns, so the
         // copies' event is at 23.276 µs. The fp16 MatMul: 2·64³ FLOP at 2 TFLOP/s = 262 ns, 3·16384 B
@@ -147,5 +147,18 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(byName["Conv2D"]?["backward_reductions"] as? [String] == ["Conv2DBackpropFilter/dW (batch tiles add into dW)"])
         let text = try npusim(["ops"])
         #expect(text.out.contains("MatMul                         yes       splitK                  yes; backward: MatMul/splitK (weight gradient)"))
+    }
+
+    /// The training part of the demo: the loss falls, `off` runs differ, `on` and a replayed order repeat.
+    @Test func demoTrainsAndShowsTheDrift() throws {
+        let r = try npusim(["demo", "--size", "16"])
+        #expect(r.code == 0)
+        let losses = r.out.split(separator: "\n").filter { $0.hasPrefix("epoch: ") }.compactMap { Float($0.split(separator: " ").last!) }
+        #expect(losses.count == 10)
+        #expect(losses.last! < losses.first! / 10)
+        let lines = r.out.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("  --determinism off (like the card):") && $0.contains("fc1 weights differ") })
+        #expect(lines.contains { $0.hasPrefix("  --determinism on (fixed order):") && $0.hasSuffix("bit-identical") })
+        #expect(lines.contains { $0.hasPrefix("  off, replaying order seed 7 twice:") && $0.hasSuffix("bit-identical") })
     }
 }
