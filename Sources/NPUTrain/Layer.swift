@@ -12,9 +12,20 @@ public struct Parameter: Hashable, Sendable {
     public let requiresGrad: Bool
 }
 
+/// MindSpore's automatic mixed precision levels.
+public enum AmpLevel: String, Sendable, CaseIterable {
+    /// Everything in float32.
+    case O0
+    /// Dense/Conv/MatMul inputs in float16 (accumulated in float32); norms, the loss and the master
+    /// weights in float32; a static loss scale.
+    case O2
+}
+
 /// Where a network runs: a graph being built, or PyNative on a tape. Layers are written once
 /// against this protocol.
 public protocol ModelBuilder: GradBuilder {
+    /// The mixed-precision level layers compute at.
+    var ampLevel: AmpLevel { get }
     /// The value of a parameter for this step.
     mutating func read(_ p: Parameter) -> Value
     /// True while training (Dropout drops, BatchNorm uses batch statistics).
@@ -66,9 +77,13 @@ public struct TrainError: Error, Equatable, CustomStringConvertible {
 public struct GraphModel: ModelBuilder {
     public var graph = Graph()
     public var isTraining: Bool
+    public var ampLevel: AmpLevel
     private var reads: [String: GraphValue] = [:]
 
-    public init(isTraining: Bool) { self.isTraining = isTraining }
+    public init(isTraining: Bool, ampLevel: AmpLevel = .O0) {
+        self.isTraining = isTraining
+        self.ampLevel = ampLevel
+    }
 
     public mutating func apply(_ op: any OpDef, _ inputs: [GraphValue]) throws(OpError) -> [GraphValue] { try graph.apply(op, inputs) }
     public func type(of value: GraphValue) -> TensorType { graph.type(of: value) }
@@ -98,13 +113,15 @@ public struct TapeModel: ModelBuilder {
     public let tape: Tape
     public let store: ParameterStore
     public var isTraining: Bool
+    public var ampLevel: AmpLevel
     private(set) var reads: [String: TapeValue] = [:]
     public private(set) var writes: [(String, Tensor)] = []
 
-    public init(tape: Tape, store: ParameterStore, isTraining: Bool) {
+    public init(tape: Tape, store: ParameterStore, isTraining: Bool, ampLevel: AmpLevel = .O0) {
         self.tape = tape
         self.store = store
         self.isTraining = isTraining
+        self.ampLevel = ampLevel
     }
 
     public mutating func apply(_ op: any OpDef, _ inputs: [TapeValue]) throws(OpError) -> [TapeValue] { try tape.run(op, inputs) }
@@ -121,4 +138,13 @@ public struct TapeModel: ModelBuilder {
     public mutating func write(_ p: Parameter, _ value: TapeValue) throws { writes.append((p.name, value.tensor)) }
 
     public mutating func scoped<R>(_ name: String, _ body: (inout TapeModel) throws -> R) rethrows -> R { try body(&self) }
+}
+
+extension ModelBuilder {
+    /// A cube-op input at the current precision: under O2 rounded to float16 (the cube reads
+    /// float16 and accumulates in float32); under O0 unchanged.
+    mutating func cubeInput(_ v: Value) throws -> Value {
+        guard ampLevel == .O2 else { return v }
+        return try apply(Cast(to: .float32), [try apply(Cast(to: .float16), [v])[0]])[0]
+    }
 }

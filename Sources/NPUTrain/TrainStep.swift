@@ -23,29 +23,44 @@ public final class TrainStep {
     public let optimizer: any Optimizer
     public let store: ParameterStore
     public let device: Device
+    public let ampLevel: AmpLevel
+    /// The static loss scale: the backward starts from it and the gradients are divided by it
+    /// before the optimizer (MindSpore's FixedLossScaleManager).
+    public let lossScale: Float
     private var compiled: CompiledGraph?
     private let pynative: PyNative?
 
     /// - Parameters: inputType and labelType: one batch's types (graph mode compiles for them).
     /// - Throws: `TrainError`/`GraphError`/`OpError` naming what does not fit.
     public init(network: any Layer, loss: any Loss, optimizer: any Optimizer, mode: ExecutionMode, device: Device, store: ParameterStore,
-                determinism: Determinism = .off, orderSource: OrderSource = .entropy, inputType: TensorType, labelType: TensorType) throws {
+                determinism: Determinism = .off, orderSource: OrderSource = .entropy, ampLevel: AmpLevel = .O0, lossScale: Float? = nil,
+                inputType: TensorType, labelType: TensorType) throws {
         (self.network, self.loss, self.optimizer, self.mode, self.device, self.store) = (network, loss, optimizer, mode, device, store)
+        self.ampLevel = ampLevel
+        self.lossScale = lossScale ?? (ampLevel == .O2 ? 1024 : 1)
+        guard self.lossScale > 0, self.lossScale.isFinite else { throw TrainError("loss scale must be positive, got \(self.lossScale)") }
         switch mode {
         case .pynative:
             pynative = PyNative(device: device, determinism: determinism, orderSource: orderSource)
         case .graph:
             pynative = nil
-            var b = GraphModel(isTraining: true)
+            var b = GraphModel(isTraining: true, ampLevel: ampLevel)
             let x = b.graph.input("data", inputType), y = b.graph.input("label", labelType)
             let logits = try network(&b, x)
             let l = try loss(&b, logits, y)
             let params = optimizer.parameters.map { b.read($0) }
-            let grads = try b.graph.gradients(of: l, wrt: params)
-            try optimizer.update(&b, gradients: try Self.require(grads, optimizer.parameters))
+            let grads = try b.graph.gradients(of: l, wrt: params, lossScale: self.lossScale)
+            try optimizer.update(&b, gradients: try Self.unscale(&b, try Self.require(grads, optimizer.parameters), self.lossScale))
             compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store,
                                          planner: ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource))
         }
+    }
+
+    /// Gradients divided by the loss scale (nothing to do at scale 1).
+    static func unscale<B: ModelBuilder>(_ b: inout B, _ grads: [B.Value], _ scale: Float) throws -> [B.Value] {
+        guard scale != 1 else { return grads }
+        let inverse = b.scalarConstant(1 / scale)
+        return try grads.map { try b.op(Mul(), [$0, inverse]) }
     }
 
     static func require<V>(_ grads: [V?], _ params: [Parameter]) throws -> [V] {
@@ -63,13 +78,14 @@ public final class TrainStep {
             return out[0]
         }
         let tape = Tape(context: pynative!)
-        var b = TapeModel(tape: tape, store: store, isTraining: true)
+        var b = TapeModel(tape: tape, store: store, isTraining: true, ampLevel: ampLevel)
         let x = tape.watch(data), y = tape.watch(labels)
         let logits = try network(&b, x)
         let l = try loss(&b, logits, y)
         let params = optimizer.parameters.map { b.read($0) }
-        let grads = try tape.gradients(of: l, wrt: params)
-        try optimizer.update(&b, gradients: try Self.require(grads, optimizer.parameters).map { tape.watch($0) })
+        let grads = try tape.gradients(of: l, wrt: params, lossScale: lossScale)
+        let unscaled = try Self.unscale(&b, try Self.require(grads, optimizer.parameters).map { tape.watch($0) }, lossScale)
+        try optimizer.update(&b, gradients: unscaled)
         for (name, value) in b.writes { store[name] = value }
         return pynative!.read(l.tensor)
     }
