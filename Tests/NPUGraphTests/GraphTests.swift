@@ -1,0 +1,124 @@
+import Testing
+import NPUDevice
+import NPUOps
+import NPUTensor
+@testable import NPUGraph
+
+func floats(_ t: Tensor) -> [Float] { try! t.toArray(of: Float.self) }
+func planner() -> ReductionPlanner { ReductionPlanner(spec: .test, policy: .on) }
+
+@Suite struct GraphTests {
+    @Test func gradientsOfAValueUsedTwiceAreSummed() throws {
+        var g = Graph()
+        let x = g.input("x", TensorType(.float32, [3]))
+        let w = g.parameter("w", TensorType(.float32, [3]))
+        let xw = try g.apply(Mul(), [x, w])[0], wx = try g.apply(Mul(), [w, x])[0]
+        let loss = try g.apply(ReduceSum(), [try g.apply(Add(), [xw, wx])[0]])[0]
+        let dw = try #require(try g.gradients(of: loss, wrt: [w])[0])
+        let store = ParameterStore()
+        store["w"] = try Tensor(shape: [3], values: [Float(1), 2, 3])
+        let compiled = try CompiledGraph(g, fetches: [loss, dw], device: Device(spec: .test), store: store, planner: planner())
+        let out = try compiled.step(["x": try Tensor(shape: [3], values: [Float(0.5), -1, 4])])
+        let expectedLoss: Float = 2 * (0.5 - 2 + 12)
+        #expect(floats(out[0]) == [expectedLoss])
+        #expect(floats(out[1]) == [1, -2, 8])  // d/dw (2·x·w) = 2x
+    }
+
+    @Test func lossMustBeAFloatScalar() throws {
+        var g = Graph()
+        let x = g.input("x", TensorType(.float32, [3]))
+        let y = try g.apply(Exp(), [x])[0]
+        #expect(throws: OpError("gradients", "the loss must be a float32 scalar, got float32[3] from Exp")) {
+            try g.gradients(of: y, wrt: [x])
+        }
+    }
+
+    @Test func deadCodeIsRemovedAndConstantsAreFolded() throws {
+        var g = Graph()
+        let x = g.input("x", TensorType(.float32, [4]))
+        _ = try g.apply(Exp(), [x])  // unused
+        let c = try g.apply(Sqrt(), [g.constant(try Tensor(shape: [4], values: [Float(1), 4, 9, 16]))])[0]  // constant
+        let y = try g.apply(Mul(), [x, c])[0]
+        let device = Device(spec: .test)
+        let compiled = try CompiledGraph(g, fetches: [y], device: device, store: ParameterStore(), planner: planner())
+        #expect(!compiled.schedule.contains(1))  // the Exp node
+        let out = try compiled.step(["x": try Tensor(shape: [4], values: [Float(1), 1, 1, 2])])
+        #expect(floats(out[0]) == [1, 2, 3, 8])
+        device.synchronize()
+        #expect(device.timeline.filter { $0.type != "EventRecord" && $0.type != "EventWait" }.map(\.type) == ["MemcpyH2D", "Mul"])
+    }
+
+    @Test func memoryPlanFreesValuesAfterTheirLastReader() throws {
+        // x → a → b → c: at most two of a, b, c (1000 floats each) are alive at once.
+        var g = Graph()
+        let x = g.input("x", TensorType(.float32, [1000]))
+        let a = try g.apply(Exp(), [x])[0]
+        let b = try g.apply(Neg(), [a])[0]
+        let c = try g.apply(Neg(), [b])[0]
+        let compiled = try CompiledGraph(g, fetches: [c], device: Device(spec: .test), store: ParameterStore(), planner: planner())
+        #expect(compiled.memory.peakBytes == 8000)
+        #expect(compiled.memory.residentBytes == 4000)
+    }
+
+    @Test func inputsAreCopiedOnTheCopyStreamBeforeCompute() throws {
+        var g = Graph()
+        let x = g.input("x", TensorType(.float32, [1000]))
+        let y = try g.apply(Exp(), [x])[0]
+        let device = Device(spec: .test)
+        let compiled = try CompiledGraph(g, fetches: [y], device: device, store: ParameterStore(), planner: planner())
+        _ = try compiled.step(["x": Tensor(zeros: [1000])])
+        device.synchronize()
+        let copy = try #require(device.timeline.first { $0.type == "MemcpyH2D" })
+        let exp = try #require(device.timeline.first { $0.type == "Exp" })
+        #expect(copy.streamName == "copy" && exp.streamName == "compute")
+        #expect(exp.start == copy.end)
+    }
+
+    @Test func stepAndCompileErrorsNameWhatIsWrong() throws {
+        var g = Graph()
+        let x = g.input("x", TensorType(.float32, [2]))
+        let w = g.parameter("w", TensorType(.float32, [2]))
+        let y = try g.apply(Mul(), [x, w])[0]
+        #expect(throws: GraphError("w: parameter 'w' is not in the parameter store")) {
+            _ = try CompiledGraph(g, fetches: [y], device: Device(spec: .test), store: ParameterStore(), planner: planner())
+        }
+        let store = ParameterStore()
+        store["w"] = Tensor(zeros: [2])
+        let compiled = try CompiledGraph(g, fetches: [y], device: Device(spec: .test), store: store, planner: planner())
+        #expect(throws: GraphError("no feed for input 'x'")) { try compiled.step([:]) }
+        #expect(throws: GraphError("input 'x' is float32[3], the graph expects float32[2]")) { try compiled.step(["x": Tensor(zeros: [3])]) }
+        #expect(throws: GraphError("assign to 'v': no parameter of type float32[2] with that name")) { try g.assign("v", y) }
+    }
+
+    @Test func assignmentsUpdateTheStoreAfterTheStep() throws {
+        var g = Graph()
+        let w = g.parameter("w", TensorType(.float32, [2]))
+        let next = try g.apply(Add(), [w, g.constant(Tensor(scalar: Float(1)))])[0]
+        try g.assign("w", next)
+        let store = ParameterStore()
+        store["w"] = try Tensor(shape: [2], values: [Float(0), 10])
+        let compiled = try CompiledGraph(g, fetches: [w], device: Device(spec: .test), store: store, planner: planner())
+        #expect(floats(try compiled.step([:])[0]) == [0, 10])  // the value read during the step
+        #expect(floats(store["w"]!) == [1, 11])
+        _ = try compiled.step([:])
+        #expect(floats(store["w"]!) == [2, 12])
+    }
+
+    @Test func tapeGradientsEqualGraphGradients() throws {
+        let ctx = PyNative(device: Device(spec: .test), determinism: .on)
+        let tape = Tape(context: ctx)
+        let xv = sampleTensor([4, 3]), wv = sampleTensor([2, 3], seed: 2)
+        let x = tape.watch(xv), w = tape.watch(wv)
+        let y = try tape.run(MatMul(transposeB: true), [x, w])[0]
+        let loss = try tape.run(ReduceSum(), [try tape.run(Tanh(), [y])[0]])[0]
+        let eager = try tape.gradients(of: loss, wrt: [w])[0]!
+        var g = Graph()
+        let gx = g.input("x", xv.type), gw = g.parameter("w", wv.type)
+        let gl = try g.apply(ReduceSum(), [try g.apply(Tanh(), [try g.apply(MatMul(transposeB: true), [gx, gw])[0]])[0]])[0]
+        let dw = try g.gradients(of: gl, wrt: [gw])[0]!
+        let store = ParameterStore()
+        store["w"] = wv
+        let compiled = try CompiledGraph(g, fetches: [dw], device: Device(spec: .test), store: store, planner: planner())
+        #expect(try compiled.step(["x": xv])[0] == eager)
+    }
+}
