@@ -47,6 +47,11 @@ public final class CompiledGraph {
     private var allocation: Allocation?
     /// Steps run so far.
     public private(set) var steps = 0
+    /// Recycles the step's tensors: from the second step on, a step allocates no tensor storage.
+    public let pool = StoragePool()
+    /// The previous step's fetched tensors, released inside the next step so that they return to
+    /// the pool (if the caller has let them go).
+    private var lastFetches: [Tensor] = []
 
     /// - Throws: `GraphError` for a graph that does not fit the card's HBM (naming the largest
     ///   buffers) or that reads a parameter the store does not hold.
@@ -136,6 +141,11 @@ public final class CompiledGraph {
     /// update the parameter store after the step.
     /// - Throws: `GraphError` for a missing or mistyped feed; `OpError` from a kernel.
     public func step(_ feeds: [String: Tensor]) throws -> [Tensor] {
+        try pool.run { try runStep(feeds) }
+    }
+
+    private func runStep(_ feeds: [String: Tensor]) throws -> [Tensor] {
+        lastFetches = []
         var values: [Int: [Tensor]] = folded
         var assigns: [(String, Tensor)] = []
         var copied = false
@@ -163,6 +173,12 @@ public final class CompiledGraph {
         }
         for (name, t) in assigns { store[name] = t }
         steps += 1
-        return fetches.map { values[$0.node]![$0.index] }
+        lastFetches = fetches.map { values[$0.node]![$0.index] }
+        // The host reads the fetched values back: D2H copies on the copy stream after compute.
+        copyStream.wait(device.defaultStream.record())
+        for (f, t) in zip(fetches, lastFetches) {
+            copyStream.copy(graph.nodes[f.node].name, bytes: Double(t.byteCount), direction: .deviceToHost)
+        }
+        return lastFetches
     }
 }

@@ -20,10 +20,20 @@ public final class TensorStorage: @unchecked Sendable {
     public convenience init(byteCount: Int) { self.init(byteCount: byteCount, zeroed: true) }
 
     /// Storage of `byteCount` bytes; with `zeroed: false` small storage is left unfilled (for
-    /// kernels that write every byte).
+    /// kernels that write every byte). While a `StoragePool` is active on this thread, storage of
+    /// a size the pool holds is reused instead of allocated.
     public init(byteCount: Int, zeroed: Bool) {
         precondition(byteCount >= 0)
         self.byteCount = byteCount
+        if let pool = StoragePool.current {
+            if let reused = pool.take(byteCount) {
+                pointer = reused.pointer
+                mapping = reused.mapping
+                if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
+                return
+            }
+            pool.freshAllocations += 1
+        }
         if byteCount >= Self.mapThreshold, let mapped = Self.mapZeroed(byteCount) {
             pointer = mapped.aligned
             mapping = (mapped.start, mapped.length)
@@ -48,11 +58,62 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
+        if let pool = StoragePool.current {
+            pool.put(byteCount, pointer: pointer, mapping: mapping)
+        } else {
+            Self.release(pointer, mapping)
+        }
+    }
+
+    static func release(_ pointer: UnsafeMutableRawPointer, _ mapping: (start: UnsafeMutableRawPointer, length: Int)?) {
         if let mapping {
             munmap(mapping.start, mapping.length)
         } else {
             pointer.deallocate()
         }
+    }
+}
+
+/// Recycles tensor storage by size: while active on a thread (`run`), storage that dies there is
+/// kept here, and new storage of a size it holds reuses it. A compiled training step runs inside
+/// one, so from the second step on its tensors allocate no memory.
+public final class StoragePool: @unchecked Sendable {  // used by one thread at a time
+    private var free: [Int: [(pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?)]] = [:]
+    /// Storage created fresh (not reused) while this pool was active.
+    public internal(set) var freshAllocations = 0
+
+    public init() {}
+
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+
+    /// The pool active on this thread, if any.
+    static var current: StoragePool? {
+        guard let raw = pthread_getspecific(key) else { return nil }
+        return Unmanaged<StoragePool>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// Runs `body` with this pool active on the current thread.
+    public func run<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(Self.key)
+        pthread_setspecific(Self.key, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(Self.key, previous) }
+        return try body()
+    }
+
+    func take(_ bytes: Int) -> (pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?)? {
+        free[bytes]?.popLast()
+    }
+
+    func put(_ bytes: Int, pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?) {
+        free[bytes, default: []].append((pointer, mapping))
+    }
+
+    deinit {
+        for buffers in free.values { for b in buffers { TensorStorage.release(b.pointer, b.mapping) } }
     }
 }
 

@@ -30,6 +30,9 @@ public final class TrainStep {
     private var compiled: CompiledGraph?
     private let pynative: PyNative?
 
+    /// Graph mode: the pool that recycles each step's tensors.
+    public var storagePool: StoragePool? { compiled?.pool }
+
     /// - Parameters: inputType and labelType: one batch's types (graph mode compiles for them).
     /// - Throws: `TrainError`/`GraphError`/`OpError` naming what does not fit.
     public init(network: any Layer, loss: any Loss, optimizer: any Optimizer, mode: ExecutionMode, device: Device, store: ParameterStore,

@@ -45,7 +45,7 @@ func planner() -> ReductionPlanner { ReductionPlanner(spec: .test, policy: .on) 
         let out = try compiled.step(["x": try Tensor(shape: [4], values: [Float(1), 1, 1, 2])])
         #expect(floats(out[0]) == [1, 2, 3, 8])
         device.synchronize()
-        #expect(device.timeline.filter { $0.type != "EventRecord" && $0.type != "EventWait" }.map(\.type) == ["MemcpyH2D", "Mul"])
+        #expect(device.timeline.filter { $0.type != "EventRecord" && $0.type != "EventWait" }.map(\.type) == ["MemcpyH2D", "Mul", "MemcpyD2H"])
     }
 
     @Test func memoryPlanFreesValuesAfterTheirLastReader() throws {
@@ -70,8 +70,11 @@ func planner() -> ReductionPlanner { ReductionPlanner(spec: .test, policy: .on) 
         device.synchronize()
         let copy = try #require(device.timeline.first { $0.type == "MemcpyH2D" })
         let exp = try #require(device.timeline.first { $0.type == "Exp" })
-        #expect(copy.streamName == "copy" && exp.streamName == "compute")
+        let back = try #require(device.timeline.first { $0.type == "MemcpyD2H" })
+        #expect(copy.streamName == "copy" && exp.streamName == "compute" && back.streamName == "copy")
         #expect(exp.start == copy.end)
+        #expect(back.start == exp.end)  // the result is read back after the kernel that made it
+        #expect(back.name == "Exp")
     }
 
     @Test func stepAndCompileErrorsNameWhatIsWrong() throws {

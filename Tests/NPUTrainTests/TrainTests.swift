@@ -159,7 +159,43 @@ func train(_ mode: ExecutionMode, _ policy: Determinism, steps: Int, network: (L
     }
 }
 
+@Suite struct SteadyStateTests {
+    /// After the first step, a graph-mode training step allocates no tensor storage: every tensor
+    /// of step n reuses one that died in step n − 1 (or before).
+    @Test(arguments: ["mlp", "cnn"])
+    func steadyStateStepsAllocateNoTensors(network: String) throws {
+        let ctx = try context()
+        let net = network == "mlp" ? try mlp(ctx) : try cnn(ctx)
+        let input: Shape = network == "mlp" ? [32, 784] : [8, 1, 14, 14]
+        let step = try TrainStep(network: net, loss: SoftmaxCrossEntropyLoss(), optimizer: try Adam(net.parameters, ctx), mode: .graph,
+                                 device: Device(spec: .ascend910), store: ctx.store, determinism: .off,
+                                 inputType: TensorType(.float32, input), labelType: TensorType(.int32, [input[0]]))
+        let (x, y) = batch(0, input, classes: 10)
+        _ = try step(x, y)
+        _ = try step(x, y)
+        let pool = try #require(step.storagePool)
+        let before = pool.freshAllocations
+        #expect(before > 0)
+        for _ in 0..<3 { _ = try step(x, y) }
+        #expect(pool.freshAllocations == before)
+    }
+}
+
 @Suite struct GraphErrorTests {
+    /// A 20000×20000 float32 weight (1.6 GB) on the `test` profile's 10⁹ bytes of HBM. The store's
+    /// tensor is mapped zero memory that is never touched, so the test costs nothing.
+    @Test func aNetworkTooLargeForTheTestProfileFailsAtCompileTime() throws {
+        var g = Graph()
+        let x = g.input("data", TensorType(.float32, [2, 20000]))
+        let w = g.parameter("big.weight", TensorType(.float32, [20000, 20000]))
+        let y = try g.apply(MatMul(transposeB: true), [x, w])[0]
+        let store = ParameterStore()
+        store["big.weight"] = Tensor(zeros: [20000, 20000])
+        #expect(throws: GraphError("the graph needs 1.49 GiB (1600320000 bytes) of HBM (1.49 GiB (1600160000 bytes) parameters and inputs, 156.25 KiB (160000 bytes) peak of intermediate values) but test:0 has 953.674 MiB (1000000000 bytes) free; largest buffers: big.weight 1.49 GiB (1600000000 bytes), data 156.25 KiB (160000 bytes), MatMul 156.25 KiB (160000 bytes)")) {
+            _ = try CompiledGraph(g, fetches: [y], device: Device(spec: .test), store: store, planner: ReductionPlanner(spec: .test))
+        }
+    }
+
     @Test func aNetworkTooLargeForHBMFailsAtCompileTimeNamingTheLargestBuffers() throws {
         var spec = DeviceSpec.test
         spec.hbmBytes = 300_000
