@@ -24,4 +24,10 @@ void npu_copy_f32(float *restrict dst, const float *restrict src, size_t n);
 /* a[i] = b[i] + s * c[i], n floats (STREAM triad; multiply then add, no fused multiply-add). */
 void npu_triad_f32(float *restrict a, const float *restrict b, const float *restrict c, float s, size_t n);
 
+/* ---- layout (copy.c) ---- */
+
+/* dst (contiguous, row-major) = the elements of a strided view: src + Σ index[d]·strides[d]
+ * (strides in elements, may be 0 or negative), element size 1, 2, 4 or 8 bytes, rank ≤ 16. */
+void npu_strided_copy(void *restrict dst, const void *restrict src, size_t elem_size, int rank, const long *shape, const long *strides);
+
 #endif

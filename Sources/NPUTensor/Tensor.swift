@@ -1,4 +1,5 @@
 import Foundation
+import NPUKernels
 
 /// Bytes behind one or more tensors (views share it). 64-byte aligned, zero-filled.
 ///
@@ -206,10 +207,12 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     /// A contiguous tensor with the same elements (self when already contiguous from offset 0).
     public func contiguous() -> Tensor {
         if isContiguous && offset == 0 && storage.byteCount == byteCount { return self }
-        let result = Tensor(zeros: shape, dtype: dtype)
+        let result = Tensor(unfilled: shape, dtype: dtype)
         let size = dtype.size
         if isContiguous {
             result.storage.pointer.copyMemory(from: storage.pointer + offset * size, byteCount: byteCount)
+        } else if shape.rank <= 16 {
+            npu_strided_copy(result.storage.pointer, storage.pointer + offset * size, size, Int32(shape.rank), shape.dims, strides)
         } else {
             for (i, o) in elementOffsets().enumerated() {
                 (result.storage.pointer + i * size).copyMemory(from: storage.pointer + o * size, byteCount: size)
