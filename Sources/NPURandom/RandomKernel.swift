@@ -62,16 +62,21 @@ public final class RandomKernel {
         }
         var mask = Tensor(zeros: x.shape, dtype: .float32)
         mask.withUnsafeMutableBytes { npu_dropout_mask_f32($0.baseAddress!.assumingMemoryBound(to: Float.self), &minstd, keepProb, x.count) }
-        let scale = 1.0 as Float / keepProb
-        var out = x.contiguous()
-        mask.withUnsafeBytes { m in
-            out.withUnsafeMutableBytes { o in
-                let mp = m.bindMemory(to: Float.self), op = o.bindMemory(to: Float.self)
-                for i in 0..<op.count { op[i] = op[i] * mp[i] * scale }
-            }
-        }
-        return (out, mask)
+        return (scaledByMask(x, mask, keepProb), mask)
     }
+}
+
+/// t·mask·(1/keepProb) in float32, in that order (Dropout's forward and backward alike).
+func scaledByMask(_ t: Tensor, _ mask: Tensor, _ keepProb: Float) -> Tensor {
+    let scale = 1.0 as Float / keepProb
+    var out = t.contiguous()
+    mask.withUnsafeBytes { m in
+        out.withUnsafeMutableBytes { o in
+            let mp = m.bindMemory(to: Float.self), op = o.bindMemory(to: Float.self)
+            for i in 0..<op.count { op[i] = op[i] * mp[i] * scale }
+        }
+    }
+    return out
 }
 
 /// Dropout's backward (MindSpore's DropoutGrad): `dx = dy·mask·(1/keepProb)` in float32, with the
@@ -80,15 +85,7 @@ public func dropoutBackward(_ dy: Tensor, mask: Tensor, keepProb: Float) throws(
     guard dy.dtype == .float32, mask.dtype == .float32, dy.shape == mask.shape else {
         throw .invalidArgument(call: "DropoutGrad", message: "dy \(dy.dtype) \(dy.shape) and mask \(mask.dtype) \(mask.shape) must be float32 of one shape")
     }
-    let scale = 1.0 as Float / keepProb
-    var dx = dy.contiguous()
-    mask.withUnsafeBytes { m in
-        dx.withUnsafeMutableBytes { d in
-            let mp = m.bindMemory(to: Float.self), dp = d.bindMemory(to: Float.self)
-            for i in 0..<dp.count { dp[i] = dp[i] * mp[i] * scale }
-        }
-    }
-    return dx
+    return scaledByMask(dy, mask, keepProb)
 }
 
 /// What one random call produced: the values and the seeds behind them.

@@ -8,9 +8,7 @@ public struct AvgPool2D: OpDef {
     public let stride: (Int, Int)
     public let padMode: PadMode
     public init(kernel: (Int, Int), stride: (Int, Int), padMode: PadMode = .valid) {
-        self.kernel = kernel
-        self.stride = stride
-        self.padMode = padMode
+        (self.kernel, self.stride, self.padMode) = (kernel, stride, padMode)
     }
     public var type: String { "AvgPool" }
 
