@@ -3,14 +3,18 @@ import NPURandom
 import NPUTensor
 
 /// `nn.BatchNorm2d(num_features, eps=1e-5, momentum=0.9)`: gamma ones, beta zeros, moving mean
-/// zeros, moving variance ones. Training normalises with the batch statistics and updates
-/// moving = moving·momentum + batch·(1 − momentum); inference uses the moving statistics.
+/// zeros, moving variance ones. Training normalises with the batch statistics (biased variance)
+/// and updates moving = moving·momentum + batch·(1 − momentum), the variance's batch value being
+/// the unbiased one (·M/(M − 1), M = N·H·W), as MindSpore 2.10 does (measured); inference uses
+/// the moving statistics.
 public final class BatchNorm2d: Layer {
     public let name: String
     public let gamma: Parameter, beta: Parameter, movingMean: Parameter, movingVariance: Parameter
-    public let epsilon: Float, momentum: Float
+    public let epsilon: Float
+    /// A Python float, as in MindSpore: the op's factor is float32(1 − momentum) computed in double.
+    public let momentum: Double
 
-    public init(_ features: Int, epsilon: Float = 1e-5, momentum: Float = 0.9, name: String, _ ctx: LayerContext) throws {
+    public init(_ features: Int, epsilon: Float = 1e-5, momentum: Double = 0.9, name: String, _ ctx: LayerContext) throws {
         self.name = name
         gamma = try ctx.parameter("\(name).gamma", [features], .one)
         beta = try ctx.parameter("\(name).beta", [features], .zero)
@@ -26,9 +30,15 @@ public final class BatchNorm2d: Layer {
             let mean = b.read(movingMean), variance = b.read(movingVariance)
             let out = try b.apply(BatchNorm(isTraining: b.isTraining, epsilon: epsilon), [x, b.read(gamma), b.read(beta), mean, variance])
             if b.isTraining {
-                let m = b.scalarConstant(momentum), r = b.scalarConstant(1 - momentum)
+                let shape = b.type(of: x).shape
+                let count = shape.count / shape[1]
+                // nn.BatchNorm2d passes float32(1 − momentum) to the op, which keeps 1 − that.
+                let factor = Float(1.0 - momentum)
+                let m = b.scalarConstant(1 - factor), r = b.scalarConstant(factor)
+                // One factor M/(M − 1): (b·M)/(M − 1) differs from MindSpore in the last bit.
+                let unbiased = try b.op(Mul(), [out[2], b.scalarConstant(Float(Double(count) / Double(max(count - 1, 1))))])
                 try b.write(movingMean, try b.op(Add(), [try b.op(Mul(), [mean, m]), try b.op(Mul(), [out[1], r])]))
-                try b.write(movingVariance, try b.op(Add(), [try b.op(Mul(), [variance, m]), try b.op(Mul(), [out[2], r])]))
+                try b.write(movingVariance, try b.op(Add(), [try b.op(Mul(), [variance, m]), try b.op(Mul(), [unbiased, r])]))
             }
             return out[0]
         }

@@ -1,4 +1,7 @@
 import Testing
+import NPUDevice
+import NPUGraph
+import NPUOps
 import NPUTensor
 @testable import NPUTrain
 
@@ -19,5 +22,20 @@ import NPUTensor
         for (name, bits) in expected {
             #expect(try ctx.store[name]!.toArray(of: Float.self).prefix(4).map(\.bitPattern) == bits, "\(name)")
         }
+    }
+
+    /// One training step of nn.BatchNorm2d(2, momentum=0.9) on x = arange(16)·0.5 as [2, 2, 2, 2]:
+    /// MindSpore 2.10 gives moving_mean [0.275, 0.475] and moving_variance [1.3928572, 1.3928572]
+    /// (the unbiased batch variance; the biased one would give 1.33125).
+    @Test func batchNormMovingStatisticsEqualMindSpores() throws {
+        let ctx = try context()
+        let bn = try BatchNorm2d(2, name: "bn", ctx)
+        let tape = Tape(context: PyNative(device: Device(spec: .test), determinism: .on))
+        var b = TapeModel(tape: tape, store: ctx.store, isTraining: true)
+        let x = try Tensor(shape: [2, 2, 2, 2], values: (0..<16).map { Float($0) * 0.5 })
+        _ = try bn(&b, tape.watch(x))
+        for (name, value) in b.writes { ctx.store[name] = value }
+        #expect(try ctx.store["bn.moving_mean"]!.toArray(of: Float.self) == [0.275, 0.475])
+        #expect(try ctx.store["bn.moving_variance"]!.toArray(of: Float.self) == [1.3928572, 1.3928572])
     }
 }
