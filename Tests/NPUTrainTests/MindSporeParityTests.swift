@@ -38,4 +38,23 @@ import NPUTensor
         #expect(try ctx.store["bn.moving_mean"]!.toArray(of: Float.self) == [0.275, 0.475])
         #expect(try ctx.store["bn.moving_variance"]!.toArray(of: Float.self) == [1.3928572, 1.3928572])
     }
+
+    /// After set_seed(1): nn.Conv2d(1, 6, 5, pad_mode='valid'), nn.Embedding(10, 4) and
+    /// nn.Dropout(p=0.5), constructed in that order; the Dropout layer applied twice to ones(16)
+    /// in training continues its kernel's stream. Values printed by MindSpore 2.10 CPU (PyNative).
+    @Test func conv2dEmbeddingAndDropoutLayerEqualMindSpores() throws {
+        let ctx = try context(seed: 1)
+        _ = try Conv2d(1, 6, kernel: 5, padMode: .valid, name: "conv1", ctx)
+        _ = try Embedding(10, 4, name: "embedding", ctx)
+        let drop = try DropoutLayer(p: 0.5, ctx)
+        #expect(try ctx.store["conv1.weight"]!.toArray(of: Float.self).prefix(4).map(\.bitPattern) == [0x3DEED05E, 0xBDD14DD3, 0x3D8FD717, 0xBE19B8C0])
+        #expect(try ctx.store["embedding.embedding_table"]!.toArray(of: Float.self).prefix(4).map(\.bitPattern) == [0xBC296E4A, 0x3B63B328, 0xBC059D0E, 0xBC0BBC2A])
+        let tape = Tape(context: PyNative(device: Device(spec: .test)))
+        var b = TapeModel(tape: tape, store: ctx.store, isTraining: true)
+        let ones = try Tensor(shape: [16], values: [Float](repeating: 1, count: 16))
+        let first = try drop(&b, tape.watch(ones)).tensor.toArray(of: Float.self)
+        let second = try drop(&b, tape.watch(ones)).tensor.toArray(of: Float.self)
+        #expect(first == [2, 0, 0, 0, 0, 2, 0, 2, 2, 2, 2, 2, 2, 0, 2, 2])
+        #expect(second == [2, 0, 0, 2, 2, 0, 2, 2, 2, 2, 0, 2, 2, 2, 0, 0])
+    }
 }
