@@ -17,6 +17,22 @@ void npu_im2col_f32(float *restrict col, const float *restrict x, const npu_wind
                 int lo = 0, hi = OW;
                 while (lo < OW && lo * SW + off < 0) lo++;
                 while (hi > lo && (hi - 1) * SW + off >= W) hi--;
+                /* Every window row inside the image (valid padding, or the interior): no checks. */
+                const int first_ii = -PT + ki * DH, last_ii = (OH - 1) * SH - PT + ki * DH;
+                if (lo == 0 && hi == OW && first_ii >= 0 && last_ii < H) {
+                    for (int img = 0; img < n; img++) {
+                        const float *src = x + ((size_t)img * C + c) * H * W + (size_t)first_ii * W + off;
+                        float *dst = row + (size_t)img * plane;
+                        for (int oi = 0; oi < OH; oi++, dst += OW, src += (size_t)SH * W) {
+                            if (SW == 1) {
+                                for (int oj = 0; oj < OW; oj++) dst[oj] = src[oj];
+                            } else {
+                                for (int oj = 0; oj < OW; oj++) dst[oj] = src[oj * SW];
+                            }
+                        }
+                    }
+                    continue;
+                }
                 for (int img = 0; img < n; img++) {
                     const float *src = x + ((size_t)img * C + c) * H * W;
                     float *dst = row + (size_t)img * plane;
