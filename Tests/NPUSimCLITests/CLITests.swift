@@ -161,4 +161,18 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(lines.contains { $0.hasPrefix("  --determinism on (fixed order):") && $0.hasSuffix("bit-identical") })
         #expect(lines.contains { $0.hasPrefix("  off, replaying order seed 7 twice:") && $0.hasSuffix("bit-identical") })
     }
+
+    /// `bench --json`: one object per line and figure, in CLI.md's shape.
+    @Test func benchJSONLines() throws {
+        let r = try npusim(["bench", "membw", "--json"])
+        #expect(r.code == 0)
+        let lines = r.out.split(separator: "\n")
+        #expect(lines.count == 2)
+        for (line, name) in zip(lines, ["copy", "triad"]) {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            #expect(o["bench"] as? String == "membw" && o["case"] as? String == name && o["unit"] as? String == "GB/s")
+            let median = try #require(o["median"] as? Double), low = try #require(o["min"] as? Double), high = try #require(o["max"] as? Double)
+            #expect(low > 0 && low <= median && median <= high)
+        }
+    }
 }

@@ -70,6 +70,23 @@ import NPUKernels
         #expect(small.storage.mapping == nil && small.doubles().allSatisfy { $0 == 0 })
     }
 
+    /// Strided copies for every element size (1, 2, 4, 8 bytes), rank 3, non-unit inner stride.
+    @Test func transposedCopiesOfEveryDType() throws {
+        let values = (0..<24).map { $0 }
+        let expected = (0..<24).map { k -> Int in
+            let (i, j, l) = (k / 6, (k / 2) % 3, k % 2)  // output [4, 3, 2] from input [2, 3, 4] with perm [2, 1, 0]
+            return l * 12 + j * 4 + i
+        }
+        let perm = [2, 1, 0]
+        #expect(try Tensor(shape: [2, 3, 4], values: values.map { Int64($0) }).transposed(perm).contiguous().toArray(of: Int64.self) == expected.map { Int64($0) })
+        #expect(try Tensor(shape: [2, 3, 4], values: values.map { Int32($0) }).transposed(perm).contiguous().toArray(of: Int32.self) == expected.map { Int32($0) })
+        #expect(try Tensor(shape: [2, 3, 4], values: values.map { Float16(Float($0)) }).transposed(perm).contiguous().toArray(of: Float16.self) == expected.map { Float16(Float($0)) })
+        #expect(try Tensor(shape: [2, 3, 4], values: values.map { $0 % 3 == 0 }).transposed(perm).contiguous().toArray(of: Bool.self) == expected.map { $0 % 3 == 0 })
+        // A view of a view whose innermost stride is 1 (whole-run copies).
+        let t = try Tensor(shape: [2, 3, 4], values: values.map { Float($0) }).transposed([1, 0, 2])
+        #expect(try t.contiguous().toArray(of: Float.self) == [0, 1, 2, 3, 12, 13, 14, 15, 4, 5, 6, 7, 16, 17, 18, 19, 8, 9, 10, 11, 20, 21, 22, 23])
+    }
+
     @Test func float16StoresBitsExactly() throws {
         let values: [Float16] = [.pi, -.ulpOfOne, .greatestFiniteMagnitude, .leastNonzeroMagnitude]
         let t = try Tensor(shape: [4], values: values)
