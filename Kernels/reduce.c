@@ -145,9 +145,61 @@ void npu_exact_add_f32(npu_exact *restrict a, const float *restrict x, size_t n)
     }
 }
 
+/* Adds sign·m·2^e for m < 2^127 exactly, in four 32-bit pieces. */
+static void add_wide(npu_exact *a, unsigned __int128 m, int e, int negative) {
+    for (int k = 0; k < 4; k++) {
+        uint64_t piece = (uint64_t)(m >> (32 * k)) & 0xFFFFFFFFull;
+        if (piece) add_scaled(a, piece, e + 32 * k, negative);
+    }
+}
+
 void npu_exact_add_dot_f32(npu_exact *restrict acc, const float *restrict a, size_t sa, const float *restrict b,
                            size_t sb, size_t n) {
-    for (size_t i = 0; i < n; i++) npu_exact_add_f64(acc, (double)a[i * sa] * (double)b[i * sb]);
+    /* Fast path: a product of floats is ma·mb·2^(ea+eb−300) with ma·mb < 2^48. Within a chunk of
+     * 4096 products, put each on the grid 2^(base − 300), base = the chunk's largest ea+eb − 63,
+     * as an int128 (< 2^111; 4096 of them < 2^123). Products below the grid, and chunks holding a
+     * NaN or infinity, take the general path. */
+    const size_t chunk = 4096;
+    for (size_t start = 0; start < n; start += chunk) {
+        size_t len = n - start < chunk ? n - start : chunk;
+        int emax = 0, special = 0;
+        for (size_t i = start; i < start + len; i++) {
+            uint32_t ba, bb;
+            memcpy(&ba, &a[i * sa], 4);
+            memcpy(&bb, &b[i * sb], 4);
+            int ea = (int)((ba >> 23) & 0xFF), eb = (int)((bb >> 23) & 0xFF);
+            special |= ea == 0xFF || eb == 0xFF;
+            int e = (ea ? ea : 1) + (eb ? eb : 1);
+            emax = e > emax ? e : emax;
+        }
+        if (special) {
+            for (size_t i = start; i < start + len; i++) npu_exact_add_f64(acc, (double)a[i * sa] * (double)b[i * sb]);
+            continue;
+        }
+        const int base = emax - 63;
+        __int128 sum = 0;
+        for (size_t i = start; i < start + len; i++) {
+            uint32_t ba, bb;
+            memcpy(&ba, &a[i * sa], 4);
+            memcpy(&bb, &b[i * sb], 4);
+            int ea = (int)((ba >> 23) & 0xFF), eb = (int)((bb >> 23) & 0xFF);
+            uint64_t ma = (ba & 0x7FFFFF) | (ea ? 0x800000u : 0u), mb = (bb & 0x7FFFFF) | (eb ? 0x800000u : 0u);
+            uint64_t m = ma * mb;
+            if (m == 0) continue;
+            int shift = (ea ? ea : 1) + (eb ? eb : 1) - base;
+            if (shift < 0) { /* below the grid: exact through the general path */
+                npu_exact_add_f64(acc, (double)a[i * sa] * (double)b[i * sb]);
+                continue;
+            }
+            __int128 v = (__int128)((unsigned __int128)m << shift);
+            sum += ((ba ^ bb) >> 31) ? -v : v;
+        }
+        if (sum != 0) {
+            int negative = sum < 0;
+            unsigned __int128 mag = negative ? (unsigned __int128)(-(sum + 1)) + 1u : (unsigned __int128)sum;
+            add_wide(acc, mag, base - 300, negative);
+        }
+    }
 }
 
 void npu_exact_merge(npu_exact *restrict a, const npu_exact *restrict b) {
@@ -193,4 +245,66 @@ float npu_exact_round_f32(const npu_exact *in) {
     long double v = ldexpl((long double)window, 32 * (top - 2) + LOW + shift);
     float r = (float)v;
     return negative ? -r : r;
+}
+
+/* sign·m·2^e rounded once to float32: the top 64 bits of m with a sticky bit are exact in long
+ * double, so the final cast is the only rounding (subnormal results included). */
+static float round_wide(unsigned __int128 m, int e, int negative) {
+    if (m == 0) return 0.0f;
+    uint64_t hi = (uint64_t)(m >> 64);
+    int lead = hi ? 127 - __builtin_clzll(hi) : 63 - __builtin_clzll((uint64_t)m);
+    uint64_t top;
+    int shift = lead > 63 ? lead - 63 : 0;
+    if (shift) {
+        top = (uint64_t)(m >> shift);
+        if ((m & (((unsigned __int128)1 << shift) - 1)) != 0) top |= 1u;
+    } else {
+        top = (uint64_t)m;
+    }
+    float r = (float)ldexpl((long double)top, e + shift);
+    return negative ? -r : r;
+}
+
+float npu_exact_dot_f32(const float *restrict a, size_t sa, const float *restrict b, size_t sb, size_t n) {
+    if (n <= 4096) {
+        int emax = 0, special = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t ba, bb;
+            memcpy(&ba, &a[i * sa], 4);
+            memcpy(&bb, &b[i * sb], 4);
+            int ea = (int)((ba >> 23) & 0xFF), eb = (int)((bb >> 23) & 0xFF);
+            special |= ea == 0xFF || eb == 0xFF;
+            int e = (ea ? ea : 1) + (eb ? eb : 1);
+            emax = e > emax ? e : emax;
+        }
+        if (!special) {
+            const int base = emax - 63;
+            __int128 sum = 0;
+            int below = 0;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t ba, bb;
+                memcpy(&ba, &a[i * sa], 4);
+                memcpy(&bb, &b[i * sb], 4);
+                int ea = (int)((ba >> 23) & 0xFF), eb = (int)((bb >> 23) & 0xFF);
+                uint64_t m = ((ba & 0x7FFFFF) | (ea ? 0x800000u : 0u)) * (uint64_t)((bb & 0x7FFFFF) | (eb ? 0x800000u : 0u));
+                if (m == 0) continue;
+                int shift = (ea ? ea : 1) + (eb ? eb : 1) - base;
+                if (shift < 0) {
+                    below = 1;
+                    break;
+                }
+                __int128 v = (__int128)((unsigned __int128)m << shift);
+                sum += ((ba ^ bb) >> 31) ? -v : v;
+            }
+            if (!below) {
+                int negative = sum < 0;
+                unsigned __int128 mag = negative ? (unsigned __int128)(-(sum + 1)) + 1u : (unsigned __int128)sum;
+                return round_wide(mag, base - 300, negative);
+            }
+        }
+    }
+    npu_exact acc;
+    npu_exact_init(&acc);
+    npu_exact_add_dot_f32(&acc, a, sa, b, sb, n);
+    return npu_exact_round_f32(&acc);
 }

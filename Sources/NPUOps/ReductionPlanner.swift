@@ -187,8 +187,5 @@ public final class ReductionPlanner {
 
 /// Σ a·b over `n` pairs with strides, exactly, rounded once (the `strict` GEMM-type reductions).
 func exactDot(_ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int, _ n: Int) -> Float {
-    var acc = npu_exact()
-    npu_exact_init(&acc)
-    npu_exact_add_dot_f32(&acc, a, sa, b, sb, n)
-    return npu_exact_round_f32(&acc)
+    npu_exact_dot_f32(a, sa, b, sb, n)
 }

@@ -168,3 +168,39 @@ func exactSumCorrectlyRounded(_ x: [Float]) -> Float {
         #expect(Set(p.plans[0].order) == [0, 1, 2])
     }
 }
+
+@Suite struct ExactDotTests {
+    /// The chunked int128 path against the general path (each product added alone), on data with
+    /// wide exponents, zeros, subnormals and more than one chunk.
+    @Test(arguments: [1, 5, 4096, 4097, 10_000])
+    func dotEqualsTheGeneralPath(n: Int) {
+        var a = roundingData(n, seed: UInt64(n) + 1), b = roundingData(n, seed: UInt64(n) + 2)
+        if n > 4 {
+            a[1] = 0
+            b[2] = .leastNonzeroMagnitude
+            a[3] = 1e-30  // far below the chunk's largest product: the general path
+        }
+        var reference = npu_exact()
+        npu_exact_init(&reference)
+        for i in 0..<n { npu_exact_add_f64(&reference, Double(a[i]) * Double(b[i])) }
+        #expect(exactDot(a, 1, b, 1, n).bitPattern == npu_exact_round_f32(&reference).bitPattern)
+    }
+
+    @Test func roundingOfTheOneChunkPath() {
+        let big = Float(1 << 24)
+        #expect(exactDot([big, 1], 1, [1, 1], 1, 2) == big)                      // 2^24 + 1: tie, to even
+        #expect(exactDot([big, 1, 0x1p-20], 1, [1, 1, 1], 1, 3) == big + 2)      // a sticky bit breaks the tie
+        #expect(exactDot([big, -1], 1, [1, 1], 1, 2) == big - 1)                 // exact
+        #expect(exactDot([0x1p-100, 0x1p-100], 1, [0x1p-40, 0x1p-40], 1, 2) == 0x1p-139)   // exact subnormal
+        let third: Float = 0x1p-75  // 3·2^-150 = 1.5 ulp of the smallest subnormal: ties to 2 ulp
+        #expect(exactDot([third, third, third], 1, [third, third, third], 1, 3) == 2 * Float.leastNonzeroMagnitude)
+    }
+
+    @Test func stridedAndSpecialValues() {
+        let a: [Float] = [1, 99, 2, 99, 3], b: [Float] = [4, 5, 6]
+        let expected: Float = 32  // 1·4 + 2·5 + 3·6
+        #expect(exactDot(a, 2, b, 1, 3) == expected)
+        #expect(exactDot([.infinity, 1], 1, [1, 1], 1, 2) == .infinity)
+        #expect(exactDot([.infinity, 1], 1, [0, 1], 1, 2).isNaN)  // ∞·0
+    }
+}

@@ -112,11 +112,14 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
         return
     }
     planner.accumulate(op: op, site: "splitK", extent: k, count: m * n, into: c, partial: gemm) { out in
+        // Rows of op(A) and columns of op(B) packed contiguous once, so every exact dot product
+        // reads two contiguous vectors.
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: m * k), cols = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+        defer { rows.deallocate(); cols.deallocate() }
+        for i in 0..<m { for p in 0..<k { rows[i * k + p] = ta ? a[p * lda + i] : a[i * lda + p] } }
+        for j in 0..<n { for p in 0..<k { cols[j * k + p] = tb ? b[j * ldb + p] : b[p * ldb + j] } }
         for i in 0..<m {
-            for j in 0..<n {
-                let aRow = ta ? a + i : a + i * lda, bCol = tb ? b + j * ldb : b + j
-                out[i * n + j] = exactDot(aRow, ta ? lda : 1, bCol, tb ? 1 : ldb, k)
-            }
+            for j in 0..<n { out[i * n + j] = exactDot(rows + i * k, 1, cols + j * k, 1, k) }
         }
     }
 }
