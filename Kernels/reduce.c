@@ -153,52 +153,69 @@ static void add_wide(npu_exact *a, unsigned __int128 m, int e, int negative) {
     }
 }
 
+/* One chunk of products a[i·sa]·b[i·sb], i < len, on the grid 2^(*base − 300) with *base = the
+ * largest ea+eb − 63: returns the int128 sum of the products on the grid. *special is set if a
+ * NaN or infinity is present (nothing summed); products below the grid are added to `acc`
+ * exactly when it is given, or set *below and stop when it is NULL. */
+static __int128 product_chunk(const float *restrict a, size_t sa, const float *restrict b, size_t sb, size_t len,
+                              npu_exact *acc, int *base, int *special, int *below) {
+    int emax = 0;
+    *special = 0;
+    *below = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t ba, bb;
+        memcpy(&ba, &a[i * sa], 4);
+        memcpy(&bb, &b[i * sb], 4);
+        int ea = (int)((ba >> 23) & 0xFF), eb = (int)((bb >> 23) & 0xFF);
+        *special |= ea == 0xFF || eb == 0xFF;
+        int e = (ea ? ea : 1) + (eb ? eb : 1);
+        emax = e > emax ? e : emax;
+    }
+    *base = emax - 63;
+    __int128 sum = 0;
+    if (*special) return 0;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t ba, bb;
+        memcpy(&ba, &a[i * sa], 4);
+        memcpy(&bb, &b[i * sb], 4);
+        int ea = (int)((ba >> 23) & 0xFF), eb = (int)((bb >> 23) & 0xFF);
+        uint64_t m = ((ba & 0x7FFFFF) | (ea ? 0x800000u : 0u)) * (uint64_t)((bb & 0x7FFFFF) | (eb ? 0x800000u : 0u));
+        if (m == 0) continue;
+        int shift = (ea ? ea : 1) + (eb ? eb : 1) - *base;
+        if (shift < 0) { /* below the grid */
+            if (!acc) {
+                *below = 1;
+                return 0;
+            }
+            npu_exact_add_f64(acc, (double)a[i * sa] * (double)b[i * sb]);
+            continue;
+        }
+        __int128 v = (__int128)((unsigned __int128)m << shift);
+        sum += ((ba ^ bb) >> 31) ? -v : v;
+    }
+    return sum;
+}
+
+static unsigned __int128 magnitude(__int128 v, int *negative) {
+    *negative = v < 0;
+    return *negative ? (unsigned __int128)(-(v + 1)) + 1u : (unsigned __int128)v;
+}
+
 void npu_exact_add_dot_f32(npu_exact *restrict acc, const float *restrict a, size_t sa, const float *restrict b,
                            size_t sb, size_t n) {
-    /* Fast path: a product of floats is ma·mb·2^(ea+eb−300) with ma·mb < 2^48. Within a chunk of
-     * 4096 products, put each on the grid 2^(base − 300), base = the chunk's largest ea+eb − 63,
-     * as an int128 (< 2^111; 4096 of them < 2^123). Products below the grid, and chunks holding a
-     * NaN or infinity, take the general path. */
+    /* A product of floats is ma·mb·2^(ea+eb−300) with ma·mb < 2^48: on a chunk's grid it is an
+     * int128 below 2^111, and 4096 of them stay below 2^123. */
     const size_t chunk = 4096;
     for (size_t start = 0; start < n; start += chunk) {
         size_t len = n - start < chunk ? n - start : chunk;
-        int emax = 0, special = 0;
-        for (size_t i = start; i < start + len; i++) {
-            uint32_t ba, bb;
-            memcpy(&ba, &a[i * sa], 4);
-            memcpy(&bb, &b[i * sb], 4);
-            int ea = (int)((ba >> 23) & 0xFF), eb = (int)((bb >> 23) & 0xFF);
-            special |= ea == 0xFF || eb == 0xFF;
-            int e = (ea ? ea : 1) + (eb ? eb : 1);
-            emax = e > emax ? e : emax;
-        }
+        int base, special, below, negative;
+        __int128 sum = product_chunk(a + start * sa, sa, b + start * sb, sb, len, acc, &base, &special, &below);
         if (special) {
             for (size_t i = start; i < start + len; i++) npu_exact_add_f64(acc, (double)a[i * sa] * (double)b[i * sb]);
             continue;
         }
-        const int base = emax - 63;
-        __int128 sum = 0;
-        for (size_t i = start; i < start + len; i++) {
-            uint32_t ba, bb;
-            memcpy(&ba, &a[i * sa], 4);
-            memcpy(&bb, &b[i * sb], 4);
-            int ea = (int)((ba >> 23) & 0xFF), eb = (int)((bb >> 23) & 0xFF);
-            uint64_t ma = (ba & 0x7FFFFF) | (ea ? 0x800000u : 0u), mb = (bb & 0x7FFFFF) | (eb ? 0x800000u : 0u);
-            uint64_t m = ma * mb;
-            if (m == 0) continue;
-            int shift = (ea ? ea : 1) + (eb ? eb : 1) - base;
-            if (shift < 0) { /* below the grid: exact through the general path */
-                npu_exact_add_f64(acc, (double)a[i * sa] * (double)b[i * sb]);
-                continue;
-            }
-            __int128 v = (__int128)((unsigned __int128)m << shift);
-            sum += ((ba ^ bb) >> 31) ? -v : v;
-        }
-        if (sum != 0) {
-            int negative = sum < 0;
-            unsigned __int128 mag = negative ? (unsigned __int128)(-(sum + 1)) + 1u : (unsigned __int128)sum;
-            add_wide(acc, mag, base - 300, negative);
-        }
+        unsigned __int128 mag = magnitude(sum, &negative);
+        if (mag) add_wide(acc, mag, base - 300, negative);
     }
 }
 
@@ -266,41 +283,12 @@ static float round_wide(unsigned __int128 m, int e, int negative) {
 }
 
 float npu_exact_dot_f32(const float *restrict a, size_t sa, const float *restrict b, size_t sb, size_t n) {
-    if (n <= 4096) {
-        int emax = 0, special = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t ba, bb;
-            memcpy(&ba, &a[i * sa], 4);
-            memcpy(&bb, &b[i * sb], 4);
-            int ea = (int)((ba >> 23) & 0xFF), eb = (int)((bb >> 23) & 0xFF);
-            special |= ea == 0xFF || eb == 0xFF;
-            int e = (ea ? ea : 1) + (eb ? eb : 1);
-            emax = e > emax ? e : emax;
-        }
-        if (!special) {
-            const int base = emax - 63;
-            __int128 sum = 0;
-            int below = 0;
-            for (size_t i = 0; i < n; i++) {
-                uint32_t ba, bb;
-                memcpy(&ba, &a[i * sa], 4);
-                memcpy(&bb, &b[i * sb], 4);
-                int ea = (int)((ba >> 23) & 0xFF), eb = (int)((bb >> 23) & 0xFF);
-                uint64_t m = ((ba & 0x7FFFFF) | (ea ? 0x800000u : 0u)) * (uint64_t)((bb & 0x7FFFFF) | (eb ? 0x800000u : 0u));
-                if (m == 0) continue;
-                int shift = (ea ? ea : 1) + (eb ? eb : 1) - base;
-                if (shift < 0) {
-                    below = 1;
-                    break;
-                }
-                __int128 v = (__int128)((unsigned __int128)m << shift);
-                sum += ((ba ^ bb) >> 31) ? -v : v;
-            }
-            if (!below) {
-                int negative = sum < 0;
-                unsigned __int128 mag = negative ? (unsigned __int128)(-(sum + 1)) + 1u : (unsigned __int128)sum;
-                return round_wide(mag, base - 300, negative);
-            }
+    if (n <= 4096) {  /* one chunk with nothing below its grid: round the int128 sum directly */
+        int base, special, below, negative;
+        __int128 sum = product_chunk(a, sa, b, sb, n, NULL, &base, &special, &below);
+        if (!special && !below) {
+            unsigned __int128 mag = magnitude(sum, &negative);
+            return round_wide(mag, base - 300, negative);
         }
     }
     npu_exact acc;
