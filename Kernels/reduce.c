@@ -219,16 +219,6 @@ void npu_exact_add_dot_f32(npu_exact *restrict acc, const float *restrict a, siz
     }
 }
 
-void npu_exact_merge(npu_exact *restrict a, const npu_exact *restrict b) {
-    normalise(a);
-    for (int k = 0; k < NPU_EXACT_DIGITS; k++) a->digit[k] += b->digit[k];
-    a->pending = b->pending + 1;
-    normalise(a);
-    a->nan += b->nan;
-    a->pos_inf += b->pos_inf;
-    a->neg_inf += b->neg_inf;
-}
-
 float npu_exact_round_f32(const npu_exact *in) {
     if (in->nan || (in->pos_inf && in->neg_inf)) return NAN;
     if (in->pos_inf) return INFINITY;

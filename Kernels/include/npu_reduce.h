@@ -39,8 +39,6 @@ void npu_exact_add_dot_f32(npu_exact *restrict acc, const float *restrict a, siz
                            size_t sb, size_t n);
 /* Σ a[i·sa]·b[i·sb] exactly, rounded once to float32 (a fast path for one chunk). */
 float npu_exact_dot_f32(const float *restrict a, size_t sa, const float *restrict b, size_t sb, size_t n);
-/* Adds another accumulator. */
-void npu_exact_merge(npu_exact *restrict a, const npu_exact *restrict b);
 /* The exact sum rounded once to float32 (to nearest, ties to even); NaN / ±inf as IEEE addition
  * of the inputs would give in any order. */
 float npu_exact_round_f32(const npu_exact *a);

@@ -25,31 +25,24 @@ public enum DType: String, CaseIterable, Hashable, Sendable, CustomStringConvert
 /// Swift types that can be a tensor's elements.
 public protocol TensorScalar: Sendable {
     static var dtype: DType { get }
-    /// Converts to Double (exactly for every supported type but int64 beyond 2^53).
-    var doubleValue: Double { get }
 }
 
 extension Float: TensorScalar {
     public static var dtype: DType { .float32 }
-    public var doubleValue: Double { Double(self) }
 }
 
 extension Float16: TensorScalar {
     public static var dtype: DType { .float16 }
-    public var doubleValue: Double { Double(self) }
 }
 
 extension Int32: TensorScalar {
     public static var dtype: DType { .int32 }
-    public var doubleValue: Double { Double(self) }
 }
 
 extension Int64: TensorScalar {
     public static var dtype: DType { .int64 }
-    public var doubleValue: Double { Double(self) }
 }
 
 extension Bool: TensorScalar {
     public static var dtype: DType { .bool }
-    public var doubleValue: Double { self ? 1 : 0 }
 }

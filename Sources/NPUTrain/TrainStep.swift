@@ -29,6 +29,8 @@ public final class TrainStep {
     public let lossScale: Float
     private var compiled: CompiledGraph?
     private let pynative: PyNative?
+    /// PyNative: one tape, cleared at the start of every step.
+    private let tape: Tape?
 
     /// Graph mode: the pool that recycles each step's tensors.
     public var storagePool: StoragePool? { compiled?.pool }
@@ -44,9 +46,12 @@ public final class TrainStep {
         guard self.lossScale > 0, self.lossScale.isFinite else { throw TrainError("loss scale must be positive, got \(self.lossScale)") }
         switch mode {
         case .pynative:
-            pynative = PyNative(device: device, determinism: determinism, orderSource: orderSource)
+            let context = PyNative(device: device, determinism: determinism, orderSource: orderSource)
+            pynative = context
+            tape = Tape(context: context)
         case .graph:
             pynative = nil
+            tape = nil
             var b = GraphModel(isTraining: true, ampLevel: ampLevel)
             let x = b.graph.input("data", inputType), y = b.graph.input("label", labelType)
             let logits = try network(&b, x)
@@ -80,7 +85,8 @@ public final class TrainStep {
             device.synchronize()
             return out[0]
         }
-        let tape = Tape(context: pynative!)
+        let tape = self.tape!
+        tape.reset()
         var b = TapeModel(tape: tape, store: store, isTraining: true, ampLevel: ampLevel)
         let x = tape.watch(data), y = tape.watch(labels)
         let logits = try network(&b, x)
