@@ -36,22 +36,7 @@ public struct BatchMatMul: OpDef {
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
         let (batch, m, k, n) = try dims(inputs[0].shape, inputs[1].shape)
-        let count = batch.reduce(1, *)
-        var out = Tensor(zeros: Shape(batch + [m, n]))
-        let lda = inputs[0].shape.dims.last!, ldb = inputs[1].shape.dims.last!
-        inputs[0].withUnsafeBytes { ra in
-            inputs[1].withUnsafeBytes { rb in
-                out.withUnsafeMutableBytes { rc in
-                    let a = ra.bindMemory(to: Float.self).baseAddress!, b = rb.bindMemory(to: Float.self).baseAddress!
-                    let c = rc.bindMemory(to: Float.self).baseAddress!
-                    for i in 0..<count {
-                        plannedGEMM(transposeA, transposeB, m, n, k, a + i * m * k, lda, b + i * k * n, ldb, c + i * m * n,
-                                    split: splitK, op: type, ctx)
-                    }
-                }
-            }
-        }
-        return [out]
+        return [batchedGEMM(inputs[0], inputs[1], batch: batch, m: m, k: k, n: n, transposeA, transposeB, split: splitK, op: type, ctx)]
     }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {

@@ -46,17 +46,7 @@ public struct MatMul: OpDef {
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
         let (m, k, n) = try dims(inputs[0].shape, inputs[1].shape)
-        var out = Tensor(zeros: [m, n])
-        inputs[0].withUnsafeBytes { ra in
-            inputs[1].withUnsafeBytes { rb in
-                out.withUnsafeMutableBytes { rc in
-                    plannedGEMM(transposeA, transposeB, m, n, k, ra.bindMemory(to: Float.self).baseAddress!, inputs[0].shape[1],
-                                rb.bindMemory(to: Float.self).baseAddress!, inputs[1].shape[1], rc.bindMemory(to: Float.self).baseAddress!,
-                                split: splitK, op: type, ctx)
-                }
-            }
-        }
-        return [out]
+        return [batchedGEMM(inputs[0], inputs[1], batch: [], m: m, k: k, n: n, transposeA, transposeB, split: splitK, op: type, ctx)]
     }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
@@ -77,6 +67,24 @@ public struct MatMul: OpDef {
             [referenceMatMul(i[0], i[1], m: 3, k: 40, n: 2, transposeA: false, transposeB: true)]
         }
     }
+}
+
+/// op(A)·op(B) for each of the Π`batch` matrices of A [..., rows, cols] and B (the same for
+/// `batch` = [] is one MatMul), each through `plannedGEMM`.
+func batchedGEMM(_ a: Tensor, _ b: Tensor, batch: [Int], m: Int, k: Int, n: Int, _ ta: Bool, _ tb: Bool, split: SplitK, op: String,
+                 _ ctx: KernelContext) -> Tensor {
+    var out = Tensor(unfilled: Shape(batch + [m, n]))
+    let lda = a.shape.dims.last!, ldb = b.shape.dims.last!
+    a.withFloats { ap in
+        b.withFloats { bp in
+            out.withMutableFloats { cp in
+                for i in 0..<batch.reduce(1, *) {
+                    plannedGEMM(ta, tb, m, n, k, ap + i * m * k, lda, bp + i * k * n, ldb, cp + i * m * n, split: split, op: op, ctx)
+                }
+            }
+        }
+    }
+    return out
 }
 
 /// Gradients of C = op(A)·op(B) as products themselves: dA contracts over N, dB over M.
