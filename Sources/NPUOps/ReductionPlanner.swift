@@ -62,6 +62,8 @@ public final class ReductionPlanner {
     public var recording = false
     public private(set) var plans: [ReductionPlan] = []
     private var stream: PhiloxStream
+    /// Block partials and strict's column copies, kept between launches (no allocation per launch).
+    private var scratch: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
 
     public init(spec: DeviceSpec, policy: Determinism = .off, source: OrderSource = .entropy) {
         self.policy = policy
@@ -76,6 +78,18 @@ public final class ReductionPlanner {
             // A key of its own so that the order stream never coincides with an RNG stream.
             stream = PhiloxStream(seed: seed, seed2: 0x4E50_5553_494D_4F52)
         }
+    }
+
+    deinit { scratch.forEach { $0.pointer.deallocate() } }
+
+    /// Scratch buffer `slot` (0: block partials, 1: strict's columns) for at least `count` floats.
+    private func scratchBuffer(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
+        while scratch.count <= slot { scratch.append((.allocate(capacity: 1), 1)) }
+        if scratch[slot].capacity < count {
+            scratch[slot].pointer.deallocate()
+            scratch[slot] = (.allocate(capacity: count), count)
+        }
+        return scratch[slot].pointer
     }
 
     /// The policy for an op type.
@@ -133,8 +147,7 @@ public final class ReductionPlanner {
             return
         }
         let count = plan.blocks.count
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: count * n)
-        defer { partials.deallocate() }
+        let partials = scratchBuffer(0, count * n)
         for (b, block) in plan.blocks.enumerated() {
             for o in 0..<outer {
                 npu_sum_rows_f32(partials + b * n + o * inner, x + (o * extent + block.lowerBound) * inner, block.count, inner)
@@ -155,8 +168,7 @@ public final class ReductionPlanner {
             return
         }
         let blocks = plan.blocks.count
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: blocks * count)
-        defer { partials.deallocate() }
+        let partials = scratchBuffer(0, blocks * count)
         for (b, block) in plan.blocks.enumerated() { partial(block, partials + b * count) }
         plan.order.withUnsafeBufferPointer { npu_combine_partials_f32(out, partials, $0.baseAddress!, blocks, count) }
     }
@@ -172,8 +184,7 @@ public final class ReductionPlanner {
             }
             return
         }
-        let column = UnsafeMutablePointer<Float>.allocate(capacity: max(extent, 1))
-        defer { column.deallocate() }
+        let column = scratchBuffer(1, max(extent, 1))
         for o in 0..<outer {
             for i in 0..<inner {
                 for r in 0..<extent { column[r] = x[(o * extent + r) * inner + i] }
