@@ -32,10 +32,12 @@ public final class Device {
     private var queueHeads: [Int] = []
     private var pendingCount = 0
     private var nextTask = 0
-    private var nextEvent = 0
+    /// Events made so far.
+    private(set) var eventCount = 0
     private var latestRecord: [Int: TaskID] = [:]
-    /// End times of scheduled event records (kept when the timeline is cleared).
-    private var recordEnds: [TaskID: SimTime] = [:]
+    /// End times of scheduled event records that a wait may still need: the latest record of each
+    /// event (a wait captures the latest record when it is enqueued).
+    private(set) var recordEnds: [TaskID: SimTime] = [:]
     private var streamReady: [SimTime] = []
     private var engineFree: [Engine: SimTime] = [:]
     private var scheduled: [TaskRecord?] = []
@@ -69,8 +71,8 @@ public final class Device {
 
     /// A new event, not yet recorded.
     public func makeEvent() -> Event {
-        defer { nextEvent += 1 }
-        return Event(id: nextEvent)
+        defer { eventCount += 1 }
+        return Event(id: eventCount)
     }
 
     // MARK: HBM
@@ -190,6 +192,9 @@ public final class Device {
             queues[s].removeAll(keepingCapacity: true)
             queueHeads[s] = 0
         }
+        // Nothing is pending: only the latest record of each event can still be waited for.
+        let live = Set(latestRecord.values)
+        recordEnds = recordEnds.filter { live.contains($0.key) }
     }
 }
 

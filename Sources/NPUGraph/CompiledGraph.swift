@@ -44,6 +44,9 @@ public final class CompiledGraph {
     public private(set) var memory: MemoryPlan
     private var folded: [Int: [Tensor]] = [:]
     private let copyStream: Stream
+    /// Recorded every step: the inputs are on the card; the compute that produces the fetches is done.
+    private let inputsCopied: Event
+    private let computeDone: Event
     private var allocation: Allocation?
     /// Steps run so far.
     public private(set) var steps = 0
@@ -62,6 +65,8 @@ public final class CompiledGraph {
         self.fetches = fetches
         context = KernelContext(planner: planner)
         copyStream = device.makeStream(name: "copy")
+        inputsCopied = device.makeEvent()
+        computeDone = device.makeEvent()
         memory = MemoryPlan(peakBytes: 0, residentBytes: 0, largest: [])
         // Dead-code removal: what the fetches and the assignments need.
         var live = Set(fetches.map(\.node))
@@ -162,7 +167,8 @@ public final class CompiledGraph {
             case .constant(let t): values[i] = [t]
             case .op(let op):
                 if copied {  // compute waits for this step's input copies
-                    device.defaultStream.wait(copyStream.record())
+                    copyStream.record(inputsCopied)
+                    device.defaultStream.wait(inputsCopied)
                     copied = false
                 }
                 let inputs = n.inputs.map { values[$0.node]![$0.index] }
@@ -175,7 +181,8 @@ public final class CompiledGraph {
         steps += 1
         lastFetches = fetches.map { values[$0.node]![$0.index] }
         // The host reads the fetched values back: D2H copies on the copy stream after compute.
-        copyStream.wait(device.defaultStream.record())
+        device.defaultStream.record(computeDone)
+        copyStream.wait(computeDone)
         for (f, t) in zip(fetches, lastFetches) {
             copyStream.copy(graph.nodes[f.node].name, bytes: Double(t.byteCount), direction: .deviceToHost)
         }

@@ -119,6 +119,20 @@ func ns(_ n: Int64) -> SimTime { SimTime(nanoseconds: n) }
         #expect(device.record(of: b)?.start == ns(2500))
     }
 
+    /// A long run that records one event every step keeps one end time, not one per step.
+    @Test func recordEndTimesDoNotGrowWithSteps() {
+        let device = Device(spec: .test)
+        let other = device.makeStream(name: "b")
+        let event = device.makeEvent()
+        for _ in 0..<100 {
+            device.defaultStream.launch("k", type: "Add", work: vectorMicrosecond)
+            device.defaultStream.record(event)
+            other.wait(event)
+            device.synchronize()
+        }
+        #expect(device.recordEnds.count == 1)
+    }
+
     @Test func timelineKeepsSubmissionOrderAndCanBeCleared() {
         let device = Device(spec: .test)
         let other = device.makeStream(name: "aux")

@@ -1,5 +1,5 @@
 import Testing
-import NPUDevice
+@testable import NPUDevice
 import NPUOps
 import NPUTensor
 @testable import NPUGraph
@@ -75,6 +75,20 @@ func planner() -> ReductionPlanner { ReductionPlanner(spec: .test, policy: .on) 
         #expect(exp.start == copy.end)
         #expect(back.start == exp.end)  // the result is read back after the kernel that made it
         #expect(back.name == "Exp")
+    }
+
+    /// Steps reuse the graph's two events: a long run makes no new events.
+    @Test func stepsMakeNoNewEvents() throws {
+        var g = Graph()
+        let x = g.input("x", TensorType(.float32, [4]))
+        let y = try g.apply(Exp(), [x])[0]
+        let device = Device(spec: .test)
+        let compiled = try CompiledGraph(g, fetches: [y], device: device, store: ParameterStore(), planner: planner())
+        let events = device.eventCount
+        for _ in 0..<10 { _ = try compiled.step(["x": Tensor(zeros: [4])]) }
+        #expect(device.eventCount == events)
+        device.synchronize()
+        #expect(device.recordEnds.count <= 2)
     }
 
     @Test func stepAndCompileErrorsNameWhatIsWrong() throws {
