@@ -1,6 +1,7 @@
 /* Reduction kernels. The order of every floating-point addition is written out here: with
  * -ffp-contract=off and no fast-math the compiler keeps it, whatever vector width it uses. */
 #include "npu_reduce.h"
+#include "npu_rng.h"
 
 #include <math.h>
 #include <string.h>
@@ -39,6 +40,50 @@ void npu_combine_partials_f32(float *restrict out, const float *restrict partial
     for (size_t b = 0; b < blocks; b++) {
         const float *p = partials + (size_t)order[b] * n;
         for (size_t i = 0; i < n; i++) out[i] += p[i];
+    }
+}
+
+/* out: [n], partials: [blocks][n], orders: [⌈n / tile⌉][blocks] */
+void npu_combine_tiles_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
+                           size_t blocks, size_t n, size_t tile) {
+    for (size_t lo = 0, t = 0; lo < n; lo += tile, t++) {
+        size_t hi = lo + tile < n ? lo + tile : n;
+        for (size_t i = lo; i < hi; i++) out[i] = 0.0f;
+        for (size_t b = 0; b < blocks; b++) {
+            const float *p = partials + (size_t)orders[t * blocks + b] * n;
+            for (size_t i = lo; i < hi; i++) out[i] += p[i];
+        }
+    }
+}
+
+uint64_t npu_order_launch_key(uint64_t seed, uint64_t site_hash, uint32_t card, uint32_t launch) {
+    uint32_t out[4];
+    const uint32_t counter[4] = {(uint32_t)site_hash, (uint32_t)(site_hash >> 32), card, launch};
+    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    npu_philox4x32_10(out, counter, key);
+    return ((uint64_t)(out[1] ^ out[3]) << 32) | (uint64_t)(out[0] ^ out[2]);
+}
+
+void npu_order_permutation(int32_t *restrict order, size_t n, uint64_t launch_key, uint64_t step, uint32_t tile) {
+    const uint32_t key[2] = {(uint32_t)launch_key, (uint32_t)(launch_key >> 32)};
+    uint32_t words[4];
+    uint32_t block = 0;
+    int used = 4;
+    for (size_t i = 0; i < n; i++) order[i] = (int32_t)i;
+    for (size_t i = n; i-- > 1;) {
+        uint32_t bound = (uint32_t)(i + 1), limit = UINT32_MAX - UINT32_MAX % bound, x;
+        do {
+            if (used == 4) {
+                const uint32_t counter[4] = {(uint32_t)step, (uint32_t)(step >> 32), tile, block++};
+                npu_philox4x32_10(words, counter, key);
+                used = 0;
+            }
+            x = words[used++];
+        } while (x >= limit);
+        size_t j = x % bound;
+        int32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
     }
 }
 

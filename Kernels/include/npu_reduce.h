@@ -19,6 +19,21 @@ void npu_sum_rows_f32(float *restrict partial, const float *restrict x, size_t r
 void npu_combine_partials_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
                               size_t blocks, size_t n);
 
+/* The same, each tile of `tile` outputs in its own block order: out[t·tile ..< (t+1)·tile] adds
+ * partials in orders[t·blocks ..< (t+1)·blocks] (atomic adds race per tile on the card). */
+void npu_combine_tiles_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
+                           size_t blocks, size_t n, size_t tile);
+
+/* ---- keyed block orders (the `off` policy) ---- */
+
+/* The key of one launch's orders: Philox4x32-10(counter = (lo, hi of site_hash, card, launch),
+ * key = (lo, hi of seed)), its four words folded to 64 bits. */
+uint64_t npu_order_launch_key(uint64_t seed, uint64_t site_hash, uint32_t card, uint32_t launch);
+
+/* order[n] = a uniform permutation of 0..n-1 (Fisher–Yates from i = n-1 down, rejection sampling)
+ * drawn from Philox4x32-10(counter = (lo, hi of step, tile, block j), key = launch_key). */
+void npu_order_permutation(int32_t *restrict order, size_t n, uint64_t launch_key, uint64_t step, uint32_t tile);
+
 /* ---- exact accumulation (the `strict` policy) ---- */
 
 #define NPU_EXACT_DIGITS 24 /* 32-bit digits of weight 2^(32k - 384): every float and float product */

@@ -32,13 +32,19 @@ public struct DeviceSpec: Hashable, Sendable {
     /// The fewest reduced elements one AI core takes as a block when a reduction is split across
     /// cores (a split reduction has min(aiCores, ⌈extent / reductionBlockMin⌉) blocks).
     public var reductionBlockMin: Int
+    /// Output elements one AI core adds atomically as a unit (the granularity at which cores race:
+    /// under `off` every tile of a launch's output gets its own block order).
+    public var reductionTile: Int
+    /// Side of the square output tile the cube computes (16 on Da Vinci cores: 16×16 fractals); a
+    /// MatMul with fewer output tiles than AI cores splits K to keep the cores busy.
+    public var cubeTile: Int
 
     public init(
         name: String, summary: String, aiCores: Int,
         cubePeak: [Precision: Double], vectorPeak: [Precision: Double],
         hbmBytes: Int64, hbmBandwidth: Double, launchOverhead: SimTime,
         hostLatency: SimTime, hostBandwidth: Double, linkLatency: SimTime, linkBandwidth: Double,
-        reductionBlockMin: Int
+        reductionBlockMin: Int, reductionTile: Int = 256, cubeTile: Int = 16
     ) {
         self.name = name
         self.summary = summary
@@ -53,6 +59,8 @@ public struct DeviceSpec: Hashable, Sendable {
         self.linkLatency = linkLatency
         self.linkBandwidth = linkBandwidth
         self.reductionBlockMin = reductionBlockMin
+        self.reductionTile = reductionTile
+        self.cubeTile = cubeTile
     }
 
     /// Peak FLOP/s of `unit` in `precision`, or nil when that unit has no such mode.
@@ -114,7 +122,9 @@ extension DeviceSpec {
         hostBandwidth: 10e9,
         linkLatency: .microseconds(5),
         linkBandwidth: 10e9,
-        reductionBlockMin: 4
+        reductionBlockMin: 4,
+        reductionTile: 16,
+        cubeTile: 16
     )
 
     /// Every built-in profile, in the order `npusim devices` lists them.

@@ -4,11 +4,14 @@ import NPUTensor
 /// One op application recorded for differentiation: value ids of its inputs and outputs.
 public struct TapeEntry {
     public var op: any OpDef
+    /// The op instance's name (`fc1/MatMul`); its gradient ops are named under `Gradients/<name>`.
+    public var name: String
     public var inputs: [Int]
     public var outputs: [Int]
 
-    public init(op: any OpDef, inputs: [Int], outputs: [Int]) {
+    public init(op: any OpDef, name: String, inputs: [Int], outputs: [Int]) {
         self.op = op
+        self.name = name
         self.inputs = inputs
         self.outputs = outputs
     }
@@ -17,7 +20,8 @@ public struct TapeEntry {
 /// Reverse-mode differentiation over recorded entries, written once for both modes: the
 /// gradient ops are applied through `b` (a graph gains nodes; PyNative runs them at once).
 /// Gradients of a value used several times are summed with Add, in the order the uses are met
-/// walking backwards, so both modes add them identically.
+/// walking backwards, so both modes add them identically. The gradient ops of an entry are named
+/// in scope `Gradients/<entry name>` in both modes.
 /// - Parameters:
 ///   - value: the builder value of an id; `type`: its type.
 ///   - seed: the gradient of the loss with respect to itself (ones, or the loss scale).
@@ -36,6 +40,8 @@ public func reverseMode<B: GradBuilder>(_ b: inout B, entries: [TapeEntry], valu
             let t = type(id)
             return b.constant(Tensor(zeros: t.shape, dtype: t.dtype))
         }
+        b.pushScope("Gradients/" + e.name)
+        defer { b.popScope() }
         let inGrads = try e.op.backward(&b, e.inputs.map(value), e.outputs.map(value), outGrads)
         for (id, g) in zip(e.inputs, inGrads) {
             guard let g, needed.contains(id) else { continue }
@@ -62,7 +68,7 @@ extension Graph {
         }
         let entries = nodes.enumerated().compactMap { index, node -> TapeEntry? in
             guard case .op(let op) = node.kind else { return nil }
-            return TapeEntry(op: op, inputs: node.inputs.map(id), outputs: node.outputTypes.indices.map { index * 64 + $0 })
+            return TapeEntry(op: op, name: node.name, inputs: node.inputs.map(id), outputs: node.outputTypes.indices.map { index * 64 + $0 })
         }
         let seed = constant(Tensor(scalar: lossScale))
         let snapshot = self

@@ -106,7 +106,13 @@ public final class CompiledGraph {
             switch n.kind {
             case .constant(let t): constant[i] = [t]
             case .op(let op) where !(op is Dropout) && !n.inputs.isEmpty && n.inputs.allSatisfy({ constant[$0.node] != nil }):
-                if let outs = try? op.forward(n.inputs.map { constant[$0.node]![$0.index] }, context) {
+                // Folding never draws a reduction order: an op that would is left to run every step.
+                let planner = context.planner
+                planner.folding = true
+                planner.refusedDraw = false
+                planner.enter(op: n.name)
+                defer { planner.folding = false }
+                if let outs = try? op.forward(n.inputs.map { constant[$0.node]![$0.index] }, context), !planner.refusedDraw {
                     constant[i] = outs
                     folded[i] = outs
                 }
@@ -154,6 +160,7 @@ public final class CompiledGraph {
         var values: [Int: [Tensor]] = folded
         var assigns: [(String, Tensor)] = []
         var copied = false
+        context.planner.step = steps
         for i in schedule where values[i] == nil {
             let n = graph.nodes[i]
             switch n.kind {
@@ -172,6 +179,7 @@ public final class CompiledGraph {
                     copied = false
                 }
                 let inputs = n.inputs.map { values[$0.node]![$0.index] }
+                context.planner.enter(op: n.name)
                 values[i] = try op.forward(inputs, context)
                 device.defaultStream.launch(n.name, type: op.type, work: op.work(inputs.map(\.type), n.outputTypes))
             case .assign(let name): assigns.append((name, values[n.inputs[0].node]![n.inputs[0].index]))

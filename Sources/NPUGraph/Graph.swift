@@ -44,28 +44,24 @@ public struct GraphError: Error, Equatable, CustomStringConvertible {
 /// PyNative mode. Shape and dtype errors are reported when a node is added, with its name.
 public struct Graph: GradBuilder {
     public private(set) var nodes: [Node] = []
-    /// The name prefix given to nodes added now (a layer's name, `fc1`).
-    public var scope: [String] = []
-    private var counters: [String: Int] = [:]
+    /// Names nodes: ops within their layer's scope (`fc1/MatMul`), as PyNative names its launches.
+    public private(set) var namer = OpNamer()
 
     public init() {}
 
     func nodeName(_ base: String) -> String {
-        (scope + [base]).joined(separator: "/")
+        (namer.scope + [base]).joined(separator: "/")
     }
+
+    public mutating func pushScope(_ name: String) { namer.push(name) }
+    public mutating func popScope() { namer.pop() }
 
     mutating func add(_ kind: NodeKind, _ inputs: [GraphValue], _ types: [TensorType], base: String) -> [GraphValue] {
         // Parameters and inputs have global names; ops are named within their layer's scope.
-        var name: String
+        let name: String
         switch kind {
-        case .parameter, .input: name = base
-        default: name = nodeName(base)
-        }
-        if let n = counters[name] {
-            counters[name] = n + 1
-            name += "-\(n + 1)"
-        } else {
-            counters[name] = 0
+        case .parameter, .input: name = namer.name(base, scoped: false)
+        default: name = namer.name(base)
         }
         nodes.append(Node(kind: kind, inputs: inputs, outputTypes: types, name: name))
         return types.indices.map { GraphValue(node: nodes.count - 1, index: $0) }

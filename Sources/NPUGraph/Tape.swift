@@ -8,8 +8,9 @@ public struct TapeValue {
 }
 
 /// PyNative training: ops run at once through a `PyNative` context and are recorded, so that
-/// `gradients` can differentiate them with the same reverse mode graph mode uses (gradient ops
-/// run eagerly, in the same order as the gradient nodes of a graph).
+/// `gradients` can differentiate them with the same reverse mode graph mode uses. The gradient
+/// ops are named and ordered exactly as graph mode's gradient nodes; only those the requested
+/// gradients need are run (graph mode removes the others as dead code).
 public final class Tape {
     public let context: PyNative
     private(set) var entries: [TapeEntry] = []
@@ -27,21 +28,25 @@ public final class Tape {
 
     /// Runs `op` now and records it.
     public func run(_ op: any OpDef, _ inputs: [TapeValue]) throws(OpError) -> [TapeValue] {
-        let outputs = try context.run(op, inputs.map(\.tensor)).map(watch)
-        entries.append(TapeEntry(op: op, inputs: inputs.map(\.id), outputs: outputs.map(\.id)))
+        let name = context.namer.name(op.type)
+        let outputs = try context.run(op, inputs.map(\.tensor), name: name).map(watch)
+        entries.append(TapeEntry(op: op, name: name, inputs: inputs.map(\.id), outputs: outputs.map(\.id)))
         return outputs
     }
 
-    /// d`loss`/d`wrt`, computed eagerly.
+    /// d`loss`/d`wrt`, computed eagerly: the gradient ops are recorded first, then the ones the
+    /// requested gradients depend on run in order.
     public func gradients(of loss: TapeValue, wrt: [TapeValue], lossScale: Float = 1) throws(OpError) -> [Tensor?] {
         guard loss.tensor.type == TensorType(.float32, []) else {
             throw OpError("gradients", "the loss must be a float32 scalar, got \(loss.tensor.type)")
         }
-        var builder = TapeBuilder(tape: self)
+        var builder = DeferredBuilder(context: context)
         let seed = builder.constant(Tensor(scalar: lossScale))
-        let tensors = self.tensors
-        return try reverseMode(&builder, entries: entries, value: { TapeValue(id: $0, tensor: tensors[$0]!) },
-                               type: { tensors[$0]!.type }, loss: loss.id, seed: seed, wrt: wrt.map(\.id)).map { $0?.tensor }
+        var ids: [Int: Int] = [:]  // tape id → builder value
+        for (id, t) in tensors { ids[id] = builder.constant(t) }
+        let grads = try reverseMode(&builder, entries: entries, value: { ids[$0]! }, type: { self.tensors[$0]!.type },
+                                    loss: loss.id, seed: seed, wrt: wrt.map(\.id))
+        return try builder.evaluate(grads)
     }
 
     /// Forgets the recorded ops (a new step).
@@ -51,15 +56,54 @@ public final class Tape {
     }
 }
 
-/// The gradient builder of a tape: gradient ops run at once and are not recorded.
-struct TapeBuilder: GradBuilder {
-    let tape: Tape
-
-    mutating func apply(_ op: any OpDef, _ inputs: [TapeValue]) throws(OpError) -> [TapeValue] {
-        try tape.context.run(op, inputs.map(\.tensor)).map { tape.watch($0) }
+/// Records gradient ops with their names (given now, in the order graph mode adds its gradient
+/// nodes), and runs only those that the values asked for depend on.
+struct DeferredBuilder: GradBuilder {
+    struct Pending {
+        var op: any OpDef
+        var name: String
+        var inputs: [Int]
+        var outputs: [Int]
     }
 
-    func type(of value: TapeValue) -> TensorType { value.tensor.type }
+    let context: PyNative
+    private var types: [TensorType] = []
+    private var known: [Int: Tensor] = [:]
+    private var pending: [Pending] = []
 
-    mutating func constant(_ tensor: Tensor) -> TapeValue { tape.watch(tensor) }
+    init(context: PyNative) { self.context = context }
+
+    mutating func apply(_ op: any OpDef, _ inputs: [Int]) throws(OpError) -> [Int] {
+        let outTypes = try op.infer(inputs.map { types[$0] })
+        let outputs = Array(types.count..<(types.count + outTypes.count))
+        types += outTypes
+        pending.append(Pending(op: op, name: context.namer.name(op.type), inputs: inputs, outputs: outputs))
+        return outputs
+    }
+
+    func type(of value: Int) -> TensorType { types[value] }
+
+    mutating func constant(_ tensor: Tensor) -> Int {
+        known[types.count] = tensor
+        types.append(tensor.type)
+        return types.count - 1
+    }
+
+    mutating func pushScope(_ name: String) { context.namer.push(name) }
+    mutating func popScope() { context.namer.pop() }
+
+    /// Runs the recorded ops that `values` depend on, in recording order; returns their tensors.
+    mutating func evaluate(_ values: [Int?]) throws(OpError) -> [Tensor?] {
+        var needed = Set(values.compactMap { $0 })
+        var live = [Bool](repeating: false, count: pending.count)
+        for (i, p) in pending.enumerated().reversed() where p.outputs.contains(where: needed.contains) {
+            live[i] = true
+            needed.formUnion(p.inputs)
+        }
+        for (i, p) in pending.enumerated() where live[i] {
+            let outs = try context.run(p.op, p.inputs.map { known[$0]! }, name: p.name)
+            for (id, t) in zip(p.outputs, outs) { known[id] = t }
+        }
+        return values.map { $0.map { known[$0]! } }
+    }
 }

@@ -43,6 +43,51 @@ public protocol GradBuilder {
     func type(of value: Value) -> TensorType
     /// A constant.
     mutating func constant(_ tensor: Tensor) -> Value
+    /// Appends `name` to the scope that names the ops applied from now on (`fc1` → `fc1/MatMul`).
+    mutating func pushScope(_ name: String)
+    /// Removes the innermost scope.
+    mutating func popScope()
+}
+
+extension GradBuilder {
+    /// Runs `body` with `name` appended to the names of the ops it applies.
+    public mutating func scoped<R>(_ name: String, _ body: (inout Self) throws -> R) rethrows -> R {
+        pushScope(name)
+        defer { popScope() }
+        return try body(&self)
+    }
+}
+
+/// Names op instances the same way in every execution mode: `scope/Type`, and `scope/Type-N` for
+/// the N-th repeat of a name. The name is an op's stable identity in the program: graph nodes and
+/// PyNative launches of the same op get the same name, and it keys the op's reduction orders.
+public struct OpNamer: Sendable {
+    /// The scopes ops are named in now, outermost first.
+    public private(set) var scope: [String] = []
+    private var counters: [String: Int] = [:]
+
+    public init() {}
+
+    public mutating func push(_ name: String) { scope.append(name) }
+    public mutating func pop() { scope.removeLast() }
+
+    /// A fresh name for `base` (scoped: prefixed with the current scope).
+    public mutating func name(_ base: String, scoped: Bool = true) -> String {
+        var name = scoped && !scope.isEmpty ? scope.joined(separator: "/") + "/" + base : base
+        if let n = counters[name] {
+            counters[name] = n + 1
+            name += "-\(n + 1)"
+        } else {
+            counters[name] = 0
+        }
+        return name
+    }
+
+    /// Forgets the names given (a new step of a program run op by op).
+    public mutating func reset() {
+        scope.removeAll(keepingCapacity: true)
+        counters.removeAll(keepingCapacity: true)
+    }
 }
 
 /// One op of the catalogue: its name, shape/dtype inference, forward kernel, backward written

@@ -12,24 +12,36 @@ public final class PyNative {
     public let seeds: SeedState
     /// Scratch memory every launch reuses.
     public let workspace = Workspace()
-    private var launched = 0
+    /// Names every launch as graph mode names its nodes (`fc1/MatMul`): the op's identity in the
+    /// program, which keys its reduction orders.
+    public var namer = OpNamer()
 
     public init(device: Device, determinism: Determinism = .off, orderSource: OrderSource = .entropy, seeds: SeedState = SeedState()) {
         self.device = device
-        planner = ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource)
+        planner = ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource, card: device.ordinal)
         self.seeds = seeds
     }
 
-    /// Runs `op` on `inputs`: checks types, computes the outputs, launches the kernel.
+    /// Starts step `step` of a program run op by op: names count afresh and reduction orders are
+    /// keyed by this step, as a compiled graph's are.
+    public func beginStep(_ step: Int) {
+        namer.reset()
+        planner.step = step
+    }
+
+    /// Runs `op` on `inputs`: checks types, computes the outputs, launches the kernel. `name` is
+    /// the op instance's name in the program; by default the next name for its type in the
+    /// current scope.
     /// - Throws: `OpError` naming the op and what was wrong with the inputs.
     @discardableResult
-    public func run(_ op: any OpDef, _ inputs: [Tensor]) throws(OpError) -> [Tensor] {
+    public func run(_ op: any OpDef, _ inputs: [Tensor], name: String? = nil) throws(OpError) -> [Tensor] {
         let inTypes = inputs.map(\.type)
         let outTypes = try op.infer(inTypes)
+        let instance = name ?? namer.name(op.type)
+        planner.enter(op: instance)
         let outputs = try op.forward(inputs, KernelContext(planner: planner, workspace: workspace))
         precondition(outputs.map(\.type) == outTypes, "\(op.type) produced \(outputs.map(\.type)), inferred \(outTypes)")
-        launched += 1
-        device.defaultStream.launch("\(op.type)-op\(launched)", type: op.type, work: op.work(inTypes, outTypes))
+        device.defaultStream.launch(instance, type: op.type, work: op.work(inTypes, outTypes))
         return outputs
     }
 
@@ -58,4 +70,7 @@ public struct EagerBuilder: GradBuilder {
     public func type(of value: Tensor) -> TensorType { value.type }
 
     public mutating func constant(_ tensor: Tensor) -> Tensor { tensor }
+
+    public mutating func pushScope(_ name: String) { context.namer.push(name) }
+    public mutating func popScope() { context.namer.pop() }
 }

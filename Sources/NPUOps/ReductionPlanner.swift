@@ -34,49 +34,88 @@ public struct ReductionPlan: Hashable, Sendable {
     /// Op type and the reduction within it (`ReduceSum`/`sum`, `LayerNormGrad`/`dgamma`).
     public var op: String
     public var site: String
+    /// The op instance's stable name in the program (`fc1/MatMul`), empty outside an executor.
+    public var instance: String
+    /// The launch's index among the planned launches of its op instance in one step.
+    public var launch: Int
     /// Elements reduced into each output.
     public var extent: Int
     public var policy: Determinism
     /// Contiguous ranges of the reduced extent, one per AI core.
     public var blocks: [Range<Int>]
-    /// Block indices in the order their partials were added (identity under `on`).
+    /// Output elements per tile (the unit one AI core adds atomically); every tile has its order.
+    public var tileSize: Int
+    /// Block indices in the order their partials were added, tile after tile: `order[t·blocks.count
+    /// + j]` is the j-th block added into tile t (identity under `on`, one tile's worth when the
+    /// output fits one tile or the order is fixed).
     public var order: [Int32]
+
+    /// The order of tile `t`.
+    public func order(tile t: Int) -> ArraySlice<Int32> {
+        let b = blocks.count, tiles = order.count / max(b, 1)
+        let i = min(t, tiles - 1)
+        return order[(i * b)..<((i + 1) * b)]
+    }
 }
 
 /// Plans every reduction the hardware splits across AI cores, in one place: the reduced extent is
 /// split into blocks (one per AI core taking part), each block is reduced in a fixed vectorised
 /// order, and the block partials are added into the output one at a time in a block order given
-/// by the policy. A class: it owns the order source's stream.
+/// by the policy.
+///
+/// Under `off` the order of a launch is drawn with the counter-based Philox4x32-10 from a key made
+/// of (order seed, card, step, the op instance's name, the site, the launch's index within the op,
+/// the output tile): a pure function of where the launch stands in the program, never the next
+/// draw of a shared stream (Docs/Determinism.md). Executors say which op runs with `enter(op:)`
+/// and which step with `step`.
 public final class ReductionPlanner {
     /// The global policy.
     public var policy: Determinism
     /// Per-op-type overrides of the policy (`["ReduceSum": .on]`).
     public var overrides: [String: Determinism] = [:]
     public let source: OrderSource
-    /// AI cores and the fewest elements per block, from the device profile.
+    /// AI cores, the fewest elements per block, and output elements per atomic tile, from the
+    /// device profile.
     public let cores: Int
     public let blockMin: Int
+    public let tileSize: Int
+    /// Side of the cube's output tile, from the device profile.
+    public let cubeTile: Int
+    /// The card this planner's launches run on (part of every order key).
+    public let card: Int
+    /// The step being run (part of every order key); executors set it.
+    public var step: Int = 0
     /// Forces every plan to this many blocks (tests and studies of blocking).
     public var forcedBlocks: Int?
     /// When true, every plan is appended to `plans` (for the profiler).
     public var recording = false
     public private(set) var plans: [ReductionPlan] = []
-    private var stream: PhiloxStream
+    /// While true (compile-time constant folding), a launch that would draw an order under `off`
+    /// uses the fixed order and sets `refusedDraw`: folding never draws.
+    package var folding = false
+    package var refusedDraw = false
+    /// The order seed: `replay`'s, or one drawn from the OS.
+    private let seed: UInt64
+    private var instance = ""
+    private var instanceHash: UInt64 = 0xcbf2_9ce4_8422_2325
+    private var launchInOp = 0
     /// Block partials and strict's column copies, kept between launches (no allocation per launch).
     private var scratch: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
 
-    public init(spec: DeviceSpec, policy: Determinism = .off, source: OrderSource = .entropy) {
+    public init(spec: DeviceSpec, policy: Determinism = .off, source: OrderSource = .entropy, card: Int = 0) {
         self.policy = policy
         self.source = source
+        self.card = card
         cores = spec.aiCores
         blockMin = spec.reductionBlockMin
+        tileSize = max(1, spec.reductionTile)
+        cubeTile = max(1, spec.cubeTile)
         switch source {
         case .entropy:
             var g = SystemRandomNumberGenerator()
-            stream = PhiloxStream(seed: g.next(), seed2: g.next())
-        case .replay(let seed):
-            // A key of its own so that the order stream never coincides with an RNG stream.
-            stream = PhiloxStream(seed: seed, seed2: 0x4E50_5553_494D_4F52)
+            seed = g.next()
+        case .replay(let s):
+            seed = s
         }
     }
 
@@ -95,6 +134,15 @@ public final class ReductionPlanner {
     /// The policy for an op type.
     public func policy(for op: String) -> Determinism { overrides[op] ?? policy }
 
+    /// Says which op instance the following launches belong to: its stable name in the program
+    /// (`fc1/MatMul`, `Gradients/fc1/MatMul/MatMul`), the same in graph and PyNative mode.
+    /// Launch indices count from 0 again.
+    public func enter(op name: String) {
+        instance = name
+        instanceHash = fnv1a(name, from: 0xcbf2_9ce4_8422_2325)
+        launchInOp = 0
+    }
+
     /// Number of blocks for a reduced extent (the forced count, if set).
     public func blockCount(extent: Int) -> Int {
         if let forcedBlocks { return max(1, min(forcedBlocks, max(extent, 1))) }
@@ -107,18 +155,29 @@ public final class ReductionPlanner {
         max(1, min(cores, (extent + blockMin - 1) / blockMin))
     }
 
-    /// Plans one launch of a reduction of `extent` elements per output.
-    public func plan(op: String, site: String, extent: Int) -> ReductionPlan {
+    /// Plans one launch of a reduction of `extent` elements into each of `outputs` outputs.
+    public func plan(op: String, site: String, extent: Int, outputs: Int = 1) -> ReductionPlan {
         let p = policy(for: op)
         let count = blockCount(extent: extent)
         let blocks = (0..<count).map { b in (b * extent / count)..<((b + 1) * extent / count) }
-        var order = (0..<count).map(Int32.init)
-        if p == .off && count > 1 {
-            for i in stride(from: count - 1, to: 0, by: -1) {  // Fisher–Yates from the order source
-                order.swapAt(i, Int(uniformBelow(UInt32(i + 1))))
+        let launch = launchInOp
+        launchInOp += 1
+        var order: [Int32]
+        if p == .off && count > 1 && folding {
+            refusedDraw = true
+            order = (0..<count).map(Int32.init)
+        } else if p == .off && count > 1 {
+            let tiles = max(1, (outputs + tileSize - 1) / tileSize)
+            order = [Int32](repeating: 0, count: tiles * count)
+            let key = launchKey(site: site, launch: launch)
+            order.withUnsafeMutableBufferPointer { o in
+                for t in 0..<tiles { drawPermutation(o.baseAddress! + t * count, count, key: key, tile: t) }
             }
+        } else {
+            order = (0..<count).map(Int32.init)
         }
-        let plan = ReductionPlan(op: op, site: site, extent: extent, policy: p, blocks: blocks, order: order)
+        let plan = ReductionPlan(op: op, site: site, instance: instance, launch: launch, extent: extent, policy: p,
+                                 blocks: blocks, tileSize: tileSize, order: order)
         if recording { plans.append(plan) }
         return plan
     }
@@ -126,12 +185,16 @@ public final class ReductionPlanner {
     /// Forgets recorded plans.
     public func clearPlans() { plans.removeAll(keepingCapacity: true) }
 
-    private func uniformBelow(_ n: UInt32) -> UInt32 {
-        let limit = UInt32.max - UInt32.max % n
-        while true {
-            let x = stream.next()
-            if x < limit { return x % n }
-        }
+    /// The Philox key of one launch: Philox(counter: (hash of instance and site, card, launch index),
+    /// key: the order seed).
+    private func launchKey(site: String, launch: Int) -> UInt64 {
+        npu_order_launch_key(seed, fnv1a(site, from: fnv1a("|", from: instanceHash)), UInt32(truncatingIfNeeded: card),
+                             UInt32(truncatingIfNeeded: launch))
+    }
+
+    /// A uniformly drawn permutation of 0..<n for one output tile.
+    private func drawPermutation(_ order: UnsafeMutablePointer<Int32>, _ n: Int, key: UInt64, tile: Int) {
+        npu_order_permutation(order, n, key, UInt64(truncatingIfNeeded: step), UInt32(truncatingIfNeeded: tile))
     }
 
     // MARK: Planned reductions
@@ -140,8 +203,8 @@ public final class ReductionPlanner {
     /// [outer, extent, inner] float32 array, planned for `op`/`site`.
     public func sum(op: String, site: String, _ x: UnsafePointer<Float>, outer: Int, extent: Int, inner: Int,
                     into out: UnsafeMutablePointer<Float>) {
-        let plan = plan(op: op, site: site, extent: extent)
         let n = outer * inner
+        let plan = plan(op: op, site: site, extent: extent, outputs: n)
         if plan.policy == .strict {
             exactSum(x, outer: outer, extent: extent, inner: inner, into: out)
             return
@@ -153,7 +216,7 @@ public final class ReductionPlanner {
                 npu_sum_rows_f32(partials + b * n + o * inner, x + (o * extent + block.lowerBound) * inner, block.count, inner)
             }
         }
-        plan.order.withUnsafeBufferPointer { npu_combine_partials_f32(out, partials, $0.baseAddress!, count, n) }
+        combine(plan, partials, into: out, count: n)
     }
 
     /// Planned accumulation of per-block partial results computed by the caller (split-K GEMM,
@@ -162,7 +225,7 @@ public final class ReductionPlanner {
     public func accumulate(op: String, site: String, extent: Int, count: Int, into out: UnsafeMutablePointer<Float>,
                            partial: (Range<Int>, UnsafeMutablePointer<Float>) -> Void,
                            exact: (UnsafeMutablePointer<Float>) -> Void) {
-        let plan = plan(op: op, site: site, extent: extent)
+        let plan = plan(op: op, site: site, extent: extent, outputs: count)
         if plan.policy == .strict {
             exact(out)
             return
@@ -170,7 +233,19 @@ public final class ReductionPlanner {
         let blocks = plan.blocks.count
         let partials = scratchBuffer(0, blocks * count)
         for (b, block) in plan.blocks.enumerated() { partial(block, partials + b * count) }
-        plan.order.withUnsafeBufferPointer { npu_combine_partials_f32(out, partials, $0.baseAddress!, blocks, count) }
+        combine(plan, partials, into: out, count: count)
+    }
+
+    /// out = 0 + partials[order[0]] + partials[order[1]] + ..., each tile in its own order.
+    private func combine(_ plan: ReductionPlan, _ partials: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        let blocks = plan.blocks.count
+        plan.order.withUnsafeBufferPointer { o in
+            if o.count == blocks {
+                npu_combine_partials_f32(out, partials, o.baseAddress!, blocks, count)
+            } else {
+                npu_combine_tiles_f32(out, partials, o.baseAddress!, blocks, count, plan.tileSize)
+            }
+        }
     }
 
     /// The exact, once-rounded sums of the `strict` policy.
@@ -199,4 +274,15 @@ public final class ReductionPlanner {
 /// Σ a·b over `n` pairs with strides, exactly, rounded once (the `strict` GEMM-type reductions).
 func exactDot(_ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int, _ n: Int) -> Float {
     npu_exact_dot_f32(a, sa, b, sb, n)
+}
+
+/// 64-bit FNV-1a of `text`'s UTF-8 bytes, continuing from `hash`: stable across runs and
+/// platforms (Swift's `hashValue` is seeded per process).
+func fnv1a(_ text: String, from hash: UInt64) -> UInt64 {
+    var h = hash
+    for byte in text.utf8 {
+        h ^= UInt64(byte)
+        h &*= 0x100_0000_01b3
+    }
+    return h
 }

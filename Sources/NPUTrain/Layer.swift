@@ -32,8 +32,6 @@ public protocol ModelBuilder: GradBuilder {
     var isTraining: Bool { get }
     /// Gives a parameter a new value at the end of the step.
     mutating func write(_ p: Parameter, _ value: Value) throws
-    /// Runs `body` with `name` added to the names of the ops it adds.
-    mutating func scoped<R>(_ name: String, _ body: (inout Self) throws -> R) rethrows -> R
 }
 
 /// A layer (MindSpore's Cell): parameters created at construction, in order, and a forward
@@ -101,11 +99,8 @@ public struct GraphModel: ModelBuilder {
         try graph.assign(p.name, value)
     }
 
-    public mutating func scoped<R>(_ name: String, _ body: (inout GraphModel) throws -> R) rethrows -> R {
-        graph.scope.append(name)
-        defer { graph.scope.removeLast() }
-        return try body(&self)
-    }
+    public mutating func pushScope(_ name: String) { graph.pushScope(name) }
+    public mutating func popScope() { graph.popScope() }
 }
 
 /// PyNative mode: ops run at once on a tape; writes are applied to the store after the step.
@@ -137,7 +132,8 @@ public struct TapeModel: ModelBuilder {
 
     public mutating func write(_ p: Parameter, _ value: TapeValue) throws { writes.append((p.name, value.tensor)) }
 
-    public mutating func scoped<R>(_ name: String, _ body: (inout TapeModel) throws -> R) rethrows -> R { try body(&self) }
+    public mutating func pushScope(_ name: String) { tape.context.namer.push(name) }
+    public mutating func popScope() { tape.context.namer.pop() }
 }
 
 extension ModelBuilder {

@@ -31,6 +31,11 @@ public final class TrainStep {
     private let pynative: PyNative?
     /// PyNative: one tape, cleared at the start of every step.
     private let tape: Tape?
+    /// Steps run so far (the step that keys reduction orders).
+    public private(set) var steps = 0
+
+    /// The reduction planner every launch of the step goes through (its policy, recorded plans).
+    public var planner: ReductionPlanner { compiled?.context.planner ?? pynative!.planner }
 
     /// Graph mode: the pool that recycles each step's tensors.
     public var storagePool: StoragePool? { compiled?.pool }
@@ -60,7 +65,7 @@ public final class TrainStep {
             let grads = try b.graph.gradients(of: l, wrt: params, lossScale: self.lossScale)
             try optimizer.update(&b, gradients: try Self.unscale(&b, try Self.require(grads, optimizer.parameters), self.lossScale))
             compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store,
-                                         planner: ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource))
+                                         planner: ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource, card: device.ordinal))
         }
     }
 
@@ -80,6 +85,7 @@ public final class TrainStep {
 
     /// Runs one step on a batch; returns the loss (the host reads it: the card synchronises).
     public func callAsFunction(_ data: Tensor, _ labels: Tensor) throws -> Tensor {
+        defer { steps += 1 }
         if let compiled {
             let out = try compiled.step(["data": data, "label": labels])
             device.synchronize()
@@ -87,6 +93,7 @@ public final class TrainStep {
         }
         let tape = self.tape!
         tape.reset()
+        pynative!.beginStep(steps)
         var b = TapeModel(tape: tape, store: store, isTraining: true, ampLevel: ampLevel)
         let x = tape.watch(data), y = tape.watch(labels)
         let logits = try network(&b, x)

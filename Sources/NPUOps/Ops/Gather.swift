@@ -69,7 +69,7 @@ public struct GatherGrad: OpDef {
         var result = Tensor(zeros: out.shape)
         result.withUnsafeMutableBytes { raw in
             let dst = raw.bindMemory(to: Float.self).baseAddress!
-            let plan = ctx.planner.plan(op: type, site: "scatter-add", extent: idx.count)
+            let plan = ctx.planner.plan(op: type, site: "scatter-add", extent: idx.count, outputs: rows * width)
             if plan.policy == .strict {
                 var acc = npu_exact()
                 for r in Set(idx) {
@@ -82,16 +82,23 @@ public struct GatherGrad: OpDef {
                 }
                 return
             }
-            // Each block's partial rows (positions in order), added into the output block by block.
-            for b in plan.order {
+            // Each block's partial rows (positions in order); every output tile adds the blocks'
+            // partials in its own order.
+            let partials = plan.blocks.map { block -> [Int: [Float]] in
                 var partial: [Int: [Float]] = [:]
-                for p in plan.blocks[Int(b)] {
+                for p in block {
                     var row = partial[idx[p]] ?? [Float](repeating: 0, count: width)
                     for d in 0..<width { row[d] += g[p * width + d] }
                     partial[idx[p]] = row
                 }
-                for (r, row) in partial.sorted(by: { $0.key < $1.key }) {
-                    for d in 0..<width { dst[r * width + d] += row[d] }
+                return partial
+            }
+            for r in Set(idx) {
+                for d in 0..<width {
+                    let e = r * width + d
+                    var total: Float = 0
+                    for b in plan.order(tile: e / plan.tileSize) { if let row = partials[Int(b)][r] { total += row[d] } }
+                    dst[e] = total
                 }
             }
         }

@@ -1,0 +1,92 @@
+import Testing
+import NPUDevice
+import NPUGraph
+import NPUOps
+import NPUTensor
+@testable import NPUTrain
+
+/// A layer that computes a planned reduction nobody uses, then passes its input on.
+final class UnusedReduction: Layer {
+    var parameters: [Parameter] { [] }
+    func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        try b.scoped("probe") { b in _ = try b.apply(ReduceSum(axes: [0]), [x]) }
+        return x
+    }
+}
+
+/// The keyed order draws of `off` (Docs/Determinism.md): a launch's order depends on where it
+/// stands in the program, never on which other launches ran before it.
+@Suite struct KeyedOrderTests {
+    static func momentum(_ n: SequentialCell, _ c: LayerContext) throws -> any Optimizer {
+        try Momentum(n.parameters, learningRate: 0.01, momentum: 0.9, c)
+    }
+    static func adam(_ n: SequentialCell, _ c: LayerContext) throws -> any Optimizer { try Adam(n.parameters, learningRate: 0.01, c) }
+    static func adamw(_ n: SequentialCell, _ c: LayerContext) throws -> any Optimizer {
+        try AdamWeightDecay(n.parameters, learningRate: 0.01, weightDecay: 0.01, c)
+    }
+
+    @Test func replayedOffRunsAreBitIdenticalInGraphAndPyNativeMode() throws {
+        let cases: [(String, (LayerContext) throws -> SequentialCell, Shape, (SequentialCell, LayerContext) throws -> any Optimizer)] = [
+            ("mlp", mlp, [32, 784], Self.momentum),
+            ("cnn+bn", cnn, [8, 1, 14, 14], Self.adam),
+            ("transformer", transformer, [4, 8, 16], Self.adamw),
+        ]
+        for (name, network, input, optimizer) in cases {
+            let graph = try train(.graph, .off, steps: 3, network: network, input: input, optimizer: optimizer)
+            let pynative = try train(.pynative, .off, steps: 3, network: network, input: input, optimizer: optimizer)
+            let fixed = try train(.graph, .on, steps: 3, network: network, input: input, optimizer: optimizer)
+            #expect(graph.0 == pynative.0, "\(name): losses differ between modes")
+            #expect(graph.1 == pynative.1, "\(name): weights differ between modes")
+            // The replayed order is not the fixed one: off really reorders.
+            #expect(graph.1 != fixed.1, "\(name): off gave the bits of on")
+        }
+    }
+
+    /// Runs 2 PyNative MLP steps under off/replay(5), with or without an extra unused planned
+    /// reduction; returns the recorded plans by (instance, site, launch) and the weights.
+    func run(probe: Bool) throws -> ([String: ReductionPlan], [String: [UInt32]]) {
+        let ctx = try context()
+        let net = SequentialCell(probe ? [try Dense(784, 128, name: "fc1", ctx), UnusedReduction(), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)]
+                                       : [try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
+        let step = try TrainStep(network: net, loss: SoftmaxCrossEntropyLoss(), optimizer: try Self.momentum(net, ctx), mode: .pynative,
+                                 device: Device(spec: .ascend910), store: ctx.store, determinism: .off, orderSource: .replay(5),
+                                 inputType: TensorType(.float32, [32, 784]), labelType: TensorType(.int32, [32]))
+        step.planner.recording = true
+        for s in 0..<2 { let (x, y) = batch(s, [32, 784], classes: 10); _ = try step(x, y) }
+        var plans: [String: ReductionPlan] = [:]
+        for (i, p) in step.planner.plans.enumerated() { plans["\(i < step.planner.plans.count / 2 ? 0 : 1) \(p.instance) \(p.site) \(p.launch)"] = p }
+        return (plans, bits(ctx.store))
+    }
+
+    @Test func anUnusedLaunchChangesNoOtherLaunchsOrder() throws {
+        let (base, baseWeights) = try run(probe: false)
+        let (probed, probedWeights) = try run(probe: true)
+        let extra = probed.keys.filter { base[$0] == nil }
+        #expect(!extra.isEmpty && extra.allSatisfy { $0.contains("probe/ReduceSum") }, "extra launches: \(extra)")
+        #expect(base.values.contains { $0.order.count > $0.blocks.count }, "some launch draws one order per output tile")
+        for (key, plan) in base { #expect(probed[key]?.order == plan.order, "\(key)") }
+        #expect(probedWeights == baseWeights)
+    }
+
+    @Test func ordersAreDrawnPerOutputTile() throws {
+        let p = ReductionPlanner(spec: .ascend910, policy: .off, source: .replay(1))
+        p.enter(op: "fc1/MatMul")
+        let plan = p.plan(op: "MatMul", site: "splitK", extent: 32, outputs: 1000)
+        #expect(plan.tileSize == DeviceSpec.ascend910.reductionTile)
+        #expect(plan.order.count == 4 * 4)  // ⌈1000 / 256⌉ tiles of 4 blocks
+        let tiles = (0..<4).map { Array(plan.order(tile: $0)) }
+        #expect(tiles.allSatisfy { Set($0) == [0, 1, 2, 3] })
+        #expect(Set(tiles).count > 1)
+        // A pure function of the key: the same launch of another planner draws the same orders,
+        // another step or instance other orders.
+        let q = ReductionPlanner(spec: .ascend910, policy: .off, source: .replay(1))
+        q.enter(op: "fc1/MatMul")
+        #expect(q.plan(op: "MatMul", site: "splitK", extent: 32, outputs: 1000).order == plan.order)
+        q.step = 1
+        q.enter(op: "fc1/MatMul")
+        #expect(q.plan(op: "MatMul", site: "splitK", extent: 32, outputs: 1000).order != plan.order)
+        q.step = 0
+        q.enter(op: "fc2/MatMul")
+        #expect(q.plan(op: "MatMul", site: "splitK", extent: 32, outputs: 1000).order != plan.order)
+    }
+}
