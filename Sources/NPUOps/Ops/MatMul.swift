@@ -5,8 +5,9 @@ import NPUTensor
 /// Whether a MatMul splits its reduced dimension K across AI cores (partials added by the
 /// reduction planner, as atomic adds on the card).
 public enum SplitK: Hashable, Sendable {
-    /// Split when the output has fewer 16×16 tiles than the card has AI cores and K can be split:
-    /// the cores would otherwise sit idle.
+    /// Split when the output has fewer cube tiles (16×16 on the Ascend profiles) than the card has
+    /// AI cores and K can be split: the cores would otherwise sit idle. Under `strict` every K > 1
+    /// is computed exactly, whatever the profile.
     case auto
     /// Always split (weight gradients, which reduce over the batch).
     case always
@@ -102,11 +103,14 @@ func productGradients<B: GradBuilder>(_ b: inout B, _ ta: Bool, _ tb: Bool, _ a:
 func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
                  _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, split: SplitK, op: String, _ ctx: KernelContext) {
     let planner = ctx.planner
-    let tiles = ((m + 15) / 16) * ((n + 15) / 16)
+    let side = planner.cubeTile
+    let tiles = ((m + side - 1) / side) * ((n + side - 1) / side)
     let splits = switch split {
     case .always: k > 0
     case .never: false
-    case .auto: tiles < planner.cores && planner.naturalBlockCount(extent: k) > 1
+    // Under strict every product that could split on some profile is computed exactly, so the
+    // bits never depend on the core count.
+    case .auto: planner.policy(for: op) == .strict ? k > 1 : tiles < planner.cores && planner.naturalBlockCount(extent: k) > 1
     }
     func gemm(_ range: Range<Int>, _ out: UnsafeMutablePointer<Float>) {
         // A's K-slice starts at column (or row, if transposed) range.lowerBound.
