@@ -40,12 +40,12 @@ let package = Package(
         ),
         .target(
             name: "NPUTensor",
-            dependencies: ["NPUKernels", "COpenBLAS"],
+            dependencies: ["NPUDevice", "NPUKernels", "COpenBLAS"],
             swiftSettings: nativeSwift
         ),
         .target(
             name: "NPURandom",
-            dependencies: ["NPUTensor", "NPUKernels"],
+            dependencies: ["NPUDevice", "NPUTensor", "NPUKernels"],
             swiftSettings: nativeSwift
         ),
         .target(

@@ -70,3 +70,15 @@ __attribute__((constructor)) static void npu_openblas_tune(int argc, char **argv
     if (inherited != NULL) setenv("OPENBLAS_CORETYPE", saved, 1); else unsetenv("OPENBLAS_CORETYPE");
     unsetenv(NPU_TUNED_ENV);
 }
+
+#if defined(__GLIBC__)
+#include <gnu/libc-version.h>
+#endif
+
+const char *npu_libc_version(void) {
+#if defined(__GLIBC__)
+    return gnu_get_libc_version();
+#else
+    return "unknown";
+#endif
+}

@@ -16,6 +16,9 @@ const char *npu_openblas_wanted_coretype(void);
 /* 1 if the process was re-executed at start-up with OPENBLAS_CORETYPE set by NPUSim. */
 int npu_openblas_was_tuned(void);
 
+/* The version of the C library (glibc's "2.36"), for the numerics fingerprint. */
+const char *npu_libc_version(void);
+
 /* ---- memory bandwidth (membw.c) ---- */
 
 /* dst[i] = src[i], n floats. */

@@ -36,17 +36,35 @@ extension DeviceSpec {
         ("link_latency_us", "inter-card link latency, µs"),
         ("link_bandwidth_gbps", "inter-card link bandwidth per direction, GB/s"),
         ("reduction_block_min", "fewest reduced elements per AI-core block of a split reduction (positive integer)"),
+        ("reduction_tile", "output elements one AI core adds atomically; under off each tile has its own order (positive integer)"),
+        ("cube_tile", "side of the cube's square output tile, elements (positive integer)"),
     ]
+
+    /// The valid range of each numeric field, in the file's units.
+    public static let fieldRanges: [String: ClosedRange<Double>] = [
+        "ai_cores": 1...65_536,
+        "cube_tflops": 1e-6...1e6, "vector_tflops": 1e-6...1e6,
+        "hbm_gib": 0.001...1_048_576,
+        "hbm_bandwidth_gbps": 0.001...1e6, "host_bandwidth_gbps": 0.001...1e6, "link_bandwidth_gbps": 0.001...1e6,
+        "launch_overhead_us": 0...1e6, "host_latency_us": 0...1e6, "link_latency_us": 0...1e6,
+        "reduction_block_min": 1...1_048_576, "reduction_tile": 1...1_048_576, "cube_tile": 1...1024,
+    ]
+
+    /// The longest profile file read.
+    public static let fileLimit = 1 << 20
 
     /// Loads a profile from a YAML file. With `base:` the file overrides a built-in profile's
     /// figures; without it every field is required.
     /// - Throws: `DeviceSpecError` naming the file, line and field.
     public static func load(path: String) throws -> DeviceSpec {
-        let text: String
+        let bytes: [UInt8]
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            bytes = try readUserFile(path, what: "device profile", limit: fileLimit)
         } catch {
-            throw DeviceSpecError(file: path, message: "cannot read the device profile: \(error.localizedDescription)")
+            throw DeviceSpecError(file: path, message: error.message)
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw DeviceSpecError(file: path, message: "is not UTF-8 text; a device profile is a YAML file")
         }
         return try parse(yaml: text, file: path)
     }
@@ -85,42 +103,42 @@ extension DeviceSpec {
             spec = base
             spec.summary = "based on \(base.name)"
         } else {
-            let required = fileFields.map(\.key).filter { $0 != "base" && $0 != "summary" }
+            let optional: Set = ["base", "summary", "reduction_tile", "cube_tile"]
+            let required = fileFields.map(\.key).filter { !optional.contains($0) }
             if let missing = required.first(where: { values[$0] == nil }) {
                 throw fieldError(file, root, missing, "is missing; a profile without 'base' needs every field (\(required.joined(separator: ", ")))")
             }
             spec = DeviceSpec.test
             spec.summary = "loaded from \(file)"
         }
-        if let n = values["name"] { spec.name = try string(n, "name", file) }
-        if let n = values["summary"] { spec.summary = try string(n, "summary", file) }
-        if let n = values["ai_cores"] {
-            let cores = try positive(n, "ai_cores", file)
-            guard cores == cores.rounded(), cores <= 1_000_000 else {
-                throw fieldError(file, n, "ai_cores", "expected a whole number of cores, got \(n.string ?? "?")")
+        if let n = values["name"] {
+            let name = try string(n, "name", file)
+            let allowed = name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._+-".unicodeScalars.contains($0)) }
+            guard allowed, name.count <= 64 else {
+                throw fieldError(file, n, "name", "must be at most 64 letters, digits, '.', '_', '+' or '-', got '\(printable(name))'")
             }
-            spec.aiCores = Int(cores)
+            spec.name = name
         }
+        if let n = values["summary"] {
+            let summary = try string(n, "summary", file)
+            guard summary.count <= 200, printable(summary) == summary else {
+                throw fieldError(file, n, "summary", "must be one line of at most 200 printable characters, got '\(printable(String(summary.prefix(200))))'")
+            }
+            spec.summary = summary
+        }
+        if let n = values["ai_cores"] { spec.aiCores = try whole(n, "ai_cores", file) }
         if let n = values["cube_tflops"] { spec.cubePeak = try peaks(n, "cube_tflops", file) }
         if let n = values["vector_tflops"] { spec.vectorPeak = try peaks(n, "vector_tflops", file) }
-        if let n = values["hbm_gib"] {
-            let gib = try positive(n, "hbm_gib", file)
-            guard gib < 1e9 else { throw fieldError(file, n, "hbm_gib", "expected at most 1e9 GiB, got \(gib)") }
-            spec.hbmBytes = Int64((gib * 1_073_741_824).rounded())
-        }
-        if let n = values["hbm_bandwidth_gbps"] { spec.hbmBandwidth = try positive(n, "hbm_bandwidth_gbps", file) * 1e9 }
-        if let n = values["launch_overhead_us"] { spec.launchOverhead = .microseconds(try nonNegative(n, "launch_overhead_us", file)) }
-        if let n = values["host_latency_us"] { spec.hostLatency = .microseconds(try nonNegative(n, "host_latency_us", file)) }
-        if let n = values["host_bandwidth_gbps"] { spec.hostBandwidth = try positive(n, "host_bandwidth_gbps", file) * 1e9 }
-        if let n = values["link_latency_us"] { spec.linkLatency = .microseconds(try nonNegative(n, "link_latency_us", file)) }
-        if let n = values["link_bandwidth_gbps"] { spec.linkBandwidth = try positive(n, "link_bandwidth_gbps", file) * 1e9 }
-        if let n = values["reduction_block_min"] {
-            let v = try positive(n, "reduction_block_min", file)
-            guard v == v.rounded(), v <= 1_073_741_824 else {
-                throw fieldError(file, n, "reduction_block_min", "expected a whole number of elements, got \(n.string ?? "?")")
-            }
-            spec.reductionBlockMin = Int(v)
-        }
+        if let n = values["hbm_gib"] { spec.hbmBytes = Int64((try ranged(n, "hbm_gib", file) * 1_073_741_824).rounded()) }
+        if let n = values["hbm_bandwidth_gbps"] { spec.hbmBandwidth = try ranged(n, "hbm_bandwidth_gbps", file) * 1e9 }
+        if let n = values["launch_overhead_us"] { spec.launchOverhead = .microseconds(try ranged(n, "launch_overhead_us", file)) }
+        if let n = values["host_latency_us"] { spec.hostLatency = .microseconds(try ranged(n, "host_latency_us", file)) }
+        if let n = values["host_bandwidth_gbps"] { spec.hostBandwidth = try ranged(n, "host_bandwidth_gbps", file) * 1e9 }
+        if let n = values["link_latency_us"] { spec.linkLatency = .microseconds(try ranged(n, "link_latency_us", file)) }
+        if let n = values["link_bandwidth_gbps"] { spec.linkBandwidth = try ranged(n, "link_bandwidth_gbps", file) * 1e9 }
+        if let n = values["reduction_block_min"] { spec.reductionBlockMin = try whole(n, "reduction_block_min", file) }
+        if let n = values["reduction_tile"] { spec.reductionTile = try whole(n, "reduction_tile", file) }
+        if let n = values["cube_tile"] { spec.cubeTile = try whole(n, "cube_tile", file) }
         if spec.vectorPeak[.float32] == nil {
             throw fieldError(file, values["vector_tflops"] ?? root, "vector_tflops", "must give a float32 peak (elementwise ops and reductions run in float32)")
         }
@@ -159,16 +177,25 @@ extension DeviceSpec {
         return v
     }
 
-    private static func positive(_ node: Node, _ field: String, _ file: String) throws -> Double {
+    /// A number within the field's range (`fieldRanges`; `field` may be `cube_tflops.float16`).
+    private static func ranged(_ node: Node, _ field: String, _ file: String) throws -> Double {
         let v = try number(node, field, file)
-        guard v > 0 else { throw fieldError(file, node, field, "expected a positive number, got \(node.scalar?.string ?? "?")") }
+        let range = fieldRanges[String(field.prefix { $0 != "." })]!
+        guard range.contains(v) else {
+            throw fieldError(file, node, field, "is \(node.scalar?.string ?? "?"); valid values are \(figure(range.lowerBound)) to \(figure(range.upperBound))")
+        }
         return v
     }
 
-    private static func nonNegative(_ node: Node, _ field: String, _ file: String) throws -> Double {
-        let v = try number(node, field, file)
-        guard v >= 0 else { throw fieldError(file, node, field, "expected zero or a positive number, got \(node.scalar?.string ?? "?")") }
-        return v
+    /// A whole number within the field's range.
+    private static func whole(_ node: Node, _ field: String, _ file: String) throws -> Int {
+        let v = try ranged(node, field, file)
+        guard v == v.rounded() else { throw fieldError(file, node, field, "expected a whole number, got \(node.scalar?.string ?? "?")") }
+        return Int(v)
+    }
+
+    private static func figure(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e7 ? String(Int(v)) : "\(v)"
     }
 
     private static func peaks(_ node: Node, _ field: String, _ file: String) throws -> [Precision: Double] {
@@ -181,7 +208,7 @@ extension DeviceSpec {
             guard let name = key.string, let precision = Precision(rawValue: name) else {
                 throw fieldError(file, key, field, "has unknown precision '\(key.string ?? "?")'; valid precisions are \(valid)")
             }
-            result[precision] = try positive(value, "\(field).\(name)", file) * 1e12
+            result[precision] = try ranged(value, "\(field).\(name)", file) * 1e12
         }
         return result
     }

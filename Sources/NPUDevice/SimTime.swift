@@ -9,14 +9,22 @@ public struct SimTime: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The instant the device starts at, and the empty duration.
     public static let zero = SimTime(nanoseconds: 0)
 
-    /// A duration of `seconds`, rounded to the nearest nanosecond.
-    public static func seconds(_ seconds: Double) -> SimTime {
-        SimTime(nanoseconds: Int64((seconds * 1e9).rounded()))
-    }
+    /// The latest instant representable (about 292 years): times saturate here instead of
+    /// overflowing, so a huge cost shows as a huge time, never as a crash.
+    public static let max = SimTime(nanoseconds: .max)
 
-    /// A duration of `us` microseconds, rounded to the nearest nanosecond.
-    public static func microseconds(_ us: Double) -> SimTime {
-        SimTime(nanoseconds: Int64((us * 1e3).rounded()))
+    /// A duration of `seconds`, rounded to the nearest nanosecond; saturates at ±`max` (NaN is
+    /// a broken invariant: the cost model never divides by zero).
+    public static func seconds(_ seconds: Double) -> SimTime { nanoseconds(seconds * 1e9) }
+
+    /// A duration of `us` microseconds, rounded to the nearest nanosecond; saturates at ±`max`.
+    public static func microseconds(_ us: Double) -> SimTime { nanoseconds(us * 1e3) }
+
+    private static func nanoseconds(_ ns: Double) -> SimTime {
+        precondition(!ns.isNaN, "a simulated time is NaN")
+        if ns >= 9.223372036854775e18 { return .max }
+        if ns <= -9.223372036854775e18 { return SimTime(nanoseconds: -.max) }
+        return SimTime(nanoseconds: Int64(ns.rounded()))
     }
 
     /// This time in microseconds (the unit of Chrome traces).
@@ -26,9 +34,16 @@ public struct SimTime: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var seconds: Double { Double(nanoseconds) / 1e9 }
 
     public static func < (a: SimTime, b: SimTime) -> Bool { a.nanoseconds < b.nanoseconds }
-    public static func + (a: SimTime, b: SimTime) -> SimTime { SimTime(nanoseconds: a.nanoseconds + b.nanoseconds) }
-    public static func - (a: SimTime, b: SimTime) -> SimTime { SimTime(nanoseconds: a.nanoseconds - b.nanoseconds) }
-    public static func += (a: inout SimTime, b: SimTime) { a.nanoseconds += b.nanoseconds }
+    /// Saturating sums and differences (at ±`max`).
+    public static func + (a: SimTime, b: SimTime) -> SimTime {
+        let (s, overflow) = a.nanoseconds.addingReportingOverflow(b.nanoseconds)
+        return overflow ? SimTime(nanoseconds: b.nanoseconds > 0 ? .max : -.max) : SimTime(nanoseconds: s)
+    }
+    public static func - (a: SimTime, b: SimTime) -> SimTime {
+        let (s, overflow) = a.nanoseconds.subtractingReportingOverflow(b.nanoseconds)
+        return overflow ? SimTime(nanoseconds: b.nanoseconds < 0 ? .max : -.max) : SimTime(nanoseconds: s)
+    }
+    public static func += (a: inout SimTime, b: SimTime) { a = a + b }
 
     /// `12.345 µs`, `3.2 ms`, `870 ns`: the largest unit that keeps the number ≥ 1.
     public var description: String {

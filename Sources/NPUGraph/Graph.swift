@@ -105,3 +105,7 @@ public struct Graph: GradBuilder {
         return add(.op(op), inputs, types, base: op.type)
     }
 }
+
+extension GraphError: CategorizedError {
+    public var category: ErrorCategory { .badInput }
+}

@@ -31,3 +31,13 @@ func reductionLayout(_ x: Tensor, axes: [Int]) -> (data: Tensor, outer: Int, ext
 func reducedShape(_ shape: Shape, axes: [Int], keepDims: Bool) -> Shape {
     Shape(shape.dims.enumerated().compactMap { i, d in axes.contains(i) ? (keepDims ? 1 : nil) : d })
 }
+
+/// The values of an integer index tensor, exactly (through `doubles()` a large int64 would round
+/// and trap converting back). Bool and float tensors are rejected by shape inference before this.
+func indexValues(_ t: Tensor) -> [Int] {
+    switch t.dtype {
+    case .int32: (try! t.toArray(of: Int32.self)).map(Int.init)
+    case .int64: (try! t.toArray(of: Int64.self)).map(Int.init)
+    default: t.doubles().map { $0.isFinite && abs($0) < 0x1p62 ? Int($0) : Int.min }
+    }
+}

@@ -226,3 +226,7 @@ public func sampleTensor(_ shape: Shape, seed: UInt64 = 1, scale: Float = 1, off
     }
     return try! Tensor(shape: shape, values: values)
 }
+
+extension OpError: CategorizedError {
+    public var category: ErrorCategory { .badInput }
+}

@@ -1,3 +1,4 @@
+import NPUDevice
 import NPUTensor
 
 /// A program of MindSpore-style random calls that cannot be parsed or run.
@@ -87,8 +88,38 @@ public struct SeedProgram {
 
     static var callNames: String { signatures.map(\.name).joined(separator: ", ") }
 
+    /// The most values one run of a program may produce, over all its calls and steps (64 MiB of
+    /// float32): a program asking for more is refused before anything is allocated.
+    public static let valueLimit = 1 << 24
+
+    /// Refuses a program whose calls would produce more than `valueLimit` values in `steps` steps
+    /// (random calls produce their shape every step in graph mode; host calls once).
+    func checkValueBudget(steps: Int) throws(SeedProgramError) {
+        var total = 0
+        for call in calls {
+            let args = try bind(call)
+            var count: Int
+            if let op = try randomOp(call, args) {
+                count = op.shape.count * steps
+            } else {
+                switch call.name {
+                case "initializer", "numpy_normal", "numpy_uniform": count = try shape(call, args["shape"]).count
+                case "shuffle":
+                    let n = try integer(call, "n", args["n"]), epochs = args["epochs"] == nil ? 1 : try integer(call, "epochs", args["epochs"])
+                    count = n < 0 || epochs < 1 ? 0 : Int(min(n, 1 << 40)) * Int(min(epochs, 1 << 20))
+                default: count = 0
+                }
+            }
+            total += count
+            guard total <= Self.valueLimit else {
+                throw SeedProgramError(column: call.column, message: "\(call.name): the program would produce \(total) values by this call (\(steps) step\(steps == 1 ? "" : "s")); at most \(Self.valueLimit) values per run")
+            }
+        }
+    }
+
     /// Runs the program in PyNative order on `state`: each random call takes its seeds when it runs.
     public func runPyNative(state: SeedState) throws(SeedProgramError) -> [SeedCallResult] {
+        try checkValueBudget(steps: 1)
         var results: [SeedCallResult] = []
         for call in calls {
             let args = try bind(call)
@@ -109,6 +140,7 @@ public struct SeedProgram {
     /// host calls run in order while building) and runs `steps` steps.
     public func runGraph(state: SeedState, steps: Int) throws(SeedProgramError) -> [SeedCallResult] {
         precondition(steps >= 1)
+        try checkValueBudget(steps: steps)
         let graph = RandomGraph()
         var built: [(index: Int, result: SeedCallResult?)] = []  // host results, or graph site
         var siteCalls: [SeedCall] = []
@@ -150,6 +182,7 @@ public struct SeedProgram {
     /// random ops have TensorFlow counterparts.
     public func runTensorFlow(state: TFSeedState, graph: Bool, steps: Int) throws(SeedProgramError) -> [SeedCallResult] {
         precondition(steps >= 1)
+        try checkValueBudget(steps: graph ? steps : 1)
         var results: [SeedCallResult] = []
         var function: TFGraph?
         var sites: [(call: SeedCall, node: Int, transform: (Float) -> Float)] = []
@@ -270,8 +303,10 @@ public struct SeedProgram {
             }
             result.append(Int(n))
         }
-        guard result.reduce(1, *) <= 1 << 24 else {
-            throw SeedProgramError(column: call.column, message: "\(call.name): shape \(result) has more than 16777216 elements")
+        // The product of the non-zero dimensions bounds the strides too ([0, 2^24, 2^24] is empty
+        // but its strides overflow).
+        guard Shape(result.filter { $0 != 0 }).count(atMost: 1 << 24) != nil else {
+            throw SeedProgramError(column: call.column, message: "\(call.name): shape \(result) is too large: its non-zero dimensions multiply to more than 16777216")
         }
         return Shape(result)
     }
@@ -394,6 +429,9 @@ public struct SeedProgram {
 struct SeedParser {
     let chars: [Character]
     var i = 0
+    /// Lists nested now: at most `maxDepth` (a shape needs one).
+    var depth = 0
+    static let maxDepth = 16
 
     init(_ text: String) { chars = Array(text) }
 
@@ -479,6 +517,9 @@ struct SeedParser {
         if c == "[" || c == "(" {
             let close: Character = c == "[" ? "]" : ")"
             let open = i
+            guard depth < Self.maxDepth else { throw error("lists nested more than \(Self.maxDepth) deep") }
+            depth += 1
+            defer { depth -= 1 }
             i += 1
             var items: [SeedValue] = []
             skipSpace()
@@ -551,6 +592,13 @@ struct SeedParser {
         let cleaned = text.replacingOccurrences(of: "_", with: "")
         if let p = cleaned.range(of: "**") {
             guard let base = Int64(cleaned[..<p.lowerBound]), let exp = Int64(cleaned[p.upperBound...]), exp >= 0 else { return nil }
+            // 0, 1 and -1 never overflow: answer them at once (any other base overflows within 64 steps).
+            switch base {
+            case 0: return exp == 0 ? 1 : 0
+            case 1: return 1
+            case -1: return exp % 2 == 0 ? 1 : -1
+            default: break
+            }
             var v: Int64 = 1
             for _ in 0..<exp {
                 let (next, overflow) = v.multipliedReportingOverflow(by: base)
@@ -561,4 +609,8 @@ struct SeedParser {
         }
         return Int64(cleaned)
     }
+}
+
+extension SeedProgramError: CategorizedError {
+    public var category: ErrorCategory { .badInput }
 }

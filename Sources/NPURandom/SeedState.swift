@@ -1,3 +1,4 @@
+import NPUDevice
 /// Errors in seeds and random calls. Messages name the call, the value and what is valid.
 public enum RandomError: Error, Equatable, CustomStringConvertible {
     case invalidSeed(call: String, value: Int64, valid: String)
@@ -139,4 +140,8 @@ public final class SeedState {
 
     /// The seed an initializer draws from numpy's global generator (`_numpy_seed`).
     public func initializerSeed() -> UInt64 { numpy.randintOneTo2p63() }
+}
+
+extension RandomError: CategorizedError {
+    public var category: ErrorCategory { .badInput }
 }

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 import NPUKernels
 
 /// The system OpenBLAS. At start-up NPUSim makes sure OpenBLAS uses the best kernels this CPU
@@ -6,6 +7,23 @@ import NPUKernels
 public enum BLAS {
     /// The kernel family OpenBLAS chose (`SkylakeX`, `Haswell`, ...).
     public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// OpenBLAS's build configuration (`OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64`).
+    public static var config: String { String(cString: openblas_get_config()).trimmingCharacters(in: .whitespaces) }
+
+    /// What the bits of `on` and `off` depend on besides the script and the order seed: the BLAS
+    /// kernel family (each orders a GEMM's additions its own way) and the C library's libm
+    /// (exp, log, tanh...). `strict` sums are exact, but the values they sum still come from
+    /// these. Printed in run summaries and written into output files.
+    public static var numerics: String {
+        "OpenBLAS \(version) with \(coreName) kernels, glibc \(String(cString: npu_libc_version())) libm"
+    }
+
+    /// OpenBLAS's version (`0.3.21`), from its configuration string.
+    public static var version: String {
+        let words = config.split(separator: " ")
+        return words.count > 1 && words[0] == "OpenBLAS" ? String(words[1]) : "unknown"
+    }
 
     /// True if NPUSim re-executed the process to give OpenBLAS better kernels.
     public static var wasTuned: Bool { npu_openblas_was_tuned() != 0 }

@@ -1,4 +1,5 @@
 import Foundation
+import NPUDevice
 
 /// A `.npy` file that cannot be read, or a tensor that cannot be written.
 public struct NPYError: Error, Equatable, CustomStringConvertible {
@@ -16,6 +17,10 @@ public struct NPYError: Error, Equatable, CustomStringConvertible {
     public var description: String { "\(file): \(message)" }
 }
 
+extension NPYError: CategorizedError {
+    public var category: ErrorCategory { kind == .unwritable ? .runFailed : .badInput }
+}
+
 /// NumPy's `.npy` format (versions 1.0, 2.0 and 3.0; little-endian `<f4 <f2 <i4 <i8 |b1`, C order).
 public enum NPY {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
@@ -27,13 +32,19 @@ public enum NPY {
 
     static var validDescriptors: String { descriptors.map(\.descr).joined(separator: " ") }
 
+    /// The largest `.npy` file read (16 GiB).
+    public static let fileLimit = 16 << 30
+
     /// Reads a tensor from a `.npy` file.
     /// - Throws: `NPYError` naming the file and the problem.
     public static func read(path: String) throws(NPYError) -> Tensor {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw NPYError(file: path, kind: .unreadable, message: "cannot read the file (missing or not readable)")
+        let bytes: [UInt8]
+        do {
+            bytes = try readUserFile(path, what: ".npy", limit: fileLimit)
+        } catch {
+            throw NPYError(file: path, kind: .unreadable, message: error.message)
         }
-        return try decode([UInt8](data), file: path)
+        return try decode(bytes, file: path)
     }
 
     /// Writes `tensor` to `path` atomically (a temporary file renamed into place), so an existing
@@ -112,9 +123,13 @@ public enum NPY {
             throw fail(.unsupportedDType, "unsupported dtype '\(fields.descr)'; supported dtypes are \(validDescriptors)")
         }
         let shape = Shape(fields.shape)
-        let (expected, overflow) = shape.dims.reduce((dtype.size, false)) { acc, d in
-            let (p, o) = acc.0.multipliedReportingOverflow(by: d)
-            return (p, acc.1 || o)
+        // The non-zero dimensions bound the strides too: (0, 2^62, 4) holds nothing but cannot be indexed.
+        let nonZero = Shape(shape.dims.filter { $0 != 0 }).checkedCount
+        let (bytesNonZero, bytesOverflow) = (nonZero ?? 0).multipliedReportingOverflow(by: dtype.size)
+        let overflow = nonZero == nil || bytesOverflow
+        let expected = shape.dims.contains(0) ? 0 : bytesNonZero
+        guard !overflow || !shape.dims.contains(0) else {
+            throw fail(.malformedHeader, "shape \(shape) is too large: its non-zero dimensions multiply to more than \(Int.max / dtype.size) elements")
         }
         let actual = bytes.count - dataStart
         guard !overflow, expected <= actual else {

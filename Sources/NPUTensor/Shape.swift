@@ -1,5 +1,6 @@
 /// A tensor's dimensions, outermost first. A rank-0 shape (`[]`) holds one element.
-public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomStringConvertible, RandomAccessCollection {
+/// Not a collection: its `count` is the element count, not the number of dimensions (use `dims`).
+public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomStringConvertible {
     public var dims: [Int]
 
     public init(_ dims: [Int]) {
@@ -12,8 +13,27 @@ public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomString
     /// Number of dimensions.
     public var rank: Int { dims.count }
 
-    /// Number of elements (1 for rank 0).
+    /// Number of elements (1 for rank 0). Shapes built from user input are checked with
+    /// `checkedCount` first; an overflow here is a broken invariant.
     public var count: Int { dims.reduce(1, *) }
+
+    /// The element count, or nil if it or any row-major stride does not fit in an `Int` (the
+    /// product of the non-zero dimensions overflows).
+    public var checkedCount: Int? {
+        var n = 1
+        for d in dims where d != 0 {
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            n = p
+        }
+        return dims.contains(0) ? 0 : n
+    }
+
+    /// The element count if `checkedCount` exists and is at most `limit`, else nil.
+    public func count(atMost limit: Int) -> Int? {
+        guard let n = checkedCount, n <= limit else { return nil }
+        return n
+    }
 
     /// Row-major (C order) strides in elements.
     public var contiguousStrides: [Int] {
@@ -26,8 +46,7 @@ public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomString
         return strides
     }
 
-    public var startIndex: Int { 0 }
-    public var endIndex: Int { dims.count }
+    /// Dimension `i`.
     public subscript(i: Int) -> Int { dims[i] }
 
     /// `[2, 3]`, as MindSpore prints shapes.

@@ -1,3 +1,4 @@
+import NPUDevice
 /// Caller errors on tensors. Messages name the operation, the values and what is valid.
 public enum TensorError: Error, Equatable, CustomStringConvertible {
     case countMismatch(shape: Shape, expected: Int, got: Int)
@@ -17,4 +18,8 @@ public enum TensorError: Error, Equatable, CustomStringConvertible {
             "[\(op)] expected a \(expected) tensor, got \(got)"
         }
     }
+}
+
+extension TensorError: CategorizedError {
+    public var category: ErrorCategory { .badInput }
 }

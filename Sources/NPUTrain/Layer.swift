@@ -1,3 +1,4 @@
+import NPUDevice
 import NPUGraph
 import NPUOps
 import NPURandom
@@ -27,7 +28,9 @@ public protocol ModelBuilder: GradBuilder {
     /// The mixed-precision level layers compute at.
     var ampLevel: AmpLevel { get }
     /// The value of a parameter for this step.
-    mutating func read(_ p: Parameter) -> Value
+    /// - Throws: `TrainError` when the parameter store does not hold it (PyNative reads it now;
+    ///   graph mode checks when compiling).
+    mutating func read(_ p: Parameter) throws -> Value
     /// True while training (Dropout drops, BatchNorm uses batch statistics).
     var isTraining: Bool { get }
     /// Gives a parameter a new value at the end of the step.
@@ -123,9 +126,15 @@ public struct TapeModel: ModelBuilder {
     public func type(of value: TapeValue) -> TensorType { value.tensor.type }
     public mutating func constant(_ tensor: Tensor) -> TapeValue { tape.watch(tensor) }
 
-    public mutating func read(_ p: Parameter) -> TapeValue {
+    public mutating func read(_ p: Parameter) throws -> TapeValue {
         if let v = reads[p.name] { return v }
-        let v = tape.watch(store[p.name]!)
+        guard let value = store[p.name] else {
+            throw TrainError("parameter '\(p.name)' is not in the parameter store (was the layer built with another store?)")
+        }
+        guard value.type == p.type else {
+            throw TrainError("parameter '\(p.name)' is \(value.type) in the store, the layer expects \(p.type)")
+        }
+        let v = tape.watch(value)
         reads[p.name] = v
         return v
     }
@@ -143,4 +152,8 @@ extension ModelBuilder {
         guard ampLevel == .O2 else { return v }
         return try apply(Cast(to: .float32), [try apply(Cast(to: .float16), [v])[0]])[0]
     }
+}
+
+extension TrainError: CategorizedError {
+    public var category: ErrorCategory { .badInput }
 }

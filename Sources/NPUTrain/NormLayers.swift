@@ -27,7 +27,7 @@ public final class BatchNorm2d: Layer {
 
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
         try b.scoped(name) { b in
-            let mean = b.read(movingMean), variance = b.read(movingVariance)
+            let mean = try b.read(movingMean), variance = try b.read(movingVariance)
             let out = try b.apply(BatchNorm(isTraining: b.isTraining, epsilon: epsilon), [x, b.read(gamma), b.read(beta), mean, variance])
             if b.isTraining {
                 let shape = b.type(of: x).shape

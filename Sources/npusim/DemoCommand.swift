@@ -75,7 +75,7 @@ struct DemoCommand: ParsableCommand {
                     Double(total), reference, abs(Double(total) - reference) / max(abs(reference), 1e-30)))
         if !noTraining {
             emit("\n" + String(repeating: "-", count: 100) + "\n")
-            try trainingDemo()
+            try trainingDemo(spec: spec)
         }
     }
 }

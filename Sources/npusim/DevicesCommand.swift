@@ -42,6 +42,8 @@ struct DevicesCommand: ParsableCommand {
             ("host link", "\(number(s.hostBandwidth / 1e9)) GB/s, latency \(s.hostLatency)"),
             ("inter-card link", "\(number(s.linkBandwidth / 1e9)) GB/s, latency \(s.linkLatency)"),
             ("reduction block min", "\(s.reductionBlockMin) elements"),
+            ("reduction tile", "\(s.reductionTile) output elements"),
+            ("cube tile", "\(s.cubeTile)×\(s.cubeTile)"),
         ]
     }
 
@@ -56,9 +58,12 @@ struct DevicesCommand: ParsableCommand {
             "launch_overhead_us": s.launchOverhead.microseconds,
             "host_latency_us": s.hostLatency.microseconds, "host_bandwidth_gbps": s.hostBandwidth / 1e9,
             "link_latency_us": s.linkLatency.microseconds, "link_bandwidth_gbps": s.linkBandwidth / 1e9,
-            "reduction_block_min": s.reductionBlockMin,
+            "reduction_block_min": s.reductionBlockMin, "reduction_tile": s.reductionTile, "cube_tile": s.cubeTile,
         ]
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        // Every figure is finite (profiles are range-checked), so serialisation cannot fail.
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+            preconditionFailure("profile \(s.name) has a figure JSON cannot hold")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -18,23 +18,29 @@ struct NPUSimCommand: ParsableCommand {
     )
 
     static func main() {
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch let error as CLIError {
-            fail(error.message, code: error.code)
-        } catch let error as DeviceSpecError {
-            fail(error.description, code: 2)
-        } catch let error as NPYError {
-            fail(error.description, code: 2)
-        } catch let error as DeviceError {
-            fail(error.description, code: 1)
+            command = try parseAsRoot()
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is CleanExit { exit(withError: error) }
             // Usage errors: ArgumentParser's message and usage, with our exit code 2.
             let text = fullMessage(for: error).replacingOccurrences(of: "Error: ", with: "error: ")
             fail(text, code: code == .validationFailure ? 2 : code.rawValue)
+        }
+        do {
+            try command.run()
+        } catch let error as CLIError {
+            fail(error.message, code: error.code)
+        } catch let error as CategorizedError {
+            fail(error.description, code: error.category.exitCode)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch let error as ExitCode {
+            Foundation.exit(error.rawValue)
+        } catch {
+            // Not one of ours: still a message, never ArgumentParser's usage text.
+            fail(String(describing: error), code: 1)
         }
     }
 

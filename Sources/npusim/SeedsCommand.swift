@@ -35,7 +35,12 @@ struct SeedProgramOptions: ParsableArguments {
             let state = SeedState()
             return mode == .graph ? try parsed.runGraph(state: state, steps: steps) : try parsed.runPyNative(state: state)
         } catch {
-            throw CLIError(message: "program \(error)\n  \(program.replacingOccurrences(of: "\n", with: " "))\n  \(String(repeating: " ", count: error.column - 1))^")
+            // At most 80 characters of the program around the column, and a caret under it.
+            let text = Array(program.replacingOccurrences(of: "\n", with: " ").map { $0.isASCII && ($0.asciiValue! < 32 || $0.asciiValue! == 127) ? " " : $0 })
+            let lo = max(0, min(error.column - 1 - 40, text.count - 80)), hi = min(text.count, lo + 80)
+            let excerpt = (lo > 0 ? "…" : "") + String(text[lo..<hi]) + (hi < text.count ? "…" : "")
+            let caret = String(repeating: " ", count: max(0, error.column - 1 - lo) + (lo > 0 ? 1 : 0)) + "^"
+            throw CLIError(message: "program \(error)\n  \(excerpt)\n  \(caret)")
         }
     }
 }
@@ -104,12 +109,19 @@ struct SeedsExplain: ParsableCommand {
 }
 
 /// Values in shortest round-trip form: `[1.2345678, -0.5]`.
-func valuesText(_ values: SeedValues) -> String {
+/// With `json`, NaN and infinities are written as the strings "NaN", "Infinity" and "-Infinity"
+/// (JSON has no literal for them).
+func valuesText(_ values: SeedValues, json: Bool = false) -> String {
+    func jsonText<F: BinaryFloatingPoint & LosslessStringConvertible>(_ x: F) -> String {
+        if x.isNaN { return "\"NaN\"" }
+        if x.isInfinite { return x < 0 ? "\"-Infinity\"" : "\"Infinity\"" }
+        return "\(x)"
+    }
     switch values {
-    case .float32(let v): "[" + v.map { "\($0)" }.joined(separator: ", ") + "]"
-    case .float64(let v): "[" + v.map { "\($0)" }.joined(separator: ", ") + "]"
-    case .int(let v): "[" + v.map(String.init).joined(separator: ", ") + "]"
-    case .nothing: "[]"
+    case .float32(let v): return "[" + v.map { json ? jsonText($0) : "\($0)" }.joined(separator: ", ") + "]"
+    case .float64(let v): return "[" + v.map { json ? jsonText($0) : "\($0)" }.joined(separator: ", ") + "]"
+    case .int(let v): return "[" + v.map(String.init).joined(separator: ", ") + "]"
+    case .nothing: return "[]"
     }
 }
 
@@ -138,7 +150,7 @@ func seedResultsJSON(_ results: [SeedCallResult]) -> String {
         fields.append("\"seed2\": \(r.seed2.map(String.init) ?? "null")")
         if let k = r.kernelSeed { fields.append("\"kernel_seed\": \(k)") }
         if let step = r.step { fields.append("\"step\": \(step)") }
-        fields.append("\"values\": \(valuesText(r.values))")
+        fields.append("\"values\": \(valuesText(r.values, json: true))")
         return "{" + fields.joined(separator: ", ") + "}"
     }
     return "[" + objects.joined(separator: ",\n ") + "]"

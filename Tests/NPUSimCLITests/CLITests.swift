@@ -51,7 +51,44 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         defer { try? FileManager.default.removeItem(at: url) }
         let r = try npusim(["devices", "--profile", url.path])
         #expect(r.code == 2)
-        #expect(r.err == "error: \(url.path):2:10: field 'hbm_gib' expected a positive number, got 0\n")
+        #expect(r.err == "error: \(url.path):2:10: field 'hbm_gib' is 0; valid values are 0.001 to 1048576\n")
+    }
+
+    /// Each reproducer of the hardening issue exits 2 with a message naming the field or call.
+    @Test func crashReproducersExitWithTwo() throws {
+        func profile(_ line: String) throws -> String {
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-p-\(UUID().uuidString).yaml")
+            try "name: t\nbase: ascend910\n\(line)\n".write(to: url, atomically: true, encoding: .utf8)
+            return url.path
+        }
+        for (line, command) in [("launch_overhead_us: 1e16", "devices"), ("launch_overhead_us: 9e15", "demo"), ("hbm_bandwidth_gbps: 1e-20", "demo"),
+                                ("host_bandwidth_gbps: 1e-20", "demo"), ("hbm_bandwidth_gbps: 1e300", "devices")] {
+            let path = try profile(line)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let field = String(line.prefix { $0 != ":" })
+            let r = command == "devices" ? try npusim(["devices", "--json", "--profile", path]) : try npusim(["demo", "--device", path, "--no-training"])
+            #expect(r.code == 2 && r.err.hasPrefix("error: \(path):3:") && r.err.contains("field '\(field)' is "), "\(line): \(r.err)")
+        }
+        for program in ["uniform([16777216,16777216,16777216], 0, 1)", "uniform([0,16777216,16777216,16777216], 0, 1)", "shuffle(16777216, 1000)",
+                        "uniform(" + String(repeating: "[", count: 50_000) + ", 0, 1)"] {
+            let r = try npusim(["seeds", "run", program])
+            #expect(r.code == 2 && r.err.hasPrefix("error: program column "), "\(program.prefix(60)): \(r.err.prefix(200))")
+        }
+        let graph = try npusim(["seeds", "run", "uniform([16777216],0,1)", "--mode", "graph", "--steps", "1000"])
+        #expect(graph.code == 2 && graph.err.contains("at most 16777216 values per run"))
+        let power = try npusim(["seeds", "run", "set_seed(1**9223372036854775807)"])
+        #expect(power.code == 0)
+        for path in ["/dev/null", "/tmp"] {
+            let r = try npusim(["devices", "--profile", path])
+            #expect(r.code == 2 && r.err.hasPrefix("error: \(path): ") && !r.err.contains("NSCocoaErrorDomain") && !r.err.contains("permission"), "\(r.err)")
+        }
+    }
+
+    @Test func nonFiniteValuesAreValidJSON() throws {
+        let r = try npusim(["seeds", "run", "uniform([2], 0, 1e39)", "--json"])
+        #expect(r.code == 0)
+        let parsed = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]]
+        #expect(parsed?.first?["values"] as? [String] == ["Infinity", "Infinity"])
     }
 
     @Test func unknownDeviceAndBadFlagsExitWithTwo() throws {
@@ -160,6 +197,14 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(lines.contains { $0.hasPrefix("  --determinism off (like the card):") && $0.contains("fc1 weights differ") })
         #expect(lines.contains { $0.hasPrefix("  --determinism on (fixed order):") && $0.hasSuffix("bit-identical") })
         #expect(lines.contains { $0.hasPrefix("  off, replaying order seed 7 twice:") && $0.hasSuffix("bit-identical") })
+        #expect(lines.contains { $0.contains("same host numerics: OpenBLAS ") && $0.contains(" kernels, glibc ") })
+    }
+
+    /// `--device` applies to the training half too.
+    @Test func demoTrainsOnTheChosenDevice() throws {
+        let r = try npusim(["demo", "--size", "16", "--device", "ascend910b"])
+        #expect(r.code == 0)
+        #expect(r.out.contains("in graph mode on ascend910b"))
     }
 
     /// `bench --json`: one object per line and figure, in CLI.md's shape.

@@ -90,3 +90,16 @@ final class UnusedReduction: Layer {
         #expect(q.plan(op: "MatMul", site: "splitK", extent: 32, outputs: 1000).order != plan.order)
     }
 }
+
+@Suite struct PyNativeInputTests {
+    /// A layer whose parameter lives in another store: PyNative said so with a trap before.
+    @Test func aParameterTheStoreLacksIsAnError() throws {
+        let net = SequentialCell([try Dense(4, 2, name: "fc", try context())])
+        let store = ParameterStore()
+        let tape = Tape(context: PyNative(device: Device(spec: .test), determinism: .on))
+        var b = TapeModel(tape: tape, store: store, isTraining: true)
+        #expect(throws: TrainError("parameter 'fc.weight' is not in the parameter store (was the layer built with another store?)")) {
+            _ = try net(&b, tape.watch(sampleTensor([3, 4])))
+        }
+    }
+}

@@ -19,8 +19,10 @@ public struct Cast: OpDef {
         let out: Tensor = switch to {
         case .float32: try! Tensor(shape: x.shape, values: x.dtype == .float16 ? (try! x.toArray(of: Float16.self)).map(Float.init) : values.map { Float($0) })
         case .float16: try! Tensor(shape: x.shape, values: x.dtype == .float32 ? (try! x.toArray(of: Float.self)).map { Float16($0) } : values.map { Float16($0) })
-        case .int32: try! Tensor(shape: x.shape, values: values.map { Int32(clamping: Int64($0.isFinite ? $0.rounded(.towardZero) : 0)) })
-        case .int64: try! Tensor(shape: x.shape, values: values.map { $0.isFinite && abs($0) < 9.2e18 ? Int64($0.rounded(.towardZero)) : 0 })
+        // Truncation toward zero; NaN and values out of range give the integer minimum, as the x86
+        // conversion instructions (and so MindSpore's CPU Cast, a static_cast) do.
+        case .int32: try! Tensor(shape: x.shape, values: values.map { $0 > -2147483649 && $0 < 2147483648 ? Int32($0.rounded(.towardZero)) : Int32.min })
+        case .int64: try! Tensor(shape: x.shape, values: values.map { $0 >= -0x1p63 && $0 < 0x1p63 ? Int64($0.rounded(.towardZero)) : Int64.min })
         case .bool: try! Tensor(shape: x.shape, values: values.map { $0 != 0 })
         }
         return [out]

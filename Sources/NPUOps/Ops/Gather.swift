@@ -19,7 +19,7 @@ public struct Gather: OpDef {
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
         let params = inputs[0], rows = params.shape[0]
-        let idx = inputs[1].doubles().map { Int($0) }
+        let idx = indexValues(inputs[1])
         if let bad = idx.firstIndex(where: { $0 < 0 || $0 >= rows }) {
             throw OpError(type, "index \(idx[bad]) at position \(bad) is outside 0..<\(rows)")
         }
@@ -62,7 +62,7 @@ public struct GatherGrad: OpDef {
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
         let out = try infer(inputs.map(\.type))[0]
-        let idx = inputs[1].doubles().map { Int($0) }
+        let idx = indexValues(inputs[1])
         guard idx.allSatisfy({ $0 >= 0 && $0 < rows }) else { throw OpError(type, "indices must be in 0..<\(rows)") }
         let width = out.shape.dims.dropFirst().reduce(1, *)
         let g = try! inputs[0].toArray(of: Float.self)

@@ -23,9 +23,9 @@ public struct OneHot: OpDef {
     }
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
-        let idx = inputs[0].doubles()
+        let idx = indexValues(inputs[0])
         var values = [Float](repeating: off, count: idx.count * depth)
-        for (p, v) in idx.enumerated() where v >= 0 && Int(v) < depth { values[p * depth + Int(v)] = on }
+        for (p, v) in idx.enumerated() where v >= 0 && v < depth { values[p * depth + v] = on }
         return [try! Tensor(shape: Shape(inputs[0].shape.dims + [depth]), values: values)]
     }
 

@@ -39,7 +39,7 @@ public struct SoftmaxCrossEntropyWithLogits: OpDef {
         let ls = try! softmaxRows(logits, axis: -1, log: true, op: type).toArray(of: Float.self)
         var targets = [Float](repeating: 0, count: n * c)
         if sparse {
-            let idx = labels.doubles().map { Int($0) }
+            let idx = indexValues(labels)
             for (r, k) in idx.enumerated() {
                 guard k >= 0, k < c else { throw OpError(type, "label \(k) of sample \(r) is outside 0..<\(c)") }
                 targets[r * c + k] = 1
