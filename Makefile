@@ -6,7 +6,7 @@ NPUSIM     := .build/release/npusim
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS   := libopenblas-dev pkg-config
 
-.PHONY: all build setup test demo bench clean
+.PHONY: all build setup test demo bench fuzz clean
 
 all: build
 
@@ -42,5 +42,19 @@ $(BENCH_DIR)/sum_c: bench/sum_c.c | setup
 bench: build $(BENCH_DIR)/sgemm_c $(BENCH_DIR)/sum_c
 	NPUSIM_BENCH_TOOLS=$(BENCH_DIR) $(NPUSIM) bench
 
+# libFuzzer harnesses, one per parser a user can feed (Docs/Reliability.md). FUZZ_RUNS executions
+# each, from the committed seed corpora (copied, so the committed ones stay as they are).
+FUZZ_RUNS    ?= 1000000
+FUZZ_TARGETS := NPY:npy Profile:profile Seeds:seeds
+fuzz: setup
+	NPUSIM_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  name=$${t%%:*}; corpus=$${t##*:}; work=.build-fuzz/corpus-$$corpus; \
+	  mkdir -p $$work; cp -n Fuzz/Corpus/$$corpus/* $$work/; \
+	  echo "fuzz: Fuzz$$name, $(FUZZ_RUNS) runs"; \
+	  .build-fuzz/release/Fuzz$$name -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
+	    -print_final_stats=1 $$work 2>&1 | grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|Done|==|SUMMARY|ERROR)" ; \
+	done
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

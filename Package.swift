@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 // Bits matter in this project: C is built with -O3 and -ffp-contract=off (never fast-math), and
@@ -86,3 +87,13 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer harnesses, one per parser a user can feed (`make fuzz` builds them with
+// -sanitize=fuzzer; they call libFuzzer's driver, so they exist only in that build).
+if ProcessInfo.processInfo.environment["NPUSIM_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
+    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom")] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", .target(name: module)], path: "Fuzz/\(name)"))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}

@@ -42,6 +42,11 @@ public final class Device {
     private var engineFree: [Engine: SimTime] = [:]
     private var scheduled: [TaskRecord?] = []
     private var scheduledBase = 0
+    /// What the timeline keeps of scheduled tasks. Bounded by default, so a long run's memory
+    /// stays flat; profiling sets `.all` for the steps it records.
+    public var timelineMode: TimelineMode = .keepLast(65_536) {
+        didSet { trimTimeline() }
+    }
     /// Simulated host time: tasks enqueued now cannot start before it.
     public private(set) var hostTime: SimTime = .zero
 
@@ -58,6 +63,17 @@ public final class Device {
 
     /// The default compute stream.
     public var defaultStream: Stream { streams[0] }
+
+    /// The stream called `name`, made on first use: executors compiled again and again share
+    /// one (no stream is leaked per compile).
+    public func stream(named name: String) -> Stream {
+        streams.first { $0.name == name } ?? makeStream(name: name)
+    }
+
+    /// Forgets an event no task will wait for again (an executor that is done with it).
+    public func releaseEvent(_ event: Event) {
+        if let id = latestRecord.removeValue(forKey: event.id), pendingCount == 0 { recordEnds[id] = nil }
+    }
 
     /// A new stream; tasks on it are ordered only among themselves and by events.
     public func makeStream(name: String) -> Stream {
@@ -149,11 +165,25 @@ public final class Device {
     /// Every scheduled task since the last `clearTimeline()`, in submission order.
     public var timeline: [TaskRecord] { scheduled.compactMap { $0 } }
 
-    /// Forgets scheduled records (long runs that do not profile).
+    /// Forgets scheduled records.
     public func clearTimeline() {
         schedulePending()
         scheduledBase += scheduled.count
         scheduled.removeAll(keepingCapacity: true)
+    }
+
+    /// Drops records beyond what `timelineMode` keeps (amortised: a ring of at most twice the limit).
+    private func trimTimeline() {
+        let keep: Int
+        switch timelineMode {
+        case .all: return
+        case .off: keep = 0
+        case .keepLast(let n): keep = max(0, n)
+        }
+        guard scheduled.count > 2 * keep || (keep == 0 && !scheduled.isEmpty) else { return }
+        let drop = scheduled.count - keep
+        scheduled.removeFirst(drop)
+        scheduledBase += drop
     }
 
     private func schedulePending() {
@@ -192,6 +222,7 @@ public final class Device {
             queues[s].removeAll(keepingCapacity: true)
             queueHeads[s] = 0
         }
+        trimTimeline()
         // Nothing is pending: only the latest record of each event can still be waited for.
         let live = Set(latestRecord.values)
         recordEnds = recordEnds.filter { live.contains($0.key) }
@@ -215,4 +246,14 @@ struct PendingTask {
     let duration: SimTime
     let dependency: TaskID?
     let submitted: SimTime
+}
+
+/// What a device's timeline keeps of the tasks it schedules.
+public enum TimelineMode: Hashable, Sendable {
+    /// Nothing: `timeline` is empty and `record(of:)` answers nil.
+    case off
+    /// Every record until `clearTimeline()` (profiling a bounded number of steps).
+    case all
+    /// The last `n` records at least (up to 2n are held between trims).
+    case keepLast(Int)
 }

@@ -64,7 +64,7 @@ public final class CompiledGraph {
         self.store = store
         self.fetches = fetches
         context = KernelContext(planner: planner)
-        copyStream = device.makeStream(name: "copy")
+        copyStream = device.stream(named: "copy")
         inputsCopied = device.makeEvent()
         computeDone = device.makeEvent()
         memory = MemoryPlan(peakBytes: 0, residentBytes: 0, largest: [])
@@ -96,7 +96,11 @@ public final class CompiledGraph {
         }
     }
 
-    deinit { if let allocation { device.free(allocation) } }
+    deinit {
+        if let allocation { device.free(allocation) }
+        device.releaseEvent(inputsCopied)
+        device.releaseEvent(computeDone)
+    }
 
     /// Ops whose inputs are all constants run once, now (random ops never: they are stateful).
     private func foldConstants() {

@@ -77,11 +77,17 @@ public final class TensorStorage: @unchecked Sendable {
 
 /// Recycles tensor storage by size: while active on a thread (`run`), storage that dies there is
 /// kept here, and new storage of a size it holds reuses it. A compiled training step runs inside
-/// one, so from the second step on its tensors allocate no memory.
+/// one, so from the second step on its tensors allocate no memory. After each `run` the pool
+/// keeps, per size, at most as many buffers as that run asked for: what the next step reuses.
 public final class StoragePool: @unchecked Sendable {  // used by one thread at a time
     private var free: [Int: [(pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?)]] = [:]
+    /// Buffers of each size asked for during the current run.
+    private var demand: [Int: Int] = [:]
     /// Storage created fresh (not reused) while this pool was active.
     public internal(set) var freshAllocations = 0
+
+    /// Bytes held for reuse now.
+    public var retainedBytes: Int { free.reduce(0) { $0 + $1.key * $1.value.count } }
 
     public init() {}
 
@@ -97,16 +103,32 @@ public final class StoragePool: @unchecked Sendable {  // used by one thread at 
         return Unmanaged<StoragePool>.fromOpaque(raw).takeUnretainedValue()
     }
 
-    /// Runs `body` with this pool active on the current thread.
+    /// Runs `body` with this pool active on the current thread, then trims what it keeps to
+    /// what `body` asked for.
     public func run<R>(_ body: () throws -> R) rethrows -> R {
         let previous = pthread_getspecific(Self.key)
         pthread_setspecific(Self.key, Unmanaged.passUnretained(self).toOpaque())
-        defer { pthread_setspecific(Self.key, previous) }
+        defer {
+            pthread_setspecific(Self.key, previous)
+            trim()
+        }
+        demand.removeAll(keepingCapacity: true)
         return try body()
     }
 
+    /// Releases buffers beyond each size's demand in the last run.
+    private func trim() {
+        for (bytes, buffers) in free {
+            let keep = demand[bytes] ?? 0
+            guard buffers.count > keep else { continue }
+            for b in buffers[keep...] { TensorStorage.release(b.pointer, b.mapping) }
+            free[bytes] = keep == 0 ? nil : Array(buffers[..<keep])
+        }
+    }
+
     func take(_ bytes: Int) -> (pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?)? {
-        free[bytes]?.popLast()
+        demand[bytes, default: 0] += 1
+        return free[bytes]?.popLast()
     }
 
     func put(_ bytes: Int, pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?) {

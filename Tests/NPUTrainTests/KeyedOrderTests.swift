@@ -4,6 +4,7 @@ import NPUGraph
 import NPUOps
 import NPUTensor
 @testable import NPUTrain
+@testable import NPUDevice
 
 /// A layer that computes a planned reduction nobody uses, then passes its input on.
 final class UnusedReduction: Layer {
@@ -101,5 +102,53 @@ final class UnusedReduction: Layer {
         #expect(throws: TrainError("parameter 'fc.weight' is not in the parameter store (was the layer built with another store?)")) {
             _ = try net(&b, tape.watch(sampleTensor([3, 4])))
         }
+    }
+}
+
+/// Nothing a long run keeps grows with the number of steps or compiles.
+@Suite struct RetainedMemoryTests {
+    @Test func perStepRetainedMemoryDoesNotGrow() throws {
+        let ctx = try context()
+        let net = try mlp(ctx)
+        let device = Device(spec: .ascend910)
+        device.timelineMode = .keepLast(100)
+        let step = try TrainStep(network: net, loss: SoftmaxCrossEntropyLoss(), optimizer: try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx),
+                                 mode: .graph, device: device, store: ctx.store, determinism: .off,
+                                 inputType: TensorType(.float32, [32, 784]), labelType: TensorType(.int32, [32]))
+        let (x, y) = batch(0, [32, 784], classes: 10)
+        for _ in 0..<10 { _ = try step(x, y) }
+        let pool = try #require(step.storagePool)
+        let warm = (pool.retainedBytes, device.recordEnds.count)
+        for _ in 0..<300 { _ = try step(x, y) }
+        #expect(pool.retainedBytes == warm.0)
+        #expect(device.recordEnds.count == warm.1)
+        #expect(device.timeline.count <= 200)
+        #expect(device.timeline.last?.type == "MemcpyD2H")  // the newest records are the ones kept
+    }
+
+    @Test func recompilingLeaksNoStreamsOrEvents() throws {
+        let ctx = try context()
+        let net = try mlp(ctx)
+        let device = Device(spec: .test)
+        func compileAndStep() throws {
+            let step = try TrainStep(network: net, loss: SoftmaxCrossEntropyLoss(), optimizer: SGD(net.parameters, learningRate: 0.1), mode: .graph,
+                                     device: device, store: ctx.store, determinism: .on,
+                                     inputType: TensorType(.float32, [32, 784]), labelType: TensorType(.int32, [32]))
+            let (x, y) = batch(0, [32, 784], classes: 10)
+            _ = try step(x, y)
+        }
+        try compileAndStep()
+        let streams = device.streams.count, events = device.recordEnds.count
+        for _ in 0..<5 { try compileAndStep() }
+        #expect(device.streams.count == streams)
+        #expect(device.recordEnds.count <= events)
+    }
+
+    @Test func timelineOffKeepsNothing() {
+        let device = Device(spec: .test)
+        device.timelineMode = .off
+        device.defaultStream.launch("k", type: "Add", work: Work(flops: 1, bytes: 4, unit: .vector))
+        #expect(device.synchronize() > .zero)
+        #expect(device.timeline.isEmpty)
     }
 }
