@@ -56,7 +56,7 @@ let package = Package(
         ),
         .target(
             name: "NPUGraph",
-            dependencies: ["NPUDevice", "NPUTensor", "NPUOps"],
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps"],
             swiftSettings: nativeSwift
         ),
         .target(
@@ -78,6 +78,7 @@ let package = Package(
             swiftSettings: nativeSwift
         ),
         .testTarget(name: "NPUSimCLITests", dependencies: ["npusim"], swiftSettings: nativeSwift),
+        .testTarget(name: "NPUSimAPITests", dependencies: ["NPUSim"], swiftSettings: nativeSwift),
         .testTarget(name: "NPURandomTests", dependencies: ["NPURandom", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUOpsTests", dependencies: ["NPUOps", "NPUKernels"], swiftSettings: nativeSwift),
         .testTarget(name: "NPUGraphTests", dependencies: ["NPUGraph"], swiftSettings: nativeSwift),

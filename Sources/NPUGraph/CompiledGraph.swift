@@ -1,5 +1,6 @@
 import NPUDevice
 import NPUOps
+import NPURandom
 import NPUTensor
 
 /// Named tensors that outlive steps: parameters, optimizer state, moving statistics.
@@ -43,6 +44,10 @@ public final class CompiledGraph {
     public private(set) var schedule: [Int] = []
     public private(set) var memory: MemoryPlan
     private var folded: [Int: [Tensor]] = [:]
+    /// The step's own random kernels: each Dropout node gets a fresh generator from its seeds, so
+    /// a rebuilt graph starts afresh (as MindSpore's does) and two steps built from one network
+    /// never share a generator.
+    private var ownOps: [Int: any OpDef] = [:]
     private let copyStream: Stream
     /// Recorded every step: the inputs are on the card; the compute that produces the fetches is done.
     private let inputsCopied: Event
@@ -79,6 +84,11 @@ public final class CompiledGraph {
                 guard t.type == graph.nodes[i].outputTypes[0] else {
                     throw GraphError("\(graph.nodes[i].name): parameter '\(name)' is \(t.type) in the store, the graph expects \(graph.nodes[i].outputTypes[0])")
                 }
+            }
+        }
+        for i in schedule {
+            if case .op(let op as Dropout) = graph.nodes[i].kind {
+                ownOps[i] = Dropout(keepProb: op.keepProb, kernel: RandomKernel(op.kernel.kind, seeds: op.kernel.seeds))
             }
         }
         foldConstants()
@@ -176,7 +186,8 @@ public final class CompiledGraph {
                 values[i] = [t]
             case .parameter(let name): values[i] = [store[name]!]
             case .constant(let t): values[i] = [t]
-            case .op(let op):
+            case .op(let graphOp):
+                let op = ownOps[i] ?? graphOp
                 if copied {  // compute waits for this step's input copies
                     copyStream.record(inputsCopied)
                     device.defaultStream.wait(inputsCopied)

@@ -131,23 +131,24 @@ extension BinaryElementwise {
 // MARK: Building gradients
 
 extension GradBuilder {
-    mutating func one(_ op: any OpDef, _ inputs: [Value]) throws(OpError) -> Value { try apply(op, inputs)[0] }
-    mutating func scalar(_ v: Float) -> Value { constant(Tensor(scalar: v)) }
-    mutating func add(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Add(), [a, b]) }
-    mutating func sub(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Sub(), [a, b]) }
-    mutating func mul(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Mul(), [a, b]) }
-    mutating func div(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Div(), [a, b]) }
-    mutating func neg(_ a: Value) throws(OpError) -> Value { try one(Neg(), [a]) }
-    mutating func reshape(_ a: Value, _ shape: Shape) throws(OpError) -> Value {
+    /// The first output of `op` applied to `inputs`.
+    public mutating func one(_ op: any OpDef, _ inputs: [Value]) throws(OpError) -> Value { try apply(op, inputs)[0] }
+    public mutating func scalar(_ v: Float) -> Value { constant(Tensor(scalar: v)) }
+    public mutating func add(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Add(), [a, b]) }
+    public mutating func sub(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Sub(), [a, b]) }
+    public mutating func mul(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Mul(), [a, b]) }
+    public mutating func div(_ a: Value, _ b: Value) throws(OpError) -> Value { try one(Div(), [a, b]) }
+    public mutating func neg(_ a: Value) throws(OpError) -> Value { try one(Neg(), [a]) }
+    public mutating func reshape(_ a: Value, _ shape: Shape) throws(OpError) -> Value {
         type(of: a).shape == shape ? a : try one(Reshape(shape: shape.dims), [a])
     }
-    mutating func reduceSum(_ a: Value, axes: [Int], keepDims: Bool) throws(OpError) -> Value {
+    public mutating func reduceSum(_ a: Value, axes: [Int], keepDims: Bool) throws(OpError) -> Value {
         try one(ReduceSum(axes: axes, keepDims: keepDims), [a])
     }
 
     /// Sums a gradient of a broadcast result back to `shape` (a planned ReduceSum over the
     /// broadcast axes, then a reshape).
-    mutating func unbroadcast(_ g: Value, to shape: Shape) throws(OpError) -> Value {
+    public mutating func unbroadcast(_ g: Value, to shape: Shape) throws(OpError) -> Value {
         let gShape = type(of: g).shape
         if gShape == shape { return g }
         let pad = gShape.rank - shape.rank

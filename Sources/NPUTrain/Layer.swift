@@ -11,6 +11,14 @@ public struct Parameter: Hashable, Sendable {
     public let type: TensorType
     /// False for state that is not trained (BatchNorm's moving statistics).
     public let requiresGrad: Bool
+
+    /// A parameter whose value `store[name]` holds (make it with `LayerContext.parameter`, which
+    /// also creates the value).
+    public init(name: String, type: TensorType, requiresGrad: Bool = true) {
+        self.name = name
+        self.type = type
+        self.requiresGrad = requiresGrad
+    }
 }
 
 /// MindSpore's automatic mixed precision levels.
@@ -58,7 +66,9 @@ public struct LayerContext {
     }
 
     /// Creates parameter `name` with `initializer` (drawing its numpy seed now, in construction order).
-    func parameter(_ name: String, _ shape: Shape, _ initializer: Initializer, requiresGrad: Bool = true) throws -> Parameter {
+    /// - Throws: `TrainError` if the store holds that name already; the initializer's error for a
+    ///   shape it cannot fill.
+    public func parameter(_ name: String, _ shape: Shape, _ initializer: Initializer, requiresGrad: Bool = true) throws -> Parameter {
         guard store[name] == nil else { throw TrainError("parameter '\(name)' exists already; give the layer another name") }
         store[name] = try initializer.make(shape, state: seeds)
         return Parameter(name: name, type: TensorType(.float32, shape), requiresGrad: requiresGrad)
@@ -148,7 +158,7 @@ public struct TapeModel: ModelBuilder {
 extension ModelBuilder {
     /// A cube-op input at the current precision: under O2 rounded to float16 (the cube reads
     /// float16 and accumulates in float32); under O0 unchanged.
-    mutating func cubeInput(_ v: Value) throws -> Value {
+    public mutating func cubeInput(_ v: Value) throws -> Value {
         guard ampLevel == .O2 else { return v }
         return try apply(Cast(to: .float32), [try apply(Cast(to: .float16), [v])[0]])[0]
     }

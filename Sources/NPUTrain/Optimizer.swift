@@ -10,8 +10,10 @@ public protocol Optimizer {
 }
 
 extension ModelBuilder {
-    mutating func op(_ op: any OpDef, _ inputs: [Value]) throws -> Value { try apply(op, inputs)[0] }
-    mutating func scalarConstant(_ v: Float) -> Value { constant(Tensor(scalar: v)) }
+    /// The first output of `op` applied to `inputs`.
+    public mutating func op(_ op: any OpDef, _ inputs: [Value]) throws -> Value { try apply(op, inputs)[0] }
+    /// A float32 scalar constant.
+    public mutating func scalarConstant(_ v: Float) -> Value { constant(Tensor(scalar: v)) }
 }
 
 /// State of an optimizer: one zero tensor per parameter, named `prefix.param`.

@@ -152,3 +152,23 @@ final class UnusedReduction: Layer {
         #expect(device.timeline.isEmpty)
     }
 }
+
+@Suite struct RandomStateOwnershipTests {
+    /// Two graph steps compiled from one network start the Dropout stream afresh each, as a
+    /// rebuilt MindSpore graph does; within one step the stream carries on.
+    @Test func twoStepsFromOneNetworkDoNotShareAGenerator() throws {
+        let ctx = try context()
+        let net = SequentialCell([try Dense(16, 10, name: "fc", ctx), try DropoutLayer(p: 0.5, ctx)])
+        func makeStep() throws -> TrainStep {
+            try TrainStep(network: net, loss: SoftmaxCrossEntropyLoss(), optimizer: SGD(net.parameters, learningRate: 0), mode: .graph,
+                          device: Device(spec: .test), store: ctx.store, determinism: .on,
+                          inputType: TensorType(.float32, [8, 16]), labelType: TensorType(.int32, [8]))
+        }
+        let (x, y) = batch(0, [8, 16], classes: 10)
+        let first = try makeStep(), second = try makeStep()
+        let a1 = try first(x, y).toArray(of: Float.self), a2 = try first(x, y).toArray(of: Float.self)
+        let b1 = try second(x, y).toArray(of: Float.self)
+        #expect(a1 == b1)   // a fresh generator: the same first mask
+        #expect(a1 != a2)   // the stream carries on within one step (lr 0: only the mask changes)
+    }
+}
