@@ -61,7 +61,7 @@ public final class TrainStep {
             let x = b.graph.input("data", inputType), y = b.graph.input("label", labelType)
             let logits = try network(&b, x)
             let l = try loss(&b, logits, y)
-            let params = try optimizer.parameters.map { try b.read($0) }
+            let params = optimizer.parameters.map { b.read($0) }
             let grads = try b.graph.gradients(of: l, wrt: params, lossScale: self.lossScale)
             try optimizer.update(&b, gradients: try Self.unscale(&b, try Self.require(grads, optimizer.parameters), self.lossScale))
             compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store,
