@@ -7,8 +7,9 @@ import NPUTensor
 @Suite(.serialized) struct ThreadIndependenceTests {
     /// A small conv + dense forward and backward: every value's bits with OpenBLAS on 1 and 2 threads.
     func step(threads: Int, policy: Determinism) throws -> [[UInt32]] {
+        let previous = BLAS.threads
         BLAS.setThreads(threads)
-        defer { BLAS.setThreads(2) }
+        defer { BLAS.setThreads(previous) }
         let ctx = PyNative(device: Device(spec: .ascend910), determinism: policy, orderSource: .replay(9))
         let x = roundingTensor([32, 3, 12, 12], seed: 1), w = roundingTensor([8, 3, 3, 3], seed: 2)
         let conv = try ctx.run(Conv2D(padMode: .same), [x, w])[0]
