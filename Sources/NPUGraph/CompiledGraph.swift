@@ -48,6 +48,8 @@ public final class CompiledGraph {
     /// a rebuilt graph starts afresh (as MindSpore's does) and two steps built from one network
     /// never share a generator.
     private var ownOps: [Int: any OpDef] = [:]
+    /// Each op node's order identity (`ReductionPlanner.identity(of:)` of its name), hashed once.
+    private var identities: [UInt64] = []
     private let copyStream: Stream
     /// Recorded every step: the inputs are on the card; the compute that produces the fetches is done.
     private let inputsCopied: Event
@@ -86,8 +88,11 @@ public final class CompiledGraph {
                 }
             }
         }
+        identities = [UInt64](repeating: 0, count: graph.nodes.count)
         for i in schedule {
-            if case .op(let op as Dropout) = graph.nodes[i].kind {
+            guard case .op(let op) = graph.nodes[i].kind else { continue }
+            identities[i] = ReductionPlanner.identity(of: graph.nodes[i].name)
+            if let op = op as? Dropout {
                 ownOps[i] = Dropout(keepProb: op.keepProb, kernel: RandomKernel(op.kernel.kind, seeds: op.kernel.seeds))
             }
         }
@@ -194,7 +199,7 @@ public final class CompiledGraph {
                     copied = false
                 }
                 let inputs = n.inputs.map { values[$0.node]![$0.index] }
-                context.planner.enter(op: n.name)
+                context.planner.enter(op: n.name, identity: identities[i])
                 values[i] = try op.forward(inputs, context)
                 device.defaultStream.launch(n.name, type: op.type, work: op.work(inputs.map(\.type), n.outputTypes))
             case .assign(let name): assigns.append((name, values[n.inputs[0].node]![n.inputs[0].index]))

@@ -36,7 +36,8 @@ public struct ReductionPlan: Hashable, Sendable {
     public var site: String
     /// The op instance's stable name in the program (`fc1/MatMul`), empty outside an executor.
     public var instance: String
-    /// The launch's index among the planned launches of its op instance in one step.
+    /// The step it ran in, and its index among the planned launches of its op instance in that step.
+    public var step: Int
     public var launch: Int
     /// Elements reduced into each output.
     public var extent: Int
@@ -137,11 +138,18 @@ public final class ReductionPlanner {
     /// Says which op instance the following launches belong to: its stable name in the program
     /// (`fc1/MatMul`, `Gradients/fc1/MatMul/MatMul`), the same in graph and PyNative mode.
     /// Launch indices count from 0 again.
-    public func enter(op name: String) {
+    public func enter(op name: String) { enter(op: name, identity: Self.identity(of: name)) }
+
+    /// `enter(op:)` with the name's identity computed once beforehand (executors that run the
+    /// same ops every step).
+    public func enter(op name: String, identity: UInt64) {
         instance = name
-        instanceHash = fnv1a(name, from: 0xcbf2_9ce4_8422_2325)
+        instanceHash = identity
         launchInOp = 0
     }
+
+    /// The hash of an op instance's name that keys its orders.
+    public static func identity(of name: String) -> UInt64 { fnv1a(name, from: 0xcbf2_9ce4_8422_2325) }
 
     /// Number of blocks for a reduced extent (the forced count, if set).
     public func blockCount(extent: Int) -> Int {
@@ -176,7 +184,7 @@ public final class ReductionPlanner {
         } else {
             order = (0..<count).map(Int32.init)
         }
-        let plan = ReductionPlan(op: op, site: site, instance: instance, launch: launch, extent: extent, policy: p,
+        let plan = ReductionPlan(op: op, site: site, instance: instance, step: step, launch: launch, extent: extent, policy: p,
                                  blocks: blocks, tileSize: tileSize, order: order)
         if recording { plans.append(plan) }
         return plan

@@ -55,7 +55,7 @@ final class UnusedReduction: Layer {
         step.planner.recording = true
         for s in 0..<2 { let (x, y) = batch(s, [32, 784], classes: 10); _ = try step(x, y) }
         var plans: [String: ReductionPlan] = [:]
-        for (i, p) in step.planner.plans.enumerated() { plans["\(i < step.planner.plans.count / 2 ? 0 : 1) \(p.instance) \(p.site) \(p.launch)"] = p }
+        for p in step.planner.plans { plans["\(p.step) \(p.instance) \(p.site) \(p.launch)"] = p }
         return (plans, bits(ctx.store))
     }
 
