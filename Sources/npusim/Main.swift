@@ -22,11 +22,7 @@ struct NPUSimCommand: ParsableCommand {
         do {
             command = try parseAsRoot()
         } catch {
-            let code = exitCode(for: error)
-            if code == .success || error is CleanExit { exit(withError: error) }
-            // Usage errors: ArgumentParser's message and usage, with our exit code 2.
-            let text = fullMessage(for: error).replacingOccurrences(of: "Error: ", with: "error: ")
-            fail(text, code: code == .validationFailure ? 2 : code.rawValue)
+            usageError(error)
         }
         do {
             try command.run()
@@ -34,14 +30,22 @@ struct NPUSimCommand: ParsableCommand {
             fail(error.message, code: error.code)
         } catch let error as CategorizedError {
             fail(error.description, code: error.category.exitCode)
-        } catch let error as CleanExit {
-            exit(withError: error)
-        } catch let error as ExitCode {
-            Foundation.exit(error.rawValue)
         } catch {
+            // ArgumentParser's own (help, version, usage) come from run() too: `--help` parses to
+            // a help command whose run throws.
+            let code = exitCode(for: error)
+            if code == .success || code == .validationFailure || error is CleanExit { usageError(error) }
             // Not one of ours: still a message, never ArgumentParser's usage text.
             fail(String(describing: error), code: 1)
         }
+    }
+
+    /// Help and version (exit 0), or a usage error: ArgumentParser's message and usage with exit code 2.
+    static func usageError(_ error: Error) -> Never {
+        let code = exitCode(for: error)
+        if code == .success || error is CleanExit { exit(withError: error) }
+        let text = fullMessage(for: error).replacingOccurrences(of: "Error: ", with: "error: ")
+        fail(text, code: code == .validationFailure ? 2 : code.rawValue)
     }
 
     static func fail(_ message: String, code: Int32) -> Never {

@@ -84,6 +84,13 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         }
     }
 
+    @Test func helpExitsZeroWithTheOverview() throws {
+        for arguments in [["--help"], ["demo", "--help"], ["bench", "--help"]] {
+            let r = try npusim(arguments)
+            #expect(r.code == 0 && r.out.contains("OVERVIEW:") && r.err.isEmpty, "\(arguments): \(r.err)")
+        }
+    }
+
     @Test func nonFiniteValuesAreValidJSON() throws {
         let r = try npusim(["seeds", "run", "uniform([2], 0, 1e39)", "--json"])
         #expect(r.code == 0)
