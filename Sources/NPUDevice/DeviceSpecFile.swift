@@ -110,6 +110,9 @@ extension DeviceSpec {
             }
             spec = DeviceSpec.test
             spec.summary = "loaded from \(file)"
+            // The optional fields' documented defaults, not the test profile's figures.
+            spec.reductionTile = 256
+            spec.cubeTile = 16
         }
         if let n = values["name"] {
             let name = try string(n, "name", file)

@@ -38,6 +38,7 @@ import Testing
         #expect(s.hostLatency == SimTime(nanoseconds: 12_000) && s.hostBandwidth == 25e9)
         #expect(s.linkLatency == SimTime(nanoseconds: 4000) && s.linkBandwidth == 50e9)
         #expect(s.reductionBlockMin == 32)
+        #expect(s.reductionTile == 256 && s.cubeTile == 16)  // the documented defaults of the optional fields
     }
 
     @Test func baseProfileWithOverrides() throws {
