@@ -2,12 +2,8 @@
 import Foundation
 import PackageDescription
 
-// Bits matter in this project: C is built with -O3 and -ffp-contract=off (never fast-math), and
-// both C and Swift are built for the machine's vector width (results do not depend on it: every
-// reduction fixes its own accumulation order in code).
-let nativeC: [CSetting] = [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-fast-math", "-march=native"])]
-let nativeSwift: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=native"])]
-
+// No compiler flags (so no unsafeFlags: the package can be a versioned dependency). The C kernels
+// set their own floating-point rules and pick their vector width at run time (Kernels/npu_build.h).
 let package = Package(
     name: "NPUSim",
     platforms: [.macOS(.v15)],
@@ -31,60 +27,51 @@ let package = Package(
         .target(
             name: "NPUKernels",
             dependencies: ["COpenBLAS"],
-            path: "Kernels",
-            cSettings: nativeC
+            path: "Kernels"
         ),
         .target(
             name: "NPUDevice",
-            dependencies: [.product(name: "Yams", package: "Yams")],
-            swiftSettings: nativeSwift
+            dependencies: [.product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "NPUTensor",
-            dependencies: ["NPUDevice", "NPUKernels", "COpenBLAS"],
-            swiftSettings: nativeSwift
+            dependencies: ["NPUDevice", "NPUKernels", "COpenBLAS"]
         ),
         .target(
             name: "NPURandom",
-            dependencies: ["NPUDevice", "NPUTensor", "NPUKernels"],
-            swiftSettings: nativeSwift
+            dependencies: ["NPUDevice", "NPUTensor", "NPUKernels"]
         ),
         .target(
             name: "NPUOps",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUKernels", "COpenBLAS"],
-            swiftSettings: nativeSwift
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUKernels", "COpenBLAS"]
         ),
         .target(
             name: "NPUGraph",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps"],
-            swiftSettings: nativeSwift
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps"]
         ),
         .target(
             name: "NPUTrain",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph"],
-            swiftSettings: nativeSwift
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph"]
         ),
         .target(
             name: "NPUSim",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUTrain"],
-            swiftSettings: nativeSwift
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUTrain"]
         ),
         .executableTarget(
             name: "npusim",
             dependencies: [
                 "NPUSim", "NPUKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: nativeSwift
+            ]
         ),
-        .testTarget(name: "NPUSimCLITests", dependencies: ["npusim"], swiftSettings: nativeSwift),
-        .testTarget(name: "NPUSimAPITests", dependencies: ["NPUSim"], swiftSettings: nativeSwift),
-        .testTarget(name: "NPURandomTests", dependencies: ["NPURandom", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
-        .testTarget(name: "NPUOpsTests", dependencies: ["NPUOps", "NPUKernels"], swiftSettings: nativeSwift),
-        .testTarget(name: "NPUGraphTests", dependencies: ["NPUGraph"], swiftSettings: nativeSwift),
-        .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"], swiftSettings: nativeSwift),
-        .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"], swiftSettings: nativeSwift),
-        .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"], swiftSettings: nativeSwift),
+        .testTarget(name: "NPUSimCLITests", dependencies: ["npusim"]),
+        .testTarget(name: "NPUSimAPITests", dependencies: ["NPUSim"]),
+        .testTarget(name: "NPURandomTests", dependencies: ["NPURandom", "NPUKernels"], exclude: ["Fixtures"]),
+        .testTarget(name: "NPUOpsTests", dependencies: ["NPUOps", "NPUKernels"]),
+        .testTarget(name: "NPUGraphTests", dependencies: ["NPUGraph"]),
+        .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"]),
+        .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"]),
+        .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,10 +1,11 @@
 /* im2col / col2im and pooling. Loops in a fixed order; no allocation. */
+#include "npu_build.h"
 #include "npu_conv.h"
 
 #include <string.h>
 
 /* col: [C·KH·KW][n·OH·OW], x: [n][C][H][W] */
-void npu_im2col_f32(float *restrict col, const float *restrict x, const npu_window *g, int n) {
+NPU_VECTOR void npu_im2col_f32(float *restrict col, const float *restrict x, const npu_window *g, int n) {
     /* The geometry in locals: the stores to col cannot then force reloads of it. */
     const int C = g->c, H = g->h, W = g->w, KH = g->kh, KW = g->kw, SH = g->sh, SW = g->sw;
     const int PT = g->pt, PL = g->pl, DH = g->dh, DW = g->dw, OH = g->oh, OW = g->ow;
@@ -57,7 +58,7 @@ void npu_im2col_f32(float *restrict col, const float *restrict x, const npu_wind
 }
 
 /* x: [n][C][H][W], col: [C·KH·KW][n·OH·OW] */
-void npu_col2im_f32(float *restrict x, const float *restrict col, const npu_window *g, int n) {
+NPU_VECTOR void npu_col2im_f32(float *restrict x, const float *restrict col, const npu_window *g, int n) {
     const size_t plane = (size_t)g->oh * g->ow, cols = (size_t)n * plane;
     for (size_t i = 0; i < (size_t)n * g->c * g->h * g->w; i++) x[i] = 0.0f;
     for (int c = 0; c < g->c; c++)
@@ -79,28 +80,54 @@ void npu_col2im_f32(float *restrict x, const float *restrict col, const npu_wind
             }
 }
 
-/* y: [planes][OH][OW], argmax: same, x: [planes][H][W] */
-void npu_maxpool_f32(float *restrict y, int *restrict argmax, const float *restrict x, const npu_window *g, int planes) {
+/* y: [planes][OH][OW], argmax: same, x: [planes][H][W]. The first of equal maxima wins; a NaN
+ * in the window is kept once it is the maximum so far (nothing compares greater than it). */
+NPU_VECTOR void npu_maxpool_f32(float *restrict y, int *restrict argmax, const float *restrict x, const npu_window *g, int planes) {
+    /* The geometry in locals: argmax stores could otherwise alias g's fields and force reloads. */
+    const int H = g->h, W = g->w, KH = g->kh, KW = g->kw, SH = g->sh, SW = g->sw;
+    const int PT = g->pt, PL = g->pl, DH = g->dh, DW = g->dw, OH = g->oh, OW = g->ow;
+    if (KH == 2 && KW == 2 && SH == 2 && SW == 2 && PT == 0 && PL == 0 && DH == 1 && DW == 1 && 2 * OH <= H && 2 * OW <= W) {
+        /* The common 2×2/2 window, every tap inside the plane: the same comparisons, unrolled. */
+        for (int p = 0; p < planes; p++) {
+            const float *src = x + (size_t)p * H * W;
+            float *yp = y + (size_t)p * OH * OW;
+            int *ap = argmax + (size_t)p * OH * OW;
+            for (int oi = 0; oi < OH; oi++) {
+                const float *r0 = src + (size_t)(2 * oi) * W, *r1 = r0 + W;
+                for (int oj = 0; oj < OW; oj++) {
+                    int base = 2 * oi * W + 2 * oj;
+                    float best = r0[2 * oj];
+                    int at = base;
+                    if (r0[2 * oj + 1] > best) { best = r0[2 * oj + 1]; at = base + 1; }
+                    if (r1[2 * oj] > best) { best = r1[2 * oj]; at = base + W; }
+                    if (r1[2 * oj + 1] > best) { best = r1[2 * oj + 1]; at = base + W + 1; }
+                    yp[oi * OW + oj] = best;
+                    ap[oi * OW + oj] = at;
+                }
+            }
+        }
+        return;
+    }
     for (int p = 0; p < planes; p++) {
-        const float *src = x + (size_t)p * g->h * g->w;
-        for (int oi = 0; oi < g->oh; oi++)
-            for (int oj = 0; oj < g->ow; oj++) {
+        const float *src = x + (size_t)p * H * W;
+        for (int oi = 0; oi < OH; oi++)
+            for (int oj = 0; oj < OW; oj++) {
                 float best = 0.0f;
                 int at = -1;
-                for (int ki = 0; ki < g->kh; ki++) {
-                    int ii = oi * g->sh - g->pt + ki * g->dh;
-                    if (ii < 0 || ii >= g->h) continue;
-                    for (int kj = 0; kj < g->kw; kj++) {
-                        int jj = oj * g->sw - g->pl + kj * g->dw;
-                        if (jj < 0 || jj >= g->w) continue;
-                        float v = src[ii * g->w + jj];
+                for (int ki = 0; ki < KH; ki++) {
+                    int ii = oi * SH - PT + ki * DH;
+                    if (ii < 0 || ii >= H) continue;
+                    for (int kj = 0; kj < KW; kj++) {
+                        int jj = oj * SW - PL + kj * DW;
+                        if (jj < 0 || jj >= W) continue;
+                        float v = src[ii * W + jj];
                         if (at < 0 || v > best) {
                             best = v;
-                            at = ii * g->w + jj;
+                            at = ii * W + jj;
                         }
                     }
                 }
-                size_t o = ((size_t)p * g->oh + oi) * g->ow + oj;
+                size_t o = ((size_t)p * OH + oi) * OW + oj;
                 y[o] = best;
                 argmax[o] = at;
             }
@@ -108,7 +135,7 @@ void npu_maxpool_f32(float *restrict y, int *restrict argmax, const float *restr
 }
 
 /* y: [planes][OH][OW], x: [planes][H][W] */
-void npu_avgpool_f32(float *restrict y, const float *restrict x, const npu_window *g, int planes) {
+NPU_VECTOR void npu_avgpool_f32(float *restrict y, const float *restrict x, const npu_window *g, int planes) {
     for (int p = 0; p < planes; p++) {
         const float *src = x + (size_t)p * g->h * g->w;
         for (int oi = 0; oi < g->oh; oi++)
@@ -131,7 +158,7 @@ void npu_avgpool_f32(float *restrict y, const float *restrict x, const npu_windo
 }
 
 /* dx: [planes][H][W], dy: [planes][OH][OW] */
-void npu_avgpool_grad_f32(float *restrict dx, const float *restrict dy, const npu_window *g, int planes) {
+NPU_VECTOR void npu_avgpool_grad_f32(float *restrict dx, const float *restrict dy, const npu_window *g, int planes) {
     for (size_t i = 0; i < (size_t)planes * g->h * g->w; i++) dx[i] = 0.0f;
     for (int p = 0; p < planes; p++) {
         float *dst = dx + (size_t)p * g->h * g->w;
@@ -160,7 +187,7 @@ void npu_avgpool_grad_f32(float *restrict dx, const float *restrict dy, const np
 }
 
 /* dst: [b][a][p], src: [a][b][p] */
-void npu_swap_outer_f32(float *restrict dst, const float *restrict src, size_t a, size_t b, size_t p) {
+NPU_VECTOR void npu_swap_outer_f32(float *restrict dst, const float *restrict src, size_t a, size_t b, size_t p) {
     for (size_t i = 0; i < a; i++)
         for (size_t j = 0; j < b; j++) {
             const float *from = src + (i * b + j) * p;

@@ -1,10 +1,11 @@
 /* Strided-to-contiguous copy (views made contiguous: transposes, broadcasts). */
+#include "npu_build.h"
 #include "npu_kernels.h"
 
 #include <string.h>
 
 /* dst: [Π shape] contiguous; src: strided view */
-void npu_strided_copy(void *restrict dst, const void *restrict src, size_t elem_size, int rank, const long *shape, const long *strides) {
+NPU_VECTOR void npu_strided_copy(void *restrict dst, const void *restrict src, size_t elem_size, int rank, const long *shape, const long *strides) {
     size_t total = 1;
     for (int d = 0; d < rank; d++) total *= (size_t)shape[d];
     if (total == 0) return;

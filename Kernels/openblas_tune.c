@@ -7,6 +7,7 @@
  * OPENBLAS_CORETYPE that is weaker than the CPU (machine images set one for older CPUs); it never
  * downgrades. NPUSIM_NO_OPENBLAS_TUNE=1 keeps OpenBLAS's choice exactly. */
 #define _GNU_SOURCE
+#include "npu_build.h"
 #include "npu_kernels.h"
 
 #include <cblas.h>

@@ -1,5 +1,6 @@
-/* Reduction kernels. The order of every floating-point addition is written out here: with
- * -ffp-contract=off and no fast-math the compiler keeps it, whatever vector width it uses. */
+/* Reduction kernels. The order of every floating-point addition is written out here: with no
+ * contraction and no fast-math (npu_build.h) the compiler keeps it, whatever vector width it uses. */
+#include "npu_build.h"
 #include "npu_reduce.h"
 #include "npu_rng.h"
 
@@ -9,7 +10,7 @@
 #define LANES 64
 
 /* x: [n] */
-float npu_sum_f32(const float *restrict x, size_t n) {
+NPU_VECTOR float npu_sum_f32(const float *restrict x, size_t n) {
     float acc[LANES] = {0};
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -21,7 +22,7 @@ float npu_sum_f32(const float *restrict x, size_t n) {
 }
 
 /* partial: [inner], x: [rows][inner] */
-void npu_sum_rows_f32(float *restrict partial, const float *restrict x, size_t rows, size_t inner) {
+NPU_VECTOR void npu_sum_rows_f32(float *restrict partial, const float *restrict x, size_t rows, size_t inner) {
     if (inner == 1) {
         partial[0] = npu_sum_f32(x, rows);
         return;
@@ -34,7 +35,7 @@ void npu_sum_rows_f32(float *restrict partial, const float *restrict x, size_t r
 }
 
 /* out: [n], partials: [blocks][n], order: [blocks] */
-void npu_combine_partials_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
+NPU_VECTOR void npu_combine_partials_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
                               size_t blocks, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = 0.0f;
     for (size_t b = 0; b < blocks; b++) {
@@ -44,7 +45,7 @@ void npu_combine_partials_f32(float *restrict out, const float *restrict partial
 }
 
 /* out: [n], partials: [blocks][n], orders: [⌈n / tile⌉][blocks] */
-void npu_combine_tiles_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
+NPU_VECTOR void npu_combine_tiles_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
                            size_t blocks, size_t n, size_t tile) {
     for (size_t lo = 0, t = 0; lo < n; lo += tile, t++) {
         size_t hi = lo + tile < n ? lo + tile : n;
@@ -143,7 +144,7 @@ void npu_exact_add_f64(npu_exact *a, double x) {
     add_scaled(a, m, biased - 1075, (int)(bits >> 63));
 }
 
-void npu_exact_add_f32(npu_exact *restrict a, const float *restrict x, size_t n) {
+NPU_VECTOR void npu_exact_add_f32(npu_exact *restrict a, const float *restrict x, size_t n) {
     /* Fast path: within a chunk of 4096 values, scale every value by 2^(177 - emax) (emax: the
      * chunk's largest biased exponent), exactly, in double; values that land on integers (all
      * but those 2^26 times smaller than the largest) are summed as int64 (4096 values below 2^51
@@ -246,7 +247,7 @@ static unsigned __int128 magnitude(__int128 v, int *negative) {
     return *negative ? (unsigned __int128)(-(v + 1)) + 1u : (unsigned __int128)v;
 }
 
-void npu_exact_add_dot_f32(npu_exact *restrict acc, const float *restrict a, size_t sa, const float *restrict b,
+NPU_VECTOR void npu_exact_add_dot_f32(npu_exact *restrict acc, const float *restrict a, size_t sa, const float *restrict b,
                            size_t sb, size_t n) {
     /* A product of floats is ma·mb·2^(ea+eb−300) with ma·mb < 2^48: on a chunk's grid it is an
      * int128 below 2^111, and 4096 of them stay below 2^123. */

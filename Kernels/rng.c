@@ -1,6 +1,7 @@
 /* Random engines and MindSpore CPU random kernels. The arithmetic order in every function is
- * part of the contract (bit-for-bit parity with MindSpore 2.10 CPU); -ffp-contract=off keeps the
+ * part of the contract (bit-for-bit parity with MindSpore 2.10 CPU); npu_build.h keeps the
  * compiler from fusing multiply-adds. */
+#include "npu_build.h"
 #include "npu_rng.h"
 
 #include <math.h>

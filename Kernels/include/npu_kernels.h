@@ -1,5 +1,5 @@
 /* NPUSim C kernels: plain C, outputs first, no allocation, no globals, no printing.
- * Built with -O3 -ffp-contract=off (never fast-math): every kernel fixes its own order of
+ * Built without contraction or fast-math (npu_build.h): every kernel fixes its own order of
  * floating-point operations, so results do not depend on the compiler's vector width. */
 #ifndef NPU_KERNELS_H
 #define NPU_KERNELS_H

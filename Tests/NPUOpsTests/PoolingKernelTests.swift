@@ -1,0 +1,44 @@
+import Testing
+import NPUDevice
+import NPUTensor
+@testable import NPUOps
+
+/// The unrolled 2×2/2 max-pool path against a direct loop: first maximum wins ties, a NaN is kept
+/// once it is the maximum, odd sizes drop the last row and column.
+@Suite struct PoolingKernelTests {
+    /// Max and argmax (offset in the plane) by the definition.
+    func reference(_ x: [Float], planes: Int, h: Int, w: Int) -> ([Float], [Int32]) {
+        let (oh, ow) = ((h - 2) / 2 + 1, (w - 2) / 2 + 1)
+        var y: [Float] = [], at: [Int32] = []
+        for p in 0..<planes {
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var best = Float.zero, arg = -1
+                    for (di, dj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let o = (2 * i + di) * w + 2 * j + dj
+                        let v = x[p * h * w + o]
+                        if arg < 0 || v > best { (best, arg) = (v, o) }
+                    }
+                    y.append(best)
+                    at.append(Int32(arg))
+                }
+            }
+        }
+        return (y, at)
+    }
+
+    @Test(arguments: [(4, 4), (5, 7), (2, 2), (3, 6)])
+    func twoByTwoMatchesTheDefinition(h: Int, w: Int) throws {
+        let planes = 3
+        // Few distinct values: many ties; a NaN and infinities in some windows.
+        var values = (0..<(planes * h * w)).map { Float(($0 * 7919) % 5) - 2 }
+        values[1] = .nan
+        values[w] = .infinity
+        values[values.count - 1] = -.infinity
+        let x = try Tensor(shape: [1, planes, h, w], values: values)
+        let (y, argmax) = try MaxPool2D(kernel: (2, 2), stride: (2, 2)).pool(x)
+        let (ry, rat) = reference(values, planes: planes, h: h, w: w)
+        #expect(try y.toArray(of: Float.self).map(\.bitPattern) == ry.map(\.bitPattern))
+        #expect(argmax == rat)
+    }
+}
