@@ -39,6 +39,7 @@ func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], network:
 
 let lenetStepBenchmark = Benchmark(name: "lenet-step", summary: "LeNet5 training step (28×28, batch 32), host ms/step") {
     try stepFigures("lenet-step", input: [32, 1, 28, 28], modes: ExecutionMode.allCases, network: lenet5)
+        + [gemmFloor("lenet-step", lenetGEMMs)] + numpyStep("lenet-step", script: numpyLeNetStep)
 }
 
 /// The reference MLP of the graph-mode issue: Dense 784→128, ReLU, Dense 128→10, sparse softmax
@@ -46,5 +47,5 @@ let lenetStepBenchmark = Benchmark(name: "lenet-step", summary: "LeNet5 training
 let mlpStepBenchmark = Benchmark(name: "mlp-step", summary: "reference MLP training step, host ms/step") {
     try stepFigures("mlp-step", input: [32, 784], modes: ExecutionMode.allCases) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
-    }
+    } + [gemmFloor("mlp-step", mlpGEMMs)] + numpyStep("mlp-step", script: numpyMLPStep)
 }

@@ -1,0 +1,148 @@
+import Foundation
+import NPUSim
+
+/// One GEMM of a training step: C[m×n] = op(A)·op(B) over k.
+struct StepGEMM {
+    var m: Int, n: Int, k: Int, ta: Bool, tb: Bool
+}
+
+/// The reference MLP step's GEMMs, unsplit: two forward products, the input gradient of fc2 and
+/// the two weight gradients (the input's own gradient is never computed).
+let mlpGEMMs = [
+    StepGEMM(m: 32, n: 128, k: 784, ta: false, tb: true), StepGEMM(m: 32, n: 10, k: 128, ta: false, tb: true),
+    StepGEMM(m: 32, n: 128, k: 10, ta: false, tb: false), StepGEMM(m: 10, n: 128, k: 32, ta: true, tb: false),
+    StepGEMM(m: 128, n: 784, k: 32, ta: true, tb: false),
+]
+
+/// LeNet5's GEMMs at batch 32: the convolutions as im2col products ([OC × patch]·[patch × N·OH·OW]),
+/// the Dense layers as the MLP's, and their gradients (no input gradient of conv1).
+let lenetGEMMs = [
+    StepGEMM(m: 6, n: 32 * 24 * 24, k: 25, ta: false, tb: false), StepGEMM(m: 16, n: 32 * 8 * 8, k: 150, ta: false, tb: false),
+    StepGEMM(m: 32, n: 120, k: 256, ta: false, tb: true), StepGEMM(m: 32, n: 84, k: 120, ta: false, tb: true),
+    StepGEMM(m: 32, n: 10, k: 84, ta: false, tb: true),
+    StepGEMM(m: 32, n: 84, k: 10, ta: false, tb: false), StepGEMM(m: 10, n: 84, k: 32, ta: true, tb: false),
+    StepGEMM(m: 32, n: 120, k: 84, ta: false, tb: false), StepGEMM(m: 84, n: 120, k: 32, ta: true, tb: false),
+    StepGEMM(m: 32, n: 256, k: 120, ta: false, tb: false), StepGEMM(m: 120, n: 256, k: 32, ta: true, tb: false),
+    StepGEMM(m: 150, n: 32 * 8 * 8, k: 16, ta: true, tb: false), StepGEMM(m: 16, n: 150, k: 32 * 8 * 8, ta: false, tb: true),
+    StepGEMM(m: 6, n: 25, k: 32 * 24 * 24, ta: false, tb: true),
+]
+
+/// The "gemm-floor" case: host ms for a step's GEMMs alone through the same OpenBLAS, the least
+/// a step could cost on this host.
+func gemmFloor(_ bench: String, _ gemms: [StepGEMM]) -> BenchFigure {
+    let buffers = gemms.map { g in
+        (a: try! sampleTensor([g.m * g.k]).toArray(of: Float.self), b: try! sampleTensor([g.k * g.n], seed: 2).toArray(of: Float.self),
+         c: UnsafeMutablePointer<Float>.allocate(capacity: g.m * g.n))
+    }
+    defer { buffers.forEach { $0.c.deallocate() } }
+    func run() {
+        for (g, buf) in zip(gemms, buffers) {
+            buf.a.withUnsafeBufferPointer { a in
+                buf.b.withUnsafeBufferPointer { b in
+                    BLAS.sgemm(transA: g.ta, transB: g.tb, m: g.m, n: g.n, k: g.k, a: a.baseAddress!, lda: g.ta ? g.m : g.k,
+                               b: b.baseAddress!, ldb: g.tb ? g.k : g.n, c: buf.c, ldc: g.n)
+                }
+            }
+        }
+    }
+    for _ in 0..<10 { run() }
+    let ms = (0..<9).map { _ in wallSeconds { for _ in 0..<20 { run() } } / 20 * 1e3 }
+    return BenchFigure(bench: bench, caseName: "gemm-floor", unit: "ms/step", values: ms)
+}
+
+/// The "numpy" cases: a hand-written numpy training step of the same net (python3 in the same
+/// run), with numpy's default BLAS threads and with one; skipped with a message without numpy.
+func numpyStep(_ bench: String, script body: String) -> [BenchFigure] {
+    let script = """
+    import time, numpy as np
+    \(body)
+    for _ in range(10): step()
+    for _ in range(9):
+        t = time.perf_counter()
+        for _ in range(20): step()
+        print((time.perf_counter() - t) / 20 * 1e3)
+    """
+    var figures: [BenchFigure] = []
+    for (caseName, threads) in [("numpy", nil), ("numpy-1thread", "1")] as [(String, String?)] {
+        let environment = threads.map { ["OPENBLAS_NUM_THREADS=\($0)", "OMP_NUM_THREADS=\($0)"] } ?? []
+        do {
+            let values = try runTool("/usr/bin/env", environment + ["python3", "-c", script]).compactMap(Double.init)
+            guard !values.isEmpty else { throw CLIError(message: "no figures printed", code: 1) }
+            figures.append(BenchFigure(bench: bench, caseName: caseName, unit: "ms/step", values: values))
+        } catch {
+            FileHandle.standardError.write(Data("npusim bench \(bench): numpy yardstick skipped (\(error)); install python3-numpy to compare\n".utf8))
+            return figures
+        }
+    }
+    return figures
+}
+
+/// The reference MLP's step in numpy: Dense weights [out, in] as MindSpore's, ReLU, sparse
+/// softmax cross-entropy (mean), backward by hand, Momentum 0.01/0.9 (ApplyMomentum's formula).
+let numpyMLPStep = """
+rng = np.random.default_rng(1)
+B = 32
+x = rng.standard_normal((B, 784), dtype=np.float32); y = np.arange(B) % 10
+P = [rng.standard_normal((128, 784), dtype=np.float32) * np.float32(0.01), np.zeros(128, np.float32),
+     rng.standard_normal((10, 128), dtype=np.float32) * np.float32(0.01), np.zeros(10, np.float32)]
+M = [np.zeros_like(p) for p in P]
+lr, mu = np.float32(0.01), np.float32(0.9)
+def step():
+    h = x @ P[0].T + P[1]; r = np.maximum(h, 0); z = r @ P[2].T + P[3]
+    zm = z - z.max(axis=1, keepdims=True); e = np.exp(zm); s = e.sum(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(s[:, 0]) - zm[np.arange(B), y]))
+    dz = e / s; dz[np.arange(B), y] -= 1; dz *= np.float32(1.0 / B)
+    dh = (dz @ P[2]) * (h > 0)
+    for p, m, g in zip(P, M, [dh.T @ x, dh.sum(0), dz.T @ r, dz.sum(0)]):
+        m *= mu; m += g; p -= lr * m
+    return loss
+"""
+
+/// LeNet5's step in numpy: convolutions as im2col products (sliding windows), 2×2 max pools by
+/// reshaping, the rest as the MLP's.
+let numpyLeNetStep = """
+from numpy.lib.stride_tricks import sliding_window_view as windows
+rng = np.random.default_rng(1)
+B = 32
+x = rng.standard_normal((B, 1, 28, 28), dtype=np.float32); y = np.arange(B) % 10
+def w(*s): return rng.standard_normal(s, dtype=np.float32) * np.float32(0.1)
+P = [w(6, 1, 5, 5), w(16, 6, 5, 5), w(120, 256), np.zeros(120, np.float32), w(84, 120), np.zeros(84, np.float32),
+     w(10, 84), np.zeros(10, np.float32)]
+M = [np.zeros_like(p) for p in P]
+lr, mu = np.float32(0.01), np.float32(0.9)
+def conv(x, W):
+    n, c, h, wd = x.shape; o, _, k, _ = W.shape
+    cols = windows(x, (k, k), axis=(2, 3)).transpose(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k)
+    return (cols @ W.reshape(o, -1).T).reshape(n, h - k + 1, wd - k + 1, o).transpose(0, 3, 1, 2), cols
+def conv_back(dy, cols, W, xshape, need_dx):
+    n, o, oh, ow = dy.shape; k = W.shape[2]
+    d = dy.transpose(0, 2, 3, 1).reshape(-1, o)
+    dW = (d.T @ cols).reshape(W.shape)
+    if not need_dx: return dW, None
+    dcols = (d @ W.reshape(o, -1)).reshape(n, oh, ow, xshape[1], k, k)
+    dx = np.zeros(xshape, np.float32)
+    for i in range(k):
+        for j in range(k):
+            dx[:, :, i:i + oh, j:j + ow] += dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+    return dW, dx
+def pool(x):
+    n, c, h, wd = x.shape
+    r = x.reshape(n, c, h // 2, 2, wd // 2, 2); m = r.max(axis=(3, 5))
+    return m, (r == m[:, :, :, None, :, None])
+def step():
+    c1, cols1 = conv(x, P[0]); r1 = np.maximum(c1, 0); p1, m1 = pool(r1)
+    c2, cols2 = conv(p1, P[1]); r2 = np.maximum(c2, 0); p2, m2 = pool(r2)
+    f = p2.reshape(B, -1)
+    h1 = f @ P[2].T + P[3]; a1 = np.maximum(h1, 0); h2 = a1 @ P[4].T + P[5]; a2 = np.maximum(h2, 0); z = a2 @ P[6].T + P[7]
+    zm = z - z.max(axis=1, keepdims=True); e = np.exp(zm); s = e.sum(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(s[:, 0]) - zm[np.arange(B), y]))
+    dz = e / s; dz[np.arange(B), y] -= 1; dz *= np.float32(1.0 / B)
+    da2 = (dz @ P[6]) * (h2 > 0); da1 = (da2 @ P[4]) * (h1 > 0); df = da1 @ P[2]
+    dr2 = (m2 * df.reshape(p2.shape)[:, :, :, None, :, None]).reshape(r2.shape) * (c2 > 0)
+    g1, dp1 = conv_back(dr2, cols2, P[1], p1.shape, True)
+    dr1 = (m1 * dp1[:, :, :, None, :, None]).reshape(r1.shape) * (c1 > 0)
+    g0, _ = conv_back(dr1, cols1, P[0], x.shape, False)
+    for p, m, g in zip(P, M, [g0, g1, da1.T @ f, da1.sum(0), da2.T @ a1, da2.sum(0), dz.T @ a2, dz.sum(0)]):
+        m *= mu; m += g; p -= lr * m
+    return loss
+"""
