@@ -3,3 +3,4 @@
 #include "npu_rng.h"
 #include "npu_reduce.h"
 #include "npu_conv.h"
+#include "npu_elementwise.h"

@@ -1,4 +1,5 @@
 import NPUDevice
+import NPUKernels
 import NPUTensor
 
 /// NumPy broadcasting of two shapes, or nil if they do not broadcast.
@@ -49,10 +50,13 @@ func forEachBroadcast(_ out: Shape, _ sa: [Int], _ sb: [Int], _ body: (Int, Int,
 protocol UnaryElementwise: OpDef {
     func apply(_ x: Float) -> Float
     var flopsPerElement: Double { get }
+    /// A C kernel computing `apply` over a whole buffer (out, x, count), if there is one.
+    var kernel: (@convention(c) (UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int) -> Void)? { get }
 }
 
 extension UnaryElementwise {
     var flopsPerElement: Double { 1 }
+    var kernel: (@convention(c) (UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int) -> Void)? { nil }
 
     public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
         try expectInputs(inputs, 1)
@@ -65,7 +69,11 @@ extension UnaryElementwise {
         inputs[0].withUnsafeBytes { raw in
             out.withUnsafeMutableBytes { dst in
                 let x = raw.bindMemory(to: Float.self), o = dst.bindMemory(to: Float.self)
-                for i in 0..<o.count { o[i] = apply(x[i]) }
+                if let kernel {
+                    kernel(o.baseAddress, x.baseAddress, o.count)
+                } else {
+                    for i in 0..<o.count { o[i] = apply(x[i]) }
+                }
             }
         }
         return [out]
@@ -79,9 +87,33 @@ extension UnaryElementwise {
 /// A float32 elementwise op of two broadcast inputs.
 protocol BinaryElementwise: OpDef {
     func apply(_ a: Float, _ b: Float) -> Float
+    /// The C kernel computing `apply` (bit for bit), if there is one.
+    var kernel: npu_binary_op? { get }
+}
+
+/// How an operand of a broadcast binary op maps onto its output viewed as [rows][width]: every
+/// element, one scalar, or a row repeated along the leading axes (nil: none of these).
+func operandLayout(_ s: Shape, count: Int, of out: Shape) -> (layout: npu_operand, width: Int?)? {
+    if s == out { return (NPU_FULL, nil) }
+    if count == 1 { return (NPU_SCALAR, nil) }
+    if s.rank <= out.rank, s.dims == Array(out.dims.suffix(s.rank)) { return (NPU_ROW, count) }
+    return nil
 }
 
 extension BinaryElementwise {
+    var kernel: npu_binary_op? { nil }
+
+    /// Runs the C kernel if there is one and both layouts are ones it takes; false otherwise.
+    func runKernel(_ a: UnsafeBufferPointer<Float>, _ sa: Shape, _ b: UnsafeBufferPointer<Float>, _ sb: Shape,
+                   _ o: UnsafeMutableBufferPointer<Float>, _ shape: Shape) -> Bool {
+        guard let kernel, o.count > 0, let la = operandLayout(sa, count: a.count, of: shape),
+              let lb = operandLayout(sb, count: b.count, of: shape) else { return false }
+        if let wa = la.width, let wb = lb.width, wa != wb { return false }
+        let width = la.width ?? lb.width ?? o.count
+        npu_binary_f32(kernel, o.baseAddress!, a.baseAddress!, la.layout, b.baseAddress!, lb.layout, o.count / width, width)
+        return true
+    }
+
     public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
         try expectInputs(inputs, 2)
         try expectFloat(inputs, 0, "x")
@@ -101,7 +133,9 @@ extension BinaryElementwise {
                 out.withUnsafeMutableBytes { ro in
                     let a = ra.bindMemory(to: Float.self), b = rb.bindMemory(to: Float.self), o = ro.bindMemory(to: Float.self)
                     let n = o.count
-                    if sa == shape && sb == shape {
+                    if runKernel(a, sa, b, sb, o, shape) {
+                        return
+                    } else if sa == shape && sb == shape {
                         for i in 0..<n { o[i] = apply(a[i], b[i]) }
                     } else if b.count == 1 && sa == shape {
                         let s = b[0]

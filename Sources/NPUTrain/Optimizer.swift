@@ -37,8 +37,8 @@ public final class SGD: Optimizer {
     }
 }
 
-/// `nn.Momentum(params, learning_rate, momentum)` (ApplyMomentum, no Nesterov):
-/// accum ← accum·momentum + g; p ← p − lr·accum. State: `moments.<param>`.
+/// `nn.Momentum(params, learning_rate, momentum)`, one fused ApplyMomentum op per parameter (no
+/// Nesterov): accum ← accum·momentum + g; p ← p − lr·accum. State: `moments.<param>`.
 public final class Momentum: Optimizer {
     public let parameters: [Parameter]
     public let moments: [Parameter]
@@ -53,16 +53,16 @@ public final class Momentum: Optimizer {
     public func update<B: ModelBuilder>(_ b: inout B, gradients: [B.Value]) throws {
         let lr = b.scalarConstant(learningRate), mu = b.scalarConstant(momentum)
         for ((p, accum), g) in zip(zip(parameters, moments), gradients) {
-            let a = try b.op(Add(), [try b.op(Mul(), [b.read(accum), mu]), g])
-            try b.write(accum, a)
-            try b.write(p, try b.op(Sub(), [b.read(p), try b.op(Mul(), [lr, a])]))
+            let updated = try b.apply(ApplyMomentum(), [b.read(p), b.read(accum), lr, g, mu])
+            try b.write(p, updated[0])
+            try b.write(accum, updated[1])
         }
     }
 }
 
-/// `nn.Adam(params, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)` as MindSpore's Adam
-/// kernel: β-powers multiplied first; m ← m + (g − m)(1 − β1); v ← v + (g² − v)(1 − β2);
-/// p ← p − lr·√(1 − β2ᵗ)/(1 − β1ᵗ)·m/(√v + ε). State: `moment1.<p>`, `moment2.<p>`,
+/// `nn.Adam(params, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)`: β-powers multiplied
+/// first, then one fused Adam op per parameter: m ← m + (g − m)(1 − β1); v ← v + (g² − v)(1 − β2);
+/// p ← p − lr·(√(1 − β2ᵗ)/(1 − β1ᵗ))·m/(√v + ε). State: `moment1.<p>`, `moment2.<p>`,
 /// `beta1_power`, `beta2_power`.
 public final class Adam: Optimizer {
     public let parameters: [Parameter]
@@ -83,22 +83,17 @@ public final class Adam: Optimizer {
     }
 
     public func update<B: ModelBuilder>(_ b: inout B, gradients: [B.Value]) throws {
-        let one = b.scalarConstant(1), b1 = b.scalarConstant(beta1), b2 = b.scalarConstant(beta2)
+        let b1 = b.scalarConstant(beta1), b2 = b.scalarConstant(beta2)
         let b1p = try b.op(Mul(), [b.read(beta1Power), b1]), b2p = try b.op(Mul(), [b.read(beta2Power), b2])
         try b.write(beta1Power, b1p)
         try b.write(beta2Power, b2p)
-        let correction = try b.op(Div(), [try b.op(Sqrt(), [try b.op(Sub(), [one, b2p])]), try b.op(Sub(), [one, b1p])])
-        let lrT = try b.op(Mul(), [b.scalarConstant(learningRate), correction])
-        let oneMinusB1 = b.scalarConstant(1 - beta1), oneMinusB2 = b.scalarConstant(1 - beta2), eps = b.scalarConstant(epsilon)
+        let lr = b.scalarConstant(learningRate), eps = b.scalarConstant(epsilon)
         for (k, g) in gradients.enumerated() {
             let (p, m1, m2) = (parameters[k], moment1[k], moment2[k])
-            let m = try b.op(Add(), [b.read(m1), try b.op(Mul(), [try b.op(Sub(), [g, b.read(m1)]), oneMinusB1])])
-            let gg = try b.op(Mul(), [g, g])
-            let v = try b.op(Add(), [b.read(m2), try b.op(Mul(), [try b.op(Sub(), [gg, b.read(m2)]), oneMinusB2])])
-            try b.write(m1, m)
-            try b.write(m2, v)
-            let step = try b.op(Div(), [try b.op(Mul(), [lrT, m]), try b.op(Add(), [try b.op(Sqrt(), [v]), eps])])
-            try b.write(p, try b.op(Sub(), [b.read(p), step]))
+            let updated = try b.apply(ApplyAdam(), [b.read(p), b.read(m1), b.read(m2), b1p, b2p, lr, b1, b2, eps, g])
+            try b.write(p, updated[0])
+            try b.write(m1, updated[1])
+            try b.write(m2, updated[2])
         }
     }
 }

@@ -1,4 +1,5 @@
 import NPUDevice
+import NPUKernels
 import NPUTensor
 
 /// x + y with broadcasting.
@@ -6,6 +7,7 @@ public struct Add: BinaryElementwise {
     public init() {}
     public var type: String { "Add" }
     func apply(_ a: Float, _ b: Float) -> Float { a + b }
+    var kernel: npu_binary_op? { NPU_ADD }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
         [try b.unbroadcast(g[0], to: b.type(of: x[0]).shape), try b.unbroadcast(g[0], to: b.type(of: x[1]).shape)]

@@ -1,4 +1,5 @@
 import NPUDevice
+import NPUKernels
 import NPUTensor
 
 /// x + b along axis 1 (NCHW / [N, C]): MindSpore's BiasAdd.
@@ -19,11 +20,10 @@ public struct BiasAdd: OpDef {
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
         let shape = inputs[0].shape
         let c = shape[1], inner = shape.dims.dropFirst(2).reduce(1, *)
-        let bias = try! inputs[1].toArray(of: Float.self)
-        var out = inputs[0].contiguous()
-        out.withUnsafeMutableBytes { raw in
-            let p = raw.bindMemory(to: Float.self)
-            for k in 0..<p.count { p[k] = p[k] + bias[(k / inner) % c] }
+        var out = Tensor(unfilled: shape)
+        guard out.count > 0 else { return [out] }
+        out.withMutableFloats { o in
+            inputs[0].withFloats { x in inputs[1].withFloats { npu_bias_add_f32(o, x, $0, shape[0], c, inner) } }
         }
         return [out]
     }

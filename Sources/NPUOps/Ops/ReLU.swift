@@ -1,5 +1,6 @@
 import Foundation
 import NPUDevice
+import NPUKernels
 import NPUTensor
 
 /// max(x, 0)
@@ -8,6 +9,7 @@ public struct ReLU: UnaryElementwise {
     public var type: String { "ReLU" }
     var flopsPerElement: Double { 1 }
     func apply(_ x: Float) -> Float { x > 0 ? x : 0 }
+    var kernel: (@convention(c) (UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int) -> Void)? { npu_relu_f32 }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
         [try b.one(ReluGrad(), [g[0], y[0]])]
