@@ -30,10 +30,10 @@ public struct BatchNorm: OpDef {
         let (planes, m) = channelMajor(x)
         var mean = try! inputs[3].toArray(of: Float.self), variance = try! inputs[4].toArray(of: Float.self)
         if isTraining {
-            mean = channelSums(planes, c, m, site: "mean", ctx).map { $0 / Float(m) }
+            mean = channelSums(planes, c, m, op: type, site: "mean", ctx).map { $0 / Float(m) }
             var deviations = planes
             for ch in 0..<c { for k in 0..<m { let d = planes[ch * m + k] - mean[ch]; deviations[ch * m + k] = d * d } }
-            variance = channelSums(deviations, c, m, site: "variance", ctx).map { $0 / Float(m) }
+            variance = channelSums(deviations, c, m, op: type, site: "variance", ctx).map { $0 / Float(m) }
         }
         let scale = try! inputs[1].toArray(of: Float.self), bias = try! inputs[2].toArray(of: Float.self)
         let inner = x.shape.dims.dropFirst(2).reduce(1, *)
@@ -48,10 +48,10 @@ public struct BatchNorm: OpDef {
         return [y, try! Tensor(shape: [c], values: mean), try! Tensor(shape: [c], values: variance)]
     }
 
-    /// The planned per-channel sums of a [C, M] array.
-    func channelSums(_ data: [Float], _ c: Int, _ m: Int, site: String, _ ctx: KernelContext) -> [Float] {
+    /// The planned per-channel sums of a [C, M] array, planned as a site of op type `op`.
+    func channelSums(_ data: [Float], _ c: Int, _ m: Int, op: String, site: String, _ ctx: KernelContext) -> [Float] {
         var out = [Float](repeating: 0, count: c)
-        data.withUnsafeBufferPointer { ctx.planner.sum(op: type, site: site, $0.baseAddress!, outer: c, extent: m, inner: 1, into: &out) }
+        data.withUnsafeBufferPointer { ctx.planner.sum(op: op, site: site, $0.baseAddress!, outer: c, extent: m, inner: 1, into: &out) }
         return out
     }
 
@@ -132,8 +132,8 @@ public struct BatchNormGrad: OpDef {
             }
         }
         let bn = BatchNorm(isTraining: isTraining, epsilon: epsilon)
-        let dbeta = bn.channelSums(dyc, c, m, site: "dbeta", ctx)
-        let dgamma = bn.channelSums(dyXhat, c, m, site: "dgamma", ctx)
+        let dbeta = bn.channelSums(dyc, c, m, op: type, site: "dbeta", ctx)
+        let dgamma = bn.channelSums(dyXhat, c, m, op: type, site: "dgamma", ctx)
         let n = x.shape[0], inner = x.shape.dims.dropFirst(2).reduce(1, *)
         var dx = [Float](repeating: 0, count: x.count)
         for b in 0..<n {
