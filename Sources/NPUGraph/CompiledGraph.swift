@@ -50,6 +50,8 @@ public final class CompiledGraph {
     private var ownOps: [Int: any OpDef] = [:]
     /// Each op node's order identity (`ReductionPlanner.identity(of:)` of its name), hashed once.
     private var identities: [UInt64] = []
+    /// Each op node's declared work (its input types are fixed at compile time).
+    private var works: [Work?] = []
     private let copyStream: Stream
     /// Recorded every step: the inputs are on the card; the compute that produces the fetches is done.
     private let inputsCopied: Event
@@ -97,6 +99,10 @@ public final class CompiledGraph {
             }
         }
         foldConstants()
+        works = graph.nodes.map { n in
+            guard case .op(let op) = n.kind else { return nil }
+            return op.work(n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }, n.outputTypes)
+        }
         memory = planMemory()
         let capacity = device.spec.hbmBytes - device.memoryInUse
         let needed = memory.peakBytes + memory.residentBytes
@@ -176,7 +182,8 @@ public final class CompiledGraph {
 
     private func runStep(_ feeds: [String: Tensor]) throws -> [Tensor] {
         lastFetches = []
-        var values: [Int: [Tensor]] = folded
+        var values = [[Tensor]?](repeating: nil, count: graph.nodes.count)
+        for (i, outs) in folded { values[i] = outs }
         var assigns: [(String, Tensor)] = []
         var copied = false
         context.planner.step = steps
@@ -201,7 +208,7 @@ public final class CompiledGraph {
                 let inputs = n.inputs.map { values[$0.node]![$0.index] }
                 context.planner.enter(op: n.name, identity: identities[i])
                 values[i] = try op.forward(inputs, context)
-                device.defaultStream.launch(n.name, type: op.type, work: op.work(inputs.map(\.type), n.outputTypes))
+                device.defaultStream.launch(n.name, type: op.type, work: works[i]!)
             case .assign(let name): assigns.append((name, values[n.inputs[0].node]![n.inputs[0].index]))
             }
         }
