@@ -22,6 +22,15 @@ public enum CopyDirection: String, Hashable, Sendable {
     case hostToDevice = "H2D"
     case deviceToHost = "D2H"
     case deviceToDevice = "D2D"
+
+    /// The DMA engine a copy in this direction occupies (one per direction: full duplex).
+    public var engine: Engine {
+        switch self {
+        case .hostToDevice: .h2d
+        case .deviceToHost: .d2h
+        case .deviceToDevice: .d2d
+        }
+    }
 }
 
 /// A card's cost model: a roofline per engine plus fixed overheads. Pure: the same spec and work

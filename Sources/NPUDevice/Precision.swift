@@ -7,16 +7,23 @@ public enum Precision: String, CaseIterable, Hashable, Sendable, Codable {
 }
 
 /// The execution engines of one card. Tasks on different engines overlap; tasks that need the
-/// same engine run one after another.
+/// same engine run one after another. Copies and link transfers have an engine per direction:
+/// PCIe and the inter-card links are full duplex, so an upload overlaps a download.
 public enum Engine: String, CaseIterable, Hashable, Sendable, Comparable {
     /// The AI cores' matrix units (MatMul, convolution).
     case cube
     /// The AI cores' vector units (elementwise, reductions, norms).
     case vector
-    /// The copy engine between host and device memory, and within device memory.
-    case dma
-    /// The inter-card link (collectives).
-    case link
+    /// The DMA engine copying host memory to HBM.
+    case h2d = "dma-h2d"
+    /// The DMA engine copying HBM to host memory.
+    case d2h = "dma-d2h"
+    /// The DMA engine copying within HBM.
+    case d2d = "dma-d2d"
+    /// The inter-card link, sending.
+    case linkSend = "link-send"
+    /// The inter-card link, receiving.
+    case linkReceive = "link-recv"
 
     public static func < (a: Engine, b: Engine) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!

@@ -26,10 +26,11 @@ public final class Stream {
         device.enqueue(.copy(bytes: bytes, direction: direction), name: name, type: "Memcpy\(direction.rawValue)", on: self)
     }
 
-    /// Enqueues a transfer of `bytes` bytes over the inter-card link.
+    /// Enqueues a transfer of `bytes` bytes over the inter-card link, sent (default) or received
+    /// by this card; sending and receiving use separate engines (the link is full duplex).
     @discardableResult
-    public func transfer(_ name: String, type: String, bytes: Double) -> TaskID {
-        device.enqueue(.transfer(bytes: bytes), name: name, type: type, on: self)
+    public func transfer(_ name: String, type: String, bytes: Double, direction: LinkDirection = .send) -> TaskID {
+        device.enqueue(.transfer(bytes: bytes, direction: direction), name: name, type: type, on: self)
     }
 
     /// Enqueues host work of `duration` that this stream waits for.

@@ -12,14 +12,21 @@ public struct Event: Hashable, Sendable {
     public let id: Int
 }
 
+/// Which way a link transfer goes, seen from the card that runs it.
+public enum LinkDirection: String, Hashable, Sendable {
+    case send
+    case receive
+}
+
 /// What a task does.
 public enum TaskKind: Hashable, Sendable {
     /// A kernel on the AI cores.
     case kernel(Work)
     /// A copy on the DMA engine.
     case copy(bytes: Double, direction: CopyDirection)
-    /// A transfer of `bytes` over the inter-card link (collectives are built from these).
-    case transfer(bytes: Double)
+    /// A transfer of `bytes` over the inter-card link, sent or received by this card
+    /// (collectives are built from these).
+    case transfer(bytes: Double, direction: LinkDirection)
     /// Marks the point an `Event` reaches; takes no time.
     case eventRecord(Event)
     /// Holds its stream until the event's latest record (at enqueue time) has completed.
@@ -43,8 +50,8 @@ public enum TaskKind: Hashable, Sendable {
     public var engine: Engine? {
         switch self {
         case .kernel(let work): work.unit.engine
-        case .copy: .dma
-        case .transfer: .link
+        case .copy(_, let direction): direction.engine
+        case .transfer(_, let direction): direction == .send ? .linkSend : .linkReceive
         case .eventRecord, .eventWait, .hostCallback: nil
         }
     }
@@ -58,7 +65,7 @@ public enum TaskKind: Hashable, Sendable {
     public var bytes: Double {
         switch self {
         case .kernel(let work): work.bytes
-        case .copy(let bytes, _), .transfer(let bytes): bytes
+        case .copy(let bytes, _), .transfer(let bytes, _): bytes
         default: 0
         }
     }

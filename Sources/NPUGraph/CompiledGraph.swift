@@ -100,7 +100,7 @@ public final class CompiledGraph {
         }
         foldConstants()
         works = graph.nodes.map { n in
-            guard case .op(let op) = n.kind else { return nil }
+            guard case .op(let op) = n.kind, !op.isShapeOnly else { return nil }
             return op.work(n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }, n.outputTypes)
         }
         memory = planMemory()
@@ -208,7 +208,7 @@ public final class CompiledGraph {
                 let inputs = n.inputs.map { values[$0.node]![$0.index] }
                 context.planner.enter(op: n.name, identity: identities[i])
                 values[i] = try op.forward(inputs, context)
-                device.defaultStream.launch(n.name, type: op.type, work: works[i]!)
+                if let work = works[i] { device.defaultStream.launch(n.name, type: op.type, work: work) }
             case .assign(let name): assigns.append((name, values[n.inputs[0].node]![n.inputs[0].index]))
             }
         }

@@ -103,10 +103,14 @@ public protocol OpDef: Sendable, CustomStringConvertible {
     func backward<B: GradBuilder>(_ b: inout B, _ inputs: [B.Value], _ outputs: [B.Value], _ grads: [B.Value]) throws(OpError) -> [B.Value?]
     /// The work one launch does (flops, HBM bytes, unit).
     func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work
+    /// True for ops that only relabel a shape (Reshape): the card runs no kernel for them (MindSpore
+    /// turns them into views), so executors launch no task and they take no simulated time.
+    var isShapeOnly: Bool { get }
 }
 
 extension OpDef {
     public var description: String { type }
+    public var isShapeOnly: Bool { false }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ inputs: [B.Value], _ outputs: [B.Value], _ grads: [B.Value]) throws(OpError) -> [B.Value?] {
         throw OpError(type, "has no backward")

@@ -184,8 +184,26 @@ func ns(_ n: Int64) -> SimTime { SimTime(nanoseconds: n) }
         let c = copy.copy("x", bytes: 1e6, direction: .hostToDevice)
         let k = device.defaultStream.launch("k", type: "MatMul", work: cubeMicrosecond)
         device.synchronize()
-        #expect(device.record(of: c)?.engine == .dma)
+        #expect(device.record(of: c)?.engine == .h2d)
         #expect(device.record(of: c)?.start == ns(0) && device.record(of: k)?.start == ns(0))
+    }
+
+    /// PCIe and the links are full duplex: an upload and a download on two streams overlap, two
+    /// uploads serialise; a send overlaps a receive.
+    @Test func copyAndLinkDirectionsAreSeparateEngines() {
+        let device = Device(spec: .test)
+        let up = device.makeStream(name: "up"), down = device.makeStream(name: "down"), up2 = device.makeStream(name: "up2")
+        let a = up.copy("a", bytes: 1e6, direction: .hostToDevice)
+        let b = down.copy("b", bytes: 1e6, direction: .deviceToHost)
+        let c = up2.copy("c", bytes: 1e6, direction: .hostToDevice)
+        let s = up.transfer("s", type: "Send", bytes: 1e6)
+        let r = down.transfer("r", type: "Receive", bytes: 1e6, direction: .receive)
+        device.synchronize()
+        let rec = { (id: TaskID) in device.record(of: id)! }
+        #expect(rec(a).engine == .h2d && rec(b).engine == .d2h && rec(s).engine == .linkSend && rec(r).engine == .linkReceive)
+        #expect(rec(a).start == ns(0) && rec(b).start == ns(0))
+        #expect(rec(c).start == rec(a).end)
+        #expect(rec(s).start == rec(a).end && rec(r).start == rec(b).end && rec(s).start == rec(r).start)
     }
 }
 
