@@ -8,12 +8,15 @@ public struct Work: Hashable, Sendable {
     public var unit: ComputeUnit
     /// The precision the arithmetic runs in.
     public var precision: Precision
+    /// How the work divides among AI cores (nil: it keeps all of them busy).
+    public var tiling: Tiling?
 
-    public init(flops: Double, bytes: Double, unit: ComputeUnit, precision: Precision = .float32) {
+    public init(flops: Double, bytes: Double, unit: ComputeUnit, precision: Precision = .float32, tiling: Tiling? = nil) {
         self.flops = flops
         self.bytes = bytes
         self.unit = unit
         self.precision = precision
+        self.tiling = tiling
     }
 }
 
@@ -40,12 +43,14 @@ public struct CostModel: Hashable, Sendable {
 
     public init(spec: DeviceSpec) { self.spec = spec }
 
-    /// The slower of the arithmetic at the unit's peak and the traffic at HBM bandwidth.
-    /// A precision the unit cannot compute in falls back to float32 on the vector unit (what a
-    /// compiler does with an op the cube cannot take).
+    /// The slower of the arithmetic at the peak of the AI cores the tiling keeps busy and the
+    /// traffic at HBM bandwidth (shared by all cores). A precision the unit cannot compute in
+    /// falls back to float32 on the vector unit (what a compiler does with an op the cube cannot
+    /// take).
     public func computeTime(_ work: Work) -> SimTime {
         let peak = spec.peak(work.unit, work.precision) ?? spec.vectorPeak[.float32]!
-        let seconds = max(work.flops / peak, work.bytes / spec.hbmBandwidth)
+        let busy = Double(spec.usableCores(work.tiling)) / Double(spec.aiCores)
+        let seconds = max(work.flops / (peak * busy), work.bytes / spec.hbmBandwidth)
         return .seconds(seconds)
     }
 

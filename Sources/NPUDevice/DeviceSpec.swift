@@ -67,6 +67,34 @@ public struct DeviceSpec: Hashable, Sendable {
     public func peak(_ unit: ComputeUnit, _ precision: Precision) -> Double? {
         (unit == .cube ? cubePeak : vectorPeak)[precision]
     }
+
+    /// Blocks a reduction of `extent` elements splits into: min(aiCores, ⌈extent / reductionBlockMin⌉),
+    /// at least 1.
+    public func reductionBlocks(extent: Int) -> Int {
+        max(1, min(aiCores, (max(extent, 0) + reductionBlockMin - 1) / reductionBlockMin))
+    }
+
+    /// The AI cores a kernel with this tiling keeps busy (all of them when the tiling is unknown).
+    public func usableCores(_ tiling: Tiling?) -> Int {
+        switch tiling {
+        case nil: return aiCores
+        case .elements(let n): return reductionBlocks(extent: n)
+        case .matrix(let batch, let rows, let columns, let splitK):
+            let tiles = max(batch, 0) * ((rows + cubeTile - 1) / cubeTile) * ((columns + cubeTile - 1) / cubeTile)
+            let blocks = splitK > 1 ? reductionBlocks(extent: splitK) : 1
+            return max(1, min(aiCores, tiles.multipliedReportingOverflow(by: blocks).overflow ? aiCores : tiles * blocks))
+        }
+    }
+}
+
+/// How a kernel's work divides among AI cores, as its tiling gives it.
+public enum Tiling: Hashable, Sendable {
+    /// `n` output elements (elementwise and row-wise kernels): a core takes at least
+    /// `reduction_block_min` of them.
+    case elements(Int)
+    /// A cube product with `batch` · ⌈rows / cube_tile⌉ · ⌈columns / cube_tile⌉ output tiles; `splitK`
+    /// is the reduced extent when the kernel may split it across cores (0 or 1: it does not).
+    case matrix(batch: Int, rows: Int, columns: Int, splitK: Int)
 }
 
 private let giB: Int64 = 1 << 30

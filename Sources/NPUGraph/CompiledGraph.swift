@@ -100,7 +100,7 @@ public final class CompiledGraph {
         }
         foldConstants()
         works = graph.nodes.map { n in
-            guard case .op(let op) = n.kind, !op.isShapeOnly else { return nil }
+            guard case .op(let op) = n.kind, op.launchesKernel else { return nil }
             return op.work(n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }, n.outputTypes)
         }
         memory = planMemory()

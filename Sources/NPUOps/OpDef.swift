@@ -103,14 +103,15 @@ public protocol OpDef: Sendable, CustomStringConvertible {
     func backward<B: GradBuilder>(_ b: inout B, _ inputs: [B.Value], _ outputs: [B.Value], _ grads: [B.Value]) throws(OpError) -> [B.Value?]
     /// The work one launch does (flops, HBM bytes, unit).
     func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work
-    /// True for ops that only relabel a shape (Reshape): the card runs no kernel for them (MindSpore
-    /// turns them into views), so executors launch no task and they take no simulated time.
-    var isShapeOnly: Bool { get }
+    /// False for ops the card runs no kernel for: shape-only ops (Reshape, a view in MindSpore's
+    /// graph) and the float16 → float32 widening of a cube operand, which exists only in the
+    /// simulation (the cube reads float16 itself). Executors launch no task for them.
+    var launchesKernel: Bool { get }
 }
 
 extension OpDef {
     public var description: String { type }
-    public var isShapeOnly: Bool { false }
+    public var launchesKernel: Bool { true }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ inputs: [B.Value], _ outputs: [B.Value], _ grads: [B.Value]) throws(OpError) -> [B.Value?] {
         throw OpError(type, "has no backward")
@@ -120,8 +121,19 @@ extension OpDef {
     /// written once.
     func elementwiseWork(_ inputs: [TensorType], _ outputs: [TensorType], flopsPerElement: Double = 1) -> Work {
         let bytes = (inputs + outputs).reduce(0) { $0 + Double($1.shape.count * $1.dtype.size) }
-        let n = Double(outputs.first?.shape.count ?? 0)
-        return Work(flops: n * flopsPerElement, bytes: bytes, unit: .vector)
+        let n = outputs.first?.shape.count ?? 0
+        return Work(flops: Double(n) * flopsPerElement, bytes: bytes, unit: .vector, tiling: .elements(n))
+    }
+
+    /// Bytes per element of an operand in `precision`.
+    func operandSize(_ precision: Precision) -> Double { precision == .float32 ? 4 : precision == .int8 ? 1 : 2 }
+
+    /// The work of a cube product: `batch` products of [m × k]·[k × n], operands read at
+    /// `precision` (2 bytes in float16), the float32 result written; `splitK` as the op may split.
+    func cubeWork(batch: Int, m: Int, k: Int, n: Int, precision: Precision, splitK: Int) -> Work {
+        let c = Double(batch), operand = operandSize(precision)
+        return Work(flops: 2 * c * Double(m) * Double(k) * Double(n), bytes: c * (operand * Double(m * k + k * n) + 4 * Double(m * n)),
+                    unit: .cube, precision: precision, tiling: .matrix(batch: batch, rows: m, columns: n, splitK: splitK))
     }
 
     /// Checks the input count.

@@ -41,7 +41,7 @@ public final class PyNative {
         planner.enter(op: instance)
         let outputs = try op.forward(inputs, KernelContext(planner: planner, workspace: workspace))
         precondition(outputs.map(\.type) == outTypes, "\(op.type) produced \(outputs.map(\.type)), inferred \(outTypes)")
-        if !op.isShapeOnly { device.defaultStream.launch(instance, type: op.type, work: op.work(inTypes, outTypes)) }
+        if op.launchesKernel { device.defaultStream.launch(instance, type: op.type, work: op.work(inTypes, outTypes)) }
         return outputs
     }
 

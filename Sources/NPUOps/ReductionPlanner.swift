@@ -107,6 +107,7 @@ public final class ReductionPlanner {
         self.policy = policy
         self.source = source
         self.card = card
+        self.spec = spec
         cores = spec.aiCores
         blockMin = spec.reductionBlockMin
         tileSize = max(1, spec.reductionTile)
@@ -159,9 +160,9 @@ public final class ReductionPlanner {
 
     /// Number of blocks the profile gives a reduced extent, ignoring any forced count: whether an
     /// op splits at all depends on this, never on a test's forcing.
-    public func naturalBlockCount(extent: Int) -> Int {
-        max(1, min(cores, (extent + blockMin - 1) / blockMin))
-    }
+    public func naturalBlockCount(extent: Int) -> Int { spec.reductionBlocks(extent: extent) }
+    /// The profile the figures above come from.
+    public let spec: DeviceSpec
 
     /// Plans one launch of a reduction of `extent` elements into each of `outputs` outputs.
     public func plan(op: String, site: String, extent: Int, outputs: Int = 1) -> ReductionPlan {

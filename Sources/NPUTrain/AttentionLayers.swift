@@ -54,10 +54,10 @@ public final class MultiHeadAttention: Layer {
                 return try b.op(Transpose(perm: [0, 2, 1, 3]), [try b.op(Reshape(shape: [n, s, heads, d]), [projected])])
             }
             let (qh, kh, vh) = (try split(q), try split(k), try split(v))
-            let raw = try b.op(BatchMatMul(transposeB: true), [try b.cubeInput(qh), try b.cubeInput(kh)])
+            let raw = try b.op(BatchMatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(qh), try b.cubeInput(kh)])
             let scores = try b.op(Mul(), [raw, b.scalarConstant(1 / Float(d).squareRoot())])
             let attention = try b.op(Softmax(axis: -1), [scores])
-            let context = try b.op(BatchMatMul(), [try b.cubeInput(attention), try b.cubeInput(vh)])  // [B, H, S, d]
+            let context = try b.op(BatchMatMul(precision: b.cubePrecision), [try b.cubeInput(attention), try b.cubeInput(vh)])  // [B, H, S, d]
             let merged = try b.op(Reshape(shape: [n * s, e]), [try b.op(Transpose(perm: [0, 2, 1, 3]), [context])])
             return try b.op(Reshape(shape: [n, s, e]), [try out(&b, merged)])
         }

@@ -160,8 +160,11 @@ extension ModelBuilder {
     /// float16 and accumulates in float32); under O0 unchanged.
     public mutating func cubeInput(_ v: Value) throws -> Value {
         guard ampLevel == .O2 else { return v }
-        return try apply(Cast(to: .float32), [try apply(Cast(to: .float16), [v])[0]])[0]
+        return try apply(Cast(to: .float32, cubeOperand: true), [try apply(Cast(to: .float16), [v])[0]])[0]
     }
+
+    /// The precision cube ops compute in at the current level: float16 under O2.
+    public var cubePrecision: Precision { ampLevel == .O2 ? .float16 : .float32 }
 }
 
 extension TrainError: CategorizedError {

@@ -20,7 +20,7 @@ public final class Dense: Layer {
 
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
         try b.scoped(name) { b in
-            var y = try b.apply(MatMul(transposeB: true), [try b.cubeInput(x), try b.cubeInput(b.read(weight))])[0]
+            var y = try b.apply(MatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(x), try b.cubeInput(b.read(weight))])[0]
             if let bias { y = try b.apply(BiasAdd(), [y, b.read(bias)])[0] }
             return y
         }
@@ -49,7 +49,8 @@ public final class Conv2d: Layer {
 
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
         try b.scoped(name) { b in
-            var y = try b.apply(op, [try b.cubeInput(x), try b.cubeInput(b.read(weight))])[0]
+            let conv = Conv2D(stride: op.stride, padMode: op.padMode, dilation: op.dilation, precision: b.cubePrecision)
+            var y = try b.apply(conv, [try b.cubeInput(x), try b.cubeInput(b.read(weight))])[0]
             if let bias { y = try b.apply(BiasAdd(), [y, b.read(bias)])[0] }
             return y
         }

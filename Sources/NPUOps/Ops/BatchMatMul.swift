@@ -6,10 +6,13 @@ public struct BatchMatMul: OpDef {
     public let transposeA: Bool
     public let transposeB: Bool
     public let splitK: SplitK
-    public init(transposeA: Bool = false, transposeB: Bool = false, splitK: SplitK = .auto) {
+    /// The precision the cube computes in (see `MatMul.precision`).
+    public let precision: Precision
+    public init(transposeA: Bool = false, transposeB: Bool = false, splitK: SplitK = .auto, precision: Precision = .float32) {
         self.transposeA = transposeA
         self.transposeB = transposeB
         self.splitK = splitK
+        self.precision = precision
     }
     public var type: String { "BatchMatMul" }
 
@@ -41,14 +44,13 @@ public struct BatchMatMul: OpDef {
 
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
         try productGradients(&b, transposeA, transposeB, x[0], x[1], g[0], weightSplit: .auto) {
-            BatchMatMul(transposeA: $0, transposeB: $1, splitK: $2)
+            BatchMatMul(transposeA: $0, transposeB: $1, splitK: $2, precision: precision)
         }
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
         guard let (batch, m, k, n) = try? dims(inputs[0].shape, inputs[1].shape) else { return Work(flops: 0, bytes: 0, unit: .cube) }
-        let c = Double(batch.reduce(1, *))
-        return Work(flops: 2 * c * Double(m * k * n), bytes: 4 * c * Double(m * k + k * n + m * n), unit: .cube)
+        return cubeWork(batch: batch.reduce(1, *), m: m, k: k, n: n, precision: precision, splitK: splitK == .never ? 0 : k)
     }
 
     static let info = OpInfo(type: "BatchMatMul", summary: "batched matrix product", hasBackward: true, plannedReductions: ["splitK"]) {

@@ -4,8 +4,15 @@ import NPUTensor
 /// Element type conversion (float→int truncates toward zero; float32→float16 rounds to nearest).
 public struct Cast: OpDef {
     public let to: DType
-    public init(to: DType) { self.to = to }
+    /// A float16 cube operand widened to float32 for the host's GEMM: the card's cube reads float16
+    /// itself, so this cast launches no kernel.
+    public let cubeOperand: Bool
+    public init(to: DType, cubeOperand: Bool = false) {
+        self.to = to
+        self.cubeOperand = cubeOperand
+    }
     public var type: String { "Cast" }
+    public var launchesKernel: Bool { !cubeOperand }
 
     public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
         try expectInputs(inputs, 1)
@@ -31,7 +38,8 @@ public struct Cast: OpDef {
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
         let from = b.type(of: x[0]).dtype
         guard from.isFloatingPoint, to.isFloatingPoint else { return [nil] }
-        return [try b.one(Cast(to: from), [g[0]])]
+        // The gradient of a cube operand's widening is the cube's float16 output: no kernel either.
+        return [try b.one(Cast(to: from, cubeOperand: cubeOperand), [g[0]])]
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(inputs, outputs) }

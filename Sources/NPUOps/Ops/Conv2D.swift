@@ -9,10 +9,13 @@ public struct Conv2D: OpDef {
     public let stride: (Int, Int)
     public let padMode: PadMode
     public let dilation: (Int, Int)
-    public init(stride: (Int, Int) = (1, 1), padMode: PadMode = .valid, dilation: (Int, Int) = (1, 1)) {
+    /// The precision the cube computes in (see `MatMul.precision`).
+    public let precision: Precision
+    public init(stride: (Int, Int) = (1, 1), padMode: PadMode = .valid, dilation: (Int, Int) = (1, 1), precision: Precision = .float32) {
         self.stride = stride
         self.padMode = padMode
         self.dilation = dilation
+        self.precision = precision
     }
     public var type: String { "Conv2D" }
 
@@ -58,15 +61,18 @@ public struct Conv2D: OpDef {
     }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
-        let conv = ConvAttributes(stride: stride, padMode: padMode, dilation: dilation)
+        let conv = ConvAttributes(stride: stride, padMode: padMode, dilation: dilation, precision: precision)
         return [try b.one(Conv2DBackpropInput(conv, inputShape: b.type(of: x[0]).shape.dims), [g[0], x[1]]),
                 try b.one(Conv2DBackpropFilter(conv, filterShape: b.type(of: x[1]).shape.dims), [g[0], x[0]])]
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
+        // The GEMM of im2col: [OC × C·KH·KW]·[C·KH·KW × N·OH·OW] (the input read once, not per patch).
         let w = inputs[1].shape, out = outputs[0].shape
-        let flops = 2.0 * Double(out.count) * Double(w[1] * w[2] * w[3])
-        return Work(flops: flops, bytes: Double(4 * (inputs[0].shape.count + w.count + out.count)), unit: .cube)
+        let patch = w[1] * w[2] * w[3], columns = out[0] * out[2] * out[3]
+        var work = cubeWork(batch: 1, m: w[0], k: patch, n: columns, precision: precision, splitK: 0)
+        work.bytes = operandSize(precision) * Double(inputs[0].shape.count + w.count) + 4 * Double(out.count)
+        return work
     }
 
     static let info = OpInfo(type: "Conv2D", summary: "2-D convolution (im2col + GEMM)", hasBackward: true, plannedReductions: [],
@@ -82,9 +88,11 @@ public struct ConvAttributes: Hashable, Sendable {
     public var stride: (Int, Int)
     public var padMode: PadMode
     public var dilation: (Int, Int)
+    /// The precision the cube computes in.
+    public var precision: Precision = .float32
 
     public static func == (a: ConvAttributes, b: ConvAttributes) -> Bool {
-        a.stride == b.stride && a.padMode == b.padMode && a.dilation == b.dilation
+        a.stride == b.stride && a.padMode == b.padMode && a.dilation == b.dilation && a.precision == b.precision
     }
     public func hash(into h: inout Hasher) {
         h.combine(stride.0)
@@ -92,6 +100,7 @@ public struct ConvAttributes: Hashable, Sendable {
         h.combine(padMode)
         h.combine(dilation.0)
         h.combine(dilation.1)
+        h.combine(precision)
     }
 }
 
@@ -129,9 +138,11 @@ public struct Conv2DBackpropInput: OpDef {
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
-        let w = inputs[1].shape
-        return Work(flops: 2 * Double(inputs[0].shape.count) * Double(w[1] * w[2] * w[3]),
-                    bytes: Double(4 * (inputs[0].shape.count + w.count + outputs[0].shape.count)), unit: .cube)
+        // The GEMM Wᵀ·dy: [C·KH·KW × OC]·[OC × N·OH·OW].
+        let w = inputs[1].shape, dy = inputs[0].shape
+        var work = cubeWork(batch: 1, m: w[1] * w[2] * w[3], k: w[0], n: dy[0] * dy[2] * dy[3], precision: conv.precision, splitK: 0)
+        work.bytes = operandSize(conv.precision) * Double(dy.count + w.count) + 4 * Double(outputs[0].shape.count)
+        return work
     }
 
     static let info = OpInfo(type: "Conv2DBackpropInput", summary: "Conv2D's input gradient (GEMM + col2im)", hasBackward: false,
@@ -182,9 +193,11 @@ public struct Conv2DBackpropFilter: OpDef {
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
-        let w = outputs[0].shape
-        return Work(flops: 2 * Double(inputs[0].shape.count) * Double(w[1] * w[2] * w[3]),
-                    bytes: Double(4 * (inputs[0].shape.count + inputs[1].shape.count + w.count)), unit: .cube)
+        // The GEMM dy·colᵀ: [OC × N·OH·OW]·[N·OH·OW × C·KH·KW], split over the batch.
+        let w = outputs[0].shape, dy = inputs[0].shape
+        var work = cubeWork(batch: 1, m: w[0], k: dy[0] * dy[2] * dy[3], n: w[1] * w[2] * w[3], precision: conv.precision, splitK: dy[0])
+        work.bytes = operandSize(conv.precision) * Double(dy.count + inputs[1].shape.count) + 4 * Double(w.count)
+        return work
     }
 
     static let info = OpInfo(type: "Conv2DBackpropFilter", summary: "Conv2D's filter gradient (batch tiles add into dW)", hasBackward: false,

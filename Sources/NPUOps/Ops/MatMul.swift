@@ -19,10 +19,14 @@ public struct MatMul: OpDef {
     public let transposeA: Bool
     public let transposeB: Bool
     public let splitK: SplitK
-    public init(transposeA: Bool = false, transposeB: Bool = false, splitK: SplitK = .auto) {
+    /// The precision the cube computes in (float16 under O2: the operands were rounded to it);
+    /// the values are the same, the cost model's rate and traffic are not.
+    public let precision: Precision
+    public init(transposeA: Bool = false, transposeB: Bool = false, splitK: SplitK = .auto, precision: Precision = .float32) {
         self.transposeA = transposeA
         self.transposeB = transposeB
         self.splitK = splitK
+        self.precision = precision
     }
     public var type: String { "MatMul" }
 
@@ -53,13 +57,13 @@ public struct MatMul: OpDef {
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {
         // dB contracts over M, the batch rows of a Dense layer: a weight gradient, always split.
         try productGradients(&b, transposeA, transposeB, x[0], x[1], g[0], weightSplit: .always) {
-            MatMul(transposeA: $0, transposeB: $1, splitK: $2)
+            MatMul(transposeA: $0, transposeB: $1, splitK: $2, precision: precision)
         }
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
         let (m, k, n) = (try? dims(inputs[0].shape, inputs[1].shape)) ?? (0, 0, 0)
-        return Work(flops: 2 * Double(m * k * n), bytes: Double(4 * (m * k + k * n + m * n)), unit: .cube)
+        return cubeWork(batch: 1, m: m, k: k, n: n, precision: precision, splitK: splitK == .never ? 0 : k)
     }
 
     static let info = OpInfo(type: "MatMul", summary: "matrix product (OpenBLAS); split-K when planned", hasBackward: true,

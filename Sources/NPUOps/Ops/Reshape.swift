@@ -6,7 +6,7 @@ public struct Reshape: OpDef {
     public let shape: [Int]
     public init(shape: [Int]) { self.shape = shape }
     public var type: String { "Reshape" }
-    public var isShapeOnly: Bool { true }
+    public var launchesKernel: Bool { false }
 
     func target(_ input: Shape) throws(OpError) -> Shape {
         var dims = shape
