@@ -10,13 +10,17 @@ public struct Work: Hashable, Sendable {
     public var precision: Precision
     /// How the work divides among AI cores (nil: it keeps all of them busy).
     public var tiling: Tiling?
+    /// HBM scratch the kernel holds while it runs (its workspace), in bytes.
+    public var workspaceBytes: Int64
 
-    public init(flops: Double, bytes: Double, unit: ComputeUnit, precision: Precision = .float32, tiling: Tiling? = nil) {
+    public init(flops: Double, bytes: Double, unit: ComputeUnit, precision: Precision = .float32, tiling: Tiling? = nil,
+                workspaceBytes: Int64 = 0) {
         self.flops = flops
         self.bytes = bytes
         self.unit = unit
         self.precision = precision
         self.tiling = tiling
+        self.workspaceBytes = workspaceBytes
     }
 }
 

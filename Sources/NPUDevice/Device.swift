@@ -109,6 +109,35 @@ public final class Device {
         return allocation
     }
 
+    /// The first out-of-memory of launches since the last checked synchronisation: an
+    /// asynchronous launch that does not fit fails on the card, and the host learns it when it
+    /// next synchronises (`checkedSynchronize`).
+    public private(set) var pendingOutOfMemory: DeviceError?
+
+    /// Notes an out-of-memory of an asynchronous launch (the first one is kept).
+    public func noteOutOfMemory(_ error: DeviceError) {
+        if pendingOutOfMemory == nil { pendingOutOfMemory = error }
+    }
+
+    /// `synchronize()`, then reports an out-of-memory that a launch since the last check hit.
+    /// - Throws: `DeviceError.outOfMemory` naming the launch (op instance and what it allocated).
+    @discardableResult
+    public func checkedSynchronize() throws(DeviceError) -> SimTime {
+        let time = synchronize()
+        if let error = pendingOutOfMemory {
+            pendingOutOfMemory = nil
+            throw error
+        }
+        return time
+    }
+
+    /// Reserves `bytes` of HBM for `what` until the returned lease is released (its owner, a
+    /// tensor's storage, dies). Leases must be released on the thread that uses the device.
+    /// - Throws: `DeviceError.outOfMemory` naming `what`.
+    public func lease(_ bytes: Int64, for what: String) throws(DeviceError) -> HBMLease {
+        HBMLease(device: self, allocation: try allocate(bytes, for: what))
+    }
+
     /// Returns an allocation's HBM. Freeing twice is a programming error.
     public func free(_ allocation: Allocation) {
         precondition(allocations.removeValue(forKey: allocation.id) != nil, "\(allocation.label) freed twice")
@@ -134,7 +163,18 @@ public final class Device {
         case .hostCallback(let d): d
         case .eventRecord, .eventWait: .zero
         }
-        queues[stream.index].append(PendingTask(id: id, kind: kind, name: name, type: type,
+        // HBM is accounted in launch order: what is allocated now, plus the kernel's workspace while
+        // it runs. A launch that does not fit is reported at the next checked synchronisation.
+        var inUse = memoryInUse
+        if case .kernel(let work) = kind, work.workspaceBytes > 0 {
+            inUse += work.workspaceBytes
+            if inUse > spec.hbmBytes {
+                noteOutOfMemory(.outOfMemory(device: label, what: "\(name) workspace", requested: work.workspaceBytes,
+                                             free: max(0, spec.hbmBytes - memoryInUse), capacity: spec.hbmBytes))
+            }
+            peakMemoryInUse = max(peakMemoryInUse, inUse)
+        }
+        queues[stream.index].append(PendingTask(id: id, hbmInUse: inUse, kind: kind, name: name, type: type,
                                                 duration: duration, dependency: dependency, submitted: hostTime))
         pendingCount += 1
         return id
@@ -216,7 +256,7 @@ public final class Device {
             if case .eventRecord = task.kind { recordEnds[task.id] = end }
             scheduled[task.id.index - scheduledBase] = TaskRecord(
                 id: task.id, stream: s, streamName: streams[s].name, name: task.name, type: task.type,
-                kind: task.kind, engine: engine, submitted: task.submitted, start: start, end: end)
+                kind: task.kind, engine: engine, submitted: task.submitted, start: start, end: end, hbmInUse: task.hbmInUse)
         }
         for s in queues.indices {
             queues[s].removeAll(keepingCapacity: true)
@@ -227,6 +267,17 @@ public final class Device {
         let live = Set(latestRecord.values)
         recordEnds = recordEnds.filter { live.contains($0.key) }
     }
+}
+
+/// HBM held for as long as this object lives (see `Device.lease`).
+public final class HBMLease {
+    public let device: Device
+    public let allocation: Allocation
+    init(device: Device, allocation: Allocation) {
+        self.device = device
+        self.allocation = allocation
+    }
+    deinit { device.free(allocation) }
 }
 
 /// A reservation of HBM on one device.
@@ -240,6 +291,7 @@ public struct Allocation: Hashable, Sendable {
 
 struct PendingTask {
     let id: TaskID
+    let hbmInUse: Int64
     let kind: TaskKind
     let name: String
     let type: String

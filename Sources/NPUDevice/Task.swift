@@ -88,6 +88,8 @@ public struct TaskRecord: Hashable, Sendable {
     /// Simulated start and end.
     public var start: SimTime
     public var end: SimTime
+    /// HBM in use on the card while it runs, its workspace included, in bytes.
+    public var hbmInUse: Int64 = 0
 
     public var duration: SimTime { end - start }
 }

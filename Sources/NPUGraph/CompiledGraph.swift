@@ -161,7 +161,8 @@ public final class CompiledGraph {
             case .op where folded[i] != nil: resident += bytes
             default:
                 inUse += bytes
-                peak = max(peak, inUse)
+                // The kernel's workspace is held while it runs, on top of what is live.
+                peak = max(peak, inUse + (works[i]?.workspaceBytes ?? 0))
             }
             // Free what this node was the last reader of.
             for v in Set(n.inputs.map(\.node)) where lastUse[v] == position {
@@ -208,7 +209,10 @@ public final class CompiledGraph {
                 let inputs = n.inputs.map { values[$0.node]![$0.index] }
                 context.planner.enter(op: n.name, identity: identities[i])
                 values[i] = try op.forward(inputs, context)
-                if let work = works[i] { device.defaultStream.launch(n.name, type: op.type, work: work) }
+                if var work = works[i] {
+                    work.workspaceBytes = 0  // planned into the graph's HBM allocation at compile time
+                    device.defaultStream.launch(n.name, type: op.type, work: work)
+                }
             case .assign(let name): assigns.append((name, values[n.inputs[0].node]![n.inputs[0].index]))
             }
         }

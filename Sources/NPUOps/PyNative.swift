@@ -41,13 +41,26 @@ public final class PyNative {
         planner.enter(op: instance)
         let outputs = try op.forward(inputs, KernelContext(planner: planner, workspace: workspace))
         precondition(outputs.map(\.type) == outTypes, "\(op.type) produced \(outputs.map(\.type)), inferred \(outTypes)")
-        if op.launchesKernel { device.defaultStream.launch(instance, type: op.type, work: op.work(inTypes, outTypes)) }
+        if op.launchesKernel {
+            // The outputs live in HBM until their tensors die; a launch that does not fit fails on
+            // the card and the host hears of it at the next read.
+            for out in outputs where out.storage.deviceLease == nil && out.byteCount > 0 {
+                do {
+                    out.storage.deviceLease = try device.lease(Int64(out.storage.byteCount), for: "\(instance) output")
+                } catch {
+                    device.noteOutOfMemory(error)
+                }
+            }
+            device.defaultStream.launch(instance, type: op.type, work: op.work(inTypes, outTypes))
+        }
         return outputs
     }
 
     /// A value read by the host: synchronises the card first.
-    public func read(_ tensor: Tensor) -> Tensor {
-        device.synchronize()
+    /// - Throws: `DeviceError.outOfMemory` naming the first launch since the last read that did
+    ///   not fit in HBM (its output or its workspace).
+    public func read(_ tensor: Tensor) throws(DeviceError) -> Tensor {
+        try device.checkedSynchronize()
         return tensor
     }
 

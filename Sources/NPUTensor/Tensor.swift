@@ -13,6 +13,9 @@ public final class TensorStorage: @unchecked Sendable {
     public let byteCount: Int
     /// The mapping to return to the OS, for mapped storage.
     let mapping: (start: UnsafeMutableRawPointer, length: Int)?
+    /// What this storage holds on a simulated card (a PyNative output's HBM reservation), released
+    /// with the storage: device memory lives exactly as long as the tensor that needs it.
+    public var deviceLease: AnyObject?
 
     static let mapThreshold = 1 << 20
     static let hugePage = 2 << 20

@@ -103,6 +103,6 @@ public final class TrainStep {
         let unscaled = try Self.unscale(&b, try Self.require(grads, optimizer.parameters).map { tape.watch($0) }, lossScale)
         try optimizer.update(&b, gradients: unscaled)
         for (name, value) in b.writes { store[name] = value }
-        return pynative!.read(l.tensor)
+        return try pynative!.read(l.tensor)
     }
 }

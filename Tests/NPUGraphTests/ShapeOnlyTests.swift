@@ -32,3 +32,21 @@ import NPUTensor
         #expect(!Reshape(shape: [1]).launchesKernel && Exp().launchesKernel)
     }
 }
+
+/// A compiled graph's memory plan holds each kernel's workspace while it runs.
+@Suite struct WorkspacePlanTests {
+    @Test func theMemoryPlanIncludesTheLargestWorkspace() throws {
+        var g = Graph()
+        let x = g.input("x", TensorType(.float32, [1, 2, 70, 70]))
+        let w = g.constant(sampleTensor([2, 2, 3, 3], seed: 2))
+        let y = try g.apply(Conv2D(), [x, w])[0]
+        let compiled = try CompiledGraph(g, fetches: [y], device: Device(spec: .test), store: ParameterStore(), planner: planner())
+        // Output 2·68·68 floats live while the im2col matrix (18 × 4624 floats) is held.
+        #expect(compiled.memory.peakBytes == 4 * (2 * 68 * 68) + 4 * 18 * 4624)
+        var small = DeviceSpec.test
+        small.hbmBytes = 200_000  // fits input, weights and output, not the workspace
+        #expect(throws: GraphError.self) {
+            try CompiledGraph(g, fetches: [y], device: Device(spec: small), store: ParameterStore(), planner: planner())
+        }
+    }
+}

@@ -36,7 +36,7 @@ import NPUTensor
         let a = sampleTensor([64, 64]), b = sampleTensor([64, 64], seed: 2)
         let c = try ctx.run(MatMul(), [a, b])[0]
         _ = try ctx.run(ReLU(), [c])
-        let read = ctx.read(c)
+        let read = try ctx.read(c)
         #expect(read == c)
         let timeline = device.timeline
         #expect(timeline.map(\.type) == ["MatMul", "ReLU"])

@@ -72,6 +72,7 @@ public struct Conv2D: OpDef {
         let patch = w[1] * w[2] * w[3], columns = out[0] * out[2] * out[3]
         var work = cubeWork(batch: 1, m: w[0], k: patch, n: columns, precision: precision, splitK: 0)
         work.bytes = operandSize(precision) * Double(inputs[0].shape.count + w.count) + 4 * Double(out.count)
+        work.workspaceBytes = Int64(operandSize(precision)) * Int64(patch) * Int64(columns)  // the im2col matrix
         return work
     }
 
@@ -142,6 +143,7 @@ public struct Conv2DBackpropInput: OpDef {
         let w = inputs[1].shape, dy = inputs[0].shape
         var work = cubeWork(batch: 1, m: w[1] * w[2] * w[3], k: w[0], n: dy[0] * dy[2] * dy[3], precision: conv.precision, splitK: 0)
         work.bytes = operandSize(conv.precision) * Double(dy.count + w.count) + 4 * Double(outputs[0].shape.count)
+        work.workspaceBytes = 4 * Int64(w[1] * w[2] * w[3]) * Int64(dy[0] * dy[2] * dy[3])  // the column gradient before col2im
         return work
     }
 
@@ -197,6 +199,7 @@ public struct Conv2DBackpropFilter: OpDef {
         let w = outputs[0].shape, dy = inputs[0].shape
         var work = cubeWork(batch: 1, m: w[0], k: dy[0] * dy[2] * dy[3], n: w[1] * w[2] * w[3], precision: conv.precision, splitK: dy[0])
         work.bytes = operandSize(conv.precision) * Double(dy.count + inputs[1].shape.count) + 4 * Double(w.count)
+        work.workspaceBytes = Int64(operandSize(conv.precision)) * Int64(w[1] * w[2] * w[3]) * Int64(dy[0] * dy[2] * dy[3])  // im2col of x
         return work
     }
 
