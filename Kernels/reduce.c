@@ -145,39 +145,54 @@ void npu_exact_add_f64(npu_exact *a, double x) {
 }
 
 NPU_VECTOR void npu_exact_add_f32(npu_exact *restrict a, const float *restrict x, size_t n) {
-    /* Fast path: within a chunk of 4096 values, scale every value by 2^(177 - emax) (emax: the
-     * chunk's largest biased exponent), exactly, in double; values that land on integers (all
-     * but those 2^26 times smaller than the largest) are summed as int64 (4096 values below 2^51
-     * cannot overflow). The others (rare) go through the general path. */
-    const size_t chunk = 4096;
+    /* Fast path: within a chunk of 1024 values, scale every value by 2^(179 - emax) (emax: the
+     * chunk's largest biased exponent), exactly; values that land on integers (all but those 2^28
+     * times smaller than the largest) are summed as int64 (1024 values below 2^53 cannot
+     * overflow). When the chunk's smallest non-zero exponent shows that every value lands on an
+     * integer (the usual case), the scaling is done in float and converted straight to int64,
+     * with no per-value check; otherwise in double with one, and the rare values off the grid
+     * go through the general path. */
+    const size_t chunk = 1024;
     for (size_t start = 0; start < n; start += chunk) {
         size_t len = n - start < chunk ? n - start : chunk;
         const float *xs = x + start;
         const uint32_t *bits = (const uint32_t *)(const void *)xs;
-        uint32_t emax = 0;
+        /* The largest magnitude, and the smallest non-zero one (a zero wraps to the top when 1 is
+         * subtracted, so it never wins the minimum). */
+        uint32_t largest = 0, smallest = 0xFFFFFFFFu;
         for (size_t i = 0; i < len; i++) {
-            uint32_t e = (bits[i] >> 23) & 0xFF;
-            emax = e > emax ? e : emax;
+            uint32_t magnitude = bits[i] & 0x7FFFFFFFu;
+            largest = magnitude > largest ? magnitude : largest;
+            smallest = magnitude - 1u < smallest ? magnitude - 1u : smallest;
         }
+        uint32_t emax = largest >> 23;
+        /* A subnormal lies on the grid of exponent 1; an all-zero chunk on every grid. */
+        uint32_t emin = smallest == 0xFFFFFFFFu ? 0xFFu : ((smallest + 1u) >> 23 == 0 ? 1u : (smallest + 1u) >> 23);
         if (emax == 0xFF) { /* NaN or inf in the chunk: take the general path for all of it */
             for (size_t i = 0; i < len; i++) npu_exact_add_f64(a, (double)xs[i]);
             continue;
         }
-        int base = (int)emax - 27; /* one unit = 2^(base - 150) */
-        const double scale = ldexp(1.0, 150 - base);
+        int base = (int)emax - 29; /* one unit = 2^(base - 150) */
         int64_t sum = 0;
-        int inexact = 0;
-        for (size_t i = 0; i < len; i++) {
-            double v = (double)xs[i] * scale;
-            int64_t q = (int64_t)v;
-            int ok = (double)q == v;
-            sum += ok ? q : 0;
-            inexact |= !ok;
-        }
-        if (inexact) {
+        if ((int)emin >= base && base >= 23) {
+            /* Every value is an integer once scaled, and 2^(150 - base) is a normal float. */
+            const float scale = ldexpf(1.0f, 150 - base);
+            for (size_t i = 0; i < len; i++) sum += (int64_t)(xs[i] * scale);
+        } else {
+            const double scale = ldexp(1.0, 150 - base);
+            int inexact = 0;
             for (size_t i = 0; i < len; i++) {
                 double v = (double)xs[i] * scale;
-                if ((double)(int64_t)v != v) npu_exact_add_f64(a, (double)xs[i]);
+                int64_t q = (int64_t)v;
+                int ok = (double)q == v;
+                sum += ok ? q : 0;
+                inexact |= !ok;
+            }
+            if (inexact) {
+                for (size_t i = 0; i < len; i++) {
+                    double v = (double)xs[i] * scale;
+                    if ((double)(int64_t)v != v) npu_exact_add_f64(a, (double)xs[i]);
+                }
             }
         }
         if (sum != 0) {

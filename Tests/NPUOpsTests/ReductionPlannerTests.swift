@@ -69,6 +69,41 @@ func exactSumCorrectlyRounded(_ x: [Float]) -> Float {
         #expect(npu_exact_round_f32(&a).bitPattern == exactSumCorrectlyRounded(x).bitPattern)
     }
 
+    /// The exact sum of floats, correctly rounded: every value is an integer multiple of the
+    /// smallest value's ulp, so the Int128 sum of those multiples is exact (spreads here stay
+    /// below 2^90).
+    static func reference(_ x: [Float]) -> Float {
+        let ulps = x.filter { $0 != 0 }.map { Double($0.ulp) }
+        guard let unit = ulps.min() else { return 0 }
+        var total: Int128 = 0
+        for v in x { total += Int128(Double(v) / unit) }
+        return Float(Double(Float(total)) * unit)
+    }
+
+    /// Chunks whose values all land on the scaled integer grid take the float fast path; wider
+    /// spreads, subnormals and huge magnitudes take the checked path. All give the exact sum.
+    @Test(arguments: [(-3, 20), (-3, 28), (-3, 29), (-3, 30), (-3, 45), (90, 20), (-140, 10), (-149, 30), (-126, 25)] as [(Int, Int)])
+    func everyPathGivesTheCorrectlyRoundedSum(low: Int, spread: Int) {
+        var g = SplitMix(UInt64(spread * 1000 + low + 500))
+        func value(_ e: Int) -> Float {
+            let m = Float(g.next() % (1 << 24)) / Float(1 << 24) + 0.5
+            return (g.next() & 1 == 0 ? 1 : -1) * Float(sign: .plus, exponent: e, significand: m)
+        }
+        // Values across the spread in cancelling pairs, zeros, and every 15th a value at the
+        // bottom of the spread: the sum is the bottom values' sum, so one of them summed
+        // inexactly would change the rounded result.
+        var x: [Float] = []
+        while x.count < 3000 {
+            let v = value(low + Int(g.next() % UInt64(spread + 1)))
+            x += [v, 0, -v]
+            if x.count % 15 < 3 { x.append(value(low)) }
+        }
+        var a = npu_exact()
+        npu_exact_init(&a)
+        npu_exact_add_f32(&a, x, x.count)
+        #expect(npu_exact_round_f32(&a).bitPattern == Self.reference(x).bitPattern, "exponents \(low)...\(low + spread)")
+    }
+
     @Test func productsAreExact() {
         let a: [Float] = [3, 1e20, -1e20, 0.5], b: [Float] = [7, 1e10, 1e10, 0.25]
         #expect(exactDot(a, 1, b, 1, 4) == 21.125)
