@@ -82,3 +82,72 @@ NPU_VECTOR void npu_adam_f32(float *var_out, float *m_out, float *v_out, const f
         var_out[i] = var[i] - (lr_t * m1) / (sqrtf(v1) + epsilon);
     }
 }
+
+/* ---- row kernels ---- */
+
+void npu_softmax_f32(float *restrict out, const float *restrict x, size_t outer, size_t extent, size_t inner, int log) {
+    for (size_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < inner; i++) {
+            const float *xr = x + o * extent * inner + i;
+            float *yr = out + o * extent * inner + i;
+            float m = -INFINITY;
+            for (size_t r = 0; r < extent; r++) m = xr[r * inner] >= m ? xr[r * inner] : m;
+            float s = 0.0f;
+            for (size_t r = 0; r < extent; r++) s += expf(xr[r * inner] - m);
+            if (log) {
+                const float ls = logf(s);
+                for (size_t r = 0; r < extent; r++) yr[r * inner] = xr[r * inner] - m - ls;
+            } else {
+                for (size_t r = 0; r < extent; r++) yr[r * inner] = expf(xr[r * inner] - m) / s;
+            }
+        }
+}
+
+NPU_VECTOR void npu_squared_deviations_f32(float *restrict sq, const float *restrict x, const float *restrict mean, size_t rows,
+                                           size_t d) {
+    for (size_t r = 0; r < rows; r++) {
+        const float m = mean[r];
+        for (size_t k = 0; k < d; k++) {
+            float v = x[r * d + k] - m;
+            sq[r * d + k] = v * v;
+        }
+    }
+}
+
+NPU_VECTOR void npu_layernorm_apply_f32(float *restrict y, const float *restrict x, const float *restrict mean,
+                                        const float *restrict variance, const float *restrict gamma, const float *restrict beta,
+                                        float epsilon, size_t rows, size_t d) {
+    for (size_t r = 0; r < rows; r++) {
+        const float m = mean[r], rstd = 1.0f / sqrtf(variance[r] + epsilon);
+        for (size_t k = 0; k < d; k++) y[r * d + k] = (x[r * d + k] - m) * rstd * gamma[k] + beta[k];
+    }
+}
+
+NPU_VECTOR void npu_batchnorm_apply_f32(float *restrict y, const float *restrict x, const float *restrict mean,
+                                        const float *restrict variance, const float *restrict scale, const float *restrict bias,
+                                        float epsilon, size_t n, size_t c, size_t inner) {
+    for (size_t b = 0; b < n; b++)
+        for (size_t ch = 0; ch < c; ch++) {
+            const float m = mean[ch], rstd = 1.0f / sqrtf(variance[ch] + epsilon), g = scale[ch], t = bias[ch];
+            const float *xs = x + (b * c + ch) * inner;
+            float *ys = y + (b * c + ch) * inner;
+            for (size_t i = 0; i < inner; i++) ys[i] = (xs[i] - m) * rstd * g + t;
+        }
+}
+
+/* ---- conversions ---- */
+
+NPU_VECTOR void npu_f32_to_f16(uint16_t *restrict out, const float *restrict x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        _Float16 h = (_Float16)x[i];
+        __builtin_memcpy(&out[i], &h, 2);
+    }
+}
+
+NPU_VECTOR void npu_f16_to_f32(float *restrict out, const uint16_t *restrict x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        _Float16 h;
+        __builtin_memcpy(&h, &x[i], 2);
+        out[i] = (float)h;
+    }
+}

@@ -5,6 +5,7 @@
 #define NPU_ELEMENTWISE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The binary ops with a C kernel. */
 typedef enum {
@@ -43,5 +44,34 @@ void npu_apply_momentum_f32(float *var_out, float *accum_out, const float *var, 
  * Outputs may be the inputs themselves. */
 void npu_adam_f32(float *var_out, float *m_out, float *v_out, const float *var, const float *m, const float *v,
                   const float *grad, float lr_t, float one_minus_beta1, float one_minus_beta2, float epsilon, size_t n);
+
+/* ---- row kernels: each row in one fixed order ---- */
+
+/* Softmax (log_softmax when `log`) of x [outer][extent][inner] along the middle axis: per row
+ * m = max (a NaN never wins: m = v >= m ? v : m from −inf), s = Σ expf(x − m) in order, then
+ * out = expf(x − m) / s, or out = (x − m) − logf(s). */
+void npu_softmax_f32(float *restrict out, const float *restrict x, size_t outer, size_t extent, size_t inner, int log);
+
+/* sq[r][k] = (x[r][k] − mean[r])², x [rows][d]. */
+void npu_squared_deviations_f32(float *restrict sq, const float *restrict x, const float *restrict mean, size_t rows, size_t d);
+
+/* LayerNorm's output: y[r][k] = ((x[r][k] − mean[r]) · rstd) · gamma[k] + beta[k] with
+ * rstd = 1 / √(variance[r] + ε). */
+void npu_layernorm_apply_f32(float *restrict y, const float *restrict x, const float *restrict mean, const float *restrict variance,
+                             const float *restrict gamma, const float *restrict beta, float epsilon, size_t rows, size_t d);
+
+/* BatchNorm's output over x [n][c][inner]: y = ((x − mean[c]) · rstd) · scale[c] + bias[c] with
+ * rstd = 1 / √(variance[c] + ε). */
+void npu_batchnorm_apply_f32(float *restrict y, const float *restrict x, const float *restrict mean, const float *restrict variance,
+                             const float *restrict scale, const float *restrict bias, float epsilon, size_t n, size_t c,
+                             size_t inner);
+
+/* ---- conversions ---- */
+
+/* out[i] = x[i] rounded to float16 (nearest, ties to even), as IEEE binary16 bits. */
+void npu_f32_to_f16(uint16_t *restrict out, const float *restrict x, size_t n);
+
+/* out[i] = the float16 x[i] (bits) widened to float32, exactly. */
+void npu_f16_to_f32(float *restrict out, const uint16_t *restrict x, size_t n);
 
 #endif

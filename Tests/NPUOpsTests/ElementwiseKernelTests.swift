@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import NPUDevice
 import NPUTensor
@@ -70,6 +71,36 @@ import NPUTensor
         #expect(try bits(fused[0]) == bits(try op(Sub(), [p, step])))
         #expect(try bits(fused[1]) == bits(m1))
         #expect(try bits(fused[2]) == bits(v1))
+    }
+
+    @Test func castBetweenFloat32AndFloat16MatchesSwift() throws {
+        let v: [Float] = values(200, seed: 6) + [65504, 65520, 1e6, -1e-8, 6e-8, 3e-5, .ulpOfOne, 0.1]
+        let x = try Tensor(shape: [v.count], values: v)
+        let half = try ctx.run(Cast(to: .float16), [x])[0]
+        #expect(try half.toArray(of: Float16.self).map(\.bitPattern) == v.map { Float16($0).bitPattern })
+        let back = try ctx.run(Cast(to: .float32), [half])[0]
+        #expect(try bits(back) == v.map { Float(Float16($0)).bitPattern })
+    }
+
+    /// The row kernel against the definition written out in Swift (max ignoring NaN, ordered sum).
+    @Test(arguments: [false, true])
+    func softmaxRowsMatchTheDefinition(log: Bool) throws {
+        var v = values(4 * 7 * 3, seed: 7).map { $0.isInfinite ? 2 : $0 }
+        v[10] = .nan
+        let x = try Tensor(shape: [4, 7, 3], values: v)
+        let got = try bits(try softmaxRows(x, axis: 1, log: log, op: "Softmax"))
+        var want = v
+        for o in 0..<4 {
+            for i in 0..<3 {
+                let at = { (r: Int) in (o * 7 + r) * 3 + i }
+                var m = -Float.infinity
+                for r in 0..<7 { m = max(m, v[at(r)]) }
+                var s: Float = 0
+                for r in 0..<7 { s += expf(v[at(r)] - m) }
+                for r in 0..<7 { want[at(r)] = log ? v[at(r)] - m - logf(s) : expf(v[at(r)] - m) / s }
+            }
+        }
+        #expect(got == want.map(\.bitPattern))
     }
 
     @Test func fusedOpsRejectBadShapes() throws {

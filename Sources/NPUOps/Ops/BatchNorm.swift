@@ -1,5 +1,6 @@
 import Foundation
 import NPUDevice
+import NPUKernels
 import NPUTensor
 
 /// Batch normalisation over axes (0, 2, 3, ...) of [N, C, ...]. Inputs x, scale, bias, mean,
@@ -37,13 +38,9 @@ public struct BatchNorm: OpDef {
         }
         let scale = try! inputs[1].toArray(of: Float.self), bias = try! inputs[2].toArray(of: Float.self)
         let inner = x.shape.dims.dropFirst(2).reduce(1, *)
-        var y = x.contiguous()
-        y.withMutableFloats { p in
-            for k in 0..<x.count {
-                let ch = (k / inner) % c
-                let rstd = 1 / (variance[ch] + epsilon).squareRoot()
-                p[k] = (p[k] - mean[ch]) * rstd * scale[ch] + bias[ch]
-            }
+        var y = Tensor(unfilled: x.shape)
+        if y.count > 0 {
+            y.withMutableFloats { p in x.withFloats { npu_batchnorm_apply_f32(p, $0, mean, variance, scale, bias, epsilon, x.shape[0], c, inner) } }
         }
         return [y, try! Tensor(shape: [c], values: mean), try! Tensor(shape: [c], values: variance)]
     }

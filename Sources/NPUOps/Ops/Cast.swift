@@ -1,4 +1,5 @@
 import NPUDevice
+import NPUKernels
 import NPUTensor
 
 /// Element type conversion (float→int truncates toward zero; float32→float16 rounds to nearest).
@@ -22,6 +23,19 @@ public struct Cast: OpDef {
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
         let x = inputs[0]
         if x.dtype == to { return [x] }
+        if x.count > 0, (x.dtype, to) == (.float32, .float16) || (x.dtype, to) == (.float16, .float32) {
+            var out = Tensor(unfilled: x.shape, dtype: to)
+            out.withUnsafeMutableBytes { o in
+                x.withUnsafeBytes { i in
+                    if to == .float16 {
+                        npu_f32_to_f16(o.bindMemory(to: UInt16.self).baseAddress!, i.bindMemory(to: Float.self).baseAddress!, x.count)
+                    } else {
+                        npu_f16_to_f32(o.bindMemory(to: Float.self).baseAddress!, i.bindMemory(to: UInt16.self).baseAddress!, x.count)
+                    }
+                }
+            }
+            return [out]
+        }
         let values = x.doubles()
         let out: Tensor = switch to {
         case .float32: try! Tensor(shape: x.shape, values: x.dtype == .float16 ? (try! x.toArray(of: Float16.self)).map(Float.init) : values.map { Float($0) })

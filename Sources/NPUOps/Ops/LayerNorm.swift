@@ -1,4 +1,5 @@
 import NPUDevice
+import NPUKernels
 import NPUTensor
 
 /// Layer normalisation over the axes from `beginNormAxis` on; gamma and beta have the shape of
@@ -34,20 +35,18 @@ public struct LayerNorm: OpDef {
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
         let (rows, d, stats) = try layout(inputs[0].shape)
-        var x = try! inputs[0].toArray(of: Float.self)
+        let x = try! inputs[0].toArray(of: Float.self)
         let gamma = try! inputs[1].toArray(of: Float.self), beta = try! inputs[2].toArray(of: Float.self)
         var mean = [Float](repeating: 0, count: rows), variance = [Float](repeating: 0, count: rows)
         x.withUnsafeBufferPointer { ctx.planner.sum(op: type, site: "mean", $0.baseAddress!, outer: rows, extent: d, inner: 1, into: &mean) }
         for r in 0..<rows { mean[r] = mean[r] / Float(d) }
-        var sq = x
-        for r in 0..<rows { for k in 0..<d { let v = x[r * d + k] - mean[r]; sq[r * d + k] = v * v } }
+        var sq = [Float](repeating: 0, count: x.count)
+        npu_squared_deviations_f32(&sq, x, mean, rows, d)
         sq.withUnsafeBufferPointer { ctx.planner.sum(op: type, site: "variance", $0.baseAddress!, outer: rows, extent: d, inner: 1, into: &variance) }
-        for r in 0..<rows {
-            variance[r] = variance[r] / Float(d)
-            let rstd = 1 / (variance[r] + epsilon).squareRoot()
-            for k in 0..<d { x[r * d + k] = (x[r * d + k] - mean[r]) * rstd * gamma[k] + beta[k] }
-        }
-        return [try! Tensor(shape: inputs[0].shape, values: x), try! Tensor(shape: stats, values: mean), try! Tensor(shape: stats, values: variance)]
+        for r in 0..<rows { variance[r] = variance[r] / Float(d) }
+        var y = Tensor(unfilled: inputs[0].shape)
+        if y.count > 0 { y.withMutableFloats { npu_layernorm_apply_f32($0, x, mean, variance, gamma, beta, epsilon, rows, d) } }
+        return [y, try! Tensor(shape: stats, values: mean), try! Tensor(shape: stats, values: variance)]
     }
 
     public func backward<B: GradBuilder>(_ b: inout B, _ x: [B.Value], _ y: [B.Value], _ g: [B.Value]) throws(OpError) -> [B.Value?] {

@@ -1,5 +1,6 @@
 import Foundation
 import NPUDevice
+import NPUKernels
 import NPUTensor
 
 /// softmax along `axis`: exp(x − max) / Σ exp(x − max), each row within one core (fixed order).
@@ -38,25 +39,9 @@ func softmaxRows(_ x: Tensor, axis: Int, log: Bool, op: String) throws(OpError) 
     let a = try normalizeAxes([axis], rank: x.shape.rank, op: op)
     let dims = x.shape.dims
     let outer = dims[..<a[0]].reduce(1, *), extent = dims[a[0]], inner = dims[(a[0] + 1)...].reduce(1, *)
-    var out = x.contiguous()
-    out.withUnsafeMutableBytes { raw in
-        let p = raw.bindMemory(to: Float.self)
-        for o in 0..<outer {
-            for i in 0..<inner {
-                let at = { (r: Int) in (o * extent + r) * inner + i }
-                var m = -Float.infinity
-                for r in 0..<extent { m = max(m, p[at(r)]) }
-                var s: Float = 0
-                for r in 0..<extent { s += expf(p[at(r)] - m) }
-                if log {
-                    let ls = logf(s)
-                    for r in 0..<extent { p[at(r)] = p[at(r)] - m - ls }
-                } else {
-                    for r in 0..<extent { p[at(r)] = expf(p[at(r)] - m) / s }
-                }
-            }
-        }
-    }
+    var out = Tensor(unfilled: x.shape)
+    guard out.count > 0 else { return out }
+    out.withMutableFloats { o in x.withFloats { npu_softmax_f32(o, $0, outer, extent, inner, log ? 1 : 0) } }
     return out
 }
 
