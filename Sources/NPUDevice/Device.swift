@@ -115,7 +115,7 @@ public final class Device {
     public private(set) var pendingOutOfMemory: DeviceError?
 
     /// Notes an out-of-memory of an asynchronous launch (the first one is kept).
-    public func noteOutOfMemory(_ error: DeviceError) {
+    package func noteOutOfMemory(_ error: DeviceError) {
         if pendingOutOfMemory == nil { pendingOutOfMemory = error }
     }
 

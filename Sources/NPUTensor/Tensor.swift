@@ -15,7 +15,7 @@ public final class TensorStorage: @unchecked Sendable {
     let mapping: (start: UnsafeMutableRawPointer, length: Int)?
     /// What this storage holds on a simulated card (a PyNative output's HBM reservation), released
     /// with the storage: device memory lives exactly as long as the tensor that needs it.
-    public var deviceLease: AnyObject?
+    package var deviceLease: AnyObject?
 
     static let mapThreshold = 1 << 20
     static let hugePage = 2 << 20
