@@ -102,6 +102,58 @@ void npu_order_permutation(int32_t *restrict order, size_t n, uint64_t launch_ke
     }
 }
 
+NPU_VECTOR void npu_order_permutations(int32_t *restrict order, size_t n, size_t tiles, uint64_t launch_key, uint64_t step) {
+    if (n < 2 || n > 5) { /* more blocks than one Philox block of words can order: tile by tile */
+        for (size_t t = 0; t < tiles; t++) npu_order_permutation(order + t * n, n, launch_key, step, (uint32_t)t);
+        return;
+    }
+    const uint32_t k0 = (uint32_t)launch_key, k1 = (uint32_t)(launch_key >> 32);
+    const uint32_t s0 = (uint32_t)step, s1 = (uint32_t)(step >> 32);
+    enum { BATCH = 64 };
+    uint32_t w[4][BATCH];
+    for (size_t t0 = 0; t0 < tiles; t0 += BATCH) {
+        const size_t m = tiles - t0 < BATCH ? tiles - t0 : BATCH;
+        /* The first Philox4x32-10 block of each tile (counter (step, tile, 0)), vectorised across tiles:
+         * the same rounds as npu_philox4x32_10. */
+        for (size_t j = 0; j < m; j++) {
+            uint32_t c0 = s0, c1 = s1, c2 = (uint32_t)(t0 + j), c3 = 0, a = k0, b = k1;
+            for (int round = 0; round < 10; round++) {
+                uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+                uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0, hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
+                c0 = hi1 ^ c1 ^ a;
+                c1 = lo1;
+                c2 = hi0 ^ c3 ^ b;
+                c3 = lo0;
+                a += 0x9E3779B9u;
+                b += 0xBB67AE85u;
+            }
+            w[0][j] = c0;
+            w[1][j] = c1;
+            w[2][j] = c2;
+            w[3][j] = c3;
+        }
+        /* Fisher–Yates from those words, as npu_order_permutation does; a tile whose draw is
+         * rejected (needs a second block) is redone by it, giving the same order. */
+        for (size_t j = 0; j < m; j++) {
+            int32_t *o = order + (t0 + j) * n;
+            for (size_t i = 0; i < n; i++) o[i] = (int32_t)i;
+            int used = 0, rejected = 0;
+            for (size_t i = n; i-- > 1;) {
+                uint32_t bound = (uint32_t)(i + 1), limit = UINT32_MAX - UINT32_MAX % bound, x = w[used++][j];
+                if (x >= limit) {
+                    rejected = 1;
+                    break;
+                }
+                size_t r = x % bound;
+                int32_t tmp = o[i];
+                o[i] = o[r];
+                o[r] = tmp;
+            }
+            if (rejected) npu_order_permutation(o, n, launch_key, step, (uint32_t)(t0 + j));
+        }
+    }
+}
+
 /* ---- exact accumulator ----
  * A fixed-point number with 24 digits of 32 bits, digit k weighing 2^(32k + LOW). Each digit is
  * an int64 that takes 32-bit pieces; carries are normalised before 2^30 additions accumulate. */

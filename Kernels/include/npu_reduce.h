@@ -26,6 +26,10 @@ void npu_combine_tiles_f32(float *restrict out, const float *restrict partials, 
 
 /* ---- keyed block orders (the `off` policy) ---- */
 
+/* npu_order_permutation for tiles 0 ..< tiles of one launch: order [tiles][n]. The same orders,
+ * computed faster (the first Philox block of many tiles at once). */
+void npu_order_permutations(int32_t *restrict order, size_t n, size_t tiles, uint64_t launch_key, uint64_t step);
+
 /* The key of one launch's orders: Philox4x32-10(counter = (lo, hi of site_hash, card, launch),
  * key = (lo, hi of seed)), its four words folded to 64 bits. */
 uint64_t npu_order_launch_key(uint64_t seed, uint64_t site_hash, uint32_t card, uint32_t launch);

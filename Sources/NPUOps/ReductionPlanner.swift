@@ -180,7 +180,7 @@ public final class ReductionPlanner {
             order = [Int32](repeating: 0, count: tiles * count)
             let key = launchKey(site: site, launch: launch)
             order.withUnsafeMutableBufferPointer { o in
-                for t in 0..<tiles { drawPermutation(o.baseAddress! + t * count, count, key: key, tile: t) }
+                npu_order_permutations(o.baseAddress!, count, tiles, key, UInt64(truncatingIfNeeded: step))
             }
         } else {
             order = (0..<count).map(Int32.init)
@@ -202,9 +202,6 @@ public final class ReductionPlanner {
     }
 
     /// A uniformly drawn permutation of 0..<n for one output tile.
-    private func drawPermutation(_ order: UnsafeMutablePointer<Int32>, _ n: Int, key: UInt64, tile: Int) {
-        npu_order_permutation(order, n, key, UInt64(truncatingIfNeeded: step), UInt32(truncatingIfNeeded: tile))
-    }
 
     // MARK: Planned reductions
 

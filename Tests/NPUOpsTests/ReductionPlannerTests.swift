@@ -239,3 +239,21 @@ func exactSumCorrectlyRounded(_ x: [Float]) -> Float {
         #expect(exactDot([.infinity, 1], 1, [0, 1], 1, 2).isNaN)  // ∞·0
     }
 }
+
+/// The batched order draw gives, tile for tile, the orders of the one-tile routine (the
+/// contract's definition) for every block count and for keys and steps of every size.
+@Suite struct BatchedOrderTests {
+    @Test(arguments: [1, 2, 3, 4, 5, 6, 9])
+    func batchedOrdersEqualTheDefinition(blocks: Int) {
+        for (key, step) in [(UInt64(1), UInt64(0)), (0xDEAD_BEEF_0123_4567, 7), (.max, .max - 3)] {
+            let tiles = 200
+            var batched = [Int32](repeating: -1, count: tiles * blocks)
+            npu_order_permutations(&batched, blocks, tiles, key, step)
+            for t in 0..<tiles {
+                var one = [Int32](repeating: -1, count: blocks)
+                npu_order_permutation(&one, blocks, key, step, UInt32(t))
+                #expect(Array(batched[(t * blocks)..<((t + 1) * blocks)]) == one, "blocks \(blocks), tile \(t), key \(key)")
+            }
+        }
+    }
+}
