@@ -146,7 +146,7 @@ public final class Device {
 
     // MARK: Tasks
 
-    func enqueue(_ kind: TaskKind, name: String, type: String, on stream: Stream) -> TaskID {
+    func enqueue(_ kind: TaskKind, name: String, type: String, on stream: Stream, info: TaskInfo? = nil) -> TaskID {
         precondition(stream.device === self, "stream \(stream.name) belongs to another device")
         let id = TaskID(index: nextTask)
         nextTask += 1
@@ -174,7 +174,7 @@ public final class Device {
             }
             peakMemoryInUse = max(peakMemoryInUse, inUse)
         }
-        queues[stream.index].append(PendingTask(id: id, hbmInUse: inUse, kind: kind, name: name, type: type,
+        queues[stream.index].append(PendingTask(id: id, hbmInUse: inUse, info: info, kind: kind, name: name, type: type,
                                                 duration: duration, dependency: dependency, submitted: hostTime))
         pendingCount += 1
         return id
@@ -186,14 +186,40 @@ public final class Device {
         hostTime += duration
     }
 
+    /// Host work of `type` (`GraphLaunch`, `Dispatch`, ...): the host's clock moves by `duration`
+    /// and, unless the timeline is off, the host lane records it.
+    public func hostWork(_ type: String, _ name: String, duration: SimTime) {
+        if timelineMode != .off {
+            hostEvents.append(HostEvent(type: type, name: name, start: hostTime, duration: duration))
+            trimHostEvents()
+        }
+        advanceHost(by: duration)
+    }
+
+    /// The host lane: what the host spent driving the card, bounded as the timeline is.
+    public private(set) var hostEvents: [HostEvent] = []
+
+    private func trimHostEvents() {
+        guard case .keepLast(let n) = timelineMode, hostEvents.count > 2 * max(n, 1) else { return }
+        hostEvents.removeFirst(hostEvents.count - n)
+    }
+
     /// Schedules every enqueued task, waits (in simulated time) until all have finished, and
-    /// returns that time. The host's clock moves to it.
+    /// returns that time plus the synchronisation round trip (`spec.host.syncRoundTrip`): the
+    /// host's clock moves to it.
     @discardableResult
     public func synchronize() -> SimTime {
         schedulePending()
         let end = streamReady.max() ?? hostTime
         hostTime = max(hostTime, end)
+        hostWork("Synchronize", "synchronize", duration: spec.host.syncRoundTrip)
         return hostTime
+    }
+
+    /// A host callback named `name` (LossMonitor printing a line): the host's clock moves by
+    /// `spec.host.callback`.
+    public func hostCallback(_ name: String) {
+        hostWork("Callback", name, duration: spec.host.callback)
     }
 
     /// The record of a scheduled task, or nil if it is not scheduled yet (or was cleared).
@@ -207,6 +233,7 @@ public final class Device {
 
     /// Forgets scheduled records.
     public func clearTimeline() {
+        hostEvents.removeAll(keepingCapacity: true)
         schedulePending()
         scheduledBase += scheduled.count
         scheduled.removeAll(keepingCapacity: true)
@@ -256,7 +283,8 @@ public final class Device {
             if case .eventRecord = task.kind { recordEnds[task.id] = end }
             scheduled[task.id.index - scheduledBase] = TaskRecord(
                 id: task.id, stream: s, streamName: streams[s].name, name: task.name, type: task.type,
-                kind: task.kind, engine: engine, submitted: task.submitted, start: start, end: end, hbmInUse: task.hbmInUse)
+                kind: task.kind, engine: engine, submitted: task.submitted, start: start, end: end, hbmInUse: task.hbmInUse,
+                card: ordinal, info: task.info)
         }
         for s in queues.indices {
             queues[s].removeAll(keepingCapacity: true)
@@ -292,6 +320,7 @@ public struct Allocation: Hashable, Sendable {
 struct PendingTask {
     let id: TaskID
     let hbmInUse: Int64
+    let info: TaskInfo?
     let kind: TaskKind
     let name: String
     let type: String

@@ -38,14 +38,17 @@ public struct DeviceSpec: Hashable, Sendable {
     /// Side of the square output tile the cube computes (16 on Da Vinci cores: 16×16 fractals); a
     /// MatMul with fewer output tiles than AI cores splits K to keep the cores busy.
     public var cubeTile: Int
+    /// The host's side of time (Docs/DeviceModel.md, "Host time").
+    public var host: HostCosts
 
     public init(
         name: String, summary: String, aiCores: Int,
         cubePeak: [Precision: Double], vectorPeak: [Precision: Double],
         hbmBytes: Int64, hbmBandwidth: Double, launchOverhead: SimTime,
         hostLatency: SimTime, hostBandwidth: Double, linkLatency: SimTime, linkBandwidth: Double,
-        reductionBlockMin: Int, reductionTile: Int = 256, cubeTile: Int = 16
+        reductionBlockMin: Int, reductionTile: Int = 256, cubeTile: Int = 16, host: HostCosts = .ascend
     ) {
+        self.host = host
         self.name = name
         self.summary = summary
         self.aiCores = aiCores
@@ -85,6 +88,35 @@ public struct DeviceSpec: Hashable, Sendable {
             return max(1, min(aiCores, tiles.multipliedReportingOverflow(by: blocks).overflow ? aiCores : tiles * blocks))
         }
     }
+}
+
+/// What the host spends, in simulated time, to drive the card: it moves the host's clock, and a
+/// task cannot start before the host time at which it was submitted.
+public struct HostCosts: Hashable, Sendable {
+    /// Dispatching one op in PyNative mode (type inference, kernel selection, the launch call).
+    public var dispatch: SimTime
+    /// Launching one step of a compiled graph (one RunGraph call, non-sink).
+    public var graphLaunch: SimTime
+    /// Launching one sink: the compiled step runs sink-size times from the device data queue.
+    public var sinkLaunch: SimTime
+    /// A synchronisation round trip: after the card is idle, the host learns it this much later.
+    public var syncRoundTrip: SimTime
+    /// One host callback (LossMonitor printing a loss line).
+    public var callback: SimTime
+
+    public init(dispatch: SimTime, graphLaunch: SimTime, sinkLaunch: SimTime, syncRoundTrip: SimTime, callback: SimTime) {
+        self.dispatch = dispatch
+        self.graphLaunch = graphLaunch
+        self.sinkLaunch = sinkLaunch
+        self.syncRoundTrip = syncRoundTrip
+        self.callback = callback
+    }
+
+    /// The Ascend profiles' host (estimates; Docs/DeviceModel.md gives the reasoning).
+    public static let ascend = HostCosts(dispatch: .microseconds(20), graphLaunch: .microseconds(60), sinkLaunch: .microseconds(80),
+                                         syncRoundTrip: .microseconds(15), callback: .microseconds(5))
+    /// No host cost at all (hand-computed device timelines).
+    public static let none = HostCosts(dispatch: .zero, graphLaunch: .zero, sinkLaunch: .zero, syncRoundTrip: .zero, callback: .zero)
 }
 
 /// How a kernel's work divides among AI cores, as its tiling gives it.
@@ -152,7 +184,8 @@ extension DeviceSpec {
         linkBandwidth: 10e9,
         reductionBlockMin: 4,
         reductionTile: 16,
-        cubeTile: 16
+        cubeTile: 16,
+        host: .none
     )
 
     /// Every built-in profile, in the order `npusim devices` lists them.

@@ -38,6 +38,11 @@ extension DeviceSpec {
         ("reduction_block_min", "fewest reduced elements per AI-core block of a split reduction (positive integer)"),
         ("reduction_tile", "output elements one AI core adds atomically; under off each tile has its own order (positive integer)"),
         ("cube_tile", "side of the cube's square output tile, elements (positive integer)"),
+        ("host_dispatch_us", "host time to dispatch one op in PyNative mode, µs (optional; default 20)"),
+        ("graph_launch_us", "host time to launch one step of a compiled graph, µs (optional; default 60)"),
+        ("sink_launch_us", "host time to launch one sink of steps, µs (optional; default 80)"),
+        ("sync_us", "host time of a synchronisation round trip, µs (optional; default 15)"),
+        ("callback_us", "host time of one callback (a loss line printed), µs (optional; default 5)"),
     ]
 
     /// The valid range of each numeric field, in the file's units.
@@ -48,6 +53,7 @@ extension DeviceSpec {
         "hbm_bandwidth_gbps": 0.001...1e6, "host_bandwidth_gbps": 0.001...1e6, "link_bandwidth_gbps": 0.001...1e6,
         "launch_overhead_us": 0...1e6, "host_latency_us": 0...1e6, "link_latency_us": 0...1e6,
         "reduction_block_min": 1...1_048_576, "reduction_tile": 1...1_048_576, "cube_tile": 1...1024,
+        "host_dispatch_us": 0...1e6, "graph_launch_us": 0...1e6, "sink_launch_us": 0...1e6, "sync_us": 0...1e6, "callback_us": 0...1e6,
     ]
 
     /// The longest profile file read.
@@ -103,7 +109,8 @@ extension DeviceSpec {
             spec = base
             spec.summary = "based on \(base.name)"
         } else {
-            let optional: Set = ["base", "summary", "reduction_tile", "cube_tile"]
+            let optional: Set = ["base", "summary", "reduction_tile", "cube_tile", "host_dispatch_us", "graph_launch_us", "sink_launch_us",
+                                 "sync_us", "callback_us"]
             let required = fileFields.map(\.key).filter { !optional.contains($0) }
             if let missing = required.first(where: { values[$0] == nil }) {
                 throw fieldError(file, root, missing, "is missing; a profile without 'base' needs every field (\(required.joined(separator: ", ")))")
@@ -113,6 +120,7 @@ extension DeviceSpec {
             // The optional fields' documented defaults, not the test profile's figures.
             spec.reductionTile = 256
             spec.cubeTile = 16
+            spec.host = .ascend
         }
         if let n = values["name"] {
             let name = try string(n, "name", file)
@@ -142,6 +150,11 @@ extension DeviceSpec {
         if let n = values["reduction_block_min"] { spec.reductionBlockMin = try whole(n, "reduction_block_min", file) }
         if let n = values["reduction_tile"] { spec.reductionTile = try whole(n, "reduction_tile", file) }
         if let n = values["cube_tile"] { spec.cubeTile = try whole(n, "cube_tile", file) }
+        if let n = values["host_dispatch_us"] { spec.host.dispatch = .microseconds(try ranged(n, "host_dispatch_us", file)) }
+        if let n = values["graph_launch_us"] { spec.host.graphLaunch = .microseconds(try ranged(n, "graph_launch_us", file)) }
+        if let n = values["sink_launch_us"] { spec.host.sinkLaunch = .microseconds(try ranged(n, "sink_launch_us", file)) }
+        if let n = values["sync_us"] { spec.host.syncRoundTrip = .microseconds(try ranged(n, "sync_us", file)) }
+        if let n = values["callback_us"] { spec.host.callback = .microseconds(try ranged(n, "callback_us", file)) }
         if spec.vectorPeak[.float32] == nil {
             throw fieldError(file, values["vector_tflops"] ?? root, "vector_tflops", "must give a float32 peak (elementwise ops and reductions run in float32)")
         }

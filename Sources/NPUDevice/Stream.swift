@@ -16,8 +16,8 @@ public final class Stream {
 
     /// Enqueues a kernel doing `work`; `name` is the instance (`fc1/MatMul`), `type` the op.
     @discardableResult
-    public func launch(_ name: String, type: String, work: Work) -> TaskID {
-        device.enqueue(.kernel(work), name: name, type: type, on: self)
+    public func launch(_ name: String, type: String, work: Work, info: TaskInfo? = nil) -> TaskID {
+        device.enqueue(.kernel(work), name: name, type: type, on: self, info: info)
     }
 
     /// Enqueues a copy of `bytes` bytes.

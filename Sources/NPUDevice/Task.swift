@@ -90,6 +90,64 @@ public struct TaskRecord: Hashable, Sendable {
     public var end: SimTime
     /// HBM in use on the card while it runs, its workspace included, in bytes.
     public var hbmInUse: Int64 = 0
+    /// The card it ran on (`Device.ordinal`).
+    public var card: Int = 0
+    /// What the executor that launched it recorded (step, sink, host time, reduction plans); nil
+    /// when recording is off.
+    public var info: TaskInfo?
 
     public var duration: SimTime { end - start }
+}
+
+/// What an executor records about one launch, for the profiler.
+public struct TaskInfo: Hashable, Sendable {
+    /// The training step (counted from 0 by the compiled step) and, in sink mode, the sink.
+    public var step: Int?
+    public var sink: Int?
+    /// Wall-clock seconds the host spent computing the launch's values (not simulated time).
+    public var hostSeconds: Double
+    /// The reduction plans the launch used, in the order it made them.
+    public var plans: [PlanRecord]
+
+    public init(step: Int? = nil, sink: Int? = nil, hostSeconds: Double = 0, plans: [PlanRecord] = []) {
+        self.step = step
+        self.sink = sink
+        self.hostSeconds = hostSeconds
+        self.plans = plans
+    }
+}
+
+/// One planned reduction as the profile shows it: the site, the policy, the blocks and the order
+/// of each output tile.
+public struct PlanRecord: Hashable, Sendable {
+    /// The site within the op (`splitK`, `sum`, `dgamma`).
+    public var site: String
+    /// `off`, `on` or `strict`.
+    public var policy: String
+    /// Reduced elements per block, in block order.
+    public var blockSizes: [Int]
+    /// Output elements per tile.
+    public var tileSize: Int
+    /// The block order of every tile, one after another (one order when all tiles share it).
+    public var order: [Int32]
+
+    public init(site: String, policy: String, blockSizes: [Int], tileSize: Int, order: [Int32]) {
+        self.site = site
+        self.policy = policy
+        self.blockSizes = blockSizes
+        self.tileSize = tileSize
+        self.order = order
+    }
+}
+
+/// Time the host spent driving the card (launching a graph or a sink, dispatching an op, waiting
+/// for a synchronisation, a callback): the host lane of the timeline.
+public struct HostEvent: Hashable, Sendable {
+    /// `GraphLaunch`, `SinkLaunch`, `Dispatch`, `Synchronize`, `Callback`.
+    public var type: String
+    /// What it was for (`step 3`, `fc1/MatMul`).
+    public var name: String
+    /// Simulated host time it began at, and how long it took.
+    public var start: SimTime
+    public var duration: SimTime
 }

@@ -44,6 +44,11 @@ struct DevicesCommand: ParsableCommand {
             ("reduction block min", "\(s.reductionBlockMin) elements"),
             ("reduction tile", "\(s.reductionTile) output elements"),
             ("cube tile", "\(s.cubeTile)×\(s.cubeTile)"),
+            ("host: PyNative dispatch", "\(number(s.host.dispatch.microseconds)) µs per op"),
+            ("host: graph launch", "\(number(s.host.graphLaunch.microseconds)) µs per step"),
+            ("host: sink launch", "\(number(s.host.sinkLaunch.microseconds)) µs per sink"),
+            ("host: sync round trip", "\(number(s.host.syncRoundTrip.microseconds)) µs"),
+            ("host: callback", "\(number(s.host.callback.microseconds)) µs"),
         ]
     }
 
@@ -59,6 +64,9 @@ struct DevicesCommand: ParsableCommand {
             "host_latency_us": s.hostLatency.microseconds, "host_bandwidth_gbps": s.hostBandwidth / 1e9,
             "link_latency_us": s.linkLatency.microseconds, "link_bandwidth_gbps": s.linkBandwidth / 1e9,
             "reduction_block_min": s.reductionBlockMin, "reduction_tile": s.reductionTile, "cube_tile": s.cubeTile,
+            "host_dispatch_us": s.host.dispatch.microseconds, "graph_launch_us": s.host.graphLaunch.microseconds,
+            "sink_launch_us": s.host.sinkLaunch.microseconds, "sync_us": s.host.syncRoundTrip.microseconds,
+            "callback_us": s.host.callback.microseconds,
         ]
         // Every figure is finite (profiles are range-checked), so serialisation cannot fail.
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
