@@ -1,3 +1,4 @@
+import Foundation
 import NPUDevice
 import NPUOps
 import NPURandom
@@ -44,6 +45,11 @@ public final class CompiledGraph {
     public private(set) var schedule: [Int] = []
     public private(set) var memory: MemoryPlan
     private var folded: [Int: [Tensor]] = [:]
+    /// Values computed at compile time (constant folding), by node.
+    var foldedValues: [Int: [Tensor]] { folded }
+    /// Records per launch what the profile needs (step, sink, host time, reduction plans) into
+    /// the device's timeline; off by default (nothing kept, nothing measured).
+    public var recording = false
     /// The step's own random kernels: each Dropout node gets a fresh generator from its seeds, so
     /// a rebuilt graph starts afresh (as MindSpore's does) and two steps built from one network
     /// never share a generator.
@@ -52,12 +58,12 @@ public final class CompiledGraph {
     private var identities: [UInt64] = []
     /// Each op node's declared work (its input types are fixed at compile time).
     private var works: [Work?] = []
-    private let copyStream: Stream
+    private let copyStream: NPUDevice.Stream
     /// Recorded every step: the inputs are on the card; the compute that produces the fetches is done.
     private let inputsCopied: Event
     private let computeDone: Event
     private var allocation: Allocation?
-    /// Steps run so far.
+    /// Steps begun so far (the next step's number).
     public private(set) var steps = 0
     /// Recycles the step's tensors: from the second step on, a step allocates no tensor storage.
     public let pool = StoragePool()
@@ -174,57 +180,269 @@ public final class CompiledGraph {
         return MemoryPlan(peakBytes: peak, residentBytes: resident, largest: sizes.sorted { $0.1 > $1.1 })
     }
 
-    /// Runs one step: `feeds` gives each input by name; returns the fetched values. Assignments
+    /// Runs one step launched by the host (graph mode without sinking): the host pays one graph
+    /// launch, the inputs are copied to the card, the fetched values are copied back. Assignments
     /// update the parameter store after the step.
     /// - Throws: `GraphError` for a missing or mistyped feed; `OpError` from a kernel.
     public func step(_ feeds: [String: Tensor]) throws -> [Tensor] {
-        try pool.run { try runStep(feeds) }
+        device.hostWork("GraphLaunch", "step \(steps)", duration: device.spec.host.graphLaunch)
+        let run = try begin(.host(feeds))
+        return try run.finish(.host)
     }
 
-    private func runStep(_ feeds: [String: Tensor]) throws -> [Tensor] {
-        lastFetches = []
-        var values = [[Tensor]?](repeating: nil, count: graph.nodes.count)
-        for (i, outs) in folded { values[i] = outs }
-        var assigns: [(String, Tensor)] = []
-        var copied = false
-        context.planner.step = steps
-        for i in schedule where values[i] == nil {
-            let n = graph.nodes[i]
-            switch n.kind {
-            case .input(let name):
-                guard let t = feeds[name] else { throw GraphError("no feed for input '\(name)'") }
-                guard t.type == n.outputTypes[0] else { throw GraphError("input '\(name)' is \(t.type), the graph expects \(n.outputTypes[0])") }
-                copyStream.copy(name, bytes: Double(t.byteCount), direction: .hostToDevice)
-                copied = true
-                values[i] = [t]
-            case .parameter(let name): values[i] = [store[name]!]
-            case .constant(let t): values[i] = [t]
-            case .op(let graphOp):
-                let op = ownOps[i] ?? graphOp
-                if copied {  // compute waits for this step's input copies
-                    copyStream.record(inputsCopied)
-                    device.defaultStream.wait(inputsCopied)
-                    copied = false
+    /// Runs `n` steps on the card from a device data queue with one host launch (dataset sink
+    /// mode): no host synchronisation between steps; only the last step's fetches are copied to
+    /// the host. With `keepHidden`, every step's fetched values are kept on the side — what a card
+    /// computes but never shows.
+    /// - Throws: `GraphError` when the queue holds fewer than `n` batches or a batch does not fit.
+    public func run(steps n: Int, from queue: DeviceQueue, sink: Int? = nil, keepHidden: Bool = false) throws -> SinkResult {
+        guard n >= 1 else { throw GraphError("a sink runs at least 1 step, got \(n)") }
+        guard queue.count >= n else {
+            throw GraphError("the device queue holds \(queue.count) batch\(queue.count == 1 ? "" : "es"); a sink of \(n) steps needs \(n)")
+        }
+        device.hostWork("SinkLaunch", "sink of \(n) steps", duration: device.spec.host.sinkLaunch)
+        var hidden: [[Tensor]] = []
+        var last: [Tensor] = []
+        for k in 0..<n {
+            let run = try begin(.queue(queue), sink: sink)
+            let fetched = try run.finish(k == n - 1 ? .host : keepHidden ? .kept : .none)
+            if keepHidden { hidden.append(fetched) }
+            if k == n - 1 { last = fetched }
+        }
+        return SinkResult(fetched: last, perStep: hidden)
+    }
+
+    /// Starts a step: its inputs come from the host (copied now) or from the device queue (the
+    /// next batch, as GetNext takes it). Run it with `StepRun.runNext()` node by node, or finish
+    /// it at once.
+    /// - Throws: `GraphError` for a missing or mistyped feed or an empty queue.
+    public func begin(_ feed: StepFeed, sink: Int? = nil) throws(GraphError) -> StepRun {
+        let inputs: [String: Tensor]
+        let ready: Event?
+        switch feed {
+        case .host(let feeds):
+            inputs = feeds
+            ready = nil
+        case .queue(let queue):
+            guard queue.device === device else { throw GraphError("the device queue belongs to \(queue.device.label), the step runs on \(device.label)") }
+            guard let batch = queue.pop() else { throw GraphError("the device queue is empty: GetNext has no batch for step \(steps)") }
+            inputs = batch.feeds
+            ready = batch.ready
+        }
+        for i in schedule {
+            guard case .input(let name) = graph.nodes[i].kind else { continue }
+            guard let t = inputs[name] else {
+                throw GraphError("no feed for input '\(name)'; the step's inputs are \(inputNames.map { "'\($0)'" }.joined(separator: ", "))")
+            }
+            guard t.type == graph.nodes[i].outputTypes[0] else {
+                throw GraphError("input '\(name)' is \(t.type), the graph expects \(graph.nodes[i].outputTypes[0])")
+            }
+        }
+        let run = StepRun(graph: self, step: steps, sink: sink, inputs: inputs)
+        steps += 1
+        pool.beginRun()
+        pool.active { lastFetches = [] }
+        if let ready {
+            device.defaultStream.wait(ready)  // GetNext: the batch is on the card
+        } else {
+            for i in schedule {
+                guard case .input(let name) = graph.nodes[i].kind else { continue }
+                copyStream.copy(name, bytes: Double(inputs[name]!.byteCount), direction: .hostToDevice)
+            }
+            copyStream.record(inputsCopied)
+            device.defaultStream.wait(inputsCopied)
+        }
+        return run
+    }
+
+    /// The names of the step's inputs, in graph order.
+    public var inputNames: [String] {
+        schedule.compactMap { if case .input(let name) = graph.nodes[$0].kind { name } else { nil } }
+    }
+
+    /// Runs node `position` of the schedule for `run`.
+    fileprivate func runNode(_ position: Int, _ run: StepRun) throws {
+        let i = schedule[position]
+        guard run.values[i] == nil else { return }
+        let n = graph.nodes[i]
+        switch n.kind {
+        case .input(let name): run.values[i] = [run.inputs[name]!]
+        case .parameter(let name): run.values[i] = [store[name]!]
+        case .constant(let t): run.values[i] = [t]
+        case .op(let graphOp):
+            let op = ownOps[i] ?? graphOp
+            let inputs = n.inputs.map { run.values[$0.node]![$0.index] }
+            let planner = context.planner
+            planner.step = run.step
+            planner.enter(op: n.name, identity: identities[i])
+            if recording {
+                planner.recording = true
+                planner.clearPlans()
+                let start = DispatchTime.now().uptimeNanoseconds
+                run.values[i] = try op.forward(inputs, context)
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                if var work = works[i] {
+                    work.workspaceBytes = 0
+                    let info = TaskInfo(step: run.step, sink: run.sink, hostSeconds: seconds, plans: planner.plans.map(\.record))
+                    device.defaultStream.launch(n.name, type: op.type, work: work, info: info)
                 }
-                let inputs = n.inputs.map { values[$0.node]![$0.index] }
-                context.planner.enter(op: n.name, identity: identities[i])
-                values[i] = try op.forward(inputs, context)
+                planner.clearPlans()
+            } else {
+                run.values[i] = try op.forward(inputs, context)
                 if var work = works[i] {
                     work.workspaceBytes = 0  // planned into the graph's HBM allocation at compile time
                     device.defaultStream.launch(n.name, type: op.type, work: work)
                 }
-            case .assign(let name): assigns.append((name, values[n.inputs[0].node]![n.inputs[0].index]))
+            }
+        case .assign(let name): run.assigns.append((name, run.values[n.inputs[0].node]![n.inputs[0].index]))
+        }
+    }
+
+    /// Ends `run`: updates the store and returns the fetched values; `.host` copies them back on
+    /// the copy stream after the compute.
+    fileprivate func end(_ run: StepRun, _ fetch: FetchMode) -> [Tensor] {
+        for (name, t) in run.assigns { store[name] = t }
+        let fetched = fetches.map { run.values[$0.node]![$0.index] }
+        pool.active { run.values = [] }
+        pool.endRun()
+        if fetch == .host {
+            lastFetches = fetched
+            device.defaultStream.record(computeDone)
+            copyStream.wait(computeDone)
+            for (f, t) in zip(fetches, fetched) {
+                copyStream.copy(graph.nodes[f.node].name, bytes: Double(t.byteCount), direction: .deviceToHost)
             }
         }
-        for (name, t) in assigns { store[name] = t }
-        steps += 1
-        lastFetches = fetches.map { values[$0.node]![$0.index] }
-        // The host reads the fetched values back: D2H copies on the copy stream after compute.
-        device.defaultStream.record(computeDone)
-        copyStream.wait(computeDone)
-        for (f, t) in zip(fetches, lastFetches) {
-            copyStream.copy(graph.nodes[f.node].name, bytes: Double(t.byteCount), direction: .deviceToHost)
+        return fetch == .none ? [] : fetched
+    }
+}
+
+/// Where a step's inputs come from.
+public enum StepFeed {
+    /// Tensors from the host, by input name, copied to the card by this step.
+    case host([String: Tensor])
+    /// The next batch of a device data queue (MindSpore's GetNext in dataset sink mode).
+    case queue(DeviceQueue)
+}
+
+/// What a finished step returns.
+public enum FetchMode: Sendable {
+    /// Copied to the host (a D2H copy per fetched value).
+    case host
+    /// Kept on the side without a copy: what a card computes inside a sink and never shows.
+    case kept
+    /// Nothing.
+    case none
+}
+
+/// The result of a sink of steps.
+public struct SinkResult {
+    /// The last step's fetched values: what the host sees.
+    public var fetched: [Tensor]
+    /// Every step's fetched values when asked for (`keepHidden`), the last included.
+    public var perStep: [[Tensor]]
+}
+
+/// One step of a compiled graph in progress: run it node by node (a cluster runs node i on every
+/// card before node i + 1) or at once; the same bits either way.
+public final class StepRun {
+    public let graph: CompiledGraph
+    /// The step number (from 0) and the sink it belongs to, if any.
+    public let step: Int
+    public let sink: Int?
+    let inputs: [String: Tensor]
+    fileprivate var values: [[Tensor]?]
+    fileprivate var assigns: [(String, Tensor)] = []
+    /// Schedule positions run so far.
+    public private(set) var position = 0
+    private var ended = false
+
+    fileprivate init(graph: CompiledGraph, step: Int, sink: Int?, inputs: [String: Tensor]) {
+        self.graph = graph
+        self.step = step
+        self.sink = sink
+        self.inputs = inputs
+        values = [[Tensor]?](repeating: nil, count: graph.graph.nodes.count)
+        for (i, outs) in graph.foldedValues { values[i] = outs }
+    }
+
+    /// True when every node has run.
+    public var isComplete: Bool { position == graph.schedule.count }
+
+    /// Runs the next node; false when there was none.
+    /// - Throws: `OpError` from a kernel.
+    @discardableResult
+    public func runNext() throws -> Bool {
+        guard !ended, position < graph.schedule.count else { return false }
+        try graph.pool.active { try graph.runNode(position, self) }
+        position += 1
+        return true
+    }
+
+    /// Runs what is left, updates the parameter store and returns the fetched values (see
+    /// `FetchMode`). A step is finished once.
+    public func finish(_ fetch: FetchMode = .host) throws -> [Tensor] {
+        precondition(!ended, "step \(step) was finished already")
+        try graph.pool.active {
+            while position < graph.schedule.count {
+                try graph.runNode(position, self)
+                position += 1
+            }
         }
-        return lastFetches
+        ended = true
+        return graph.end(self, fetch)
+    }
+}
+
+/// A device data queue (dataset sink mode): batches copied to the card ahead of the steps by a
+/// data stream, each ready at its own event; a step takes the next one (GetNext) and its compute
+/// waits for that event only.
+public final class DeviceQueue {
+    public let device: Device
+    /// The stream its copies run on.
+    public let stream: NPUDevice.Stream
+    /// The most batches it holds (MindSpore's device queue holds a bounded number ahead).
+    public let capacity: Int
+    private var batches: [(feeds: [String: Tensor], ready: Event)] = []
+    private var head = 0
+    /// One event per slot, reused round the ring (a slot is refilled only after its batch was
+    /// taken and its wait enqueued).
+    private var events: [Event] = []
+    private var slot = 0
+
+    public init(device: Device, capacity: Int = 16) {
+        self.device = device
+        self.capacity = max(1, capacity)
+        stream = device.stream(named: "data")
+    }
+
+    deinit { events.forEach { device.releaseEvent($0) } }
+
+    /// Batches waiting.
+    public var count: Int { batches.count - head }
+
+    /// Copies a batch to the card on the data stream (at the host's current time).
+    /// - Throws: `GraphError` when the queue is full.
+    public func push(_ feeds: [String: Tensor]) throws(GraphError) {
+        guard count < capacity else { throw GraphError("the device queue is full (\(capacity) batches); run steps to take some first") }
+        for name in feeds.keys.sorted() {
+            stream.copy(name, bytes: Double(feeds[name]!.byteCount), direction: .hostToDevice)
+        }
+        if events.count < capacity { events.append(device.makeEvent()) }
+        let ready = events[slot % events.count]
+        slot += 1
+        stream.record(ready)
+        if head > 64 {
+            batches.removeFirst(head)
+            head = 0
+        }
+        batches.append((feeds, ready))
+    }
+
+    /// Takes the next batch.
+    func pop() -> (feeds: [String: Tensor], ready: Event)? {
+        guard head < batches.count else { return nil }
+        defer { head += 1 }
+        return batches[head]
     }
 }

@@ -38,6 +38,8 @@ public final class PyNative {
         let inTypes = inputs.map(\.type)
         let outTypes = try op.infer(inTypes)
         let instance = name ?? namer.name(op.type)
+        // The host dispatches every op (type inference, kernel selection, the launch call).
+        device.hostWork("Dispatch", instance, duration: device.spec.host.dispatch)
         planner.enter(op: instance)
         let outputs = try op.forward(inputs, KernelContext(planner: planner, workspace: workspace))
         precondition(outputs.map(\.type) == outTypes, "\(op.type) produced \(outputs.map(\.type)), inferred \(outTypes)")

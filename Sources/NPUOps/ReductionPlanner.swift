@@ -57,6 +57,11 @@ public struct ReductionPlan: Hashable, Sendable {
         let i = min(t, tiles - 1)
         return order[(i * b)..<((i + 1) * b)]
     }
+
+    /// What the profile records of this plan.
+    public var record: PlanRecord {
+        PlanRecord(site: site, policy: policy.rawValue, blockSizes: blocks.map(\.count), tileSize: tileSize, order: order)
+    }
 }
 
 /// Plans every reduction the hardware splits across AI cores, in one place: the reduced extent is

@@ -109,15 +109,26 @@ public final class StoragePool: @unchecked Sendable {  // used by one thread at 
     /// Runs `body` with this pool active on the current thread, then trims what it keeps to
     /// what `body` asked for.
     public func run<R>(_ body: () throws -> R) rethrows -> R {
+        beginRun()
+        defer { endRun() }
+        return try active(body)
+    }
+
+    /// Starts a run that is executed in pieces (`active`), ended by `endRun()`: a step resumed
+    /// node by node, interleaved with other cards' steps on the same thread.
+    public func beginRun() { demand.removeAll(keepingCapacity: true) }
+
+    /// Runs `body` with this pool active on the current thread (storage made or dropped in it
+    /// comes from and returns to the pool).
+    public func active<R>(_ body: () throws -> R) rethrows -> R {
         let previous = pthread_getspecific(Self.key)
         pthread_setspecific(Self.key, Unmanaged.passUnretained(self).toOpaque())
-        defer {
-            pthread_setspecific(Self.key, previous)
-            trim()
-        }
-        demand.removeAll(keepingCapacity: true)
+        defer { pthread_setspecific(Self.key, previous) }
         return try body()
     }
+
+    /// Ends a run: keeps per size at most what the run asked for.
+    public func endRun() { trim() }
 
     /// Releases buffers beyond each size's demand in the last run.
     private func trim() {

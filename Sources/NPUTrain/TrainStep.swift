@@ -12,27 +12,88 @@ public enum ExecutionMode: String, Sendable, CaseIterable {
     case pynative
 }
 
-/// One training step (MindSpore's WithLossCell + TrainOneStepCell): forward, loss, gradients,
+/// What a training step computes its loss from: named inputs (any number) in, a float32 scalar
+/// out, written once against `ModelBuilder` for both modes.
+public protocol TrainingModel {
+    /// The loss of one batch given the step's inputs by name.
+    func loss<B: ModelBuilder>(_ b: inout B, _ inputs: [String: B.Value]) throws -> B.Value
+}
+
+/// MindSpore's WithLossCell: `loss(network(inputs[data]), inputs[label])`.
+public struct NetworkWithLoss: TrainingModel {
+    public let network: any Layer
+    public let lossFunction: any Loss
+    /// The names of the data and label inputs.
+    public let data: String, label: String
+
+    public init(network: any Layer, loss: any Loss, data: String = "data", label: String = "label") {
+        self.network = network
+        self.lossFunction = loss
+        self.data = data
+        self.label = label
+    }
+
+    public func loss<B: ModelBuilder>(_ b: inout B, _ inputs: [String: B.Value]) throws -> B.Value {
+        guard let x = inputs[data], let y = inputs[label] else {
+            throw TrainError("the step needs inputs '\(data)' and '\(label)', got \(inputs.keys.sorted().map { "'\($0)'" }.joined(separator: ", "))")
+        }
+        return try lossFunction(&b, try network(&b, x), y)
+    }
+}
+
+/// How a training step runs, as configuration: the reduction-order policy (with per-op
+/// overrides) and its order source, mixed precision, and whether launches are recorded for the
+/// profile.
+public struct StepConfiguration: Sendable {
+    public var determinism: Determinism
+    /// Per op type (`ReduceSum`, `MatMul`): a policy other than `determinism`.
+    public var overrides: [String: Determinism]
+    public var orderSource: OrderSource
+    public var ampLevel: AmpLevel
+    /// The static loss scale; nil: 1024 under O2, else 1 (MindSpore's defaults).
+    public var lossScale: Float?
+    /// Launches carry their step, sink, host time and reduction plans into the device's timeline.
+    public var recording: Bool
+
+    public init(determinism: Determinism = .off, overrides: [String: Determinism] = [:], orderSource: OrderSource = .entropy,
+                ampLevel: AmpLevel = .O0, lossScale: Float? = nil, recording: Bool = false) {
+        self.determinism = determinism
+        self.overrides = overrides
+        self.orderSource = orderSource
+        self.ampLevel = ampLevel
+        self.lossScale = lossScale
+        self.recording = recording
+    }
+}
+
+/// One training step (MindSpore's TrainOneStepCell around a model): forward, loss, gradients,
 /// optimizer update. Graph mode builds and compiles the step once; PyNative runs it op by op on a
 /// tape. Both use the same layers, ops and reverse mode, so under `on` and `strict` they give the
-/// same bits.
+/// same bits. Graph mode can also run a sink of steps from a device data queue.
 public final class TrainStep {
     public let mode: ExecutionMode
-    public let network: any Layer
-    public let loss: any Loss
+    public let model: any TrainingModel
     public let optimizer: any Optimizer
     public let store: ParameterStore
     public let device: Device
-    public let ampLevel: AmpLevel
+    public let configuration: StepConfiguration
+    public var ampLevel: AmpLevel { configuration.ampLevel }
+    /// The step's inputs by name, with their types.
+    public let inputs: [String: TensorType]
     /// The static loss scale: the backward starts from it and the gradients are divided by it
     /// before the optimizer (MindSpore's FixedLossScaleManager).
     public let lossScale: Float
-    private var compiled: CompiledGraph?
+    /// Graph mode: the compiled step (its executor).
+    public private(set) var compiled: CompiledGraph?
     private let pynative: PyNative?
     /// PyNative: one tape, cleared at the start of every step.
     private let tape: Tape?
+    /// Sink mode's device data queue (made on first use).
+    private var queue: DeviceQueue?
     /// Steps run so far (the step that keys reduction orders).
     public private(set) var steps = 0
+    /// Sinks run so far.
+    public private(set) var sinks = 0
 
     /// The reduction planner every launch of the step goes through (its policy, recorded plans).
     public var planner: ReductionPlanner { compiled?.context.planner ?? pynative!.planner }
@@ -40,32 +101,45 @@ public final class TrainStep {
     /// Graph mode: the pool that recycles each step's tensors.
     public var storagePool: StoragePool? { compiled?.pool }
 
-    /// - Parameters: inputType and labelType: one batch's types (graph mode compiles for them).
+    /// A step of `network` and `loss` fed inputs named "data" and "label".
     /// - Throws: `TrainError`/`GraphError`/`OpError` naming what does not fit.
-    public init(network: any Layer, loss: any Loss, optimizer: any Optimizer, mode: ExecutionMode, device: Device, store: ParameterStore,
-                determinism: Determinism = .off, orderSource: OrderSource = .entropy, ampLevel: AmpLevel = .O0, lossScale: Float? = nil,
-                inputType: TensorType, labelType: TensorType) throws {
-        (self.network, self.loss, self.optimizer, self.mode, self.device, self.store) = (network, loss, optimizer, mode, device, store)
-        self.ampLevel = ampLevel
-        self.lossScale = lossScale ?? (ampLevel == .O2 ? 1024 : 1)
+    public convenience init(network: any Layer, loss: any Loss, optimizer: any Optimizer, mode: ExecutionMode, device: Device, store: ParameterStore,
+                            determinism: Determinism = .off, orderSource: OrderSource = .entropy, ampLevel: AmpLevel = .O0, lossScale: Float? = nil,
+                            inputType: TensorType, labelType: TensorType) throws {
+        try self.init(model: NetworkWithLoss(network: network, loss: loss), inputs: ["data": inputType, "label": labelType], optimizer: optimizer,
+                      mode: mode, device: device, store: store,
+                      configuration: StepConfiguration(determinism: determinism, orderSource: orderSource, ampLevel: ampLevel, lossScale: lossScale))
+    }
+
+    /// A step of any model with named inputs (`inputs`: one batch's types; graph mode compiles
+    /// for them).
+    /// - Throws: `TrainError`/`GraphError`/`OpError` naming what does not fit.
+    public init(model: any TrainingModel, inputs: [String: TensorType], optimizer: any Optimizer, mode: ExecutionMode, device: Device,
+                store: ParameterStore, configuration: StepConfiguration = StepConfiguration()) throws {
+        (self.model, self.inputs, self.optimizer, self.mode, self.device, self.store) = (model, inputs, optimizer, mode, device, store)
+        self.configuration = configuration
+        self.lossScale = configuration.lossScale ?? (configuration.ampLevel == .O2 ? 1024 : 1)
         guard self.lossScale > 0, self.lossScale.isFinite else { throw TrainError("loss scale must be positive, got \(self.lossScale)") }
         switch mode {
         case .pynative:
-            let context = PyNative(device: device, determinism: determinism, orderSource: orderSource)
+            let context = PyNative(device: device, determinism: configuration.determinism, orderSource: configuration.orderSource)
+            context.planner.overrides = configuration.overrides
             pynative = context
             tape = Tape(context: context)
         case .graph:
             pynative = nil
             tape = nil
-            var b = GraphModel(isTraining: true, ampLevel: ampLevel)
-            let x = b.graph.input("data", inputType), y = b.graph.input("label", labelType)
-            let logits = try network(&b, x)
-            let l = try loss(&b, logits, y)
+            var b = GraphModel(isTraining: true, ampLevel: configuration.ampLevel)
+            var values: [String: GraphValue] = [:]
+            for name in inputs.keys.sorted() { values[name] = b.graph.input(name, inputs[name]!) }
+            let l = try model.loss(&b, values)
             let params = optimizer.parameters.map { b.read($0) }
             let grads = try b.graph.gradients(of: l, wrt: params, lossScale: self.lossScale)
             try optimizer.update(&b, gradients: try Self.unscale(&b, try Self.require(grads, optimizer.parameters), self.lossScale))
-            compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store,
-                                         planner: ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource, card: device.ordinal))
+            let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
+            planner.overrides = configuration.overrides
+            compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store, planner: planner)
+            compiled!.recording = configuration.recording
         }
     }
 
@@ -83,26 +157,57 @@ public final class TrainStep {
         }
     }
 
-    /// Runs one step on a batch; returns the loss (the host reads it: the card synchronises).
+    /// Runs one step on a batch of "data" and "label"; returns the loss.
     public func callAsFunction(_ data: Tensor, _ labels: Tensor) throws -> Tensor {
+        try callAsFunction(["data": data, "label": labels])
+    }
+
+    /// Runs one step on named inputs; returns the loss (the host reads it: the card synchronises).
+    /// - Throws: `GraphError`/`TrainError` for a missing or mistyped input; `DeviceError` when a
+    ///   PyNative launch ran out of HBM.
+    public func callAsFunction(_ feeds: [String: Tensor]) throws -> Tensor {
         defer { steps += 1 }
         if let compiled {
-            let out = try compiled.step(["data": data, "label": labels])
+            let out = try compiled.step(feeds)
             device.synchronize()
             return out[0]
+        }
+        for name in inputs.keys.sorted() {
+            let type = inputs[name]!
+            guard let t = feeds[name] else { throw TrainError("no feed for input '\(name)'; the step's inputs are \(inputs.keys.sorted().map { "'\($0)'" }.joined(separator: ", "))") }
+            guard t.type == type else { throw TrainError("input '\(name)' is \(t.type), the step expects \(type)") }
         }
         let tape = self.tape!
         tape.reset()
         pynative!.beginStep(steps)
-        var b = TapeModel(tape: tape, store: store, isTraining: true, ampLevel: ampLevel)
-        let x = tape.watch(data), y = tape.watch(labels)
-        let logits = try network(&b, x)
-        let l = try loss(&b, logits, y)
+        var b = TapeModel(tape: tape, store: store, isTraining: true, ampLevel: configuration.ampLevel)
+        var values: [String: TapeValue] = [:]
+        for name in inputs.keys.sorted() { values[name] = tape.watch(feeds[name]!) }
+        let l = try model.loss(&b, values)
         let params = try optimizer.parameters.map { try b.read($0) }
         let grads = try tape.gradients(of: l, wrt: params, lossScale: lossScale)
         let unscaled = try Self.unscale(&b, try Self.require(grads, optimizer.parameters).map { tape.watch($0) }, lossScale)
         try optimizer.update(&b, gradients: unscaled)
         for (name, value) in b.writes { store[name] = value }
         return try pynative!.read(l.tensor)
+    }
+
+    /// Dataset sink mode (graph mode only): the batches go to the card's data queue and the step
+    /// runs once per batch with one host launch and one synchronisation; returns the loss the
+    /// host sees (the last step's) and, with `keepHidden`, every step's loss — what a card
+    /// computes inside a sink and never shows. Numerics are those of as many single steps.
+    /// - Throws: `TrainError` in PyNative mode; `GraphError` for a batch that does not fit.
+    public func sink(_ batches: [[String: Tensor]], keepHidden: Bool = false) throws -> (loss: Tensor, perStep: [Tensor]) {
+        guard let compiled else { throw TrainError("dataset sink mode needs graph mode; PyNative runs op by op from the host") }
+        guard !batches.isEmpty else { throw TrainError("a sink needs at least one batch") }
+        if queue == nil || queue!.capacity < batches.count { queue = DeviceQueue(device: device, capacity: max(16, batches.count)) }
+        for feeds in batches { try queue!.push(feeds) }
+        defer {
+            steps += batches.count
+            sinks += 1
+        }
+        let result = try compiled.run(steps: batches.count, from: queue!, sink: sinks, keepHidden: keepHidden)
+        device.synchronize()
+        return (result.fetched[0], result.perStep.map { $0[0] })
     }
 }

@@ -102,7 +102,7 @@ func planner() -> ReductionPlanner { ReductionPlanner(spec: .test, policy: .on) 
         let store = ParameterStore()
         store["w"] = Tensor(zeros: [2])
         let compiled = try CompiledGraph(g, fetches: [y], device: Device(spec: .test), store: store, planner: planner())
-        #expect(throws: GraphError("no feed for input 'x'")) { try compiled.step([:]) }
+        #expect(throws: GraphError("no feed for input 'x'; the step's inputs are 'x'")) { try compiled.step([:]) }
         #expect(throws: GraphError("input 'x' is float32[3], the graph expects float32[2]")) { try compiled.step(["x": Tensor(zeros: [3])]) }
         #expect(throws: GraphError("assign to 'v': no parameter of type float32[2] with that name")) { try g.assign("v", y) }
     }
