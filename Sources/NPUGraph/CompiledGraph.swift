@@ -4,13 +4,26 @@ import NPUOps
 import NPURandom
 import NPUTensor
 
-/// Named tensors that outlive steps: parameters, optimizer state, moving statistics.
+/// Named tensors that outlive steps: parameters, optimizer state, moving statistics. A
+/// shape-only store (timing-only simulation) holds their types and no values.
 public final class ParameterStore {
     public private(set) var values: [String: Tensor] = [:]
     /// Names in creation order (MindSpore's parameter order).
     public private(set) var names: [String] = []
+    /// True when parameters are declared by type only (no values are made or kept).
+    public let shapeOnly: Bool
+    private var declared: [String: TensorType] = [:]
 
-    public init() {}
+    public init(shapeOnly: Bool = false) { self.shapeOnly = shapeOnly }
+
+    /// Declares parameter `name` of `type` without a value (a shape-only store).
+    public func declare(_ name: String, _ type: TensorType) {
+        if declared[name] == nil && values[name] == nil { names.append(name) }
+        declared[name] = type
+    }
+
+    /// The type of parameter `name`, whether it holds a value or was declared.
+    public func type(of name: String) -> TensorType? { values[name]?.type ?? declared[name] }
 
     public subscript(name: String) -> Tensor? {
         get { values[name] }
@@ -47,6 +60,8 @@ public final class CompiledGraph {
     private var folded: [Int: [Tensor]] = [:]
     /// Values computed at compile time (constant folding), by node.
     var foldedValues: [Int: [Tensor]] { folded }
+    /// Steps are simulated without values (see `init`).
+    public let timingOnly: Bool
     /// Records per launch what the profile needs (step, sink, host time, reduction plans) into
     /// the device's timeline; off by default (nothing kept, nothing measured).
     public var recording = false
@@ -73,7 +88,12 @@ public final class CompiledGraph {
 
     /// - Throws: `GraphError` for a graph that does not fit the card's HBM (naming the largest
     ///   buffers) or that reads a parameter the store does not hold.
-    public init(_ graph: Graph, fetches: [GraphValue], device: Device, store: ParameterStore, planner: ReductionPlanner) throws(GraphError) {
+    /// - Parameter timingOnly: run steps through the streams, scheduler and cost model without
+    ///   computing values (same tasks, events and times as a numeric run); parameters need only
+    ///   be declared in the store, feeds may be omitted, and steps fetch nothing.
+    public init(_ graph: Graph, fetches: [GraphValue], device: Device, store: ParameterStore, planner: ReductionPlanner,
+                timingOnly: Bool = false) throws(GraphError) {
+        self.timingOnly = timingOnly
         self.graph = graph
         self.device = device
         self.store = store
@@ -90,9 +110,11 @@ public final class CompiledGraph {
         schedule = graph.nodes.indices.filter(live.contains)
         for i in schedule {
             if case .parameter(let name) = graph.nodes[i].kind {
-                guard let t = store[name] else { throw GraphError("\(graph.nodes[i].name): parameter '\(name)' is not in the parameter store") }
-                guard t.type == graph.nodes[i].outputTypes[0] else {
-                    throw GraphError("\(graph.nodes[i].name): parameter '\(name)' is \(t.type) in the store, the graph expects \(graph.nodes[i].outputTypes[0])")
+                guard let type = timingOnly ? store.type(of: name) : store[name]?.type else {
+                    throw GraphError("\(graph.nodes[i].name): parameter '\(name)' is not in the parameter store")
+                }
+                guard type == graph.nodes[i].outputTypes[0] else {
+                    throw GraphError("\(graph.nodes[i].name): parameter '\(name)' is \(type) in the store, the graph expects \(graph.nodes[i].outputTypes[0])")
                 }
             }
         }
@@ -229,7 +251,7 @@ public final class CompiledGraph {
             inputs = batch.feeds
             ready = batch.ready
         }
-        for i in schedule {
+        for i in schedule where !timingOnly {
             guard case .input(let name) = graph.nodes[i].kind else { continue }
             guard let t = inputs[name] else {
                 throw GraphError("no feed for input '\(name)'; the step's inputs are \(inputNames.map { "'\($0)'" }.joined(separator: ", "))")
@@ -247,7 +269,8 @@ public final class CompiledGraph {
         } else {
             for i in schedule {
                 guard case .input(let name) = graph.nodes[i].kind else { continue }
-                copyStream.copy(name, bytes: Double(inputs[name]!.byteCount), direction: .hostToDevice)
+                let t = graph.nodes[i].outputTypes[0]
+                copyStream.copy(name, bytes: Double(t.shape.count * t.dtype.size), direction: .hostToDevice)
             }
             copyStream.record(inputsCopied)
             device.defaultStream.wait(inputsCopied)
@@ -265,6 +288,13 @@ public final class CompiledGraph {
         let i = schedule[position]
         guard run.values[i] == nil else { return }
         let n = graph.nodes[i]
+        if timingOnly {  // the same launches, no values
+            if case .op(let op) = n.kind, var work = works[i] {
+                work.workspaceBytes = 0
+                device.defaultStream.launch(n.name, type: op.type, work: work, info: recording ? TaskInfo(step: run.step, sink: run.sink) : nil)
+            }
+            return
+        }
         switch n.kind {
         case .input(let name): run.values[i] = [run.inputs[name]!]
         case .parameter(let name): run.values[i] = [store[name]!]
@@ -302,15 +332,17 @@ public final class CompiledGraph {
     /// the copy stream after the compute.
     fileprivate func end(_ run: StepRun, _ fetch: FetchMode) -> [Tensor] {
         for (name, t) in run.assigns { store[name] = t }
-        let fetched = fetches.map { run.values[$0.node]![$0.index] }
+        // Timing-only: the fetches' sizes still cross PCIe; there are no values to return.
+        let fetched = timingOnly ? [] : fetches.map { run.values[$0.node]![$0.index] }
         pool.active { run.values = [] }
         pool.endRun()
         if fetch == .host {
             lastFetches = fetched
             device.defaultStream.record(computeDone)
             copyStream.wait(computeDone)
-            for (f, t) in zip(fetches, fetched) {
-                copyStream.copy(graph.nodes[f.node].name, bytes: Double(t.byteCount), direction: .deviceToHost)
+            for f in fetches {
+                let t = graph.nodes[f.node].outputTypes[f.index]
+                copyStream.copy(graph.nodes[f.node].name, bytes: Double(t.shape.count * t.dtype.size), direction: .deviceToHost)
             }
         }
         return fetch == .none ? [] : fetched

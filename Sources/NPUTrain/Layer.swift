@@ -68,9 +68,15 @@ public struct LayerContext {
     /// Creates parameter `name` with `initializer` (drawing its numpy seed now, in construction order).
     /// - Throws: `TrainError` if the store holds that name already; the initializer's error for a
     ///   shape it cannot fill.
+    /// In a shape-only store the parameter is declared by its type and no value is made.
     public func parameter(_ name: String, _ shape: Shape, _ initializer: Initializer, requiresGrad: Bool = true) throws -> Parameter {
-        guard store[name] == nil else { throw TrainError("parameter '\(name)' exists already; give the layer another name") }
-        store[name] = try initializer.make(shape, state: seeds)
+        guard store.type(of: name) == nil else { throw TrainError("parameter '\(name)' exists already; give the layer another name") }
+        if store.shapeOnly {
+            guard shape.checkedCount != nil else { throw TrainError("parameter '\(name)' has shape \(shape), too many elements") }
+            store.declare(name, TensorType(.float32, shape))
+        } else {
+            store[name] = try initializer.make(shape, state: seeds)
+        }
         return Parameter(name: name, type: TensorType(.float32, shape), requiresGrad: requiresGrad)
     }
 }

@@ -54,9 +54,13 @@ public struct StepConfiguration: Sendable {
     public var lossScale: Float?
     /// Launches carry their step, sink, host time and reduction plans into the device's timeline.
     public var recording: Bool
+    /// Graph mode without values: steps go through the streams, scheduler and cost model only
+    /// (`simulate`); parameters may be declared by shape (`ParameterStore(shapeOnly: true)`).
+    public var timingOnly: Bool
 
     public init(determinism: Determinism = .off, overrides: [String: Determinism] = [:], orderSource: OrderSource = .entropy,
-                ampLevel: AmpLevel = .O0, lossScale: Float? = nil, recording: Bool = false) {
+                ampLevel: AmpLevel = .O0, lossScale: Float? = nil, recording: Bool = false, timingOnly: Bool = false) {
+        self.timingOnly = timingOnly
         self.determinism = determinism
         self.overrides = overrides
         self.orderSource = orderSource
@@ -120,6 +124,9 @@ public final class TrainStep {
         self.configuration = configuration
         self.lossScale = configuration.lossScale ?? (configuration.ampLevel == .O2 ? 1024 : 1)
         guard self.lossScale > 0, self.lossScale.isFinite else { throw TrainError("loss scale must be positive, got \(self.lossScale)") }
+        if configuration.timingOnly && mode == .pynative {
+            throw TrainError("timing-only simulation needs graph mode; PyNative computes every op as it goes")
+        }
         switch mode {
         case .pynative:
             let context = PyNative(device: device, determinism: configuration.determinism, orderSource: configuration.orderSource)
@@ -138,7 +145,8 @@ public final class TrainStep {
             try optimizer.update(&b, gradients: try Self.unscale(&b, try Self.require(grads, optimizer.parameters), self.lossScale))
             let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
             planner.overrides = configuration.overrides
-            compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store, planner: planner)
+            compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store, planner: planner,
+                                         timingOnly: configuration.timingOnly)
             compiled!.recording = configuration.recording
         }
     }
@@ -166,6 +174,7 @@ public final class TrainStep {
     /// - Throws: `GraphError`/`TrainError` for a missing or mistyped input; `DeviceError` when a
     ///   PyNative launch ran out of HBM.
     public func callAsFunction(_ feeds: [String: Tensor]) throws -> Tensor {
+        if configuration.timingOnly { throw TrainError("a timing-only step computes no loss; run it with simulate(steps:)") }
         defer { steps += 1 }
         if let compiled {
             let out = try compiled.step(feeds)
@@ -190,6 +199,23 @@ public final class TrainStep {
         try optimizer.update(&b, gradients: unscaled)
         for (name, value) in b.writes { store[name] = value }
         return try pynative!.read(l.tensor)
+    }
+
+    /// Timing-only simulation: `n` host-launched steps, each synchronised, through the card's
+    /// streams, scheduler and cost model, computing no values. Returns the simulated host time
+    /// at the end.
+    /// - Throws: `TrainError` unless the step was built with `timingOnly`.
+    @discardableResult
+    public func simulate(steps n: Int) throws -> SimTime {
+        guard let compiled, compiled.timingOnly else {
+            throw TrainError("simulate(steps:) needs a step built with StepConfiguration(timingOnly: true) in graph mode")
+        }
+        for _ in 0..<n {
+            _ = try compiled.step([:])
+            device.synchronize()
+            steps += 1
+        }
+        return device.hostTime
     }
 
     /// Dataset sink mode (graph mode only): the batches go to the card's data queue and the step

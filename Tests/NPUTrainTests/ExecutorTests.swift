@@ -2,6 +2,7 @@ import Testing
 import NPUDevice
 import NPUGraph
 import NPUOps
+import NPURandom
 import NPUTensor
 @testable import NPUTrain
 
@@ -124,5 +125,38 @@ import NPUTensor
         let (quiet, _) = try mlpStep(StepConfiguration(determinism: .off))
         _ = try quiet(feeds(0))
         #expect(quiet.device.timeline.allSatisfy { $0.info == nil })
+    }
+}
+
+/// Timing-only simulation: the same tasks, events and simulated times as a numeric run, with
+/// parameters declared by shape only.
+@Suite struct TimingOnlyTests {
+    func step(shapeOnly: Bool) throws -> TrainStep {
+        let seeds = SeedState()
+        try seeds.setSeed(1)
+        let ctx = LayerContext(store: ParameterStore(shapeOnly: shapeOnly), seeds: seeds)
+        let net = SequentialCell([try Conv2d(1, 4, kernel: 3, name: "conv1", ctx), try BatchNorm2d(4, name: "bn1", ctx), OpLayer.relu(),
+                                  OpLayer.maxPool2d(kernel: 2, stride: 2), Flatten(), try Dense(4 * 7 * 7, 10, name: "fc", ctx)])
+        return try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
+                             inputs: ["data": TensorType(.float32, [8, 1, 14, 14]), "label": TensorType(.int32, [8])],
+                             optimizer: try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx), mode: .graph,
+                             device: Device(spec: .ascend910), store: ctx.store, configuration: StepConfiguration(determinism: .on, timingOnly: shapeOnly))
+    }
+
+    @Test func timingOnlyAndNumericRunsGiveTheSameSimulatedTimes() throws {
+        let numeric = try step(shapeOnly: false), timing = try step(shapeOnly: true)
+        #expect(timing.store.values.isEmpty && timing.store.names == numeric.store.names)
+        for s in 0..<2 {
+            let (x, y) = batch(s, [8, 1, 14, 14], classes: 10)
+            _ = try numeric(["data": x, "label": y])
+        }
+        let end = try timing.simulate(steps: 2)
+        #expect(end == numeric.device.hostTime)
+        func lanes(_ d: Device) -> [String] { d.timeline.map { "\($0.streamName) \($0.name) \($0.type) \($0.start) \($0.end)" } }
+        #expect(lanes(timing.device) == lanes(numeric.device))
+        #expect(timing.device.hostEvents == numeric.device.hostEvents)
+        #expect(throws: TrainError("a timing-only step computes no loss; run it with simulate(steps:)")) {
+            _ = try timing(["data": Tensor(zeros: [8, 1, 14, 14])])
+        }
     }
 }
