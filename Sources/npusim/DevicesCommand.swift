@@ -44,11 +44,11 @@ struct DevicesCommand: ParsableCommand {
             ("reduction block min", "\(s.reductionBlockMin) elements"),
             ("reduction tile", "\(s.reductionTile) output elements"),
             ("cube tile", "\(s.cubeTile)×\(s.cubeTile)"),
-            ("host: PyNative dispatch", "\(number(s.host.dispatch.microseconds)) µs per op"),
-            ("host: graph launch", "\(number(s.host.graphLaunch.microseconds)) µs per step"),
-            ("host: sink launch", "\(number(s.host.sinkLaunch.microseconds)) µs per sink"),
-            ("host: sync round trip", "\(number(s.host.syncRoundTrip.microseconds)) µs"),
-            ("host: callback", "\(number(s.host.callback.microseconds)) µs"),
+            ("host dispatch", "\(number(s.host.dispatch.microseconds)) µs per op"),
+            ("graph launch", "\(number(s.host.graphLaunch.microseconds)) µs per step"),
+            ("sink launch", "\(number(s.host.sinkLaunch.microseconds)) µs per sink"),
+            ("sync round trip", "\(number(s.host.syncRoundTrip.microseconds)) µs"),
+            ("host callback", "\(number(s.host.callback.microseconds)) µs"),
         ]
     }
 

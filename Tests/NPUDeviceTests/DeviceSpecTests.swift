@@ -90,6 +90,16 @@ import Testing
         #expect(syntax?.line != nil)
     }
 
+    /// The host-time figures: optional, the Ascend values by default (with or without a base),
+    /// each settable.
+    @Test func hostFiguresLoad() throws {
+        let base = try DeviceSpec.parse(yaml: "base: test\nname: t\ngraph_launch_us: 50\nsync_us: 7\n", file: "t.yaml")
+        #expect(base.host.graphLaunch == .microseconds(50) && base.host.syncRoundTrip == .microseconds(7))
+        #expect(base.host.dispatch == .zero && base.host.callback == .zero)  // the test profile's
+        #expect(DeviceSpec.ascend910.host == .ascend && DeviceSpec.test.host == .none)
+        #expect(HostCosts.ascend.dispatch == .microseconds(20) && HostCosts.ascend.sinkLaunch == .microseconds(80))
+    }
+
     @Test func loadNamesAMissingFile() {
         #expect(throws: DeviceSpecError.self) { try DeviceSpec.load(path: "/no/such/profile.yaml") }
     }
@@ -118,6 +128,8 @@ import Testing
         ("vector_tflops: {float32: 1e9}", "field 'vector_tflops.float32' is 1e9; valid values are 1e-06 to 1000000"),
         ("reduction_tile: 0", "field 'reduction_tile' is 0; valid values are 1 to 1048576"),
         ("cube_tile: 4096", "field 'cube_tile' is 4096; valid values are 1 to 1024"),
+        ("sync_us: -1", "field 'sync_us' is -1; valid values are 0 to 1000000"),
+        ("host_dispatch_us: 2e6", "field 'host_dispatch_us' is 2e6; valid values are 0 to 1000000"),
         ("name: \"a\\e[31mred\"", "field 'name' must be at most 64 letters, digits, '.', '_', '+' or '-', got 'a\\u{1B}[31mred'"),
     ])
     func outOfRangeFiguresAreRefused(line: String, message: String) {
