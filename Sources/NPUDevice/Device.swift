@@ -34,10 +34,10 @@ public final class Device {
     private var nextTask = 0
     /// Events made so far.
     private(set) var eventCount = 0
-    private var latestRecord: [Int: TaskID] = [:]
+    fileprivate(set) var latestRecord: [Int: TaskID] = [:]
     /// End times of scheduled event records that a wait may still need: the latest record of each
     /// event (a wait captures the latest record when it is enqueued).
-    private(set) var recordEnds: [TaskID: SimTime] = [:]
+    fileprivate(set) var recordEnds: [TaskID: SimTime] = [:]
     private var streamReady: [SimTime] = []
     private var engineFree: [Engine: SimTime] = [:]
     private var scheduled: [TaskRecord?] = []
@@ -88,7 +88,7 @@ public final class Device {
     /// A new event, not yet recorded.
     public func makeEvent() -> Event {
         defer { eventCount += 1 }
-        return Event(id: eventCount)
+        return Event(device: ordinal, id: eventCount)
     }
 
     // MARK: HBM
@@ -148,12 +148,14 @@ public final class Device {
 
     func enqueue(_ kind: TaskKind, name: String, type: String, on stream: Stream, info: TaskInfo? = nil) -> TaskID {
         precondition(stream.device === self, "stream \(stream.name) belongs to another device")
-        let id = TaskID(index: nextTask)
+        let id = TaskID(index: nextTask, device: ordinal)
         nextTask += 1
         var dependency: TaskID?
         switch kind {
-        case .eventRecord(let event): latestRecord[event.id] = id
-        case .eventWait(let event): dependency = latestRecord[event.id]
+        case .eventRecord(let event):
+            precondition(event.device == ordinal, "event e\(event.id) of card \(event.device) cannot be recorded on card \(ordinal)")
+            latestRecord[event.id] = id
+        case .eventWait(let event): dependency = eventOwner(event).latestRecord[event.id]
         default: break
         }
         let duration: SimTime = switch kind {
@@ -174,7 +176,8 @@ public final class Device {
             }
             peakMemoryInUse = max(peakMemoryInUse, inUse)
         }
-        queues[stream.index].append(PendingTask(id: id, hbmInUse: inUse, info: info, kind: kind, name: name, type: type,
+        let sequence = cluster?.nextSequence() ?? id.index
+        queues[stream.index].append(PendingTask(id: id, sequence: sequence, hbmInUse: inUse, info: info, kind: kind, name: name, type: type,
                                                 duration: duration, dependency: dependency, submitted: hostTime))
         pendingCount += 1
         return id
@@ -204,12 +207,32 @@ public final class Device {
         hostEvents.removeFirst(hostEvents.count - n)
     }
 
+    /// The cluster this card belongs to, if any (set by `Cluster`).
+    public fileprivate(set) weak var cluster: Cluster?
+
+    /// Joins `cluster` (before any task is enqueued).
+    func join(_ cluster: Cluster) {
+        precondition(nextTask == 0, "\(label) joins a cluster before its first task")
+        self.cluster = cluster
+    }
+
+    /// The device that made `event`: this one, or a card of the same cluster.
+    fileprivate func eventOwner(_ event: Event) -> Device {
+        if event.device == ordinal { return self }
+        guard let owner = cluster?.devices.first(where: { $0.ordinal == event.device }) else {
+            preconditionFailure("event e\(event.id) belongs to card \(event.device), which is not in \(label)'s cluster")
+        }
+        precondition(event.id < owner.eventCount, "event e\(event.id) was never made on card \(event.device)")
+        return owner
+    }
+
     /// Schedules every enqueued task, waits (in simulated time) until all have finished, and
     /// returns that time plus the synchronisation round trip (`spec.host.syncRoundTrip`): the
-    /// host's clock moves to it.
+    /// host's clock moves to it. In a cluster every card's pending tasks are scheduled together
+    /// (a card may wait for another's event); the host waits for this card's streams.
     @discardableResult
     public func synchronize() -> SimTime {
-        schedulePending()
+        if let cluster { Device.schedule(cluster.devices) } else { schedulePending() }
         let end = streamReady.max() ?? hostTime
         hostTime = max(hostTime, end)
         hostWork("Synchronize", "synchronize", duration: spec.host.syncRoundTrip)
@@ -254,46 +277,69 @@ public final class Device {
     }
 
     private func schedulePending() {
-        guard pendingCount > 0 else { return }
-        scheduled.append(contentsOf: repeatElement(nil, count: nextTask - scheduledBase - scheduled.count))
-        while pendingCount > 0 {
-            var best: (stream: Int, start: SimTime, id: TaskID)?
-            for s in queues.indices where queueHeads[s] < queues[s].count {
-                let task = queues[s][queueHeads[s]]
-                var start = max(streamReady[s], task.submitted)
-                if let dep = task.dependency {
-                    guard let done = recordEnds[dep] else { continue }  // its record is not scheduled yet
-                    start = max(start, done)
-                }
-                if let engine = task.kind.engine { start = max(start, engineFree[engine] ?? .zero) }
-                if best == nil || start < best!.start || (start == best!.start && task.id < best!.id) {
-                    best = (s, start, task.id)
+        if let cluster { Device.schedule(cluster.devices) } else { Device.schedule([self]) }
+    }
+
+    /// The discrete-event list scheduler over every stream of `devices` (one card, or a cluster's
+    /// cards with cross-card event waits): repeatedly places the stream head that can start
+    /// earliest (ties: earlier submission).
+    static func schedule(_ devices: [Device]) {
+        guard devices.contains(where: { $0.pendingCount > 0 }) else { return }
+        for d in devices {
+            d.scheduled.append(contentsOf: repeatElement(nil, count: d.nextTask - d.scheduledBase - d.scheduled.count))
+        }
+        var pending = devices.reduce(0) { $0 + $1.pendingCount }
+        while pending > 0 {
+            var best: (device: Int, stream: Int, start: SimTime, sequence: Int)?
+            for (k, d) in devices.enumerated() where d.pendingCount > 0 {
+                for s in d.queues.indices where d.queueHeads[s] < d.queues[s].count {
+                    let task = d.queues[s][d.queueHeads[s]]
+                    var start = max(d.streamReady[s], task.submitted)
+                    if let dep = task.dependency {
+                        let owner = dep.device == d.ordinal ? d : devices.first { $0.ordinal == dep.device }!
+                        guard let done = owner.recordEnds[dep] else { continue }  // its record is not scheduled yet
+                        start = max(start, done)
+                    }
+                    if let engine = task.kind.engine { start = max(start, d.engineFree[engine] ?? .zero) }
+                    if best == nil || start < best!.start || (start == best!.start && task.sequence < best!.sequence) {
+                        best = (k, s, start, task.sequence)
+                    }
                 }
             }
-            guard let (s, start, _) = best else {
+            guard let (k, s, start, _) = best else {
                 preconditionFailure("scheduler deadlock: every stream head waits for an unscheduled event")
             }
-            let task = queues[s][queueHeads[s]]
-            queueHeads[s] += 1
-            pendingCount -= 1
-            let end = start + task.duration
-            streamReady[s] = end
-            let engine = task.kind.engine
-            if let engine { engineFree[engine] = end }
-            if case .eventRecord = task.kind { recordEnds[task.id] = end }
-            scheduled[task.id.index - scheduledBase] = TaskRecord(
-                id: task.id, stream: s, streamName: streams[s].name, name: task.name, type: task.type,
-                kind: task.kind, engine: engine, submitted: task.submitted, start: start, end: end, hbmInUse: task.hbmInUse,
-                card: ordinal, info: task.info)
+            devices[k].place(stream: s, start: start)
+            pending -= 1
         }
-        for s in queues.indices {
-            queues[s].removeAll(keepingCapacity: true)
-            queueHeads[s] = 0
+        for d in devices {
+            for s in d.queues.indices {
+                d.queues[s].removeAll(keepingCapacity: true)
+                d.queueHeads[s] = 0
+            }
+            d.trimTimeline()
         }
-        trimTimeline()
         // Nothing is pending: only the latest record of each event can still be waited for.
-        let live = Set(latestRecord.values)
-        recordEnds = recordEnds.filter { live.contains($0.key) }
+        for d in devices {
+            let live = Set(d.latestRecord.values)
+            d.recordEnds = d.recordEnds.filter { live.contains($0.key) }
+        }
+    }
+
+    /// Places the head task of stream `s` at `start`.
+    private func place(stream s: Int, start: SimTime) {
+        let task = queues[s][queueHeads[s]]
+        queueHeads[s] += 1
+        pendingCount -= 1
+        let end = start + task.duration
+        streamReady[s] = end
+        let engine = task.kind.engine
+        if let engine { engineFree[engine] = end }
+        if case .eventRecord = task.kind { recordEnds[task.id] = end }
+        scheduled[task.id.index - scheduledBase] = TaskRecord(
+            id: task.id, stream: s, streamName: streams[s].name, name: task.name, type: task.type,
+            kind: task.kind, engine: engine, submitted: task.submitted, start: start, end: end, hbmInUse: task.hbmInUse,
+            card: ordinal, info: task.info)
     }
 }
 
@@ -319,6 +365,8 @@ public struct Allocation: Hashable, Sendable {
 
 struct PendingTask {
     let id: TaskID
+    /// Submission order across the cluster (ties between equal start times go to the earlier).
+    let sequence: Int
     let hbmInUse: Int64
     let info: TaskInfo?
     let kind: TaskKind

@@ -2,12 +2,15 @@
 public enum DeviceError: Error, Equatable, CustomStringConvertible {
     /// An allocation did not fit in the HBM that was free.
     case outOfMemory(device: String, what: String, requested: Int64, free: Int64, capacity: Int64)
+    /// A cluster that cannot be made.
+    case badCluster(String)
 
     public var description: String {
         switch self {
         case let .outOfMemory(device, what, requested, free, capacity):
             "[\(device)] out of memory allocating '\(what)': needs \(formatBytes(requested)), "
                 + "\(formatBytes(free)) free of \(formatBytes(capacity)) HBM"
+        case .badCluster(let message): message
         }
     }
 }

@@ -17,7 +17,10 @@ public protocol CategorizedError: Error, CustomStringConvertible {
 }
 
 extension DeviceError: CategorizedError {
-    public var category: ErrorCategory { .runFailed }
+    public var category: ErrorCategory {
+        if case .badCluster = self { return .badInput }
+        return .runFailed
+    }
 }
 
 extension DeviceSpecError: CategorizedError {

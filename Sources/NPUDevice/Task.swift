@@ -2,12 +2,17 @@
 public struct TaskID: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// Position in the device's submission order, from 0.
     public let index: Int
-    public static func < (a: TaskID, b: TaskID) -> Bool { a.index < b.index }
-    public var description: String { "task#\(index)" }
+    /// The card it was enqueued on (`Device.ordinal`).
+    public var device: Int = 0
+    public static func < (a: TaskID, b: TaskID) -> Bool { (a.index, a.device) < (b.index, b.device) }
+    public var description: String { device == 0 ? "task#\(index)" : "task#\(device).\(index)" }
 }
 
-/// An event: recorded on one stream, waited for on others.
+/// An event: recorded on one stream, waited for on others — on the same card or, in a cluster,
+/// on another card.
 public struct Event: Hashable, Sendable {
+    /// The card that made it (`Device.ordinal`).
+    public var device: Int = 0
     /// Identifier, unique on its device.
     public let id: Int
 }

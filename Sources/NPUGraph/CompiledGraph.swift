@@ -77,6 +77,9 @@ public final class CompiledGraph {
     /// Recorded every step: the inputs are on the card; the compute that produces the fetches is done.
     private let inputsCopied: Event
     private let computeDone: Event
+    /// Collectives: compute reached one (waited for by every card's comm stream); it is done.
+    private let collectiveReady: Event
+    private let collectiveDone: Event
     private var allocation: Allocation?
     /// Steps begun so far (the next step's number).
     public private(set) var steps = 0
@@ -102,6 +105,8 @@ public final class CompiledGraph {
         copyStream = device.stream(named: "copy")
         inputsCopied = device.makeEvent()
         computeDone = device.makeEvent()
+        collectiveReady = device.makeEvent()
+        collectiveDone = device.makeEvent()
         memory = MemoryPlan(peakBytes: 0, residentBytes: 0, largest: [])
         // Dead-code removal: what the fetches and the assignments need.
         var live = Set(fetches.map(\.node))
@@ -149,6 +154,8 @@ public final class CompiledGraph {
         if let allocation { device.free(allocation) }
         device.releaseEvent(inputsCopied)
         device.releaseEvent(computeDone)
+        device.releaseEvent(collectiveReady)
+        device.releaseEvent(collectiveDone)
     }
 
     /// Ops whose inputs are all constants run once, now (random ops never: they are stateful).
@@ -283,6 +290,41 @@ public final class CompiledGraph {
         schedule.compactMap { if case .input(let name) = graph.nodes[$0].kind { name } else { nil } }
     }
 
+    /// The collective op at schedule position `position`, if it is one.
+    func collective(at position: Int) -> (any CollectiveOp)? {
+        if case .op(let op) = graph.nodes[schedule[position]].kind, let c = op as? any CollectiveOp, c.cards > 1 { return c }
+        return nil
+    }
+
+    /// The input values of the node at `position` in `run`.
+    func nodeInputs(at position: Int, _ run: StepRun) -> [Tensor] {
+        graph.nodes[schedule[position]].inputs.map { run.values[$0.node]![$0.index] }
+    }
+
+    /// Runs the collective at `position` for this card with its `outputs` (combined across the
+    /// cards by the caller): the compute stream records that its inputs are ready, the `comm`
+    /// stream waits for every card's `ready` event, transfers, and records `done`, which the
+    /// compute stream waits for before the collective's consumers.
+    func runCollective(at position: Int, _ run: StepRun, outputs: [Tensor], ready: [Event]) {
+        let i = schedule[position]
+        let n = graph.nodes[i]
+        guard case .op(let op) = n.kind, let c = op as? any CollectiveOp else { preconditionFailure("\(n.name) is not a collective") }
+        run.values[i] = outputs
+        let comm = device.stream(named: "comm")
+        for e in ready { comm.wait(e) }
+        let types = n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }
+        comm.transfer(n.name, type: c.type, bytes: c.linkBytes(types))
+        comm.record(collectiveDone)
+        device.defaultStream.wait(collectiveDone)
+        run.advance()
+    }
+
+    /// This card's event that its compute reached the collective (recorded now).
+    func recordCollectiveReady() -> Event {
+        device.defaultStream.record(collectiveReady)
+        return collectiveReady
+    }
+
     /// Runs node `position` of the schedule for `run`.
     fileprivate func runNode(_ position: Int, _ run: StepRun) throws {
         let i = schedule[position]
@@ -383,7 +425,7 @@ public final class StepRun {
     public let step: Int
     public let sink: Int?
     let inputs: [String: Tensor]
-    fileprivate var values: [[Tensor]?]
+    var values: [[Tensor]?]
     fileprivate var assigns: [(String, Tensor)] = []
     /// Schedule positions run so far.
     public private(set) var position = 0
@@ -400,6 +442,9 @@ public final class StepRun {
 
     /// True when every node has run.
     public var isComplete: Bool { position == graph.schedule.count }
+
+    /// Moves past a node its cluster ran for it (a collective).
+    func advance() { position += 1 }
 
     /// Runs the next node; false when there was none.
     /// - Throws: `OpError` from a kernel.

@@ -57,10 +57,14 @@ public struct StepConfiguration: Sendable {
     /// Graph mode without values: steps go through the streams, scheduler and cost model only
     /// (`simulate`); parameters may be declared by shape (`ParameterStore(shapeOnly: true)`).
     public var timingOnly: Bool
+    /// Data parallelism over this many cards (`DataParallelStep`): every gradient is averaged
+    /// across the cards by a collective before the optimizer (MindSpore's gradients_mean).
+    public var cards: Int
 
     public init(determinism: Determinism = .off, overrides: [String: Determinism] = [:], orderSource: OrderSource = .entropy,
-                ampLevel: AmpLevel = .O0, lossScale: Float? = nil, recording: Bool = false, timingOnly: Bool = false) {
+                ampLevel: AmpLevel = .O0, lossScale: Float? = nil, recording: Bool = false, timingOnly: Bool = false, cards: Int = 1) {
         self.timingOnly = timingOnly
+        self.cards = cards
         self.determinism = determinism
         self.overrides = overrides
         self.orderSource = orderSource
@@ -124,6 +128,12 @@ public final class TrainStep {
         self.configuration = configuration
         self.lossScale = configuration.lossScale ?? (configuration.ampLevel == .O2 ? 1024 : 1)
         guard self.lossScale > 0, self.lossScale.isFinite else { throw TrainError("loss scale must be positive, got \(self.lossScale)") }
+        guard (1...Cluster.maxCards).contains(configuration.cards) else {
+            throw TrainError("a step runs on 1 to \(Cluster.maxCards) cards, got \(configuration.cards)")
+        }
+        if configuration.cards > 1 && mode == .pynative {
+            throw TrainError("data parallelism over \(configuration.cards) cards needs graph mode (a lockstep compiled step per card)")
+        }
         if configuration.timingOnly && mode == .pynative {
             throw TrainError("timing-only simulation needs graph mode; PyNative computes every op as it goes")
         }
@@ -142,7 +152,11 @@ public final class TrainStep {
             let l = try model.loss(&b, values)
             let params = optimizer.parameters.map { b.read($0) }
             let grads = try b.graph.gradients(of: l, wrt: params, lossScale: self.lossScale)
-            try optimizer.update(&b, gradients: try Self.unscale(&b, try Self.require(grads, optimizer.parameters), self.lossScale))
+            var unscaled = try Self.unscale(&b, try Self.require(grads, optimizer.parameters), self.lossScale)
+            if configuration.cards > 1 {
+                unscaled = try unscaled.map { try b.op(TestAllReduce(cards: configuration.cards, mean: true), [$0]) }
+            }
+            try optimizer.update(&b, gradients: unscaled)
             let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
             planner.overrides = configuration.overrides
             compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store, planner: planner,

@@ -1,0 +1,32 @@
+/// N cards driven together: one event space (a card may wait for another card's event) and one
+/// scheduler over every card's streams. Each card keeps its own streams, engines, HBM and host
+/// clock; links between cards are full duplex (each card has a send and a receive engine).
+public final class Cluster {
+    /// The cards, ordinals 0 ..< count.
+    public let devices: [Device]
+    private var sequence = 0
+
+    /// `cards` cards of profile `spec`.
+    /// - Throws: `DeviceError.badCluster` for a card count outside 1...64.
+    public init(spec: DeviceSpec, cards: Int) throws(DeviceError) {
+        guard (1...Self.maxCards).contains(cards) else { throw .badCluster("a cluster has 1 to \(Self.maxCards) cards, got \(cards)") }
+        devices = (0..<cards).map { Device(spec: spec, ordinal: $0) }
+        for d in devices { d.join(self) }
+    }
+
+    /// The most cards one host simulates with real numerics.
+    public static let maxCards = 64
+
+    /// Schedules every card's pending tasks together and moves every card's host clock to the end
+    /// of its own work plus a round trip; returns the latest of them.
+    @discardableResult
+    public func synchronize() -> SimTime {
+        devices.map { $0.synchronize() }.max() ?? .zero
+    }
+
+    /// The next submission number across the cluster.
+    func nextSequence() -> Int {
+        defer { sequence += 1 }
+        return sequence
+    }
+}

@@ -1,0 +1,49 @@
+import NPUDevice
+import NPUOps
+import NPUTensor
+
+/// One compiled step per card of a cluster, run in lockstep: node i on every card before node
+/// i + 1. A collective node gathers its inputs from every card, combines them once and gives each
+/// card its outputs; its transfer runs on each card's `comm` stream after every card's compute
+/// reached it (cross-card event waits), overlapping whatever compute does not depend on it.
+public final class ClusterStep {
+    public let cluster: Cluster
+    /// The cards' compiled steps, in card order.
+    public let graphs: [CompiledGraph]
+
+    /// - Throws: `GraphError` unless there is one graph per card, on that card, all with the same
+    ///   schedule (the same program).
+    public init(cluster: Cluster, graphs: [CompiledGraph]) throws(GraphError) {
+        guard graphs.count == cluster.devices.count else {
+            throw GraphError("a cluster step needs one compiled graph per card: \(cluster.devices.count) cards, \(graphs.count) graphs")
+        }
+        for (k, g) in graphs.enumerated() {
+            guard g.device === cluster.devices[k] else { throw GraphError("graph \(k) runs on \(g.device.label), not on card \(k) of the cluster") }
+            guard g.schedule.map({ g.graph.nodes[$0].name }) == graphs[0].schedule.map({ graphs[0].graph.nodes[$0].name }) else {
+                throw GraphError("card \(k)'s graph differs from card 0's: every card must run the same program")
+            }
+        }
+        self.cluster = cluster
+        self.graphs = graphs
+    }
+
+    /// One host-launched step on every card: card k's inputs are `feeds[k]` (its shard). Returns
+    /// every card's fetched values.
+    /// - Throws: `GraphError` for feeds that do not fit; `OpError` from a kernel or a collective.
+    public func step(_ feeds: [[String: Tensor]]) throws -> [[Tensor]] {
+        guard feeds.count == graphs.count else { throw GraphError("\(graphs.count) cards need \(graphs.count) feeds (one shard each), got \(feeds.count)") }
+        for g in graphs { g.device.hostWork("GraphLaunch", "step \(g.steps)", duration: g.device.spec.host.graphLaunch) }
+        let runs = try zip(graphs, feeds).map { g, f in try g.begin(.host(f)) }
+        for position in 0..<graphs[0].schedule.count {
+            if let op = graphs[0].collective(at: position) {
+                let inputs = zip(graphs, runs).map { g, r in g.nodeInputs(at: position, r) }
+                let outputs = try op.combine(inputs)
+                let ready = graphs.map { $0.recordCollectiveReady() }
+                for (k, g) in graphs.enumerated() { g.runCollective(at: position, runs[k], outputs: outputs[k], ready: ready) }
+            } else {
+                for r in runs { try r.runNext() }
+            }
+        }
+        return try runs.map { try $0.finish(.host) }
+    }
+}

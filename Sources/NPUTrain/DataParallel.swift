@@ -1,0 +1,41 @@
+import NPUDevice
+import NPUGraph
+import NPUTensor
+
+/// Data-parallel training (MindSpore's ParallelMode.DATA_PARALLEL with gradients_mean): every card
+/// of a cluster runs the same compiled step on its own shard, with its own parameter store,
+/// reduction planner (orders keyed by card) and random state; gradients are averaged across the
+/// cards by a collective on each card's communication stream, so every card applies the same
+/// update and the parameters stay identical. BatchNorm statistics stay per card.
+public final class DataParallelStep {
+    public let cluster: Cluster
+    /// Card k's step, in card order.
+    public let replicas: [TrainStep]
+    private let runner: ClusterStep
+
+    /// `replica(k, device)` builds card k's `TrainStep` on `device` in graph mode with
+    /// `StepConfiguration.cards` equal to the cluster's size; build every card from the same seed
+    /// so that the initial parameters agree, as MindSpore's broadcast makes them.
+    /// - Throws: `TrainError` for a replica that does not fit; `GraphError` from compiling.
+    public init(cluster: Cluster, replica: (Int, Device) throws -> TrainStep) throws {
+        let steps = try cluster.devices.enumerated().map { k, d in try replica(k, d) }
+        for (k, s) in steps.enumerated() {
+            guard s.device === cluster.devices[k] else { throw TrainError("replica \(k) runs on \(s.device.label), not on card \(k)") }
+            guard let compiled = s.compiled, s.configuration.cards == cluster.devices.count else {
+                throw TrainError("replica \(k) must be a graph-mode step built for \(cluster.devices.count) cards (StepConfiguration.cards)")
+            }
+            guard !compiled.timingOnly else { throw TrainError("timing-only data parallelism is not supported yet; simulate one card") }
+        }
+        self.cluster = cluster
+        replicas = steps
+        runner = try ClusterStep(cluster: cluster, graphs: steps.map { $0.compiled! })
+    }
+
+    /// One step on every card: `shards[k]` are card k's inputs. Returns every card's loss (the
+    /// host reads them: the cluster synchronises).
+    public func callAsFunction(_ shards: [[String: Tensor]]) throws -> [Tensor] {
+        let out = try runner.step(shards)
+        cluster.synchronize()
+        return out.map { $0[0] }
+    }
+}

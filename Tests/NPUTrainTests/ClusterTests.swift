@@ -1,0 +1,81 @@
+import Testing
+import NPUDevice
+import NPUGraph
+import NPUOps
+import NPURandom
+import NPUTensor
+@testable import NPUTrain
+
+/// A cluster: one event space and one scheduler over every card; lockstep data parallelism with
+/// a test collective that averages gradients across cards.
+@Suite struct ClusterTests {
+    /// On the test profile a vector kernel of `flops` takes 1 µs launch + flops / 0.1 TFLOP/s.
+    func kernel(_ flops: Double) -> Work { Work(flops: flops, bytes: 0, unit: .vector) }
+
+    @Test func aCardWaitsForAnotherCardsEvent() throws {
+        let cluster = try Cluster(spec: .test, cards: 3)
+        let (a, b, c) = (cluster.devices[0], cluster.devices[1], cluster.devices[2])
+        a.defaultStream.launch("slow", type: "K", work: kernel(400_000))   // 1 + 4 µs
+        let done = a.defaultStream.record()
+        b.defaultStream.launch("fast", type: "K", work: kernel(100_000))   // 1 + 1 µs
+        b.defaultStream.wait(done)
+        let after = b.defaultStream.launch("after", type: "K", work: kernel(100_000))
+        let free = c.defaultStream.launch("free", type: "K", work: kernel(100_000))  // waits for nothing
+        cluster.synchronize()
+        #expect(done.device == 0 && a.record(of: after) == nil)
+        #expect(b.record(of: after)?.start == .microseconds(5) && b.record(of: after)?.end == .microseconds(7))
+        #expect(c.record(of: free)?.start == .zero && b.record(of: after)?.card == 1)
+        #expect(throws: DeviceError.badCluster("a cluster has 1 to 64 cards, got 65")) { try Cluster(spec: .test, cards: 65) }
+    }
+
+    func replica(_ k: Int, _ device: Device, cards: Int) throws -> TrainStep {
+        let ctx = try context()  // the same seed on every card: the same initial parameters
+        let net = try mlp(ctx)
+        return try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
+                             inputs: ["data": TensorType(.float32, [8, 784]), "label": TensorType(.int32, [8])],
+                             optimizer: try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx), mode: .graph, device: device,
+                             store: ctx.store, configuration: StepConfiguration(determinism: .off, orderSource: .replay(4), cards: cards))
+    }
+
+    /// Card k's shard of global batch s: 8 of the 32 samples.
+    func shard(_ s: Int, _ k: Int) -> [String: Tensor] {
+        let (x, y) = batch(s, [32, 784], classes: 10)
+        let xs = try! x.toArray(of: Float.self), ys = try! y.toArray(of: Int32.self)
+        return ["data": try! Tensor(shape: [8, 784], values: Array(xs[(k * 8 * 784)..<((k + 1) * 8 * 784)])),
+                "label": try! Tensor(shape: [8], values: Array(ys[(k * 8)..<((k + 1) * 8)]))]
+    }
+
+    @Test func fourCardsKeepIdenticalParametersAndTheirCollectivesWaitForEveryCard() throws {
+        let cluster = try Cluster(spec: .ascend910, cards: 4)
+        let dp = try DataParallelStep(cluster: cluster) { k, d in try replica(k, d, cards: 4) }
+        var losses: [[UInt32]] = []
+        for s in 0..<3 { losses.append(try dp((0..<4).map { shard(s, $0) }).map { try $0.toArray(of: Float.self)[0].bitPattern }) }
+        let stores = dp.replicas.map { bits($0.store) }
+        #expect(stores.allSatisfy { $0 == stores[0] }, "parameters differ across cards")
+        #expect(Set(losses[0]).count > 1, "every card saw the same shard")
+        let initial = try context()
+        _ = try mlp(initial)
+        #expect(stores[0]["fc1.weight"] != bits(initial.store)["fc1.weight"], "nothing was trained")
+        // Each collective starts on every card only when the last card's compute reached it.
+        for name in Set(cluster.devices[0].timeline.filter { $0.type == "TestAllReduce" }.map(\.name)) {
+            let transfers = cluster.devices.map { d in d.timeline.last { $0.name == name && $0.type == "TestAllReduce" }! }
+            let ready = cluster.devices.map { d in d.timeline.last { $0.streamName == "compute" && $0.type == "EventRecord" && $0.end <= transfers[0].start }!.end }
+            #expect(transfers.allSatisfy { $0.streamName == "comm" && $0.engine == .linkSend })
+            #expect(transfers.allSatisfy { $0.start >= ready.max()! })
+        }
+        // One card alone cannot run a multi-card collective.
+        let lone = try replica(0, Device(spec: .test), cards: 4)
+        #expect(throws: OpError.self) { _ = try lone(shard(0, 0)) }
+    }
+
+    @Test func aOneCardClusterGivesTheBitsOfAPlainStep() throws {
+        let cluster = try Cluster(spec: .ascend910, cards: 1)
+        let dp = try DataParallelStep(cluster: cluster) { k, d in try replica(k, d, cards: 1) }
+        let plain = try replica(0, Device(spec: .ascend910), cards: 1)
+        for s in 0..<2 {
+            let a = try dp([shard(s, 0)])[0], b = try plain(shard(s, 0))
+            #expect(try a.toArray(of: Float.self).map(\.bitPattern) == b.toArray(of: Float.self).map(\.bitPattern))
+        }
+        #expect(bits(dp.replicas[0].store) == bits(plain.store))
+    }
+}
