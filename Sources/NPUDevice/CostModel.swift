@@ -75,7 +75,10 @@ public struct CostModel: Hashable, Sendable {
     }
 
     /// One point-to-point transfer of `bytes` over the inter-card link.
-    public func linkTime(bytes: Double) -> SimTime {
-        spec.linkLatency + .seconds(bytes / spec.linkBandwidth)
+    public func linkTime(bytes: Double, link: LinkType = .onBoard) -> SimTime {
+        switch link {
+        case .onBoard: spec.linkLatency + .seconds(bytes / spec.linkBandwidth)
+        case .interServer: spec.interServerLatency + .seconds(bytes / spec.interServerBandwidth)
+        }
     }
 }

@@ -161,7 +161,7 @@ public final class Device {
         let duration: SimTime = switch kind {
         case .kernel(let work): costModel.kernelTime(work)
         case .copy(let bytes, let direction): costModel.copyTime(bytes: bytes, direction: direction)
-        case .transfer(let bytes, _): costModel.linkTime(bytes: bytes)
+        case .transfer(let bytes, _, let link): costModel.linkTime(bytes: bytes, link: link)
         case .hostCallback(let d): d
         case .eventRecord, .eventWait: .zero
         }

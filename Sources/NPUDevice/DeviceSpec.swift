@@ -40,15 +40,25 @@ public struct DeviceSpec: Hashable, Sendable {
     public var cubeTile: Int
     /// The host's side of time (Docs/DeviceModel.md, "Host time").
     public var host: HostCosts
+    /// Cards on one server board, joined by the on-board links (`linkLatency`, `linkBandwidth`:
+    /// HCCS on Ascend boards); cards on different servers talk over RoCE.
+    public var cardsPerServer: Int
+    /// Latency and bandwidth (bytes/s per card and direction) of the links between servers (RoCE).
+    public var interServerLatency: SimTime
+    public var interServerBandwidth: Double
 
     public init(
         name: String, summary: String, aiCores: Int,
         cubePeak: [Precision: Double], vectorPeak: [Precision: Double],
         hbmBytes: Int64, hbmBandwidth: Double, launchOverhead: SimTime,
         hostLatency: SimTime, hostBandwidth: Double, linkLatency: SimTime, linkBandwidth: Double,
-        reductionBlockMin: Int, reductionTile: Int = 256, cubeTile: Int = 16, host: HostCosts = .ascend
+        reductionBlockMin: Int, reductionTile: Int = 256, cubeTile: Int = 16, host: HostCosts = .ascend,
+        cardsPerServer: Int = 8, interServerLatency: SimTime = .microseconds(10), interServerBandwidth: Double = 12.5e9
     ) {
         self.host = host
+        self.cardsPerServer = cardsPerServer
+        self.interServerLatency = interServerLatency
+        self.interServerBandwidth = interServerBandwidth
         self.name = name
         self.summary = summary
         self.aiCores = aiCores

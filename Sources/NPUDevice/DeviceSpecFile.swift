@@ -43,6 +43,9 @@ extension DeviceSpec {
         ("sink_launch_us", "host time to launch one sink of steps, µs (optional; default 80)"),
         ("sync_us", "host time of a synchronisation round trip, µs (optional; default 15)"),
         ("callback_us", "host time of one callback (a loss line printed), µs (optional; default 5)"),
+        ("cards_per_server", "cards on one server board, joined by the on-board links (optional; default 8)"),
+        ("roce_latency_us", "latency of the links between servers (RoCE), µs (optional; default 10)"),
+        ("roce_bandwidth_gbps", "bandwidth of the links between servers per card and direction, GB/s (optional; default 12.5)"),
     ]
 
     /// The valid range of each numeric field, in the file's units.
@@ -54,6 +57,7 @@ extension DeviceSpec {
         "launch_overhead_us": 0...1e6, "host_latency_us": 0...1e6, "link_latency_us": 0...1e6,
         "reduction_block_min": 1...1_048_576, "reduction_tile": 1...1_048_576, "cube_tile": 1...1024,
         "host_dispatch_us": 0...1e6, "graph_launch_us": 0...1e6, "sink_launch_us": 0...1e6, "sync_us": 0...1e6, "callback_us": 0...1e6,
+        "cards_per_server": 1...1024, "roce_latency_us": 0...1e6, "roce_bandwidth_gbps": 0.001...1e6,
     ]
 
     /// The longest profile file read.
@@ -110,7 +114,7 @@ extension DeviceSpec {
             spec.summary = "based on \(base.name)"
         } else {
             let optional: Set = ["base", "summary", "reduction_tile", "cube_tile", "host_dispatch_us", "graph_launch_us", "sink_launch_us",
-                                 "sync_us", "callback_us"]
+                                 "sync_us", "callback_us", "cards_per_server", "roce_latency_us", "roce_bandwidth_gbps"]
             let required = fileFields.map(\.key).filter { !optional.contains($0) }
             if let missing = required.first(where: { values[$0] == nil }) {
                 throw fieldError(file, root, missing, "is missing; a profile without 'base' needs every field (\(required.joined(separator: ", ")))")
@@ -121,6 +125,9 @@ extension DeviceSpec {
             spec.reductionTile = 256
             spec.cubeTile = 16
             spec.host = .ascend
+            spec.cardsPerServer = 8
+            spec.interServerLatency = .microseconds(10)
+            spec.interServerBandwidth = 12.5e9
         }
         if let n = values["name"] {
             let name = try string(n, "name", file)
@@ -155,6 +162,9 @@ extension DeviceSpec {
         if let n = values["sink_launch_us"] { spec.host.sinkLaunch = .microseconds(try ranged(n, "sink_launch_us", file)) }
         if let n = values["sync_us"] { spec.host.syncRoundTrip = .microseconds(try ranged(n, "sync_us", file)) }
         if let n = values["callback_us"] { spec.host.callback = .microseconds(try ranged(n, "callback_us", file)) }
+        if let n = values["cards_per_server"] { spec.cardsPerServer = try whole(n, "cards_per_server", file) }
+        if let n = values["roce_latency_us"] { spec.interServerLatency = .microseconds(try ranged(n, "roce_latency_us", file)) }
+        if let n = values["roce_bandwidth_gbps"] { spec.interServerBandwidth = try ranged(n, "roce_bandwidth_gbps", file) * 1e9 }
         if spec.vectorPeak[.float32] == nil {
             throw fieldError(file, values["vector_tflops"] ?? root, "vector_tflops", "must give a float32 peak (elementwise ops and reductions run in float32)")
         }

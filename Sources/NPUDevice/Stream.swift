@@ -29,8 +29,8 @@ public final class Stream {
     /// Enqueues a transfer of `bytes` bytes over the inter-card link, sent (default) or received
     /// by this card; sending and receiving use separate engines (the link is full duplex).
     @discardableResult
-    public func transfer(_ name: String, type: String, bytes: Double, direction: LinkDirection = .send) -> TaskID {
-        device.enqueue(.transfer(bytes: bytes, direction: direction), name: name, type: type, on: self)
+    public func transfer(_ name: String, type: String, bytes: Double, direction: LinkDirection = .send, link: LinkType = .onBoard) -> TaskID {
+        device.enqueue(.transfer(bytes: bytes, direction: direction, link: link), name: name, type: type, on: self)
     }
 
     /// Enqueues host work of `duration` that this stream waits for.

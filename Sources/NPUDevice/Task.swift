@@ -17,6 +17,14 @@ public struct Event: Hashable, Sendable {
     public let id: Int
 }
 
+/// The kind of link a transfer crosses.
+public enum LinkType: String, Hashable, Sendable {
+    /// Between cards of one server board (HCCS on Ascend boards).
+    case onBoard = "hccs"
+    /// Between servers (RoCE).
+    case interServer = "roce"
+}
+
 /// Which way a link transfer goes, seen from the card that runs it.
 public enum LinkDirection: String, Hashable, Sendable {
     case send
@@ -29,9 +37,9 @@ public enum TaskKind: Hashable, Sendable {
     case kernel(Work)
     /// A copy on the DMA engine.
     case copy(bytes: Double, direction: CopyDirection)
-    /// A transfer of `bytes` over the inter-card link, sent or received by this card
+    /// A transfer of `bytes` over an inter-card link, sent or received by this card
     /// (collectives are built from these).
-    case transfer(bytes: Double, direction: LinkDirection)
+    case transfer(bytes: Double, direction: LinkDirection, link: LinkType)
     /// Marks the point an `Event` reaches; takes no time.
     case eventRecord(Event)
     /// Holds its stream until the event's latest record (at enqueue time) has completed.
@@ -56,7 +64,7 @@ public enum TaskKind: Hashable, Sendable {
         switch self {
         case .kernel(let work): work.unit.engine
         case .copy(_, let direction): direction.engine
-        case .transfer(_, let direction): direction == .send ? .linkSend : .linkReceive
+        case .transfer(_, let direction, _): direction == .send ? .linkSend : .linkReceive
         case .eventRecord, .eventWait, .hostCallback: nil
         }
     }
@@ -70,7 +78,7 @@ public enum TaskKind: Hashable, Sendable {
     public var bytes: Double {
         switch self {
         case .kernel(let work): work.bytes
-        case .copy(let bytes, _), .transfer(let bytes, _): bytes
+        case .copy(let bytes, _), .transfer(let bytes, _, _): bytes
         default: 0
         }
     }

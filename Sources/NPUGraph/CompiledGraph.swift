@@ -313,7 +313,9 @@ public final class CompiledGraph {
         let comm = device.stream(named: "comm")
         for e in ready { comm.wait(e) }
         let types = n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }
-        comm.transfer(n.name, type: c.type, bytes: c.linkBytes(types))
+        // A collective over more cards than one server holds crosses RoCE, its slowest link.
+        let link: LinkType = c.cards > device.spec.cardsPerServer ? .interServer : .onBoard
+        comm.transfer(n.name, type: c.type, bytes: c.linkBytes(types), link: link)
         comm.record(collectiveDone)
         device.defaultStream.wait(collectiveDone)
         run.advance()

@@ -49,6 +49,9 @@ struct DevicesCommand: ParsableCommand {
             ("sink launch", "\(number(s.host.sinkLaunch.microseconds)) µs per sink"),
             ("sync round trip", "\(number(s.host.syncRoundTrip.microseconds)) µs"),
             ("host callback", "\(number(s.host.callback.microseconds)) µs"),
+            ("cards per server", "\(s.cardsPerServer)"),
+            ("RoCE latency", "\(number(s.interServerLatency.microseconds)) µs"),
+            ("RoCE bandwidth", "\(number(s.interServerBandwidth / 1e9)) GB/s per direction"),
         ]
     }
 
@@ -66,7 +69,8 @@ struct DevicesCommand: ParsableCommand {
             "reduction_block_min": s.reductionBlockMin, "reduction_tile": s.reductionTile, "cube_tile": s.cubeTile,
             "host_dispatch_us": s.host.dispatch.microseconds, "graph_launch_us": s.host.graphLaunch.microseconds,
             "sink_launch_us": s.host.sinkLaunch.microseconds, "sync_us": s.host.syncRoundTrip.microseconds,
-            "callback_us": s.host.callback.microseconds,
+            "callback_us": s.host.callback.microseconds, "cards_per_server": s.cardsPerServer,
+            "roce_latency_us": s.interServerLatency.microseconds, "roce_bandwidth_gbps": s.interServerBandwidth / 1e9,
         ]
         // Every figure is finite (profiles are range-checked), so serialisation cannot fail.
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {

@@ -129,6 +129,8 @@ import Testing
         ("reduction_tile: 0", "field 'reduction_tile' is 0; valid values are 1 to 1048576"),
         ("cube_tile: 4096", "field 'cube_tile' is 4096; valid values are 1 to 1024"),
         ("sync_us: -1", "field 'sync_us' is -1; valid values are 0 to 1000000"),
+        ("roce_bandwidth_gbps: 0", "field 'roce_bandwidth_gbps' is 0; valid values are 0.001 to 1000000"),
+        ("cards_per_server: 0", "field 'cards_per_server' is 0; valid values are 1 to 1024"),
         ("host_dispatch_us: 2e6", "field 'host_dispatch_us' is 2e6; valid values are 0 to 1000000"),
         ("name: \"a\\e[31mred\"", "field 'name' must be at most 64 letters, digits, '.', '_', '+' or '-', got 'a\\u{1B}[31mred'"),
     ])

@@ -68,6 +68,24 @@ import NPUTensor
         #expect(throws: OpError.self) { _ = try lone(shard(0, 0)) }
     }
 
+    /// A collective spanning more cards than a server holds crosses RoCE, timed by its figures;
+    /// within a server it crosses the on-board links.
+    @Test func collectivesAcrossServersUseTheInterServerLinks() throws {
+        for (perServer, link) in [(1, LinkType.interServer), (8, .onBoard)] {
+            var spec = DeviceSpec.ascend910
+            spec.cardsPerServer = perServer
+            let cluster = try Cluster(spec: spec, cards: 2)
+            let dp = try DataParallelStep(cluster: cluster) { k, d in try replica(k, d, cards: 2) }
+            _ = try dp((0..<2).map { shard(0, $0) })
+            let fc2bias = try #require(cluster.devices[1].timeline.first { $0.type == "TestAllReduce" && $0.kind.bytes == 2 * 0.5 * 40 })
+            guard case .transfer(_, _, let used) = fc2bias.kind else { Issue.record("not a transfer"); continue }
+            #expect(used == link)
+            let expected = link == .interServer ? spec.interServerLatency + .seconds(40 / spec.interServerBandwidth)
+                                                : spec.linkLatency + .seconds(40 / spec.linkBandwidth)
+            #expect(fc2bias.duration == expected)
+        }
+    }
+
     @Test func aOneCardClusterGivesTheBitsOfAPlainStep() throws {
         let cluster = try Cluster(spec: .ascend910, cards: 1)
         let dp = try DataParallelStep(cluster: cluster) { k, d in try replica(k, d, cards: 1) }
