@@ -45,15 +45,17 @@ bench: build $(BENCH_DIR)/sgemm_c $(BENCH_DIR)/sum_c
 # libFuzzer harnesses, one per parser a user can feed (Docs/Reliability.md). FUZZ_RUNS executions
 # each, from the committed seed corpora (copied, so the committed ones stay as they are).
 FUZZ_RUNS    ?= 1000000
-FUZZ_TARGETS := NPY:npy Profile:profile Seeds:seeds
+FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds
 fuzz: setup
 	NPUSIM_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
 	@set -e; for t in $(FUZZ_TARGETS); do \
-	  name=$${t%%:*}; corpus=$${t##*:}; work=.build-fuzz/corpus-$$corpus; \
+	  name=$${t%%:*}; corpus=$${t##*:}; work=.build-fuzz/corpus-$$corpus; log=.build-fuzz/fuzz-$$name.log; \
 	  mkdir -p $$work; cp -n Fuzz/Corpus/$$corpus/* $$work/; \
 	  echo "fuzz: Fuzz$$name, $(FUZZ_RUNS) runs"; \
-	  .build-fuzz/release/Fuzz$$name -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
-	    -print_final_stats=1 $$work 2>&1 | grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|Done|==|SUMMARY|ERROR)" ; \
+	  status=0; .build-fuzz/release/Fuzz$$name -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
+	    -print_final_stats=1 -artifact_prefix=.build-fuzz/ $$work > $$log 2>&1 || status=$$?; \
+	  grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|Done|==|SUMMARY|ERROR)" $$log || true; \
+	  if [ $$status -ne 0 ]; then echo "fuzz: Fuzz$$name failed (status $$status): $$log, input in .build-fuzz/"; exit $$status; fi; \
 	done
 
 clean:

@@ -92,9 +92,9 @@ public struct SeedProgram {
     /// float32): a program asking for more is refused before anything is allocated.
     public static let valueLimit = 1 << 24
 
-    /// Refuses a program whose calls would produce more than `valueLimit` values in `steps` steps
+    /// Refuses a program whose calls would produce more than `limit` values in `steps` steps
     /// (random calls produce their shape every step in graph mode; host calls once).
-    func checkValueBudget(steps: Int) throws(SeedProgramError) {
+    func checkValueBudget(steps: Int, limit: Int = SeedProgram.valueLimit) throws(SeedProgramError) {
         var total = 0
         for call in calls {
             let args = try bind(call)
@@ -111,15 +111,16 @@ public struct SeedProgram {
                 }
             }
             total += count
-            guard total <= Self.valueLimit else {
-                throw SeedProgramError(column: call.column, message: "\(call.name): the program would produce \(total) values by this call (\(steps) step\(steps == 1 ? "" : "s")); at most \(Self.valueLimit) values per run")
+            guard total <= limit else {
+                throw SeedProgramError(column: call.column, message: "\(call.name): the program would produce \(total) values by this call (\(steps) step\(steps == 1 ? "" : "s")); at most \(limit) values per run")
             }
         }
     }
 
     /// Runs the program in PyNative order on `state`: each random call takes its seeds when it runs.
-    public func runPyNative(state: SeedState) throws(SeedProgramError) -> [SeedCallResult] {
-        try checkValueBudget(steps: 1)
+    /// `valueLimit`: the most values the run may produce (a smaller budget for fuzzing).
+    public func runPyNative(state: SeedState, valueLimit: Int = SeedProgram.valueLimit) throws(SeedProgramError) -> [SeedCallResult] {
+        try checkValueBudget(steps: 1, limit: valueLimit)
         var results: [SeedCallResult] = []
         for call in calls {
             let args = try bind(call)
@@ -138,9 +139,9 @@ public struct SeedProgram {
 
     /// Builds the program as one graph (random calls become call sites that take their seeds now;
     /// host calls run in order while building) and runs `steps` steps.
-    public func runGraph(state: SeedState, steps: Int) throws(SeedProgramError) -> [SeedCallResult] {
+    public func runGraph(state: SeedState, steps: Int, valueLimit: Int = SeedProgram.valueLimit) throws(SeedProgramError) -> [SeedCallResult] {
         precondition(steps >= 1)
-        try checkValueBudget(steps: steps)
+        try checkValueBudget(steps: steps, limit: valueLimit)
         let graph = RandomGraph()
         var built: [(index: Int, result: SeedCallResult?)] = []  // host results, or graph site
         var siteCalls: [SeedCall] = []

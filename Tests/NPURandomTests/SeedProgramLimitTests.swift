@@ -39,4 +39,14 @@ import Testing
             == "uniform: the program would produce 16777216000 values by this call (1000 steps); at most 16777216 values per run")
         #expect(error("uniform([4096], 0, 1)", graphSteps: 1000) == nil)
     }
+
+    /// The fuzz harness's smaller budget (a found slow input: 5.2 M values shuffled 3 times is
+    /// within the full budget and takes seconds under instrumentation).
+    @Test func aSmallerBudgetRefusesWhatTheFullOneAllows() throws {
+        let p = try SeedProgram("shuffle(+200++5_192600+2, epochs=3)")
+        #expect(throws: SeedProgramError(column: 1, message: "shuffle: the program would produce 15578406 values by this call (1 step); at most 65536 values per run")) {
+            _ = try p.runPyNative(state: SeedState(), valueLimit: 1 << 16)
+        }
+        #expect(throws: SeedProgramError.self) { _ = try p.runGraph(state: SeedState(), steps: 2, valueLimit: 1 << 16) }
+    }
 }
