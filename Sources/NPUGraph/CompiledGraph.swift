@@ -377,7 +377,8 @@ public final class CompiledGraph {
     fileprivate func end(_ run: StepRun, _ fetch: FetchMode) -> [Tensor] {
         for (name, t) in run.assigns { store[name] = t }
         // Timing-only: the fetches' sizes still cross PCIe; there are no values to return.
-        let fetched = timingOnly ? [] : fetches.map { run.values[$0.node]![$0.index] }
+        // (Values nobody takes die inside the pool, so the next step reuses their storage.)
+        let fetched = timingOnly || fetch == .none ? [] : fetches.map { run.values[$0.node]![$0.index] }
         pool.active { run.values = [] }
         pool.endRun()
         if fetch == .host {

@@ -178,6 +178,13 @@ func train(_ mode: ExecutionMode, _ policy: Determinism, steps: Int, network: (L
         #expect(before > 0)
         for _ in 0..<3 { _ = try step(x, y) }
         #expect(pool.freshAllocations == before)
+        // Sinks too: after a first sink, a sink of the same size allocates no tensor either.
+        let batches = Array(repeating: ["data": x, "label": y], count: 3)
+        _ = try step.sink(batches)
+        let afterSink = pool.freshAllocations
+        _ = try step.sink(batches)
+        _ = try step.sink(batches)
+        #expect(pool.freshAllocations == afterSink)
     }
 }
 
