@@ -19,7 +19,8 @@ public final class ClusterStep {
         }
         for (k, g) in graphs.enumerated() {
             guard g.device === cluster.devices[k] else { throw GraphError("graph \(k) runs on \(g.device.label), not on card \(k) of the cluster") }
-            guard g.schedule.map({ g.graph.nodes[$0].name }) == graphs[0].schedule.map({ graphs[0].graph.nodes[$0].name }) else {
+            guard g.timingOnly == graphs[0].timingOnly,
+                  g.schedule.map({ g.graph.nodes[$0].name }) == graphs[0].schedule.map({ graphs[0].graph.nodes[$0].name }) else {
                 throw GraphError("card \(k)'s graph differs from card 0's: every card must run the same program")
             }
         }
@@ -36,8 +37,9 @@ public final class ClusterStep {
         let runs = try zip(graphs, feeds).map { g, f in try g.begin(.host(f)) }
         for position in 0..<graphs[0].schedule.count {
             if let op = graphs[0].collective(at: position) {
-                let inputs = zip(graphs, runs).map { g, r in g.nodeInputs(at: position, r) }
-                let outputs = try op.combine(inputs)
+                // Timing-only steps carry no values: only the transfers are simulated.
+                let outputs = graphs[0].timingOnly ? Array(repeating: [], count: graphs.count)
+                    : try op.combine(zip(graphs, runs).map { g, r in g.nodeInputs(at: position, r) })
                 let ready = graphs.map { $0.recordCollectiveReady() }
                 for (k, g) in graphs.enumerated() { g.runCollective(at: position, runs[k], outputs: outputs[k], ready: ready) }
             } else {

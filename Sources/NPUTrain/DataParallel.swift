@@ -21,10 +21,9 @@ public final class DataParallelStep {
         let steps = try cluster.devices.enumerated().map { k, d in try replica(k, d) }
         for (k, s) in steps.enumerated() {
             guard s.device === cluster.devices[k] else { throw TrainError("replica \(k) runs on \(s.device.label), not on card \(k)") }
-            guard let compiled = s.compiled, s.configuration.cards == cluster.devices.count else {
+            guard s.compiled != nil, s.configuration.cards == cluster.devices.count else {
                 throw TrainError("replica \(k) must be a graph-mode step built for \(cluster.devices.count) cards (StepConfiguration.cards)")
             }
-            guard !compiled.timingOnly else { throw TrainError("timing-only data parallelism is not supported yet; simulate one card") }
         }
         self.cluster = cluster
         replicas = steps
@@ -34,8 +33,24 @@ public final class DataParallelStep {
     /// One step on every card: `shards[k]` are card k's inputs. Returns every card's loss (the
     /// host reads them: the cluster synchronises).
     public func callAsFunction(_ shards: [[String: Tensor]]) throws -> [Tensor] {
+        guard !replicas[0].configuration.timingOnly else { throw TrainError("a timing-only step computes no loss; run it with simulate(steps:)") }
         let out = try runner.step(shards)
         cluster.synchronize()
         return out.map { $0[0] }
+    }
+
+    /// Timing-only: `n` steps on every card through the streams, links and cost model, no values
+    /// (replicas built with `StepConfiguration(timingOnly: true)`). Returns the cluster's latest
+    /// host time.
+    /// - Throws: `TrainError` unless the replicas are timing-only.
+    @discardableResult
+    public func simulate(steps n: Int) throws -> SimTime {
+        guard replicas[0].configuration.timingOnly else { throw TrainError("simulate(steps:) needs replicas built with StepConfiguration(timingOnly: true)") }
+        var end = SimTime.zero
+        for _ in 0..<n {
+            _ = try runner.step(Array(repeating: [:], count: replicas.count))
+            end = cluster.synchronize()
+        }
+        return end
     }
 }

@@ -28,13 +28,15 @@ import NPUTensor
         #expect(throws: DeviceError.badCluster("a cluster has 1 to 64 cards, got 65")) { try Cluster(spec: .test, cards: 65) }
     }
 
-    func replica(_ k: Int, _ device: Device, cards: Int) throws -> TrainStep {
-        let ctx = try context()  // the same seed on every card: the same initial parameters
+    func replica(_ k: Int, _ device: Device, cards: Int, timingOnly: Bool = false) throws -> TrainStep {
+        let seeds = SeedState()
+        try seeds.setSeed(1)  // the same seed on every card: the same initial parameters
+        let ctx = LayerContext(store: ParameterStore(shapeOnly: timingOnly), seeds: seeds)
         let net = try mlp(ctx)
         return try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
                              inputs: ["data": TensorType(.float32, [8, 784]), "label": TensorType(.int32, [8])],
                              optimizer: try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx), mode: .graph, device: device,
-                             store: ctx.store, configuration: StepConfiguration(determinism: .off, orderSource: .replay(4), cards: cards))
+                             store: ctx.store, configuration: StepConfiguration(determinism: .off, orderSource: .replay(4), timingOnly: timingOnly, cards: cards))
     }
 
     /// Card k's shard of global batch s: 8 of the 32 samples.
@@ -84,6 +86,20 @@ import NPUTensor
                                                 : spec.linkLatency + .seconds(40 / spec.linkBandwidth)
             #expect(fc2bias.duration == expected)
         }
+    }
+
+    /// A cluster simulated without values gives every card the timeline of a numeric run.
+    @Test func timingOnlyClustersMatchNumericOnes() throws {
+        let numeric = try Cluster(spec: .ascend910, cards: 2), timing = try Cluster(spec: .ascend910, cards: 2)
+        let dp = try DataParallelStep(cluster: numeric) { k, d in try replica(k, d, cards: 2) }
+        let sim = try DataParallelStep(cluster: timing) { k, d in try replica(k, d, cards: 2, timingOnly: true) }
+        for s in 0..<2 { _ = try dp((0..<2).map { shard(s, $0) }) }
+        try sim.simulate(steps: 2)
+        for k in 0..<2 {
+            func lanes(_ d: Device) -> [String] { d.timeline.map { "\($0.streamName) \($0.name) \($0.start) \($0.end)" } }
+            #expect(lanes(timing.devices[k]) == lanes(numeric.devices[k]))
+        }
+        #expect(throws: TrainError.self) { _ = try sim([shard(0, 0), shard(0, 1)]) }
     }
 
     @Test func aOneCardClusterGivesTheBitsOfAPlainStep() throws {
