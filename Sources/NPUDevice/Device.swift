@@ -88,7 +88,7 @@ public final class Device {
     /// A new event, not yet recorded.
     public func makeEvent() -> Event {
         defer { eventCount += 1 }
-        return Event(device: ordinal, id: eventCount)
+        return Event(device: ordinal, id: eventCount, origin: ObjectIdentifier(self))
     }
 
     // MARK: HBM
@@ -112,11 +112,12 @@ public final class Device {
     /// The first out-of-memory of launches since the last checked synchronisation: an
     /// asynchronous launch that does not fit fails on the card, and the host learns it when it
     /// next synchronises (`checkedSynchronize`).
-    public private(set) var pendingOutOfMemory: DeviceError?
+    public private(set) var pendingError: DeviceError?
 
-    /// Notes an out-of-memory of an asynchronous launch (the first one is kept).
-    package func noteOutOfMemory(_ error: DeviceError) {
-        if pendingOutOfMemory == nil { pendingOutOfMemory = error }
+    /// Notes the failure of an asynchronous launch (the first one is kept): an out-of-memory, or a
+    /// wait for an event no card of this cluster made.
+    package func noteFailure(_ error: DeviceError) {
+        if pendingError == nil { pendingError = error }
     }
 
     /// `synchronize()`, then reports an out-of-memory that a launch since the last check hit.
@@ -124,8 +125,8 @@ public final class Device {
     @discardableResult
     public func checkedSynchronize() throws(DeviceError) -> SimTime {
         let time = synchronize()
-        if let error = pendingOutOfMemory {
-            pendingOutOfMemory = nil
+        if let error = pendingError {
+            pendingError = nil
             throw error
         }
         return time
@@ -153,9 +154,19 @@ public final class Device {
         var dependency: TaskID?
         switch kind {
         case .eventRecord(let event):
-            precondition(event.device == ordinal, "event e\(event.id) of card \(event.device) cannot be recorded on card \(ordinal)")
-            latestRecord[event.id] = id
-        case .eventWait(let event): dependency = eventOwner(event).latestRecord[event.id]
+            if event.origin == ObjectIdentifier(self) {
+                latestRecord[event.id] = id
+            } else {
+                noteFailure(.unknownEvent("\(name) on \(label) records event e\(event.id) of another device; a card records only its own events"))
+            }
+        case .eventWait(let event):
+            // Waiting for an event no card of this cluster made fails (at the next checked
+            // synchronisation); the wait itself then orders nothing.
+            if let owner = eventOwner(event) {
+                dependency = owner.latestRecord[event.id]
+            } else {
+                noteFailure(.unknownEvent("\(name) on \(label) waits for event e\(event.id) of card \(event.device), which \(cluster == nil ? "is another device (make a Cluster to wait across cards)" : "is not a card of this cluster or never made it")"))
+            }
         default: break
         }
         let duration: SimTime = switch kind {
@@ -171,7 +182,7 @@ public final class Device {
         if case .kernel(let work) = kind, work.workspaceBytes > 0 {
             inUse += work.workspaceBytes
             if inUse > spec.hbmBytes {
-                noteOutOfMemory(.outOfMemory(device: label, what: "\(name) workspace", requested: work.workspaceBytes,
+                noteFailure(.outOfMemory(device: label, what: "\(name) workspace", requested: work.workspaceBytes,
                                              free: max(0, spec.hbmBytes - memoryInUse), capacity: spec.hbmBytes))
             }
             peakMemoryInUse = max(peakMemoryInUse, inUse)
@@ -217,12 +228,9 @@ public final class Device {
     }
 
     /// The device that made `event`: this one, or a card of the same cluster.
-    fileprivate func eventOwner(_ event: Event) -> Device {
-        if event.device == ordinal { return self }
-        guard let owner = cluster?.devices.first(where: { $0.ordinal == event.device }) else {
-            preconditionFailure("event e\(event.id) belongs to card \(event.device), which is not in \(label)'s cluster")
-        }
-        precondition(event.id < owner.eventCount, "event e\(event.id) was never made on card \(event.device)")
+    fileprivate func eventOwner(_ event: Event) -> Device? {
+        let owner = event.origin == ObjectIdentifier(self) ? self : cluster?.devices.first { ObjectIdentifier($0) == event.origin }
+        guard let owner, event.id < owner.eventCount else { return nil }
         return owner
     }
 

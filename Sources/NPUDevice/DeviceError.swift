@@ -4,13 +4,15 @@ public enum DeviceError: Error, Equatable, CustomStringConvertible {
     case outOfMemory(device: String, what: String, requested: Int64, free: Int64, capacity: Int64)
     /// A cluster that cannot be made.
     case badCluster(String)
+    /// A wait for an event that no card of the cluster made.
+    case unknownEvent(String)
 
     public var description: String {
         switch self {
         case let .outOfMemory(device, what, requested, free, capacity):
             "[\(device)] out of memory allocating '\(what)': needs \(formatBytes(requested)), "
                 + "\(formatBytes(free)) free of \(formatBytes(capacity)) HBM"
-        case .badCluster(let message): message
+        case .badCluster(let message), .unknownEvent(let message): message
         }
     }
 }

@@ -15,6 +15,8 @@ public struct Event: Hashable, Sendable {
     public var device: Int = 0
     /// Identifier, unique on its device.
     public let id: Int
+    /// The device object that made it (cards of different clusters share ordinals).
+    let origin: ObjectIdentifier
 }
 
 /// The kind of link a transfer crosses.

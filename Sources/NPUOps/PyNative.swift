@@ -50,7 +50,7 @@ public final class PyNative {
                 do {
                     out.storage.deviceLease = try device.lease(Int64(out.storage.byteCount), for: "\(instance) output")
                 } catch {
-                    device.noteOutOfMemory(error)
+                    device.noteFailure(error)
                 }
             }
             device.defaultStream.launch(instance, type: op.type, work: op.work(inTypes, outTypes))

@@ -70,6 +70,23 @@ import NPUTensor
         #expect(throws: OpError.self) { _ = try lone(shard(0, 0)) }
     }
 
+    /// A wait for an event of a device outside the cluster (or of another lone device) is an
+    /// error at the next checked synchronisation, not a silent no-op or a trap.
+    @Test func waitingForAnUnknownEventIsAnError() throws {
+        let lone = Device(spec: .test), other = Device(spec: .test)
+        let foreign = other.defaultStream.record()
+        lone.defaultStream.wait(foreign)
+        #expect(throws: DeviceError.unknownEvent("wait e0 on test:0 waits for event e0 of card 0, which is another device (make a Cluster to wait across cards)")) {
+            try lone.checkedSynchronize()
+        }
+        let cluster = try Cluster(spec: .test, cards: 2)
+        cluster.devices[1].defaultStream.wait(foreign)
+        #expect(throws: DeviceError.self) { try cluster.devices[1].checkedSynchronize() }
+        cluster.devices[0].defaultStream.record(foreign)
+        #expect(throws: DeviceError.self) { try cluster.devices[0].checkedSynchronize() }
+        #expect(throws: Never.self) { try cluster.devices[0].checkedSynchronize() }  // reported once
+    }
+
     /// A collective spanning more cards than a server holds crosses RoCE, timed by its figures;
     /// within a server it crosses the on-board links.
     @Test func collectivesAcrossServersUseTheInterServerLinks() throws {
