@@ -30,6 +30,8 @@ test: setup
 
 demo: build
 	$(NPUSIM) demo
+	@echo; echo "npusim run examples/mlp.yaml  (a training script, as MindSpore's LossMonitor prints it)"
+	$(NPUSIM) run examples/mlp.yaml
 
 $(BENCH_DIR)/sgemm_c: bench/sgemm_c.c | setup
 	@mkdir -p $(BENCH_DIR)
@@ -45,7 +47,7 @@ bench: build $(BENCH_DIR)/sgemm_c $(BENCH_DIR)/sum_c
 # libFuzzer harnesses, one per parser a user can feed (Docs/Reliability.md). FUZZ_RUNS executions
 # each, from the committed seed corpora (copied, so the committed ones stay as they are).
 FUZZ_RUNS    ?= 1000000
-FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds
+FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds Script:script
 fuzz: setup
 	NPUSIM_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -54,8 +54,17 @@ let package = Package(
             dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph"]
         ),
         .target(
+            name: "NPUData",
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps"]
+        ),
+        .target(
+            name: "NPUScript",
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUTrain", "NPUData",
+                           .product(name: "Yams", package: "Yams")]
+        ),
+        .target(
             name: "NPUSim",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUTrain"]
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUTrain", "NPUData", "NPUScript"]
         ),
         .executableTarget(
             name: "npusim",
@@ -70,6 +79,8 @@ let package = Package(
         .testTarget(name: "NPUOpsTests", dependencies: ["NPUOps", "NPUKernels"]),
         .testTarget(name: "NPUGraphTests", dependencies: ["NPUGraph"]),
         .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"]),
+        .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUOps"]),
+        .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript"]),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"]),
         .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"]),
     ],
@@ -80,7 +91,7 @@ let package = Package(
 // -sanitize=fuzzer; they call libFuzzer's driver, so they exist only in that build).
 if ProcessInfo.processInfo.environment["NPUSIM_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
-    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom")] {
+    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom"), ("FuzzScript", "NPUScript")] {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", .target(name: module)], path: "Fuzz/\(name)"))
         package.products.append(.executable(name: name, targets: [name]))
     }

@@ -5,3 +5,5 @@
 @_exported import NPUOps
 @_exported import NPUGraph
 @_exported import NPUTrain
+@_exported import NPUData
+@_exported import NPUScript

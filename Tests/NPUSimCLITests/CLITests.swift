@@ -226,3 +226,36 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(o["median"] as? Double == 25 && o["min"] as? Double == 10 && o["max"] as? Double == 40)
     }
 }
+
+/// `npusim run`: LossMonitor lines, sink mode's numerics, errors with file:line:column.
+@Suite struct RunCommandTests {
+    static let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/mlp.yaml").standardized.path
+
+    @Test func runPrintsLossMonitorLinesAndSinkModeShowsTheSameNumbersLess() throws {
+        let plain = try npusim(["run", Self.example, "--epochs", "1"])
+        #expect(plain.code == 0, "\(plain.err)")
+        let lines = plain.out.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3 && lines[0].hasPrefix("epoch: 1 step: 5, loss is ") && lines[1].hasPrefix("epoch: 1 step: 10, loss is "))
+        #expect(lines[2].hasPrefix("10 steps, 320 samples: host "))
+        // The loss printed as Python prints float(float32): the shortest double repr.
+        let loss = try #require(Double(lines[0].split(separator: " ").last!))
+        #expect(Double(Float(loss)) == loss)
+        let sunk = try npusim(["run", Self.example, "--sink", "--sink-size", "5", "--epochs", "2"])
+        #expect(sunk.code == 0)
+        let sinkLines = sunk.out.split(separator: "\n").map(String.init)
+        #expect(sinkLines[0] == lines[0] && sinkLines[1] == lines[1].replacingOccurrences(of: "epoch: 1 step: 10", with: "epoch: 2 step: 5"))
+    }
+
+    @Test func badScriptsExitTwoNamingFileLineAndColumn() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-bad-\(getpid()).yaml")
+        try "network:\n  layers:\n    - Dense: {in_channels: 4, out_channels: 2}\n    - Conv2D: {}\nloss: {MSELoss: {}}\noptimizer: {SGD: {}}\n".write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let r = try npusim(["run", url.path])
+        #expect(r.code == 2)
+        #expect(r.err.hasPrefix("error: \(url.path):4:7: unknown layer 'Conv2D' in network.layers[1] (did you mean 'Conv2d'?)"))
+        let missing = try npusim(["run", "/no/such/script.yaml"])
+        #expect(missing.code == 2 && missing.err.contains("/no/such/script.yaml"))
+        let flag = try npusim(["run", Self.example, "--mode", "eager"])
+        #expect(flag.code == 2 && flag.err.contains("--mode must be graph or pynative"))
+    }
+}

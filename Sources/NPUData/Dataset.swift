@@ -1,0 +1,166 @@
+import NPUDevice
+import NPUOps
+import NPURandom
+import NPUTensor
+
+/// A data error: a file or sample that does not fit, named by file, sample index and shape.
+public struct DataError: Error, Equatable, CustomStringConvertible, CategorizedError {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+    public var category: ErrorCategory { .badInput }
+}
+
+/// Where samples come from: `count` samples of (data, label), each of a fixed type.
+public protocol DataSource {
+    var count: Int { get }
+    /// One sample's data and label types.
+    var dataType: TensorType { get }
+    var labelType: TensorType { get }
+    /// Copies sample `index`'s data and label into `data` and `label` (`dataType.shape.count`
+    /// and `labelType.shape.count` elements, as raw bytes of their dtypes).
+    func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer)
+}
+
+/// A `.npy` pair (MindSpore's NumpySlicesDataset of two arrays): data [N, ...] and labels [N]
+/// (int32, or int64 read as int32), sample i being row i of each.
+public struct NpySource: DataSource {
+    public let data: Tensor
+    public let labels: Tensor
+
+    /// - Throws: `DataError` naming the file for a file that cannot be read, a sample count that
+    ///   differs between the files, labels that are not a vector of integers, or data of rank 0.
+    public init(data dataPath: String, label labelPath: String) throws {
+        let data: Tensor, labels: Tensor
+        do { data = try NPY.read(path: dataPath) } catch { throw DataError("\(dataPath): \(error)") }
+        do { labels = try NPY.read(path: labelPath) } catch { throw DataError("\(labelPath): \(error)") }
+        guard data.shape.rank >= 1 else { throw DataError("\(dataPath): data must have a sample axis first, got shape \(data.shape)") }
+        guard labels.shape.rank == 1, labels.dtype == .int32 || labels.dtype == .int64 else {
+            throw DataError("\(labelPath): labels must be a vector of int32 or int64 class indices, got \(labels.type)")
+        }
+        guard labels.shape[0] == data.shape[0] else {
+            throw DataError("\(labelPath) has \(labels.shape[0]) labels, \(dataPath) has \(data.shape[0]) samples; they must be equal")
+        }
+        let float = data.dtype == .float32 ? data : try Tensor(shape: data.shape, values: data.doubles().map { Float($0) })
+        let int32 = labels.dtype == .int32 ? labels : try Tensor(shape: labels.shape, values: try labels.toArray(of: Int64.self).map { v -> Int32 in
+            guard v >= Int64(Int32.min), v <= Int64(Int32.max) else { throw DataError("\(labelPath): label \(v) does not fit int32") }
+            return Int32(v)
+        })
+        self.data = float.contiguous()
+        self.labels = int32.contiguous()
+    }
+
+    public var count: Int { data.shape[0] }
+    public var dataType: TensorType { TensorType(.float32, Shape(Array(data.shape.dims.dropFirst()))) }
+    public var labelType: TensorType { TensorType(.int32, []) }
+
+    public func copySample(_ index: Int, data out: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
+        let size = dataType.shape.count * 4
+        data.withUnsafeBytes { out.copyMemory(from: $0.baseAddress! + index * size, byteCount: size) }
+        labels.withUnsafeBytes { label.copyMemory(from: $0.baseAddress! + index * 4, byteCount: 4) }
+    }
+}
+
+/// Seeded synthetic samples for examples and tests: `count` samples of `shape`, values uniform in
+/// [−1, 1) from Philox keyed by `seed` and the sample index, labels `Philox(seed, index) mod classes`
+/// — the same sample whatever the order it is read in.
+public struct SyntheticSource: DataSource {
+    public let count: Int
+    public let shape: Shape
+    public let classes: Int
+    public let seed: UInt64
+
+    /// - Throws: `DataError` for a non-positive count, shape or class count.
+    public init(count: Int, shape: Shape, classes: Int, seed: UInt64) throws {
+        guard count > 0, classes > 0, shape.dims.allSatisfy({ $0 > 0 }), let n = shape.checkedCount, n <= 1 << 24 else {
+            throw DataError("synthetic data needs a positive count (\(count)), classes (\(classes)) and a shape of at most 2^24 elements (\(shape))")
+        }
+        (self.count, self.shape, self.classes, self.seed) = (count, shape, classes, seed)
+    }
+
+    public var dataType: TensorType { TensorType(.float32, shape) }
+    public var labelType: TensorType { TensorType(.int32, []) }
+
+    public func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
+        var g = PhiloxStream(seed: seed, seed2: UInt64(index))
+        let out = data.bindMemory(to: Float.self, capacity: shape.count)
+        for i in 0..<shape.count { out[i] = Float(g.next() >> 8) * 0x1p-23 - 1 }
+        label.storeBytes(of: Int32(g.next() % UInt32(classes)), as: Int32.self)
+    }
+}
+
+/// A batch of stacked samples: data [batch, ...], labels [batch].
+public struct Batch {
+    public var data: Tensor
+    public var label: Tensor
+    /// The samples it holds (their indices in the source), in order.
+    public var indices: [Int]
+}
+
+/// MindSpore's dataset pipeline for training: a source, the random sampler's shuffle (seeded
+/// from the dataset seed), `batch(batch_size, drop_remainder)`, `skip(n)` batches, and sharding
+/// (`num_shards`, `shard_id`: shard k takes every num_shards-th sample of the shuffled order).
+public struct Dataset {
+    public let source: any DataSource
+    public var shuffle: Bool
+    public var batchSize: Int
+    public var dropRemainder: Bool
+    public var skip: Int
+    public var numShards: Int
+    public var shardID: Int
+
+    /// - Throws: `DataError` for a batch size, skip or shard that cannot be.
+    public init(source: any DataSource, shuffle: Bool = false, batchSize: Int = 1, dropRemainder: Bool = false, skip: Int = 0,
+                numShards: Int = 1, shardID: Int = 0) throws {
+        guard batchSize >= 1 else { throw DataError("batch_size must be at least 1, got \(batchSize)") }
+        guard skip >= 0 else { throw DataError("skip must be at least 0, got \(skip)") }
+        guard numShards >= 1, (0..<numShards).contains(shardID) else {
+            throw DataError("shard_id must be in 0..<num_shards (\(numShards)), got \(shardID)")
+        }
+        (self.source, self.shuffle, self.batchSize, self.dropRemainder, self.skip) = (source, shuffle, batchSize, dropRemainder, skip)
+        (self.numShards, self.shardID) = (numShards, shardID)
+    }
+
+    /// Samples of this shard per epoch.
+    public var shardSamples: Int { (source.count - shardID + numShards - 1) / numShards }
+
+    /// Batches per epoch (after `skip`, which applies to the first epoch only).
+    public var batchesPerEpoch: Int {
+        dropRemainder ? shardSamples / batchSize : (shardSamples + batchSize - 1) / batchSize
+    }
+
+    /// The sample order of `epoch` (from 1): the random sampler's under `shuffle` with the
+    /// dataset's seed, else 0, 1, 2, …; then this shard's share.
+    public func order(epoch: Int, shuffleSeed: UInt32) -> [Int] {
+        let all = shuffle ? randomSamplerOrder(count: source.count, seed: shuffleSeed, epoch: epoch) : Array(0..<source.count)
+        return numShards == 1 ? all : stride(from: shardID, to: all.count, by: numShards).map { all[$0] }
+    }
+
+    /// The batches of `epoch` in order (the first epoch without its `skip` first batches).
+    public func batches(epoch: Int, shuffleSeed: UInt32) -> [Batch] {
+        let order = self.order(epoch: epoch, shuffleSeed: shuffleSeed)
+        var batches: [Batch] = []
+        var start = 0
+        while start < order.count {
+            let end = min(order.count, start + batchSize)
+            if end - start < batchSize && dropRemainder { break }
+            batches.append(stack(Array(order[start..<end])))
+            start = end
+        }
+        return epoch == 1 ? Array(batches.dropFirst(skip)) : batches
+    }
+
+    /// The samples `indices` stacked into one batch.
+    func stack(_ indices: [Int]) -> Batch {
+        let d = source.dataType, l = source.labelType
+        var data = Tensor(unfilled: Shape([indices.count] + d.shape.dims), dtype: d.dtype)
+        var label = Tensor(unfilled: Shape([indices.count] + l.shape.dims), dtype: l.dtype)
+        let ds = d.shape.count * d.dtype.size, ls = l.shape.count * l.dtype.size
+        data.withUnsafeMutableBytes { dp in
+            label.withUnsafeMutableBytes { lp in
+                for (k, i) in indices.enumerated() { source.copySample(i, data: dp.baseAddress! + k * ds, label: lp.baseAddress! + k * ls) }
+            }
+        }
+        return Batch(data: data, label: label, indices: indices)
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import NPUData
+import NPUDevice
+import NPUOps
+import NPURandom
+import NPUTensor
+import NPUTrain
+
+/// The classes a script may name, with their arguments (MindSpore's names).
+public enum LayerCatalog {
+    public static let layers: [String: [String]] = [
+        "Dense": ["in_channels", "out_channels", "has_bias"],
+        "Conv2d": ["in_channels", "out_channels", "kernel_size", "stride", "pad_mode", "has_bias"],
+        "ReLU": [], "Sigmoid": [], "Tanh": [], "GELU": [], "Flatten": [], "Softmax": ["axis"],
+        "MaxPool2d": ["kernel_size", "stride", "pad_mode"], "AvgPool2d": ["kernel_size", "stride", "pad_mode"],
+        "BatchNorm2d": ["num_features", "eps", "momentum"],
+        "Dropout": ["p", "keep_prob"],
+        "LayerNorm": ["normalized_shape", "epsilon"],
+    ]
+    public static let losses: [String: [String]] = ["SoftmaxCrossEntropyWithLogits": ["sparse", "reduction"], "MSELoss": []]
+    public static let optimizers: [String: [String]] = [
+        "Momentum": ["learning_rate", "momentum"], "SGD": ["learning_rate"],
+        "Adam": ["learning_rate", "beta1", "beta2", "eps"], "AdamWeightDecay": ["learning_rate", "beta1", "beta2", "eps", "weight_decay"],
+    ]
+}
+
+/// Builds a script's pieces from its specs, with MindSpore's defaults; errors point at the layer.
+struct Builder {
+    let script: Script
+
+    func fail(_ layer: Script.LayerSpec?, _ message: String) -> ScriptError {
+        ScriptError(file: script.file, line: layer?.line, column: layer?.column, message: message)
+    }
+
+    func number(_ args: [String: Script.Argument], _ key: String, _ what: String, default value: Double?, _ layer: Script.LayerSpec? = nil) throws -> Double {
+        switch args[key] {
+        case .number(let v)?: return v
+        case nil:
+            guard let value else { throw fail(layer, "\(what) needs \(key)") }
+            return value
+        default: throw fail(layer, "\(what).\(key) must be a number")
+        }
+    }
+
+    func whole(_ args: [String: Script.Argument], _ key: String, _ what: String, default value: Int?, _ layer: Script.LayerSpec? = nil) throws -> Int {
+        let v = try number(args, key, what, default: value.map(Double.init), layer)
+        guard v == v.rounded(), v >= 1, v <= 1e7 else { throw fail(layer, "\(what).\(key) must be a whole number from 1 to 10000000, got \(v)") }
+        return Int(v)
+    }
+
+    func flag(_ args: [String: Script.Argument], _ key: String, _ what: String, default value: Bool, _ layer: Script.LayerSpec? = nil) throws -> Bool {
+        switch args[key] {
+        case .flag(let b)?: return b
+        case nil: return value
+        default: throw fail(layer, "\(what).\(key) must be true or false")
+        }
+    }
+
+    func word(_ args: [String: Script.Argument], _ key: String, _ what: String, default value: String, valid: [String], _ layer: Script.LayerSpec? = nil) throws -> String {
+        switch args[key] {
+        case .text(let s)?:
+            guard valid.contains(s) else { throw fail(layer, "\(what).\(key) is '\(printable(s))'; valid values are \(valid.joined(separator: ", "))") }
+            return s
+        case nil: return value
+        default: throw fail(layer, "\(what).\(key) must be one of \(valid.joined(separator: ", "))")
+        }
+    }
+
+    func padMode(_ args: [String: Script.Argument], _ what: String, default value: String, _ layer: Script.LayerSpec) throws -> PadMode {
+        try word(args, "pad_mode", what, default: value, valid: ["same", "valid"], layer) == "same" ? .same : .valid
+    }
+
+    /// The network as a SequentialCell; unnamed layers are named by their index.
+    func network(_ ctx: LayerContext) throws -> SequentialCell {
+        try SequentialCell(script.network.map { l -> any Layer in
+            let a = l.arguments, what = "\(l.type) '\(l.name)'"
+            switch l.type {
+            case "Dense":
+                return try Dense(whole(a, "in_channels", what, default: nil, l), whole(a, "out_channels", what, default: nil, l),
+                                 hasBias: flag(a, "has_bias", what, default: true, l), name: l.name, ctx)
+            case "Conv2d":
+                return try Conv2d(whole(a, "in_channels", what, default: nil, l), whole(a, "out_channels", what, default: nil, l),
+                                  kernel: whole(a, "kernel_size", what, default: nil, l), stride: whole(a, "stride", what, default: 1, l),
+                                  padMode: padMode(a, what, default: "same", l), hasBias: flag(a, "has_bias", what, default: false, l), name: l.name, ctx)
+            case "ReLU": return OpLayer.relu()
+            case "Sigmoid": return OpLayer.sigmoid()
+            case "Tanh": return OpLayer.tanh()
+            case "GELU": return OpLayer.gelu()
+            case "Softmax": return OpLayer.softmax(axis: Int(try number(a, "axis", what, default: -1, l)))
+            case "Flatten": return Flatten()
+            case "MaxPool2d", "AvgPool2d":
+                let k = try whole(a, "kernel_size", what, default: 1, l), s = try whole(a, "stride", what, default: 1, l)
+                let p = try padMode(a, what, default: "valid", l)
+                return l.type == "MaxPool2d" ? OpLayer.maxPool2d(kernel: k, stride: s, padMode: p) : OpLayer.avgPool2d(kernel: k, stride: s, padMode: p)
+            case "BatchNorm2d":
+                return try BatchNorm2d(whole(a, "num_features", what, default: nil, l), epsilon: Float(number(a, "eps", what, default: 1e-5, l)),
+                                       momentum: number(a, "momentum", what, default: 0.9, l), name: l.name, ctx)
+            case "Dropout":
+                let p = try a["keep_prob"] != nil ? 1 - number(a, "keep_prob", what, default: nil, l) : number(a, "p", what, default: 0.5, l)
+                guard p >= 0, p < 1 else { throw fail(l, "\(what): p must be in [0, 1), got \(p)") }
+                return try DropoutLayer(p: p, ctx)
+            case "LayerNorm":
+                guard case .list(let dims)? = a["normalized_shape"], !dims.isEmpty, dims.allSatisfy({ $0 >= 1 && $0 == $0.rounded() }) else {
+                    throw fail(l, "\(what) needs normalized_shape, a list of whole numbers")
+                }
+                return try LayerNormLayer(dims.map { Int($0) }, epsilon: Float(number(a, "epsilon", what, default: 1e-7, l)), name: l.name, ctx)
+            default: throw fail(l, "unknown layer '\(l.type)'")
+            }
+        })
+    }
+
+    func loss() throws -> any Loss {
+        let a = script.loss.arguments
+        switch script.loss.type {
+        case "MSELoss": return MSELoss()
+        default:
+            let reduction = try word(a, "reduction", "loss.SoftmaxCrossEntropyWithLogits", default: "none", valid: ["mean", "sum", "none"])
+            guard reduction != "none" else {
+                throw fail(nil, "loss.SoftmaxCrossEntropyWithLogits: reduction 'none' (MindSpore's default) gives one loss per sample; training needs reduction: mean or sum")
+            }
+            return SoftmaxCrossEntropyLoss(sparse: try flag(a, "sparse", "loss.SoftmaxCrossEntropyWithLogits", default: false),
+                                           reduction: reduction == "mean" ? .mean : .sum)
+        }
+    }
+
+    func optimizer(_ parameters: [Parameter], _ ctx: LayerContext) throws -> any Optimizer {
+        let a = script.optimizer.arguments, what = "optimizer.\(script.optimizer.type)"
+        switch script.optimizer.type {
+        case "Momentum":
+            return try Momentum(parameters, learningRate: Float(number(a, "learning_rate", what, default: nil)),
+                                momentum: Float(number(a, "momentum", what, default: nil)), ctx)
+        case "SGD": return SGD(parameters, learningRate: Float(try number(a, "learning_rate", what, default: 0.1)))
+        case "Adam":
+            return try Adam(parameters, learningRate: Float(number(a, "learning_rate", what, default: 1e-3)), beta1: Float(number(a, "beta1", what, default: 0.9)),
+                            beta2: Float(number(a, "beta2", what, default: 0.999)), epsilon: Float(number(a, "eps", what, default: 1e-8)), ctx)
+        default:
+            return try AdamWeightDecay(parameters, learningRate: Float(number(a, "learning_rate", what, default: 1e-3)),
+                                       beta1: Float(number(a, "beta1", what, default: 0.9)), beta2: Float(number(a, "beta2", what, default: 0.999)),
+                                       epsilon: Float(number(a, "eps", what, default: 1e-6)),
+                                       weightDecay: Float(number(a, "weight_decay", what, default: 0)), ctx)
+        }
+    }
+
+    func dataset() throws -> Dataset {
+        let d = script.dataset
+        let source: any DataSource
+        switch d.source {
+        case .npy(let data, let label): source = try NpySource(data: data, label: label)
+        case .synthetic(let count, let shape, let classes, let seed): source = try SyntheticSource(count: count, shape: Shape(shape), classes: classes, seed: seed)
+        }
+        return try Dataset(source: source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder, skip: d.skip)
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import NPUData
+import NPUDevice
+import NPUGraph
+import NPUOps
+import NPURandom
+import NPUTensor
+import NPUTrain
+
+/// What the command line overrides in a script (nil: the script's value).
+public struct RunOptions {
+    public var mode: String?
+    public var determinism: String?
+    public var orderSeed: UInt64?
+    public var device: DeviceSpec?
+    public var seed: Int64?
+    public var epochs: Int?
+    /// Stop after this many training steps, whatever the epochs say.
+    public var steps: Int?
+    public var sink: Bool?
+    public var sinkSize: Int?
+    public init() {}
+}
+
+/// One loss the run produced: what LossMonitor prints when `visible`; a step a sink hid otherwise.
+public struct LossRecord: Equatable {
+    public var epoch: Int
+    /// The step within the epoch (from 1), as LossMonitor counts it.
+    public var step: Int
+    public var loss: Float
+    public var visible: Bool
+
+    /// MindSpore 2.10's LossMonitor line: the float32 loss printed as Python prints `float(loss)`.
+    public var lossMonitorLine: String { "epoch: \(epoch) step: \(step), loss is \(Double(loss))" }
+}
+
+/// The result of a run.
+public struct RunSummary {
+    public var steps: Int
+    public var samples: Int
+    public var hostSeconds: Double
+    /// The card's simulated time when training ended.
+    public var simulatedTime: SimTime
+    public var losses: [LossRecord]
+    /// Samples per simulated second.
+    public var samplesPerSecond: Double { simulatedTime > .zero ? Double(samples) / simulatedTime.seconds : 0 }
+}
+
+/// Trains a script as MindSpore's `Model.train` would: the dataset's batches epoch by epoch, one
+/// step per batch (or one sink of steps per epoch in dataset sink mode), LossMonitor's lines.
+public enum ScriptRunner {
+    /// Builds the script's network (parameters declared by shape only), loss and optimizer without
+    /// training: the checks a run would make before its first step.
+    /// - Throws: `ScriptError`, `TrainError` or `OpError` naming what does not fit.
+    public static func build(_ script: Script) throws {
+        let builder = Builder(script: script)
+        let ctx = LayerContext(store: ParameterStore(shapeOnly: true), seeds: SeedState())
+        let network = try builder.network(ctx)
+        _ = try builder.loss()
+        _ = try builder.optimizer(network.parameters, ctx)
+    }
+
+    /// Runs `script` with `options`; `line` receives each line the host would print (LossMonitor).
+    /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what failed.
+    public static func run(_ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
+                           line: (LossRecord) -> Void = { _ in }) throws -> RunSummary {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let builder = Builder(script: script)
+        let spec: DeviceSpec
+        if let d = options.device { spec = d } else if let b = DeviceSpec.builtIn(named: script.context.device) { spec = b } else {
+            let path = script.context.device.hasPrefix("/") ? script.context.device
+                : URL(fileURLWithPath: script.file).deletingLastPathComponent().appendingPathComponent(script.context.device).path
+            do { spec = try DeviceSpec.load(path: path) } catch { throw ScriptError(file: script.file, message: "context.device: \(error)") }
+        }
+        guard script.context.cards == 1 else {
+            throw ScriptError(file: script.file, message: "context.cards is \(script.context.cards); `npusim run` trains on one card today (many cards come with the cards issue)")
+        }
+        let seeds = SeedState()
+        if let s = options.seed ?? script.seed { try seeds.setSeed(s) }
+        let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
+        let network = try builder.network(ctx)
+        let loss = try builder.loss()
+        let optimizer = try builder.optimizer(network.parameters, ctx)
+        let dataset = try builder.dataset()
+        guard dataset.batchesPerEpoch > 0 else {
+            throw DataError("the dataset gives no batch: \(dataset.source.count) samples, batch_size \(dataset.batchSize), drop_remainder \(dataset.dropRemainder)")
+        }
+        let determinism = Determinism(rawValue: options.determinism ?? script.context.determinism)!
+        let mode: ExecutionMode = (options.mode ?? script.context.mode) == "pynative" ? .pynative : .graph
+        let orderSource: OrderSource = (options.orderSeed ?? script.context.orderSeed).map { .replay($0) } ?? .entropy
+        let batchShape = Shape([dataset.batchSize] + dataset.source.dataType.shape.dims)
+        let device = Device(spec: spec)
+        let step = try TrainStep(model: NetworkWithLoss(network: network, loss: loss),
+                                 inputs: ["data": TensorType(.float32, batchShape), "label": TensorType(.int32, [dataset.batchSize])],
+                                 optimizer: optimizer, mode: mode, device: device, store: ctx.store,
+                                 configuration: StepConfiguration(determinism: determinism, orderSource: orderSource,
+                                                                  ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0))
+        let sink = options.sink ?? script.train.sink
+        guard !(sink && mode == .pynative) else { throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)") }
+        let epochs = options.epochs ?? script.train.epochs
+        let limit = options.steps ?? Int.max
+        let shuffleSeed = seeds.shuffleSeed().seed
+        var sinkSize = options.sinkSize ?? script.train.sinkSize
+        if sinkSize == -1 { sinkSize = dataset.batchesPerEpoch }
+
+        // The batches in order across epochs: the dataset's epochs end to end.
+        var pending: [Batch] = [], dataEpoch = 0
+        func nextBatch() -> Batch {
+            if pending.isEmpty {
+                dataEpoch += 1
+                pending = dataset.batches(epoch: dataEpoch, shuffleSeed: shuffleSeed).reversed()
+            }
+            return pending.removeLast()
+        }
+        func check(_ b: Batch) throws {
+            // A partial last batch (drop_remainder false) has another shape than the compiled step.
+            guard b.data.shape == batchShape else {
+                throw DataError("batch of samples \(b.indices.first!)…\(b.indices.last!) is \(b.data.shape), the step is compiled for \(batchShape); set drop_remainder: true or a batch_size that divides the \(dataset.source.count) samples")
+            }
+        }
+        var records: [LossRecord] = [], done = 0
+        epochLoop: for epoch in 1...max(1, epochs) {
+            if sink {
+                let n = min(sinkSize, limit - done)
+                guard n > 0 else { break }
+                let batches = try (0..<n).map { _ in let b = nextBatch(); try check(b); return ["data": b.data, "label": b.label] }
+                let result = try step.sink(batches, keepHidden: keepHidden)
+                if keepHidden {
+                    for (k, l) in result.perStep.dropLast().enumerated() {
+                        records.append(LossRecord(epoch: epoch, step: k + 1, loss: try l.toArray(of: Float.self)[0], visible: false))
+                    }
+                }
+                let r = LossRecord(epoch: epoch, step: n, loss: try result.loss.toArray(of: Float.self)[0], visible: true)
+                records.append(r)
+                device.hostCallback("LossMonitor")
+                line(r)
+                done += n
+            } else {
+                for s in 1...dataset.batchesPerEpoch {
+                    guard done < limit else { break epochLoop }
+                    let b = nextBatch()
+                    try check(b)
+                    let l = try step(["data": b.data, "label": b.label]).toArray(of: Float.self)[0]
+                    done += 1
+                    let r = LossRecord(epoch: epoch, step: s, loss: l, visible: s % script.train.printEvery == 0)
+                    records.append(r)
+                    if r.visible {
+                        device.hostCallback("LossMonitor")
+                        line(r)
+                    }
+                }
+            }
+            if done >= limit { break }
+        }
+        device.synchronize()
+        return RunSummary(steps: done, samples: done * dataset.batchSize,
+                          hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records)
+    }
+}

@@ -1,0 +1,390 @@
+import Foundation
+import NPUDevice
+import NPUTensor
+import Yams
+
+/// An error in a training script: file:line:column, the key, what was found and what is valid.
+public struct ScriptError: Error, Equatable, CustomStringConvertible, CategorizedError {
+    public var file: String
+    public var line: Int?
+    public var column: Int?
+    public var message: String
+    public var description: String {
+        [file, line.map(String.init), column.map(String.init)].compactMap { $0 }.joined(separator: ":") + ": " + message
+    }
+    public var category: ErrorCategory { .badInput }
+}
+
+/// A training script (Docs/ScriptFormat.md): what a MindSpore graph-mode script says, in
+/// MindSpore's class and argument names.
+public struct Script {
+    /// The file it came from (paths in it are relative to its folder).
+    public var file: String
+    /// `mindspore.set_seed`; nil: not set.
+    public var seed: Int64?
+    public var context = Context()
+    public var dataset: DatasetSpec
+    public var network: [LayerSpec]
+    public var loss: LossSpec
+    public var optimizer: OptimizerSpec
+    public var train = TrainSpec()
+
+    /// `context:` — MindSpore's set_context and the simulator's settings.
+    public struct Context {
+        public var mode = "graph"
+        public var device = "ascend910"
+        public var cards = 1
+        public var determinism = "off"
+        public var orderSeed: UInt64?
+        public var ampLevel = "O0"
+    }
+
+    /// `dataset:`.
+    public struct DatasetSpec {
+        public enum Source {
+            case npy(data: String, label: String)
+            case synthetic(count: Int, shape: [Int], classes: Int, seed: UInt64)
+        }
+        public var source: Source
+        public var shuffle = false
+        public var batchSize = 1
+        public var dropRemainder = false
+        public var skip = 0
+    }
+
+    /// One layer of `network.layers`: its class and arguments, and its cell name.
+    public struct LayerSpec {
+        public var type: String
+        public var arguments: [String: Argument]
+        public var name: String
+        /// Where it is in the file, for errors found later (shapes).
+        public var line: Int?, column: Int?
+    }
+
+    /// An argument value as written.
+    public enum Argument: Equatable {
+        case number(Double)
+        case text(String)
+        case flag(Bool)
+        case list([Double])
+    }
+
+    public struct LossSpec {
+        public var type: String
+        public var arguments: [String: Argument]
+    }
+
+    public struct OptimizerSpec {
+        public var type: String
+        public var arguments: [String: Argument]
+    }
+
+    /// `train:`.
+    public struct TrainSpec {
+        public var epochs = 1
+        public var sink = false
+        public var sinkSize = -1
+        public var printEvery = 1
+    }
+
+    /// The longest script read.
+    public static let fileLimit = 1 << 20
+
+    /// Loads a script.
+    /// - Throws: `ScriptError` naming the file (and line and column) of what is wrong.
+    public static func load(path: String) throws(ScriptError) -> Script {
+        let bytes: [UInt8]
+        do {
+            bytes = try readUserFile(path, what: "training script", limit: fileLimit)
+        } catch {
+            throw ScriptError(file: path, message: error.message)
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw ScriptError(file: path, message: "is not UTF-8 text; a script is a YAML file") }
+        return try parse(yaml: text, file: path)
+    }
+
+    /// Parses a script from YAML text; `file` names it in errors and anchors its relative paths.
+    public static func parse(yaml: String, file: String) throws(ScriptError) -> Script {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else { throw ScriptError(file: file, message: "the script is empty; it needs network, loss and optimizer") }
+            root = node
+        } catch let error as ScriptError {
+            throw error
+        } catch let error as YamlError {
+            switch error {
+            case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _):
+                let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+                throw ScriptError(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(what)")
+            default: throw ScriptError(file: file, message: "not valid YAML: \(error)")
+            }
+        } catch {
+            throw ScriptError(file: file, message: "not valid YAML: \(error)")
+        }
+        return try Reader(file: file).script(root)
+    }
+}
+
+/// Reads nodes into a `Script`, with errors at the node's line and column.
+struct Reader {
+    let file: String
+
+    func error(_ node: Node, _ message: String) -> ScriptError {
+        ScriptError(file: file, line: node.mark?.line, column: node.mark?.column, message: message)
+    }
+
+    /// The keys of a mapping, checked against `valid` (unknown keys are errors, with a
+    /// suggestion for a near miss).
+    func mapping(_ node: Node, _ path: String, valid: [String]) throws(ScriptError) -> [String: Node] {
+        guard let m = node.mapping else { throw error(node, "\(path) must be a mapping of \(valid.joined(separator: ", ")), got \(describe(node))") }
+        var out: [String: Node] = [:]
+        for (k, v) in m {
+            guard let key = k.string else { throw error(k, "\(path) has a key that is not text") }
+            guard valid.contains(key) else { throw error(k, "unknown key '\(key)' in \(path)\(suggestion(key, valid)); valid keys are \(valid.joined(separator: ", "))") }
+            guard out[key] == nil else { throw error(k, "\(path).\(key) is given twice") }
+            out[key] = v
+        }
+        return out
+    }
+
+    func script(_ root: Node) throws(ScriptError) -> Script {
+        let top = try mapping(root, "the script", valid: ["seed", "context", "dataset", "eval", "network", "loss", "optimizer", "train"])
+        // Sections in file order first, so the first error in the file is the one reported.
+        if let n = top["context"] { _ = try context(n) }
+        if let e = top["eval"] { throw error(e, "'eval' is not supported yet (evaluation comes with checkpoints)") }
+        let datasetSpec = try top["dataset"].map { n throws(ScriptError) in try dataset(n) }
+        let layers = try top["network"].map { n throws(ScriptError) in try network(n) }
+        let lossSpec = try top["loss"].map { n throws(ScriptError) in try loss(n) }
+        let optimizerSpec = try top["optimizer"].map { n throws(ScriptError) in try optimizer(n) }
+        guard let layers, let lossSpec, let optimizerSpec else {
+            let missing = ["network", "loss", "optimizer"].first { top[$0] == nil }!
+            throw error(root, "the script has no '\(missing)'; it needs network, loss and optimizer")
+        }
+        guard let datasetSpec else { throw error(root, "the script has no 'dataset'; give a source (npy: or synthetic:) and a batch size") }
+        var s = Script(file: file, seed: nil, dataset: datasetSpec, network: layers, loss: lossSpec, optimizer: optimizerSpec)
+        if let n = top["seed"] { s.seed = Int64(try integer(n, "seed", 0...Double(Int64.max / 2))) }
+        if let n = top["context"] { s.context = try context(n) }
+        if let n = top["train"] { s.train = try train(n) }
+        return s
+    }
+
+    func context(_ node: Node) throws(ScriptError) -> Script.Context {
+        let m = try mapping(node, "context", valid: ["mode", "device", "cards", "determinism", "order_seed", "amp_level", "seed_semantics"])
+        var c = Script.Context()
+        if let n = m["mode"] { c.mode = try choice(n, "context.mode", ["graph", "pynative"]) }
+        if let n = m["device"] { c.device = try text(n, "context.device") }
+        if let n = m["cards"] { c.cards = try integer(n, "context.cards", 1...64) }
+        if let n = m["determinism"] {
+            // YAML 1.1 reads bare on/off as booleans; both spellings are accepted.
+            let word = n.scalar?.string.lowercased() ?? ""
+            c.determinism = ["true", "yes"].contains(word) ? "on" : ["false", "no"].contains(word) ? "off" : try choice(n, "context.determinism", ["off", "on", "strict"])
+        }
+        if let n = m["order_seed"] { c.orderSeed = UInt64(try integer(n, "context.order_seed", 0...Double(UInt32.max))) }
+        if let n = m["amp_level"] { c.ampLevel = try choice(n, "context.amp_level", ["O0", "O2"]) }
+        if let n = m["seed_semantics"], try choice(n, "context.seed_semantics", ["mindspore", "tensorflow"]) != "mindspore" {
+            throw error(n, "context.seed_semantics: tensorflow applies to `npusim seeds` programs only; training scripts use mindspore")
+        }
+        return c
+    }
+
+    func dataset(_ node: Node) throws(ScriptError) -> Script.DatasetSpec {
+        let m = try mapping(node, "dataset", valid: ["source", "shuffle", "num_parallel_workers", "map", "batch", "skip", "num_shards", "shard_id"])
+        guard let sourceNode = m["source"] else { throw error(node, "dataset has no 'source'; valid sources are npy, synthetic") }
+        let sources = try mapping(sourceNode, "dataset.source", valid: ["npy", "synthetic", "idx", "cifar10", "csv"])
+        guard sources.count == 1, let (kind, spec) = sources.first else { throw error(sourceNode, "dataset.source names exactly one source, got \(sources.count)") }
+        let source: Script.DatasetSpec.Source
+        switch kind {
+        case "npy":
+            let f = try mapping(spec, "dataset.source.npy", valid: ["data", "label"])
+            guard let d = f["data"], let l = f["label"] else { throw error(spec, "dataset.source.npy needs data and label (.npy files)") }
+            source = .npy(data: try path(d, "dataset.source.npy.data"), label: try path(l, "dataset.source.npy.label"))
+        case "synthetic":
+            let f = try mapping(spec, "dataset.source.synthetic", valid: ["count", "shape", "classes", "seed"])
+            guard let c = f["count"], let sh = f["shape"], let k = f["classes"] else {
+                throw error(spec, "dataset.source.synthetic needs count, shape and classes (seed is optional)")
+            }
+            source = .synthetic(count: try integer(c, "dataset.source.synthetic.count", 1...1e7), shape: try shape(sh, "dataset.source.synthetic.shape"),
+                                classes: try integer(k, "dataset.source.synthetic.classes", 1...1e6),
+                                seed: UInt64(try f["seed"].map { n throws(ScriptError) in try integer(n, "dataset.source.synthetic.seed", 0...Double(UInt32.max)) } ?? 0))
+        default:
+            throw error(spec, "dataset.source.\(kind) is not supported yet; supported sources are npy, synthetic")
+        }
+        var d = Script.DatasetSpec(source: source)
+        if let n = m["shuffle"] { d.shuffle = try flag(n, "dataset.shuffle") }
+        if let n = m["num_parallel_workers"], try integer(n, "dataset.num_parallel_workers", 1...64) != 1 {
+            throw error(n, "dataset.num_parallel_workers other than 1 is not supported yet")
+        }
+        if let n = m["map"] { throw error(n, "dataset.map is not supported yet (transforms come with the datasets work)") }
+        if let n = m["num_shards"] ?? m["shard_id"] { throw error(n, "sharding is set by context.cards; do not give num_shards or shard_id") }
+        if let n = m["batch"] {
+            let b = try mapping(n, "dataset.batch", valid: ["batch_size", "drop_remainder"])
+            if let s = b["batch_size"] { d.batchSize = try integer(s, "dataset.batch.batch_size", 1...1e6) }
+            if let r = b["drop_remainder"] { d.dropRemainder = try flag(r, "dataset.batch.drop_remainder") }
+        }
+        if let n = m["skip"] { d.skip = try integer(n, "dataset.skip", 0...1e9) }
+        return d
+    }
+
+    func network(_ node: Node) throws(ScriptError) -> [Script.LayerSpec] {
+        let m = try mapping(node, "network", valid: ["layers", "nodes", "output"])
+        if let n = m["nodes"] { throw error(n, "network.nodes is not supported yet; write the network as layers:") }
+        guard let layers = m["layers"]?.sequence, !layers.isEmpty else { throw error(node, "network needs layers: a list of at least one layer") }
+        var out: [Script.LayerSpec] = []
+        for (i, item) in layers.enumerated() {
+            let path = "network.layers[\(i)]"
+            guard let entry = item.mapping, entry.count == 1, let (k, v) = entry.first, let type = k.string else {
+                throw error(item, "\(path) must be one layer: {ClassName: {arguments}}")
+            }
+            guard let spec = LayerCatalog.layers[type] else {
+                throw error(k, "unknown layer '\(type)' in \(path)\(suggestion(type, Array(LayerCatalog.layers.keys))); layers are \(LayerCatalog.layers.keys.sorted().joined(separator: ", "))")
+            }
+            var args = try arguments(v, path + "." + type, valid: spec + ["name"])
+            var name = String(i)
+            if case .text(let n)? = args["name"] { name = n }
+            args["name"] = nil
+            out.append(Script.LayerSpec(type: type, arguments: args, name: name, line: k.mark?.line, column: k.mark?.column))
+        }
+        return out
+    }
+
+    func loss(_ node: Node) throws(ScriptError) -> Script.LossSpec {
+        let (type, args) = try oneClass(node, "loss", LayerCatalog.losses)
+        return Script.LossSpec(type: type, arguments: args)
+    }
+
+    func optimizer(_ node: Node) throws(ScriptError) -> Script.OptimizerSpec {
+        let (type, args) = try oneClass(node, "optimizer", LayerCatalog.optimizers)
+        return Script.OptimizerSpec(type: type, arguments: args)
+    }
+
+    func oneClass(_ node: Node, _ path: String, _ catalog: [String: [String]]) throws(ScriptError) -> (String, [String: Script.Argument]) {
+        guard let entry = node.mapping, entry.count == 1, let (k, v) = entry.first, let type = k.string else {
+            throw error(node, "\(path) must be one class: {ClassName: {arguments}}; classes are \(catalog.keys.sorted().joined(separator: ", "))")
+        }
+        guard let valid = catalog[type] else {
+            throw error(k, "unknown \(path) '\(type)'\(suggestion(type, Array(catalog.keys))); valid are \(catalog.keys.sorted().joined(separator: ", "))")
+        }
+        return (type, try arguments(v, "\(path).\(type)", valid: valid))
+    }
+
+    func arguments(_ node: Node, _ path: String, valid: [String]) throws(ScriptError) -> [String: Script.Argument] {
+        if node.scalar?.string == "" || node.null != nil { return [:] }
+        let m = try mapping(node, path, valid: valid)
+        var out: [String: Script.Argument] = [:]
+        for (key, value) in m {
+            if let seq = value.sequence {
+                var list: [Double] = []
+                for item in seq { list.append(try number(item, "\(path).\(key)")) }
+                out[key] = .list(list)
+            } else if let s = value.scalar?.string {
+                if let b = Bool(s.lowercased()) { out[key] = .flag(b) } else if let d = Double(s.replacingOccurrences(of: "_", with: "")), d.isFinite {
+                    out[key] = .number(d)
+                } else { out[key] = .text(s) }
+            } else {
+                throw error(value, "\(path).\(key) must be a number, a word or a list, got \(describe(value))")
+            }
+        }
+        return out
+    }
+
+    func train(_ node: Node) throws(ScriptError) -> Script.TrainSpec {
+        let m = try mapping(node, "train", valid: ["epochs", "dataset_sink_mode", "sink_size", "callbacks"])
+        var t = Script.TrainSpec()
+        if let n = m["epochs"] { t.epochs = try integer(n, "train.epochs", 1...1e6) }
+        if let n = m["dataset_sink_mode"] { t.sink = try flag(n, "train.dataset_sink_mode") }
+        if let n = m["sink_size"] {
+            t.sinkSize = try integer(n, "train.sink_size", -1...1e6)
+            if t.sinkSize == 0 { throw error(n, "train.sink_size is 0; valid values are -1 (the whole epoch) or a positive number of steps") }
+        }
+        if let n = m["callbacks"] {
+            guard let list = n.sequence else { throw error(n, "train.callbacks must be a list, e.g. [LossMonitor: {per_print_times: 1}]") }
+            for item in list {
+                let (type, args) = try oneClass(item, "train.callbacks", ["LossMonitor": ["per_print_times"]])
+                if type == "LossMonitor", case .number(let k)? = args["per_print_times"] {
+                    guard k >= 1, k == k.rounded() else { throw error(item, "LossMonitor per_print_times must be a whole number ≥ 1, got \(k)") }
+                    t.printEvery = Int(k)
+                }
+            }
+        }
+        return t
+    }
+
+    // MARK: scalars
+
+    func text(_ node: Node, _ path: String) throws(ScriptError) -> String {
+        guard let s = node.scalar?.string, !s.isEmpty else { throw error(node, "\(path) must be a non-empty word, got \(describe(node))") }
+        return s
+    }
+
+    func choice(_ node: Node, _ path: String, _ valid: [String]) throws(ScriptError) -> String {
+        let s = try text(node, path)
+        guard valid.contains(s) else { throw error(node, "\(path) is '\(printable(s))'\(suggestion(s, valid)); valid values are \(valid.joined(separator: ", "))") }
+        return s
+    }
+
+    func flag(_ node: Node, _ path: String) throws(ScriptError) -> Bool {
+        guard let s = node.scalar?.string.lowercased(), let b = ["true": true, "false": false, "yes": true, "no": false, "on": true, "off": false][s] else {
+            throw error(node, "\(path) must be true or false, got \(describe(node))")
+        }
+        return b
+    }
+
+    func number(_ node: Node, _ path: String) throws(ScriptError) -> Double {
+        guard let s = node.scalar?.string, let v = Double(s.replacingOccurrences(of: "_", with: "")), v.isFinite else {
+            throw error(node, "\(path) must be a number, got \(describe(node))")
+        }
+        return v
+    }
+
+    func integer(_ node: Node, _ path: String, _ range: ClosedRange<Double>) throws(ScriptError) -> Int {
+        let v = try number(node, path)
+        guard v == v.rounded(), range.contains(v) else {
+            throw error(node, "\(path) is \(node.scalar?.string ?? "?"); valid values are whole numbers from \(Int(range.lowerBound)) to \(Int(range.upperBound))")
+        }
+        return Int(v)
+    }
+
+    func shape(_ node: Node, _ path: String) throws(ScriptError) -> [Int] {
+        guard let seq = node.sequence, !seq.isEmpty, seq.count <= 8 else { throw error(node, "\(path) must be a list of 1 to 8 dimensions, e.g. [784]") }
+        var dims: [Int] = []
+        for d in seq { dims.append(try integer(d, path, 1...1e7)) }
+        guard Shape(dims).checkedCount.map({ $0 <= 1 << 24 }) ?? false else { throw error(node, "\(path) \(dims) has more than 2^24 elements per sample") }
+        return dims
+    }
+
+    /// A file path, relative to the script's folder.
+    func path(_ node: Node, _ key: String) throws(ScriptError) -> String {
+        let p = try text(node, key)
+        if p.hasPrefix("/") { return p }
+        return URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(p).standardized.path
+    }
+
+    func describe(_ node: Node) -> String {
+        if let s = node.scalar?.string { return "'\(printable(String(s.prefix(40))))'" }
+        if node.mapping != nil { return "a mapping" }
+        if node.sequence != nil { return "a list" }
+        return "nothing"
+    }
+}
+
+/// " (did you mean 'x'?)" for the valid word nearest to `word` when it is close.
+func suggestion(_ word: String, _ valid: [String]) -> String {
+    func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.lowercased()), b = Array(b.lowercased())
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var row = Array(0...b.count)
+        for i in 1...a.count {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...b.count {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return row[b.count]
+    }
+    guard word.count <= 64, let best = valid.min(by: { distance(word, $0) < distance(word, $1) }),
+          distance(word, best) <= max(2, best.count / 3), distance(word, best) < word.count else { return "" }
+    return " (did you mean '\(best)'?)"
+}

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import NPUSim
+
+/// `npusim run SCRIPT.yaml`: trains a script and prints MindSpore's LossMonitor lines.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Train a script (Docs/ScriptFormat.md), printing MindSpore's LossMonitor lines and a summary."
+    )
+
+    @Argument(help: "The training script (YAML).")
+    var script: String
+
+    @Option(name: .long, help: "graph or pynative (overrides context.mode).")
+    var mode: String?
+
+    @Option(name: .long, help: "off, on or strict (overrides context.determinism).")
+    var determinism: String?
+
+    @Option(name: .customLong("order-seed"), help: "Replay one order stream under off (overrides context.order_seed).")
+    var orderSeed: UInt32?
+
+    @Option(name: .long, help: "Device profile: a built-in name or a profile YAML file (overrides context.device).")
+    var device: String?
+
+    @Option(name: .long, help: "mindspore.set_seed value (overrides seed).")
+    var seed: Int64?
+
+    @Option(name: .long, help: "Epochs (overrides train.epochs).")
+    var epochs: Int?
+
+    @Option(name: .long, help: "Stop after this many training steps, whatever the epochs say.")
+    var steps: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Dataset sink mode (overrides train.dataset_sink_mode).")
+    var sink: Bool?
+
+    @Option(name: .customLong("sink-size"), help: "Steps per sink; -1: a whole epoch (overrides train.sink_size).")
+    var sinkSize: Int?
+
+    @Option(name: .long, help: "Write epoch,step,loss for every loss the host saw to this CSV file.")
+    var losses: String?
+
+    @Flag(name: .customLong("hidden-steps"), help: "With --losses: also the per-step losses a sink hides (column visible).")
+    var hiddenSteps = false
+
+    @Flag(name: .long, help: "JSON lines instead of text.")
+    var json = false
+
+    @Flag(name: .long, help: "No loss lines, only the summary.")
+    var quiet = false
+
+    func validate() throws {
+        if let mode, !["graph", "pynative"].contains(mode) { throw ValidationError("--mode must be graph or pynative, got '\(mode)'") }
+        if let determinism, !["off", "on", "strict"].contains(determinism) { throw ValidationError("--determinism must be off, on or strict, got '\(determinism)'") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if let sinkSize, sinkSize == 0 || sinkSize < -1 { throw ValidationError("--sink-size must be -1 or a positive number of steps, got \(sinkSize)") }
+        if hiddenSteps && losses == nil { throw ValidationError("--hidden-steps needs --losses FILE.csv") }
+    }
+
+    func run() throws {
+        let parsed = try Script.load(path: script)
+        var options = RunOptions()
+        options.mode = mode
+        options.determinism = determinism
+        options.orderSeed = orderSeed.map(UInt64.init)
+        options.device = try device.map { try DeviceSpec.resolve($0) }
+        options.seed = seed
+        options.epochs = epochs
+        options.steps = steps
+        options.sink = sink
+        options.sinkSize = sinkSize
+        let summary = try ScriptRunner.run(parsed, options, keepHidden: hiddenSteps) { record in
+            guard !quiet else { return }
+            emit(json ? "{\"epoch\":\(record.epoch),\"step\":\(record.step),\"loss\":\(jsonNumber(Double(record.loss)))}" : record.lossMonitorLine)
+        }
+        if let losses {
+            var csv = hiddenSteps ? "epoch,step,loss,visible\n" : "epoch,step,loss\n"
+            for r in summary.losses where r.visible || hiddenSteps {
+                csv += "\(r.epoch),\(r.step),\(Double(r.loss))" + (hiddenSteps ? ",\(r.visible)\n" : "\n")
+            }
+            do {
+                try Data(csv.utf8).write(to: URL(fileURLWithPath: losses), options: .atomic)
+            } catch {
+                throw CLIError(message: "cannot write \(losses): \(error.localizedDescription)", code: 1)
+            }
+        }
+        let simulated = summary.simulatedTime.seconds
+        if json {
+            emit("{\"steps\":\(summary.steps),\"samples\":\(summary.samples),\"host_seconds\":\(jsonNumber(summary.hostSeconds)),\"simulated_seconds\":\(jsonNumber(simulated)),\"samples_per_second\":\(jsonNumber(summary.samplesPerSecond))}")
+        } else {
+            emit(String(format: "%d steps, %d samples: host %.3f s, simulated %.3f ms on the card (%.0f samples/s simulated)",
+                        summary.steps, summary.samples, summary.hostSeconds, simulated * 1e3, summary.samplesPerSecond))
+        }
+    }
+}
+
+/// A finite number as JSON, a non-finite one as a string.
+func jsonNumber(_ x: Double) -> String { x.isFinite ? "\(x)" : "\"\(x)\"" }

@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+import NPUOps
+import NPURandom
+import NPUTensor
+@testable import NPUData
+
+@Suite struct DatasetTests {
+    func tempFile(_ name: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("npusim-\(getpid())-\(name)").path }
+
+    @Test func npyPairsBatchInOrderAndShuffleInTheRandomSamplersOrder() throws {
+        let (dp, lp) = (tempFile("x.npy"), tempFile("y.npy"))
+        defer { try? FileManager.default.removeItem(atPath: dp); try? FileManager.default.removeItem(atPath: lp) }
+        try NPY.write(try Tensor(shape: [10, 2], values: (0..<20).map { Float($0) }), path: dp)
+        try NPY.write(try Tensor(shape: [10], values: (0..<10).map { Int64($0 % 3) }), path: lp)
+        let source = try NpySource(data: dp, label: lp)
+        #expect(source.count == 10 && source.dataType == TensorType(.float32, [2]) && source.labelType == TensorType(.int32, []))
+        let plain = try Dataset(source: source, batchSize: 4, dropRemainder: true)
+        let batches = plain.batches(epoch: 1, shuffleSeed: 1234)
+        #expect(batches.count == 2 && plain.batchesPerEpoch == 2)
+        #expect(try batches[1].data.toArray(of: Float.self) == (8..<16).map { Float($0) })
+        #expect(try batches[1].label.toArray(of: Int32.self) == [1, 2, 0, 1])
+        // MindSpore's random sampler with seed 1234 over 10 samples (the reference page's example).
+        let shuffled = try Dataset(source: source, shuffle: true, batchSize: 10)
+        #expect(shuffled.batches(epoch: 1, shuffleSeed: 1234)[0].indices == [5, 3, 0, 8, 2, 7, 1, 6, 4, 9])
+        let skipping = try Dataset(source: source, batchSize: 3, skip: 1)
+        #expect(skipping.batches(epoch: 1, shuffleSeed: 0).map(\.indices.count) == [3, 3, 1])
+        #expect(skipping.batches(epoch: 2, shuffleSeed: 0).count == 4)
+        let shard = try Dataset(source: source, batchSize: 5, numShards: 2, shardID: 1)
+        #expect(shard.batches(epoch: 1, shuffleSeed: 0)[0].indices == [1, 3, 5, 7, 9])
+    }
+
+    @Test func badFilesAreNamed() throws {
+        let (dp, lp) = (tempFile("a.npy"), tempFile("b.npy"))
+        defer { try? FileManager.default.removeItem(atPath: dp); try? FileManager.default.removeItem(atPath: lp) }
+        try NPY.write(Tensor(zeros: [10, 2]), path: dp)
+        try NPY.write(try Tensor(shape: [9], values: (0..<9).map { Int32($0) }), path: lp)
+        #expect(throws: DataError("\(lp) has 9 labels, \(dp) has 10 samples; they must be equal")) { try NpySource(data: dp, label: lp) }
+        try NPY.write(Tensor(zeros: [10]), path: lp)
+        #expect(throws: DataError("\(lp): labels must be a vector of int32 or int64 class indices, got float32[10]")) { try NpySource(data: dp, label: lp) }
+        #expect(throws: DataError.self) { try NpySource(data: "/no/such.npy", label: lp) }
+        #expect(throws: DataError("batch_size must be at least 1, got 0")) { try Dataset(source: try SyntheticSource(count: 2, shape: [1], classes: 2, seed: 0), batchSize: 0) }
+    }
+
+    @Test func syntheticSamplesDependOnlyOnSeedAndIndex() throws {
+        let a = try SyntheticSource(count: 100, shape: [3], classes: 5, seed: 7)
+        let d1 = try Dataset(source: a, shuffle: true, batchSize: 100).batches(epoch: 1, shuffleSeed: 3)[0]
+        let d2 = try Dataset(source: a, batchSize: 100).batches(epoch: 1, shuffleSeed: 0)[0]
+        let x1 = try d1.data.toArray(of: Float.self), x2 = try d2.data.toArray(of: Float.self)
+        for (k, i) in d1.indices.enumerated() { #expect(Array(x1[(3 * k)..<(3 * k + 3)]) == Array(x2[(3 * i)..<(3 * i + 3)])) }
+        let labels = try d2.label.toArray(of: Int32.self)
+        #expect(x1.allSatisfy { $0 >= -1 && $0 < 1 } && Set(labels).isSubset(of: [0, 1, 2, 3, 4]))
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+@testable import NPUScript
+
+@Suite struct ScriptTests {
+    static let mlp = """
+    seed: 1
+    context: {mode: graph, device: ascend910, determinism: "on"}
+    dataset:
+      source:
+        synthetic: {count: 96, shape: [784], classes: 10, seed: 3}
+      batch: {batch_size: 32, drop_remainder: true}
+    network:
+      layers:
+        - Dense: {in_channels: 784, out_channels: 128, name: fc1}
+        - ReLU: {}
+        - Dense: {in_channels: 128, out_channels: 10, name: fc2}
+    loss:
+      SoftmaxCrossEntropyWithLogits: {sparse: true, reduction: mean}
+    optimizer:
+      Momentum: {learning_rate: 0.01, momentum: 0.9}
+    train:
+      epochs: 2
+      callbacks: [LossMonitor: {per_print_times: 1}]
+    """
+
+    @Test func theReferenceScriptParses() throws {
+        let s = try Script.parse(yaml: Self.mlp, file: "mlp.yaml")
+        #expect(s.seed == 1 && s.context.determinism == "on" && s.network.map(\.name) == ["fc1", "1", "fc2"])
+        #expect(s.dataset.batchSize == 32 && s.dataset.dropRemainder && s.train.epochs == 2 && s.train.printEvery == 1)
+    }
+
+    /// Errors point at file:line:column, name the key, what was found and what is valid.
+    @Test(arguments: [
+        ("- Dense: {in_channels: 784, out_channels: 128, name: fc1}", "- Conv2D: {in_channels: 784, out_channels: 128, name: fc1}",
+         "x.yaml:9:7: unknown layer 'Conv2D' in network.layers[0] (did you mean 'Conv2d'?); layers are AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, GELU, LayerNorm, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh"),
+        ("seed: 1", "sed: 1", "x.yaml:1:1: unknown key 'sed' in the script (did you mean 'seed'?); valid keys are seed, context, dataset, eval, network, loss, optimizer, train"),
+        ("{mode: graph, device: ascend910, determinism: \"on\"}", "{mode: graf}", "x.yaml:2:17: context.mode is 'graf' (did you mean 'graph'?); valid values are graph, pynative"),
+        ("{mode: graph, device: ascend910, determinism: \"on\"}", "{cards: 0}", "x.yaml:2:18: context.cards is 0; valid values are whole numbers from 1 to 64"),
+        ("Momentum: {learning_rate: 0.01, momentum: 0.9}", "Momentum: {learning_rate: 0.01, momentun: 0.9}",
+         "x.yaml:15:35: unknown key 'momentun' in optimizer.Momentum (did you mean 'momentum'?); valid keys are learning_rate, momentum"),
+        ("epochs: 2", "epochs: two", "x.yaml:17:11: train.epochs must be a number, got 'two'"),
+    ] as [(String, String, String)])
+    func errorsPointAtTheKey(find: String, replace: String, message: String) {
+        let yaml = Self.mlp.replacingOccurrences(of: find, with: replace)
+        #expect(yaml != Self.mlp)
+        do {
+            _ = try Script.parse(yaml: yaml, file: "x.yaml")
+            Issue.record("no error for \(replace)")
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+}
