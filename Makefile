@@ -30,8 +30,8 @@ test: setup
 
 demo: build
 	$(NPUSIM) demo
-	@echo; echo "npusim run examples/mlp.yaml  (a training script, as MindSpore's LossMonitor prints it)"
-	$(NPUSIM) run examples/mlp.yaml
+	@echo; echo "npusim run examples/lenet.yaml  (a CNN on handwritten digits: MindSpore's LossMonitor lines, held-out accuracy per epoch)"
+	$(NPUSIM) run examples/lenet.yaml
 
 $(BENCH_DIR)/sgemm_c: bench/sgemm_c.c | setup
 	@mkdir -p $(BENCH_DIR)

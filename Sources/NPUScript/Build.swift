@@ -141,8 +141,8 @@ struct Builder {
         }
     }
 
-    func dataset() throws -> Dataset {
-        let d = script.dataset
+    func dataset(_ spec: Script.DatasetSpec? = nil) throws -> Dataset {
+        let d = spec ?? script.dataset
         let source: any DataSource
         switch d.source {
         case .npy(let data, let label): source = try NpySource(data: data, label: label)

@@ -34,6 +34,18 @@ public struct LossRecord: Equatable {
     public var lossMonitorLine: String { "epoch: \(epoch) step: \(step), loss is \(Double(loss))" }
 }
 
+/// One evaluation (`Model.eval`): the metrics by name, in the script's order.
+public struct EvalResult: Equatable {
+    /// The epoch after which it ran.
+    public var epoch: Int
+    public var metrics: [(name: String, value: Double)]
+    public static func == (a: EvalResult, b: EvalResult) -> Bool {
+        a.epoch == b.epoch && a.metrics.map(\.name) == b.metrics.map(\.name) && a.metrics.map(\.value) == b.metrics.map(\.value)
+    }
+    /// What `print(model.eval(dataset))` shows: the dict of metrics as Python prints it.
+    public var line: String { "{" + metrics.map { "'\($0.name)': \($0.value)" }.joined(separator: ", ") + "}" }
+}
+
 /// The result of a run.
 public struct RunSummary {
     public var steps: Int
@@ -42,6 +54,7 @@ public struct RunSummary {
     /// The card's simulated time when training ended.
     public var simulatedTime: SimTime
     public var losses: [LossRecord]
+    public var evaluations: [EvalResult] = []
     /// Samples per simulated second.
     public var samplesPerSecond: Double { simulatedTime > .zero ? Double(samples) / simulatedTime.seconds : 0 }
 }
@@ -63,7 +76,7 @@ public enum ScriptRunner {
     /// Runs `script` with `options`; `line` receives each line the host would print (LossMonitor).
     /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what failed.
     public static func run(_ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
-                           line: (LossRecord) -> Void = { _ in }) throws -> RunSummary {
+                           line: (LossRecord) -> Void = { _ in }, evaluated: (EvalResult) -> Void = { _ in }) throws -> RunSummary {
         let started = DispatchTime.now().uptimeNanoseconds
         let builder = Builder(script: script)
         let spec: DeviceSpec
@@ -118,6 +131,47 @@ public enum ScriptRunner {
                 throw DataError("batch of samples \(b.indices.first!)…\(b.indices.last!) is \(b.data.shape), the step is compiled for \(batchShape); set drop_remainder: true or a batch_size that divides the \(dataset.source.count) samples")
             }
         }
+        // Model.eval: the network in inference mode (Dropout off, BatchNorm's moving statistics) on
+        // the held-out batches, as a compiled graph on the same card.
+        var evaluations: [EvalResult] = []
+        var evaluator: (CompiledGraph, Dataset, Shape)?
+        func evaluate(after epoch: Int) throws {
+            guard let spec = script.eval else { return }
+            if evaluator == nil {
+                let data = try builder.dataset(spec.dataset)
+                var b = GraphModel(isTraining: false, ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0)
+                let shape = Shape([data.batchSize] + data.source.dataType.shape.dims)
+                let x = b.graph.input("data", TensorType(.float32, shape)), y = b.graph.input("label", TensorType(.int32, [data.batchSize]))
+                let logits = try network(&b, x)
+                let fetches = spec.metrics.contains("Loss") ? [logits, try loss(&b, logits, y)] : [logits]
+                let planner = ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource, card: device.ordinal)
+                evaluator = (try CompiledGraph(b.graph, fetches: fetches, device: device, store: ctx.store, planner: planner), data, shape)
+            }
+            let (graph, data, shape) = evaluator!
+            var correct = 0, samples = 0, lossSum = 0.0, batches = 0
+            for batch in data.batches(epoch: 1, shuffleSeed: 0) {
+                guard batch.data.shape == shape else {
+                    throw DataError("eval batch of samples \(batch.indices.first!)…\(batch.indices.last!) is \(batch.data.shape); set eval.dataset.batch.drop_remainder: true or a batch_size that divides \(data.source.count)")
+                }
+                let out = try graph.step(["data": batch.data, "label": batch.label])
+                let logits = try out[0].toArray(of: Float.self), labels = try batch.label.toArray(of: Int32.self)
+                let classes = out[0].shape[1]
+                for r in 0..<labels.count {
+                    var best = 0
+                    for c in 1..<classes where logits[r * classes + c] > logits[r * classes + best] { best = c }
+                    if best == Int(labels[r]) { correct += 1 }
+                }
+                samples += labels.count
+                if out.count > 1 { lossSum += Double(try out[1].toArray(of: Float.self)[0]) }
+                batches += 1
+            }
+            device.synchronize()
+            let result = EvalResult(epoch: epoch, metrics: spec.metrics.map { name in
+                (name, name == "Accuracy" ? Double(correct) / Double(max(samples, 1)) : lossSum / Double(max(batches, 1)))
+            })
+            evaluations.append(result)
+            evaluated(result)
+        }
         var records: [LossRecord] = [], done = 0
         epochLoop: for epoch in 1...max(1, epochs) {
             if sink {
@@ -150,10 +204,13 @@ public enum ScriptRunner {
                     }
                 }
             }
+            if script.eval?.perEpoch == true { try evaluate(after: epoch) }
             if done >= limit { break }
         }
+        if let spec = script.eval, !spec.perEpoch { try evaluate(after: options.epochs ?? script.train.epochs) }
         device.synchronize()
         return RunSummary(steps: done, samples: done * dataset.batchSize,
-                          hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records)
+                          hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records,
+                          evaluations: evaluations)
     }
 }

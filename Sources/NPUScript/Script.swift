@@ -28,6 +28,15 @@ public struct Script {
     public var loss: LossSpec
     public var optimizer: OptimizerSpec
     public var train = TrainSpec()
+    public var eval: EvalSpec?
+
+    /// `eval:` — a held-out dataset and metrics, run after training (and after every epoch with
+    /// `eval_per_epoch`).
+    public struct EvalSpec {
+        public var dataset: DatasetSpec
+        public var metrics: [String]
+        public var perEpoch: Bool
+    }
 
     /// `context:` — MindSpore's set_context and the simulator's settings.
     public struct Context {
@@ -151,7 +160,6 @@ struct Reader {
         let top = try mapping(root, "the script", valid: ["seed", "context", "dataset", "eval", "network", "loss", "optimizer", "train"])
         // Sections in file order first, so the first error in the file is the one reported.
         if let n = top["context"] { _ = try context(n) }
-        if let e = top["eval"] { throw error(e, "'eval' is not supported yet (evaluation comes with checkpoints)") }
         let datasetSpec = try top["dataset"].map { n throws(ScriptError) in try dataset(n) }
         let layers = try top["network"].map { n throws(ScriptError) in try network(n) }
         let lossSpec = try top["loss"].map { n throws(ScriptError) in try loss(n) }
@@ -165,6 +173,7 @@ struct Reader {
         if let n = top["seed"] { s.seed = Int64(try integer(n, "seed", 0...Double(Int64.max / 2))) }
         if let n = top["context"] { s.context = try context(n) }
         if let n = top["train"] { s.train = try train(n) }
+        if let n = top["eval"] { s.eval = try eval(n) }
         return s
     }
 
@@ -223,6 +232,18 @@ struct Reader {
         }
         if let n = m["skip"] { d.skip = try integer(n, "dataset.skip", 0...1e9) }
         return d
+    }
+
+    func eval(_ node: Node) throws(ScriptError) -> Script.EvalSpec {
+        let m = try mapping(node, "eval", valid: ["dataset", "metrics", "eval_per_epoch"])
+        guard let d = m["dataset"] else { throw error(node, "eval needs a dataset (the same keys as dataset)") }
+        var metrics = ["Accuracy"]
+        if let n = m["metrics"] {
+            guard let list = n.sequence, !list.isEmpty else { throw error(n, "eval.metrics must be a list, e.g. [Accuracy, Loss]") }
+            metrics = []
+            for item in list { metrics.append(try choice(item, "eval.metrics", ["Accuracy", "Loss"])) }
+        }
+        return Script.EvalSpec(dataset: try dataset(d), metrics: metrics, perEpoch: try m["eval_per_epoch"].map { n throws(ScriptError) in try flag(n, "eval.eval_per_epoch") } ?? false)
     }
 
     func network(_ node: Node) throws(ScriptError) -> [Script.LayerSpec] {

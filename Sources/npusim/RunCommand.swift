@@ -72,10 +72,16 @@ struct RunCommand: ParsableCommand {
         options.steps = steps
         options.sink = sink
         options.sinkSize = sinkSize
-        let summary = try ScriptRunner.run(parsed, options, keepHidden: hiddenSteps) { record in
+        let summary = try ScriptRunner.run(parsed, options, keepHidden: hiddenSteps, line: { record in
             guard !quiet else { return }
             emit(json ? "{\"epoch\":\(record.epoch),\"step\":\(record.step),\"loss\":\(jsonNumber(Double(record.loss)))}" : record.lossMonitorLine)
-        }
+        }, evaluated: { result in
+            if json {
+                emit("{\"eval_after_epoch\":\(result.epoch)," + result.metrics.map { "\"\($0.name)\":\(jsonNumber($0.value))" }.joined(separator: ",") + "}")
+            } else {
+                emit(result.line)
+            }
+        })
         if let losses {
             var csv = hiddenSteps ? "epoch,step,loss,visible\n" : "epoch,step,loss\n"
             for r in summary.losses where r.visible || hiddenSteps {

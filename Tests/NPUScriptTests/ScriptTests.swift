@@ -52,3 +52,41 @@ import Testing
         }
     }
 }
+
+/// Model.train's semantics through the runner: sink and non-sink give the same per-step losses;
+/// the host sees one loss per sink, at the steps MindSpore documents; graph and PyNative agree.
+@Suite struct ScriptRunnerTests {
+    static let yaml = ScriptTests.mlp.replacingOccurrences(of: "count: 96", with: "count: 320")  // 10 batches per epoch
+
+    func run(_ options: RunOptions, keepHidden: Bool = false) throws -> RunSummary {
+        try ScriptRunner.run(try Script.parse(yaml: Self.yaml, file: "/tmp/mlp.yaml"), options, keepHidden: keepHidden)
+    }
+
+    @Test func sinkAndNonSinkGiveTheSameLossesAndMindSporesStepNumbers() throws {
+        var plain = RunOptions()
+        plain.sink = false
+        let every = try run(plain).losses
+        #expect(every.count == 20 && every.map(\.step) == Array(1...10) + Array(1...10))
+        for (size, perEpoch) in [(5, 5), (10, 10), (-1, 10)] {
+            var o = RunOptions()
+            o.sink = true
+            o.sinkSize = size
+            let s = try run(o, keepHidden: true)
+            let visible = s.losses.filter(\.visible)
+            // One loss line per sink; an epoch is one sink of `size` steps (−1: the whole epoch),
+            // and the data continues across epochs.
+            #expect(visible.map(\.epoch) == [1, 2] && visible.allSatisfy { $0.step == perEpoch })
+            #expect(s.steps == 2 * perEpoch)
+            #expect(s.losses.map(\.loss.bitPattern) == every.prefix(2 * perEpoch).map(\.loss.bitPattern), "sink size \(size)")
+        }
+    }
+
+    @Test func graphAndPyNativeAgreeUnderOn() throws {
+        var g = RunOptions(), p = RunOptions()
+        g.mode = "graph"
+        p.mode = "pynative"
+        g.steps = 4
+        p.steps = 4
+        #expect(try run(g).losses.map(\.loss.bitPattern) == run(p).losses.map(\.loss.bitPattern))
+    }
+}

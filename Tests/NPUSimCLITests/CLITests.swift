@@ -259,3 +259,17 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(flag.code == 2 && flag.err.contains("--mode must be graph or pynative"))
     }
 }
+
+/// The digits example: a real dataset, real training, held-out accuracy above 90 %.
+@Suite struct DigitsExampleTests {
+    @Test func lenetOnTheDigitsPassesNinetyPercent() throws {
+        let lenet = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/lenet.yaml").standardized.path
+        let r = try npusim(["run", lenet, "--json"])
+        #expect(r.code == 0, "\(r.err)")
+        let evals = r.out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["eval_after_epoch"] != nil }
+        #expect(evals.count == 8)
+        let first = try #require(evals.first?["Accuracy"] as? Double), last = try #require(evals.last?["Accuracy"] as? Double)
+        #expect(first < 0.5 && last > 0.9, "held-out accuracy went from \(first) to \(last)")
+    }
+}
