@@ -490,7 +490,8 @@ public final class DeviceQueue {
     private var events: [Event] = []
     private var slot = 0
 
-    public init(device: Device, capacity: Int = 16) {
+    /// `capacity`: 100 batches by default, what MindSpore's device side caches in sink mode.
+    public init(device: Device, capacity: Int = 100) {
         self.device = device
         self.capacity = max(1, capacity)
         stream = device.stream(named: "data")

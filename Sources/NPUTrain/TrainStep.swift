@@ -240,7 +240,7 @@ public final class TrainStep {
     public func sink(_ batches: [[String: Tensor]], keepHidden: Bool = false) throws -> (loss: Tensor, perStep: [Tensor]) {
         guard let compiled else { throw TrainError("dataset sink mode needs graph mode; PyNative runs op by op from the host") }
         guard !batches.isEmpty else { throw TrainError("a sink needs at least one batch") }
-        if queue == nil || queue!.capacity < batches.count { queue = DeviceQueue(device: device, capacity: max(16, batches.count)) }
+        if queue == nil || queue!.capacity < batches.count { queue = DeviceQueue(device: device, capacity: max(100, batches.count)) }
         for feeds in batches { try queue!.push(feeds) }
         defer {
             steps += batches.count
