@@ -63,29 +63,42 @@ public struct NpySource: DataSource {
 
 /// Seeded synthetic samples for examples and tests: `count` samples of `shape`, values uniform in
 /// [−1, 1) from Philox keyed by `seed` and the sample index, labels `Philox(seed, index) mod classes`
-/// — the same sample whatever the order it is read in.
+/// — the same sample whatever the order it is read in. Made once, when the source is made.
 public struct SyntheticSource: DataSource {
     public let count: Int
     public let shape: Shape
     public let classes: Int
     public let seed: UInt64
+    private let values: [Float]
+    private let labels: [Int32]
 
-    /// - Throws: `DataError` for a non-positive count, shape or class count.
+    /// The most values a synthetic source holds (128 MiB of float32).
+    public static let valueLimit = 1 << 25
+
+    /// - Throws: `DataError` for a non-positive count, shape or class count, or more than
+    ///   `valueLimit` values in all.
     public init(count: Int, shape: Shape, classes: Int, seed: UInt64) throws {
-        guard count > 0, classes > 0, shape.dims.allSatisfy({ $0 > 0 }), let n = shape.checkedCount, n <= 1 << 24 else {
-            throw DataError("synthetic data needs a positive count (\(count)), classes (\(classes)) and a shape of at most 2^24 elements (\(shape))")
+        guard count > 0, classes > 0, shape.dims.allSatisfy({ $0 > 0 }), let n = shape.checkedCount,
+              count.multipliedReportingOverflow(by: n).partialValue <= Self.valueLimit, !count.multipliedReportingOverflow(by: n).overflow else {
+            throw DataError("synthetic data needs a positive count (\(count)), classes (\(classes)) and shape (\(shape)), at most \(Self.valueLimit) values in all")
         }
         (self.count, self.shape, self.classes, self.seed) = (count, shape, classes, seed)
+        var values = [Float](repeating: 0, count: count * n), labels = [Int32](repeating: 0, count: count)
+        for index in 0..<count {
+            var g = PhiloxStream(seed: seed, seed2: UInt64(index))
+            for i in 0..<n { values[index * n + i] = Float(g.next() >> 8) * 0x1p-23 - 1 }
+            labels[index] = Int32(g.next() % UInt32(classes))
+        }
+        (self.values, self.labels) = (values, labels)
     }
 
     public var dataType: TensorType { TensorType(.float32, shape) }
     public var labelType: TensorType { TensorType(.int32, []) }
 
     public func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
-        var g = PhiloxStream(seed: seed, seed2: UInt64(index))
-        let out = data.bindMemory(to: Float.self, capacity: shape.count)
-        for i in 0..<shape.count { out[i] = Float(g.next() >> 8) * 0x1p-23 - 1 }
-        label.storeBytes(of: Int32(g.next() % UInt32(classes)), as: Int32.self)
+        let n = shape.count
+        values.withUnsafeBytes { data.copyMemory(from: $0.baseAddress! + index * n * 4, byteCount: n * 4) }
+        label.storeBytes(of: labels[index], as: Int32.self)
     }
 }
 

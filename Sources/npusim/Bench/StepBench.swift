@@ -47,5 +47,5 @@ let lenetStepBenchmark = Benchmark(name: "lenet-step", summary: "LeNet5 training
 let mlpStepBenchmark = Benchmark(name: "mlp-step", summary: "reference MLP training step, host ms/step") {
     try stepFigures("mlp-step", input: [32, 784], modes: ExecutionMode.allCases) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
-    } + [gemmFloor("mlp-step", mlpGEMMs)] + numpyStep("mlp-step", script: numpyMLPStep)
+    } + (try modelTrainFigures()) + [gemmFloor("mlp-step", mlpGEMMs)] + numpyStep("mlp-step", script: numpyMLPStep)
 }
