@@ -1,6 +1,7 @@
 /* Reduction kernels. The order of every floating-point addition is written out here: with no
  * contraction and no fast-math (npu_build.h) the compiler keeps it, whatever vector width it uses. */
 #include "npu_build.h"
+#include "npu_philox.h"
 #include "npu_reduce.h"
 #include "npu_rng.h"
 
@@ -114,23 +115,11 @@ NPU_VECTOR void npu_order_permutations(int32_t *restrict order, size_t n, size_t
     for (size_t t0 = 0; t0 < tiles; t0 += BATCH) {
         const size_t m = tiles - t0 < BATCH ? tiles - t0 : BATCH;
         /* The first Philox4x32-10 block of each tile (counter (step, tile, 0)), vectorised across tiles:
-         * the same rounds as npu_philox4x32_10. */
+         * the rounds of npu_philox4x32_10. */
         for (size_t j = 0; j < m; j++) {
-            uint32_t c0 = s0, c1 = s1, c2 = (uint32_t)(t0 + j), c3 = 0, a = k0, b = k1;
-            for (int round = 0; round < 10; round++) {
-                uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
-                uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0, hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
-                c0 = hi1 ^ c1 ^ a;
-                c1 = lo1;
-                c2 = hi0 ^ c3 ^ b;
-                c3 = lo0;
-                a += 0x9E3779B9u;
-                b += 0xBB67AE85u;
-            }
-            w[0][j] = c0;
-            w[1][j] = c1;
-            w[2][j] = c2;
-            w[3][j] = c3;
+            uint32_t c[4] = {s0, s1, (uint32_t)(t0 + j), 0};
+            npu_philox_rounds(c, k0, k1);
+            for (int i = 0; i < 4; i++) w[i][j] = c[i];
         }
         /* Fisher–Yates from those words, as npu_order_permutation does; a tile whose draw is
          * rejected (needs a second block) is redone by it, giving the same order. */

@@ -2,6 +2,7 @@
  * part of the contract (bit-for-bit parity with MindSpore 2.10 CPU); npu_build.h keeps the
  * compiler from fusing multiply-adds. */
 #include "npu_build.h"
+#include "npu_philox.h"
 #include "npu_rng.h"
 
 #include <math.h>
@@ -9,24 +10,9 @@
 /* ---- Philox4x32-10 ---- */
 
 void npu_philox4x32_10(uint32_t out[4], const uint32_t counter[4], const uint32_t key[2]) {
-    uint32_t c0 = counter[0], c1 = counter[1], c2 = counter[2], c3 = counter[3];
-    uint32_t k0 = key[0], k1 = key[1];
-    for (int round = 0; round < 10; round++) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
-        uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
-        c0 = hi1 ^ c1 ^ k0;
-        c1 = lo1;
-        c2 = hi0 ^ c3 ^ k1;
-        c3 = lo0;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    out[0] = c0;
-    out[1] = c1;
-    out[2] = c2;
-    out[3] = c3;
+    uint32_t c[4] = {counter[0], counter[1], counter[2], counter[3]};
+    npu_philox_rounds(c, key[0], key[1]);
+    for (int i = 0; i < 4; i++) out[i] = c[i];
 }
 
 void npu_philox_init(npu_philox *g, uint64_t seed, uint64_t seed2) {
