@@ -202,9 +202,9 @@ public final class Device {
 
     /// Host work of `type` (`GraphLaunch`, `Dispatch`, ...): the host's clock moves by `duration`
     /// and, unless the timeline is off, the host lane records it.
-    public func hostWork(_ type: String, _ name: String, duration: SimTime) {
+    public func hostWork(_ type: String, _ name: @autoclosure () -> String, duration: SimTime) {
         if timelineMode != .off {
-            hostEvents.append(HostEvent(type: type, name: name, start: hostTime, duration: duration))
+            hostEvents.append(HostEvent(type: type, name: name(), start: hostTime, duration: duration))
             trimHostEvents()
         }
         advanceHost(by: duration)
