@@ -21,6 +21,10 @@ setup:
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
+	@# Python's safetensors reads our checkpoints in an interoperability test (skipped, saying so, without it).
+	@python3 -c "import safetensors.numpy" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check safetensors numpy 2>/dev/null \
+	  || echo "make setup: could not install Python's safetensors; its interoperability test will be skipped"
+
 
 build: setup
 	$(SWIFT) build -c release --product npusim
@@ -47,7 +51,7 @@ bench: build $(BENCH_DIR)/sgemm_c $(BENCH_DIR)/sum_c
 # libFuzzer harnesses, one per parser a user can feed (Docs/Reliability.md). FUZZ_RUNS executions
 # each, from the committed seed corpora (copied, so the committed ones stay as they are).
 FUZZ_RUNS    ?= 1000000
-FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds Script:script
+FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds Script:script Safetensors:safetensors
 fuzz: setup
 	NPUSIM_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -73,7 +73,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "NPUSimCLITests", dependencies: ["npusim"]),
+        .testTarget(name: "NPUSimCLITests", dependencies: ["npusim", "NPUTensor"]),
         .testTarget(name: "NPUSimAPITests", dependencies: ["NPUSim"]),
         .testTarget(name: "NPURandomTests", dependencies: ["NPURandom", "NPUKernels"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUOpsTests", dependencies: ["NPUOps", "NPUKernels"]),
@@ -91,7 +91,7 @@ let package = Package(
 // -sanitize=fuzzer; they call libFuzzer's driver, so they exist only in that build).
 if ProcessInfo.processInfo.environment["NPUSIM_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
-    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom"), ("FuzzScript", "NPUScript")] {
+    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom"), ("FuzzScript", "NPUScript"), ("FuzzSafetensors", "NPUTensor")] {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", .target(name: module)], path: "Fuzz/\(name)"))
         package.products.append(.executable(name: name, targets: [name]))
     }

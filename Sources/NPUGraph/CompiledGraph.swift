@@ -285,6 +285,10 @@ public final class CompiledGraph {
         return run
     }
 
+    /// Continues the step count at `step` (a run resumed from a checkpoint: under `off` the
+    /// orders are keyed by the step, so they continue as the uninterrupted run's would).
+    public func continueAt(step: Int) { steps = step }
+
     /// The names of the step's inputs, in graph order.
     public var inputNames: [String] {
         schedule.compactMap { if case .input(let name) = graph.nodes[$0].kind { name } else { nil } }

@@ -19,6 +19,10 @@ public struct RunOptions {
     public var steps: Int?
     public var sink: Bool?
     public var sinkSize: Int?
+    /// Start from this checkpoint (parameters, optimizer state, the step reached).
+    public var loadCheckpoint: String?
+    /// Save a checkpoint here when training ends.
+    public var saveCheckpoint: String?
     public init() {}
 }
 
@@ -173,8 +177,25 @@ public enum ScriptRunner {
             evaluated(result)
         }
         var records: [LossRecord] = [], done = 0
+        // A resumed run: the parameters and optimizer state of the checkpoint, and the data and
+        // step count continue where it stopped.
+        if let path = options.loadCheckpoint {
+            let metadata = try Checkpoint.load(path, into: ctx.store)
+            guard let text = metadata["step"], let reached = Int(text), reached >= 0 else {
+                throw CheckpointError("\(path) has no step in its metadata; it was not saved by `npusim run --save-checkpoint`")
+            }
+            if sink && reached % sinkSize != 0 {
+                throw CheckpointError("\(path) was saved at step \(reached), inside a sink of \(sinkSize) steps; resume it without sinking or with a sink size that divides \(reached)")
+            }
+            for _ in 0..<reached { _ = nextBatch() }
+            step.continueAt(step: reached)
+            done = reached
+        }
+        var lastEpoch = 0
         epochLoop: for epoch in 1...max(1, epochs) {
+            lastEpoch = epoch
             if sink {
+                guard epoch * sinkSize > done else { continue }  // sinks a resumed run already ran
                 let n = min(sinkSize, limit - done)
                 guard n > 0 else { break }
                 let batches = try (0..<n).map { _ in let b = nextBatch(); try check(b); return ["data": b.data, "label": b.label] }
@@ -191,6 +212,7 @@ public enum ScriptRunner {
                 done += n
             } else {
                 for s in 1...dataset.batchesPerEpoch {
+                    guard (epoch - 1) * dataset.batchesPerEpoch + s > done else { continue }  // steps a resumed run already ran
                     guard done < limit else { break epochLoop }
                     let b = nextBatch()
                     try check(b)
@@ -209,6 +231,9 @@ public enum ScriptRunner {
         }
         if let spec = script.eval, !spec.perEpoch { try evaluate(after: options.epochs ?? script.train.epochs) }
         device.synchronize()
+        if let path = options.saveCheckpoint {
+            try Checkpoint.save(ctx.store, to: path, metadata: ["step": String(done), "epoch": String(lastEpoch), "format": "npusim checkpoint 1"])
+        }
         return RunSummary(steps: done, samples: done * dataset.batchSize,
                           hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records,
                           evaluations: evaluations)

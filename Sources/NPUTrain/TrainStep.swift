@@ -215,6 +215,13 @@ public final class TrainStep {
         return try pynative!.read(l.tensor)
     }
 
+    /// Continues at step `step` (a resumed run): the next step keys its reduction orders as step
+    /// `step` of the uninterrupted run would.
+    public func continueAt(step: Int) {
+        steps = step
+        compiled?.continueAt(step: step)
+    }
+
     /// Timing-only simulation: `n` host-launched steps, each synchronised, through the card's
     /// streams, scheduler and cost model, computing no values. Returns the simulated host time
     /// at the end.

@@ -45,6 +45,12 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("hidden-steps"), help: "With --losses: also the per-step losses a sink hides (column visible).")
     var hiddenSteps = false
 
+    @Option(name: .customLong("load-checkpoint"), help: "Start from this safetensors checkpoint (parameters, optimizer state, the step reached).")
+    var loadCheckpoint: String?
+
+    @Option(name: .customLong("save-checkpoint"), help: "Save a safetensors checkpoint here when training ends (written durably).")
+    var saveCheckpoint: String?
+
     @Flag(name: .long, help: "JSON lines instead of text.")
     var json = false
 
@@ -72,6 +78,8 @@ struct RunCommand: ParsableCommand {
         options.steps = steps
         options.sink = sink
         options.sinkSize = sinkSize
+        options.loadCheckpoint = loadCheckpoint
+        options.saveCheckpoint = saveCheckpoint
         let summary = try ScriptRunner.run(parsed, options, keepHidden: hiddenSteps, line: { record in
             guard !quiet else { return }
             emit(json ? "{\"epoch\":\(record.epoch),\"step\":\(record.step),\"loss\":\(jsonNumber(Double(record.loss)))}" : record.lossMonitorLine)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NPUScript
+import NPUTensor
 
 @Suite struct ScriptTests {
     static let mlp = """
@@ -88,5 +89,80 @@ import Testing
         g.steps = 4
         p.steps = 4
         #expect(try run(g).losses.map(\.loss.bitPattern) == run(p).losses.map(\.loss.bitPattern))
+    }
+}
+
+/// Checkpoints: resuming at step k gives the uninterrupted run's losses from step k + 1 bit for
+/// bit; a save never damages the previous checkpoint; mismatches and broken files are named.
+@Suite struct CheckpointTests {
+    func temp(_ name: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("npusim-ckpt-\(getpid())-\(name)").path }
+
+    func losses(_ options: RunOptions) throws -> [UInt32] {
+        try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), options).losses.map(\.loss.bitPattern)
+    }
+
+    @Test(arguments: ["on", "off"])
+    func resumingReproducesTheUninterruptedRun(policy: String) throws {
+        let path = temp("resume-\(policy).safetensors")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var whole = RunOptions()
+        whole.determinism = policy
+        whole.orderSeed = 5
+        whole.steps = 14  // across the epoch boundary (10 steps per epoch)
+        let all = try losses(whole)
+        var first = whole
+        first.steps = 7
+        first.saveCheckpoint = path
+        #expect(try losses(first) == Array(all.prefix(7)))
+        var second = whole
+        second.loadCheckpoint = path
+        #expect(try losses(second) == Array(all.suffix(7)))
+    }
+
+    @Test func aSaveNeverDamagesThePreviousCheckpointAndBrokenFilesAreNamed() throws {
+        let path = temp("keep.safetensors")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var save = RunOptions()
+        save.steps = 2
+        save.saveCheckpoint = path
+        _ = try losses(save)
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        // A save killed halfway leaves its temporary file, never a half-written checkpoint.
+        let partial = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(".\(URL(fileURLWithPath: path).lastPathComponent).tmp-99999")
+        try Data(good.prefix(good.count / 2)).write(to: partial)
+        defer { try? FileManager.default.removeItem(at: partial) }
+        var load = RunOptions()
+        load.loadCheckpoint = path
+        load.steps = 3
+        #expect(try losses(load).count == 1)
+        // A truncated file and a mismatched network are errors naming the file and the parameters.
+        let truncated = temp("truncated.safetensors")
+        defer { try? FileManager.default.removeItem(atPath: truncated) }
+        try Data(good.prefix(good.count - 10)).write(to: URL(fileURLWithPath: truncated))
+        load.loadCheckpoint = truncated
+        #expect(throws: CheckpointError.self) { _ = try losses(load) }
+        let other = try Script.parse(yaml: ScriptRunnerTests.yaml.replacingOccurrences(of: "out_channels: 128", with: "out_channels: 64")
+            .replacingOccurrences(of: "in_channels: 128", with: "in_channels: 64"), file: "/tmp/mlp.yaml")
+        load.loadCheckpoint = path
+        do {
+            _ = try ScriptRunner.run(other, load)
+            Issue.record("a mismatched checkpoint loaded")
+        } catch let e as CheckpointError {
+            #expect(e.message == "\(path): parameter 'fc1.weight' is float32[128, 784] in the file, float32[64, 784] in the network")
+        }
+    }
+
+    @Test func safetensorsRoundTripsAndRejectsBrokenHeaders() throws {
+        let t: [String: Tensor] = ["a": try Tensor(shape: [2, 3], values: (0..<6).map { Float($0) * 0.5 }), "b": try Tensor(shape: [2], values: [Int32(7), -1])]
+        let bytes = Safetensors.encode(t, metadata: ["step": "3"])
+        let (back, metadata) = try Safetensors.decode(bytes, file: "x")
+        let b = try back["b"]!.toArray(of: Int32.self)
+        #expect(metadata == ["step": "3"] && back["a"]!.shape == [2, 3] && b == [7, -1])
+        #expect(try back["a"]!.toArray(of: Float.self) == (0..<6).map { Float($0) * 0.5 })
+        #expect((8 + Int(bytes[0])) % 8 == 0)  // the data starts 8-byte aligned
+        #expect(throws: SafetensorsError("x: truncated: 3 bytes, a safetensors file starts with an 8-byte header length")) { try Safetensors.decode([1, 2, 3], file: "x") }
+        var lying = bytes
+        lying[0] = 255
+        #expect(throws: SafetensorsError.self) { try Safetensors.decode(lying, file: "x") }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import NPUTensor
 @testable import npusim
 
 /// Runs the `npusim` built next to the test binary and returns (exit code, stdout, stderr).
@@ -271,5 +272,46 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(evals.count == 8)
         let first = try #require(evals.first?["Accuracy"] as? Double), last = try #require(evals.last?["Accuracy"] as? Double)
         #expect(first < 0.5 && last > 0.9, "held-out accuracy went from \(first) to \(last)")
+    }
+}
+
+/// Whether `python3` can import the safetensors package.
+let pythonHasSafetensors: Bool = {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", "import safetensors.numpy"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return false }
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}()
+
+/// A checkpoint written by `npusim run` loads in Python's `safetensors` with identical values:
+/// Python reads it and writes what it read; both files decode to the same bits here.
+@Suite struct SafetensorsInteropTests {
+    @Test(.enabled(if: pythonHasSafetensors, "Python's safetensors is not installed (make setup installs it): interoperability not checked"))
+    func pythonReadsOurCheckpointsWithIdenticalValues() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-interop-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ours = dir.appendingPathComponent("ours.safetensors").path, theirs = dir.appendingPathComponent("theirs.safetensors").path
+        let r = try npusim(["run", RunCommandTests.example, "--steps", "3", "--save-checkpoint", ours, "--quiet"])
+        #expect(r.code == 0, "\(r.err)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import sys; from safetensors.numpy import load_file, save_file; t = load_file(sys.argv[1]); save_file(t, sys.argv[2]); print(len(t))", ours, theirs]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "8")
+        let a = try Safetensors.decode(Array(try Data(contentsOf: URL(fileURLWithPath: ours))), file: ours).tensors
+        let b = try Safetensors.decode(Array(try Data(contentsOf: URL(fileURLWithPath: theirs))), file: theirs).tensors
+        #expect(a.keys.sorted() == b.keys.sorted() && a.keys.sorted() == ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight", "moments.fc1.bias", "moments.fc1.weight", "moments.fc2.bias", "moments.fc2.weight"])
+        for (name, t) in a {
+            #expect(try t.toArray(of: Float.self).map(\.bitPattern) == b[name]!.toArray(of: Float.self).map(\.bitPattern), "\(name)")
+        }
     }
 }
