@@ -20,6 +20,10 @@ public protocol DataSource {
     /// Copies sample `index`'s data and label into `data` and `label` (`dataType.shape.count`
     /// and `labelType.shape.count` elements, as raw bytes of their dtypes).
     func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer)
+    /// Every sample's class label, in sample order.
+    var classLabels: [Int32] { get }
+    /// Where the samples come from, for messages (the label file, or "synthetic data").
+    var origin: String { get }
 }
 
 /// A `.npy` pair (MindSpore's NumpySlicesDataset of two arrays): data [N, ...] and labels [N]
@@ -27,6 +31,8 @@ public protocol DataSource {
 public struct NpySource: DataSource {
     public let data: Tensor
     public let labels: Tensor
+    public let origin: String
+    public var classLabels: [Int32] { (try? labels.toArray(of: Int32.self)) ?? [] }
 
     /// - Throws: `DataError` naming the file for a file that cannot be read, a sample count that
     ///   differs between the files, labels that are not a vector of integers, or data of rank 0.
@@ -48,6 +54,7 @@ public struct NpySource: DataSource {
         })
         self.data = float.contiguous()
         self.labels = int32.contiguous()
+        origin = "\(dataPath) and \(labelPath)"
     }
 
     public var count: Int { data.shape[0] }
@@ -71,6 +78,8 @@ public struct SyntheticSource: DataSource {
     public let seed: UInt64
     private let values: [Float]
     private let labels: [Int32]
+    public var classLabels: [Int32] { labels }
+    public var origin: String { "synthetic data (seed \(seed))" }
 
     /// The most values a synthetic source holds (128 MiB of float32).
     public static let valueLimit = 1 << 25

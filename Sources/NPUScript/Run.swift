@@ -106,6 +106,19 @@ public enum ScriptRunner {
         let mode: ExecutionMode = (options.mode ?? script.context.mode) == "pynative" ? .pynative : .graph
         let orderSource: OrderSource = (options.orderSeed ?? script.context.orderSeed).map { .replay($0) } ?? .entropy
         let batchShape = Shape([dataset.batchSize] + dataset.source.dataType.shape.dims)
+        // The network must take the dataset's batches, and sparse labels must name its classes:
+        // checked on a graph of the forward and loss before anything runs.
+        do {
+            var probe = GraphModel(isTraining: true)
+            let logits = try network(&probe, probe.graph.input("data", TensorType(.float32, batchShape)))
+            let classes = probe.type(of: logits).shape.dims.last ?? 0
+            _ = try loss(&probe, logits, probe.graph.input("label", TensorType(.int32, [dataset.batchSize])))
+            if let sce = loss as? SoftmaxCrossEntropyLoss, sce.sparse, let bad = dataset.source.classLabels.firstIndex(where: { $0 < 0 || Int($0) >= classes }) {
+                throw DataError("\(dataset.source.origin): sample \(bad) has label \(dataset.source.classLabels[bad]); the network gives \(classes) classes, so labels must be 0 to \(classes - 1)")
+            }
+        } catch let error as OpError {
+            throw DataError("the network does not take the dataset's batches of float32\(batchShape) (samples of \(dataset.source.dataType.shape) from \(dataset.source.origin)): \(error)")
+        }
         let device = Device(spec: spec)
         let step = try TrainStep(model: NetworkWithLoss(network: network, loss: loss),
                                  inputs: ["data": TensorType(.float32, batchShape), "label": TensorType(.int32, [dataset.batchSize])],

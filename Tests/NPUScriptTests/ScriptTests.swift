@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NPUScript
+import NPUData
 import NPUTensor
 
 @Suite struct ScriptTests {
@@ -164,5 +165,31 @@ import NPUTensor
         var lying = bytes
         lying[0] = 255
         #expect(throws: SafetensorsError.self) { try Safetensors.decode(lying, file: "x") }
+    }
+}
+
+/// Bad data is named before anything runs: a label outside the network's classes (the file and
+/// the sample), a sample shape the network does not take (both shapes and the file).
+@Suite struct BadDataTests {
+    @Test func labelsOutsideTheClassesAndShapesThatDoNotFitAreNamed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-baddata-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let x = dir.appendingPathComponent("x.npy").path, y = dir.appendingPathComponent("y.npy").path
+        try NPY.write(Tensor(zeros: [8, 784]), path: x)
+        try NPY.write(try Tensor(shape: [8], values: [Int32(1), 2, 3, 4, 5, 10, 0, 1]), path: y)
+        let yaml = ScriptTests.mlp.replacingOccurrences(of: "synthetic: {count: 96, shape: [784], classes: 10, seed: 3}", with: "npy: {data: x.npy, label: y.npy}")
+            .replacingOccurrences(of: "batch_size: 32", with: "batch_size: 4")
+        let script = try Script.parse(yaml: yaml, file: dir.appendingPathComponent("s.yaml").path)
+        #expect(throws: DataError("\(x) and \(y): sample 5 has label 10; the network gives 10 classes, so labels must be 0 to 9")) {
+            _ = try ScriptRunner.run(script)
+        }
+        try NPY.write(Tensor(zeros: [8, 64]), path: x)
+        do {
+            _ = try ScriptRunner.run(script)
+            Issue.record("a 64-wide sample trained a 784-wide network")
+        } catch let e as DataError {
+            #expect(e.message.hasPrefix("the network does not take the dataset's batches of float32[4, 64] (samples of [64] from \(x) and \(y)): [fc1/MatMul]"))
+        }
     }
 }
