@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "NPUGraphTests", dependencies: ["NPUGraph"]),
         .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"]),
         .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUOps"]),
-        .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor"]),
+        .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor", "NPUTrain"]),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"]),
         .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"]),
     ],

@@ -19,6 +19,8 @@ public struct RunOptions {
     public var steps: Int?
     public var sink: Bool?
     public var sinkSize: Int?
+    /// Data-parallel cards (overrides context.cards).
+    public var cards: Int?
     /// Start from this checkpoint (parameters, optimizer state, the step reached).
     public var loadCheckpoint: String?
     /// Save a checkpoint here when training ends.
@@ -89,16 +91,23 @@ public enum ScriptRunner {
                 : URL(fileURLWithPath: script.file).deletingLastPathComponent().appendingPathComponent(script.context.device).path
             do { spec = try DeviceSpec.load(path: path) } catch { throw ScriptError(file: script.file, message: "context.device: \(error)") }
         }
-        guard script.context.cards == 1 else {
-            throw ScriptError(file: script.file, message: "context.cards is \(script.context.cards); `npusim run` trains on one card today (many cards come with the cards issue)")
-        }
+        let cards = options.cards ?? script.context.cards
         let seeds = SeedState()
         if let s = options.seed ?? script.seed { try seeds.setSeed(s) }
         let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
         let network = try builder.network(ctx)
         let loss = try builder.loss()
         let optimizer = try builder.optimizer(network.parameters, ctx)
-        let dataset = try builder.dataset()
+        // Every card reads its own shard of the data (num_shards = cards, shard_id = card), with
+        // the script's batch size per card, as MindSpore's data-parallel scripts shard theirs.
+        var dataset = try builder.dataset()
+        if cards > 1 {
+            dataset = try Dataset(source: dataset.source, shuffle: dataset.shuffle, batchSize: dataset.batchSize, dropRemainder: dataset.dropRemainder,
+                                  skip: dataset.skip, numShards: cards, shardID: 0)
+            guard dataset.source.count % cards == 0 else {
+                throw DataError("\(dataset.source.origin): \(dataset.source.count) samples do not split evenly over \(cards) cards; give a multiple of \(cards) samples")
+            }
+        }
         guard dataset.batchesPerEpoch > 0 else {
             throw DataError("the dataset gives no batch: \(dataset.source.count) samples, batch_size \(dataset.batchSize), drop_remainder \(dataset.dropRemainder)")
         }
@@ -119,28 +128,60 @@ public enum ScriptRunner {
         } catch let error as OpError {
             throw DataError("the network does not take the dataset's batches of float32\(batchShape) (samples of \(dataset.source.dataType.shape) from \(dataset.source.origin)): \(error)")
         }
-        let device = Device(spec: spec)
-        let step = try TrainStep(model: NetworkWithLoss(network: network, loss: loss),
-                                 inputs: ["data": TensorType(.float32, batchShape), "label": TensorType(.int32, [dataset.batchSize])],
-                                 optimizer: optimizer, mode: mode, device: device, store: ctx.store,
-                                 configuration: StepConfiguration(determinism: determinism, orderSource: orderSource,
-                                                                  ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0))
+        let configuration = StepConfiguration(determinism: determinism, orderSource: orderSource,
+                                              ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0, cards: cards)
+        let inputs = ["data": TensorType(.float32, batchShape), "label": TensorType(.int32, [dataset.batchSize])]
         let sink = options.sink ?? script.train.sink
         guard !(sink && mode == .pynative) else { throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)") }
+        guard cards == 1 || (mode == .graph && !sink) else {
+            throw TrainError("\(cards) cards train in graph mode without dataset sinking today (sinking on many cards comes with the cards issue)")
+        }
+        // One card, or a cluster running one replica per card (card 0's is this run's network,
+        // store and device: the one the loss lines, evaluation and checkpoints show).
+        let cluster = cards > 1 ? try Cluster(spec: spec, cards: cards) : nil
+        let device = cluster?.devices[0] ?? Device(spec: spec)
+        let step = try TrainStep(model: NetworkWithLoss(network: network, loss: loss), inputs: inputs, optimizer: optimizer, mode: mode,
+                                 device: device, store: ctx.store, configuration: configuration)
+        let parallel = try cluster.map { cluster in
+            try DataParallelStep(cluster: cluster) { k, card in
+                if k == 0 { return step }
+                let replicaSeeds = SeedState()
+                if let s = options.seed ?? script.seed { try replicaSeeds.setSeed(s) }  // the same initial parameters on every card
+                let replica = LayerContext(store: ParameterStore(), seeds: replicaSeeds)
+                let net = try builder.network(replica)
+                return try TrainStep(model: NetworkWithLoss(network: net, loss: try builder.loss()), inputs: inputs,
+                                     optimizer: try builder.optimizer(net.parameters, replica), mode: .graph, device: card, store: replica.store,
+                                     configuration: configuration)
+            }
+        }
+        let shards = try (1..<max(cards, 1)).map { k in
+            try Dataset(source: dataset.source, shuffle: dataset.shuffle, batchSize: dataset.batchSize, dropRemainder: dataset.dropRemainder,
+                        skip: dataset.skip, numShards: cards, shardID: k)
+        }
         let epochs = options.epochs ?? script.train.epochs
         let limit = options.steps ?? Int.max
         let shuffleSeed = seeds.shuffleSeed().seed
         var sinkSize = options.sinkSize ?? script.train.sinkSize
         if sinkSize == -1 { sinkSize = dataset.batchesPerEpoch }
 
-        // The batches in order across epochs: the dataset's epochs end to end.
+        // The batches in order across epochs: the dataset's epochs end to end (card 0's shard;
+        // the other cards' shards advance with it).
         var pending: [Batch] = [], dataEpoch = 0
+        var shardPending: [[Batch]] = shards.map { _ in [] }
         func nextBatch() -> Batch {
             if pending.isEmpty {
                 dataEpoch += 1
                 pending = dataset.batches(epoch: dataEpoch, shuffleSeed: shuffleSeed).reversed()
+                for (k, shard) in shards.enumerated() { shardPending[k] = shard.batches(epoch: dataEpoch, shuffleSeed: shuffleSeed).reversed() }
             }
             return pending.removeLast()
+        }
+        /// One training step on `b` (card 0's batch) and the other cards' next batches; card 0's loss.
+        func train(_ b: Batch) throws -> Float {
+            guard let parallel else { return try step(["data": b.data, "label": b.label]).toArray(of: Float.self)[0] }
+            let rest = shards.indices.map { shardPending[$0].removeLast() }
+            let feeds = ([b] + rest).map { ["data": $0.data, "label": $0.label] }
+            return try parallel(feeds)[0].toArray(of: Float.self)[0]
         }
         func check(_ b: Batch) throws {
             // A partial last batch (drop_remainder false) has another shape than the compiled step.
@@ -200,8 +241,11 @@ public enum ScriptRunner {
             if sink && reached % sinkSize != 0 {
                 throw CheckpointError("\(path) was saved at step \(reached), inside a sink of \(sinkSize) steps; resume it without sinking or with a sink size that divides \(reached)")
             }
-            for _ in 0..<reached { _ = nextBatch() }
-            step.continueAt(step: reached)
+            for _ in 0..<reached {
+                _ = nextBatch()
+                for k in shards.indices { _ = shardPending[k].removeLast() }
+            }
+            for replica in parallel?.replicas ?? [step] { replica.continueAt(step: reached) }
             done = reached
         }
         var lastEpoch = 0
@@ -229,7 +273,7 @@ public enum ScriptRunner {
                     guard done < limit else { break epochLoop }
                     let b = nextBatch()
                     try check(b)
-                    let l = try step(["data": b.data, "label": b.label]).toArray(of: Float.self)[0]
+                    let l = try train(b)
                     done += 1
                     let r = LossRecord(epoch: epoch, step: s, loss: l, visible: s % script.train.printEvery == 0)
                     records.append(r)
@@ -243,11 +287,11 @@ public enum ScriptRunner {
             if done >= limit { break }
         }
         if let spec = script.eval, !spec.perEpoch { try evaluate(after: options.epochs ?? script.train.epochs) }
-        device.synchronize()
+        if let cluster { cluster.synchronize() } else { device.synchronize() }
         if let path = options.saveCheckpoint {
             try Checkpoint.save(ctx.store, to: path, metadata: ["step": String(done), "epoch": String(lastEpoch), "format": "npusim checkpoint 1"])
         }
-        return RunSummary(steps: done, samples: done * dataset.batchSize,
+        return RunSummary(steps: done, samples: done * dataset.batchSize * cards,
                           hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records,
                           evaluations: evaluations)
     }

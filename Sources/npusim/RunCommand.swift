@@ -21,6 +21,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("order-seed"), help: "Replay one order stream under off (overrides context.order_seed).")
     var orderSeed: UInt32?
 
+    @Option(name: .long, help: "Data-parallel cards, 1 to 64 (overrides context.cards).")
+    var cards: Int?
+
     @Option(name: .long, help: "Device profile: a built-in name or a profile YAML file (overrides context.device).")
     var device: String?
 
@@ -63,6 +66,7 @@ struct RunCommand: ParsableCommand {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         if let sinkSize, sinkSize == 0 || sinkSize < -1 { throw ValidationError("--sink-size must be -1 or a positive number of steps, got \(sinkSize)") }
+        if let cards, !(1...64).contains(cards) { throw ValidationError("--cards must be 1 to 64, got \(cards)") }
         if hiddenSteps && losses == nil { throw ValidationError("--hidden-steps needs --losses FILE.csv") }
     }
 
@@ -78,6 +82,7 @@ struct RunCommand: ParsableCommand {
         options.steps = steps
         options.sink = sink
         options.sinkSize = sinkSize
+        options.cards = cards
         options.loadCheckpoint = loadCheckpoint
         options.saveCheckpoint = saveCheckpoint
         let summary = try ScriptRunner.run(parsed, options, keepHidden: hiddenSteps, line: { record in

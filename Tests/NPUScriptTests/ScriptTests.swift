@@ -3,6 +3,7 @@ import Testing
 @testable import NPUScript
 import NPUData
 import NPUTensor
+import NPUTrain
 
 @Suite struct ScriptTests {
     static let mlp = """
@@ -191,5 +192,22 @@ import NPUTensor
         } catch let e as DataError {
             #expect(e.message.hasPrefix("the network does not take the dataset's batches of float32[4, 64] (samples of [64] from \(x) and \(y)): [fc1/MatMul]"))
         }
+    }
+}
+
+/// Data parallelism through the runner: each card takes its shard with the script's batch size
+/// per card, so an epoch has 1/cards of the steps; the lines show card 0's loss.
+@Suite struct ManyCardRunTests {
+    @Test func twoCardsTakeHalfTheStepsPerEpoch() throws {
+        var two = RunOptions()
+        two.cards = 2
+        let s = try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), two)
+        #expect(s.steps == 10 && s.losses.map(\.step) == Array(1...5) + Array(1...5) && s.samples == 320 * 2)
+        var sink = two
+        sink.sink = true
+        #expect(throws: TrainError.self) { _ = try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), sink) }
+        var odd = RunOptions()
+        odd.cards = 3
+        #expect(throws: DataError.self) { _ = try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), odd) }
     }
 }
