@@ -17,6 +17,8 @@ public enum LayerCatalog {
         "Dropout": ["p", "keep_prob"],
         "LayerNorm": ["normalized_shape", "epsilon"],
     ]
+    /// Ops of two inputs that `network.nodes` may use (a residual add, a gate).
+    public static let binary: [String: [String]] = ["Add": [], "Mul": []]
     public static let losses: [String: [String]] = ["SoftmaxCrossEntropyWithLogits": ["sparse", "reduction"], "MSELoss": []]
     public static let optimizers: [String: [String]] = [
         "Momentum": ["learning_rate", "momentum"], "SGD": ["learning_rate"],
@@ -70,9 +72,20 @@ struct Builder {
         try word(args, "pad_mode", what, default: value, valid: ["same", "valid"], layer) == "same" ? .same : .valid
     }
 
-    /// The network as a SequentialCell; unnamed layers are named by their index.
-    func network(_ ctx: LayerContext) throws -> SequentialCell {
-        try SequentialCell(script.network.map { l -> any Layer in
+    /// The network: a SequentialCell of `layers`, or the graph of `nodes`; unnamed layers are
+    /// named by their index.
+    func network(_ ctx: LayerContext) throws -> any Layer {
+        let layers = try script.network.map { l -> (any Layer)? in
+            if LayerCatalog.binary[l.type] != nil { return nil }
+            return try layer(l, ctx)
+        }
+        guard let graph = script.graph else { return SequentialCell(layers.map { $0! }) }
+        return NodeNetwork(layers: layers, binary: script.network.map(\.type), inputs: graph.inputs,
+                           names: script.network.map(\.name), output: graph.output)
+    }
+
+    func layer(_ l: Script.LayerSpec, _ ctx: LayerContext) throws -> any Layer {
+        try { () throws -> any Layer in
             let a = l.arguments, what = "\(l.type) '\(l.name)'"
             switch l.type {
             case "Dense":
@@ -106,7 +119,7 @@ struct Builder {
                 return try LayerNormLayer(dims.map { Int($0) }, epsilon: Float(number(a, "epsilon", what, default: 1e-7, l)), name: l.name, ctx)
             default: throw fail(l, "unknown layer '\(l.type)'")
             }
-        })
+        }()
     }
 
     func loss() throws -> any Loss {
@@ -149,5 +162,35 @@ struct Builder {
         case .synthetic(let count, let shape, let classes, let seed): source = try SyntheticSource(count: count, shape: Shape(shape), classes: classes, seed: seed)
         }
         return try Dataset(source: source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder, skip: d.skip)
+    }
+}
+
+/// A network written as `nodes:`: each node a layer or a two-input op applied to named earlier
+/// values (`data` is the batch), the output node's value being the logits.
+final class NodeNetwork: Layer {
+    let layers: [(any Layer)?]
+    let types: [String]
+    let inputs: [[String]]
+    let names: [String]
+    let output: String
+
+    init(layers: [(any Layer)?], binary types: [String], inputs: [[String]], names: [String], output: String) {
+        (self.layers, self.types, self.inputs, self.names, self.output) = (layers, types, inputs, names, output)
+    }
+
+    var parameters: [Parameter] { layers.flatMap { $0?.parameters ?? [] } }
+
+    func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        var values: [String: B.Value] = ["data": x]
+        for (k, layer) in layers.enumerated() {
+            let args = inputs[k].map { values[$0]! }
+            if let layer {
+                values[names[k]] = try layer(&b, args[0])
+            } else {
+                let op: any OpDef = types[k] == "Add" ? Add() : Mul()
+                values[names[k]] = try b.scoped(names[k]) { b in try b.op(op, args) }
+            }
+        }
+        return values[output]!
     }
 }

@@ -24,7 +24,11 @@ public struct Script {
     public var seed: Int64?
     public var context = Context()
     public var dataset: DatasetSpec
+    /// `network.layers` (a SequentialCell), or the layers of `network.nodes` in order.
     public var network: [LayerSpec]
+    /// `network.nodes`: each node's inputs by name (`data` is the batch), and the output node;
+    /// nil for `layers`.
+    public var graph: (inputs: [[String]], output: String)?
     public var loss: LossSpec
     public var optimizer: OptimizerSpec
     public var train = TrainSpec()
@@ -161,7 +165,8 @@ struct Reader {
         // Sections in file order first, so the first error in the file is the one reported.
         if let n = top["context"] { _ = try context(n) }
         let datasetSpec = try top["dataset"].map { n throws(ScriptError) in try dataset(n) }
-        let layers = try top["network"].map { n throws(ScriptError) in try network(n) }
+        let net = try top["network"].map { n throws(ScriptError) in try network(n) }
+        let layers = net?.layers
         let lossSpec = try top["loss"].map { n throws(ScriptError) in try loss(n) }
         let optimizerSpec = try top["optimizer"].map { n throws(ScriptError) in try optimizer(n) }
         guard let layers, let lossSpec, let optimizerSpec else {
@@ -169,7 +174,7 @@ struct Reader {
             throw error(root, "the script has no '\(missing)'; it needs network, loss and optimizer")
         }
         guard let datasetSpec else { throw error(root, "the script has no 'dataset'; give a source (npy: or synthetic:) and a batch size") }
-        var s = Script(file: file, seed: nil, dataset: datasetSpec, network: layers, loss: lossSpec, optimizer: optimizerSpec)
+        var s = Script(file: file, seed: nil, dataset: datasetSpec, network: layers, graph: net?.graph, loss: lossSpec, optimizer: optimizerSpec)
         if let n = top["seed"] { s.seed = Int64(try integer(n, "seed", 0...Double(Int64.max / 2))) }
         if let n = top["context"] { s.context = try context(n) }
         if let n = top["train"] { s.train = try train(n) }
@@ -246,9 +251,13 @@ struct Reader {
         return Script.EvalSpec(dataset: try dataset(d), metrics: metrics, perEpoch: try m["eval_per_epoch"].map { n throws(ScriptError) in try flag(n, "eval.eval_per_epoch") } ?? false)
     }
 
-    func network(_ node: Node) throws(ScriptError) -> [Script.LayerSpec] {
+    func network(_ node: Node) throws(ScriptError) -> (layers: [Script.LayerSpec], graph: (inputs: [[String]], output: String)?) {
         let m = try mapping(node, "network", valid: ["layers", "nodes", "output"])
-        if let n = m["nodes"] { throw error(n, "network.nodes is not supported yet; write the network as layers:") }
+        if let n = m["nodes"] {
+            guard m["layers"] == nil else { throw error(node, "network has both layers and nodes; give one") }
+            return try nodes(n, output: m["output"], at: node)
+        }
+        if let o = m["output"] { throw error(o, "network.output goes with nodes:, not layers:") }
         guard let layers = m["layers"]?.sequence, !layers.isEmpty else { throw error(node, "network needs layers: a list of at least one layer") }
         var out: [Script.LayerSpec] = []
         for (i, item) in layers.enumerated() {
@@ -265,7 +274,54 @@ struct Reader {
             args["name"] = nil
             out.append(Script.LayerSpec(type: type, arguments: args, name: name, line: k.mark?.line, column: k.mark?.column))
         }
-        return out
+        return (out, nil)
+    }
+
+    /// `network.nodes`: `{name: n, Class: {arguments}, input: x}` or `inputs: [x, y]` for the
+    /// ops that take two (`Add`, `Mul`); inputs name earlier nodes or `data`.
+    func nodes(_ node: Node, output: Node?, at network: Node) throws(ScriptError) -> (layers: [Script.LayerSpec], graph: (inputs: [[String]], output: String)?) {
+        guard let list = node.sequence, !list.isEmpty else { throw error(node, "network.nodes must be a list of at least one node") }
+        let classes = Array(LayerCatalog.layers.keys) + Array(LayerCatalog.binary.keys)
+        var layers: [Script.LayerSpec] = [], inputs: [[String]] = [], defined: Set<String> = ["data"]
+        for (i, item) in list.enumerated() {
+            let path = "network.nodes[\(i)]"
+            guard let entry = item.mapping else { throw error(item, "\(path) must be a mapping: {name: n, Class: {arguments}, input: x}") }
+            var name: String?, sources: [String]?, layer: (String, Node, Node)?
+            for (k, v) in entry {
+                guard let key = k.string else { throw error(k, "\(path) has a key that is not text") }
+                switch key {
+                case "name": name = try text(v, "\(path).name")
+                case "input": sources = [try text(v, "\(path).input")]
+                case "inputs":
+                    guard let seq = v.sequence, !seq.isEmpty else { throw error(v, "\(path).inputs must be a list of node names") }
+                    var names: [String] = []
+                    for s in seq { names.append(try text(s, "\(path).inputs")) }
+                    sources = names
+                default:
+                    guard classes.contains(key) else {
+                        throw error(k, "unknown layer or key '\(key)' in \(path)\(suggestion(key, classes + ["name", "input", "inputs"])); a node has name, input or inputs, and one of \(classes.sorted().joined(separator: ", "))")
+                    }
+                    guard layer == nil else { throw error(k, "\(path) names two classes; a node is one layer or op") }
+                    layer = (key, k, v)
+                }
+            }
+            guard let name, let sources, let (type, k, v) = layer else { throw error(item, "\(path) needs name, one class and input (or inputs)") }
+            guard !defined.contains(name) else { throw error(item, "\(path): the name '\(name)' is used already") }
+            for s in sources where !defined.contains(s) {
+                throw error(item, "\(path) reads '\(s)', which is not 'data' or an earlier node\(suggestion(s, Array(defined)))")
+            }
+            let arity = LayerCatalog.binary[type] != nil ? 2 : 1
+            guard sources.count == arity else { throw error(item, "\(path): \(type) takes \(arity) input\(arity == 1 ? "" : "s"), got \(sources.count)") }
+            let valid = LayerCatalog.layers[type] ?? LayerCatalog.binary[type]!
+            let args = try arguments(v, "\(path).\(type)", valid: valid)
+            layers.append(Script.LayerSpec(type: type, arguments: args, name: name, line: k.mark?.line, column: k.mark?.column))
+            inputs.append(sources)
+            defined.insert(name)
+        }
+        guard let output else { throw error(network, "network.nodes needs output: the name of the node whose value is the logits") }
+        let out = try text(output, "network.output")
+        guard defined.contains(out), out != "data" else { throw error(output, "network.output '\(out)' is not a node\(suggestion(out, Array(defined)))") }
+        return (layers, (inputs, out))
     }
 
     func loss(_ node: Node) throws(ScriptError) -> Script.LossSpec {
@@ -405,7 +461,7 @@ func suggestion(_ word: String, _ valid: [String]) -> String {
         }
         return row[b.count]
     }
-    guard word.count <= 64, let best = valid.min(by: { distance(word, $0) < distance(word, $1) }),
+    guard word.count <= 64, let best = valid.sorted().min(by: { distance(word, $0) < distance(word, $1) }),
           distance(word, best) <= max(2, best.count / 3), distance(word, best) < word.count else { return "" }
     return " (did you mean '\(best)'?)"
 }

@@ -211,3 +211,53 @@ import NPUTrain
         #expect(throws: DataError.self) { _ = try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), odd) }
     }
 }
+
+/// `network.nodes`: any graph of layers and two-input ops by name; errors name the node.
+@Suite struct NodesTests {
+    static let nodes = ScriptTests.mlp.replacingOccurrences(of: """
+      layers:
+        - Dense: {in_channels: 784, out_channels: 128, name: fc1}
+        - ReLU: {}
+        - Dense: {in_channels: 128, out_channels: 10, name: fc2}
+    """, with: """
+      nodes:
+        - {name: fc1, Dense: {in_channels: 784, out_channels: 10}, input: data}
+        - {name: fc2, Dense: {in_channels: 784, out_channels: 10}, input: data}
+        - {name: sum, Add: {}, inputs: [fc1, fc2]}
+      output: sum
+    """)
+
+    @Test func aTwoBranchNetworkTrainsAndNamesItsParametersByNode() throws {
+        #expect(Self.nodes != ScriptTests.mlp)
+        let s = try Script.parse(yaml: Self.nodes, file: "/tmp/n.yaml")
+        #expect(s.graph?.output == "sum" && s.graph?.inputs == [["data"], ["data"], ["fc1", "fc2"]])
+        var o = RunOptions()
+        o.steps = 3
+        let run = try ScriptRunner.run(s, o)
+        #expect(run.steps == 3 && run.losses.allSatisfy { $0.loss.isFinite })
+    }
+
+    @Test(arguments: [
+        ("inputs: [fc1, fc2]", "inputs: [fc1, fc3]", "/tmp/n.yaml:11:7: network.nodes[2] reads 'fc3', which is not 'data' or an earlier node (did you mean 'fc1'?)"),
+        ("output: sum", "output: summ", "/tmp/n.yaml:12:11: network.output 'summ' is not a node (did you mean 'sum'?)"),
+        ("{name: sum, Add: {}, inputs: [fc1, fc2]}", "{name: sum, Add: {}, input: fc1}", "/tmp/n.yaml:11:7: network.nodes[2]: Add takes 2 inputs, got 1"),
+    ] as [(String, String, String)])
+    func nodeErrorsNameTheNode(find: String, replace: String, message: String) {
+        let yaml = Self.nodes.replacingOccurrences(of: find, with: replace)
+        #expect(yaml != Self.nodes)
+        do {
+            _ = try Script.parse(yaml: yaml, file: "/tmp/n.yaml")
+            Issue.record("no error for \(replace)")
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+}
+
+@Suite struct EvalParseTests {
+    @Test func evalWithoutPerEpochParses() throws {
+        let yaml = ScriptTests.mlp + "\neval:\n  dataset:\n    source: {synthetic: {count: 40, shape: [784], classes: 10}}\n    batch: {batch_size: 40}\n  metrics: [Accuracy]\n"
+        let s = try Script.parse(yaml: yaml, file: "/tmp/x.yaml")
+        #expect(s.eval != nil && s.eval?.perEpoch == false && s.eval?.metrics == ["Accuracy"])
+    }
+}
