@@ -111,6 +111,49 @@ public struct SyntheticSource: DataSource {
     }
 }
 
+/// One of MindSpore's deterministic dataset transforms, applied to the data column of every
+/// sample (`dataset.map(operations, input_columns="image")`).
+public enum Transform: Equatable, Sendable {
+    /// `vision.Rescale(rescale, shift)`: x·rescale + shift, in float32.
+    case rescale(Float, Float)
+    /// `vision.Normalize(mean, std)` on HWC samples: (x − mean[c]) / std[c] over the last axis.
+    case normalize(mean: [Float], std: [Float])
+    /// `vision.HWC2CHW()`: [H, W, C] → [C, H, W].
+    case hwc2chw
+
+    /// The sample shape after the transform.
+    /// - Throws: `DataError` naming the transform and the shape it cannot take.
+    public func outputShape(_ s: Shape) throws -> Shape {
+        switch self {
+        case .rescale: return s
+        case .normalize(let mean, let std):
+            guard s.rank >= 1, mean.count == s.dims.last!, std.count == mean.count else {
+                throw DataError("Normalize has \(mean.count) means and \(std.count) stds; samples of \(s) need \(s.dims.last ?? 0) of each (channels last, HWC)")
+            }
+            return s
+        case .hwc2chw:
+            guard s.rank == 3 else { throw DataError("HWC2CHW takes samples of [H, W, C], got \(s)") }
+            return Shape([s[2], s[0], s[1]])
+        }
+    }
+
+    /// Applies the transform to one sample of `shape` in place (`values`, row-major).
+    func apply(_ values: inout [Float], _ shape: Shape) {
+        switch self {
+        case .rescale(let scale, let shift):
+            for i in values.indices { values[i] = values[i] * scale + shift }
+        case .normalize(let mean, let std):
+            let c = mean.count
+            for i in values.indices { values[i] = (values[i] - mean[i % c]) / std[i % c] }
+        case .hwc2chw:
+            let (h, w, c) = (shape[0], shape[1], shape[2])
+            var out = values
+            for y in 0..<h { for x in 0..<w { for k in 0..<c { out[(k * h + y) * w + x] = values[(y * w + x) * c + k] } } }
+            values = out
+        }
+    }
+}
+
 /// A batch of stacked samples: data [batch, ...], labels [batch].
 public struct Batch {
     public var data: Tensor
@@ -130,6 +173,16 @@ public struct Dataset {
     public var skip: Int
     public var numShards: Int
     public var shardID: Int
+    /// Transforms of the data column, in order.
+    public var transforms: [Transform] = []
+
+    /// One sample's data type after the transforms.
+    /// - Throws: `DataError` for a transform that cannot take the shape it gets.
+    public func sampleType() throws -> TensorType {
+        var shape = source.dataType.shape
+        for t in transforms { shape = try t.outputShape(shape) }
+        return TensorType(.float32, shape)
+    }
 
     /// - Throws: `DataError` for a batch size, skip or shard that cannot be.
     public init(source: any DataSource, shuffle: Bool = false, batchSize: Int = 1, dropRemainder: Bool = false, skip: Int = 0,
@@ -174,6 +227,27 @@ public struct Dataset {
 
     /// The samples `indices` stacked into one batch.
     func stack(_ indices: [Int]) -> Batch {
+        let raw = stackRaw(indices)
+        guard !transforms.isEmpty, let outShape = try? sampleType().shape else { return raw }
+        // Each sample through the transforms (shapes were checked by `sampleType`).
+        let per = source.dataType.shape.count
+        let values = (try? raw.data.toArray(of: Float.self)) ?? []
+        var out: [Float] = []
+        out.reserveCapacity(indices.count * outShape.count)
+        for k in 0..<indices.count {
+            var sample = Array(values[(k * per)..<((k + 1) * per)])
+            var shape = source.dataType.shape
+            for t in transforms {
+                t.apply(&sample, shape)
+                shape = (try? t.outputShape(shape)) ?? shape
+            }
+            out += sample
+        }
+        return Batch(data: try! Tensor(shape: Shape([indices.count] + outShape.dims), values: out), label: raw.label, indices: indices)
+    }
+
+    /// The samples `indices` stacked as the source gives them.
+    func stackRaw(_ indices: [Int]) -> Batch {
         let d = source.dataType, l = source.labelType
         var data = Tensor(unfilled: Shape([indices.count] + d.shape.dims), dtype: d.dtype)
         var label = Tensor(unfilled: Shape([indices.count] + l.shape.dims), dtype: l.dtype)

@@ -161,7 +161,10 @@ struct Builder {
         case .npy(let data, let label): source = try NpySource(data: data, label: label)
         case .synthetic(let count, let shape, let classes, let seed): source = try SyntheticSource(count: count, shape: Shape(shape), classes: classes, seed: seed)
         }
-        return try Dataset(source: source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder, skip: d.skip)
+        var dataset = try Dataset(source: source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder, skip: d.skip)
+        dataset.transforms = d.transforms
+        _ = try dataset.sampleType()
+        return dataset
     }
 }
 

@@ -102,8 +102,10 @@ public enum ScriptRunner {
         // the script's batch size per card, as MindSpore's data-parallel scripts shard theirs.
         var dataset = try builder.dataset()
         if cards > 1 {
+            let transforms = dataset.transforms
             dataset = try Dataset(source: dataset.source, shuffle: dataset.shuffle, batchSize: dataset.batchSize, dropRemainder: dataset.dropRemainder,
                                   skip: dataset.skip, numShards: cards, shardID: 0)
+            dataset.transforms = transforms
             guard dataset.source.count % cards == 0 else {
                 throw DataError("\(dataset.source.origin): \(dataset.source.count) samples do not split evenly over \(cards) cards; give a multiple of \(cards) samples")
             }
@@ -114,7 +116,7 @@ public enum ScriptRunner {
         let determinism = Determinism(rawValue: options.determinism ?? script.context.determinism)!
         let mode: ExecutionMode = (options.mode ?? script.context.mode) == "pynative" ? .pynative : .graph
         let orderSource: OrderSource = (options.orderSeed ?? script.context.orderSeed).map { .replay($0) } ?? .entropy
-        let batchShape = Shape([dataset.batchSize] + dataset.source.dataType.shape.dims)
+        let batchShape = Shape([dataset.batchSize] + (try dataset.sampleType()).shape.dims)
         // The network must take the dataset's batches, and sparse labels must name its classes:
         // checked on a graph of the forward and loss before anything runs.
         do {
@@ -126,7 +128,7 @@ public enum ScriptRunner {
                 throw DataError("\(dataset.source.origin): sample \(bad) has label \(dataset.source.classLabels[bad]); the network gives \(classes) classes, so labels must be 0 to \(classes - 1)")
             }
         } catch let error as OpError {
-            throw DataError("the network does not take the dataset's batches of float32\(batchShape) (samples of \(dataset.source.dataType.shape) from \(dataset.source.origin)): \(error)")
+            throw DataError("the network does not take the dataset's batches of float32\(batchShape) (samples of \((try dataset.sampleType()).shape) from \(dataset.source.origin)): \(error)")
         }
         let configuration = StepConfiguration(determinism: determinism, orderSource: orderSource,
                                               ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0, cards: cards)
@@ -155,8 +157,10 @@ public enum ScriptRunner {
             }
         }
         let shards = try (1..<max(cards, 1)).map { k in
-            try Dataset(source: dataset.source, shuffle: dataset.shuffle, batchSize: dataset.batchSize, dropRemainder: dataset.dropRemainder,
-                        skip: dataset.skip, numShards: cards, shardID: k)
+            var shard = try Dataset(source: dataset.source, shuffle: dataset.shuffle, batchSize: dataset.batchSize, dropRemainder: dataset.dropRemainder,
+                                    skip: dataset.skip, numShards: cards, shardID: k)
+            shard.transforms = dataset.transforms
+            return shard
         }
         let epochs = options.epochs ?? script.train.epochs
         let limit = options.steps ?? Int.max
@@ -198,7 +202,7 @@ public enum ScriptRunner {
             if evaluator == nil {
                 let data = try builder.dataset(spec.dataset)
                 var b = GraphModel(isTraining: false, ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0)
-                let shape = Shape([data.batchSize] + data.source.dataType.shape.dims)
+                let shape = Shape([data.batchSize] + (try data.sampleType()).shape.dims)
                 let x = b.graph.input("data", TensorType(.float32, shape)), y = b.graph.input("label", TensorType(.int32, [data.batchSize]))
                 let logits = try network(&b, x)
                 let fetches = spec.metrics.contains("Loss") ? [logits, try loss(&b, logits, y)] : [logits]

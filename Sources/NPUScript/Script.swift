@@ -1,4 +1,5 @@
 import Foundation
+import NPUData
 import NPUDevice
 import NPUTensor
 import Yams
@@ -59,6 +60,8 @@ public struct Script {
             case synthetic(count: Int, shape: [Int], classes: Int, seed: UInt64)
         }
         public var source: Source
+        /// `map` transforms of the data column, in order.
+        public var transforms: [Transform] = []
         public var shuffle = false
         public var batchSize = 1
         public var dropRemainder = false
@@ -228,7 +231,7 @@ struct Reader {
         if let n = m["num_parallel_workers"], try integer(n, "dataset.num_parallel_workers", 1...64) != 1 {
             throw error(n, "dataset.num_parallel_workers other than 1 is not supported yet")
         }
-        if let n = m["map"] { throw error(n, "dataset.map is not supported yet (transforms come with the datasets work)") }
+        if let n = m["map"] { d.transforms = try transforms(n) }
         if let n = m["num_shards"] ?? m["shard_id"] { throw error(n, "sharding is set by context.cards; do not give num_shards or shard_id") }
         if let n = m["batch"] {
             let b = try mapping(n, "dataset.batch", valid: ["batch_size", "drop_remainder"])
@@ -249,6 +252,50 @@ struct Reader {
             for item in list { metrics.append(try choice(item, "eval.metrics", ["Accuracy", "Loss"])) }
         }
         return Script.EvalSpec(dataset: try dataset(d), metrics: metrics, perEpoch: try m["eval_per_epoch"].map { n throws(ScriptError) in try flag(n, "eval.eval_per_epoch") } ?? false)
+    }
+
+    /// `map: [{operations: [{Rescale: {rescale, shift}}, …], input_columns: data}]`: MindSpore's
+    /// deterministic vision transforms on the data column.
+    func transforms(_ node: Node) throws(ScriptError) -> [Transform] {
+        guard let list = node.sequence else { throw error(node, "dataset.map must be a list of {operations: [...], input_columns: data}") }
+        var out: [Transform] = []
+        for (i, item) in list.enumerated() {
+            let path = "dataset.map[\(i)]"
+            let m = try mapping(item, path, valid: ["operations", "input_columns"])
+            if let c = m["input_columns"] {
+                let column = c.sequence?.first?.string ?? c.string ?? ""
+                guard ["data", "image"].contains(column) else {
+                    throw error(c, "\(path).input_columns is '\(column)'; transforms apply to the data column (data or image)")
+                }
+            }
+            guard let ops = m["operations"]?.sequence else { throw error(item, "\(path) needs operations: a list of transforms") }
+            for op in ops {
+                let (type, args) = try oneClass(op, "\(path).operations", ["Rescale": ["rescale", "shift"], "Normalize": ["mean", "std", "is_hwc"],
+                                                                             "HWC2CHW": [], "TypeCast": ["data_type"]])
+                func num(_ k: String) throws(ScriptError) -> Float {
+                    guard case .number(let v)? = args[k] else { throw error(op, "\(type) needs \(k), a number") }
+                    return Float(v)
+                }
+                func list(_ k: String) throws(ScriptError) -> [Float] {
+                    guard case .list(let v)? = args[k], !v.isEmpty else { throw error(op, "\(type) needs \(k), a list of numbers") }
+                    return v.map { Float($0) }
+                }
+                switch type {
+                case "Rescale": out.append(.rescale(try num("rescale"), try num("shift")))
+                case "Normalize":
+                    if case .flag(false)? = args["is_hwc"] { throw error(op, "Normalize with is_hwc false is not supported; put HWC2CHW after Normalize") }
+                    let std = try list("std")
+                    guard std.allSatisfy({ $0 != 0 }) else { throw error(op, "Normalize std must not be 0") }
+                    out.append(.normalize(mean: try list("mean"), std: std))
+                case "HWC2CHW": out.append(.hwc2chw)
+                default:
+                    guard case .text(let t)? = args["data_type"], ["float32", "mstype.float32"].contains(t) else {
+                        throw error(op, "TypeCast of the data column supports data_type float32 (batches are float32)")
+                    }
+                }
+            }
+        }
+        return out
     }
 
     func network(_ node: Node) throws(ScriptError) -> (layers: [Script.LayerSpec], graph: (inputs: [[String]], output: String)?) {

@@ -52,3 +52,30 @@ import NPUTensor
         #expect(x1.allSatisfy { $0 >= -1 && $0 < 1 } && Set(labels).isSubset(of: [0, 1, 2, 3, 4]))
     }
 }
+
+/// MindSpore's deterministic vision transforms on the data column.
+@Suite struct TransformTests {
+    @Test func rescaleNormalizeAndHWC2CHWGiveTheDefinedValues() throws {
+        // One 2×2 image with 3 channels, HWC: pixel p, channel c holds 10p + c.
+        let values: [Float] = (0..<4).flatMap { p in (0..<3).map { c in Float(10 * p + c) } }
+        let dir = FileManager.default.temporaryDirectory
+        let (x, y) = (dir.appendingPathComponent("t-x-\(getpid()).npy").path, dir.appendingPathComponent("t-y-\(getpid()).npy").path)
+        defer { try? FileManager.default.removeItem(atPath: x); try? FileManager.default.removeItem(atPath: y) }
+        try NPY.write(try Tensor(shape: [1, 2, 2, 3], values: values), path: x)
+        try NPY.write(try Tensor(shape: [1], values: [Int32(0)]), path: y)
+        var d = try Dataset(source: try NpySource(data: x, label: y), batchSize: 1)
+        d.transforms = [.rescale(0.5, 1), .normalize(mean: [1, 2, 3], std: [1, 2, 4]), .hwc2chw]
+        #expect(try d.sampleType() == TensorType(.float32, [3, 2, 2]))
+        let out = try d.batches(epoch: 1, shuffleSeed: 0)[0].data
+        #expect(out.shape == [1, 3, 2, 2])
+        let got = try out.toArray(of: Float.self)
+        for c in 0..<3 {
+            for p in 0..<4 {
+                let v = (Float(10 * p + c) * 0.5 + 1 - [1, 2, 3][c]) / [1, 2, 4][c]
+                #expect(got[c * 4 + p] == v, "channel \(c) pixel \(p)")
+            }
+        }
+        d.transforms = [.hwc2chw, .normalize(mean: [1, 2, 3], std: [1, 1, 1])]  // channels are no longer last
+        #expect(throws: DataError.self) { _ = try d.sampleType() }
+    }
+}

@@ -261,3 +261,18 @@ import NPUTrain
         #expect(s.eval != nil && s.eval?.perEpoch == false && s.eval?.metrics == ["Accuracy"])
     }
 }
+
+@Suite struct MapParseTests {
+    @Test func mapTransformsParseAndTrain() throws {
+        let yaml = ScriptTests.mlp.replacingOccurrences(of: "  batch: {batch_size: 32, drop_remainder: true}",
+            with: "  map:\n    - {operations: [{Rescale: {rescale: 2.0, shift: -1.0}}, {TypeCast: {data_type: float32}}], input_columns: data}\n  batch: {batch_size: 32, drop_remainder: true}")
+        #expect(yaml != ScriptTests.mlp)
+        let s = try Script.parse(yaml: yaml, file: "/tmp/m.yaml")
+        #expect(s.dataset.transforms == [.rescale(2, -1)])
+        var o = RunOptions()
+        o.steps = 2
+        #expect(try ScriptRunner.run(s, o).steps == 2)
+        let bad = yaml.replacingOccurrences(of: "Rescale: {rescale: 2.0, shift: -1.0}", with: "RandomCrop: {size: 4}")
+        #expect(throws: ScriptError.self) { try Script.parse(yaml: bad, file: "/tmp/m.yaml") }
+    }
+}
