@@ -82,7 +82,8 @@ public enum ScriptRunner {
     /// Runs `script` with `options`; `line` receives each line the host would print (LossMonitor).
     /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what failed.
     public static func run(_ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
-                           line: (LossRecord) -> Void = { _ in }, evaluated: (EvalResult) -> Void = { _ in }) throws -> RunSummary {
+                           line: (LossRecord) -> Void = { _ in }, evaluated: (EvalResult) -> Void = { _ in },
+                           message: (String) -> Void = { _ in }) throws -> RunSummary {
         let started = DispatchTime.now().uptimeNanoseconds
         let builder = Builder(script: script)
         let spec: DeviceSpec
@@ -255,6 +256,16 @@ public enum ScriptRunner {
         var lastEpoch = 0
         epochLoop: for epoch in 1...max(1, epochs) {
             lastEpoch = epoch
+            let epochStart = device.hostTime, stepsBefore = done
+            var epochEnd: SimTime?
+            defer {
+                // TimeMonitor, as MindSpore prints it, with the card's simulated time (training
+                // only, evaluation excluded).
+                if script.train.timeMonitor && done > stepsBefore {
+                    let ms = ((epochEnd ?? device.hostTime) - epochStart).seconds * 1e3
+                    message(String(format: "epoch time: %5.3f ms, per step time: %5.3f ms", ms, ms / Double(done - stepsBefore)))
+                }
+            }
             if sink {
                 guard epoch * sinkSize > done else { continue }  // sinks a resumed run already ran
                 let n = min(sinkSize, limit - done)
@@ -287,6 +298,7 @@ public enum ScriptRunner {
                     }
                 }
             }
+            epochEnd = device.hostTime
             if script.eval?.perEpoch == true { try evaluate(after: epoch) }
             if done >= limit { break }
         }

@@ -101,6 +101,8 @@ public struct Script {
         public var sink = false
         public var sinkSize = -1
         public var printEvery = 1
+        /// TimeMonitor: a line per epoch with its (simulated) time.
+        public var timeMonitor = false
     }
 
     /// The longest script read.
@@ -423,7 +425,8 @@ struct Reader {
         if let n = m["callbacks"] {
             guard let list = n.sequence else { throw error(n, "train.callbacks must be a list, e.g. [LossMonitor: {per_print_times: 1}]") }
             for item in list {
-                let (type, args) = try oneClass(item, "train.callbacks", ["LossMonitor": ["per_print_times"]])
+                let (type, args) = try oneClass(item, "train.callbacks", ["LossMonitor": ["per_print_times"], "TimeMonitor": ["data_size"]])
+                if type == "TimeMonitor" { t.timeMonitor = true }
                 if type == "LossMonitor", case .number(let k)? = args["per_print_times"] {
                     guard k >= 1, k == k.rounded() else { throw error(item, "LossMonitor per_print_times must be a whole number ≥ 1, got \(k)") }
                     t.printEvery = Int(k)

@@ -94,6 +94,8 @@ struct RunCommand: ParsableCommand {
             } else {
                 emit(result.line)
             }
+        }, message: { text in
+            if !quiet && !json { emit(text) }
         })
         if let losses {
             var csv = hiddenSteps ? "epoch,step,loss,visible\n" : "epoch,step,loss\n"

@@ -276,3 +276,17 @@ import NPUTrain
         #expect(throws: ScriptError.self) { try Script.parse(yaml: bad, file: "/tmp/m.yaml") }
     }
 }
+
+@Suite struct TimeMonitorTests {
+    @Test func timeMonitorPrintsEachEpochsSimulatedTime() throws {
+        let yaml = ScriptTests.mlp.replacingOccurrences(of: "[LossMonitor: {per_print_times: 1}]", with: "[LossMonitor: {per_print_times: 1}, TimeMonitor: {}]")
+        #expect(yaml != ScriptTests.mlp)
+        var lines: [String] = []
+        let s = try ScriptRunner.run(try Script.parse(yaml: yaml, file: "/tmp/t.yaml"), message: { lines.append($0) })
+        #expect(lines.count == 2 && lines.allSatisfy { $0.hasPrefix("epoch time: ") && $0.contains(" ms, per step time: ") })
+        // Two epochs of 3 steps: per step time is a third of the epoch time, and they add up to
+        // the run's simulated time.
+        let epochMs = lines.map { Double($0.split(separator: " ")[2])! }
+        #expect(abs(epochMs.reduce(0, +) - s.simulatedTime.seconds * 1e3) < 0.1)
+    }
+}
