@@ -4,7 +4,7 @@ BENCH_DIR  := .build/bench
 NPUSIM     := .build/release/npusim
 # apt-get needs root; use sudo when we are not root.
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PKGS   := libopenblas-dev pkg-config
+APT_PKGS   := libopenblas-dev zlib1g-dev pkg-config
 
 .PHONY: all build setup test demo bench fuzz clean
 
@@ -51,7 +51,7 @@ bench: build $(BENCH_DIR)/sgemm_c $(BENCH_DIR)/sum_c
 # libFuzzer harnesses, one per parser a user can feed (Docs/Reliability.md). FUZZ_RUNS executions
 # each, from the committed seed corpora (copied, so the committed ones stay as they are).
 FUZZ_RUNS    ?= 1000000
-FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds Script:script Safetensors:safetensors
+FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds Script:script Safetensors:safetensors IDX:idx
 fuzz: setup
 	NPUSIM_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
 	@set -e; for t in $(FUZZ_TARGETS); do \

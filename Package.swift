@@ -23,6 +23,13 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // zlib from Debian's zlib1g-dev, for gzip-compressed datasets (MNIST's .gz idx files).
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // Plain C hot loops (DESIGN.md §4, "kernels like llm.c").
         .target(
             name: "NPUKernels",
@@ -55,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "NPUData",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps"]
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "CZlib"]
         ),
         .target(
             name: "NPUScript",
@@ -91,7 +98,7 @@ let package = Package(
 // -sanitize=fuzzer; they call libFuzzer's driver, so they exist only in that build).
 if ProcessInfo.processInfo.environment["NPUSIM_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
-    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom"), ("FuzzScript", "NPUScript"), ("FuzzSafetensors", "NPUTensor")] {
+    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom"), ("FuzzScript", "NPUScript"), ("FuzzSafetensors", "NPUTensor"), ("FuzzIDX", "NPUData")] {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", .target(name: module)], path: "Fuzz/\(name)"))
         package.products.append(.executable(name: name, targets: [name]))
     }

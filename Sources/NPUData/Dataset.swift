@@ -62,9 +62,18 @@ public struct NpySource: DataSource {
     public var labelType: TensorType { TensorType(.int32, []) }
 
     public func copySample(_ index: Int, data out: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
-        let size = dataType.shape.count * 4
-        data.withUnsafeBytes { out.copyMemory(from: $0.baseAddress! + index * size, byteCount: size) }
-        labels.withUnsafeBytes { label.copyMemory(from: $0.baseAddress! + index * 4, byteCount: 4) }
+        Storage(data: data, labels: labels).copySample(index, data: out, label: label, sampleType: dataType)
+    }
+
+    /// Samples held as one float32 data tensor [N, ...] and one int32 label vector [N].
+    public struct Storage {
+        public let data: Tensor
+        public let labels: Tensor
+        func copySample(_ index: Int, data out: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer, sampleType: TensorType) {
+            let size = sampleType.shape.count * 4
+            data.withUnsafeBytes { out.copyMemory(from: $0.baseAddress! + index * size, byteCount: size) }
+            labels.withUnsafeBytes { label.copyMemory(from: $0.baseAddress! + index * 4, byteCount: 4) }
+        }
     }
 }
 

@@ -79,3 +79,35 @@ import NPUTensor
         #expect(throws: DataError.self) { _ = try d.sampleType() }
     }
 }
+
+/// MNIST's IDX files, gzipped or not: images become HWC samples [H, W, 1] as MindSpore's
+/// MnistDataset yields them; damaged files are named.
+@Suite struct IDXTests {
+    func idx(_ type: UInt8, _ shape: [Int], _ payload: [UInt8]) -> [UInt8] {
+        [0, 0, type, UInt8(shape.count)] + shape.flatMap { d in [24, 16, 8, 0].map { UInt8((d >> $0) & 0xFF) } } + payload
+    }
+
+    @Test func imagesAndLabelsLoadGzippedOrNot() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-idx-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let images = dir.appendingPathComponent("img"), labels = dir.appendingPathComponent("lab")
+        try Data(idx(0x08, [3, 2, 2], (0..<12).map { UInt8($0 * 20) })).write(to: images)
+        try Data(idx(0x08, [3], [7, 0, 9])).write(to: labels)
+        // gzip the labels (as MNIST ships) with the system's gzip.
+        let gz = Process()
+        gz.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        gz.arguments = ["-f", labels.path]
+        try gz.run()
+        gz.waitUntilExit()
+        let source = try IDXSource(data: images.path, label: labels.path + ".gz")
+        #expect(source.count == 3 && source.dataType == TensorType(.float32, [2, 2, 1]) && source.classLabels == [7, 0, 9])
+        let batch = try Dataset(source: source, batchSize: 3).batches(epoch: 1, shuffleSeed: 0)[0]
+        #expect(try batch.data.toArray(of: Float.self) == (0..<12).map { Float($0 * 20) })
+        // Truncated data, a bad magic number and damaged gzip are named.
+        #expect(throws: DataError.self) { try IDX.decode(idx(0x08, [3, 2, 2], [1, 2, 3]), file: "t") }
+        #expect(throws: DataError("m: not an IDX file (it starts with 1 2 3 4, IDX starts with 0 0 type rank)")) { try IDX.decode([1, 2, 3, 4, 5], file: "m") }
+        let compressed = try Data(contentsOf: URL(fileURLWithPath: labels.path + ".gz"))
+        #expect(throws: DataError.self) { try IDX.gunzip(Array(compressed.prefix(compressed.count - 12)), file: "z") }
+    }
+}
