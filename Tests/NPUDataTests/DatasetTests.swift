@@ -111,3 +111,21 @@ import NPUTensor
         #expect(throws: DataError.self) { try IDX.gunzip(Array(compressed.prefix(compressed.count - 12)), file: "z") }
     }
 }
+
+/// Tabular data: a label column and feature columns; every bad cell named by line and column.
+@Suite struct CSVTests {
+    @Test func rowsBecomeSamplesAndBadCellsAreNamed() throws {
+        let s = try CSVSource(text: "a,class,b\n1.5,2,-3\n\n0,0,7e1\n", file: "t.csv", labelColumn: "class")
+        #expect(s.count == 2 && s.dataType == TensorType(.float32, [2]) && s.classLabels == [2, 0])
+        let batch = try Dataset(source: s, batchSize: 2).batches(epoch: 1, shuffleSeed: 0)[0]
+        #expect(try batch.data.toArray(of: Float.self) == [1.5, -3, 0, 70])
+        let noHeader = try CSVSource(text: "1,2\n3,4\n", file: "n.csv", labelColumn: "0", header: false)
+        #expect(noHeader.classLabels == [1, 3])
+        #expect(throws: DataError("t.csv:3: column 3 (b) is 'x', not a number")) { try CSVSource(text: "a,class,b\n1,2,3\n4,5,x\n", file: "t.csv", labelColumn: "class") }
+        #expect(throws: DataError("t.csv:2: 2 columns; the file has 3")) { try CSVSource(text: "a,class,b\n1,2\n", file: "t.csv", labelColumn: "class") }
+        #expect(throws: DataError("t.csv:2: label 2.5 is not a whole number")) { try CSVSource(text: "a,class\n1,2.5\n", file: "t.csv", labelColumn: "class") }
+        #expect(throws: DataError("t.csv: no label column 'label'; give a header name (a, class) or an index from 0 to 1")) {
+            try CSVSource(text: "a,class\n1,2\n", file: "t.csv", labelColumn: "label")
+        }
+    }
+}
