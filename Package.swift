@@ -98,7 +98,7 @@ let package = Package(
 // -sanitize=fuzzer; they call libFuzzer's driver, so they exist only in that build).
 if ProcessInfo.processInfo.environment["NPUSIM_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
-    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom"), ("FuzzScript", "NPUScript"), ("FuzzSafetensors", "NPUTensor"), ("FuzzIDX", "NPUData"), ("FuzzCSV", "NPUData")] {
+    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom"), ("FuzzScript", "NPUScript"), ("FuzzSafetensors", "NPUTensor"), ("FuzzIDX", "NPUData"), ("FuzzCSV", "NPUData"), ("FuzzCIFAR10", "NPUData")] {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", .target(name: module)], path: "Fuzz/\(name)"))
         package.products.append(.executable(name: name, targets: [name]))
     }

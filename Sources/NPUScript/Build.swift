@@ -161,6 +161,7 @@ struct Builder {
         case .npy(let data, let label): source = try NpySource(data: data, label: label)
         case .idx(let data, let label): source = try IDXSource(data: data, label: label)
         case .csv(let file, let label, let header): source = try CSVSource(path: file, labelColumn: label, header: header)
+        case .cifar10(let files): source = try CIFAR10Source(files: files)
         case .synthetic(let count, let shape, let classes, let seed): source = try SyntheticSource(count: count, shape: Shape(shape), classes: classes, seed: seed)
         }
         var dataset = try Dataset(source: source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder, skip: d.skip)

@@ -59,6 +59,7 @@ public struct Script {
             case npy(data: String, label: String)
             case idx(data: String, label: String)
             case csv(file: String, label: String, header: Bool)
+            case cifar10(files: [String])
             case synthetic(count: Int, shape: [Int], classes: Int, seed: UInt64)
         }
         public var source: Source
@@ -210,7 +211,7 @@ struct Reader {
 
     func dataset(_ node: Node) throws(ScriptError) -> Script.DatasetSpec {
         let m = try mapping(node, "dataset", valid: ["source", "shuffle", "num_parallel_workers", "map", "batch", "skip", "num_shards", "shard_id"])
-        guard let sourceNode = m["source"] else { throw error(node, "dataset has no 'source'; valid sources are npy, idx, csv, synthetic") }
+        guard let sourceNode = m["source"] else { throw error(node, "dataset has no 'source'; valid sources are npy, idx, csv, cifar10, synthetic") }
         let sources = try mapping(sourceNode, "dataset.source", valid: ["npy", "synthetic", "idx", "cifar10", "csv"])
         guard sources.count == 1, let (kind, spec) = sources.first else { throw error(sourceNode, "dataset.source names exactly one source, got \(sources.count)") }
         let source: Script.DatasetSpec.Source
@@ -228,6 +229,12 @@ struct Reader {
             guard let p = f["file"], let l = f["label"] else { throw error(spec, "dataset.source.csv needs file and label (the label column's name or index)") }
             source = .csv(file: try path(p, "dataset.source.csv.file"), label: try text(l, "dataset.source.csv.label"),
                           header: try f["header"].map { n throws(ScriptError) in try flag(n, "dataset.source.csv.header") } ?? true)
+        case "cifar10":
+            let f = try mapping(spec, "dataset.source.cifar10", valid: ["files"])
+            guard let list = f["files"]?.sequence, !list.isEmpty else { throw error(spec, "dataset.source.cifar10 needs files: a list of binary batch files") }
+            var files: [String] = []
+            for item in list { files.append(try path(item, "dataset.source.cifar10.files")) }
+            source = .cifar10(files: files)
         case "synthetic":
             let f = try mapping(spec, "dataset.source.synthetic", valid: ["count", "shape", "classes", "seed"])
             guard let c = f["count"], let sh = f["shape"], let k = f["classes"] else {
@@ -237,7 +244,7 @@ struct Reader {
                                 classes: try integer(k, "dataset.source.synthetic.classes", 1...1e6),
                                 seed: UInt64(try f["seed"].map { n throws(ScriptError) in try integer(n, "dataset.source.synthetic.seed", 0...Double(UInt32.max)) } ?? 0))
         default:
-            throw error(spec, "dataset.source.\(kind) is not supported yet; supported sources are npy, idx, csv, synthetic")
+            throw error(spec, "dataset.source.\(kind) is not supported yet; supported sources are npy, idx, csv, cifar10, synthetic")
         }
         var d = Script.DatasetSpec(source: source)
         if let n = m["shuffle"] { d.shuffle = try flag(n, "dataset.shuffle") }

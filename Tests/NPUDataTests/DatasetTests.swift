@@ -129,3 +129,28 @@ import NPUTensor
         }
     }
 }
+
+/// CIFAR-10's binary records: CHW planes in the file become HWC samples; bad lengths and labels
+/// are named.
+@Suite struct CIFAR10Tests {
+    @Test func recordsBecomeHWCSamples() throws {
+        // Two records: labels 3 and 9; pixel value = (plane·7 + position) mod 256.
+        var bytes: [UInt8] = []
+        for label in [3, 9] as [UInt8] {
+            bytes.append(label)
+            for c in 0..<3 { for p in 0..<1024 { bytes.append(UInt8((c * 7 + p + Int(label)) % 256)) } }
+        }
+        var images: [Float] = [], labels: [Int32] = []
+        try CIFAR10Source.decode(bytes, file: "b.bin", images: &images, labels: &labels)
+        #expect(labels == [3, 9] && images.count == 2 * 3072)
+        // Record 1, pixel (y 2, x 5), channel 1 (green): plane 1, position 2·32 + 5.
+        #expect(images[3072 + (2 * 32 + 5) * 3 + 1] == Float((7 + 69 + 9) % 256))
+        #expect(throws: DataError("b.bin: 3072 bytes is not a whole number of CIFAR-10 records (3073 bytes each: a label and 3×32×32 pixels)")) {
+            try CIFAR10Source.decode(Array(bytes.prefix(3072)), file: "b.bin", images: &images, labels: &labels)
+        }
+        bytes[0] = 10
+        #expect(throws: DataError("b.bin: record 0 has label 10; CIFAR-10 labels are 0 to 9")) {
+            try CIFAR10Source.decode(bytes, file: "b.bin", images: &images, labels: &labels)
+        }
+    }
+}
