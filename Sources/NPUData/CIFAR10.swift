@@ -7,7 +7,7 @@ import NPUTensor
 /// Cifar10Dataset): records of one label byte then 3,072 pixel bytes, the red, green and blue
 /// 32×32 planes in turn. Samples are HWC [32, 32, 3] of 0…255, as MindSpore yields them (add
 /// Rescale and HWC2CHW in `map`).
-public struct CIFAR10Source: DataSource {
+public struct CIFAR10Source: StoredSource {
     public let storage: NpySource.Storage
     public let origin: String
     static let record = 1 + 3 * 32 * 32
@@ -39,11 +39,4 @@ public struct CIFAR10Source: DataSource {
         }
     }
 
-    public var count: Int { storage.labels.shape[0] }
-    public var dataType: TensorType { TensorType(.float32, [32, 32, 3]) }
-    public var labelType: TensorType { TensorType(.int32, []) }
-    public var classLabels: [Int32] { (try? storage.labels.toArray(of: Int32.self)) ?? [] }
-    public func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
-        storage.copySample(index, data: data, label: label, sampleType: dataType)
-    }
 }

@@ -5,7 +5,7 @@ import NPUTensor
 
 /// A CSV table of numbers (MindSpore's CSVDataset for tabular data): one row per sample, one
 /// column of integer class labels, the other columns the sample's features (float32).
-public struct CSVSource: DataSource {
+public struct CSVSource: StoredSource {
     public let storage: NpySource.Storage
     public let origin: String
 
@@ -65,11 +65,4 @@ public struct CSVSource: DataSource {
         origin = file
     }
 
-    public var count: Int { storage.labels.shape[0] }
-    public var dataType: TensorType { TensorType(.float32, [storage.data.shape[1]]) }
-    public var labelType: TensorType { TensorType(.int32, []) }
-    public var classLabels: [Int32] { (try? storage.labels.toArray(of: Int32.self)) ?? [] }
-    public func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
-        storage.copySample(index, data: data, label: label, sampleType: dataType)
-    }
 }

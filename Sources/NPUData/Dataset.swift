@@ -26,13 +26,30 @@ public protocol DataSource {
     var origin: String { get }
 }
 
+/// A source whose samples are held as one data tensor [N, ...] and one label vector [N]: every
+/// file format decodes into this.
+public protocol StoredSource: DataSource {
+    var storage: NpySource.Storage { get }
+}
+
+extension StoredSource {
+    public var count: Int { storage.labels.shape[0] }
+    public var dataType: TensorType { TensorType(.float32, Shape(Array(storage.data.shape.dims.dropFirst()))) }
+    public var labelType: TensorType { TensorType(.int32, []) }
+    public var classLabels: [Int32] { (try? storage.labels.toArray(of: Int32.self)) ?? [] }
+    public func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
+        storage.copySample(index, data: data, label: label, sampleType: dataType)
+    }
+}
+
 /// A `.npy` pair (MindSpore's NumpySlicesDataset of two arrays): data [N, ...] and labels [N]
 /// (int32, or int64 read as int32), sample i being row i of each.
-public struct NpySource: DataSource {
-    public let data: Tensor
-    public let labels: Tensor
+public struct NpySource: StoredSource {
+    public let storage: Storage
     public let origin: String
-    public var classLabels: [Int32] { (try? labels.toArray(of: Int32.self)) ?? [] }
+    /// The data [N, ...] (float32) and labels [N] (int32).
+    public var data: Tensor { storage.data }
+    public var labels: Tensor { storage.labels }
 
     /// - Throws: `DataError` naming the file for a file that cannot be read, a sample count that
     ///   differs between the files, labels that are not a vector of integers, or data of rank 0.
@@ -52,17 +69,8 @@ public struct NpySource: DataSource {
             guard v >= Int64(Int32.min), v <= Int64(Int32.max) else { throw DataError("\(labelPath): label \(v) does not fit int32") }
             return Int32(v)
         })
-        self.data = float.contiguous()
-        self.labels = int32.contiguous()
+        storage = Storage(data: float.contiguous(), labels: int32.contiguous())
         origin = "\(dataPath) and \(labelPath)"
-    }
-
-    public var count: Int { data.shape[0] }
-    public var dataType: TensorType { TensorType(.float32, Shape(Array(data.shape.dims.dropFirst()))) }
-    public var labelType: TensorType { TensorType(.int32, []) }
-
-    public func copySample(_ index: Int, data out: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
-        Storage(data: data, labels: labels).copySample(index, data: out, label: label, sampleType: dataType)
     }
 
     /// Samples held as one float32 data tensor [N, ...] and one int32 label vector [N].

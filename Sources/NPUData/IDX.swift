@@ -97,8 +97,8 @@ public enum IDX {
 
 /// An IDX pair (MindSpore's MnistDataset): images [N, H, W] become samples [H, W, 1] (HWC, as
 /// MindSpore yields them; add HWC2CHW in `map`), values as float32 0…255; labels [N] integers.
-public struct IDXSource: DataSource {
-    public let source: NpySource.Storage
+public struct IDXSource: StoredSource {
+    public let storage: NpySource.Storage
     public let origin: String
 
     /// - Throws: `DataError` naming the file for a file that cannot be read or decoded, labels that
@@ -111,16 +111,9 @@ public struct IDXSource: DataSource {
             throw DataError("\(labelPath) has \(labels.shape[0]) labels, \(dataPath) has \(images.shape[0]) images; they must be equal")
         }
         let sample = images.shape.count == 3 ? Array(images.shape.dropFirst()) + [1] : Array(images.shape.dropFirst())
-        source = NpySource.Storage(data: try Tensor(shape: Shape([images.shape[0]] + sample), values: images.values),
+        storage = NpySource.Storage(data: try Tensor(shape: Shape([images.shape[0]] + sample), values: images.values),
                                    labels: try Tensor(shape: [labels.shape[0]], values: labels.values.map { Int32($0) }))
         origin = "\(dataPath) and \(labelPath)"
     }
 
-    public var count: Int { source.data.shape[0] }
-    public var dataType: TensorType { TensorType(.float32, Shape(Array(source.data.shape.dims.dropFirst()))) }
-    public var labelType: TensorType { TensorType(.int32, []) }
-    public var classLabels: [Int32] { (try? source.labels.toArray(of: Int32.self)) ?? [] }
-    public func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
-        source.copySample(index, data: data, label: label, sampleType: dataType)
-    }
 }
