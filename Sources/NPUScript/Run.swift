@@ -83,7 +83,7 @@ public enum ScriptRunner {
     /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what failed.
     public static func run(_ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
                            line: (LossRecord) -> Void = { _ in }, evaluated: (EvalResult) -> Void = { _ in },
-                           message: (String) -> Void = { _ in }) throws -> RunSummary {
+                           message: (String) -> Void = { _ in }, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> RunSummary {
         let started = DispatchTime.now().uptimeNanoseconds
         let builder = Builder(script: script)
         let spec: DeviceSpec
@@ -282,6 +282,7 @@ public enum ScriptRunner {
                 device.hostCallback("LossMonitor")
                 line(r)
                 done += n
+                progress(done, min(limit, max(1, epochs) * sinkSize))
             } else {
                 for s in 1...dataset.batchesPerEpoch {
                     guard (epoch - 1) * dataset.batchesPerEpoch + s > done else { continue }  // steps a resumed run already ran
@@ -290,6 +291,7 @@ public enum ScriptRunner {
                     try check(b)
                     let l = try train(b)
                     done += 1
+                    progress(done, min(limit, max(1, epochs) * dataset.batchesPerEpoch))
                     let r = LossRecord(epoch: epoch, step: s, loss: l, visible: s % script.train.printEvery == 0)
                     records.append(r)
                     if r.visible {
@@ -304,6 +306,10 @@ public enum ScriptRunner {
         }
         if let spec = script.eval, !spec.perEpoch { try evaluate(after: options.epochs ?? script.train.epochs) }
         if let cluster { cluster.synchronize() } else { device.synchronize() }
+        if let path = script.train.csvLog {
+            let csv = "epoch,step,loss\n" + records.filter(\.visible).map { "\($0.epoch),\($0.step),\(Double($0.loss))\n" }.joined()
+            do { try writeDurably(Array(csv.utf8), to: path) } catch { throw DataError("CSVLogger: \(error.message)") }
+        }
         if let path = options.saveCheckpoint {
             try Checkpoint.save(ctx.store, to: path, metadata: ["step": String(done), "epoch": String(lastEpoch), "format": "npusim checkpoint 1"])
         }

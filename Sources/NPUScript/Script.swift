@@ -106,6 +106,8 @@ public struct Script {
         public var printEvery = 1
         /// TimeMonitor: a line per epoch with its (simulated) time.
         public var timeMonitor = false
+        /// CSVLogger: `epoch,step,loss` of every loss the host saw, written here when training ends.
+        public var csvLog: String?
     }
 
     /// The longest script read.
@@ -443,8 +445,13 @@ struct Reader {
         if let n = m["callbacks"] {
             guard let list = n.sequence else { throw error(n, "train.callbacks must be a list, e.g. [LossMonitor: {per_print_times: 1}]") }
             for item in list {
-                let (type, args) = try oneClass(item, "train.callbacks", ["LossMonitor": ["per_print_times"], "TimeMonitor": ["data_size"]])
+                let (type, args) = try oneClass(item, "train.callbacks", ["LossMonitor": ["per_print_times"], "TimeMonitor": ["data_size"],
+                                                                           "CSVLogger": ["path"]])
                 if type == "TimeMonitor" { t.timeMonitor = true }
+                if type == "CSVLogger" {
+                    guard case .text(let p)? = args["path"], !p.isEmpty else { throw error(item, "CSVLogger needs path: the CSV file to write") }
+                    t.csvLog = p.hasPrefix("/") ? p : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(p).standardized.path
+                }
                 if type == "LossMonitor", case .number(let k)? = args["per_print_times"] {
                     guard k >= 1, k == k.rounded() else { throw error(item, "LossMonitor per_print_times must be a whole number ≥ 1, got \(k)") }
                     t.printEvery = Int(k)

@@ -72,6 +72,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let parsed = try Script.load(path: script)
+        var bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0)
         var options = RunOptions()
         options.mode = mode
         options.determinism = determinism
@@ -96,7 +97,10 @@ struct RunCommand: ParsableCommand {
             }
         }, message: { text in
             if !quiet && !json { emit(text) }
+        }, progress: { done, total in
+            bar.update(done, total)
         })
+        bar.finish()
         if let losses {
             var csv = hiddenSteps ? "epoch,step,loss,visible\n" : "epoch,step,loss\n"
             for r in summary.losses where r.visible || hiddenSteps {
@@ -120,3 +124,31 @@ struct RunCommand: ParsableCommand {
 
 /// A finite number as JSON, a non-finite one as a string.
 func jsonNumber(_ x: Double) -> String { x.isFinite ? "\(x)" : "\"\(x)\"" }
+
+/// A progress bar on standard error for long runs, drawn only on a terminal (never into a file
+/// or a pipe) and at most ten times a second; erased when the run ends.
+struct ProgressBar {
+    let enabled: Bool
+    private var last: UInt64 = 0
+    private var drawn = false
+    private let started = DispatchTime.now().uptimeNanoseconds
+    /// Runs shorter than this get no bar (NPUSIM_PROGRESS_DELAY_MS, default 1000).
+    private let delay = UInt64(ProcessInfo.processInfo.environment["NPUSIM_PROGRESS_DELAY_MS"].flatMap { UInt64($0) } ?? 1000) * 1_000_000
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    mutating func update(_ done: Int, _ total: Int) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        // Only runs longer than `delay` get a bar, redrawn every 0.1 s.
+        guard enabled, total > 0, now - started >= delay, now - last > 100_000_000 || done == total else { return }
+        last = now
+        let width = 30, filled = min(width, width * done / total)
+        let text = "\r[" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled) + "] step \(done)/\(total)"
+        FileHandle.standardError.write(Data(text.utf8))
+        drawn = true
+    }
+
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data(("\r" + String(repeating: " ", count: 60) + "\r").utf8)) }
+    }
+}

@@ -290,3 +290,16 @@ import NPUTrain
         #expect(abs(epochMs.reduce(0, +) - s.simulatedTime.seconds * 1e3) < 0.1)
     }
 }
+
+@Suite struct CSVLoggerTests {
+    @Test func csvLoggerWritesTheLossesTheHostSaw() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-csvlog-\(getpid()).csv").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let yaml = ScriptTests.mlp.replacingOccurrences(of: "[LossMonitor: {per_print_times: 1}]", with: "[LossMonitor: {per_print_times: 2}, CSVLogger: {path: \(path)}]")
+        #expect(yaml != ScriptTests.mlp)
+        let s = try ScriptRunner.run(try Script.parse(yaml: yaml, file: "/tmp/c.yaml"))
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let rows = s.losses.filter(\.visible).map { "\($0.epoch),\($0.step),\(Double($0.loss))" }
+        #expect(rows.count == 2 && text == "epoch,step,loss\n" + rows.joined(separator: "\n") + "\n")
+    }
+}

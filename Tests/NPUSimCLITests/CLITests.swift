@@ -247,6 +247,15 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(sinkLines[0] == lines[0] && sinkLines[1] == lines[1].replacingOccurrences(of: "epoch: 1 step: 10", with: "epoch: 2 step: 5"))
     }
 
+    /// The progress bar is for terminals: into a pipe none is drawn, even when every run earns one
+    /// (NPUSIM_PROGRESS_DELAY_MS=0).
+    @Test func noProgressBarWhenOutputIsNotATerminal() throws {
+        setenv("NPUSIM_PROGRESS_DELAY_MS", "0", 1)
+        defer { unsetenv("NPUSIM_PROGRESS_DELAY_MS") }
+        let r = try npusim(["run", RunCommandTests.example, "--quiet"])
+        #expect(r.code == 0 && !r.err.contains("step ") && !r.err.contains("\r"))
+    }
+
     @Test func badScriptsExitTwoNamingFileLineAndColumn() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-bad-\(getpid()).yaml")
         try "network:\n  layers:\n    - Dense: {in_channels: 4, out_channels: 2}\n    - Conv2D: {}\nloss: {MSELoss: {}}\noptimizer: {SGD: {}}\n".write(to: url, atomically: true, encoding: .utf8)
