@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "NPUGraphTests", dependencies: ["NPUGraph"]),
         .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"]),
         .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUOps"]),
-        .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor", "NPUTrain"]),
+        .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor", "NPUTrain", "NPUDevice"]),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"]),
         .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"]),
     ],

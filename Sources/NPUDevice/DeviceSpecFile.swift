@@ -81,6 +81,7 @@ extension DeviceSpec {
 
     /// Parses a profile from YAML text; `file` names it in errors.
     public static func parse(yaml: String, file: String) throws -> DeviceSpec {
+        if let bad = unsupportedYAMLStructure(yaml) { throw DeviceSpecError(file: file, line: bad.line, column: bad.column, message: bad.message) }
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: yaml) else {

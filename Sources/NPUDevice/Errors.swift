@@ -84,3 +84,36 @@ public func printable(_ text: String) -> String {
     }
     return out
 }
+
+/// Refuses YAML shapes no NPUSim file uses and that make YAML composition slow (Yams compares
+/// mapping keys deeply, in time exponential in their depth): explicit `?` keys (keys that are
+/// themselves mappings or lists), and flow nesting or indentation deeper than allowed. Returns the
+/// line, column and a message, or nil when the text is fine to hand to the YAML parser.
+public func unsupportedYAMLStructure(_ text: String) -> (line: Int, column: Int, message: String)? {
+    var depth = 0
+    for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let chars = Array(raw)
+        let indent = chars.prefix { $0 == " " }.count
+        if indent > 64 { return (n + 1, indent + 1, "indented more than 64 columns; nesting this deep is not part of the format") }
+        var quote: Character?, last: Character = "-"  // what precedes a key position: line start counts as "-"
+        for (c, ch) in chars.enumerated() {
+            if let q = quote {
+                if ch == q { quote = nil }
+                continue
+            }
+            if ch == "#" && (c == 0 || chars[c - 1] == " " || chars[c - 1] == "\t") { break }  // a comment
+            switch ch {
+            case "\"", "'": quote = ch
+            case "{", "[":
+                depth += 1
+                if depth > 32 { return (n + 1, c + 1, "lists or mappings nested more than 32 deep") }
+            case "}", "]": depth = max(0, depth - 1)
+            case "?" where "-{,[:".contains(last) && (c + 1 == chars.count || chars[c + 1] == " " || chars[c + 1] == "\t"):
+                return (n + 1, c + 1, "explicit '?' keys (keys that are lists or mappings) are not part of the format")
+            default: break
+            }
+            if ch != " " && ch != "\t" { last = ch }
+        }
+    }
+    return nil
+}

@@ -128,6 +128,7 @@ public struct Script {
 
     /// Parses a script from YAML text; `file` names it in errors and anchors its relative paths.
     public static func parse(yaml: String, file: String) throws(ScriptError) -> Script {
+        if let bad = unsupportedYAMLStructure(yaml) { throw ScriptError(file: file, line: bad.line, column: bad.column, message: bad.message) }
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: yaml) else { throw ScriptError(file: file, message: "the script is empty; it needs network, loss and optimizer") }
