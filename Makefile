@@ -51,7 +51,7 @@ bench: build $(BENCH_DIR)/sgemm_c $(BENCH_DIR)/sum_c
 # libFuzzer harnesses, one per parser a user can feed (Docs/Reliability.md). FUZZ_RUNS executions
 # each, from the committed seed corpora (copied, so the committed ones stay as they are).
 FUZZ_RUNS    ?= 1000000
-FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds Script:script Safetensors:safetensors IDX:idx CSV:csv CIFAR10:cifar10
+FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds Script:script Safetensors:safetensors MindSporeCkpt:ckpt IDX:idx CSV:csv CIFAR10:cifar10
 fuzz: setup
 	NPUSIM_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -128,8 +128,14 @@ public struct SyntheticSource: DataSource {
     }
 }
 
-/// One of MindSpore's deterministic dataset transforms, applied to the data column of every
-/// sample (`dataset.map(operations, input_columns="image")`).
+/// One of MindSpore's dataset transforms, applied to the data column of every sample
+/// (`dataset.map(operations, input_columns="image")`).
+///
+/// The random ones draw as MindSpore 2.10's C++ ops do (measured against MindSpore itself): each
+/// op owns a `std::mt19937` seeded with the dataset seed (`set_seed`), plus the worker's index
+/// when `num_parallel_workers` > 1 (each worker has its own copy of the op); samples go to the
+/// workers in turn, in the order the pipeline reads them, and each epoch's end takes a turn too;
+/// an op's stream continues across epochs.
 public enum Transform: Equatable, Sendable {
     /// `vision.Rescale(rescale, shift)`: x·rescale + shift, in float32.
     case rescale(Float, Float)
@@ -137,6 +143,36 @@ public enum Transform: Equatable, Sendable {
     case normalize(mean: [Float], std: [Float])
     /// `vision.HWC2CHW()`: [H, W, C] → [C, H, W].
     case hwc2chw
+    /// `vision.RandomCrop(size, padding, pad_if_needed, fill_value)` on [H, W] or [H, W, C]
+    /// samples: pad by (left, top, right, bottom) with `fill` (one value, or one per channel),
+    /// with `padIfNeeded` pad an image still smaller than the crop by the shortfall on both
+    /// sides, then crop `height`×`width` at x = U{0, W'−width}, y = U{0, H'−height} (drawn in
+    /// that order, `std::uniform_int_distribution` of GCC 9). No draw when the padded image is
+    /// exactly the crop.
+    case randomCrop(height: Int, width: Int, padding: [Int], padIfNeeded: Bool, fill: [Float])
+    /// `vision.RandomHorizontalFlip(prob)`: mirrors the width axis when
+    /// `std::bernoulli_distribution(prob)` says so.
+    case randomHorizontalFlip(prob: Double)
+
+    /// True for the transforms that draw random numbers.
+    public var isRandom: Bool {
+        switch self {
+        case .randomCrop, .randomHorizontalFlip: true
+        default: false
+        }
+    }
+
+    /// The padded [H', W'] a RandomCrop crops from, and where the sample's first row and column
+    /// sit in it: the padding, and with `padIfNeeded` the shortfall added on both sides of an
+    /// image still smaller than the crop (as MindSpore pads it).
+    static func padded(_ s: Shape, _ height: Int, _ width: Int, _ padding: [Int], _ padIfNeeded: Bool) -> (h: Int, w: Int, top: Int, left: Int) {
+        var (h, w, top, left) = (s[0] + padding[1] + padding[3], s[1] + padding[0] + padding[2], padding[1], padding[0])
+        if padIfNeeded && !(h == height && w == width) {
+            if h < height { (top, h) = (top + height - h, h + 2 * (height - h)) }
+            if w < width { (left, w) = (left + width - w, w + 2 * (width - w)) }
+        }
+        return (h, w, top, left)
+    }
 
     /// The sample shape after the transform.
     /// - Throws: `DataError` naming the transform and the shape it cannot take.
@@ -151,11 +187,28 @@ public enum Transform: Equatable, Sendable {
         case .hwc2chw:
             guard s.rank == 3 else { throw DataError("HWC2CHW takes samples of [H, W, C], got \(s)") }
             return Shape([s[2], s[0], s[1]])
+        case .randomCrop(let height, let width, let padding, let padIfNeeded, let fill):
+            guard s.rank == 2 || s.rank == 3 else { throw DataError("RandomCrop takes samples of [H, W] or [H, W, C], got \(s)") }
+            guard padding[0] < 3 * s[1], padding[2] < 3 * s[1], padding[1] < 3 * s[0], padding[3] < 3 * s[0] else {
+                throw DataError("RandomCrop padding \(padding) (left, top, right, bottom) is three times the size of samples of \(s) or more; MindSpore refuses it")
+            }
+            guard fill.count == 1 || fill.count == (s.rank == 3 ? s[2] : 1) else {
+                throw DataError("RandomCrop fill_value has \(fill.count) values; samples of \(s) take one, or one per channel")
+            }
+            let (h, w, _, _) = Self.padded(s, height, width, padding, padIfNeeded)
+            guard h >= height, w >= width else {
+                throw DataError("RandomCrop size [\(height), \(width)] is larger than the padded samples [\(h), \(w)] (samples of \(s)); pad more or set pad_if_needed: true")
+            }
+            return Shape([height, width] + (s.rank == 3 ? [s[2]] : []))
+        case .randomHorizontalFlip:
+            guard s.rank == 2 || s.rank == 3 else { throw DataError("RandomHorizontalFlip takes samples of [H, W] or [H, W, C], got \(s)") }
+            return s
         }
     }
 
-    /// Applies the transform to one sample of `shape` in place (`values`, row-major).
-    func apply(_ values: inout [Float], _ shape: Shape) {
+    /// Applies the transform to one sample of `shape` in place (`values`, row-major); a random
+    /// transform draws from `g`.
+    func apply(_ values: inout [Float], _ shape: Shape, _ g: inout MT19937) {
         switch self {
         case .rescale(let scale, let shift):
             for i in values.indices { values[i] = values[i] * scale + shift }
@@ -167,8 +220,41 @@ public enum Transform: Equatable, Sendable {
             var out = values
             for y in 0..<h { for x in 0..<w { for k in 0..<c { out[(k * h + y) * w + x] = values[(y * w + x) * c + k] } } }
             values = out
+        case .randomCrop(let height, let width, let padding, let padIfNeeded, let fill):
+            let (h, w, c) = (shape[0], shape[1], shape.rank == 3 ? shape[2] : 1)
+            let (ph, pw, top, left) = Self.padded(shape, height, width, padding, padIfNeeded)
+            var x = 0, y = 0
+            if !(ph == height && pw == width) {
+                x = Int(uniformIntGCC9(&g, 0, UInt64(pw - width)))
+                y = Int(uniformIntGCC9(&g, 0, UInt64(ph - height)))
+            }
+            var out = [Float](repeating: 0, count: height * width * c)
+            for r in 0..<height {
+                for q in 0..<width {
+                    let sy = y + r - top, sx = x + q - left
+                    for k in 0..<c {
+                        out[(r * width + q) * c + k] = (0..<h).contains(sy) && (0..<w).contains(sx)
+                            ? values[(sy * w + sx) * c + k] : fill[fill.count == 1 ? 0 : k]
+                    }
+                }
+            }
+            values = out
+        case .randomHorizontalFlip(let prob):
+            guard bernoulliGCC(&g, prob) else { return }
+            let (h, w, c) = (shape[0], shape[1], shape.rank == 3 ? shape[2] : 1)
+            let source = values
+            for r in 0..<h { for q in 0..<w { for k in 0..<c { values[(r * w + q) * c + k] = source[(r * w + (w - 1 - q)) * c + k] } } }
         }
     }
+}
+
+/// The random transforms' generators of one pipeline: one mt19937 per (transform, worker), the
+/// worker whose turn is next, and the epoch the pipeline reads next.
+final class AugmentationState: @unchecked Sendable {
+    var generators: [[MT19937]] = []
+    var turn = 0
+    var nextEpoch = 1
+    var seed: UInt32?
 }
 
 /// A batch of stacked samples: data [batch, ...], labels [batch].
@@ -192,6 +278,9 @@ public struct Dataset {
     public var shardID: Int
     /// Transforms of the data column, in order.
     public var transforms: [Transform] = []
+    /// `num_parallel_workers` of the map: the random transforms' draws depend on it (Transform).
+    public var numParallelWorkers = 1
+    let augmentation = AugmentationState()
 
     /// One sample's data type after the transforms.
     /// - Throws: `DataError` for a transform that cannot take the shape it gets.
@@ -229,8 +318,27 @@ public struct Dataset {
     }
 
     /// The batches of `epoch` in order (the first epoch without its `skip` first batches).
+    /// With random transforms, epochs are read in order, each continuing the transforms'
+    /// streams (reading epoch 1 again starts a new pipeline, as a new iterator does); the
+    /// dataset seed `shuffleSeed` seeds them.
     public func batches(epoch: Int, shuffleSeed: UInt32) -> [Batch] {
         let order = self.order(epoch: epoch, shuffleSeed: shuffleSeed)
+        let state = augmentation
+        if transforms.contains(where: \.isRandom) {
+            if epoch == 1 || state.seed != shuffleSeed || state.nextEpoch != epoch {
+                // A new pipeline: worker w's copy of each op is seeded with seed + w; epochs
+                // skipped over still draw (their samples pass the transforms unseen).
+                state.seed = shuffleSeed
+                state.generators = transforms.map { _ in (0..<numParallelWorkers).map { MT19937(seed: shuffleSeed &+ UInt32($0)) } }
+                state.turn = 0
+                state.nextEpoch = 1
+                while state.nextEpoch < epoch {
+                    var spare = MT19937(seed: 0)
+                    for i in self.order(epoch: state.nextEpoch, shuffleSeed: shuffleSeed) { _ = transformed(i, &spare) }
+                    endEpoch()
+                }
+            }
+        }
         var batches: [Batch] = []
         var start = 0
         while start < order.count {
@@ -239,7 +347,31 @@ public struct Dataset {
             batches.append(stack(Array(order[start..<end])))
             start = end
         }
+        if transforms.contains(where: \.isRandom) { endEpoch() }
         return epoch == 1 ? Array(batches.dropFirst(skip)) : batches
+    }
+
+    /// The end-of-epoch marker takes a worker's turn.
+    private func endEpoch() {
+        augmentation.turn = (augmentation.turn + 1) % max(numParallelWorkers, 1)
+        augmentation.nextEpoch += 1
+    }
+
+    /// Sample `index` through the transforms, the random ones drawing from the generators of
+    /// the worker whose turn it is.
+    /// `spare` serves the transforms that draw nothing.
+    func transformed(_ index: Int, _ spare: inout MT19937) -> [Float] {
+        var sample = (try? stackRaw([index]).data.toArray(of: Float.self)) ?? []
+        var shape = source.dataType.shape
+        let state = augmentation
+        let random = !state.generators.isEmpty
+        let worker = state.turn
+        if random { state.turn = (state.turn + 1) % max(numParallelWorkers, 1) }
+        for (k, t) in transforms.enumerated() {
+            if random && t.isRandom { t.apply(&sample, shape, &state.generators[k][worker]) } else { t.apply(&sample, shape, &spare) }
+            shape = (try? t.outputShape(shape)) ?? shape
+        }
+        return sample
     }
 
     /// The samples `indices` stacked into one batch.
@@ -247,19 +379,10 @@ public struct Dataset {
         let raw = stackRaw(indices)
         guard !transforms.isEmpty, let outShape = try? sampleType().shape else { return raw }
         // Each sample through the transforms (shapes were checked by `sampleType`).
-        let per = source.dataType.shape.count
-        let values = (try? raw.data.toArray(of: Float.self)) ?? []
         var out: [Float] = []
         out.reserveCapacity(indices.count * outShape.count)
-        for k in 0..<indices.count {
-            var sample = Array(values[(k * per)..<((k + 1) * per)])
-            var shape = source.dataType.shape
-            for t in transforms {
-                t.apply(&sample, shape)
-                shape = (try? t.outputShape(shape)) ?? shape
-            }
-            out += sample
-        }
+        var spare = MT19937(seed: 0)
+        for i in indices { out += transformed(i, &spare) }
         return Batch(data: try! Tensor(shape: Shape([indices.count] + outShape.dims), values: out), label: raw.label, indices: indices)
     }
 

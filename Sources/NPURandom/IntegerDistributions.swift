@@ -68,3 +68,23 @@ public func randomSamplerOrder(count n: Int, seed: UInt32, epoch: Int) -> [Int] 
     }
     return order
 }
+
+/// `std::generate_canonical<double, 53>` of libstdc++: ⌈53 / log2(range)⌉ draws (two for
+/// mt19937), the first the lowest digit, scaled into [0, 1); a sum that rounds to 1 becomes the
+/// largest double below 1.
+public func canonicalDouble<G: UniformBitGenerator>(_ g: inout G) -> Double {
+    let span = G.range.max - G.range.min + 1
+    let r = Double(span)
+    let log2r = 63 - span.leadingZeroBitCount
+    let k = max(1, (53 + log2r - 1) / log2r)
+    var sum = 0.0, factor = 1.0
+    for _ in 0..<k {
+        sum += Double(UInt64(g.next()) - G.range.min) * factor
+        factor *= r
+    }
+    let value = sum / factor
+    return value >= 1 ? 1.0.nextDown : value
+}
+
+/// `std::bernoulli_distribution(p)` of libstdc++: true when the canonical double is below p.
+public func bernoulliGCC<G: UniformBitGenerator>(_ g: inout G, _ p: Double) -> Bool { canonicalDouble(&g) < p }

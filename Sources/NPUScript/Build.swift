@@ -166,6 +166,7 @@ struct Builder {
         }
         var dataset = try Dataset(source: source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder, skip: d.skip)
         dataset.transforms = d.transforms
+        dataset.numParallelWorkers = d.workers
         _ = try dataset.sampleType()
         return dataset
     }

@@ -1,6 +1,7 @@
 import Foundation
 import NPUDevice
 import NPUGraph
+import NPUOps
 import NPUTensor
 
 /// A checkpoint error: the file, and the parameters whose names, shapes or dtypes do not match.
@@ -11,46 +12,217 @@ public struct CheckpointError: Error, Equatable, CustomStringConvertible, Catego
     public var category: ErrorCategory { .badInput }
 }
 
-/// Checkpoints in the safetensors format: every value of a parameter store (parameters and
-/// optimizer state, under MindSpore's names) and metadata (the step and epoch reached), written
-/// durably (a temporary file, fsync, rename: an interrupted save leaves the previous checkpoint).
+/// Checkpoints: every value of a parameter store (parameters and optimizer state, under
+/// MindSpore's names) and the step reached, in one of two formats chosen by the file name:
+/// - `.ckpt`: MindSpore's own format (`mindspore.save_checkpoint`/`load_checkpoint`), so weights
+///   move both ways between NPUSim and MindSpore. The step reached is MindSpore's `global_step`.
+/// - anything else: safetensors, with the step and epoch in its metadata.
+///
+/// Saves are durable (a temporary file, fsync, rename: an interrupted save leaves the previous
+/// checkpoint as it was).
 public enum Checkpoint {
     /// The largest checkpoint read.
     public static let fileLimit = 16 << 30
 
-    public static func save(_ store: ParameterStore, to path: String, metadata: [String: String]) throws {
-        var tensors: [String: Tensor] = [:]
-        for name in store.names { tensors[name] = store[name] }
-        do {
-            try writeDurably(Safetensors.encode(tensors, metadata: metadata), to: path)
-        } catch {
-            throw CheckpointError(error.message)
+    /// The two formats.
+    public enum Format: Sendable {
+        case safetensors, mindspore
+        /// `.ckpt` is MindSpore's format; every other name is safetensors.
+        public init(path: String) { self = path.hasSuffix(".ckpt") ? .mindspore : .safetensors }
+    }
+
+    /// What a loaded checkpoint says about where training stands.
+    public struct Loaded: Equatable {
+        /// The steps trained before it was saved; nil for weights alone (training starts at step 1).
+        public var step: Int?
+        /// What the load did that a user should know (state the file lacked, values it held that
+        /// NPUSim keeps elsewhere), one sentence each.
+        public var notes: [String] = []
+    }
+
+    /// Saves `store` to `path` after `step` steps (in `epoch`), in the format its name says.
+    /// - Throws: `CheckpointError` naming the path and the system's reason.
+    public static func save(_ store: ParameterStore, to path: String, step: Int, epoch: Int) throws {
+        let bytes: [UInt8]
+        switch Format(path: path) {
+        case .safetensors:
+            var tensors: [String: Tensor] = [:]
+            for name in store.names { tensors[name] = store[name] }
+            bytes = Safetensors.encode(tensors, metadata: ["step": String(step), "epoch": String(epoch), "format": "npusim checkpoint 1"])
+        case .mindspore:
+            // MindSpore's optimizers keep the step count as `global_step`, int32[1].
+            let global = try! Tensor(shape: [1], values: [Int32(clamping: step)])
+            bytes = MindSporeCheckpoint.encode(store.names.map { ($0, store[$0]!) } + [("global_step", global)])
+        }
+        do { try writeDurably(bytes, to: path) } catch { throw CheckpointError(error.message) }
+    }
+
+    /// Loads the checkpoint at `path` into `store`.
+    ///
+    /// A safetensors checkpoint must hold exactly the store's names, each with the same dtype and
+    /// shape, and the step it was saved at. A MindSpore `.ckpt` must hold every parameter in
+    /// `network` with the same dtype and shape; the optimizer's state (the store's other names)
+    /// is loaded when the file has it (a checkpoint of `ModelCheckpoint`) and left at its initial
+    /// value when it has none of it (`save_checkpoint(net)`); `global_step`, when present, is the
+    /// step reached; MindSpore's optimizer hyperparameters (`learning_rate`, `momentum`, ...) and
+    /// saved strings are not parameters here and are passed over.
+    /// - Throws: `CheckpointError` naming the file and every mismatch (names on both sides, shapes
+    ///   and dtypes), or what is wrong with the file.
+    public static func load(_ path: String, into store: ParameterStore, network: Set<String>) throws -> Loaded {
+        let bytes: [UInt8]
+        do { bytes = try readUserFile(path, what: "checkpoint", limit: fileLimit) } catch { throw CheckpointError("\(path): \(error.message)") }
+        switch Format(path: path) {
+        case .safetensors: return try loadSafetensors(bytes, path, store)
+        case .mindspore: return try loadMindSpore(bytes, path, store, network)
         }
     }
 
-    /// Loads a checkpoint into `store`, which must hold exactly the same names, each with the same
-    /// dtype and shape; returns the checkpoint's metadata.
-    /// - Throws: `CheckpointError` naming the file and every mismatch (names on both sides, shapes
-    ///   and dtypes), or what is wrong with the file.
-    @discardableResult
-    public static func load(_ path: String, into store: ParameterStore) throws -> [String: String] {
-        let bytes: [UInt8]
-        do { bytes = try readUserFile(path, what: "checkpoint", limit: fileLimit) } catch { throw CheckpointError("\(path): \(error.message)") }
+    static func loadSafetensors(_ bytes: [UInt8], _ path: String, _ store: ParameterStore) throws -> Loaded {
         let file: (tensors: [String: Tensor], metadata: [String: String])
         do { file = try Safetensors.decode(bytes, file: path) } catch { throw CheckpointError(error.message) }
         let ours = Set(store.names), theirs = Set(file.tensors.keys)
         guard ours == theirs else {
             throw CheckpointError("\(path) does not match the network: in the file only: \(theirs.subtracting(ours).sorted().joined(separator: ", ").nonEmpty); in the network only: \(ours.subtracting(theirs).sorted().joined(separator: ", ").nonEmpty)")
         }
-        for name in store.names {
-            let want = store[name]!.type, got = file.tensors[name]!.type
-            guard want == got else { throw CheckpointError("\(path): parameter '\(name)' is \(got) in the file, \(want) in the network") }
+        try checkTypes(store.names, file.tensors, store, path)
+        guard let text = file.metadata["step"], let reached = Int(text), reached >= 0 else {
+            throw CheckpointError("\(path) has no step in its metadata; it was not saved by `npusim run --save-checkpoint`")
         }
         for name in store.names { store[name] = file.tensors[name]! }
-        return file.metadata
+        return Loaded(step: reached)
+    }
+
+    /// The names MindSpore's optimizers and `ModelCheckpoint` save that are not parameters of an
+    /// NPUSim store (hyperparameters, the step count, `append_info`).
+    static let mindSporeExtras: Set<String> = ["global_step", "learning_rate", "momentum", "weight_decay", "loss_scale",
+                                               "epoch_num", "step_num", "current_iterator_step", "last_overflow_iterator_step"]
+
+    static func loadMindSpore(_ bytes: [UInt8], _ path: String, _ store: ParameterStore, _ network: Set<String>) throws -> Loaded {
+        let contents: MindSporeCheckpoint.Contents
+        do { contents = try MindSporeCheckpoint.decode(bytes, file: path) } catch { throw CheckpointError(error.message) }
+        var file: [String: Tensor] = [:]
+        for (name, t) in contents.tensors { file[name] = t }
+        let params = store.names.filter { network.contains($0) }, state = store.names.filter { !network.contains($0) }
+        let unknown = contents.tensors.map(\.name).filter { store[$0] == nil && !mindSporeExtras.contains($0) }
+        let missing = params.filter { file[$0] == nil }
+        let presentState = state.filter { file[$0] != nil }
+        let differ = (params + presentState).filter { file[$0] != nil && file[$0]!.type != store.type(of: $0) }
+        if !missing.isEmpty || !unknown.isEmpty || !differ.isEmpty || (!presentState.isEmpty && presentState.count < state.count) {
+            func list(_ names: [String], _ type: (String) -> TensorType?) -> String {
+                names.isEmpty ? "none" : names.map { "\($0) \(type($0).map { "\($0)" } ?? "?")" }.joined(separator: ", ")
+            }
+            let fileNames = contents.tensors.map(\.name).filter { !mindSporeExtras.contains($0) }
+            var text = "\(path) does not match the network (MindSpore names: a layer's `name` is its cell name)."
+            text += " In the file: \(list(fileNames) { file[$0]?.type })."
+            text += " In the network: \(list(params + state) { store.type(of: $0) })."
+            if !missing.isEmpty { text += " Missing from the file: \(missing.joined(separator: ", "))." }
+            if !unknown.isEmpty { text += " Not in the network: \(unknown.joined(separator: ", "))." }
+            if !differ.isEmpty {
+                text += " Other types: " + differ.map { "\($0) is \(file[$0]!.type) in the file, \(store.type(of: $0)!) in the network" }.joined(separator: "; ") + "."
+            }
+            if !presentState.isEmpty && presentState.count < state.count {
+                text += " The file has part of the optimizer state: \(state.filter { file[$0] == nil }.joined(separator: ", ")) missing."
+            }
+            throw CheckpointError(text)
+        }
+        let loaded = params + presentState
+        for name in loaded { store[name] = file[name]! }
+        var result = Loaded(step: nil)
+        if !state.isEmpty && presentState.isEmpty {
+            result.notes.append("\(path) holds no optimizer state (as `save_checkpoint(net)` writes); the optimizer starts from its initial state")
+        }
+        if let g = file["global_step"] {
+            let values = g.dtype == .int32 ? (try? g.toArray(of: Int32.self)).map { $0.map(Int.init) } : g.dtype == .int64 ? (try? g.toArray(of: Int64.self)).map { $0.map(Int.init) } : nil
+            guard let values, values.count == 1, values[0] >= 0 else {
+                throw CheckpointError("\(path): global_step is \(g.type); MindSpore saves the step count as one int32 from 0")
+            }
+            result.step = values[0]
+        }
+        let passed = contents.tensors.map(\.name).filter { mindSporeExtras.contains($0) && $0 != "global_step" }
+        if !passed.isEmpty {
+            result.notes.append("\(path): \(passed.joined(separator: ", ")) come from the script here, not from the checkpoint")
+        }
+        return result
+    }
+
+    static func checkTypes(_ names: [String], _ file: [String: Tensor], _ store: ParameterStore, _ path: String) throws {
+        for name in names {
+            let want = store.type(of: name)!, got = file[name]!.type
+            guard want == got else { throw CheckpointError("\(path): parameter '\(name)' is \(got) in the file, \(want) in the network") }
+        }
     }
 }
 
 extension String {
     var nonEmpty: String { isEmpty ? "none" : self }
+}
+
+/// MindSpore's `ModelCheckpoint` callback: at each step end the host sees (every step, or every
+/// sink), a checkpoint `PREFIX-EPOCH_STEP.FORMAT` once `save_checkpoint_steps` steps have passed
+/// since the last, and one at the end of training; the oldest removed beyond
+/// `keep_checkpoint_max`. As MindSpore does, a prefix already used by checkpoints in the folder
+/// becomes `PREFIX_1`, `PREFIX_2`, ... so an earlier run's files are never overwritten or removed.
+final class ModelCheckpointer {
+    let spec: Script.ModelCheckpointSpec
+    let directory: String
+    let prefix: String
+    /// Steps per epoch as the callback counts them (the sink size in sink mode).
+    let batchNum: Int
+    var lastTriggered = 0
+    /// The checkpoints of this prefix in the folder, oldest first.
+    var files: [String] = []
+    /// Every file saved, in order.
+    private(set) var saved: [String] = []
+
+    init(spec: Script.ModelCheckpointSpec, batchNum: Int) throws {
+        self.spec = spec
+        self.batchNum = max(batchNum, 1)
+        directory = spec.directory ?? FileManager.default.currentDirectoryPath
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw CheckpointError("ModelCheckpoint: cannot create the folder \(directory): \(error.localizedDescription)")
+        }
+        let existing = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        prefix = Self.freePrefix(spec.prefix, among: existing)
+        files = existing.filter { Self.isCheckpoint($0, prefix: prefix, format: spec.format) }
+            .map { directory + "/" + $0 }
+            .sorted { Self.modified($0) < Self.modified($1) }
+    }
+
+    /// MindSpore's rule for a prefix that checkpoints in the folder already use.
+    static func freePrefix(_ prefix: String, among names: [String]) -> String {
+        var suffix = 0
+        for name in names where (name.hasSuffix(".ckpt") || name.hasSuffix(".safetensors")) && !name.hasSuffix("_breakpoint.ckpt") && name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let next = rest.first, !next.isLetter else { continue }
+            guard let dash = rest.firstIndex(of: "-") else { continue }
+            if dash == rest.startIndex { suffix = max(suffix, 1) } else if let n = Int(rest[rest.index(after: rest.startIndex)..<dash]), n >= 0 {
+                suffix = max(suffix, n + 1)
+            }
+        }
+        return suffix == 0 ? prefix : "\(prefix)_\(suffix)"
+    }
+
+    static func isCheckpoint(_ name: String, prefix: String, format: String) -> Bool {
+        guard name.hasPrefix(prefix + "-"), name.hasSuffix("." + format) else { return false }
+        return !name.dropFirst(prefix.count).dropLast(format.count + 1).contains { $0.isLetter }
+    }
+
+    static func modified(_ path: String) -> Date {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast
+    }
+
+    /// A step end after `step` steps in `epoch`; `force` at the end of training.
+    func stepEnd(store: ParameterStore, step: Int, epoch: Int, force: Bool = false) throws {
+        guard step != lastTriggered, force || step >= lastTriggered + spec.saveCheckpointSteps else { return }
+        let name = "\(prefix)-\(epoch)_\((step - 1) % batchNum + 1).\(spec.format)"
+        let path = directory + "/" + name
+        files.removeAll { $0 == path }
+        while files.count >= spec.keepCheckpointMax {
+            try? FileManager.default.removeItem(atPath: files.removeFirst())
+        }
+        lastTriggered = step
+        try Checkpoint.save(store, to: path, step: step, epoch: epoch)
+        files.append(path)
+        saved.append(path)
+    }
 }

@@ -103,10 +103,11 @@ public enum ScriptRunner {
         // the script's batch size per card, as MindSpore's data-parallel scripts shard theirs.
         var dataset = try builder.dataset()
         if cards > 1 {
-            let transforms = dataset.transforms
+            let transforms = dataset.transforms, workers = dataset.numParallelWorkers
             dataset = try Dataset(source: dataset.source, shuffle: dataset.shuffle, batchSize: dataset.batchSize, dropRemainder: dataset.dropRemainder,
                                   skip: dataset.skip, numShards: cards, shardID: 0)
             dataset.transforms = transforms
+            dataset.numParallelWorkers = workers
             guard dataset.source.count % cards == 0 else {
                 throw DataError("\(dataset.source.origin): \(dataset.source.count) samples do not split evenly over \(cards) cards; give a multiple of \(cards) samples")
             }
@@ -142,6 +143,7 @@ public enum ScriptRunner {
         // One card, or a cluster running one replica per card (card 0's is this run's network,
         // store and device: the one the loss lines, evaluation and checkpoints show).
         let cluster = cards > 1 ? try Cluster(spec: spec, cards: cards) : nil
+        var replicaStores: [ParameterStore] = []
         let device = cluster?.devices[0] ?? Device(spec: spec)
         let step = try TrainStep(model: NetworkWithLoss(network: network, loss: loss), inputs: inputs, optimizer: optimizer, mode: mode,
                                  device: device, store: ctx.store, configuration: configuration)
@@ -151,6 +153,7 @@ public enum ScriptRunner {
                 let replicaSeeds = SeedState()
                 if let s = options.seed ?? script.seed { try replicaSeeds.setSeed(s) }  // the same initial parameters on every card
                 let replica = LayerContext(store: ParameterStore(), seeds: replicaSeeds)
+                replicaStores.append(replica.store)
                 let net = try builder.network(replica)
                 return try TrainStep(model: NetworkWithLoss(network: net, loss: try builder.loss()), inputs: inputs,
                                      optimizer: try builder.optimizer(net.parameters, replica), mode: .graph, device: card, store: replica.store,
@@ -161,6 +164,7 @@ public enum ScriptRunner {
             var shard = try Dataset(source: dataset.source, shuffle: dataset.shuffle, batchSize: dataset.batchSize, dropRemainder: dataset.dropRemainder,
                                     skip: dataset.skip, numShards: cards, shardID: k)
             shard.transforms = dataset.transforms
+            shard.numParallelWorkers = dataset.numParallelWorkers
             return shard
         }
         let epochs = options.epochs ?? script.train.epochs
@@ -239,20 +243,24 @@ public enum ScriptRunner {
         // A resumed run: the parameters and optimizer state of the checkpoint, and the data and
         // step count continue where it stopped.
         if let path = options.loadCheckpoint {
-            let metadata = try Checkpoint.load(path, into: ctx.store)
-            guard let text = metadata["step"], let reached = Int(text), reached >= 0 else {
-                throw CheckpointError("\(path) has no step in its metadata; it was not saved by `npusim run --save-checkpoint`")
+            // Every card starts from the checkpoint (replicas hold the same parameters).
+            let names = Set(network.parameters.map(\.name))
+            let loaded = try Checkpoint.load(path, into: ctx.store, network: names)
+            for store in replicaStores { _ = try Checkpoint.load(path, into: store, network: names) }
+            loaded.notes.forEach(message)
+            if let reached = loaded.step {
+                if sink && reached % sinkSize != 0 {
+                    throw CheckpointError("\(path) was saved at step \(reached), inside a sink of \(sinkSize) steps; resume it without sinking or with a sink size that divides \(reached)")
+                }
+                for _ in 0..<reached {
+                    _ = nextBatch()
+                    for k in shards.indices { _ = shardPending[k].removeLast() }
+                }
+                for replica in parallel?.replicas ?? [step] { replica.continueAt(step: reached) }
+                done = reached
             }
-            if sink && reached % sinkSize != 0 {
-                throw CheckpointError("\(path) was saved at step \(reached), inside a sink of \(sinkSize) steps; resume it without sinking or with a sink size that divides \(reached)")
-            }
-            for _ in 0..<reached {
-                _ = nextBatch()
-                for k in shards.indices { _ = shardPending[k].removeLast() }
-            }
-            for replica in parallel?.replicas ?? [step] { replica.continueAt(step: reached) }
-            done = reached
         }
+        let checkpointer = try script.train.modelCheckpoint.map { try ModelCheckpointer(spec: $0, batchNum: sink ? sinkSize : dataset.batchesPerEpoch) }
         var lastEpoch = 0
         epochLoop: for epoch in 1...max(1, epochs) {
             lastEpoch = epoch
@@ -282,6 +290,7 @@ public enum ScriptRunner {
                 device.hostCallback("LossMonitor")
                 line(r)
                 done += n
+                try checkpointer?.stepEnd(store: ctx.store, step: done, epoch: epoch)
                 progress(done, min(limit, max(1, epochs) * sinkSize))
             } else {
                 for s in 1...dataset.batchesPerEpoch {
@@ -298,6 +307,7 @@ public enum ScriptRunner {
                         device.hostCallback("LossMonitor")
                         line(r)
                     }
+                    try checkpointer?.stepEnd(store: ctx.store, step: done, epoch: epoch)
                 }
             }
             epochEnd = device.hostTime
@@ -310,9 +320,8 @@ public enum ScriptRunner {
             let csv = "epoch,step,loss\n" + records.filter(\.visible).map { "\($0.epoch),\($0.step),\(Double($0.loss))\n" }.joined()
             do { try writeDurably(Array(csv.utf8), to: path) } catch { throw DataError("CSVLogger: \(error.message)") }
         }
-        if let path = options.saveCheckpoint {
-            try Checkpoint.save(ctx.store, to: path, metadata: ["step": String(done), "epoch": String(lastEpoch), "format": "npusim checkpoint 1"])
-        }
+        try checkpointer?.stepEnd(store: ctx.store, step: done, epoch: lastEpoch, force: true)
+        if let path = options.saveCheckpoint { try Checkpoint.save(ctx.store, to: path, step: done, epoch: lastEpoch) }
         return RunSummary(steps: done, samples: done * dataset.batchSize * cards,
                           hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records,
                           evaluations: evaluations)

@@ -65,6 +65,8 @@ public struct Script {
         public var source: Source
         /// `map` transforms of the data column, in order.
         public var transforms: [Transform] = []
+        /// `num_parallel_workers`: the map's workers (the random transforms' draws depend on it).
+        public var workers = 1
         public var shuffle = false
         public var batchSize = 1
         public var dropRemainder = false
@@ -108,6 +110,21 @@ public struct Script {
         public var timeMonitor = false
         /// CSVLogger: `epoch,step,loss` of every loss the host saw, written here when training ends.
         public var csvLog: String?
+        /// ModelCheckpoint: checkpoints saved while training.
+        public var modelCheckpoint: ModelCheckpointSpec?
+    }
+
+    /// MindSpore's `ModelCheckpoint(prefix, directory, config=CheckpointConfig(...))`, with its
+    /// defaults: a checkpoint `PREFIX-EPOCH_STEP.FORMAT` every `save_checkpoint_steps` steps the
+    /// host sees and at the end, the newest `keep_checkpoint_max` kept.
+    public struct ModelCheckpointSpec: Equatable {
+        public var prefix = "CKP"
+        /// The folder (relative to the script's); nil: the working directory, as MindSpore's default.
+        public var directory: String?
+        public var saveCheckpointSteps = 1
+        public var keepCheckpointMax = 5
+        /// `ckpt` (MindSpore's format) or `safetensors`.
+        public var format = "ckpt"
     }
 
     /// The longest script read.
@@ -251,9 +268,7 @@ struct Reader {
         }
         var d = Script.DatasetSpec(source: source)
         if let n = m["shuffle"] { d.shuffle = try flag(n, "dataset.shuffle") }
-        if let n = m["num_parallel_workers"], try integer(n, "dataset.num_parallel_workers", 1...64) != 1 {
-            throw error(n, "dataset.num_parallel_workers other than 1 is not supported yet")
-        }
+        if let n = m["num_parallel_workers"] { d.workers = try integer(n, "dataset.num_parallel_workers", 1...64) }
         if let n = m["map"] { d.transforms = try transforms(n) }
         if let n = m["num_shards"] ?? m["shard_id"] { throw error(n, "sharding is set by context.cards; do not give num_shards or shard_id") }
         if let n = m["batch"] {
@@ -294,7 +309,9 @@ struct Reader {
             guard let ops = m["operations"]?.sequence else { throw error(item, "\(path) needs operations: a list of transforms") }
             for op in ops {
                 let (type, args) = try oneClass(op, "\(path).operations", ["Rescale": ["rescale", "shift"], "Normalize": ["mean", "std", "is_hwc"],
-                                                                             "HWC2CHW": [], "TypeCast": ["data_type"]])
+                                                                             "HWC2CHW": [], "TypeCast": ["data_type"],
+                                                                             "RandomCrop": ["size", "padding", "pad_if_needed", "fill_value", "padding_mode"],
+                                                                             "RandomHorizontalFlip": ["prob"]])
                 func num(_ k: String) throws(ScriptError) -> Float {
                     guard case .number(let v)? = args[k] else { throw error(op, "\(type) needs \(k), a number") }
                     return Float(v)
@@ -311,6 +328,14 @@ struct Reader {
                     guard std.allSatisfy({ $0 != 0 }) else { throw error(op, "Normalize std must not be 0") }
                     out.append(.normalize(mean: try list("mean"), std: std))
                 case "HWC2CHW": out.append(.hwc2chw)
+                case "RandomCrop": out.append(try randomCrop(op, args))
+                case "RandomHorizontalFlip":
+                    var prob = 0.5
+                    if let a = args["prob"] {
+                        guard case .number(let p) = a, (0...1).contains(p) else { throw error(op, "RandomHorizontalFlip prob must be a number from 0 to 1") }
+                        prob = p
+                    }
+                    out.append(.randomHorizontalFlip(prob: prob))
                 default:
                     guard case .text(let t)? = args["data_type"], ["float32", "mstype.float32"].contains(t) else {
                         throw error(op, "TypeCast of the data column supports data_type float32 (batches are float32)")
@@ -319,6 +344,46 @@ struct Reader {
             }
         }
         return out
+    }
+
+    /// `RandomCrop(size, padding=None, pad_if_needed=False, fill_value=0, padding_mode=Border.CONSTANT)`.
+    func randomCrop(_ op: Node, _ args: [String: Script.Argument]) throws(ScriptError) -> Transform {
+        func sizes(_ k: String, _ counts: [Int], _ what: String) throws(ScriptError) -> [Int]? {
+            guard let a = args[k] else { return nil }
+            let v: [Double]
+            switch a {
+            case .number(let x): v = [x]
+            case .list(let xs): v = xs
+            default: v = []
+            }
+            guard counts.contains(v.count), v.allSatisfy({ $0 >= 0 && $0 <= 1e6 && $0 == $0.rounded() }) else {
+                throw error(op, "RandomCrop \(k) must be \(what)")
+            }
+            return v.map { Int($0) }
+        }
+        guard let size = try sizes("size", [1, 2], "a whole number or [height, width]"), size.allSatisfy({ $0 > 0 }) else {
+            throw error(op, "RandomCrop needs size: a whole number above 0 or [height, width]")
+        }
+        var padding = try sizes("padding", [1, 2, 4], "a whole number, [left/right, top/bottom] or [left, top, right, bottom]") ?? [0]
+        if padding.count == 1 { padding = Array(repeating: padding[0], count: 4) }
+        if padding.count == 2 { padding = [padding[0], padding[1], padding[0], padding[1]] }
+        var padIfNeeded = false
+        if let a = args["pad_if_needed"] {
+            guard case .flag(let b) = a else { throw error(op, "RandomCrop pad_if_needed must be true or false") }
+            padIfNeeded = b
+        }
+        var fill: [Float] = [0]
+        if let a = args["fill_value"] {
+            switch a {
+            case .number(let x): fill = [Float(x)]
+            case .list(let xs) where xs.count == 3: fill = xs.map { Float($0) }
+            default: throw error(op, "RandomCrop fill_value must be a number or [r, g, b]")
+            }
+        }
+        if case .text(let mode)? = args["padding_mode"], !["CONSTANT", "Border.CONSTANT"].contains(mode) {
+            throw error(op, "RandomCrop padding_mode '\(printable(mode))' is not supported; NPUSim pads with Border.CONSTANT (fill_value)")
+        }
+        return .randomCrop(height: size[0], width: size.count == 2 ? size[1] : size[0], padding: padding, padIfNeeded: padIfNeeded, fill: fill)
     }
 
     func network(_ node: Node) throws(ScriptError) -> (layers: [Script.LayerSpec], graph: (inputs: [[String]], output: String)?) {
@@ -446,8 +511,12 @@ struct Reader {
         if let n = m["callbacks"] {
             guard let list = n.sequence else { throw error(n, "train.callbacks must be a list, e.g. [LossMonitor: {per_print_times: 1}]") }
             for item in list {
+                if let entry = item.mapping, entry.count == 1, entry.first?.key.string == "ModelCheckpoint" {
+                    t.modelCheckpoint = try modelCheckpoint(entry.first!.value)
+                    continue
+                }
                 let (type, args) = try oneClass(item, "train.callbacks", ["LossMonitor": ["per_print_times"], "TimeMonitor": ["data_size"],
-                                                                           "CSVLogger": ["path"]])
+                                                                           "CSVLogger": ["path"], "ModelCheckpoint": []])
                 if type == "TimeMonitor" { t.timeMonitor = true }
                 if type == "CSVLogger" {
                     guard case .text(let p)? = args["path"], !p.isEmpty else { throw error(item, "CSVLogger needs path: the CSV file to write") }
@@ -460,6 +529,28 @@ struct Reader {
             }
         }
         return t
+    }
+
+    func modelCheckpoint(_ node: Node) throws(ScriptError) -> Script.ModelCheckpointSpec {
+        var spec = Script.ModelCheckpointSpec()
+        if node.scalar?.string == "" || node.null != nil { return spec }
+        let path = "train.callbacks.ModelCheckpoint"
+        let m = try mapping(node, path, valid: ["prefix", "directory", "config"])
+        if let n = m["prefix"] {
+            spec.prefix = try text(n, "\(path).prefix")
+            guard !spec.prefix.contains("/") else { throw error(n, "\(path).prefix is '\(printable(spec.prefix))'; a prefix is a file name without '/'") }
+        }
+        if let n = m["directory"] {
+            let d = try text(n, "\(path).directory")
+            spec.directory = d.hasPrefix("/") ? d : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(d).standardized.path
+        }
+        if let n = m["config"], n.null == nil {
+            let c = try mapping(n, "\(path).config", valid: ["save_checkpoint_steps", "keep_checkpoint_max", "format"])
+            if let v = c["save_checkpoint_steps"] { spec.saveCheckpointSteps = try integer(v, "\(path).config.save_checkpoint_steps", 1...1e9) }
+            if let v = c["keep_checkpoint_max"] { spec.keepCheckpointMax = try integer(v, "\(path).config.keep_checkpoint_max", 1...1e6) }
+            if let v = c["format"] { spec.format = try choice(v, "\(path).config.format", ["ckpt", "safetensors"]) }
+        }
+        return spec
     }
 
     // MARK: scalars

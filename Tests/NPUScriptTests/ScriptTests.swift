@@ -273,8 +273,36 @@ import NPUDevice
         var o = RunOptions()
         o.steps = 2
         #expect(try ScriptRunner.run(s, o).steps == 2)
-        let bad = yaml.replacingOccurrences(of: "Rescale: {rescale: 2.0, shift: -1.0}", with: "RandomCrop: {size: 4}")
+        let bad = yaml.replacingOccurrences(of: "Rescale: {rescale: 2.0, shift: -1.0}", with: "RandomCrop: {sise: 4}")
         #expect(throws: ScriptError.self) { try Script.parse(yaml: bad, file: "/tmp/m.yaml") }
+    }
+
+    @Test func randomTransformsAndWorkersParseWithMindSporesDefaults() throws {
+        let yaml = ScriptTests.mlp.replacingOccurrences(of: "  batch: {batch_size: 32, drop_remainder: true}",
+            with: "  num_parallel_workers: 2\n  map:\n    - {operations: [{RandomCrop: {size: [3, 4], padding: [1, 2]}}, {RandomHorizontalFlip: {}}, {RandomCrop: {size: 2, pad_if_needed: true, fill_value: [1, 2, 3]}}], input_columns: image}\n  batch: {batch_size: 32, drop_remainder: true}")
+        let s = try Script.parse(yaml: yaml, file: "/tmp/m.yaml")
+        #expect(s.dataset.workers == 2)
+        #expect(s.dataset.transforms == [.randomCrop(height: 3, width: 4, padding: [1, 2, 1, 2], padIfNeeded: false, fill: [0]),
+                                         .randomHorizontalFlip(prob: 0.5),
+                                         .randomCrop(height: 2, width: 2, padding: [0, 0, 0, 0], padIfNeeded: true, fill: [1, 2, 3])])
+        // The MLP's samples are [784]: a crop is an error naming the transform and the shape.
+        do {
+            _ = try ScriptRunner.run(s)
+            Issue.record("a crop of [784] samples trained")
+        } catch let e as DataError {
+            #expect(e.message == "RandomCrop takes samples of [H, W] or [H, W, C], got [784]")
+        }
+        for (text, complaint) in [("RandomHorizontalFlip: {prob: 1.5}", "prob must be a number from 0 to 1"),
+                                  ("RandomCrop: {size: 3, padding_mode: EDGE}", "padding_mode 'EDGE' is not supported"),
+                                  ("RandomCrop: {size: [1, 2, 3]}", "size must be a whole number or [height, width]")] {
+            let broken = yaml.replacingOccurrences(of: "RandomHorizontalFlip: {}", with: text)
+            do {
+                _ = try Script.parse(yaml: broken, file: "/tmp/m.yaml")
+                Issue.record("\(text) parsed")
+            } catch {
+                #expect(error.description.contains(complaint) && error.description.hasPrefix("/tmp/m.yaml:"), "\(error)")
+            }
+        }
     }
 }
 

@@ -324,3 +324,54 @@ let pythonHasSafetensors: Bool = {
         }
     }
 }
+
+/// The Python that has MindSpore: `NPUSIM_MINDSPORE_PYTHON`, else `python3`; nil when it cannot
+/// import mindspore (MindSpore is large and not installed by `make setup`).
+let mindSporePython: String? = {
+    let python = ProcessInfo.processInfo.environment["NPUSIM_MINDSPORE_PYTHON"] ?? "python3"
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = [python, "-c", "import mindspore"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return nil }
+    p.waitUntilExit()
+    return p.terminationStatus == 0 ? python : nil
+}()
+
+/// A `.ckpt` written by `npusim run` loads in MindSpore itself: MindSpore reads it
+/// (`load_checkpoint`) and saves what it read (`save_checkpoint`); both files decode to the same
+/// bits here.
+@Suite struct MindSporeInteropTests {
+    @Test(.enabled(if: mindSporePython != nil, "MindSpore is not importable (set NPUSIM_MINDSPORE_PYTHON to a Python that has it): .ckpt export not checked against MindSpore; the fixtures MindSpore wrote are checked in NPUScriptTests"))
+    func mindSporeReadsOurCkptWithIdenticalValues() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-msinterop-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ours = dir.appendingPathComponent("ours.ckpt").path, theirs = dir.appendingPathComponent("theirs.ckpt").path
+        let r = try npusim(["run", RunCommandTests.example, "--steps", "3", "--save-checkpoint", ours, "--quiet"])
+        #expect(r.code == 0, "\(r.err)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [mindSporePython!, "-c", """
+            import sys, mindspore as ms
+            d = ms.load_checkpoint(sys.argv[1])
+            ms.save_checkpoint([{"name": k, "data": v} for k, v in d.items()], sys.argv[2])
+            print(len(d))
+            """, ours, theirs]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(printed.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last == "9")
+        let a = try MindSporeCheckpoint.decode(Array(try Data(contentsOf: URL(fileURLWithPath: ours))), file: ours)
+        let b = try MindSporeCheckpoint.decode(Array(try Data(contentsOf: URL(fileURLWithPath: theirs))), file: theirs)
+        #expect(a.tensors.map(\.name) == b.tensors.map(\.name))
+        for ((name, x), (_, y)) in zip(a.tensors, b.tensors) {
+            #expect(x.type == y.type && x.withUnsafeBytes { Array($0) } == y.withUnsafeBytes { Array($0) }, "\(name)")
+        }
+    }
+}
