@@ -211,6 +211,26 @@ import NPUDevice
         odd.cards = 3
         #expect(throws: DataError.self) { _ = try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), odd) }
     }
+
+    /// Every card resumes from the checkpoint (before the fix only card 0 loaded it and the other
+    /// replicas went on from their initial weights, so the averaged gradients differed).
+    @Test(arguments: ["resume2.safetensors", "resume2.ckpt"])
+    func aResumedTwoCardRunMatchesTheUninterruptedRun(file: String) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-\(getpid())-\(file)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let script = try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml")
+        var whole = RunOptions()
+        whole.cards = 2
+        whole.steps = 8
+        let all = try ScriptRunner.run(script, whole).losses.map(\.loss.bitPattern)
+        var first = whole
+        first.steps = 3
+        first.saveCheckpoint = path
+        _ = try ScriptRunner.run(script, first)
+        var second = whole
+        second.loadCheckpoint = path
+        #expect(try ScriptRunner.run(script, second).losses.map(\.loss.bitPattern) == Array(all.suffix(5)))
+    }
 }
 
 /// `network.nodes`: any graph of layers and two-input ops by name; errors name the node.
