@@ -16,6 +16,7 @@ public enum LayerCatalog {
         "BatchNorm2d": ["num_features", "eps", "momentum"],
         "Dropout": ["p", "keep_prob"],
         "LayerNorm": ["normalized_shape", "epsilon"],
+        "MultiheadAttention": ["embed_dim", "num_heads", "has_bias", "batch_first"],
     ]
     /// Ops of two inputs that `network.nodes` may use (a residual add, a gate).
     public static let binary: [String: [String]] = ["Add": [], "Mul": []]
@@ -117,6 +118,12 @@ struct Builder {
                     throw fail(l, "\(what) needs normalized_shape, a list of whole numbers")
                 }
                 return try LayerNormLayer(dims.map { Int($0) }, epsilon: Float(number(a, "epsilon", what, default: 1e-7, l)), name: l.name, ctx)
+            case "MultiheadAttention":
+                guard try flag(a, "batch_first", what, default: false, l) else {
+                    throw fail(l, "\(what): batches are [batch, sequence, embed_dim] here; set batch_first: true (MindSpore's default false means [sequence, batch, embed_dim])")
+                }
+                return try MultiheadAttentionLayer(embedDim: whole(a, "embed_dim", what, default: nil, l), numHeads: whole(a, "num_heads", what, default: nil, l),
+                                                   hasBias: flag(a, "has_bias", what, default: true, l), name: l.name, ctx)
             default: throw fail(l, "unknown layer '\(l.type)'")
             }
         }()

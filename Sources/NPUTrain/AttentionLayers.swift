@@ -44,22 +44,73 @@ public final class MultiHeadAttention: Layer {
     public var parameters: [Parameter] { q.parameters + k.parameters + v.parameters + out.parameters }
 
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
-        let shape = b.type(of: x).shape
-        guard shape.rank == 3 else { throw TrainError("\(name): input must be [batch, sequence, embedding], got \(shape)") }
-        let (n, s, e) = (shape[0], shape[1], shape[2]), d = e / heads
+        let shape = try attentionInputShape(&b, x, name)
+        let (n, s, e) = (shape[0], shape[1], shape[2])
         return try b.scoped(name) { b in
             let rows = try b.op(Reshape(shape: [n * s, e]), [x])
-            func split(_ layer: Dense) throws -> B.Value {  // [B·S, E] → [B, H, S, d]
-                let projected = try layer(&b, rows)
-                return try b.op(Transpose(perm: [0, 2, 1, 3]), [try b.op(Reshape(shape: [n, s, heads, d]), [projected])])
-            }
-            let (qh, kh, vh) = (try split(q), try split(k), try split(v))
-            let raw = try b.op(BatchMatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(qh), try b.cubeInput(kh)])
-            let scores = try b.op(Mul(), [raw, b.scalarConstant(1 / Float(d).squareRoot())])
-            let attention = try b.op(Softmax(axis: -1), [scores])
-            let context = try b.op(BatchMatMul(precision: b.cubePrecision), [try b.cubeInput(attention), try b.cubeInput(vh)])  // [B, H, S, d]
-            let merged = try b.op(Reshape(shape: [n * s, e]), [try b.op(Transpose(perm: [0, 2, 1, 3]), [context])])
-            return try b.op(Reshape(shape: [n, s, e]), [try out(&b, merged)])
+            let context = try scaledDotProductAttention(&b, q: try q(&b, rows), k: try k(&b, rows), v: try v(&b, rows), batch: n, sequence: s, heads: heads)
+            return try b.op(Reshape(shape: [n, s, e]), [try out(&b, context)])
+        }
+    }
+}
+
+/// The [batch, sequence, embedding] shape of an attention layer's input.
+func attentionInputShape<B: ModelBuilder>(_ b: inout B, _ x: B.Value, _ name: String) throws -> Shape {
+    let shape = b.type(of: x).shape
+    guard shape.rank == 3 else { throw TrainError("\(name): input must be [batch, sequence, embedding], got \(shape)") }
+    return shape
+}
+
+/// Multi-head attention on projected rows [B·S, E] of q, k and v: heads of d = E/heads,
+/// softmax(QKᵀ/√d)·V per head, merged back to rows [B·S, E].
+func scaledDotProductAttention<B: ModelBuilder>(_ b: inout B, q: B.Value, k: B.Value, v: B.Value, batch n: Int, sequence s: Int, heads: Int) throws -> B.Value {
+    let e = b.type(of: q).shape[1], d = e / heads
+    func split(_ rows: B.Value) throws -> B.Value {  // [B·S, E] → [B, H, S, d]
+        try b.op(Transpose(perm: [0, 2, 1, 3]), [try b.op(Reshape(shape: [n, s, heads, d]), [rows])])
+    }
+    let (qh, kh, vh) = (try split(q), try split(k), try split(v))
+    let raw = try b.op(BatchMatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(qh), try b.cubeInput(kh)])
+    let scores = try b.op(Mul(), [raw, b.scalarConstant(1 / Float(d).squareRoot())])
+    let attention = try b.op(Softmax(axis: -1), [scores])
+    let context = try b.op(BatchMatMul(precision: b.cubePrecision), [try b.cubeInput(attention), try b.cubeInput(vh)])  // [B, H, S, d]
+    return try b.op(Reshape(shape: [n * s, e]), [try b.op(Transpose(perm: [0, 2, 1, 3]), [context])])
+}
+
+/// MindSpore's `nn.MultiheadAttention(embed_dim, num_heads, has_bias=True, batch_first=True)` as
+/// self-attention (query, key and value the input [batch, sequence, embed_dim]) returning the
+/// attention output. Parameters as MindSpore creates them, in its order: `in_proj_weight`
+/// [3E, E] XavierUniform, `in_proj_bias` [3E] zeros, then `out_proj` a Dense(E, E)
+/// (HeUniform(√5), Uniform(1/√E)). The in-projection is one MatMul whose rows split into q, k, v.
+public final class MultiheadAttentionLayer: Layer {
+    public let name: String
+    public let heads: Int
+    public let inProjWeight: Parameter, inProjBias: Parameter?
+    public let outProj: Dense
+
+    /// - Throws: `TrainError` unless `embedDim` is a multiple of `numHeads`.
+    public init(embedDim: Int, numHeads: Int, hasBias: Bool = true, name: String, _ ctx: LayerContext) throws {
+        guard numHeads > 0, embedDim > 0, embedDim % numHeads == 0 else {
+            throw TrainError("\(name): embed_dim \(embedDim) must be a positive multiple of num_heads \(numHeads)")
+        }
+        self.name = name
+        heads = numHeads
+        inProjWeight = try ctx.parameter("\(name).in_proj_weight", [3 * embedDim, embedDim], .xavierUniform())
+        inProjBias = hasBias ? try ctx.parameter("\(name).in_proj_bias", [3 * embedDim], .zero) : nil
+        outProj = try Dense(embedDim, embedDim, hasBias: hasBias, name: "\(name).out_proj", ctx)
+    }
+
+    public var parameters: [Parameter] { [inProjWeight] + (inProjBias.map { [$0] } ?? []) + outProj.parameters }
+
+    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        let shape = try attentionInputShape(&b, x, name)
+        let (n, s, e) = (shape[0], shape[1], shape[2])
+        return try b.scoped(name) { b in
+            let rows = try b.op(Reshape(shape: [n * s, e]), [x])
+            var qkv = try b.op(MatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(rows), try b.cubeInput(b.read(inProjWeight))])
+            if let inProjBias { qkv = try b.op(BiasAdd(), [qkv, try b.read(inProjBias)]) }
+            func part(_ k: Int) throws -> B.Value { try b.op(Slice(begin: [0, k * e], size: [n * s, e]), [qkv]) }
+            let context = try scaledDotProductAttention(&b, q: try part(0), k: try part(1), v: try part(2), batch: n, sequence: s, heads: heads)
+            return try b.op(Reshape(shape: [n, s, e]), [try outProj(&b, context)])
         }
     }
 }

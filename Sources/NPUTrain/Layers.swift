@@ -18,11 +18,15 @@ public final class Dense: Layer {
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
+    /// x [..., in] → [..., out]; inputs of more than two axes are matrices of rows, as
+    /// MindSpore's Dense takes them.
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
-        try b.scoped(name) { b in
-            var y = try b.apply(MatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(x), try b.cubeInput(b.read(weight))])[0]
+        let shape = b.type(of: x).shape
+        return try b.scoped(name) { b in
+            let rows = shape.rank > 2 ? try b.apply(Reshape(shape: [-1, shape.dims.last!]), [x])[0] : x
+            var y = try b.apply(MatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(rows), try b.cubeInput(b.read(weight))])[0]
             if let bias { y = try b.apply(BiasAdd(), [y, b.read(bias)])[0] }
-            return y
+            return shape.rank > 2 ? try b.apply(Reshape(shape: shape.dims.dropLast() + [weight.type.shape[0]]), [y])[0] : y
         }
     }
 }

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 @testable import NPUScript
+import NPUGraph
+import NPURandom
 import NPUTensor
+import NPUTrain
 
 /// MindSpore `.ckpt` files: fixtures written by MindSpore 2.10 itself (Fixtures/mindspore/
 /// make_fixtures.py) read back with the values MindSpore reads; files written here read back
@@ -84,6 +87,20 @@ import NPUTensor
             #expect(t.type == m.type)
             for (a, b) in zip(try t.toArray(of: Float.self), try m.toArray(of: Float.self)) { #expect(abs(a - b) <= 1e-6, "\(name): \(a) vs \(b)") }
         }
+    }
+
+    /// The transformer example starts from the weights MindSpore's own network gets after
+    /// `set_seed(1)`: MultiheadAttention's XavierUniform in-projection included, bit for bit.
+    @Test func theTransformerExampleStartsFromMindSporesInitialWeights() throws {
+        let example = Self.folder.appendingPathComponent("../../../../examples/transformer.yaml").standardized.path
+        let script = try Script.load(path: example)
+        let seeds = SeedState()
+        try seeds.setSeed(script.seed ?? 0)
+        let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
+        _ = try Builder(script: script).network(ctx)
+        let theirs = try MindSporeCheckpoint.decode(try Self.bytes("transformer_init.ckpt"), file: "transformer_init.ckpt")
+        #expect(theirs.tensors.map(\.name) == ctx.store.names)
+        for (name, t) in theirs.tensors { #expect(Self.bits(t) == Self.bits(ctx.store[name]!), "\(name)") }
     }
 
     @Test func aResumedCkptRunMatchesTheUninterruptedRun() throws {

@@ -37,7 +37,7 @@ import NPUDevice
     /// Errors point at file:line:column, name the key, what was found and what is valid.
     @Test(arguments: [
         ("- Dense: {in_channels: 784, out_channels: 128, name: fc1}", "- Conv2D: {in_channels: 784, out_channels: 128, name: fc1}",
-         "x.yaml:9:7: unknown layer 'Conv2D' in network.layers[0] (did you mean 'Conv2d'?); layers are AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, GELU, LayerNorm, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh"),
+         "x.yaml:9:7: unknown layer 'Conv2D' in network.layers[0] (did you mean 'Conv2d'?); layers are AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, GELU, LayerNorm, MaxPool2d, MultiheadAttention, ReLU, Sigmoid, Softmax, Tanh"),
         ("seed: 1", "sed: 1", "x.yaml:1:1: unknown key 'sed' in the script (did you mean 'seed'?); valid keys are seed, context, dataset, eval, network, loss, optimizer, train"),
         ("{mode: graph, device: ascend910, determinism: \"on\"}", "{mode: graf}", "x.yaml:2:17: context.mode is 'graf' (did you mean 'graph'?); valid values are graph, pynative"),
         ("{mode: graph, device: ascend910, determinism: \"on\"}", "{cards: 0}", "x.yaml:2:18: context.cards is 0; valid values are whole numbers from 1 to 64"),

@@ -282,6 +282,25 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         let first = try #require(evals.first?["Accuracy"] as? Double), last = try #require(evals.last?["Accuracy"] as? Double)
         #expect(first < 0.5 && last > 0.9, "held-out accuracy went from \(first) to \(last)")
     }
+
+    /// The transformer example learns its sequence task (which needs attention across steps), and
+    /// its attention has MindSpore's parameter names.
+    @Test func theTransformerExampleLearnsItsSequenceTask() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/transformer.yaml").standardized.path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-transformer-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ckpt = dir.appendingPathComponent("t.ckpt").path
+        let r = try npusim(["run", example, "--json", "--save-checkpoint", ckpt])
+        #expect(r.code == 0, "\(r.err)")
+        let evals = r.out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["eval_after_epoch"] != nil }
+        let accuracy = evals.compactMap { $0["Accuracy"] as? Double }
+        #expect(accuracy.count == 4 && accuracy.first! < 0.9 && accuracy.last! > 0.95, "held-out accuracy \(accuracy)")
+        let names = try MindSporeCheckpoint.decode(Array(try Data(contentsOf: URL(fileURLWithPath: ckpt))), file: ckpt).tensors.map(\.name)
+        #expect(Array(names.prefix(8)) == ["norm1.gamma", "norm1.beta", "attention.in_proj_weight", "attention.in_proj_bias",
+                                           "attention.out_proj.weight", "attention.out_proj.bias", "norm2.gamma", "norm2.beta"])
+    }
 }
 
 /// Whether `python3` can import the safetensors package.

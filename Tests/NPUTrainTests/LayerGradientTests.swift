@@ -28,6 +28,8 @@ let layerCases: [LayerCase] = [
     LayerCase(name: "Flatten", input: [2, 3, 2]) { _ in Flatten() },
     LayerCase(name: "MultiHeadAttention", input: [2, 3, 4]) { try MultiHeadAttention(embedding: 4, heads: 2, name: "mha", $0) },
     LayerCase(name: "TransformerBlock", input: [2, 3, 4]) { try TransformerBlock(embedding: 4, heads: 2, name: "tb", $0) },
+    LayerCase(name: "MultiheadAttention (MindSpore's)", input: [2, 3, 4]) { try MultiheadAttentionLayer(embedDim: 4, numHeads: 2, name: "attn", $0) },
+    LayerCase(name: "Dense on [B, S, E]", input: [2, 3, 5]) { try Dense(5, 4, name: "d3", $0) },
 ]
 
 @Suite struct LayerGradientTests {
@@ -82,5 +84,37 @@ let layerCases: [LayerCase] = [
                 #expect(abs(Double(analytic[k]) - numeric) <= 5e-3 + 2e-2 * abs(numeric), "\(c.name) d\(p.name)[\(k)]: \(analytic[k]) vs \(numeric)")
             }
         }
+    }
+}
+
+/// MindSpore's MultiheadAttention (one in-projection [3E, E] split into q, k, v) computes what
+/// the layer with separate q, k, v projections computes when its rows are theirs.
+@Suite struct MultiheadAttentionTests {
+    @Test func theFusedInProjectionIsTheSeparateProjections() throws {
+        let ctx = try context()
+        let fused = try MultiheadAttentionLayer(embedDim: 8, numHeads: 2, name: "attn", ctx)
+        let separate = try MultiHeadAttention(embedding: 8, heads: 2, name: "mha", ctx)
+        #expect(fused.parameters.map(\.name) == ["attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight", "attn.out_proj.bias"])
+        #expect(fused.inProjWeight.type.shape == [24, 8] && fused.inProjBias!.type.shape == [24])
+        // Give the fused layer's weights to the separate one: rows 0..<8 are q, 8..<16 k, 16..<24 v.
+        let w = try ctx.store["attn.in_proj_weight"]!.toArray(of: Float.self)
+        let bias = try sampleTensor([24], seed: 5).toArray(of: Float.self)
+        ctx.store["attn.in_proj_bias"] = try Tensor(shape: [24], values: bias)
+        for (k, layer) in [separate.q, separate.k, separate.v].enumerated() {
+            ctx.store[layer.weight.name] = try Tensor(shape: [8, 8], values: Array(w[(k * 64)..<((k + 1) * 64)]))
+            ctx.store[layer.bias!.name] = try Tensor(shape: [8], values: Array(bias[(k * 8)..<((k + 1) * 8)]))
+        }
+        ctx.store[separate.out.weight.name] = ctx.store["attn.out_proj.weight"]
+        ctx.store[separate.out.bias!.name] = ctx.store["attn.out_proj.bias"]
+        func run(_ layer: any Layer) throws -> [Float] {
+            var b = GraphModel(isTraining: false)
+            let y = try layer(&b, b.graph.input("x", TensorType(.float32, [2, 5, 8])))
+            let g = try CompiledGraph(b.graph, fetches: [y], device: Device(spec: .ascend910), store: ctx.store, planner: ReductionPlanner(spec: .ascend910, policy: .on))
+            return try g.step(["x": try sampleTensor([2, 5, 8], seed: 9)])[0].toArray(of: Float.self)
+        }
+        let a = try run(fused), c = try run(separate)
+        #expect(a.count == 80)
+        for (x, y) in zip(a, c) { #expect(abs(x - y) <= 1e-5 * max(1, abs(y)), "\(x) vs \(y)") }
+        #expect(throws: TrainError.self) { try MultiheadAttentionLayer(embedDim: 6, numHeads: 4, name: "bad", ctx) }
     }
 }

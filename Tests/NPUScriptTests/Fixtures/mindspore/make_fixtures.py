@@ -10,6 +10,9 @@
   global_step, learning_rate, momentum.
 - mixed.ckpt / mixed_crc.ckpt: one tensor of each dtype NPUSim holds, a scalar, a string
   (append_dict), the second with `crc_check=True`.
+- transformer_init.ckpt: `save_checkpoint(net)` after `set_seed(1)` of the network of
+  examples/transformer.yaml (LayerNorm, MultiheadAttention, LayerNorm, three Dense), created in
+  its node order: the initial weights that example must start from.
 - expected.safetensors: every tensor of the .ckpt files as numpy read them back, named
   `FILE/NAME`; losses.txt: MindSpore's two training losses (float32, as Python prints them).
 """
@@ -77,6 +80,22 @@ for name, crc in [("mixed.ckpt", False), ("mixed_crc.ckpt", True)]:
         os.chmod(name, 0o600)
         os.remove(name)
     ms.save_checkpoint(mixed, name, append_dict={"note": "hello"}, crc_check=crc)
+
+ms.set_seed(1)
+
+
+class Transformer(nn.Cell):
+    def __init__(self):
+        super().__init__()
+        self.norm1 = nn.LayerNorm((8,))
+        self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.norm2 = nn.LayerNorm((8,))
+        self.ffn_up = nn.Dense(8, 32)
+        self.ffn_down = nn.Dense(32, 8)
+        self.head = nn.Dense(64, 4)
+
+
+ms.save_checkpoint(Transformer(), "transformer_init.ckpt")
 
 expected = {}
 for file in ["tiny_init.ckpt", "tiny-1_2.ckpt", "mixed.ckpt"]:
