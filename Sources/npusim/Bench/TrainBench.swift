@@ -21,7 +21,8 @@ train: {epochs: 2, callbacks: [LossMonitor: {per_print_times: 100}]}
 /// Host ms per step of the MLP script through `npusim run`'s runner (Model.train: the dataset's
 /// batches, one step each, loss lines made), without and with dataset sink mode (one sink per
 /// epoch). The set-up (building, compiling, making the data) cancels out: the figure is the
-/// difference between a 3-epoch and a 1-epoch run, divided by the 200 steps between them.
+/// difference between an 11-epoch and a 1-epoch run, divided by the 1,000 steps between them (a
+/// 200-step difference was too noisy to compare the two: 0.18–0.32 ms for the same code).
 func modelTrainFigures() throws -> [BenchFigure] {
     let script = try Script.parse(yaml: mlpScript, file: "/tmp/mlp-bench.yaml")
     var figures: [BenchFigure] = []
@@ -37,7 +38,7 @@ func modelTrainFigures() throws -> [BenchFigure] {
         _ = try seconds(epochs: 1)  // warm-up
         var ms: [Double] = []
         for _ in 0..<5 {
-            let (short, a) = try seconds(epochs: 1), (long, b) = try seconds(epochs: 3)
+            let (short, a) = try seconds(epochs: 1), (long, b) = try seconds(epochs: 11)
             ms.append((long - short) / Double(b - a) * 1e3)
         }
         figures.append(BenchFigure(bench: "mlp-step", caseName: sink ? "model-train-sink" : "model-train", unit: "ms/step", values: ms))
