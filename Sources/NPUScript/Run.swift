@@ -25,6 +25,8 @@ public struct RunOptions {
     public var loadCheckpoint: String?
     /// Save a checkpoint here when training ends.
     public var saveCheckpoint: String?
+    /// Write the run's timeline here (Chrome trace event format): every task of every card.
+    public var trace: String?
     public init() {}
 }
 
@@ -133,7 +135,7 @@ public enum ScriptRunner {
             throw DataError("the network does not take the dataset's batches of float32\(batchShape) (samples of \((try dataset.sampleType()).shape) from \(dataset.source.origin)): \(error)")
         }
         let configuration = StepConfiguration(determinism: determinism, orderSource: orderSource,
-                                              ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0, cards: cards)
+                                              ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0, recording: options.trace != nil, cards: cards)
         let inputs = ["data": TensorType(.float32, batchShape), "label": TensorType(.int32, [dataset.batchSize])]
         let sink = options.sink ?? script.train.sink
         guard !(sink && mode == .pynative) else { throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)") }
@@ -145,6 +147,8 @@ public enum ScriptRunner {
         let cluster = cards > 1 ? try Cluster(spec: spec, cards: cards) : nil
         var replicaStores: [ParameterStore] = []
         let device = cluster?.devices[0] ?? Device(spec: spec)
+        let devices = cluster?.devices ?? [device]
+        if options.trace != nil { for d in devices { d.timelineMode = .all } }  // every task, for the trace
         let step = try TrainStep(model: NetworkWithLoss(network: network, loss: loss), inputs: inputs, optimizer: optimizer, mode: mode,
                                  device: device, store: ctx.store, configuration: configuration)
         let parallel = try cluster.map { cluster in
@@ -322,6 +326,9 @@ public enum ScriptRunner {
         }
         try checkpointer?.stepEnd(store: ctx.store, step: done, epoch: lastEpoch, force: true)
         if let path = options.saveCheckpoint { try Checkpoint.save(ctx.store, to: path, step: done, epoch: lastEpoch) }
+        if let path = options.trace {
+            do { try writeDurably(ChromeTrace.encode(devices), to: path) } catch { throw DataError("--trace: \(error.message)") }
+        }
         return RunSummary(steps: done, samples: done * dataset.batchSize * cards,
                           hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records,
                           evaluations: evaluations)

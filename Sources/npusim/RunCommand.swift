@@ -48,10 +48,13 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("hidden-steps"), help: "With --losses: also the per-step losses a sink hides (column visible).")
     var hiddenSteps = false
 
-    @Option(name: .customLong("load-checkpoint"), help: "Start from this safetensors checkpoint (parameters, optimizer state, the step reached).")
+    @Option(name: .long, help: "Write the run's timeline to this JSON file (Chrome trace event format: a process per card, a thread per stream and the host; open it in Perfetto or chrome://tracing). Every task is kept: use it with few steps.")
+    var trace: String?
+
+    @Option(name: .customLong("load-checkpoint"), help: "Start from this checkpoint: safetensors, or MindSpore's .ckpt (parameters, optimizer state, the step reached).")
     var loadCheckpoint: String?
 
-    @Option(name: .customLong("save-checkpoint"), help: "Save a safetensors checkpoint here when training ends (written durably).")
+    @Option(name: .customLong("save-checkpoint"), help: "Save a checkpoint here when training ends (written durably): MindSpore's format for a .ckpt name, else safetensors.")
     var saveCheckpoint: String?
 
     @Flag(name: .long, help: "JSON lines instead of text.")
@@ -86,6 +89,7 @@ struct RunCommand: ParsableCommand {
         options.cards = cards
         options.loadCheckpoint = loadCheckpoint
         options.saveCheckpoint = saveCheckpoint
+        options.trace = trace
         let summary = try ScriptRunner.run(parsed, options, keepHidden: hiddenSteps, line: { record in
             guard !quiet else { return }
             emit(json ? "{\"epoch\":\(record.epoch),\"step\":\(record.step),\"loss\":\(jsonNumber(Double(record.loss)))}" : record.lossMonitorLine)

@@ -394,3 +394,28 @@ let mindSporePython: String? = {
         }
     }
 }
+
+/// `npusim run --trace`: the Chrome trace event format, a process per card and a thread per stream
+/// and the host, every task of every step once.
+@Suite struct TraceTests {
+    @Test func theTraceHasEveryTaskOfEveryCardInChromesFormat() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-trace-\(getpid()).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try npusim(["run", RunCommandTests.example, "--steps", "3", "--cards", "2", "--determinism", "off", "--order-seed", "3", "--trace", path, "--quiet"])
+        #expect(r.code == 0, "\(r.err)")
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        let events = try #require(object?["traceEvents"] as? [[String: Any]])
+        let names = events.filter { $0["name"] as? String == "process_name" }.compactMap { ($0["args"] as? [String: Any])?["name"] as? String }
+        #expect(names.sorted() == ["NPU 0", "NPU 1"])
+        let threads = events.filter { $0["name"] as? String == "thread_name" && $0["pid"] as? Int == 0 }.compactMap { ($0["args"] as? [String: Any])?["name"] as? String }
+        #expect(threads.first == "host" && threads.contains("compute"))
+        let tasks = events.filter { $0["ph"] as? String == "X" }
+        #expect(tasks.allSatisfy { ($0["ts"] as? Double ?? -1) >= 0 && ($0["dur"] as? Double ?? -1) >= 0 })
+        // The MLP's forward MatMul: once per step on each card, with its step and reduction plan.
+        for card in [0, 1] {
+            let matmuls = tasks.filter { $0["pid"] as? Int == card && $0["name"] as? String == "fc1/MatMul" }
+            #expect(matmuls.compactMap { ($0["args"] as? [String: Any])?["step"] as? Int } == [0, 1, 2], "card \(card)")
+            #expect(matmuls.allSatisfy { (($0["args"] as? [String: Any])?["engine"] as? String) == "cube" })
+        }
+    }
+}
