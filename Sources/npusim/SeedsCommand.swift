@@ -127,19 +127,7 @@ func valuesText(_ values: SeedValues, json: Bool = false) -> String {
 
 /// The JSON array CLI.md specifies; float32 values keep their shortest float32 form.
 func seedResultsJSON(_ results: [SeedCallResult]) -> String {
-    func quote(_ s: String) -> String {
-        var out = "\""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default: out += ch.value < 0x20 ? String(format: "\\u%04x", ch.value) : String(ch)
-            }
-        }
-        return out + "\""
-    }
+    let quote = ChromeTrace.quoted
     let objects = results.map { r -> String in
         var fields = ["\"call\": \(quote(r.call))"]
         if r.name == "initializer", let s = r.seed {
