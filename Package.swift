@@ -57,8 +57,12 @@ let package = Package(
             dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps"]
         ),
         .target(
+            name: "NPUCollective",
+            dependencies: ["NPUDevice", "NPUTensor", "NPUOps", "NPUKernels"]
+        ),
+        .target(
             name: "NPUTrain",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph"]
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUCollective"]
         ),
         .target(
             name: "NPUData",
@@ -71,7 +75,7 @@ let package = Package(
         ),
         .target(
             name: "NPUSim",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUTrain", "NPUData", "NPUScript"]
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUCollective", "NPUTrain", "NPUData", "NPUScript"]
         ),
         .executableTarget(
             name: "npusim",
@@ -86,6 +90,7 @@ let package = Package(
         .testTarget(name: "NPUOpsTests", dependencies: ["NPUOps", "NPUKernels"]),
         .testTarget(name: "NPUGraphTests", dependencies: ["NPUGraph"]),
         .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"]),
+        .testTarget(name: "NPUCollectiveTests", dependencies: ["NPUCollective", "NPUOps", "NPUTensor", "NPUDevice"]),
         .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUOps"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor", "NPUTrain", "NPUDevice"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"]),

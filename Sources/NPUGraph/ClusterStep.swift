@@ -35,17 +35,51 @@ public final class ClusterStep {
         guard feeds.count == graphs.count else { throw GraphError("\(graphs.count) cards need \(graphs.count) feeds (one shard each), got \(feeds.count)") }
         for g in graphs { g.device.hostWork("GraphLaunch", "step \(g.steps)", duration: g.device.spec.host.graphLaunch) }
         let runs = try zip(graphs, feeds).map { g, f in try g.begin(.host(f)) }
+        try lockstep(runs)
+        return try runs.map { try $0.finish(.host) }
+    }
+
+    /// Every card's device data queue (made on first use).
+    private var queues: [DeviceQueue] = []
+    /// Sinks run so far.
+    public private(set) var sinks = 0
+
+    /// Dataset sink mode on every card: `batches[k]` are card k's batches, one per step, pushed to
+    /// its device data queue; one sink launch per card, then the steps run from the queues in
+    /// lockstep with no host synchronisation between them. Returns every card's fetches of the
+    /// last step and, with `keepHidden`, of every step (the values a sink hides, kept on the side).
+    /// - Throws: `GraphError` for batches that do not fit; `OpError` from a kernel or a collective.
+    public func sink(_ batches: [[[String: Tensor]]], keepHidden: Bool = false) throws -> (last: [[Tensor]], perStep: [[[Tensor]]]) {
+        guard batches.count == graphs.count, let n = batches.first?.count, n > 0, batches.allSatisfy({ $0.count == n }) else {
+            throw GraphError("a sink on \(graphs.count) cards needs the same number (at least 1) of batches for every card")
+        }
+        if queues.isEmpty || queues[0].capacity < n { queues = graphs.map { DeviceQueue(device: $0.device, capacity: max(100, n)) } }
+        for (k, q) in queues.enumerated() { for feeds in batches[k] { try q.push(feeds) } }
+        for g in graphs { g.device.hostWork("SinkLaunch", "sink of \(n) steps", duration: g.device.spec.host.sinkLaunch) }
+        defer { sinks += 1 }
+        var hidden: [[[Tensor]]] = [], last: [[Tensor]] = []
+        for step in 0..<n {
+            let runs = try zip(graphs, queues).map { g, q in try g.begin(.queue(q), sink: sinks) }
+            try lockstep(runs)
+            let fetched = try runs.map { try $0.finish(step == n - 1 ? .host : keepHidden ? .kept : .none) }
+            if keepHidden { hidden.append(fetched) }
+            if step == n - 1 { last = fetched }
+        }
+        return (last, hidden)
+    }
+
+    /// Node i on every card before node i + 1; a collective combines every card's inputs once.
+    private func lockstep(_ runs: [StepRun]) throws {
         for position in 0..<graphs[0].schedule.count {
             if let op = graphs[0].collective(at: position) {
                 // Timing-only steps carry no values: only the transfers are simulated.
                 let outputs = graphs[0].timingOnly ? Array(repeating: [], count: graphs.count)
-                    : try op.combine(zip(graphs, runs).map { g, r in g.nodeInputs(at: position, r) })
+                    : try op.combine(zip(graphs, runs).map { g, r in g.nodeInputs(at: position, r) }, graphs[0].collectiveContext(at: position, runs[0]))
                 let ready = graphs.map { $0.recordCollectiveReady() }
                 for (k, g) in graphs.enumerated() { g.runCollective(at: position, runs[k], outputs: outputs[k], ready: ready) }
             } else {
                 for r in runs { try r.runNext() }
             }
         }
-        return try runs.map { try $0.finish(.host) }
     }
 }

@@ -112,7 +112,7 @@ public final class CompiledGraph {
         var live = Set(fetches.map(\.node))
         for (i, n) in graph.nodes.enumerated() { if case .assign = n.kind { live.insert(i) } }
         for i in graph.nodes.indices.reversed() where live.contains(i) { live.formUnion(graph.nodes[i].inputs.map(\.node)) }
-        schedule = graph.nodes.indices.filter(live.contains)
+        schedule = Self.collectivesEarly(graph, graph.nodes.indices.filter(live.contains))
         for i in schedule {
             if case .parameter(let name) = graph.nodes[i].kind {
                 guard let type = timingOnly ? store.type(of: name) : store[name]?.type else {
@@ -289,6 +289,29 @@ public final class CompiledGraph {
     /// orders are keyed by the step, so they continue as the uninterrupted run's would).
     public func continueAt(step: Int) { steps = step }
 
+    /// `order` with every collective moved up to just after the last of its inputs: a bucket's
+    /// AllReduce starts on the communication stream as soon as its gradients exist, overlapping
+    /// the rest of the backward pass (its consumers come later in the order anyway).
+    static func collectivesEarly(_ graph: Graph, _ order: [Int]) -> [Int] {
+        var out: [Int] = []
+        out.reserveCapacity(order.count)
+        var position: [Int: Int] = [:]
+        for i in order {
+            if case .op(let op) = graph.nodes[i].kind, op is any CollectiveOp {
+                let after = graph.nodes[i].inputs.map { position[$0.node] ?? -1 }.max() ?? -1
+                // Behind collectives already placed right there, so buckets keep their order.
+                var at = after + 1
+                while at < out.count, case .op(let o) = graph.nodes[out[at]].kind, o is any CollectiveOp { at += 1 }
+                out.insert(i, at: at)
+                for (k, j) in out.enumerated() where k >= at { position[j] = k }
+            } else {
+                position[i] = out.count
+                out.append(i)
+            }
+        }
+        return out
+    }
+
     /// The names of the step's inputs, in graph order.
     public var inputNames: [String] {
         schedule.compactMap { if case .input(let name) = graph.nodes[$0].kind { name } else { nil } }
@@ -317,12 +340,21 @@ public final class CompiledGraph {
         let comm = device.stream(named: "comm")
         for e in ready { comm.wait(e) }
         let types = n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }
-        // A collective over more cards than one server holds crosses RoCE, its slowest link.
-        let link: LinkType = c.cards > device.spec.cardsPerServer ? .interServer : .onBoard
-        comm.transfer(n.name, type: c.type, bytes: c.linkBytes(types), link: link)
+        for hop in c.transfers(types, cardsPerServer: device.spec.cardsPerServer) {
+            comm.transfer(n.name, type: c.type, bytes: hop.bytes, link: hop.link)
+        }
         comm.record(collectiveDone)
         device.defaultStream.wait(collectiveDone)
         run.advance()
+    }
+
+    /// The context a collective at `position` combines in for `run`: this card's planner, on the
+    /// run's step, entered into the collective's op instance.
+    func collectiveContext(at position: Int, _ run: StepRun) -> KernelContext {
+        let i = schedule[position]
+        context.planner.step = run.step
+        context.planner.enter(op: graph.nodes[i].name, identity: identities[i])
+        return context
     }
 
     /// This card's event that its compute reached the collective (recorded now).

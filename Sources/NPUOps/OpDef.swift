@@ -119,7 +119,7 @@ extension OpDef {
 
     /// Elementwise work: `flopsPerElement` per output element, every input and output read or
     /// written once.
-    func elementwiseWork(_ inputs: [TensorType], _ outputs: [TensorType], flopsPerElement: Double = 1) -> Work {
+    public func elementwiseWork(_ inputs: [TensorType], _ outputs: [TensorType], flopsPerElement: Double = 1) -> Work {
         let bytes = (inputs + outputs).reduce(0) { $0 + Double($1.shape.count * $1.dtype.size) }
         let n = outputs.first?.shape.count ?? 0
         return Work(flops: Double(n) * flopsPerElement, bytes: bytes, unit: .vector, tiling: .elements(n))
@@ -137,12 +137,12 @@ extension OpDef {
     }
 
     /// Checks the input count.
-    func expectInputs(_ inputs: [TensorType], _ count: Int) throws(OpError) {
+    public func expectInputs(_ inputs: [TensorType], _ count: Int) throws(OpError) {
         guard inputs.count == count else { throw OpError(type, "takes \(count) input\(count == 1 ? "" : "s"), got \(inputs.count)") }
     }
 
     /// Checks that input `index` is float32.
-    func expectFloat(_ inputs: [TensorType], _ index: Int, _ name: String) throws(OpError) {
+    public func expectFloat(_ inputs: [TensorType], _ index: Int, _ name: String) throws(OpError) {
         guard inputs[index].dtype == .float32 else {
             throw OpError(type, "\(name) must be float32, got \(inputs[index].dtype) (cast it first)")
         }

@@ -199,6 +199,27 @@ public final class ReductionPlanner {
     /// Forgets recorded plans.
     public func clearPlans() { plans.removeAll(keepingCapacity: true) }
 
+    /// The orders in which a collective adds `contributions` (one per card, or per server) for each
+    /// of `chunks` chunks: under `off` one permutation of 0..<contributions per chunk, chunk after
+    /// chunk, drawn like every launch's orders (keyed by the order seed, the op instance entered,
+    /// `site`, the launch index within the op and the step: the arrival order, replayable); nil
+    /// under `on` and `strict`, where the algorithm's fixed order or the exact sum applies.
+    public func collectiveOrders(op: String, site: String, contributions: Int, chunks: Int) -> [Int32]? {
+        guard policy(for: op) == .off, contributions > 1, chunks > 0 else { return nil }
+        let launch = launchInOp
+        launchInOp += 1
+        var order = [Int32](repeating: 0, count: chunks * contributions)
+        let key = launchKey(site: site, launch: launch)
+        order.withUnsafeMutableBufferPointer { o in
+            npu_order_permutations(o.baseAddress!, contributions, chunks, key, UInt64(truncatingIfNeeded: step))
+        }
+        if recording {
+            plans.append(ReductionPlan(op: op, site: site, instance: instance, step: step, launch: launch, extent: contributions, policy: .off,
+                                       blocks: (0..<contributions).map { $0..<($0 + 1) }, tileSize: 1, order: order))
+        }
+        return order
+    }
+
     /// The Philox key of one launch: Philox(counter: (hash of instance and site, card, launch index),
     /// key: the order seed).
     private func launchKey(site: String, launch: Int) -> UInt64 {

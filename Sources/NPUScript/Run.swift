@@ -1,4 +1,5 @@
 import Foundation
+import NPUCollective
 import NPUData
 import NPUDevice
 import NPUGraph
@@ -37,6 +38,9 @@ public struct LossRecord: Equatable {
     public var step: Int
     public var loss: Float
     public var visible: Bool
+    /// With several cards: the mean of every card's loss (the lines show card 0's, as rank 0's
+    /// LossMonitor does); nil on one card.
+    public var globalLoss: Float? = nil
 
     /// MindSpore 2.10's LossMonitor line: the float32 loss printed as Python prints `float(loss)`.
     public var lossMonitorLine: String { "epoch: \(epoch) step: \(step), loss is \(Double(loss))" }
@@ -134,13 +138,15 @@ public enum ScriptRunner {
         } catch let error as OpError {
             throw DataError("the network does not take the dataset's batches of float32\(batchShape) (samples of \((try dataset.sampleType()).shape) from \(dataset.source.origin)): \(error)")
         }
-        let configuration = StepConfiguration(determinism: determinism, orderSource: orderSource,
+        var configuration = StepConfiguration(determinism: determinism, orderSource: orderSource,
                                               ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0, recording: options.trace != nil, cards: cards)
+        configuration.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
+        configuration.fusionSplits = script.context.fusionSplits
         let inputs = ["data": TensorType(.float32, batchShape), "label": TensorType(.int32, [dataset.batchSize])]
         let sink = options.sink ?? script.train.sink
         guard !(sink && mode == .pynative) else { throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)") }
-        guard cards == 1 || (mode == .graph && !sink) else {
-            throw TrainError("\(cards) cards train in graph mode without dataset sinking today (sinking on many cards comes with the cards issue)")
+        guard cards == 1 || mode == .graph else {
+            throw TrainError("\(cards) cards train in graph mode (context.mode or --mode graph); PyNative runs one card")
         }
         // One card, or a cluster running one replica per card (card 0's is this run's network,
         // store and device: the one the loss lines, evaluation and checkpoints show).
@@ -189,12 +195,17 @@ public enum ScriptRunner {
             }
             return pending.removeLast()
         }
-        /// One training step on `b` (card 0's batch) and the other cards' next batches; card 0's loss.
-        func train(_ b: Batch) throws -> Float {
-            guard let parallel else { return try step(["data": b.data, "label": b.label]).toArray(of: Float.self)[0] }
+        /// Card 0's loss and, on several cards, the mean of every card's.
+        func losses(_ perCard: [Tensor]) throws -> (Float, Float?) {
+            let values = try perCard.map { try $0.toArray(of: Float.self)[0] }
+            return (values[0], values.count > 1 ? Float(values.reduce(0.0) { $0 + Double($1) } / Double(values.count)) : nil)
+        }
+        /// One training step on `b` (card 0's batch) and the other cards' next batches.
+        func train(_ b: Batch) throws -> (Float, Float?) {
+            guard let parallel else { return (try step(["data": b.data, "label": b.label]).toArray(of: Float.self)[0], nil) }
             let rest = shards.indices.map { shardPending[$0].removeLast() }
             let feeds = ([b] + rest).map { ["data": $0.data, "label": $0.label] }
-            return try parallel(feeds)[0].toArray(of: Float.self)[0]
+            return try losses(try parallel(feeds))
         }
         func check(_ b: Batch) throws {
             // A partial last batch (drop_remainder false) has another shape than the compiled step.
@@ -282,14 +293,32 @@ public enum ScriptRunner {
                 guard epoch * sinkSize > done else { continue }  // sinks a resumed run already ran
                 let n = min(sinkSize, limit - done)
                 guard n > 0 else { break }
-                let batches = try (0..<n).map { _ in let b = nextBatch(); try check(b); return ["data": b.data, "label": b.label] }
-                let result = try step.sink(batches, keepHidden: keepHidden)
-                if keepHidden {
-                    for (k, l) in result.perStep.dropLast().enumerated() {
-                        records.append(LossRecord(epoch: epoch, step: k + 1, loss: try l.toArray(of: Float.self)[0], visible: false))
+                // Every card's batches for the sink (card 0's, then each other card's shard).
+                var perCard: [[[String: Tensor]]] = Array(repeating: [], count: max(cards, 1))
+                for _ in 0..<n {
+                    let b = nextBatch()
+                    try check(b)
+                    perCard[0].append(["data": b.data, "label": b.label])
+                    for k in shards.indices {
+                        let o = shardPending[k].removeLast()
+                        perCard[k + 1].append(["data": o.data, "label": o.label])
                     }
                 }
-                let r = LossRecord(epoch: epoch, step: n, loss: try result.loss.toArray(of: Float.self)[0], visible: true)
+                let last: [Tensor], hidden: [[Tensor]]
+                if let parallel {
+                    (last, hidden) = try parallel.sink(perCard, keepHidden: keepHidden)
+                } else {
+                    let result = try step.sink(perCard[0], keepHidden: keepHidden)
+                    (last, hidden) = ([result.loss], result.perStep.map { [$0] })
+                }
+                if keepHidden {
+                    for (k, l) in hidden.dropLast().enumerated() {
+                        let (loss, global) = try losses(l)
+                        records.append(LossRecord(epoch: epoch, step: k + 1, loss: loss, visible: false, globalLoss: global))
+                    }
+                }
+                let (loss, global) = try losses(last)
+                let r = LossRecord(epoch: epoch, step: n, loss: loss, visible: true, globalLoss: global)
                 records.append(r)
                 device.hostCallback("LossMonitor")
                 line(r)
@@ -302,10 +331,10 @@ public enum ScriptRunner {
                     guard done < limit else { break epochLoop }
                     let b = nextBatch()
                     try check(b)
-                    let l = try train(b)
+                    let (l, global) = try train(b)
                     done += 1
                     progress(done, min(limit, max(1, epochs) * dataset.batchesPerEpoch))
-                    let r = LossRecord(epoch: epoch, step: s, loss: l, visible: s % script.train.printEvery == 0)
+                    let r = LossRecord(epoch: epoch, step: s, loss: l, visible: s % script.train.printEvery == 0, globalLoss: global)
                     records.append(r)
                     if r.visible {
                         device.hostCallback("LossMonitor")

@@ -48,6 +48,10 @@ public struct Script {
         public var mode = "graph"
         public var device = "ascend910"
         public var cards = 1
+        /// `allreduce_algorithm`: ring, mesh or hierarchical; nil: auto (HCCL's choice).
+        public var allReduceAlgorithm: String?
+        /// `all_reduce_fusion_config`: parameter indices where a new gradient bucket starts.
+        public var fusionSplits: [Int]?
         public var determinism = "off"
         public var orderSeed: UInt64?
         public var ampLevel = "O0"
@@ -211,11 +215,26 @@ struct Reader {
     }
 
     func context(_ node: Node) throws(ScriptError) -> Script.Context {
-        let m = try mapping(node, "context", valid: ["mode", "device", "cards", "determinism", "order_seed", "amp_level", "seed_semantics"])
+        let m = try mapping(node, "context", valid: ["mode", "device", "cards", "determinism", "order_seed", "amp_level", "seed_semantics",
+                                                     "allreduce_algorithm", "all_reduce_fusion_config"])
         var c = Script.Context()
         if let n = m["mode"] { c.mode = try choice(n, "context.mode", ["graph", "pynative"]) }
         if let n = m["device"] { c.device = try text(n, "context.device") }
         if let n = m["cards"] { c.cards = try integer(n, "context.cards", 1...64) }
+        if let n = m["allreduce_algorithm"] {
+            let a = try choice(n, "context.allreduce_algorithm", ["auto", "ring", "mesh", "hierarchical"])
+            c.allReduceAlgorithm = a == "auto" ? nil : a
+        }
+        if let n = m["all_reduce_fusion_config"] {
+            guard let list = n.sequence else { throw error(n, "context.all_reduce_fusion_config must be a list of increasing parameter indices, e.g. [2, 4]") }
+            var splits: [Int] = []
+            for item in list {
+                let k = try integer(item, "context.all_reduce_fusion_config[\(splits.count)]", 1...1e6)
+                guard splits.last.map({ k > $0 }) ?? true else { throw error(item, "context.all_reduce_fusion_config must increase, got \(k) after \(splits.last!)") }
+                splits.append(k)
+            }
+            c.fusionSplits = splits
+        }
         if let n = m["determinism"] {
             // YAML 1.1 reads bare on/off as booleans; both spellings are accepted.
             let word = n.scalar?.string.lowercased() ?? ""

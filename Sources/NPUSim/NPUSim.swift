@@ -4,6 +4,7 @@
 @_exported import NPURandom
 @_exported import NPUOps
 @_exported import NPUGraph
+@_exported import NPUCollective
 @_exported import NPUTrain
 @_exported import NPUData
 @_exported import NPUScript

@@ -39,6 +39,17 @@ public final class DataParallelStep {
         return out.map { $0[0] }
     }
 
+    /// Dataset sink mode on every card: `batches[k]` are card k's batches (one per step) on its
+    /// device data queue, run without a host synchronisation between steps. Returns every card's
+    /// loss of the last step and, with `keepHidden`, every card's loss of every step.
+    public func sink(_ batches: [[[String: Tensor]]], keepHidden: Bool = false) throws -> (losses: [Tensor], perStep: [[Tensor]]) {
+        guard !replicas[0].configuration.timingOnly else { throw TrainError("a timing-only step computes no loss; run it with simulate(steps:)") }
+        let out = try runner.sink(batches, keepHidden: keepHidden)
+        for (k, r) in replicas.enumerated() { r.advance(steps: batches[k].count) }
+        cluster.synchronize()
+        return (out.last.map { $0[0] }, out.perStep.map { $0.map { $0[0] } })
+    }
+
     /// Timing-only: `n` steps on every card through the streams, links and cost model, no values
     /// (replicas built with `StepConfiguration(timingOnly: true)`). Returns the cluster's latest
     /// host time.

@@ -1,3 +1,4 @@
+import NPUCollective
 import NPUDevice
 import NPUGraph
 import NPUOps
@@ -60,6 +61,13 @@ public struct StepConfiguration: Sendable {
     /// Data parallelism over this many cards (`DataParallelStep`): every gradient is averaged
     /// across the cards by a collective before the optimizer (MindSpore's gradients_mean).
     public var cards: Int
+    /// The AllReduce algorithm; nil: HCCL's choice (a mesh on one board, two levels beyond).
+    public var allReduceAlgorithm: AllReduceAlgorithm?
+    /// MindSpore's `all_reduce_fusion_config`: parameter indices where a new bucket starts; nil:
+    /// buckets of up to `fusionBytes`.
+    public var fusionSplits: [Int]?
+    /// The fusion threshold in bytes (MindSpore's default 64 MiB).
+    public var fusionBytes = 64 << 20
 
     public init(determinism: Determinism = .off, overrides: [String: Determinism] = [:], orderSource: OrderSource = .entropy,
                 ampLevel: AmpLevel = .O0, lossScale: Float? = nil, recording: Bool = false, timingOnly: Bool = false, cards: Int = 1) {
@@ -154,7 +162,7 @@ public final class TrainStep {
             let grads = try b.graph.gradients(of: l, wrt: params, lossScale: self.lossScale)
             var unscaled = try Self.unscale(&b, try Self.require(grads, optimizer.parameters), self.lossScale)
             if configuration.cards > 1 {
-                unscaled = try unscaled.map { try b.op(TestAllReduce(cards: configuration.cards, mean: true), [$0]) }
+                unscaled = try Self.allReduce(&b, unscaled, configuration, cardsPerServer: device.spec.cardsPerServer)
             }
             try optimizer.update(&b, gradients: unscaled)
             let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
@@ -163,6 +171,41 @@ public final class TrainStep {
                                          timingOnly: configuration.timingOnly)
             compiled!.recording = configuration.recording
         }
+    }
+
+    /// Every gradient AllReduced (mean) across the cards, in buckets: MindSpore's
+    /// `all_reduce_fusion_config` split points when given (parameter indices), else buckets of up
+    /// to `fusionBytes` filled in backward order (the last layers' gradients first, as they
+    /// appear), each bucket one fused AllReduce that starts when its gradients exist.
+    static func allReduce<B: ModelBuilder>(_ b: inout B, _ grads: [B.Value], _ c: StepConfiguration, cardsPerServer: Int) throws -> [B.Value] {
+        let algorithm = c.allReduceAlgorithm ?? .auto(cards: c.cards, cardsPerServer: cardsPerServer)
+        var buckets: [[Int]] = []
+        if let splits = c.fusionSplits {
+            var start = 0
+            for end in splits + [grads.count] where end > start {
+                buckets.append(Array(start..<min(end, grads.count)))
+                start = min(end, grads.count)
+            }
+            buckets.reverse()
+        } else {
+            var current: [Int] = [], bytes = 0
+            for k in grads.indices.reversed() {
+                let size = b.type(of: grads[k]).shape.count * 4
+                if !current.isEmpty && bytes + size > c.fusionBytes {
+                    buckets.append(current)
+                    (current, bytes) = ([], 0)
+                }
+                current.insert(k, at: 0)
+                bytes += size
+            }
+            if !current.isEmpty { buckets.append(current) }
+        }
+        var out = grads
+        for bucket in buckets {
+            let reduced = try b.apply(AllReduce(cards: c.cards, algorithm: algorithm, mean: true, cardsPerServer: cardsPerServer), bucket.map { grads[$0] })
+            for (k, v) in zip(bucket, reduced) { out[k] = v }
+        }
+        return out
     }
 
     /// Gradients divided by the loss scale (nothing to do at scale 1).
@@ -213,6 +256,12 @@ public final class TrainStep {
         try optimizer.update(&b, gradients: unscaled)
         for (name, value) in b.writes { store[name] = value }
         return try pynative!.read(l.tensor)
+    }
+
+    /// Counts a sink of `n` steps that a cluster ran on this step's compiled graph.
+    func advance(steps n: Int) {
+        steps += n
+        sinks += 1
     }
 
     /// Continues at step `step` (a resumed run): the next step keys its reduction orders as step

@@ -21,6 +21,11 @@ struct OpsCommand: ParsableCommand {
                 ]
                 emit(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             }
+            for c in collectiveCatalog {
+                let object: [String: Any] = ["name": c.type, "summary": c.summary, "collective": true, "order_sites": c.orderSites,
+                                             "nondeterministic_under_off": c.nondeterministicUnderOff]
+                emit(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            }
             return
         }
         func pad(_ s: String, _ w: Int) -> String { s.padding(toLength: w, withPad: " ", startingAt: 0) }
@@ -31,7 +36,11 @@ struct OpsCommand: ParsableCommand {
             if !op.backwardReductions.isEmpty { nondet += "; backward: \(op.backwardReductions.joined(separator: ", "))" }
             emit(pad(op.type, 31) + pad(op.hasBackward ? "yes" : "-", 10) + pad(planned, 24) + nondet)
         }
-        emit("\n\(OpCatalog.all.count) ops. A planned reduction is split over min(AI cores, ⌈extent / reduction_block_min⌉) blocks;")
+        emit("\ncollective (many cards)        order sites under the policy                       nondeterministic under off")
+        for c in collectiveCatalog {
+            emit(pad(c.type, 31) + pad(c.orderSites.isEmpty ? "-" : c.orderSites.joined(separator: ", "), 51) + (c.nondeterministicUnderOff ? "yes (arrival order)" : "no"))
+        }
+        emit("\n\(OpCatalog.all.count) ops and \(collectiveCatalog.count) collectives. A planned reduction is split over min(AI cores, ⌈extent / reduction_block_min⌉) blocks;")
         emit("under --determinism off the block partials are added in a fresh order every launch (Docs/Determinism.md).")
     }
 }

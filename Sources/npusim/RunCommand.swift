@@ -92,7 +92,8 @@ struct RunCommand: ParsableCommand {
         options.trace = trace
         let summary = try ScriptRunner.run(parsed, options, keepHidden: hiddenSteps, line: { record in
             guard !quiet else { return }
-            emit(json ? "{\"epoch\":\(record.epoch),\"step\":\(record.step),\"loss\":\(jsonNumber(Double(record.loss)))}" : record.lossMonitorLine)
+            let global = record.globalLoss.map { ",\"global_loss\":\(jsonNumber(Double($0)))" } ?? ""
+            emit(json ? "{\"epoch\":\(record.epoch),\"step\":\(record.step),\"loss\":\(jsonNumber(Double(record.loss)))\(global)}" : record.lossMonitorLine)
         }, evaluated: { result in
             if json {
                 emit("{\"eval_after_epoch\":\(result.epoch)," + result.metrics.map { "\"\($0.name)\":\(jsonNumber($0.value))" }.joined(separator: ",") + "}")
@@ -106,9 +107,11 @@ struct RunCommand: ParsableCommand {
         })
         bar.finish()
         if let losses {
-            var csv = hiddenSteps ? "epoch,step,loss,visible\n" : "epoch,step,loss\n"
+            // With several cards a column of the mean loss over the cards (the lines show card 0's).
+            let cards = summary.losses.first?.globalLoss != nil
+            var csv = "epoch,step,loss" + (cards ? ",global_loss" : "") + (hiddenSteps ? ",visible\n" : "\n")
             for r in summary.losses where r.visible || hiddenSteps {
-                csv += "\(r.epoch),\(r.step),\(Double(r.loss))" + (hiddenSteps ? ",\(r.visible)\n" : "\n")
+                csv += "\(r.epoch),\(r.step),\(Double(r.loss))" + (r.globalLoss.map { ",\(Double($0))" } ?? "") + (hiddenSteps ? ",\(r.visible)\n" : "\n")
             }
             do {
                 try Data(csv.utf8).write(to: URL(fileURLWithPath: losses), options: .atomic)

@@ -204,9 +204,14 @@ import NPUDevice
         two.cards = 2
         let s = try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), two)
         #expect(s.steps == 10 && s.losses.map(\.step) == Array(1...5) + Array(1...5) && s.samples == 320 * 2)
+        // Sinks on two cards: the same per-step losses (card 0's and the mean over the cards)
+        // as host-fed steps, one line per sink.
         var sink = two
         sink.sink = true
-        #expect(throws: TrainError.self) { _ = try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), sink) }
+        let sunk = try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), sink, keepHidden: true)
+        #expect(sunk.losses.map(\.loss.bitPattern) == s.losses.map(\.loss.bitPattern))
+        #expect(sunk.losses.map { $0.globalLoss?.bitPattern } == s.losses.map { $0.globalLoss?.bitPattern } && s.losses.allSatisfy { $0.globalLoss != nil })
+        #expect(sunk.losses.filter(\.visible).map(\.step) == [5, 5])
         var odd = RunOptions()
         odd.cards = 3
         #expect(throws: DataError.self) { _ = try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), odd) }

@@ -185,7 +185,8 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(r.code == 0)
         let ops = try r.out.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         let byName = Dictionary(uniqueKeysWithValues: ops.map { ($0["name"] as! String, $0) })
-        #expect(ops.count == 57)
+        #expect(ops.count == 61 && ops.filter { $0["collective"] as? Bool == true }.count == 4)
+        #expect(byName["AllReduce"]?["nondeterministic_under_off"] as? Bool == true && byName["AllGather"]?["nondeterministic_under_off"] as? Bool == false)
         #expect(byName["ApplyMomentum"]?["has_backward"] as? Bool == false)
         #expect(byName["LayerNormGrad"]?["planned_reductions"] as? [String] == ["dgamma", "dbeta", "dx"])
         #expect(byName["ReduceSum"]?["nondeterministic_under_off"] as? Bool == true)
@@ -416,6 +417,31 @@ let mindSporePython: String? = {
             let matmuls = tasks.filter { $0["pid"] as? Int == card && $0["name"] as? String == "fc1/MatMul" }
             #expect(matmuls.compactMap { ($0["args"] as? [String: Any])?["step"] as? Int } == [0, 1, 2], "card \(card)")
             #expect(matmuls.allSatisfy { (($0["args"] as? [String: Any])?["engine"] as? String) == "cube" })
+        }
+    }
+}
+
+/// `npusim run examples/mlp.yaml --cards 4` under every policy: card 0's loss lines, and the mean
+/// over the cards in `--json`; under `on` and `strict` two runs give the same bits.
+@Suite struct ManyCardCLITests {
+    @Test(arguments: ["off", "on", "strict"])
+    func theMLPTrainsOnFourCards(policy: String) throws {
+        // examples/mlp.yaml with a loss line every step: 320 samples are 2 batches of 32 per card
+        // and epoch on 4 cards, so 4 steps in its 2 epochs.
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-cards-\(getpid())-\(policy).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        try String(contentsOfFile: RunCommandTests.example, encoding: .utf8).replacingOccurrences(of: "per_print_times: 5", with: "per_print_times: 1")
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        let a = try npusim(["run", script, "--cards", "4", "--determinism", policy, "--json"])
+        #expect(a.code == 0, "\(a.err)")
+        let lines = a.out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let losses = lines.filter { $0["loss"] != nil }
+        #expect(losses.count == 4 && losses.allSatisfy { $0["global_loss"] is Double })
+        #expect((lines.last?["samples"] as? Int) == 4 * 32 * 4)
+        if policy != "off" {
+            let b = try npusim(["run", script, "--cards", "4", "--determinism", policy, "--json"])
+            let strip = { (s: String) in s.split(separator: "\n").filter { !$0.contains("host_seconds") } }
+            #expect(strip(a.out) == strip(b.out))
         }
     }
 }

@@ -1,0 +1,184 @@
+import NPUDevice
+import NPUKernels
+import NPUOps
+import NPUTensor
+
+/// How an AllReduce moves and adds the cards' contributions (Docs/Collectives.md).
+public enum AllReduceAlgorithm: String, CaseIterable, Hashable, Sendable {
+    /// Reduce-scatter then all-gather around a ring: chunk c is added along the ring
+    /// c+1, c+2, …, c (mod N), then passed on. 2(N − 1) hops of 1/N of the data.
+    case ring
+    /// Full mesh (an 8-card HCCS board): the owner of chunk c receives every card's chunk at once
+    /// and adds them; then everyone gathers. Two phases of (N − 1)/N of the data.
+    case mesh
+    /// Two levels for clusters of several servers: a mesh inside each server, a ring between the
+    /// servers' partial sums, then the results spread inside each server again.
+    case hierarchical
+
+    /// What HCCL picks: a mesh on one board, two levels beyond it.
+    public static func auto(cards: Int, cardsPerServer: Int) -> AllReduceAlgorithm {
+        cards <= max(cardsPerServer, 1) ? .mesh : .hierarchical
+    }
+}
+
+/// `AllReduce` (sum, with `mean` MindSpore's gradients_mean: divided by the card count) of one or
+/// more float32 tensors, fused into one buffer as HCCL fuses a bucket of gradients. Every card
+/// gets the same bits. The summation order of each chunk follows the policy of op type
+/// `AllReduce`: `on`, the algorithm's fixed order (the same result on the same topology);
+/// `off`, an arrival order drawn per chunk from the order source; `strict`, the exact sum rounded
+/// once, whatever the algorithm and the card count.
+public struct AllReduce: CollectiveOp {
+    public let cards: Int
+    public let algorithm: AllReduceAlgorithm
+    public let mean: Bool
+    /// Cards per server (the hierarchical algorithm's groups).
+    public let cardsPerServer: Int
+
+    public init(cards: Int, algorithm: AllReduceAlgorithm, mean: Bool = false, cardsPerServer: Int = 8) {
+        self.cards = cards
+        self.algorithm = algorithm
+        self.mean = mean
+        self.cardsPerServer = max(1, cardsPerServer)
+    }
+
+    public var type: String { "AllReduce" }
+
+    public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
+        guard !inputs.isEmpty else { throw OpError(type, "takes at least 1 tensor, got 0") }
+        for k in inputs.indices where inputs[k].dtype != .float32 {
+            throw OpError(type, "input \(k) is \(inputs[k]); AllReduce adds float32 tensors")
+        }
+        guard cards >= 1 else { throw OpError(type, "spans \(cards) cards; a collective spans at least 1") }
+        return inputs
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        guard cards == 1 else { throw OpError(type, "spans \(cards) cards; it runs only in a cluster's lockstep step") }
+        return try combine([inputs], ctx)[0]
+    }
+
+    public func combine(_ perCard: [[Tensor]], _ ctx: KernelContext) throws(OpError) -> [[Tensor]] {
+        guard perCard.count == cards else { throw OpError(type, "spans \(cards) cards, got inputs from \(perCard.count)") }
+        let buffers = perCard.map { card in card.flatMap { (try? $0.toArray(of: Float.self)) ?? [] } }
+        let n = buffers[0].count
+        guard buffers.allSatisfy({ $0.count == n }) else { throw OpError(type, "the cards' tensors differ in size") }
+        var total = [Float](repeating: 0, count: n)
+        let policy = ctx.planner.policy(for: type)
+        if policy == .strict || cards == 1 {
+            Self.exactSum(buffers, into: &total)
+        } else {
+            switch algorithm {
+            case .ring: ring(buffers, &total, ctx.planner)
+            case .mesh: mesh(buffers, &total, ctx.planner)
+            case .hierarchical: hierarchical(buffers, &total, ctx.planner)
+            }
+        }
+        if mean { for i in 0..<n { total[i] = total[i] / Float(cards) } }
+        // The buffer back into the tensors' shapes.
+        var outputs: [Tensor] = []
+        var offset = 0
+        for t in perCard[0] {
+            outputs.append(try! Tensor(shape: t.shape, values: Array(total[offset..<(offset + t.count)])))
+            offset += t.count
+        }
+        return Array(repeating: outputs, count: cards)
+    }
+
+    /// Chunk c of `count` chunks over `n` elements.
+    static func chunk(_ c: Int, of count: Int, _ n: Int) -> Range<Int> { (c * n / count)..<((c + 1) * n / count) }
+
+    /// Σ over `order` of the contributions, left to right, for each element of `range`.
+    static func add(_ buffers: [[Float]], order: some Collection<Int>, _ range: Range<Int>, into total: inout [Float]) {
+        guard let first = order.first else { return }
+        for i in range { total[i] = buffers[first][i] }
+        for k in order.dropFirst() {
+            let b = buffers[k]
+            for i in range { total[i] = total[i] + b[i] }
+        }
+    }
+
+    /// The exact sum of every contribution, rounded once (the `strict` result).
+    static func exactSum(_ buffers: [[Float]], into total: inout [Float]) {
+        var acc = npu_exact()
+        var column = [Float](repeating: 0, count: buffers.count)
+        for i in total.indices {
+            for k in buffers.indices { column[k] = buffers[k][i] }
+            npu_exact_init(&acc)
+            npu_exact_add_f32(&acc, column, column.count)
+            total[i] = npu_exact_round_f32(&acc)
+        }
+    }
+
+    func ring(_ buffers: [[Float]], _ total: inout [Float], _ planner: ReductionPlanner) {
+        let n = total.count
+        let orders = planner.collectiveOrders(op: type, site: "ring", contributions: cards, chunks: cards)
+        for c in 0..<cards {
+            let order = orders.map { o in o[(c * cards)..<((c + 1) * cards)].map(Int.init) } ?? (1...cards).map { (c + $0) % cards }
+            Self.add(buffers, order: order, Self.chunk(c, of: cards, n), into: &total)
+        }
+    }
+
+    func mesh(_ buffers: [[Float]], _ total: inout [Float], _ planner: ReductionPlanner) {
+        let n = total.count
+        let orders = planner.collectiveOrders(op: type, site: "mesh", contributions: cards, chunks: cards)
+        for c in 0..<cards {
+            // The owner's own chunk first, then what arrives, in rank order under `on`.
+            let order = orders.map { o in o[(c * cards)..<((c + 1) * cards)].map(Int.init) } ?? [c] + (0..<cards).filter { $0 != c }
+            Self.add(buffers, order: order, Self.chunk(c, of: cards, n), into: &total)
+        }
+    }
+
+    func hierarchical(_ buffers: [[Float]], _ total: inout [Float], _ planner: ReductionPlanner) {
+        let n = total.count, s = min(cardsPerServer, cards)
+        let servers = (cards + s - 1) / s
+        let members = (0..<servers).map { g in Array((g * s)..<min(cards, (g + 1) * s)) }
+        // Level 1: each server's mesh sums its cards for chunk j (owned by local rank j).
+        let intra = planner.collectiveOrders(op: type, site: "hierarchical.server", contributions: s, chunks: servers * s)
+        var partial = [[Float]](repeating: [Float](repeating: 0, count: n), count: servers)
+        for g in 0..<servers {
+            let local = members[g]
+            for j in 0..<s {
+                let range = Self.chunk(j, of: s, n)
+                let order: [Int]
+                if let intra {
+                    order = intra[((g * s + j) * s)..<((g * s + j + 1) * s)].map(Int.init).filter { $0 < local.count }.map { local[$0] }
+                } else {
+                    order = ([j] + (0..<local.count).filter { $0 != j }).filter { $0 < local.count }.map { local[$0] }
+                }
+                Self.add(buffers, order: order, range, into: &partial[g])
+            }
+        }
+        // Level 2: a ring between the servers over each sub-chunk of the server chunks.
+        let inter = planner.collectiveOrders(op: type, site: "hierarchical.ring", contributions: servers, chunks: s * servers)
+        for j in 0..<s {
+            let range = Self.chunk(j, of: s, n)
+            for c in 0..<servers {
+                let sub = (range.lowerBound + c * range.count / servers)..<(range.lowerBound + (c + 1) * range.count / servers)
+                let k = j * servers + c
+                let order = inter.map { o in o[(k * servers)..<((k + 1) * servers)].map(Int.init) } ?? (1...servers).map { (c + $0) % servers }
+                Self.add(partial, order: order, sub, into: &total)
+            }
+        }
+    }
+
+    public func transfers(_ inputs: [TensorType], cardsPerServer: Int) -> [LinkHop] {
+        let bytes = Double(inputs.reduce(0) { $0 + $1.shape.count * $1.dtype.size })
+        guard cards > 1 else { return [] }
+        let n = Double(cards)
+        switch algorithm {
+        case .ring:
+            let link: LinkType = cards > cardsPerServer ? .interServer : .onBoard
+            return Array(repeating: LinkHop(bytes: bytes / n, link: link), count: 2 * (cards - 1))
+        case .mesh:
+            let link: LinkType = cards > cardsPerServer ? .interServer : .onBoard
+            return Array(repeating: LinkHop(bytes: bytes * (n - 1) / n, link: link), count: 2)
+        case .hierarchical:
+            let s = min(self.cardsPerServer, cards), servers = (cards + s - 1) / s
+            let local = LinkHop(bytes: bytes * Double(s - 1) / Double(s), link: .onBoard)
+            let ring = Array(repeating: LinkHop(bytes: bytes / Double(s * servers), link: .interServer), count: 2 * (servers - 1))
+            return [local] + ring + [local]
+        }
+    }
+
+    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(inputs, outputs) }
+}

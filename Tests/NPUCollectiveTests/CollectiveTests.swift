@@ -1,0 +1,120 @@
+import Testing
+import NPUDevice
+import NPUOps
+import NPUTensor
+@testable import NPUCollective
+
+/// Every card's contribution: values of mixed signs and magnitudes (so the summation order shows
+/// in the bits), exponents within 2^-20…2^1 so that a double adds 16 of them exactly.
+func contributions(cards: Int, count: Int, seed: UInt64) -> [[Tensor]] {
+    var state = seed
+    func next() -> Float {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        let mantissa = Float((state >> 40) & 0xFFFFFF) / Float(1 << 24)
+        let exponent = Float(Int((state >> 20) & 15)) - 14
+        return (state >> 63 == 0 ? 1 : -1) * (1 + mantissa) * Float(pow2: Int(exponent))
+    }
+    return (0..<cards).map { _ in [try! Tensor(shape: [count], values: (0..<count).map { _ in next() })] }
+}
+
+extension Float {
+    init(pow2 e: Int) { self = Float(sign: .plus, exponent: e, significand: 1) }
+}
+
+func context(_ policy: Determinism, _ source: OrderSource = .entropy, step: Int = 0) -> KernelContext {
+    let planner = ReductionPlanner(spec: .ascend910, policy: policy, source: source)
+    planner.step = step
+    planner.enter(op: "Gradients/AllReduce")
+    return KernelContext(planner: planner)
+}
+
+func bits(_ out: [[Tensor]]) -> [UInt32] { (try? out[0][0].toArray(of: Float.self).map(\.bitPattern)) ?? [] }
+
+@Suite struct AllReduceTests {
+    static let algorithms = AllReduceAlgorithm.allCases
+    static let cardCounts = [1, 2, 3, 8, 16]
+
+    /// Each algorithm on 1, 2, 3, 8 and 16 cards: within N − 1 roundings of the double-precision
+    /// sum, every card the same bits.
+    @Test(arguments: algorithms, cardCounts)
+    func sumsAreCloseToTheDoubleReferenceOnEveryCard(algorithm: AllReduceAlgorithm, cards: Int) throws {
+        let x = contributions(cards: cards, count: 1000, seed: 1)
+        for policy in Determinism.allCases {
+            let op = AllReduce(cards: cards, algorithm: algorithm, cardsPerServer: 4)
+            let out = try op.combine(x, context(policy))
+            #expect(out.count == cards && out.allSatisfy { bits([$0]) == bits(out) })
+            let values = try out[0][0].toArray(of: Float.self)
+            let inputs = try x.map { try $0[0].toArray(of: Float.self) }
+            for i in 0..<1000 {
+                let exact = inputs.reduce(0.0) { $0 + Double($1[i]) }, magnitude = inputs.reduce(0.0) { $0 + abs(Double($1[i])) }
+                let bound = policy == .strict ? abs(exact) * 0x1p-24 : Double(max(cards - 1, 1)) * magnitude * 0x1p-24
+                #expect(abs(Double(values[i]) - exact) <= bound, "\(algorithm) \(cards) cards \(policy): element \(i)")
+            }
+        }
+    }
+
+    @Test(arguments: algorithms)
+    func onIsTheSameEveryRunOffDiffersAndReplaysAndStrictIsTheCorrectlyRoundedSum(algorithm: AllReduceAlgorithm) throws {
+        let x = contributions(cards: 8, count: 4096, seed: 2)
+        let op = AllReduce(cards: 8, algorithm: algorithm, cardsPerServer: 4)
+        let on = try bits(op.combine(x, context(.on)))
+        for _ in 0..<10 { #expect(try bits(op.combine(x, context(.on))) == on) }
+        let a = try bits(op.combine(x, context(.off))), b = try bits(op.combine(x, context(.off)))
+        #expect(a != b, "two entropy-seeded runs gave the same bits")
+        #expect(try bits(op.combine(x, context(.off, .replay(9)))) == bits(op.combine(x, context(.off, .replay(9)))))
+        #expect(try bits(op.combine(x, context(.off, .replay(9), step: 1))) != bits(op.combine(x, context(.off, .replay(9), step: 0))), "orders must change with the step")
+        let inputs = try x.map { try $0[0].toArray(of: Float.self) }
+        let rounded = (0..<4096).map { i in Float(inputs.reduce(0.0) { $0 + Double($1[i]) }).bitPattern }
+        #expect(try bits(op.combine(x, context(.strict))) == rounded)
+    }
+
+    @Test func strictIsTheSameForEveryAlgorithmAndOnIsNot() throws {
+        let x = contributions(cards: 16, count: 4096, seed: 3)
+        let strict = try AllReduceAlgorithm.allCases.map { try bits(AllReduce(cards: 16, algorithm: $0, cardsPerServer: 8).combine(x, context(.strict))) }
+        #expect(strict.allSatisfy { $0 == strict[0] })
+        let on = try AllReduceAlgorithm.allCases.map { try bits(AllReduce(cards: 16, algorithm: $0, cardsPerServer: 8).combine(x, context(.on))) }
+        #expect(on[0] != on[1] && on[1] != on[2], "the algorithms' fixed orders should differ somewhere")
+    }
+
+    /// The on-order of the ring is the ring's: chunk c added along c+1, c+2, …, c.
+    @Test func theRingAddsAlongTheRing() throws {
+        let x: [[Tensor]] = [[try Tensor(shape: [3], values: [Float(1e8), 1, 1])], [try Tensor(shape: [3], values: [Float(-1e8), 1, 1])],
+                             [try Tensor(shape: [3], values: [Float(1), 1e8, 1])]]
+        // Chunk 0 (element 0) along cards 1, 2, 0: (−1e8 + 1) + 1e8 = 0 in float32 (1 is lost).
+        let ring = try AllReduce(cards: 3, algorithm: .ring).combine(x, context(.on))[0][0].toArray(of: Float.self)
+        #expect(ring[0] == 0)
+        // The mesh adds the owner's own chunk first: (1e8 + −1e8) + 1 = 1.
+        let mesh = try AllReduce(cards: 3, algorithm: .mesh).combine(x, context(.on))[0][0].toArray(of: Float.self)
+        #expect(mesh[0] == 1)
+        #expect(try AllReduce(cards: 3, algorithm: .ring).combine(x, context(.strict))[0][0].toArray(of: Float.self)[0] == 1)
+    }
+
+    @Test func meanFusedBucketsAndLinkHops() throws {
+        let x: [[Tensor]] = (0..<4).map { k in [try! Tensor(shape: [2], values: [Float(k), 1]), try! Tensor(shape: [1, 1], values: [Float(2 * k)])] }
+        let out = try AllReduce(cards: 4, algorithm: .ring, mean: true).combine(x, context(.on))
+        #expect(try out[3][0].toArray(of: Float.self) == [1.5, 1] && out[3][1].shape == [1, 1] && out[3][1].toArray(of: Float.self) == [3])
+        let types = [TensorType(.float32, [1000])]
+        #expect(AllReduce(cards: 4, algorithm: .ring).transfers(types, cardsPerServer: 8) == Array(repeating: LinkHop(bytes: 1000, link: .onBoard), count: 6))
+        #expect(AllReduce(cards: 4, algorithm: .mesh).transfers(types, cardsPerServer: 8) == Array(repeating: LinkHop(bytes: 3000, link: .onBoard), count: 2))
+        let two = AllReduce(cards: 16, algorithm: .hierarchical, cardsPerServer: 8).transfers(types, cardsPerServer: 8)
+        #expect(two == [LinkHop(bytes: 3500, link: .onBoard), LinkHop(bytes: 250, link: .interServer), LinkHop(bytes: 250, link: .interServer), LinkHop(bytes: 3500, link: .onBoard)])
+        #expect(throws: OpError.self) { try AllReduce(cards: 2, algorithm: .ring).infer([TensorType(.int32, [2])]) }
+    }
+}
+
+@Suite struct OtherCollectiveTests {
+    @Test func reduceScatterAllGatherAndBroadcast() throws {
+        let x = contributions(cards: 4, count: 8, seed: 4)
+        let sum = try AllReduce(cards: 4, algorithm: .ring).combine(x, context(.on))[0][0].toArray(of: Float.self)
+        let scattered = try ReduceScatter(cards: 4).combine(x, context(.on))
+        // The same ring order per chunk as the ring AllReduce: card k's rows are its chunk of the sum.
+        #expect(try scattered.flatMap { try $0[0].toArray(of: Float.self) }.map(\.bitPattern) == sum.map(\.bitPattern))
+        #expect(scattered[1][0].shape == [2])
+        let gathered = try AllGather(cards: 4).combine(scattered, context(.on))
+        #expect(try gathered[2][0].toArray(of: Float.self).map(\.bitPattern) == sum.map(\.bitPattern))
+        let root = try Broadcast(cards: 4, root: 2).combine(x, context(.on))
+        #expect(try root[0][0].toArray(of: Float.self) == x[2][0].toArray(of: Float.self))
+        #expect(throws: OpError.self) { try ReduceScatter(cards: 3).infer([TensorType(.float32, [8])]) }
+        #expect(Broadcast(cards: 5).transfers([TensorType(.float32, [10])], cardsPerServer: 8).count == 3)
+    }
+}
