@@ -59,6 +59,27 @@ static inline void combine_range(float *restrict out, const float *restrict part
     }
 }
 
+NPU_VECTOR void npu_sum_rows_ordered_f32(float *restrict out, const float *restrict rows, const int32_t *restrict order, size_t k,
+                                         size_t n, size_t lo, size_t hi) {
+    if (k == 0) return;
+    size_t i = lo;
+    for (; i + STRIP <= hi; i += STRIP) {
+        float acc[STRIP];
+        const float *first = rows + (size_t)order[0] * n + i;
+        for (int j = 0; j < STRIP; j++) acc[j] = first[j];
+        for (size_t r = 1; r < k; r++) {
+            const float *p = rows + (size_t)order[r] * n + i;
+            for (int j = 0; j < STRIP; j++) acc[j] += p[j];
+        }
+        for (int j = 0; j < STRIP; j++) out[i + j] = acc[j];
+    }
+    for (; i < hi; i++) {
+        float acc = rows[(size_t)order[0] * n + i];
+        for (size_t r = 1; r < k; r++) acc += rows[(size_t)order[r] * n + i];
+        out[i] = acc;
+    }
+}
+
 /* out: [n], partials: [blocks][n], order: [blocks] */
 NPU_VECTOR void npu_combine_partials_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
                                          size_t blocks, size_t n) {
@@ -401,4 +422,18 @@ float npu_exact_dot_f32(const float *restrict a, size_t sa, const float *restric
     npu_exact_init(&acc);
     npu_exact_add_dot_f32(&acc, a, sa, b, sb, n);
     return npu_exact_round_f32(&acc);
+}
+
+void npu_exact_sum_rows_f32(float *restrict out, const float *restrict rows, size_t k, size_t n) {
+    npu_exact acc;
+    float column[64];
+    for (size_t i = 0; i < n; i++) {
+        npu_exact_init(&acc);
+        for (size_t r0 = 0; r0 < k; r0 += 64) {
+            size_t m = k - r0 < 64 ? k - r0 : 64;
+            for (size_t r = 0; r < m; r++) column[r] = rows[(r0 + r) * n + i];
+            npu_exact_add_f32(&acc, column, m);
+        }
+        out[i] = npu_exact_round_f32(&acc);
+    }
 }

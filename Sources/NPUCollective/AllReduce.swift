@@ -59,18 +59,18 @@ public struct AllReduce: CollectiveOp {
 
     public func combine(_ perCard: [[Tensor]], _ ctx: KernelContext) throws(OpError) -> [[Tensor]] {
         guard perCard.count == cards else { throw OpError(type, "spans \(cards) cards, got inputs from \(perCard.count)") }
-        let buffers = perCard.map { card in card.flatMap { (try? $0.toArray(of: Float.self)) ?? [] } }
-        let n = buffers[0].count
-        guard buffers.allSatisfy({ $0.count == n }) else { throw OpError(type, "the cards' tensors differ in size") }
+        let n = perCard[0].reduce(0) { $0 + $1.count }
+        guard perCard.allSatisfy({ $0.reduce(0) { $0 + $1.count } == n }) else { throw OpError(type, "the cards' tensors differ in size") }
+        let rows = Self.rows(perCard)
         var total = [Float](repeating: 0, count: n)
         let policy = ctx.planner.policy(for: type)
         if policy == .strict || cards == 1 {
-            Self.exactSum(buffers, into: &total)
+            Self.exactSum(rows, into: &total)
         } else {
             switch algorithm {
-            case .ring: ring(buffers, &total, ctx.planner)
-            case .mesh: mesh(buffers, &total, ctx.planner)
-            case .hierarchical: hierarchical(buffers, &total, ctx.planner)
+            case .ring: ring(rows, &total, ctx.planner)
+            case .mesh: mesh(rows, &total, ctx.planner)
+            case .hierarchical: hierarchical(rows, &total, ctx.planner)
             }
         }
         if mean { for i in 0..<n { total[i] = total[i] / Float(cards) } }
@@ -78,38 +78,62 @@ public struct AllReduce: CollectiveOp {
         var outputs: [Tensor] = []
         var offset = 0
         for t in perCard[0] {
-            outputs.append(try! Tensor(shape: t.shape, values: Array(total[offset..<(offset + t.count)])))
+            var out = Tensor(unfilled: t.shape, dtype: .float32)
+            out.withUnsafeMutableBytes { dst in total.withUnsafeBytes { src in
+                if t.count > 0 { dst.baseAddress!.copyMemory(from: src.baseAddress! + offset * 4, byteCount: t.count * 4) }
+            } }
+            outputs.append(out)
             offset += t.count
         }
         return Array(repeating: outputs, count: cards)
     }
 
+    /// Every card's tensors as one row of a [cards][n] buffer (a fused bucket).
+    static func rows(_ perCard: [[Tensor]]) -> Rows {
+        let n = perCard[0].reduce(0) { $0 + $1.count }
+        var data = [Float](repeating: 0, count: perCard.count * n)
+        data.withUnsafeMutableBytes { dst in
+            for (k, card) in perCard.enumerated() {
+                var offset = k * n * 4
+                for t in card {
+                    t.withUnsafeBytes { src in if !src.isEmpty { (dst.baseAddress! + offset).copyMemory(from: src.baseAddress!, byteCount: src.count) } }
+                    offset += t.count * 4
+                }
+            }
+        }
+        return Rows(data: data, count: perCard.count, width: n)
+    }
+
+    /// Contributions, one row each.
+    struct Rows {
+        var data: [Float]
+        var count: Int
+        var width: Int
+    }
+
     /// Chunk c of `count` chunks over `n` elements.
     static func chunk(_ c: Int, of count: Int, _ n: Int) -> Range<Int> { (c * n / count)..<((c + 1) * n / count) }
 
-    /// Σ over `order` of the contributions, left to right, for each element of `range`.
-    static func add(_ buffers: [[Float]], order: some Collection<Int>, _ range: Range<Int>, into total: inout [Float]) {
-        guard let first = order.first else { return }
-        for i in range { total[i] = buffers[first][i] }
-        for k in order.dropFirst() {
-            let b = buffers[k]
-            for i in range { total[i] = total[i] + b[i] }
+    /// The contributions in `order`, left to right (the first as it is), for each element of `range`.
+    static func add(_ rows: Rows, order: [Int], _ range: Range<Int>, into total: inout [Float]) {
+        guard !order.isEmpty, !range.isEmpty else { return }
+        let o = order.map(Int32.init)
+        rows.data.withUnsafeBufferPointer { r in
+            total.withUnsafeMutableBufferPointer { t in
+                npu_sum_rows_ordered_f32(t.baseAddress!, r.baseAddress!, o, o.count, rows.width, range.lowerBound, range.upperBound)
+            }
         }
     }
 
     /// The exact sum of every contribution, rounded once (the `strict` result).
-    static func exactSum(_ buffers: [[Float]], into total: inout [Float]) {
-        var acc = npu_exact()
-        var column = [Float](repeating: 0, count: buffers.count)
-        for i in total.indices {
-            for k in buffers.indices { column[k] = buffers[k][i] }
-            npu_exact_init(&acc)
-            npu_exact_add_f32(&acc, column, column.count)
-            total[i] = npu_exact_round_f32(&acc)
+    static func exactSum(_ rows: Rows, into total: inout [Float]) {
+        guard rows.width > 0 else { return }
+        rows.data.withUnsafeBufferPointer { r in
+            total.withUnsafeMutableBufferPointer { t in npu_exact_sum_rows_f32(t.baseAddress!, r.baseAddress!, rows.count, rows.width) }
         }
     }
 
-    func ring(_ buffers: [[Float]], _ total: inout [Float], _ planner: ReductionPlanner) {
+    func ring(_ buffers: Rows, _ total: inout [Float], _ planner: ReductionPlanner) {
         let n = total.count
         let orders = planner.collectiveOrders(op: type, site: "ring", contributions: cards, chunks: cards)
         for c in 0..<cards {
@@ -118,7 +142,7 @@ public struct AllReduce: CollectiveOp {
         }
     }
 
-    func mesh(_ buffers: [[Float]], _ total: inout [Float], _ planner: ReductionPlanner) {
+    func mesh(_ buffers: Rows, _ total: inout [Float], _ planner: ReductionPlanner) {
         let n = total.count
         let orders = planner.collectiveOrders(op: type, site: "mesh", contributions: cards, chunks: cards)
         for c in 0..<cards {
@@ -128,14 +152,15 @@ public struct AllReduce: CollectiveOp {
         }
     }
 
-    func hierarchical(_ buffers: [[Float]], _ total: inout [Float], _ planner: ReductionPlanner) {
-        let n = total.count, s = min(cardsPerServer, cards)
+    func hierarchical(_ buffers: Rows, _ total: inout [Float], _ planner: ReductionPlanner) {
+        let n = buffers.width, s = min(cardsPerServer, cards)
         let servers = (cards + s - 1) / s
         let members = (0..<servers).map { g in Array((g * s)..<min(cards, (g + 1) * s)) }
         // Level 1: each server's mesh sums its cards for chunk j (owned by local rank j).
         let intra = planner.collectiveOrders(op: type, site: "hierarchical.server", contributions: s, chunks: servers * s)
-        var partial = [[Float]](repeating: [Float](repeating: 0, count: n), count: servers)
+        var partial = Rows(data: [Float](repeating: 0, count: servers * n), count: servers, width: n)
         for g in 0..<servers {
+            var sums = [Float](repeating: 0, count: n)
             let local = members[g]
             for j in 0..<s {
                 let range = Self.chunk(j, of: s, n)
@@ -145,8 +170,9 @@ public struct AllReduce: CollectiveOp {
                 } else {
                     order = ([j] + (0..<local.count).filter { $0 != j }).filter { $0 < local.count }.map { local[$0] }
                 }
-                Self.add(buffers, order: order, range, into: &partial[g])
+                Self.add(buffers, order: order, range, into: &sums)
             }
+            partial.data.replaceSubrange((g * n)..<((g + 1) * n), with: sums)
         }
         // Level 2: a ring between the servers over each sub-chunk of the server chunks.
         let inter = planner.collectiveOrders(op: type, site: "hierarchical.ring", contributions: servers, chunks: s * servers)

@@ -27,8 +27,8 @@ public struct ReduceScatter: CollectiveOp {
 
     public func combine(_ perCard: [[Tensor]], _ ctx: KernelContext) throws(OpError) -> [[Tensor]] {
         guard perCard.count == cards else { throw OpError(type, "spans \(cards) cards, got inputs from \(perCard.count)") }
-        let buffers = perCard.map { (try? $0[0].toArray(of: Float.self)) ?? [] }
-        let n = buffers[0].count
+        let buffers = AllReduce.rows(perCard)
+        let n = buffers.width
         var total = [Float](repeating: 0, count: n)
         if ctx.planner.policy(for: type) == .strict || cards == 1 {
             AllReduce.exactSum(buffers, into: &total)

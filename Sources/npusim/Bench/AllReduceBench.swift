@@ -1,0 +1,89 @@
+import Foundation
+import NPUSim
+
+/// The reference MLP's step on `cards` cards with a global batch of 32 (32 / cards per card),
+/// under `on`: one TrainStep, or a DataParallelStep with the real AllReduce.
+func mlpDataParallel(cards: Int, perCard: Int? = nil) throws -> ([String: Tensor]) throws -> Void {
+    let perCard = perCard ?? 32 / cards
+    func replica(_ device: Device) throws -> TrainStep {
+        let seeds = SeedState()
+        try seeds.setSeed(1)
+        let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
+        let net = SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
+        return try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
+                             inputs: ["data": TensorType(.float32, [perCard, 784]), "label": TensorType(.int32, [perCard])],
+                             optimizer: try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx), mode: .graph, device: device,
+                             store: ctx.store, configuration: StepConfiguration(determinism: .on, cards: cards))
+    }
+    let x = sampleTensor([32, 784]), labels = (0..<32).map { Int32($0 % 10) }
+    let xs = try x.toArray(of: Float.self)
+    let shards = try (0..<max(cards, 32 / perCard)).map { k in
+        ["data": try Tensor(shape: [perCard, 784], values: Array(xs[(k * perCard * 784)..<((k + 1) * perCard * 784)])),
+         "label": try Tensor(shape: [perCard], values: Array(labels[(k * perCard)..<((k + 1) * perCard)]))]
+    }
+    if cards == 1 {
+        // One card: one step of the whole batch, or (perCard < 32) one step per shard in turn.
+        let step = try replica(Device(spec: .ascend910))
+        return { _ in for shard in shards { _ = try step(shard) } }
+    }
+    let dp = try DataParallelStep(cluster: try Cluster(spec: .ascend910, cards: cards)) { _, d in try replica(d) }
+    return { _ in _ = try dp(shards) }
+}
+
+/// Simulated weak-scaling efficiency of ResNet-50 (batch 128 per card, O2, timing-only; batch 256 needs more HBM than NPUSim's memory plan gives a 32 GB card): the
+/// 1-card step time over the N-card step time, in %.
+func resnet50Scaling(cards: Int) throws -> Double {
+    func step(_ k: Int, _ device: Device, _ cards: Int) throws -> TrainStep {
+        let seeds = SeedState()
+        try seeds.setSeed(1)
+        let ctx = LayerContext(store: ParameterStore(shapeOnly: true), seeds: seeds)
+        let net = try resnet50(ctx)
+        return try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
+                             inputs: ["data": TensorType(.float32, [128, 3, 224, 224]), "label": TensorType(.int32, [128])],
+                             optimizer: try Momentum(net.parameters, learningRate: 0.1, momentum: 0.9, ctx), mode: .graph, device: device,
+                             store: ctx.store, configuration: StepConfiguration(ampLevel: .O2, timingOnly: true, cards: cards))
+    }
+    let one = try step(0, Device(spec: .ascend910), 1)
+    _ = try one.simulate(steps: 1)
+    let before = one.device.hostTime
+    let t1 = try one.simulate(steps: 1) - before
+    let cluster = try Cluster(spec: .ascend910, cards: cards)
+    let dp = try DataParallelStep(cluster: cluster) { k, d in try step(k, d, cards) }
+    let start = try dp.simulate(steps: 1)
+    let tn = try dp.simulate(steps: 1) - start
+    return t1.seconds / tn.seconds * 100
+}
+
+/// `allreduce`: host ms per MLP step on 1 card (batch 32) and on 8 cards (batch 4 each, the same
+/// total work plus the collectives); and the cost model's weak-scaling efficiency for
+/// ResNet-50-sized gradients on 8 and 16 cards.
+let allReduceBenchmark = Benchmark(name: "allreduce", summary: "MLP step on 1 vs 8 cards (same total batch), host ms/step; simulated ResNet-50 scaling, %") {
+    var figures: [BenchFigure] = []
+    // cards-1: one card, batch 32; cards-1-x8-batch4: one card running the 8 cards' kernels (8
+    // steps of batch 4), the same total work as cards-8 without the collective.
+    for (name, run) in [("cards-1", try mlpDataParallel(cards: 1)), ("cards-1-x8-batch4", try mlpDataParallel(cards: 1, perCard: 4)),
+                        ("cards-8", try mlpDataParallel(cards: 8))] {
+        for _ in 0..<10 { try run([:]) }
+        var ms: [Double] = []
+        for _ in 0..<9 {
+            let n = 20
+            ms.append(try wallSecondsThrowing { for _ in 0..<n { try run([:]) } } / Double(n) * 1e3)
+        }
+        figures.append(BenchFigure(bench: "allreduce", caseName: name, unit: "ms/step", values: ms))
+    }
+    // The collective alone: the MLP's gradients (4 tensors, 101,770 floats) of 8 cards, fused.
+    let shapes: [Shape] = [[128, 784], [128], [10, 128], [10]]
+    let grads = (0..<8).map { k in shapes.map { sampleTensor($0, seed: UInt64(k)) } }
+    for policy in [Determinism.on, .strict] {
+        let planner = ReductionPlanner(spec: .ascend910, policy: policy)
+        planner.enter(op: "AllReduce")
+        let op = AllReduce(cards: 8, algorithm: .mesh, mean: true)
+        var ms: [Double] = []
+        for _ in 0..<9 { ms.append(try wallSecondsThrowing { for _ in 0..<10 { _ = try op.combine(grads, KernelContext(planner: planner)) } } / 10 * 1e3) }
+        figures.append(BenchFigure(bench: "allreduce", caseName: "combine-8-\(policy.rawValue)", unit: "ms", values: ms))
+    }
+    for cards in [8, 16] {
+        figures.append(BenchFigure(bench: "allreduce", caseName: "resnet50-scaling-\(cards)", unit: "% (simulated)", values: [try resnet50Scaling(cards: cards)]))
+    }
+    return figures
+}
