@@ -34,22 +34,36 @@ public struct AllReduce: CollectiveOp {
     /// Cards per server (the hierarchical algorithm's groups).
     public let cardsPerServer: Int
 
-    public init(cards: Int, algorithm: AllReduceAlgorithm, mean: Bool = false, cardsPerServer: Int = 8) {
+    /// Under `strict`, for each reduced tensor the op that made it when it can add its terms
+    /// exactly (`ExactTerms`), and how many inputs it takes: those inputs follow the reduced
+    /// tensors among the node's inputs, so every card's terms are added exactly and rounded once.
+    public let exact: [(op: any ExactTerms, arity: Int)?]
+
+    public init(cards: Int, algorithm: AllReduceAlgorithm, mean: Bool = false, cardsPerServer: Int = 8,
+                exact: [(op: any ExactTerms, arity: Int)?] = []) {
         self.cards = cards
         self.algorithm = algorithm
         self.mean = mean
         self.cardsPerServer = max(1, cardsPerServer)
+        self.exact = exact
     }
+
+    /// The number of tensors reduced (the node's other inputs are exact terms).
+    func reducedCount(_ inputs: Int) -> Int { exact.isEmpty ? inputs : exact.count }
 
     public var type: String { "AllReduce" }
 
     public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
         guard !inputs.isEmpty else { throw OpError(type, "takes at least 1 tensor, got 0") }
-        for k in inputs.indices where inputs[k].dtype != .float32 {
+        let t = reducedCount(inputs.count)
+        guard inputs.count == t + exact.reduce(0, { $0 + ($1?.arity ?? 0) }) else {
+            throw OpError(type, "takes \(t) tensors and their exact terms' inputs, got \(inputs.count) inputs")
+        }
+        for k in 0..<t where inputs[k].dtype != .float32 {
             throw OpError(type, "input \(k) is \(inputs[k]); AllReduce adds float32 tensors")
         }
         guard cards >= 1 else { throw OpError(type, "spans \(cards) cards; a collective spans at least 1") }
-        return inputs
+        return Array(inputs.prefix(t))
     }
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
@@ -57,8 +71,9 @@ public struct AllReduce: CollectiveOp {
         return try combine([inputs], ctx)[0]
     }
 
-    public func combine(_ perCard: [[Tensor]], _ ctx: KernelContext) throws(OpError) -> [[Tensor]] {
-        guard perCard.count == cards else { throw OpError(type, "spans \(cards) cards, got inputs from \(perCard.count)") }
+    public func combine(_ all: [[Tensor]], _ ctx: KernelContext) throws(OpError) -> [[Tensor]] {
+        guard all.count == cards else { throw OpError(type, "spans \(cards) cards, got inputs from \(all.count)") }
+        let perCard = all.map { Array($0.prefix(reducedCount($0.count))) }
         let n = perCard[0].reduce(0) { $0 + $1.count }
         guard perCard.allSatisfy({ $0.reduce(0) { $0 + $1.count } == n }) else { throw OpError(type, "the cards' tensors differ in size") }
         let rows = Self.rows(perCard)
@@ -66,6 +81,7 @@ public struct AllReduce: CollectiveOp {
         let policy = ctx.planner.policy(for: type)
         if policy == .strict || cards == 1 {
             Self.exactSum(rows, into: &total)
+            if !exact.isEmpty { addExactTerms(all, into: &total) }
         } else {
             switch algorithm {
             case .ring: ring(rows, &total, ctx.planner)
@@ -86,6 +102,26 @@ public struct AllReduce: CollectiveOp {
             offset += t.count
         }
         return Array(repeating: outputs, count: cards)
+    }
+
+    /// Replaces the exact sums of rounded tensors by the exact sums of their terms, for the
+    /// tensors whose producers gave them: every card's terms into one accumulator per element,
+    /// rounded once.
+    func addExactTerms(_ all: [[Tensor]], into total: inout [Float]) {
+        let t = exact.count
+        var offset = 0, input = t
+        for (k, slot) in exact.enumerated() {
+            let count = all[0][k].count
+            defer { offset += count }
+            guard let (op, arity) = slot else { continue }
+            defer { input += arity }
+            let acc = UnsafeMutablePointer<npu_exact>.allocate(capacity: max(count, 1))
+            defer { acc.deallocate() }
+            for e in 0..<count { npu_exact_init(acc + e) }
+            // Every card's terms, or (if one card's cannot) the rounded tensors' exact sum stays.
+            guard all.allSatisfy({ op.addExactTerms(Array($0[input..<(input + arity)]), into: acc) }) else { continue }
+            for e in 0..<count { total[offset + e] = npu_exact_round_f32(acc + e) }
+        }
     }
 
     /// Every card's tensors as one row of a [cards][n] buffer (a fused bucket).
@@ -188,7 +224,7 @@ public struct AllReduce: CollectiveOp {
     }
 
     public func transfers(_ inputs: [TensorType], cardsPerServer: Int) -> [LinkHop] {
-        let bytes = Double(inputs.reduce(0) { $0 + $1.shape.count * $1.dtype.size })
+        let bytes = Double(inputs.prefix(reducedCount(inputs.count)).reduce(0) { $0 + $1.shape.count * $1.dtype.size })
         guard cards > 1 else { return [] }
         let n = Double(cards)
         switch algorithm {
@@ -206,5 +242,5 @@ public struct AllReduce: CollectiveOp {
         }
     }
 
-    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(inputs, outputs) }
+    public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(outputs, outputs) }
 }

@@ -177,7 +177,11 @@ public final class TrainStep {
     /// `all_reduce_fusion_config` split points when given (parameter indices), else buckets of up
     /// to `fusionBytes` filled in backward order (the last layers' gradients first, as they
     /// appear), each bucket one fused AllReduce that starts when its gradients exist.
-    static func allReduce<B: ModelBuilder>(_ b: inout B, _ grads: [B.Value], _ c: StepConfiguration, cardsPerServer: Int) throws -> [B.Value] {
+    ///
+    /// Under `strict` each AllReduce also takes the inputs of the ops that made its gradients
+    /// when they can add their terms exactly (MatMul, ReduceSum): it adds every card's terms
+    /// exactly and rounds once, so N cards give the bits one card gives with the global batch.
+    static func allReduce(_ b: inout GraphModel, _ grads: [GraphValue], _ c: StepConfiguration, cardsPerServer: Int) throws -> [GraphValue] {
         let algorithm = c.allReduceAlgorithm ?? .auto(cards: c.cards, cardsPerServer: cardsPerServer)
         var buckets: [[Int]] = []
         if let splits = c.fusionSplits {
@@ -201,8 +205,23 @@ public final class TrainStep {
             if !current.isEmpty { buckets.append(current) }
         }
         var out = grads
+        let strict = (c.overrides["AllReduce"] ?? c.determinism) == .strict
         for bucket in buckets {
-            let reduced = try b.apply(AllReduce(cards: c.cards, algorithm: algorithm, mean: true, cardsPerServer: cardsPerServer), bucket.map { grads[$0] })
+            var exact: [(op: any ExactTerms, arity: Int)?] = []
+            var terms: [GraphValue] = []
+            if strict {
+                for k in bucket {
+                    let node = b.graph.nodes[grads[k].node]
+                    if grads[k].index == 0, case .op(let op) = node.kind, let e = op as? any ExactTerms {
+                        exact.append((e, node.inputs.count))
+                        terms += node.inputs
+                    } else {
+                        exact.append(nil)
+                    }
+                }
+            }
+            let op = AllReduce(cards: c.cards, algorithm: algorithm, mean: true, cardsPerServer: cardsPerServer, exact: exact)
+            let reduced = try b.apply(op, bucket.map { grads[$0] } + terms)
             for (k, v) in zip(bucket, reduced) { out[k] = v }
         }
         return out

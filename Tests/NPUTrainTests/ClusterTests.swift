@@ -191,6 +191,17 @@ import NPUTensor
         }
     }
 
+    /// Under `strict` the AllReduce adds every card's exact terms and rounds once: 8 cards of
+    /// batch 4 and 2 cards of 16 give the bits 1 card of batch 32 gives, after 20 steps.
+    @Test(arguments: [2, 8])
+    func strictCardsGiveTheOneCardBits(cards: Int) throws {
+        let one = bits(try train(cards: 1, .strict, steps: 20)[0]), many = bits(try train(cards: cards, .strict, steps: 20)[0])
+        for name in ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "moments.fc1.weight"] {
+            let same = one[name] == many[name]  // not the arrays themselves: a failure would print 100k numbers
+            #expect(same, "\(name) differs on \(cards) cards")
+        }
+    }
+
     /// With a bucket per layer the first AllReduce (the last layer's gradients) starts on the
     /// communication stream before the backward pass has finished on the compute stream.
     @Test func bucketsOverlapTheBackwardPass() throws {

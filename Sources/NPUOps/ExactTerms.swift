@@ -1,0 +1,71 @@
+import NPUKernels
+import NPUTensor
+
+/// An op each of whose outputs is a plain sum of terms of its inputs (MatMul: products along the
+/// contracted axis; ReduceSum: the reduced elements), which can add those terms exactly into
+/// accumulators. A `strict` AllReduce over gradients made by such ops adds every card's terms
+/// exactly and rounds once, so its result is the correctly rounded sum over the global batch,
+/// whatever the card count — the cards' exact accumulators travel, not their rounded sums.
+public protocol ExactTerms: OpDef {
+    /// Adds the terms of every output element exactly into `acc` (one accumulator per output
+    /// element, row-major); false when this launch's inputs are not ones it can (other dtypes or
+    /// precisions), and then nothing was added.
+    func addExactTerms(_ inputs: [Tensor], into acc: UnsafeMutablePointer<npu_exact>) -> Bool
+}
+
+extension MatMul: ExactTerms {
+    public func addExactTerms(_ inputs: [Tensor], into acc: UnsafeMutablePointer<npu_exact>) -> Bool {
+        guard precision == .float32, inputs.count == 2, inputs.allSatisfy({ $0.dtype == .float32 && $0.shape.rank == 2 }) else { return false }
+        let (a, b) = (inputs[0].shape, inputs[1].shape)
+        let (m, k) = transposeA ? (a[1], a[0]) : (a[0], a[1])
+        let n = transposeB ? b[0] : b[1]
+        guard (transposeB ? b[1] : b[0]) == k else { return false }
+        inputs[0].withUnsafeBytes { ra in
+            inputs[1].withUnsafeBytes { rb in
+                guard let pa = ra.baseAddress?.assumingMemoryBound(to: Float.self), let pb = rb.baseAddress?.assumingMemoryBound(to: Float.self) else { return }
+                // A(i, p) and B(p, j) as a start and a stride along p.
+                let sa = transposeA ? m : 1, sb = transposeB ? 1 : n
+                for i in 0..<m {
+                    let rowA = transposeA ? pa + i : pa + i * k
+                    for j in 0..<n {
+                        npu_exact_add_dot_f32(acc + i * n + j, rowA, sa, transposeB ? pb + j * k : pb + j, sb, k)
+                    }
+                }
+            }
+        }
+        return true
+    }
+}
+
+extension ReduceSum: ExactTerms {
+    public func addExactTerms(_ inputs: [Tensor], into acc: UnsafeMutablePointer<npu_exact>) -> Bool {
+        guard inputs.count == 1, inputs[0].dtype == .float32 else { return false }
+        let dims = inputs[0].shape.dims, rank = dims.count
+        let reduced = Set((axes.isEmpty ? Array(0..<rank) : axes).map { $0 < 0 ? $0 + rank : $0 })
+        guard reduced.allSatisfy({ (0..<rank).contains($0) }) else { return false }
+        // Each input element's output index: the row-major index over the kept axes.
+        var outStride = [Int](repeating: 0, count: rank)
+        var s = 1
+        for d in (0..<rank).reversed() where !reduced.contains(d) {
+            outStride[d] = s
+            s *= dims[d]
+        }
+        inputs[0].withUnsafeBytes { raw in
+            guard let x = raw.baseAddress?.assumingMemoryBound(to: Float.self) else { return }
+            var index = [Int](repeating: 0, count: rank)
+            for e in 0..<inputs[0].count {
+                var o = 0
+                for d in 0..<rank { o += index[d] * outStride[d] }
+                npu_exact_add_f32(acc + o, x + e, 1)
+                var d = rank - 1
+                while d >= 0 {
+                    index[d] += 1
+                    if index[d] < dims[d] { break }
+                    index[d] = 0
+                    d -= 1
+                }
+            }
+        }
+        return true
+    }
+}
