@@ -223,20 +223,20 @@ public struct AllReduce: CollectiveOp {
         }
     }
 
-    public func transfers(_ inputs: [TensorType], cardsPerServer: Int) -> [LinkHop] {
+    public func transfers(_ inputs: [TensorType], cardsPerServer: Int, board: LinkType) -> [LinkHop] {
         let bytes = Double(inputs.prefix(reducedCount(inputs.count)).reduce(0) { $0 + $1.shape.count * $1.dtype.size })
         guard cards > 1 else { return [] }
         let n = Double(cards)
         switch algorithm {
         case .ring:
-            let link: LinkType = cards > cardsPerServer ? .interServer : .onBoard
+            let link: LinkType = cards > cardsPerServer ? .interServer : board
             return Array(repeating: LinkHop(bytes: bytes / n, link: link), count: 2 * (cards - 1))
         case .mesh:
-            let link: LinkType = cards > cardsPerServer ? .interServer : .onBoard
+            let link: LinkType = cards > cardsPerServer ? .interServer : board
             return Array(repeating: LinkHop(bytes: bytes * (n - 1) / n, link: link), count: 2)
         case .hierarchical:
             let s = min(self.cardsPerServer, cards), servers = (cards + s - 1) / s
-            let local = LinkHop(bytes: bytes * Double(s - 1) / Double(s), link: .onBoard)
+            let local = LinkHop(bytes: bytes * Double(s - 1) / Double(s), link: board)
             let ring = Array(repeating: LinkHop(bytes: bytes / Double(s * servers), link: .interServer), count: 2 * (servers - 1))
             return [local] + ring + [local]
         }

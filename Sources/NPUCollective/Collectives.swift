@@ -43,9 +43,9 @@ public struct ReduceScatter: CollectiveOp {
         return (0..<cards).map { k in [try! Tensor(shape: shape, values: Array(total[AllReduce.chunk(k, of: cards, n)]))] }
     }
 
-    public func transfers(_ inputs: [TensorType], cardsPerServer: Int) -> [LinkHop] {
+    public func transfers(_ inputs: [TensorType], cardsPerServer: Int, board: LinkType) -> [LinkHop] {
         let bytes = Double(inputs[0].shape.count * inputs[0].dtype.size)
-        return Array(repeating: LinkHop(bytes: bytes / Double(cards), link: cards > cardsPerServer ? .interServer : .onBoard), count: max(0, cards - 1))
+        return Array(repeating: LinkHop(bytes: bytes / Double(cards), link: cards > cardsPerServer ? .interServer : board), count: max(0, cards - 1))
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(inputs, inputs) }
@@ -82,9 +82,9 @@ public struct AllGather: CollectiveOp {
         return Array(repeating: [out], count: cards)
     }
 
-    public func transfers(_ inputs: [TensorType], cardsPerServer: Int) -> [LinkHop] {
+    public func transfers(_ inputs: [TensorType], cardsPerServer: Int, board: LinkType) -> [LinkHop] {
         let bytes = Double(inputs[0].shape.count * inputs[0].dtype.size)
-        return Array(repeating: LinkHop(bytes: bytes, link: cards > cardsPerServer ? .interServer : .onBoard), count: max(0, cards - 1))
+        return Array(repeating: LinkHop(bytes: bytes, link: cards > cardsPerServer ? .interServer : board), count: max(0, cards - 1))
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(outputs, outputs, flopsPerElement: 0) }
@@ -117,11 +117,11 @@ public struct Broadcast: CollectiveOp {
         return Array(repeating: [perCard[root][0]], count: cards)
     }
 
-    public func transfers(_ inputs: [TensorType], cardsPerServer: Int) -> [LinkHop] {
+    public func transfers(_ inputs: [TensorType], cardsPerServer: Int, board: LinkType) -> [LinkHop] {
         let bytes = Double(inputs[0].shape.count * inputs[0].dtype.size)
         var hops = 0
         while 1 << hops < cards { hops += 1 }
-        return Array(repeating: LinkHop(bytes: bytes, link: cards > cardsPerServer ? .interServer : .onBoard), count: hops)
+        return Array(repeating: LinkHop(bytes: bytes, link: cards > cardsPerServer ? .interServer : board), count: hops)
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(inputs, outputs, flopsPerElement: 0) }

@@ -79,6 +79,7 @@ public struct CostModel: Hashable, Sendable {
         switch link {
         case .onBoard: spec.linkLatency + .seconds(bytes / spec.linkBandwidth)
         case .interServer: spec.interServerLatency + .seconds(bytes / spec.interServerBandwidth)
+        case .pcie: spec.hostLatency + .seconds(bytes / spec.hostBandwidth)
         }
     }
 }

@@ -43,6 +43,9 @@ public struct DeviceSpec: Hashable, Sendable {
     /// Cards on one server board, joined by the on-board links (`linkLatency`, `linkBandwidth`:
     /// HCCS on Ascend boards); cards on different servers talk over RoCE.
     public var cardsPerServer: Int
+    /// What joins the cards of one server: HCCS (`.onBoard`, the link figures) or, on servers of
+    /// PCIe cards, the PCIe switch (`.pcie`, the host-link figures).
+    public var boardLink: LinkType = .onBoard
     /// Latency and bandwidth (bytes/s per card and direction) of the links between servers (RoCE).
     public var interServerLatency: SimTime
     public var interServerBandwidth: Double

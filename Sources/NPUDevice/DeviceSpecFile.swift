@@ -44,6 +44,7 @@ extension DeviceSpec {
         ("sync_us", "host time of a synchronisation round trip, µs (optional; default 15)"),
         ("callback_us", "host time of one callback (a loss line printed), µs (optional; default 5)"),
         ("cards_per_server", "cards on one server board, joined by the on-board links (optional; default 8)"),
+        ("board_link", "what joins a server's cards: hccs (the link figures) or pcie (the host-link figures) (optional; default hccs)"),
         ("roce_latency_us", "latency of the links between servers (RoCE), µs (optional; default 10)"),
         ("roce_bandwidth_gbps", "bandwidth of the links between servers per card and direction, GB/s (optional; default 12.5)"),
     ]
@@ -115,7 +116,7 @@ extension DeviceSpec {
             spec.summary = "based on \(base.name)"
         } else {
             let optional: Set = ["base", "summary", "reduction_tile", "cube_tile", "host_dispatch_us", "graph_launch_us", "sink_launch_us",
-                                 "sync_us", "callback_us", "cards_per_server", "roce_latency_us", "roce_bandwidth_gbps"]
+                                 "sync_us", "callback_us", "cards_per_server", "roce_latency_us", "roce_bandwidth_gbps", "board_link"]
             let required = fileFields.map(\.key).filter { !optional.contains($0) }
             if let missing = required.first(where: { values[$0] == nil }) {
                 throw fieldError(file, root, missing, "is missing; a profile without 'base' needs every field (\(required.joined(separator: ", ")))")
@@ -127,6 +128,7 @@ extension DeviceSpec {
             spec.cubeTile = 16
             spec.host = .ascend
             spec.cardsPerServer = 8
+            spec.boardLink = .onBoard
             spec.interServerLatency = .microseconds(10)
             spec.interServerBandwidth = 12.5e9
         }
@@ -164,6 +166,13 @@ extension DeviceSpec {
         if let n = values["sync_us"] { spec.host.syncRoundTrip = .microseconds(try ranged(n, "sync_us", file)) }
         if let n = values["callback_us"] { spec.host.callback = .microseconds(try ranged(n, "callback_us", file)) }
         if let n = values["cards_per_server"] { spec.cardsPerServer = try whole(n, "cards_per_server", file) }
+        if let n = values["board_link"] {
+            switch try string(n, "board_link", file) {
+            case "hccs": spec.boardLink = .onBoard
+            case "pcie": spec.boardLink = .pcie
+            case let other: throw fieldError(file, n, "board_link", "is '\(printable(other))'; valid values are hccs, pcie")
+            }
+        }
         if let n = values["roce_latency_us"] { spec.interServerLatency = .microseconds(try ranged(n, "roce_latency_us", file)) }
         if let n = values["roce_bandwidth_gbps"] { spec.interServerBandwidth = try ranged(n, "roce_bandwidth_gbps", file) * 1e9 }
         if spec.vectorPeak[.float32] == nil {

@@ -25,6 +25,9 @@ public enum LinkType: String, Hashable, Sendable {
     case onBoard = "hccs"
     /// Between servers (RoCE).
     case interServer = "roce"
+    /// Between cards of one server that have no HCCS: peer to peer through the PCIe switch, at the
+    /// profile's host-link figures.
+    case pcie
 }
 
 /// Which way a link transfer goes, seen from the card that runs it.

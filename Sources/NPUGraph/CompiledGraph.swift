@@ -340,7 +340,7 @@ public final class CompiledGraph {
         let comm = device.stream(named: "comm")
         for e in ready { comm.wait(e) }
         let types = n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }
-        for hop in c.transfers(types, cardsPerServer: device.spec.cardsPerServer) {
+        for hop in c.transfers(types, cardsPerServer: device.spec.cardsPerServer, board: device.spec.boardLink) {
             comm.transfer(n.name, type: c.type, bytes: hop.bytes, link: hop.link)
         }
         comm.record(collectiveDone)

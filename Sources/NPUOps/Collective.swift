@@ -12,8 +12,9 @@ public protocol CollectiveOp: OpDef {
     /// order seed, the op instance, the site and the step).
     func combine(_ perCard: [[Tensor]], _ ctx: KernelContext) throws(OpError) -> [[Tensor]]
     /// The link transfers one card makes for inputs of these types, in order: one entry per hop,
-    /// its bytes and the link it crosses (`cardsPerServer` cards share a board).
-    func transfers(_ inputs: [TensorType], cardsPerServer: Int) -> [LinkHop]
+    /// its bytes and the link it crosses (`cardsPerServer` cards share a board joined by `board`;
+    /// servers are joined by RoCE).
+    func transfers(_ inputs: [TensorType], cardsPerServer: Int, board: LinkType) -> [LinkHop]
 }
 
 /// One hop of a collective on one card's link.

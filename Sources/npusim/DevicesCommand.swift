@@ -50,6 +50,7 @@ struct DevicesCommand: ParsableCommand {
             ("sync round trip", "\(number(s.host.syncRoundTrip.microseconds)) µs"),
             ("host callback", "\(number(s.host.callback.microseconds)) µs"),
             ("cards per server", "\(s.cardsPerServer)"),
+            ("board link", s.boardLink == .pcie ? "PCIe (host-link figures)" : "HCCS (link figures)"),
             ("RoCE latency", "\(number(s.interServerLatency.microseconds)) µs"),
             ("RoCE bandwidth", "\(number(s.interServerBandwidth / 1e9)) GB/s per direction"),
         ]
@@ -69,7 +70,7 @@ struct DevicesCommand: ParsableCommand {
             "reduction_block_min": s.reductionBlockMin, "reduction_tile": s.reductionTile, "cube_tile": s.cubeTile,
             "host_dispatch_us": s.host.dispatch.microseconds, "graph_launch_us": s.host.graphLaunch.microseconds,
             "sink_launch_us": s.host.sinkLaunch.microseconds, "sync_us": s.host.syncRoundTrip.microseconds,
-            "callback_us": s.host.callback.microseconds, "cards_per_server": s.cardsPerServer,
+            "callback_us": s.host.callback.microseconds, "cards_per_server": s.cardsPerServer, "board_link": s.boardLink == .pcie ? "pcie" : "hccs",
             "roce_latency_us": s.interServerLatency.microseconds, "roce_bandwidth_gbps": s.interServerBandwidth / 1e9,
         ]
         // Every figure is finite (profiles are range-checked), so serialisation cannot fail.

@@ -94,9 +94,9 @@ func bits(_ out: [[Tensor]]) -> [UInt32] { (try? out[0][0].toArray(of: Float.sel
         let out = try AllReduce(cards: 4, algorithm: .ring, mean: true).combine(x, context(.on))
         #expect(try out[3][0].toArray(of: Float.self) == [1.5, 1] && out[3][1].shape == [1, 1] && out[3][1].toArray(of: Float.self) == [3])
         let types = [TensorType(.float32, [1000])]
-        #expect(AllReduce(cards: 4, algorithm: .ring).transfers(types, cardsPerServer: 8) == Array(repeating: LinkHop(bytes: 1000, link: .onBoard), count: 6))
-        #expect(AllReduce(cards: 4, algorithm: .mesh).transfers(types, cardsPerServer: 8) == Array(repeating: LinkHop(bytes: 3000, link: .onBoard), count: 2))
-        let two = AllReduce(cards: 16, algorithm: .hierarchical, cardsPerServer: 8).transfers(types, cardsPerServer: 8)
+        #expect(AllReduce(cards: 4, algorithm: .ring).transfers(types, cardsPerServer: 8, board: .onBoard) == Array(repeating: LinkHop(bytes: 1000, link: .onBoard), count: 6))
+        #expect(AllReduce(cards: 4, algorithm: .mesh).transfers(types, cardsPerServer: 8, board: .onBoard) == Array(repeating: LinkHop(bytes: 3000, link: .onBoard), count: 2))
+        let two = AllReduce(cards: 16, algorithm: .hierarchical, cardsPerServer: 8).transfers(types, cardsPerServer: 8, board: .onBoard)
         #expect(two == [LinkHop(bytes: 3500, link: .onBoard), LinkHop(bytes: 250, link: .interServer), LinkHop(bytes: 250, link: .interServer), LinkHop(bytes: 3500, link: .onBoard)])
         #expect(throws: OpError.self) { try AllReduce(cards: 2, algorithm: .ring).infer([TensorType(.int32, [2])]) }
     }
@@ -115,6 +115,6 @@ func bits(_ out: [[Tensor]]) -> [UInt32] { (try? out[0][0].toArray(of: Float.sel
         let root = try Broadcast(cards: 4, root: 2).combine(x, context(.on))
         #expect(try root[0][0].toArray(of: Float.self) == x[2][0].toArray(of: Float.self))
         #expect(throws: OpError.self) { try ReduceScatter(cards: 3).infer([TensorType(.float32, [8])]) }
-        #expect(Broadcast(cards: 5).transfers([TensorType(.float32, [10])], cardsPerServer: 8).count == 3)
+        #expect(Broadcast(cards: 5).transfers([TensorType(.float32, [10])], cardsPerServer: 8, board: .onBoard).count == 3)
     }
 }

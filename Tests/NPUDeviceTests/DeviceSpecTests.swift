@@ -131,11 +131,19 @@ import Testing
         ("sync_us: -1", "field 'sync_us' is -1; valid values are 0 to 1000000"),
         ("roce_bandwidth_gbps: 0", "field 'roce_bandwidth_gbps' is 0; valid values are 0.001 to 1000000"),
         ("cards_per_server: 0", "field 'cards_per_server' is 0; valid values are 1 to 1024"),
+        ("board_link: nvlink", "field 'board_link' is 'nvlink'; valid values are hccs, pcie"),
         ("host_dispatch_us: 2e6", "field 'host_dispatch_us' is 2e6; valid values are 0 to 1000000"),
         ("name: \"a\\e[31mred\"", "field 'name' must be at most 64 letters, digits, '.', '_', '+' or '-', got 'a\\u{1B}[31mred'"),
     ])
     func outOfRangeFiguresAreRefused(line: String, message: String) {
         #expect(failure("base: ascend910\n\(line)\n")?.message == message)
+    }
+
+    /// A server of PCIe cards: its collectives run at the host-link figures.
+    @Test func aPCIeBoardIsTimedAtTheHostLinkFigures() throws {
+        let s = try DeviceSpec.parse(yaml: "base: ascend910\nboard_link: pcie\n", file: "p.yaml")
+        #expect(s.boardLink == .pcie && DeviceSpec.ascend910.boardLink == .onBoard)
+        #expect(CostModel(spec: s).linkTime(bytes: 1e6, link: .pcie) == s.hostLatency + .seconds(1e6 / s.hostBandwidth))
     }
 
     @Test func devicesAndDirectoriesAreNamedAsSuch() {

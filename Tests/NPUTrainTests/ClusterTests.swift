@@ -90,9 +90,10 @@ import NPUTensor
     /// A collective spanning more cards than a server holds crosses RoCE, timed by its figures;
     /// within a server it crosses the on-board links.
     @Test func collectivesAcrossServersUseTheInterServerLinks() throws {
-        for (perServer, link) in [(1, LinkType.interServer), (8, .onBoard)] {
+        for (perServer, link) in [(1, LinkType.interServer), (8, .onBoard), (8, .pcie)] {
             var spec = DeviceSpec.ascend910
             spec.cardsPerServer = perServer
+            spec.boardLink = link == .pcie ? .pcie : .onBoard
             let cluster = try Cluster(spec: spec, cards: 2)
             let dp = try DataParallelStep(cluster: cluster) { k, d in try replica(k, d, cards: 2) }
             _ = try dp((0..<2).map { shard(0, $0) })
@@ -102,8 +103,11 @@ import NPUTensor
             let hop = try #require(cluster.devices[1].timeline.first { $0.type == "AllReduce" && $0.kind.bytes > 0 })
             guard case .transfer(_, _, let used) = hop.kind else { Issue.record("not a transfer"); continue }
             #expect(used == link && hop.kind.bytes == bytes)
-            let expected = link == .interServer ? spec.interServerLatency + .seconds(bytes / spec.interServerBandwidth)
-                                                : spec.linkLatency + .seconds(bytes / spec.linkBandwidth)
+            let expected = switch link {
+            case .interServer: spec.interServerLatency + .seconds(bytes / spec.interServerBandwidth)
+            case .onBoard: spec.linkLatency + .seconds(bytes / spec.linkBandwidth)
+            case .pcie: spec.hostLatency + .seconds(bytes / spec.hostBandwidth)
+            }
             #expect(hop.duration == expected)
         }
     }
