@@ -60,7 +60,7 @@ static inline void combine_range(float *restrict out, const float *restrict part
 }
 
 NPU_VECTOR void npu_sum_rows_ordered_f32(float *restrict out, const float *restrict rows, const int32_t *restrict order, size_t k,
-                                         size_t n, size_t lo, size_t hi) {
+                                         size_t n, size_t lo, size_t hi, float divisor) {
     if (k == 0) return;
     size_t i = lo;
     for (; i + STRIP <= hi; i += STRIP) {
@@ -71,12 +71,14 @@ NPU_VECTOR void npu_sum_rows_ordered_f32(float *restrict out, const float *restr
             const float *p = rows + (size_t)order[r] * n + i;
             for (int j = 0; j < STRIP; j++) acc[j] += p[j];
         }
+        if (divisor != 1.0f)
+            for (int j = 0; j < STRIP; j++) acc[j] /= divisor;
         for (int j = 0; j < STRIP; j++) out[i + j] = acc[j];
     }
     for (; i < hi; i++) {
         float acc = rows[(size_t)order[0] * n + i];
         for (size_t r = 1; r < k; r++) acc += rows[(size_t)order[r] * n + i];
-        out[i] = acc;
+        out[i] = divisor != 1.0f ? acc / divisor : acc;
     }
 }
 
@@ -424,7 +426,7 @@ float npu_exact_dot_f32(const float *restrict a, size_t sa, const float *restric
     return npu_exact_round_f32(&acc);
 }
 
-void npu_exact_sum_rows_f32(float *restrict out, const float *restrict rows, size_t k, size_t n) {
+void npu_exact_sum_rows_f32(float *restrict out, const float *restrict rows, size_t k, size_t n, float divisor) {
     npu_exact acc;
     float column[64];
     for (size_t i = 0; i < n; i++) {
@@ -434,6 +436,7 @@ void npu_exact_sum_rows_f32(float *restrict out, const float *restrict rows, siz
             for (size_t r = 0; r < m; r++) column[r] = rows[(r0 + r) * n + i];
             npu_exact_add_f32(&acc, column, m);
         }
-        out[i] = npu_exact_round_f32(&acc);
+        float sum = npu_exact_round_f32(&acc);
+        out[i] = divisor != 1.0f ? sum / divisor : sum;
     }
 }

@@ -39,12 +39,14 @@ uint64_t npu_order_launch_key(uint64_t seed, uint64_t site_hash, uint32_t card, 
 void npu_order_permutation(int32_t *restrict order, size_t n, uint64_t launch_key, uint64_t step, uint32_t tile);
 
 /* A collective's chunk: out[lo..<hi] = rows[order[0]][lo..<hi] + rows[order[1]][…] + …, the
- * first contribution as it is, then added left to right in float32; rows: [k][n]. */
+ * first contribution as it is, then added left to right in float32, then divided by `divisor`
+ * (a mean; 1: none); rows: [k][n]. */
 void npu_sum_rows_ordered_f32(float *restrict out, const float *restrict rows, const int32_t *restrict order, size_t k,
-                              size_t n, size_t lo, size_t hi);
+                              size_t n, size_t lo, size_t hi, float divisor);
 
-/* The `strict` collective: out[i] = Σ_r rows[r][i] exactly, rounded once to float32; rows: [k][n]. */
-void npu_exact_sum_rows_f32(float *restrict out, const float *restrict rows, size_t k, size_t n);
+/* The `strict` collective: out[i] = (Σ_r rows[r][i] exactly, rounded once to float32) / divisor;
+ * rows: [k][n]. */
+void npu_exact_sum_rows_f32(float *restrict out, const float *restrict rows, size_t k, size_t n, float divisor);
 
 /* ---- exact accumulation (the `strict` policy) ---- */
 

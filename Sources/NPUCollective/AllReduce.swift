@@ -48,6 +48,9 @@ public struct AllReduce: CollectiveOp {
         self.exact = exact
     }
 
+    /// What each sum is divided by: the card count for a mean, else 1.
+    var divisor: Float { mean ? Float(cards) : 1 }
+
     /// The number of tensors reduced (the node's other inputs are exact terms).
     func reducedCount(_ inputs: Int) -> Int { exact.isEmpty ? inputs : exact.count }
 
@@ -80,7 +83,7 @@ public struct AllReduce: CollectiveOp {
         var total = [Float](repeating: 0, count: n)
         let policy = ctx.planner.policy(for: type)
         if policy == .strict || cards == 1 {
-            Self.exactSum(rows, into: &total)
+            Self.exactSum(rows, into: &total, divisor: divisor)
             if !exact.isEmpty { addExactTerms(all, into: &total) }
         } else {
             switch algorithm {
@@ -89,7 +92,6 @@ public struct AllReduce: CollectiveOp {
             case .hierarchical: hierarchical(rows, &total, ctx.planner)
             }
         }
-        if mean { for i in 0..<n { total[i] = total[i] / Float(cards) } }
         // The buffer back into the tensors' shapes.
         var outputs: [Tensor] = []
         var offset = 0
@@ -120,7 +122,7 @@ public struct AllReduce: CollectiveOp {
             for e in 0..<count { npu_exact_init(acc + e) }
             // Every card's terms, or (if one card's cannot) the rounded tensors' exact sum stays.
             guard all.allSatisfy({ op.addExactTerms(Array($0[input..<(input + arity)]), into: acc) }) else { continue }
-            for e in 0..<count { total[offset + e] = npu_exact_round_f32(acc + e) }
+            for e in 0..<count { total[offset + e] = npu_exact_round_f32(acc + e) / divisor }
         }
     }
 
@@ -151,21 +153,21 @@ public struct AllReduce: CollectiveOp {
     static func chunk(_ c: Int, of count: Int, _ n: Int) -> Range<Int> { (c * n / count)..<((c + 1) * n / count) }
 
     /// The contributions in `order`, left to right (the first as it is), for each element of `range`.
-    static func add(_ rows: Rows, order: [Int], _ range: Range<Int>, into total: inout [Float]) {
+    static func add(_ rows: Rows, order: [Int], _ range: Range<Int>, into total: inout [Float], divisor: Float = 1) {
         guard !order.isEmpty, !range.isEmpty else { return }
         let o = order.map(Int32.init)
         rows.data.withUnsafeBufferPointer { r in
             total.withUnsafeMutableBufferPointer { t in
-                npu_sum_rows_ordered_f32(t.baseAddress!, r.baseAddress!, o, o.count, rows.width, range.lowerBound, range.upperBound)
+                npu_sum_rows_ordered_f32(t.baseAddress!, r.baseAddress!, o, o.count, rows.width, range.lowerBound, range.upperBound, divisor)
             }
         }
     }
 
     /// The exact sum of every contribution, rounded once (the `strict` result).
-    static func exactSum(_ rows: Rows, into total: inout [Float]) {
+    static func exactSum(_ rows: Rows, into total: inout [Float], divisor: Float = 1) {
         guard rows.width > 0 else { return }
         rows.data.withUnsafeBufferPointer { r in
-            total.withUnsafeMutableBufferPointer { t in npu_exact_sum_rows_f32(t.baseAddress!, r.baseAddress!, rows.count, rows.width) }
+            total.withUnsafeMutableBufferPointer { t in npu_exact_sum_rows_f32(t.baseAddress!, r.baseAddress!, rows.count, rows.width, divisor) }
         }
     }
 
@@ -174,7 +176,7 @@ public struct AllReduce: CollectiveOp {
         let orders = planner.collectiveOrders(op: type, site: "ring", contributions: cards, chunks: cards)
         for c in 0..<cards {
             let order = orders.map { o in o[(c * cards)..<((c + 1) * cards)].map(Int.init) } ?? (1...cards).map { (c + $0) % cards }
-            Self.add(buffers, order: order, Self.chunk(c, of: cards, n), into: &total)
+            Self.add(buffers, order: order, Self.chunk(c, of: cards, n), into: &total, divisor: divisor)
         }
     }
 
@@ -184,7 +186,7 @@ public struct AllReduce: CollectiveOp {
         for c in 0..<cards {
             // The owner's own chunk first, then what arrives, in rank order under `on`.
             let order = orders.map { o in o[(c * cards)..<((c + 1) * cards)].map(Int.init) } ?? [c] + (0..<cards).filter { $0 != c }
-            Self.add(buffers, order: order, Self.chunk(c, of: cards, n), into: &total)
+            Self.add(buffers, order: order, Self.chunk(c, of: cards, n), into: &total, divisor: divisor)
         }
     }
 
@@ -218,7 +220,7 @@ public struct AllReduce: CollectiveOp {
                 let sub = (range.lowerBound + c * range.count / servers)..<(range.lowerBound + (c + 1) * range.count / servers)
                 let k = j * servers + c
                 let order = inter.map { o in o[(k * servers)..<((k + 1) * servers)].map(Int.init) } ?? (1...servers).map { (c + $0) % servers }
-                Self.add(partial, order: order, sub, into: &total)
+                Self.add(partial, order: order, sub, into: &total, divisor: divisor)
             }
         }
     }

@@ -297,28 +297,52 @@ public final class Device {
             d.scheduled.append(contentsOf: repeatElement(nil, count: d.nextTask - d.scheduledBase - d.scheduled.count))
         }
         var pending = devices.reduce(0) { $0 + $1.pendingCount }
+        // The earliest start of each stream head, cached: placing a task changes only its own
+        // card's heads (streams, engines) and the heads waiting for the event it records, so only
+        // those are evaluated again (a cluster's cards would otherwise be rescanned per task).
+        let byOrdinal = Dictionary(devices.map { ($0.ordinal, $0) }, uniquingKeysWith: { a, _ in a })
+        var head: [[(start: SimTime, sequence: Int)?]] = devices.map { d in Array(repeating: nil, count: d.queues.count) }
+        var stale: [[Bool]] = devices.map { d in Array(repeating: true, count: d.queues.count) }
+        var blockedOn: [TaskID: [(Int, Int)]] = [:]
+        func evaluate(_ k: Int, _ s: Int) {
+            stale[k][s] = false
+            head[k][s] = nil
+            let d = devices[k]
+            guard d.queueHeads[s] < d.queues[s].count else { return }
+            let task = d.queues[s][d.queueHeads[s]]
+            var start = max(d.streamReady[s], task.submitted)
+            if let dep = task.dependency {
+                let owner = dep.device == d.ordinal ? d : byOrdinal[dep.device]!
+                guard let done = owner.recordEnds[dep] else {  // its record is not scheduled yet
+                    blockedOn[dep, default: []].append((k, s))
+                    return
+                }
+                start = max(start, done)
+            }
+            if let engine = task.kind.engine { start = max(start, d.engineFree[engine] ?? .zero) }
+            head[k][s] = (start, task.sequence)
+        }
         while pending > 0 {
             var best: (device: Int, stream: Int, start: SimTime, sequence: Int)?
-            for (k, d) in devices.enumerated() where d.pendingCount > 0 {
-                for s in d.queues.indices where d.queueHeads[s] < d.queues[s].count {
-                    let task = d.queues[s][d.queueHeads[s]]
-                    var start = max(d.streamReady[s], task.submitted)
-                    if let dep = task.dependency {
-                        let owner = dep.device == d.ordinal ? d : devices.first { $0.ordinal == dep.device }!
-                        guard let done = owner.recordEnds[dep] else { continue }  // its record is not scheduled yet
-                        start = max(start, done)
-                    }
-                    if let engine = task.kind.engine { start = max(start, d.engineFree[engine] ?? .zero) }
-                    if best == nil || start < best!.start || (start == best!.start && task.sequence < best!.sequence) {
-                        best = (k, s, start, task.sequence)
+            for k in devices.indices where devices[k].pendingCount > 0 {
+                for s in devices[k].queues.indices {
+                    if stale[k][s] { evaluate(k, s) }
+                    guard let h = head[k][s] else { continue }
+                    if best == nil || h.start < best!.start || (h.start == best!.start && h.sequence < best!.sequence) {
+                        best = (k, s, h.start, h.sequence)
                     }
                 }
             }
             guard let (k, s, start, _) = best else {
                 preconditionFailure("scheduler deadlock: every stream head waits for an unscheduled event")
             }
+            let placed = devices[k].queues[s][devices[k].queueHeads[s]].id
             devices[k].place(stream: s, start: start)
             pending -= 1
+            for t in stale[k].indices { stale[k][t] = true }
+            if let waiting = blockedOn.removeValue(forKey: placed) {
+                for (j, t) in waiting { stale[j][t] = true }
+            }
         }
         for d in devices {
             for s in d.queues.indices {

@@ -13,13 +13,19 @@ func mlpDataParallel(cards: Int, perCard: Int? = nil) throws -> ([String: Tensor
         return try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
                              inputs: ["data": TensorType(.float32, [perCard, 784]), "label": TensorType(.int32, [perCard])],
                              optimizer: try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx), mode: .graph, device: device,
-                             store: ctx.store, configuration: StepConfiguration(determinism: .on, cards: cards))
+                             store: ctx.store, configuration: StepConfiguration(determinism: .on, cards: max(cards, 1)))
     }
     let x = sampleTensor([32, 784]), labels = (0..<32).map { Int32($0 % 10) }
     let xs = try x.toArray(of: Float.self)
     let shards = try (0..<max(cards, 32 / perCard)).map { k in
         ["data": try Tensor(shape: [perCard, 784], values: Array(xs[(k * perCard * 784)..<((k + 1) * perCard * 784)])),
          "label": try Tensor(shape: [perCard], values: Array(labels[(k * perCard)..<((k + 1) * perCard)]))]
+    }
+    if cards < 0 {
+        // -cards replicas, each on a device of its own, stepping in turn with no collective: what
+        // keeping N cards' state costs without the cluster.
+        let steps = try (0..<(-cards)).map { _ in try replica(Device(spec: .ascend910)) }
+        return { _ in for (k, s) in steps.enumerated() { _ = try s(shards[k]) } }
     }
     if cards == 1 {
         // One card: one step of the whole batch, or (perCard < 32) one step per shard in turn.
@@ -60,9 +66,10 @@ func resnet50Scaling(cards: Int) throws -> Double {
 let allReduceBenchmark = Benchmark(name: "allreduce", summary: "MLP step on 1 vs 8 cards (same total batch), host ms/step; simulated ResNet-50 scaling, %") {
     var figures: [BenchFigure] = []
     // cards-1: one card, batch 32; cards-1-x8-batch4: one card running the 8 cards' kernels (8
-    // steps of batch 4), the same total work as cards-8 without the collective.
+    // steps of batch 4); replicas-8-no-collective: 8 replicas on 8 devices in turn (8 cards'
+    // state, no cluster, no AllReduce); cards-8: the data-parallel step.
     for (name, run) in [("cards-1", try mlpDataParallel(cards: 1)), ("cards-1-x8-batch4", try mlpDataParallel(cards: 1, perCard: 4)),
-                        ("cards-8", try mlpDataParallel(cards: 8))] {
+                        ("cards-8", try mlpDataParallel(cards: 8)), ("replicas-8-no-collective", try mlpDataParallel(cards: -8, perCard: 4))] {
         for _ in 0..<10 { try run([:]) }
         var ms: [Double] = []
         for _ in 0..<9 {
