@@ -57,6 +57,10 @@ let package = Package(
             dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps"]
         ),
         .target(
+            name: "NPUProfile",
+            dependencies: ["NPUDevice"]
+        ),
+        .target(
             name: "NPUCollective",
             dependencies: ["NPUDevice", "NPUTensor", "NPUOps", "NPUKernels"]
         ),
@@ -70,12 +74,12 @@ let package = Package(
         ),
         .target(
             name: "NPUScript",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUTrain", "NPUData",
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUTrain", "NPUData", "NPUProfile", "NPUCollective",
                            .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "NPUSim",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUCollective", "NPUTrain", "NPUData", "NPUScript"]
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUCollective", "NPUTrain", "NPUData", "NPUScript", "NPUProfile"]
         ),
         .executableTarget(
             name: "npusim",
@@ -90,6 +94,7 @@ let package = Package(
         .testTarget(name: "NPUOpsTests", dependencies: ["NPUOps", "NPUKernels"]),
         .testTarget(name: "NPUGraphTests", dependencies: ["NPUGraph"]),
         .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"]),
+        .testTarget(name: "NPUProfileTests", dependencies: ["NPUProfile", "NPUScript", "NPUDevice"]),
         .testTarget(name: "NPUCollectiveTests", dependencies: ["NPUCollective", "NPUOps", "NPUTensor", "NPUDevice"]),
         .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUOps"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor", "NPUTrain", "NPUDevice"], exclude: ["Fixtures"]),

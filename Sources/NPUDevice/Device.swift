@@ -371,7 +371,7 @@ public final class Device {
         scheduled[task.id.index - scheduledBase] = TaskRecord(
             id: task.id, stream: s, streamName: streams[s].name, name: task.name, type: task.type,
             kind: task.kind, engine: engine, submitted: task.submitted, start: start, end: end, hbmInUse: task.hbmInUse,
-            card: ordinal, info: task.info)
+            card: ordinal, info: task.info, dependency: task.dependency)
     }
 }
 

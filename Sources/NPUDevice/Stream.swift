@@ -22,15 +22,16 @@ public final class Stream {
 
     /// Enqueues a copy of `bytes` bytes.
     @discardableResult
-    public func copy(_ name: String, bytes: Double, direction: CopyDirection) -> TaskID {
-        device.enqueue(.copy(bytes: bytes, direction: direction), name: name, type: "Memcpy\(direction.rawValue)", on: self)
+    public func copy(_ name: String, bytes: Double, direction: CopyDirection, info: TaskInfo? = nil) -> TaskID {
+        device.enqueue(.copy(bytes: bytes, direction: direction), name: name, type: "Memcpy\(direction.rawValue)", on: self, info: info)
     }
 
     /// Enqueues a transfer of `bytes` bytes over the inter-card link, sent (default) or received
     /// by this card; sending and receiving use separate engines (the link is full duplex).
     @discardableResult
-    public func transfer(_ name: String, type: String, bytes: Double, direction: LinkDirection = .send, link: LinkType = .onBoard) -> TaskID {
-        device.enqueue(.transfer(bytes: bytes, direction: direction, link: link), name: name, type: type, on: self)
+    public func transfer(_ name: String, type: String, bytes: Double, direction: LinkDirection = .send, link: LinkType = .onBoard,
+                         info: TaskInfo? = nil) -> TaskID {
+        device.enqueue(.transfer(bytes: bytes, direction: direction, link: link), name: name, type: type, on: self, info: info)
     }
 
     /// Enqueues host work of `duration` that this stream waits for.

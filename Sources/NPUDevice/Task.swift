@@ -113,6 +113,8 @@ public struct TaskRecord: Hashable, Sendable {
     /// What the executor that launched it recorded (step, sink, host time, reduction plans); nil
     /// when recording is off.
     public var info: TaskInfo?
+    /// For an event wait: the event record it waited for (possibly on another card).
+    public var dependency: TaskID? = nil
 
     public var duration: SimTime { end - start }
 }

@@ -79,7 +79,8 @@ public final class CompiledGraph {
     private let computeDone: Event
     /// Collectives: compute reached one (waited for by every card's comm stream); it is done.
     private let collectiveReady: Event
-    private let collectiveDone: Event
+    /// Each collective's completion on the `comm` stream, waited for by its first consumer.
+    private var collectiveDone: [Int: Event] = [:]
     private var allocation: Allocation?
     /// Steps begun so far (the next step's number).
     public private(set) var steps = 0
@@ -106,7 +107,6 @@ public final class CompiledGraph {
         inputsCopied = device.makeEvent()
         computeDone = device.makeEvent()
         collectiveReady = device.makeEvent()
-        collectiveDone = device.makeEvent()
         memory = MemoryPlan(peakBytes: 0, residentBytes: 0, largest: [])
         // Dead-code removal: what the fetches and the assignments need.
         var live = Set(fetches.map(\.node))
@@ -155,7 +155,7 @@ public final class CompiledGraph {
         device.releaseEvent(inputsCopied)
         device.releaseEvent(computeDone)
         device.releaseEvent(collectiveReady)
-        device.releaseEvent(collectiveDone)
+        for e in collectiveDone.values { device.releaseEvent(e) }
     }
 
     /// Ops whose inputs are all constants run once, now (random ops never: they are stateful).
@@ -277,7 +277,8 @@ public final class CompiledGraph {
             for i in schedule {
                 guard case .input(let name) = graph.nodes[i].kind else { continue }
                 let t = graph.nodes[i].outputTypes[0]
-                copyStream.copy(name, bytes: Double(t.shape.count * t.dtype.size), direction: .hostToDevice)
+                copyStream.copy(name, bytes: Double(t.shape.count * t.dtype.size), direction: .hostToDevice,
+                                info: recording ? TaskInfo(step: run.step, sink: run.sink) : nil)
             }
             copyStream.record(inputsCopied)
             device.defaultStream.wait(inputsCopied)
@@ -341,10 +342,13 @@ public final class CompiledGraph {
         for e in ready { comm.wait(e) }
         let types = n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }
         for hop in c.transfers(types, cardsPerServer: device.spec.cardsPerServer, board: device.spec.boardLink) {
-            comm.transfer(n.name, type: c.type, bytes: hop.bytes, link: hop.link)
+            comm.transfer(n.name, type: c.type, bytes: hop.bytes, link: hop.link, info: recording ? TaskInfo(step: run.step, sink: run.sink) : nil)
         }
-        comm.record(collectiveDone)
-        device.defaultStream.wait(collectiveDone)
+        // The compute stream goes on; the collective's first consumer waits for it (overlap).
+        let done = collectiveDone[i] ?? device.makeEvent()
+        collectiveDone[i] = done
+        comm.record(done)
+        run.awaiting[i] = done
         run.advance()
     }
 
@@ -368,6 +372,9 @@ public final class CompiledGraph {
         let i = schedule[position]
         guard run.values[i] == nil else { return }
         let n = graph.nodes[i]
+        if !run.awaiting.isEmpty {
+            for input in n.inputs { if let e = run.awaiting.removeValue(forKey: input.node) { device.defaultStream.wait(e) } }
+        }
         if timingOnly {  // the same launches, no values
             if case .op(let op) = n.kind, var work = works[i] {
                 work.workspaceBytes = 0
@@ -412,6 +419,9 @@ public final class CompiledGraph {
     /// the copy stream after the compute.
     fileprivate func end(_ run: StepRun, _ fetch: FetchMode) -> [Tensor] {
         for (name, t) in run.assigns { store[name] = t }
+        // A collective nobody consumed still ends before the step does.
+        for node in run.awaiting.keys.sorted() { device.defaultStream.wait(run.awaiting[node]!) }
+        run.awaiting = [:]
         // Timing-only: the fetches' sizes still cross PCIe; there are no values to return.
         // (Values nobody takes die inside the pool, so the next step reuses their storage.)
         let fetched = timingOnly || fetch == .none ? [] : fetches.map { run.values[$0.node]![$0.index] }
@@ -423,7 +433,8 @@ public final class CompiledGraph {
             copyStream.wait(computeDone)
             for f in fetches {
                 let t = graph.nodes[f.node].outputTypes[f.index]
-                copyStream.copy(graph.nodes[f.node].name, bytes: Double(t.shape.count * t.dtype.size), direction: .deviceToHost)
+                copyStream.copy(graph.nodes[f.node].name, bytes: Double(t.shape.count * t.dtype.size), direction: .deviceToHost,
+                                info: recording ? TaskInfo(step: run.step, sink: run.sink) : nil)
             }
         }
         return fetch == .none ? [] : fetched
@@ -466,6 +477,8 @@ public final class StepRun {
     let inputs: [String: Tensor]
     var values: [[Tensor]?]
     fileprivate var assigns: [(String, Tensor)] = []
+    /// Collectives whose outputs the compute stream has not waited for yet, by node.
+    var awaiting: [Int: Event] = [:]
     /// Schedule positions run so far.
     public private(set) var position = 0
     private var ended = false

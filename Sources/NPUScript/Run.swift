@@ -4,6 +4,7 @@ import NPUData
 import NPUDevice
 import NPUGraph
 import NPUOps
+import NPUProfile
 import NPURandom
 import NPUTensor
 import NPUTrain
@@ -28,6 +29,9 @@ public struct RunOptions {
     public var saveCheckpoint: String?
     /// Write the run's timeline here (Chrome trace event format): every task of every card.
     public var trace: String?
+    /// Keep every task of every card with what the executor records (steps, reduction plans),
+    /// for a profile (`RunSummary.devices`).
+    public var record = false
     public init() {}
 }
 
@@ -67,6 +71,8 @@ public struct RunSummary {
     public var simulatedTime: SimTime
     public var losses: [LossRecord]
     public var evaluations: [EvalResult] = []
+    /// The cards the run trained on (card 0 first): their timelines and host lanes.
+    public var devices: [Device] = []
     /// Samples per simulated second.
     public var samplesPerSecond: Double { simulatedTime > .zero ? Double(samples) / simulatedTime.seconds : 0 }
 }
@@ -85,6 +91,56 @@ public enum ScriptRunner {
         _ = try builder.optimizer(network.parameters, ctx)
     }
 
+    /// The device profile of a run: the flag's, a built-in's, or a profile file's (relative to the script).
+    static func deviceSpec(_ script: Script, _ options: RunOptions) throws -> DeviceSpec {
+        if let d = options.device { return d }
+        if let b = DeviceSpec.builtIn(named: script.context.device) { return b }
+        let path = script.context.device.hasPrefix("/") ? script.context.device
+            : URL(fileURLWithPath: script.file).deletingLastPathComponent().appendingPathComponent(script.context.device).path
+        do { return try DeviceSpec.load(path: path) } catch { throw ScriptError(file: script.file, message: "context.device: \(error)") }
+    }
+
+    /// Timing-only: `steps` host-launched steps of the script's network on its cards through the
+    /// streams, scheduler and cost model, on shapes alone — no parameter values, no data values, no
+    /// numerics — with every task recorded (`RunSummary.devices`), for models and clusters too big
+    /// to compute. The batch shape is the dataset's.
+    /// - Throws: what building the network, the dataset or the step throws.
+    public static func simulate(_ script: Script, _ options: RunOptions = RunOptions(), steps: Int) throws -> RunSummary {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let builder = Builder(script: script)
+        let spec = try deviceSpec(script, options), cards = options.cards ?? script.context.cards
+        let dataset = try builder.dataset()
+        let batchShape = Shape([dataset.batchSize] + (try dataset.sampleType()).shape.dims)
+        let inputs = ["data": TensorType(.float32, batchShape), "label": TensorType(.int32, [dataset.batchSize])]
+        let determinism = Determinism(rawValue: options.determinism ?? script.context.determinism)!
+        var configuration = StepConfiguration(determinism: determinism, ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0,
+                                              recording: true, timingOnly: true, cards: cards)
+        configuration.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
+        configuration.fusionSplits = script.context.fusionSplits
+        func replica(_ device: Device) throws -> TrainStep {
+            let seeds = SeedState()
+            let ctx = LayerContext(store: ParameterStore(shapeOnly: true), seeds: seeds)
+            let net = try builder.network(ctx)
+            return try TrainStep(model: NetworkWithLoss(network: net, loss: try builder.loss()), inputs: inputs,
+                                 optimizer: try builder.optimizer(net.parameters, ctx), mode: .graph, device: device, store: ctx.store,
+                                 configuration: configuration)
+        }
+        let devices: [Device], end: SimTime
+        if cards > 1 {
+            let cluster = try Cluster(spec: spec, cards: cards)
+            for d in cluster.devices { d.timelineMode = .all }
+            end = try DataParallelStep(cluster: cluster) { _, d in try replica(d) }.simulate(steps: steps)
+            devices = cluster.devices
+        } else {
+            let device = Device(spec: spec)
+            device.timelineMode = .all
+            end = try replica(device).simulate(steps: steps)
+            devices = [device]
+        }
+        return RunSummary(steps: steps, samples: steps * dataset.batchSize * cards,
+                          hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: end, losses: [], devices: devices)
+    }
+
     /// Runs `script` with `options`; `line` receives each line the host would print (LossMonitor).
     /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what failed.
     public static func run(_ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
@@ -92,12 +148,7 @@ public enum ScriptRunner {
                            message: (String) -> Void = { _ in }, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> RunSummary {
         let started = DispatchTime.now().uptimeNanoseconds
         let builder = Builder(script: script)
-        let spec: DeviceSpec
-        if let d = options.device { spec = d } else if let b = DeviceSpec.builtIn(named: script.context.device) { spec = b } else {
-            let path = script.context.device.hasPrefix("/") ? script.context.device
-                : URL(fileURLWithPath: script.file).deletingLastPathComponent().appendingPathComponent(script.context.device).path
-            do { spec = try DeviceSpec.load(path: path) } catch { throw ScriptError(file: script.file, message: "context.device: \(error)") }
-        }
+        let spec = try deviceSpec(script, options)
         let cards = options.cards ?? script.context.cards
         let seeds = SeedState()
         if let s = options.seed ?? script.seed { try seeds.setSeed(s) }
@@ -139,7 +190,7 @@ public enum ScriptRunner {
             throw DataError("the network does not take the dataset's batches of float32\(batchShape) (samples of \((try dataset.sampleType()).shape) from \(dataset.source.origin)): \(error)")
         }
         var configuration = StepConfiguration(determinism: determinism, orderSource: orderSource,
-                                              ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0, recording: options.trace != nil, cards: cards)
+                                              ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0, recording: options.trace != nil || options.record, cards: cards)
         configuration.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
         configuration.fusionSplits = script.context.fusionSplits
         let inputs = ["data": TensorType(.float32, batchShape), "label": TensorType(.int32, [dataset.batchSize])]
@@ -154,7 +205,7 @@ public enum ScriptRunner {
         var replicaStores: [ParameterStore] = []
         let device = cluster?.devices[0] ?? Device(spec: spec)
         let devices = cluster?.devices ?? [device]
-        if options.trace != nil { for d in devices { d.timelineMode = .all } }  // every task, for the trace
+        if options.trace != nil || options.record { for d in devices { d.timelineMode = .all } }  // every task, for the trace
         let step = try TrainStep(model: NetworkWithLoss(network: network, loss: loss), inputs: inputs, optimizer: optimizer, mode: mode,
                                  device: device, store: ctx.store, configuration: configuration)
         let parallel = try cluster.map { cluster in
@@ -360,6 +411,6 @@ public enum ScriptRunner {
         }
         return RunSummary(steps: done, samples: done * dataset.batchSize * cards,
                           hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records,
-                          evaluations: evaluations)
+                          evaluations: evaluations, devices: devices)
     }
 }

@@ -8,3 +8,4 @@
 @_exported import NPUTrain
 @_exported import NPUData
 @_exported import NPUScript
+@_exported import NPUProfile

@@ -12,35 +12,7 @@ struct RunCommand: ParsableCommand {
     @Argument(help: "The training script (YAML).")
     var script: String
 
-    @Option(name: .long, help: "graph or pynative (overrides context.mode).")
-    var mode: String?
-
-    @Option(name: .long, help: "off, on or strict (overrides context.determinism).")
-    var determinism: String?
-
-    @Option(name: .customLong("order-seed"), help: "Replay one order stream under off (overrides context.order_seed).")
-    var orderSeed: UInt32?
-
-    @Option(name: .long, help: "Data-parallel cards, 1 to 64 (overrides context.cards).")
-    var cards: Int?
-
-    @Option(name: .long, help: "Device profile: a built-in name or a profile YAML file (overrides context.device).")
-    var device: String?
-
-    @Option(name: .long, help: "mindspore.set_seed value (overrides seed).")
-    var seed: Int64?
-
-    @Option(name: .long, help: "Epochs (overrides train.epochs).")
-    var epochs: Int?
-
-    @Option(name: .long, help: "Stop after this many training steps, whatever the epochs say.")
-    var steps: Int?
-
-    @Flag(inversion: .prefixedNo, help: "Dataset sink mode (overrides train.dataset_sink_mode).")
-    var sink: Bool?
-
-    @Option(name: .customLong("sink-size"), help: "Steps per sink; -1: a whole epoch (overrides train.sink_size).")
-    var sinkSize: Int?
+    @OptionGroup var flags: RunFlags
 
     @Option(name: .long, help: "Write epoch,step,loss for every loss the host saw to this CSV file.")
     var losses: String?
@@ -64,29 +36,13 @@ struct RunCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if let mode, !["graph", "pynative"].contains(mode) { throw ValidationError("--mode must be graph or pynative, got '\(mode)'") }
-        if let determinism, !["off", "on", "strict"].contains(determinism) { throw ValidationError("--determinism must be off, on or strict, got '\(determinism)'") }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
-        if let sinkSize, sinkSize == 0 || sinkSize < -1 { throw ValidationError("--sink-size must be -1 or a positive number of steps, got \(sinkSize)") }
-        if let cards, !(1...64).contains(cards) { throw ValidationError("--cards must be 1 to 64, got \(cards)") }
         if hiddenSteps && losses == nil { throw ValidationError("--hidden-steps needs --losses FILE.csv") }
     }
 
     func run() throws {
         let parsed = try Script.load(path: script)
         var bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0)
-        var options = RunOptions()
-        options.mode = mode
-        options.determinism = determinism
-        options.orderSeed = orderSeed.map(UInt64.init)
-        options.device = try device.map { try DeviceSpec.resolve($0) }
-        options.seed = seed
-        options.epochs = epochs
-        options.steps = steps
-        options.sink = sink
-        options.sinkSize = sinkSize
-        options.cards = cards
+        var options = try flags.options()
         options.loadCheckpoint = loadCheckpoint
         options.saveCheckpoint = saveCheckpoint
         options.trace = trace
@@ -157,5 +113,63 @@ struct ProgressBar {
 
     func finish() {
         if drawn { FileHandle.standardError.write(Data(("\r" + String(repeating: " ", count: 60) + "\r").utf8)) }
+    }
+}
+
+/// The flags `run` and `profile` share: each overrides the script.
+struct RunFlags: ParsableArguments {
+    @Option(name: .long, help: "graph or pynative (overrides context.mode).")
+    var mode: String?
+
+    @Option(name: .long, help: "off, on or strict (overrides context.determinism).")
+    var determinism: String?
+
+    @Option(name: .customLong("order-seed"), help: "Replay one order stream under off (overrides context.order_seed).")
+    var orderSeed: UInt32?
+
+    @Option(name: .long, help: "Data-parallel cards, 1 to 64 (overrides context.cards).")
+    var cards: Int?
+
+    @Option(name: .long, help: "Device profile: a built-in name or a profile YAML file (overrides context.device).")
+    var device: String?
+
+    @Option(name: .long, help: "mindspore.set_seed value (overrides seed).")
+    var seed: Int64?
+
+    @Option(name: .long, help: "Epochs (overrides train.epochs).")
+    var epochs: Int?
+
+    @Option(name: .long, help: "Stop after this many training steps, whatever the epochs say.")
+    var steps: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Dataset sink mode (overrides train.dataset_sink_mode).")
+    var sink: Bool?
+
+    @Option(name: .customLong("sink-size"), help: "Steps per sink; -1: a whole epoch (overrides train.sink_size).")
+    var sinkSize: Int?
+
+    func validate() throws {
+        if let mode, !["graph", "pynative"].contains(mode) { throw ValidationError("--mode must be graph or pynative, got '\(mode)'") }
+        if let determinism, !["off", "on", "strict"].contains(determinism) { throw ValidationError("--determinism must be off, on or strict, got '\(determinism)'") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if let sinkSize, sinkSize == 0 || sinkSize < -1 { throw ValidationError("--sink-size must be -1 or a positive number of steps, got \(sinkSize)") }
+        if let cards, !(1...64).contains(cards) { throw ValidationError("--cards must be 1 to 64, got \(cards)") }
+    }
+
+    /// The run options these flags give.
+    func options() throws -> RunOptions {
+        var options = RunOptions()
+        options.mode = mode
+        options.determinism = determinism
+        options.orderSeed = orderSeed.map(UInt64.init)
+        options.device = try device.map { try DeviceSpec.resolve($0) }
+        options.seed = seed
+        options.epochs = epochs
+        options.steps = steps
+        options.sink = sink
+        options.sinkSize = sinkSize
+        options.cards = cards
+        return options
     }
 }

@@ -445,3 +445,24 @@ let mindSporePython: String? = {
         }
     }
 }
+
+/// `npusim profile`: the files in --out, and what it prints.
+@Suite struct ProfileCommandTests {
+    @Test func profileWritesTheAscendLayoutAndPrintsTheBreakdown() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-profilecmd-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try npusim(["profile", RunCommandTests.example, "--out", dir.path, "--steps", "2", "--cards", "2"])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.contains("top ops (card 0)") && r.out.contains("computing") && r.out.contains("simulated throughput:"))
+        let details = try String(contentsOf: dir.appendingPathComponent("ASCEND_PROFILER_OUTPUT/kernel_details.csv"), encoding: .utf8)
+        #expect(details.hasPrefix("Device_id,Step ID,Model ID,Task ID,Stream ID,Name,Type,Accelerator Core,Start Time(us),Duration(us),Wait Time(us)\n"))
+        #expect(details.contains(",HCCL,") && details.contains("\n1,"))
+        // Timing-only: the same kernels and times without numerics.
+        let shapes = dir.appendingPathComponent("shapes")
+        let t = try npusim(["profile", RunCommandTests.example, "--out", shapes.path, "--steps", "2", "--cards", "2", "--timing-only"])
+        #expect(t.code == 0, "\(t.err)")
+        let timed = try String(contentsOf: shapes.appendingPathComponent("ASCEND_PROFILER_OUTPUT/kernel_details.csv"), encoding: .utf8)
+        func kernels(_ csv: String) -> [String] { csv.split(separator: "\n").filter { $0.contains("AI_CORE") }.map { $0.split(separator: ",")[5...7].joined(separator: ",") } }
+        #expect(kernels(timed) == kernels(details) && !kernels(timed).isEmpty)
+    }
+}

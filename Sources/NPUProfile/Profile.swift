@@ -1,0 +1,237 @@
+import Foundation
+import NPUDevice
+
+/// A profile of recorded cards: the Ascend profiler's tables (`kernel_details.csv`,
+/// `op_statistic.csv`, `step_trace_time.csv`), NPUSim's `reductions.csv`, the trace
+/// (`trace_view.json`) and `timeline.svg`, all from the devices' timelines and host lanes
+/// (Docs/Profiling.md says what every column means and where its definition comes from).
+public struct Profile {
+    public let devices: [Device]
+
+    public init(devices: [Device]) { self.devices = devices }
+
+    /// The tasks a table lists: kernels, copies and link transfers (not event records and waits,
+    /// not host callbacks), card by card in submission order.
+    var tasks: [TaskRecord] {
+        devices.flatMap { d in
+            d.timeline.filter { t in
+                switch t.kind {
+                case .kernel, .copy, .transfer: true
+                default: false
+                }
+            }
+        }
+    }
+
+    /// The Ascend profiler's `Accelerator Core` (msprof's `Task Type`) of a task.
+    static func core(_ t: TaskRecord) -> String {
+        switch t.kind {
+        case .kernel(let work): work.unit == .cube ? "AI_CORE" : "AI_VECTOR_CORE"
+        case .copy: "MEMCPY_ASYNC"
+        case .transfer: "HCCL"
+        default: "OTHER"
+        }
+    }
+
+    static func us(_ t: SimTime) -> String { String(format: "%.3f", t.microseconds) }
+    static func csvField(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    /// `kernel_details.csv`: one row per task.
+    public func kernelDetails() -> String {
+        var out = "Device_id,Step ID,Model ID,Task ID,Stream ID,Name,Type,Accelerator Core,Start Time(us),Duration(us),Wait Time(us)\n"
+        for d in devices {
+            var lastEnd: [Int: SimTime] = [:]
+            for t in d.timeline {
+                defer { lastEnd[t.stream] = t.end }
+                switch t.kind {
+                case .kernel, .copy, .transfer: break
+                default: continue
+                }
+                let wait = lastEnd[t.stream].map { max(.zero, t.start - $0) } ?? .zero
+                let step = t.info?.step.map(String.init) ?? ""
+                out += "\(d.ordinal),\(step),0,\(t.id.index),\(t.stream),\(Self.csvField(t.name)),\(Self.csvField(t.type)),\(Self.core(t)),"
+                out += "\(Self.us(t.start)),\(Self.us(t.duration)),\(Self.us(wait))\n"
+            }
+        }
+        return out
+    }
+
+    /// One row of `op_statistic.csv`.
+    public struct OpStatistic: Equatable {
+        public var device: Int
+        public var type: String
+        public var core: String
+        public var count: Int
+        public var total: SimTime
+        public var min: SimTime
+        public var max: SimTime
+        /// Share of the card's total task time, in %.
+        public var ratio: Double
+    }
+
+    /// Per card, op type and core: count, total, min, average and max time, and the share of the
+    /// card's task time — largest total first.
+    public func opStatistics() -> [OpStatistic] {
+        var rows: [OpStatistic] = []
+        for d in devices {
+            var byKey: [String: OpStatistic] = [:], order: [String] = []
+            var all = SimTime.zero
+            for t in tasks where t.card == d.ordinal {
+                let key = t.type + "|" + Self.core(t)
+                all = all + t.duration
+                if var s = byKey[key] {
+                    s.count += 1
+                    s.total = s.total + t.duration
+                    s.min = Swift.min(s.min, t.duration)
+                    s.max = Swift.max(s.max, t.duration)
+                    byKey[key] = s
+                } else {
+                    byKey[key] = OpStatistic(device: d.ordinal, type: t.type, core: Self.core(t), count: 1, total: t.duration, min: t.duration, max: t.duration, ratio: 0)
+                    order.append(key)
+                }
+            }
+            var card = order.map { byKey[$0]! }
+            for k in card.indices { card[k].ratio = all > .zero ? card[k].total.seconds / all.seconds * 100 : 0 }
+            rows += card.sorted { ($0.total, $1.type) > ($1.total, $0.type) }
+        }
+        return rows
+    }
+
+    /// `op_statistic.csv`.
+    public func opStatistic() -> String {
+        var out = "Device_id,OP Type,Core Type,Count,Total Time(us),Min Time(us),Avg Time(us),Max Time(us),Ratio(%)\n"
+        for s in opStatistics() {
+            let avg = SimTime.microseconds(s.total.microseconds / Double(s.count))
+            out += "\(s.device),\(Self.csvField(s.type)),\(s.core),\(s.count),\(Self.us(s.total)),\(Self.us(s.min)),\(Self.us(avg)),\(Self.us(s.max)),\(String(format: "%.3f", s.ratio))\n"
+        }
+        return out
+    }
+
+    /// One card's step: its window and what filled it.
+    public struct StepBreakdown: Equatable {
+        public var device: Int
+        public var step: Int
+        /// From the end of the card's previous step (or its first launch) to the end of this
+        /// step's last task.
+        public var start: SimTime
+        public var end: SimTime
+        /// Kernels running (the union of their intervals).
+        public var computing: SimTime
+        /// Link transfers running.
+        public var communication: SimTime
+        /// Communication while no kernel ran.
+        public var communicationNotOverlapped: SimTime
+        /// Neither kernels nor transfers.
+        public var free: SimTime
+        /// The host's own work (launches, synchronisations, callbacks) inside the window.
+        public var host: SimTime
+        public var overlapped: SimTime { communication - communicationNotOverlapped }
+        public var length: SimTime { end - start }
+    }
+
+    /// Union length of intervals.
+    static func union(_ intervals: [(SimTime, SimTime)]) -> SimTime {
+        var total = SimTime.zero, current: (SimTime, SimTime)?
+        for (a, b) in intervals.sorted(by: { $0.0 < $1.0 }) where b > a {
+            if let c = current, a <= c.1 {
+                current = (c.0, max(c.1, b))
+            } else {
+                if let c = current { total = total + (c.1 - c.0) }
+                current = (a, b)
+            }
+        }
+        if let c = current { total = total + (c.1 - c.0) }
+        return total
+    }
+
+    /// Every card's steps (tasks the executor recorded with a step), in order.
+    public func steps() -> [StepBreakdown] {
+        var rows: [StepBreakdown] = []
+        for d in devices {
+            let recorded = d.timeline.filter { $0.info?.step != nil }
+            let ids = Array(Set(recorded.map { $0.info!.step! })).sorted()
+            var previousEnd = (d.hostEvents.first?.start).map { min($0, recorded.first?.start ?? $0) } ?? recorded.first?.start ?? .zero
+            for step in ids {
+                let tasks = recorded.filter { $0.info!.step == step }
+                let end = tasks.map(\.end).max()!
+                let window = (previousEnd, end)
+                func clip(_ t: TaskRecord) -> (SimTime, SimTime) { (max(t.start, window.0), min(t.end, window.1)) }
+                let kernels = d.timeline.filter { if case .kernel = $0.kind { true } else { false } }.map(clip)
+                let links = d.timeline.filter { if case .transfer = $0.kind { true } else { false } }.map(clip)
+                let computing = Self.union(kernels), communication = Self.union(links)
+                let busy = Self.union(kernels + links)
+                let host = d.hostEvents.map { e in max(SimTime.zero, min(e.start + e.duration, end) - max(e.start, previousEnd)) }
+                    .reduce(SimTime.zero, +)
+                rows.append(StepBreakdown(device: d.ordinal, step: step, start: previousEnd, end: end, computing: computing,
+                                          communication: communication, communicationNotOverlapped: busy - computing,
+                                          free: (end - previousEnd) - busy, host: host))
+                previousEnd = end
+            }
+        }
+        return rows
+    }
+
+    /// `step_trace_time.csv` (the Ascend profiler's columns; Stage and Bubble, which belong to
+    /// pipeline parallelism, are 0; Preparing is the time before the card's first step).
+    public func stepTraceTime() -> String {
+        var out = "Device_id,Step,Computing,Communication(Not Overlapped),Overlapped,Communication,Free,Stage,Bubble,Communication(Not Overlapped and Exclude Receive),Preparing\n"
+        var seen: Set<Int> = []
+        for s in steps() {
+            let preparing = seen.insert(s.device).inserted ? s.start : .zero
+            out += "\(s.device),\(s.step),\(Self.us(s.computing)),\(Self.us(s.communicationNotOverlapped)),\(Self.us(s.overlapped)),\(Self.us(s.communication)),"
+            out += "\(Self.us(s.free)),0,0,\(Self.us(s.communicationNotOverlapped)),\(Self.us(preparing))\n"
+        }
+        return out
+    }
+
+    /// NPUSim's `reductions.csv`: every planned reduction the recorder kept.
+    public func reductions() -> String {
+        var out = "Device_id,Step ID,Name,Type,Site,Policy,Blocks,Block Sizes,Tile Size,Tiles,Order\n"
+        for d in devices {
+            for t in d.timeline {
+                guard let info = t.info else { continue }
+                for p in info.plans {
+                    let blocks = p.blockSizes.count
+                    let tiles = blocks > 0 ? max(1, p.order.count / blocks) : 0
+                    out += "\(d.ordinal),\(info.step.map(String.init) ?? ""),\(Self.csvField(t.name)),\(Self.csvField(t.type)),\(Self.csvField(p.site)),\(p.policy),\(blocks),"
+                    out += "\(p.blockSizes.map(String.init).joined(separator: ";")),\(p.tileSize),\(tiles),\(p.order.prefix(blocks).map(String.init).joined(separator: ";"))\n"
+                }
+            }
+        }
+        return out
+    }
+
+    /// Writes `DIR/ASCEND_PROFILER_OUTPUT/` (trace_view.json, kernel_details.csv,
+    /// op_statistic.csv, step_trace_time.csv, reductions.csv) and `DIR/timeline.svg`, each file
+    /// written durably.
+    /// - Throws: `ProfileError` naming the file that could not be written.
+    public func write(to dir: String, timelineSteps: Int = 3) throws {
+        let out = URL(fileURLWithPath: dir).appendingPathComponent("ASCEND_PROFILER_OUTPUT")
+        do { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) } catch {
+            throw ProfileError("cannot create \(out.path): \(error.localizedDescription)")
+        }
+        let files: [(URL, [UInt8])] = [
+            (out.appendingPathComponent("trace_view.json"), ChromeTrace.encode(devices)),
+            (out.appendingPathComponent("kernel_details.csv"), Array(kernelDetails().utf8)),
+            (out.appendingPathComponent("op_statistic.csv"), Array(opStatistic().utf8)),
+            (out.appendingPathComponent("step_trace_time.csv"), Array(stepTraceTime().utf8)),
+            (out.appendingPathComponent("reductions.csv"), Array(reductions().utf8)),
+            (URL(fileURLWithPath: dir).appendingPathComponent("timeline.svg"), Array(TimelineSVG.render(devices, steps: timelineSteps).utf8)),
+        ]
+        for (url, bytes) in files {
+            do { try Data(bytes).write(to: url, options: .atomic) } catch {
+                throw ProfileError("cannot write \(url.path): \(error.localizedDescription)")
+            }
+        }
+    }
+}
+
+/// A profile that could not be written: the file and the system's reason.
+public struct ProfileError: Error, CustomStringConvertible, Equatable, CategorizedError {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+    public var category: ErrorCategory { .runFailed }
+}

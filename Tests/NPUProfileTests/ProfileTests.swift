@@ -1,0 +1,137 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+import NPUDevice
+import NPUProfile
+import NPUScript
+
+/// The reference MLP as a script: 320 synthetic samples, batch 32.
+let mlpScript = """
+seed: 1
+context: {mode: graph, device: ascend910, determinism: "off", order_seed: 3}
+dataset:
+  source: {synthetic: {count: 320, shape: [784], classes: 10, seed: 7}}
+  batch: {batch_size: 32, drop_remainder: true}
+network:
+  layers:
+    - Dense: {in_channels: 784, out_channels: 128, name: fc1}
+    - ReLU: {}
+    - Dense: {in_channels: 128, out_channels: 10, name: fc2}
+loss: {SoftmaxCrossEntropyWithLogits: {sparse: true, reduction: mean}}
+optimizer: {Momentum: {learning_rate: 0.01, momentum: 0.9}}
+train: {epochs: 1}
+"""
+
+func profile(cards: Int = 1, steps: Int = 3, sink: Bool = false, sinkSize: Int? = nil, epochs: Int? = nil, yaml: String = mlpScript) throws -> Profile {
+    var options = RunOptions()
+    options.epochs = epochs
+    options.cards = cards
+    options.steps = steps
+    options.sink = sink
+    options.sinkSize = sinkSize
+    options.record = true
+    return Profile(devices: try ScriptRunner.run(try Script.parse(yaml: yaml, file: "/tmp/p.yaml"), options).devices)
+}
+
+/// The trace event format's rules, checked strictly: every event's required fields by phase,
+/// numeric microsecond times, flows that start and finish once each, and no two complete events
+/// of one lane that overlap.
+func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
+    let object = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+    let events = try #require(object?["traceEvents"] as? [[String: Any]])
+    var flows: [Int: [String]] = [:]
+    var lanes: [String: [(Double, Double)]] = [:]
+    for e in events {
+        let ph = try #require(e["ph"] as? String, "an event without ph: \(e)")
+        #expect(e["name"] is String && e["pid"] is Int, "\(e)")
+        switch ph {
+        case "M": #expect(e["args"] is [String: Any])
+        case "X":
+            let ts = try #require(e["ts"] as? Double), dur = try #require(e["dur"] as? Double)
+            #expect(e["tid"] is Int && ts >= 0 && dur >= 0, "\(e)")
+            lanes["\(e["pid"]!)/\(e["tid"]!)", default: []].append((ts, ts + dur))
+        case "i": #expect(e["ts"] is Double && ["g", "p", "t"].contains(e["s"] as? String ?? "t"), "\(e)")
+        case "C": #expect(e["ts"] is Double && e["args"] is [String: Any], "\(e)")
+        case "s", "f":
+            #expect(e["ts"] is Double && e["tid"] is Int && e["cat"] is String, "\(e)")
+            flows[try #require(e["id"] as? Int), default: []].append(ph)
+        default: Issue.record("unknown phase \(ph)")
+        }
+    }
+    for (id, phases) in flows { #expect(phases.sorted() == ["f", "s"], "flow \(id): \(phases)") }
+    for (lane, spans) in lanes {
+        let sorted = spans.sorted { $0.0 < $1.0 }
+        for (a, b) in zip(sorted, sorted.dropFirst()) { #expect(b.0 >= a.1 - 1e-9, "lane \(lane): \(a) overlaps \(b)") }
+    }
+    return events
+}
+
+@Suite struct ProfileTests {
+    @Test func theTraceFollowsTheFormatsRulesWithFlowsCountersAndStepMarks() throws {
+        let p = try profile(cards: 2)
+        let events = try validate(ChromeTrace.encode(p.devices))
+        #expect(events.contains { $0["ph"] as? String == "s" }, "no flow arrows for event waits")
+        #expect(events.contains { $0["ph"] as? String == "C" && $0["name"] as? String == "HBM in use" })
+        #expect(events.filter { $0["ph"] as? String == "i" && $0["pid"] as? Int == 0 }.count == 3, "one step mark per step")
+        let names = events.filter { $0["name"] as? String == "thread_name" }.compactMap { ($0["args"] as? [String: Any])?["name"] as? String }
+        #expect(Set(names).isSuperset(of: ["host", "compute", "copy", "comm"]))
+    }
+
+    /// The tables add up: per type, op_statistic's totals are kernel_details' durations; every
+    /// step's parts fill its window.
+    @Test func theTablesAddUp() throws {
+        let p = try profile(cards: 2)
+        let rows = p.kernelDetails().split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(!rows.isEmpty && rows.allSatisfy { $0.count == 11 })
+        var byType: [String: Double] = [:]
+        for r in rows where r[0] == "0" { byType[String(r[6]), default: 0] += Double(r[9])! }
+        let stats = p.opStatistics().filter { $0.device == 0 }
+        for s in stats { #expect(abs(s.total.microseconds - byType[s.type]!) < 1e-3 * Double(s.count), "\(s.type)") }
+        #expect(abs(stats.reduce(0) { $0 + $1.ratio } - 100) < 1e-6)
+        for s in p.steps() {
+            #expect(s.computing + s.communicationNotOverlapped + s.free == s.length, "card \(s.device) step \(s.step)")
+            #expect(s.overlapped + s.communicationNotOverlapped == s.communication)
+        }
+        #expect(p.steps().map(\.step) == [0, 1, 2, 0, 1, 2])
+    }
+
+    /// Sink mode: one launch and one synchronisation per sink; without sinking, one per step (and
+    /// one more when training ends).
+    @Test func aSinkIsOneHostRoundTripAndAStepWithoutOneIsOne() throws {
+        let plain = try profile(steps: 6), sunk = try profile(steps: 6, sink: true, sinkSize: 3, epochs: 2)  // an epoch is one sink
+        func count(_ p: Profile, _ type: String) -> Int { p.devices[0].hostEvents.filter { $0.type == type }.count }
+        #expect(count(plain, "GraphLaunch") == 6 && count(plain, "Synchronize") == 7 && count(plain, "SinkLaunch") == 0)
+        #expect(count(sunk, "SinkLaunch") == 2 && count(sunk, "GraphLaunch") == 0 && count(sunk, "Synchronize") == 3)
+    }
+
+    /// 4 cards with a bucket per layer: the first bucket's AllReduce runs on the comm stream while
+    /// the backward pass still computes, and the step breakdown counts the overlap.
+    @Test func fourCardsOverlapTheAllReduceWithTheBackwardPass() throws {
+        let yaml = mlpScript.replacingOccurrences(of: "order_seed: 3}", with: "order_seed: 3, all_reduce_fusion_config: [2]}")
+        let p = try profile(cards: 4, yaml: yaml)
+        let d = p.devices[0]
+        let comm = d.timeline.filter { $0.type == "AllReduce" && $0.duration > .zero }
+        let compute = d.timeline.filter { if case .kernel = $0.kind { true } else { false } }
+        #expect(comm.contains { c in compute.contains { $0.start < c.end && c.start < $0.end } })
+        #expect(p.steps().filter { $0.device == 0 }.allSatisfy { $0.overlapped > .zero })
+    }
+
+    @Test func theTimelineIsAnSVGWithALanePerStreamAndTheHost() throws {
+        let p = try profile(cards: 2)
+        let svg = TimelineSVG.render(p.devices, steps: 2)
+        let parser = XMLParser(data: Data(svg.utf8))
+        #expect(parser.parse(), "timeline.svg is not well-formed XML")
+        for lane in ["NPU 0 host", "NPU 0 compute", "NPU 0 copy", "NPU 1 comm"] { #expect(svg.contains(">\(lane)</text>"), "\(lane)") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-profile-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try p.write(to: dir.path)
+        for f in ["ASCEND_PROFILER_OUTPUT/trace_view.json", "ASCEND_PROFILER_OUTPUT/kernel_details.csv", "ASCEND_PROFILER_OUTPUT/op_statistic.csv",
+                  "ASCEND_PROFILER_OUTPUT/step_trace_time.csv", "ASCEND_PROFILER_OUTPUT/reductions.csv", "timeline.svg"] {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)")
+        }
+        let reductions = try String(contentsOf: dir.appendingPathComponent("ASCEND_PROFILER_OUTPUT/reductions.csv"), encoding: .utf8)
+        #expect(reductions.hasPrefix("Device_id,Step ID,Name,Type,Site,Policy,Blocks,Block Sizes,Tile Size,Tiles,Order\n") && reductions.contains(",off,"))
+    }
+}
