@@ -4,7 +4,8 @@ import NPUDevice
 /// laid out as the Ascend profiler's `trace_view.json`: one process per card (pid = card, named
 /// "NPU k"), one thread per stream (tid = stream index + 1, named by the stream) and the host lane
 /// (tid 0, "host"). Every kept task is a complete event ("X") at its simulated start, duration in
-/// microseconds, with its type, engine, work and, when the executor recorded them, its step,
+/// microseconds (its type is the category), with its engine, work and, when the executor
+/// recorded them, its step,
 /// sink and reduction plans in `args` (each plan's order cut to its first 64 entries;
 /// `order_length` says how many it has). Event waits are flow arrows ("s" at the record's end, "f"
 /// at the wait) across streams and cards; HBM in use is a counter track ("C"); graph and sink
@@ -12,85 +13,92 @@ import NPUDevice
 public enum ChromeTrace {
     /// The trace's JSON bytes for `devices` (what each device's `timeline` and `hostEvents` keep).
     public static func encode(_ devices: [Device]) -> [UInt8] {
-        var events: [String] = []
+        let timelines = devices.map(\.timeline)  // built once: each call assembles the records anew
         var records: [TaskID: TaskRecord] = [:]
-        for device in devices {
-            for t in device.timeline { if case .eventRecord = t.kind { records[t.id] = t } }
+        for timeline in timelines {
+            for t in timeline { if case .eventRecord = t.kind { records[t.id] = t } }
+        }
+        var j = JSONBytes()
+        j.bytes.reserveCapacity(timelines.reduce(0) { $0 + $1.count } * 320 + 4096)
+        j.raw("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n")
+        var first = true
+        func next() {
+            if !first { j.raw(",\n") }
+            first = false
         }
         var flow = 0
-        for device in devices {
+        for (device, timeline) in zip(devices, timelines) {
             let pid = device.ordinal
-            events.append(#"{"ph":"M","pid":\#(pid),"name":"process_name","args":{"name":"NPU \#(pid)"}}"#)
-            events.append(#"{"ph":"M","pid":\#(pid),"name":"process_sort_index","args":{"sort_index":\#(pid)}}"#)
-            events.append(#"{"ph":"M","pid":\#(pid),"tid":0,"name":"thread_name","args":{"name":"host"}}"#)
+            next(); j.raw("{\"ph\":\"M\",\"pid\":"); j.int(pid); j.raw(",\"name\":\"process_name\",\"args\":{\"name\":\"NPU "); j.int(pid); j.raw("\"}}")
+            next(); j.raw("{\"ph\":\"M\",\"pid\":"); j.int(pid); j.raw(",\"name\":\"process_sort_index\",\"args\":{\"sort_index\":"); j.int(pid); j.raw("}}")
+            next(); j.raw("{\"ph\":\"M\",\"pid\":"); j.int(pid); j.raw(",\"tid\":0,\"name\":\"thread_name\",\"args\":{\"name\":\"host\"}}")
             for stream in device.streams {
-                events.append(#"{"ph":"M","pid":\#(pid),"tid":\#(stream.index + 1),"name":"thread_name","args":{"name":\#(quoted(stream.name))}}"#)
+                next(); j.raw("{\"ph\":\"M\",\"pid\":"); j.int(pid); j.raw(",\"tid\":"); j.int(stream.index + 1)
+                j.raw(",\"name\":\"thread_name\",\"args\":{\"name\":"); j.string(stream.name); j.raw("}}")
             }
             for e in device.hostEvents {
-                events.append(#"{"ph":"X","pid":\#(pid),"tid":0,"name":\#(quoted(e.name)),"cat":\#(quoted(e.type)),"ts":\#(number(e.start.microseconds)),"dur":\#(number(e.duration.microseconds))}"#)
+                next(); j.raw("{\"ph\":\"X\",\"pid\":"); j.int(pid); j.raw(",\"tid\":0,\"name\":"); j.string(e.name)
+                j.raw(",\"cat\":"); j.string(e.type); j.raw(",\"ts\":"); j.micros(e.start); j.raw(",\"dur\":"); j.micros(e.duration); j.raw("}")
                 if e.type == "GraphLaunch" || e.type == "SinkLaunch" {
-                    events.append(#"{"ph":"i","pid":\#(pid),"tid":0,"s":"p","name":\#(quoted(e.type == "SinkLaunch" ? "sink: " + e.name : e.name)),"ts":\#(number(e.start.microseconds))}"#)
+                    next(); j.raw("{\"ph\":\"i\",\"pid\":"); j.int(pid); j.raw(",\"tid\":0,\"s\":\"p\",\"name\":")
+                    j.string(e.type == "SinkLaunch" ? "sink: " + e.name : e.name); j.raw(",\"ts\":"); j.micros(e.start); j.raw("}")
                 }
             }
             var hbm: Int64 = -1
-            for t in device.timeline {
-                events.append(#"{"ph":"X","pid":\#(pid),"tid":\#(t.stream + 1),"name":\#(quoted(t.name)),"cat":\#(quoted(t.type)),"ts":\#(number(t.start.microseconds)),"dur":\#(number(t.duration.microseconds)),"args":{\#(args(t))}}"#)
+            for t in timeline {
+                next(); j.raw("{\"ph\":\"X\",\"pid\":"); j.int(pid); j.raw(",\"tid\":"); j.int(t.stream + 1); j.raw(",\"name\":"); j.string(t.name)
+                j.raw(",\"cat\":"); j.string(t.type); j.raw(",\"ts\":"); j.micros(t.start); j.raw(",\"dur\":"); j.micros(t.duration)
+                j.raw(",\"args\":{"); args(t, &j); j.raw("}}")
                 if t.hbmInUse != hbm {
                     hbm = t.hbmInUse
-                    events.append(#"{"ph":"C","pid":\#(pid),"name":"HBM in use","ts":\#(number(t.start.microseconds)),"args":{"MiB":\#(number(Double(hbm) / 1_048_576))}}"#)
+                    next(); j.raw("{\"ph\":\"C\",\"pid\":"); j.int(pid); j.raw(",\"name\":\"HBM in use\",\"ts\":"); j.micros(t.start)
+                    j.raw(",\"args\":{\"MiB\":"); j.number(Double(hbm) / 1_048_576); j.raw("}}")
                 }
                 // A wait's arrow from the record it waited for (kept in the timeline).
                 if case .eventWait = t.kind, let dep = t.dependency, let r = records[dep] {
                     flow += 1
-                    events.append(#"{"ph":"s","id":\#(flow),"pid":\#(r.card),"tid":\#(r.stream + 1),"name":"event","cat":"event","ts":\#(number(r.end.microseconds))}"#)
-                    events.append(#"{"ph":"f","bp":"e","id":\#(flow),"pid":\#(pid),"tid":\#(t.stream + 1),"name":"event","cat":"event","ts":\#(number(t.end.microseconds))}"#)
+                    next(); j.raw("{\"ph\":\"s\",\"id\":"); j.int(flow); j.raw(",\"pid\":"); j.int(r.card); j.raw(",\"tid\":"); j.int(r.stream + 1)
+                    j.raw(",\"name\":\"event\",\"cat\":\"event\",\"ts\":"); j.micros(r.end); j.raw("}")
+                    next(); j.raw("{\"ph\":\"f\",\"bp\":\"e\",\"id\":"); j.int(flow); j.raw(",\"pid\":"); j.int(pid); j.raw(",\"tid\":"); j.int(t.stream + 1)
+                    j.raw(",\"name\":\"event\",\"cat\":\"event\",\"ts\":"); j.micros(t.end); j.raw("}")
                 }
             }
         }
-        return Array(("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n" + events.joined(separator: ",\n") + "\n]}\n").utf8)
+        j.raw("\n]}\n")
+        return j.bytes
     }
 
     /// A task's `args`.
-    static func args(_ t: TaskRecord) -> String {
-        var args = [#""type":\#(quoted(t.type))"#, #""submitted_us":\#(number(t.submitted.microseconds))"#, #""hbm_bytes":\#(t.hbmInUse)"#]
-        if let engine = t.engine { args.append(#""engine":\#(quoted(engine.rawValue))"#) }
-        if t.kind.flops > 0 { args.append(#""flops":\#(number(t.kind.flops))"#) }
-        if t.kind.bytes > 0 { args.append(#""bytes":\#(number(t.kind.bytes))"#) }
-        if let info = t.info {
-            if let step = info.step { args.append(#""step":\#(step)"#) }
-            if let sink = info.sink { args.append(#""sink":\#(sink)"#) }
-            if info.hostSeconds > 0 { args.append(#""host_wall_us":\#(number(info.hostSeconds * 1e6))"#) }
-            if !info.plans.isEmpty {
-                let plans = info.plans.map { p in
-                    #"{"site":\#(quoted(p.site)),"policy":\#(quoted(p.policy)),"blocks":\#(p.blockSizes.count),"tile":\#(p.tileSize),"order_length":\#(p.order.count),"order":[\#(p.order.prefix(64).map(String.init).joined(separator: ","))]}"#
-                }
-                args.append(#""reduction_plans":[\#(plans.joined(separator: ","))]"#)
+    static func args(_ t: TaskRecord, _ j: inout JSONBytes) {
+        j.raw("\"submitted_us\":"); j.micros(t.submitted)
+        j.raw(",\"hbm_bytes\":"); j.int(t.hbmInUse)
+        if let engine = t.engine { j.raw(",\"engine\":"); j.string(engine.rawValue) }
+        if t.kind.flops > 0 { j.raw(",\"flops\":"); j.number(t.kind.flops) }
+        if t.kind.bytes > 0 { j.raw(",\"bytes\":"); j.number(t.kind.bytes) }
+        guard let info = t.info else { return }
+        if let step = info.step { j.raw(",\"step\":"); j.int(step) }
+        if let sink = info.sink { j.raw(",\"sink\":"); j.int(sink) }
+        if info.hostSeconds > 0 { j.raw(",\"host_wall_us\":"); j.number((info.hostSeconds * 1e9).rounded() / 1e3) }
+        guard !info.plans.isEmpty else { return }
+        j.raw(",\"reduction_plans\":[")
+        for (k, p) in info.plans.enumerated() {
+            if k > 0 { j.raw(",") }
+            j.raw("{\"site\":"); j.string(p.site); j.raw(",\"policy\":"); j.string(p.policy)
+            j.raw(",\"blocks\":"); j.int(p.blockSizes.count); j.raw(",\"tile\":"); j.int(p.tileSize)
+            j.raw(",\"order_length\":"); j.int(p.order.count); j.raw(",\"order\":[")
+            for (i, o) in p.order.prefix(64).enumerated() {
+                if i > 0 { j.raw(",") }
+                j.int(Int(o))
             }
+            j.raw("]}")
         }
-        return args.joined(separator: ",")
+        j.raw("]")
     }
 
     /// `s` as a JSON string literal (quotes, backslashes and control characters escaped).
     public static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
-
-    /// A JSON number (finite; integers without a fraction).
-    static func number(_ x: Double) -> String {
-        guard x.isFinite else { return "0" }
-        return x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : String(x)
+        var j = JSONBytes()
+        j.string(s)
+        return String(decoding: j.bytes, as: UTF8.self)
     }
 }

@@ -220,11 +220,21 @@ public struct Profile {
             (out.appendingPathComponent("reductions.csv"), Array(reductions().utf8)),
             (URL(fileURLWithPath: dir).appendingPathComponent("timeline.svg"), Array(TimelineSVG.render(devices, steps: timelineSteps).utf8)),
         ]
-        for (url, bytes) in files {
-            do { try Data(bytes).write(to: url, options: .atomic) } catch {
-                throw ProfileError("cannot write \(url.path): \(error.localizedDescription)")
-            }
+        for (url, bytes) in files { try writeBytes(bytes, to: url.path) }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file, then a rename), without copying them
+/// first (a trace can be hundreds of MB).
+/// - Throws: `ProfileError` naming the file.
+public func writeBytes(_ bytes: [UInt8], to path: String) throws {
+    do {
+        try bytes.withUnsafeBytes { raw in
+            let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!), count: raw.count, deallocator: .none)
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         }
+    } catch {
+        throw ProfileError("cannot write \(path): \(error.localizedDescription)")
     }
 }
 

@@ -13,7 +13,8 @@ func lenet5(_ ctx: LayerContext) throws -> SequentialCell {
 }
 
 /// Host ms per training step of `network` in each mode (Momentum 0.01/0.9, sparse CE mean).
-func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], network: (LayerContext) throws -> SequentialCell) throws -> [BenchFigure] {
+func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recording: Bool = false,
+                 network: (LayerContext) throws -> SequentialCell) throws -> [BenchFigure] {
     var figures: [BenchFigure] = []
     for mode in modes {
         let seeds = SeedState()
@@ -21,9 +22,10 @@ func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], network:
         let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
         let net = try network(ctx)
         let opt = try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx)
-        let step = try TrainStep(network: net, loss: SoftmaxCrossEntropyLoss(), optimizer: opt, mode: mode, device: Device(spec: .ascend910),
-                                 store: ctx.store, determinism: .off, inputType: TensorType(.float32, input),
-                                 labelType: TensorType(.int32, [input[0]]))
+        let step = try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
+                                 inputs: ["data": TensorType(.float32, input), "label": TensorType(.int32, [input[0]])],
+                                 optimizer: opt, mode: mode, device: Device(spec: .ascend910), store: ctx.store,
+                                 configuration: StepConfiguration(determinism: .off, recording: recording))
         let x = sampleTensor(input), y = try Tensor(shape: [input[0]], values: (0..<input[0]).map { Int32($0 % 10) })
         for _ in 0..<10 { _ = try step(x, y) }  // warm-up
         var ms: [Double] = []
@@ -32,7 +34,7 @@ func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], network:
             let s = wallSeconds { for _ in 0..<n { _ = try! step(x, y) } }
             ms.append(s / Double(n) * 1e3)
         }
-        figures.append(BenchFigure(bench: bench, caseName: mode.rawValue, unit: "ms/step", values: ms))
+        figures.append(BenchFigure(bench: bench, caseName: mode.rawValue + (recording ? "-recording" : ""), unit: "ms/step", values: ms))
     }
     return figures
 }
@@ -47,5 +49,7 @@ let lenetStepBenchmark = Benchmark(name: "lenet-step", summary: "LeNet5 training
 let mlpStepBenchmark = Benchmark(name: "mlp-step", summary: "reference MLP training step, host ms/step") {
     try stepFigures("mlp-step", input: [32, 784], modes: ExecutionMode.allCases) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
-    } + (try modelTrainFigures()) + [gemmFloor("mlp-step", mlpGEMMs)] + numpyStep("mlp-step", script: numpyMLPStep)
+    } + (try stepFigures("mlp-step", input: [32, 784], modes: [.graph], recording: true) { ctx in
+        SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
+    }) + (try modelTrainFigures()) + [gemmFloor("mlp-step", mlpGEMMs)] + numpyStep("mlp-step", script: numpyMLPStep)
 }
