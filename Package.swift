@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "NPUOpsTests", dependencies: ["NPUOps", "NPUKernels"]),
         .testTarget(name: "NPUGraphTests", dependencies: ["NPUGraph"]),
         .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"]),
-        .testTarget(name: "NPUProfileTests", dependencies: ["NPUProfile", "NPUScript", "NPUDevice"]),
+        .testTarget(name: "NPUProfileTests", dependencies: ["NPUProfile", "NPUScript", "NPUDevice"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUCollectiveTests", dependencies: ["NPUCollective", "NPUOps", "NPUTensor", "NPUDevice"]),
         .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUOps"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor", "NPUTrain", "NPUDevice"], exclude: ["Fixtures"]),

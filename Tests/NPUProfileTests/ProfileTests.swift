@@ -135,3 +135,30 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
         #expect(reductions.hasPrefix("Device_id,Step ID,Name,Type,Site,Policy,Blocks,Block Sizes,Tile Size,Tiles,Order\n") && reductions.contains(",off,"))
     }
 }
+
+/// The trace of one small run, event by event (name, pid, tid, ts, dur of the complete events,
+/// parsed, not bytes), against a golden copy: a change to the cost model, the scheduler or the
+/// executor's launches shows here. Regenerate it with NPUSIM_UPDATE_GOLDEN=1 after a change that
+/// is meant (and say why in the commit).
+@Suite struct GoldenTraceTests {
+    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/golden_trace.json")
+
+    @Test func aTwoCardStepMatchesTheGoldenTrace() throws {
+        let yaml = mlpScript.replacingOccurrences(of: "determinism: \"off\", order_seed: 3", with: "determinism: \"on\"")
+        let p = try profile(cards: 2, steps: 2, yaml: yaml)
+        let events = try validate(ChromeTrace.encode(p.devices)).filter { $0["ph"] as? String == "X" }.map { e -> [String: Any] in
+            ["name": e["name"]!, "pid": e["pid"]!, "tid": e["tid"]!, "ts": e["ts"]!, "dur": e["dur"]!]
+        }
+        if ProcessInfo.processInfo.environment["NPUSIM_UPDATE_GOLDEN"] != nil {
+            try JSONSerialization.data(withJSONObject: events, options: [.prettyPrinted, .sortedKeys]).write(to: Self.golden)
+        }
+        let golden = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: Self.golden)) as? [[String: Any]])
+        #expect(events.count == golden.count, "\(events.count) complete events, the golden trace has \(golden.count)")
+        for (k, (a, b)) in zip(events, golden).enumerated() {
+            let same = a["name"] as? String == b["name"] as? String && a["pid"] as? Int == b["pid"] as? Int && a["tid"] as? Int == b["tid"] as? Int
+                && abs((a["ts"] as? Double ?? -1) - (b["ts"] as? Double ?? -2)) < 1e-9 && abs((a["dur"] as? Double ?? -1) - (b["dur"] as? Double ?? -2)) < 1e-9
+            #expect(same, "event \(k): \(a) differs from the golden \(b)")
+            if !same { break }
+        }
+    }
+}
