@@ -6,7 +6,7 @@ NPUSIM     := .build/release/npusim
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS   := libopenblas-dev zlib1g-dev pkg-config
 
-.PHONY: all build setup test demo bench fuzz clean
+.PHONY: all build setup test demo bench fuzz clean check-pictures
 
 all: build
 
@@ -36,6 +36,17 @@ demo: build
 	$(NPUSIM) demo
 	@echo; echo "npusim run examples/lenet.yaml  (a CNN on handwritten digits: MindSpore's LossMonitor lines, held-out accuracy per epoch)"
 	$(NPUSIM) run examples/lenet.yaml
+
+# Renders the pictures users look at in headless Chromium (Debian's chromium, installed when
+# missing) and checks each screenshot is a real picture: a 2-card profile's timeline.svg.
+PICTURES := .build/pictures
+check-pictures: build
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	@rm -rf $(PICTURES) && mkdir -p $(PICTURES)
+	$(NPUSIM) profile examples/mlp.yaml --out $(PICTURES)/profile --cards 2 --steps 3 > $(PICTURES)/profile.txt
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,280 \
+	  --screenshot=$(PICTURES)/timeline.png $(PICTURES)/profile/timeline.svg 2>/dev/null
+	python3 bench/check_picture.py $(PICTURES)/timeline.png 1200 280
 
 $(BENCH_DIR)/sgemm_c: bench/sgemm_c.c | setup
 	@mkdir -p $(BENCH_DIR)
