@@ -85,46 +85,56 @@ public struct NpySource: StoredSource {
     }
 }
 
-/// Seeded synthetic samples for examples and tests: `count` samples of `shape`, values uniform in
-/// [−1, 1) from Philox keyed by `seed` and the sample index, labels `Philox(seed, index) mod classes`
-/// — the same sample whatever the order it is read in. Made once, when the source is made.
+/// Seeded synthetic samples for examples, tests and timing-only models: `count` samples of
+/// `shape`, values uniform in [−1, 1) from Philox keyed by `seed` and the sample index (or, with
+/// `ids`, int32 token ids uniform in [0, ids)), labels `Philox(seed, index) mod classes` — the
+/// same sample whatever the order it is read in. Samples are made when read, so a source costs
+/// nothing until a batch is drawn (a timing-only run never draws one).
 public struct SyntheticSource: DataSource {
     public let count: Int
     public let shape: Shape
     public let classes: Int
     public let seed: UInt64
-    private let values: [Float]
-    private let labels: [Int32]
-    public var classLabels: [Int32] { labels }
+    /// Token ids in [0, ids) instead of floats (an embedding's input), or nil.
+    public let ids: Int?
+    /// Every label, made by walking each sample's stream (labels come after the sample's values).
+    public var classLabels: [Int32] {
+        (0..<count).map { index in
+            var g = PhiloxStream(seed: seed, seed2: UInt64(index))
+            for _ in 0..<shape.count { _ = g.next() }
+            return Int32(g.next() % UInt32(classes))
+        }
+    }
     public var origin: String { "synthetic data (seed \(seed))" }
 
-    /// The most values a synthetic source holds (128 MiB of float32).
+    /// The most values one synthetic sample holds (128 MiB of float32).
     public static let valueLimit = 1 << 25
 
-    /// - Throws: `DataError` for a non-positive count, shape or class count, or more than
-    ///   `valueLimit` values in all.
-    public init(count: Int, shape: Shape, classes: Int, seed: UInt64) throws {
-        guard count > 0, classes > 0, shape.dims.allSatisfy({ $0 > 0 }), let n = shape.checkedCount,
-              count.multipliedReportingOverflow(by: n).partialValue <= Self.valueLimit, !count.multipliedReportingOverflow(by: n).overflow else {
-            throw DataError("synthetic data needs a positive count (\(count)), classes (\(classes)) and shape (\(shape)), at most \(Self.valueLimit) values in all")
+    /// - Throws: `DataError` for a non-positive count, shape, class or id count, or a sample of
+    ///   more than `valueLimit` values.
+    public init(count: Int, shape: Shape, classes: Int, seed: UInt64, ids: Int? = nil) throws {
+        guard count > 0, classes > 0, shape.dims.allSatisfy({ $0 > 0 }), let n = shape.checkedCount, n <= Self.valueLimit,
+              ids.map({ $0 > 0 && $0 <= Int(Int32.max) }) ?? true else {
+            throw DataError("synthetic data needs a positive count (\(count)), classes (\(classes)) and shape (\(shape)) of at most \(Self.valueLimit) values per sample"
+                            + (ids.map { ", and ids (\($0)) in 1...\(Int32.max)" } ?? ""))
         }
-        (self.count, self.shape, self.classes, self.seed) = (count, shape, classes, seed)
-        var values = [Float](repeating: 0, count: count * n), labels = [Int32](repeating: 0, count: count)
-        for index in 0..<count {
-            var g = PhiloxStream(seed: seed, seed2: UInt64(index))
-            for i in 0..<n { values[index * n + i] = Float(g.next() >> 8) * 0x1p-23 - 1 }
-            labels[index] = Int32(g.next() % UInt32(classes))
-        }
-        (self.values, self.labels) = (values, labels)
+        (self.count, self.shape, self.classes, self.seed, self.ids) = (count, shape, classes, seed, ids)
     }
 
-    public var dataType: TensorType { TensorType(.float32, shape) }
+    public var dataType: TensorType { TensorType(ids == nil ? .float32 : .int32, shape) }
     public var labelType: TensorType { TensorType(.int32, []) }
 
     public func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
+        var g = PhiloxStream(seed: seed, seed2: UInt64(index))
         let n = shape.count
-        values.withUnsafeBytes { data.copyMemory(from: $0.baseAddress! + index * n * 4, byteCount: n * 4) }
-        label.storeBytes(of: labels[index], as: Int32.self)
+        if let ids {
+            let out = data.assumingMemoryBound(to: Int32.self)
+            for i in 0..<n { out[i] = Int32(g.next() % UInt32(ids)) }
+        } else {
+            let out = data.assumingMemoryBound(to: Float.self)
+            for i in 0..<n { out[i] = Float(g.next() >> 8) * 0x1p-23 - 1 }
+        }
+        label.storeBytes(of: Int32(g.next() % UInt32(classes)), as: Int32.self)
     }
 }
 
@@ -286,8 +296,11 @@ public struct Dataset {
     /// - Throws: `DataError` for a transform that cannot take the shape it gets.
     public func sampleType() throws -> TensorType {
         var shape = source.dataType.shape
+        if !transforms.isEmpty && source.dataType.dtype != .float32 {
+            throw DataError("the transforms in map take float data; \(source.origin) gives \(source.dataType.dtype) samples")
+        }
         for t in transforms { shape = try t.outputShape(shape) }
-        return TensorType(.float32, shape)
+        return TensorType(source.dataType.dtype, shape)
     }
 
     /// - Throws: `DataError` for a batch size, skip or shard that cannot be.

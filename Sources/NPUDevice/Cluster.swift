@@ -7,15 +7,19 @@ public final class Cluster {
     private var sequence = 0
 
     /// `cards` cards of profile `spec`.
-    /// - Throws: `DeviceError.badCluster` for a card count outside 1...64.
+    /// - Throws: `DeviceError.badCluster` for a card count outside 1...maxTimingOnlyCards.
     public init(spec: DeviceSpec, cards: Int) throws(DeviceError) {
-        guard (1...Self.maxCards).contains(cards) else { throw .badCluster("a cluster has 1 to \(Self.maxCards) cards, got \(cards)") }
+        guard (1...Self.maxTimingOnlyCards).contains(cards) else {
+            throw .badCluster("a cluster has 1 to \(Self.maxTimingOnlyCards) cards (\(Self.maxCards) with real numerics), got \(cards)")
+        }
         devices = (0..<cards).map { Device(spec: spec, ordinal: $0) }
         for d in devices { d.join(self) }
     }
 
     /// The most cards one host simulates with real numerics.
     public static let maxCards = 64
+    /// The most cards one host simulates on shapes alone (timing-only).
+    public static let maxTimingOnlyCards = 4096
 
     /// Schedules every card's pending tasks together and moves every card's host clock to the end
     /// of its own work plus a round trip; returns the latest of them.

@@ -48,13 +48,15 @@ public struct CostModel: Hashable, Sendable {
     public init(spec: DeviceSpec) { self.spec = spec }
 
     /// The slower of the arithmetic at the peak of the AI cores the tiling keeps busy and the
-    /// traffic at HBM bandwidth (shared by all cores). A precision the unit cannot compute in
-    /// falls back to float32 on the vector unit (what a compiler does with an op the cube cannot
-    /// take).
+    /// traffic at the sustained HBM bandwidth (shared by all cores). The cube computes whole
+    /// fractals, so a product's rows, columns and depth are padded to the cube tile. A precision
+    /// the unit cannot compute in falls back to float32 on the vector unit (what a compiler does
+    /// with an op the cube cannot take). Docs/DeviceModel.md, "Efficiency", gives the sources.
     public func computeTime(_ work: Work) -> SimTime {
         let peak = spec.peak(work.unit, work.precision) ?? spec.vectorPeak[.float32]!
         let busy = Double(spec.usableCores(work.tiling)) / Double(spec.aiCores)
-        let seconds = max(work.flops / (peak * busy), work.bytes / spec.hbmBandwidth)
+        let flops = work.unit == .cube ? work.flops * spec.fractalPadding(work.tiling) : work.flops
+        let seconds = max(flops / (peak * busy), work.bytes / (spec.hbmBandwidth * spec.hbmEfficiency))
         return .seconds(seconds)
     }
 

@@ -297,16 +297,16 @@ public final class Device {
             d.scheduled.append(contentsOf: repeatElement(nil, count: d.nextTask - d.scheduledBase - d.scheduled.count))
         }
         var pending = devices.reduce(0) { $0 + $1.pendingCount }
-        // The earliest start of each stream head, cached: placing a task changes only its own
-        // card's heads (streams, engines) and the heads waiting for the event it records, so only
-        // those are evaluated again (a cluster's cards would otherwise be rescanned per task).
+        // The stream heads in a min-heap by (earliest start, submission). Placing a task changes
+        // only its own card's heads (streams, engines) and the heads waiting for the event it
+        // records, so only those are evaluated again and pushed anew; an entry whose head was
+        // evaluated since is stale (its version is old) and skipped when it surfaces.
         let byOrdinal = Dictionary(devices.map { ($0.ordinal, $0) }, uniquingKeysWith: { a, _ in a })
-        var head: [[(start: SimTime, sequence: Int)?]] = devices.map { d in Array(repeating: nil, count: d.queues.count) }
-        var stale: [[Bool]] = devices.map { d in Array(repeating: true, count: d.queues.count) }
+        var version: [[Int]] = devices.map { d in Array(repeating: 0, count: d.queues.count) }
+        var heads = HeadHeap()
         var blockedOn: [TaskID: [(Int, Int)]] = [:]
         func evaluate(_ k: Int, _ s: Int) {
-            stale[k][s] = false
-            head[k][s] = nil
+            version[k][s] += 1
             let d = devices[k]
             guard d.queueHeads[s] < d.queues[s].count else { return }
             let task = d.queues[s][d.queueHeads[s]]
@@ -320,28 +320,23 @@ public final class Device {
                 start = max(start, done)
             }
             if let engine = task.kind.engine { start = max(start, d.engineFree[engine] ?? .zero) }
-            head[k][s] = (start, task.sequence)
+            heads.push(HeadHeap.Entry(start: start, sequence: task.sequence, card: k, stream: s, version: version[k][s]))
+        }
+        for k in devices.indices where devices[k].pendingCount > 0 {
+            for s in devices[k].queues.indices { evaluate(k, s) }
         }
         while pending > 0 {
-            var best: (device: Int, stream: Int, start: SimTime, sequence: Int)?
-            for k in devices.indices where devices[k].pendingCount > 0 {
-                for s in devices[k].queues.indices {
-                    if stale[k][s] { evaluate(k, s) }
-                    guard let h = head[k][s] else { continue }
-                    if best == nil || h.start < best!.start || (h.start == best!.start && h.sequence < best!.sequence) {
-                        best = (k, s, h.start, h.sequence)
-                    }
-                }
-            }
-            guard let (k, s, start, _) = best else {
+            guard let best = heads.pop() else {
                 preconditionFailure("scheduler deadlock: every stream head waits for an unscheduled event")
             }
+            let (k, s) = (best.card, best.stream)
+            guard best.version == version[k][s] else { continue }
             let placed = devices[k].queues[s][devices[k].queueHeads[s]].id
-            devices[k].place(stream: s, start: start)
+            devices[k].place(stream: s, start: best.start)
             pending -= 1
-            for t in stale[k].indices { stale[k][t] = true }
+            for t in devices[k].queues.indices { evaluate(k, t) }
             if let waiting = blockedOn.removeValue(forKey: placed) {
-                for (j, t) in waiting { stale[j][t] = true }
+                for (j, t) in waiting where j != k { evaluate(j, t) }
             }
         }
         for d in devices {
@@ -393,6 +388,50 @@ public struct Allocation: Hashable, Sendable {
     public let bytes: Int64
     /// What it holds, for error messages and memory reports.
     public let label: String
+}
+
+/// A binary min-heap of stream heads ordered by earliest start, then submission (the scheduler's
+/// tie-break).
+struct HeadHeap {
+    struct Entry {
+        var start: SimTime
+        var sequence: Int
+        var card: Int
+        var stream: Int
+        var version: Int
+        func precedes(_ other: Entry) -> Bool { start < other.start || (start == other.start && sequence < other.sequence) }
+    }
+    private var items: [Entry] = []
+
+    mutating func push(_ e: Entry) {
+        items.append(e)
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[i].precedes(items[parent]) else { break }
+            items.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count && items[l].precedes(items[m]) { m = l }
+                if r < items.count && items[r].precedes(items[m]) { m = r }
+                if m == i { break }
+                items.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
+    }
 }
 
 struct PendingTask {

@@ -49,6 +49,9 @@ public struct DeviceSpec: Hashable, Sendable {
     /// Latency and bandwidth (bytes/s per card and direction) of the links between servers (RoCE).
     public var interServerLatency: SimTime
     public var interServerBandwidth: Double
+    /// The fraction of `hbmBandwidth` a streaming kernel sustains (Docs/DeviceModel.md,
+    /// "Efficiency"); 1 on the round-number `test` profile.
+    public var hbmEfficiency: Double = 1
 
     public init(
         name: String, summary: String, aiCores: Int,
@@ -56,8 +59,10 @@ public struct DeviceSpec: Hashable, Sendable {
         hbmBytes: Int64, hbmBandwidth: Double, launchOverhead: SimTime,
         hostLatency: SimTime, hostBandwidth: Double, linkLatency: SimTime, linkBandwidth: Double,
         reductionBlockMin: Int, reductionTile: Int = 256, cubeTile: Int = 16, host: HostCosts = .ascend,
-        cardsPerServer: Int = 8, interServerLatency: SimTime = .microseconds(10), interServerBandwidth: Double = 12.5e9
+        cardsPerServer: Int = 8, interServerLatency: SimTime = .microseconds(10), interServerBandwidth: Double = 12.5e9,
+        hbmEfficiency: Double = 1
     ) {
+        self.hbmEfficiency = hbmEfficiency
         self.host = host
         self.cardsPerServer = cardsPerServer
         self.interServerLatency = interServerLatency
@@ -90,12 +95,20 @@ public struct DeviceSpec: Hashable, Sendable {
         max(1, min(aiCores, (max(extent, 0) + reductionBlockMin - 1) / reductionBlockMin))
     }
 
+    /// The cube's work for `tiling` relative to the product's own: rows, columns and depth each
+    /// rounded up to whole `cubeTile` fractals (1 for other tilings or an unknown depth).
+    public func fractalPadding(_ tiling: Tiling?) -> Double {
+        guard case .matrix(_, let rows, let columns, _, let depth)? = tiling, rows > 0, columns > 0, depth > 0 else { return 1 }
+        func padded(_ n: Int) -> Double { Double((n + cubeTile - 1) / cubeTile * cubeTile) / Double(n) }
+        return padded(rows) * padded(columns) * padded(depth)
+    }
+
     /// The AI cores a kernel with this tiling keeps busy (all of them when the tiling is unknown).
     public func usableCores(_ tiling: Tiling?) -> Int {
         switch tiling {
         case nil: return aiCores
         case .elements(let n): return reductionBlocks(extent: n)
-        case .matrix(let batch, let rows, let columns, let splitK):
+        case .matrix(let batch, let rows, let columns, let splitK, _):
             let tiles = max(batch, 0) * ((rows + cubeTile - 1) / cubeTile) * ((columns + cubeTile - 1) / cubeTile)
             let blocks = splitK > 1 ? reductionBlocks(extent: splitK) : 1
             return max(1, min(aiCores, tiles.multipliedReportingOverflow(by: blocks).overflow ? aiCores : tiles * blocks))
@@ -138,8 +151,10 @@ public enum Tiling: Hashable, Sendable {
     /// `reduction_block_min` of them.
     case elements(Int)
     /// A cube product with `batch` · ⌈rows / cube_tile⌉ · ⌈columns / cube_tile⌉ output tiles; `splitK`
-    /// is the reduced extent when the kernel may split it across cores (0 or 1: it does not).
-    case matrix(batch: Int, rows: Int, columns: Int, splitK: Int)
+    /// is the reduced extent when the kernel may split it across cores (0 or 1: it does not);
+    /// `depth` is the reduced extent of each product (0: unknown), which the cube pads to whole
+    /// fractals as it does rows and columns.
+    case matrix(batch: Int, rows: Int, columns: Int, splitK: Int, depth: Int = 0)
 }
 
 private let giB: Int64 = 1 << 30
@@ -161,7 +176,9 @@ extension DeviceSpec {
         hostBandwidth: 32e9,
         linkLatency: .microseconds(5),
         linkBandwidth: 90e9,
-        reductionBlockMin: 8
+        reductionBlockMin: 8,
+        // HBM2 sustains about 83 % of its peak in streaming kernels (Docs/DeviceModel.md).
+        hbmEfficiency: 0.83
     )
 
     /// Huawei Ascend 910B (910B3 figures): 20 AI cores, 313 TFLOPS fp16, 64 GiB HBM2e at 1.6 TB/s.
@@ -178,7 +195,8 @@ extension DeviceSpec {
         hostBandwidth: 64e9,
         linkLatency: .microseconds(3),
         linkBandwidth: 392e9,
-        reductionBlockMin: 8
+        reductionBlockMin: 8,
+        hbmEfficiency: 0.83
     )
 
     /// Round numbers for tests: 1 TFLOP/s cube = 1000 FLOP/ns, 100 GB/s HBM = 100 bytes/ns.

@@ -30,6 +30,7 @@ extension DeviceSpec {
         ("vector_tflops", "vector peak per precision, TFLOP/s (same keys)"),
         ("hbm_gib", "HBM capacity, GiB"),
         ("hbm_bandwidth_gbps", "HBM bandwidth, GB/s"),
+        ("hbm_efficiency", "fraction of the HBM bandwidth a streaming kernel sustains (optional; default 1)"),
         ("launch_overhead_us", "kernel launch overhead, µs"),
         ("host_latency_us", "host↔device copy latency, µs"),
         ("host_bandwidth_gbps", "host↔device bandwidth, GB/s"),
@@ -54,7 +55,7 @@ extension DeviceSpec {
         "ai_cores": 1...65_536,
         "cube_tflops": 1e-6...1e6, "vector_tflops": 1e-6...1e6,
         "hbm_gib": 0.001...1_048_576,
-        "hbm_bandwidth_gbps": 0.001...1e6, "host_bandwidth_gbps": 0.001...1e6, "link_bandwidth_gbps": 0.001...1e6,
+        "hbm_bandwidth_gbps": 0.001...1e6, "hbm_efficiency": 0.01...1, "host_bandwidth_gbps": 0.001...1e6, "link_bandwidth_gbps": 0.001...1e6,
         "launch_overhead_us": 0...1e6, "host_latency_us": 0...1e6, "link_latency_us": 0...1e6,
         "reduction_block_min": 1...1_048_576, "reduction_tile": 1...1_048_576, "cube_tile": 1...1024,
         "host_dispatch_us": 0...1e6, "graph_launch_us": 0...1e6, "sink_launch_us": 0...1e6, "sync_us": 0...1e6, "callback_us": 0...1e6,
@@ -116,7 +117,7 @@ extension DeviceSpec {
             spec.summary = "based on \(base.name)"
         } else {
             let optional: Set = ["base", "summary", "reduction_tile", "cube_tile", "host_dispatch_us", "graph_launch_us", "sink_launch_us",
-                                 "sync_us", "callback_us", "cards_per_server", "roce_latency_us", "roce_bandwidth_gbps", "board_link"]
+                                 "sync_us", "callback_us", "cards_per_server", "roce_latency_us", "roce_bandwidth_gbps", "board_link", "hbm_efficiency"]
             let required = fileFields.map(\.key).filter { !optional.contains($0) }
             if let missing = required.first(where: { values[$0] == nil }) {
                 throw fieldError(file, root, missing, "is missing; a profile without 'base' needs every field (\(required.joined(separator: ", ")))")
@@ -131,6 +132,7 @@ extension DeviceSpec {
             spec.boardLink = .onBoard
             spec.interServerLatency = .microseconds(10)
             spec.interServerBandwidth = 12.5e9
+            spec.hbmEfficiency = 1
         }
         if let n = values["name"] {
             let name = try string(n, "name", file)
@@ -152,6 +154,7 @@ extension DeviceSpec {
         if let n = values["vector_tflops"] { spec.vectorPeak = try peaks(n, "vector_tflops", file) }
         if let n = values["hbm_gib"] { spec.hbmBytes = Int64((try ranged(n, "hbm_gib", file) * 1_073_741_824).rounded()) }
         if let n = values["hbm_bandwidth_gbps"] { spec.hbmBandwidth = try ranged(n, "hbm_bandwidth_gbps", file) * 1e9 }
+        if let n = values["hbm_efficiency"] { spec.hbmEfficiency = try ranged(n, "hbm_efficiency", file) }
         if let n = values["launch_overhead_us"] { spec.launchOverhead = .microseconds(try ranged(n, "launch_overhead_us", file)) }
         if let n = values["host_latency_us"] { spec.hostLatency = .microseconds(try ranged(n, "host_latency_us", file)) }
         if let n = values["host_bandwidth_gbps"] { spec.hostBandwidth = try ranged(n, "host_bandwidth_gbps", file) * 1e9 }

@@ -182,28 +182,49 @@ public final class CompiledGraph {
     }
 
     private func planMemory() -> MemoryPlan {
-        var lastUse: [Int: Int] = [:]
-        for (position, i) in schedule.enumerated() { for v in graph.nodes[i].inputs { lastUse[v.node] = position } }
-        for f in fetches { lastUse[f.node] = schedule.count }
+        // Every output is its own buffer, freed after its last reader (a BatchNorm's saved
+        // statistics outlive its normalised output). An op that launches no kernel (Reshape, the
+        // cube's view of a float16 operand) is a view of its first input: it owns no HBM and
+        // keeps that input's buffer alive.
+        var owner: [GraphValue: GraphValue] = [:]
+        func root(_ v: GraphValue) -> GraphValue { owner[v] ?? v }
+        for i in schedule {
+            if case .op(let op) = graph.nodes[i].kind, !op.launchesKernel, folded[i] == nil, let first = graph.nodes[i].inputs.first {
+                for k in graph.nodes[i].outputTypes.indices { owner[GraphValue(node: i, index: k)] = root(first) }
+            }
+        }
+        var lastUse: [GraphValue: Int] = [:]
+        for (position, i) in schedule.enumerated() { for v in graph.nodes[i].inputs { lastUse[root(v)] = position } }
+        for f in fetches { lastUse[root(f)] = schedule.count }
+        func bytes(_ v: GraphValue) -> Int64 {
+            let t = graph.nodes[v.node].outputTypes[v.index]
+            return Int64(t.shape.count * t.dtype.size)
+        }
         var inUse: Int64 = 0, peak: Int64 = 0, resident: Int64 = 0
         var sizes: [(String, Int64)] = []
         for (position, i) in schedule.enumerated() {
             let n = graph.nodes[i]
-            let bytes = n.outputTypes.reduce(Int64(0)) { $0 + Int64($1.shape.count * $1.dtype.size) }
-            sizes.append((n.name, bytes))
+            let size = n.outputTypes.indices.reduce(Int64(0)) { total, k in
+                let v = GraphValue(node: i, index: k)
+                return owner[v] == nil ? total + bytes(v) : total
+            }
+            sizes.append((n.name, size))
             switch n.kind {
-            case .parameter, .input, .constant: resident += bytes
-            case .op where folded[i] != nil: resident += bytes
+            case .parameter, .input, .constant: resident += size
+            case .op where folded[i] != nil: resident += size
             default:
-                inUse += bytes
+                // An output nobody reads is freed as soon as the kernel ends.
+                inUse += size
                 // The kernel's workspace is held while it runs, on top of what is live.
                 peak = max(peak, inUse + (works[i]?.workspaceBytes ?? 0))
-            }
-            // Free what this node was the last reader of.
-            for v in Set(n.inputs.map(\.node)) where lastUse[v] == position {
-                if case .op = graph.nodes[v].kind, folded[v] == nil {
-                    inUse -= graph.nodes[v].outputTypes.reduce(Int64(0)) { $0 + Int64($1.shape.count * $1.dtype.size) }
+                for k in n.outputTypes.indices {
+                    let v = GraphValue(node: i, index: k)
+                    if owner[v] == nil && lastUse[v] == nil { inUse -= bytes(v) }
                 }
+            }
+            // Free the buffers this node was the last reader of.
+            for v in Set(n.inputs.map(root)) where lastUse[v] == position {
+                if case .op = graph.nodes[v.node].kind, folded[v.node] == nil { inUse -= bytes(v) }
             }
         }
         return MemoryPlan(peakBytes: peak, residentBytes: resident, largest: sizes.sorted { $0.1 > $1.1 })

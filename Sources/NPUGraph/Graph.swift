@@ -46,6 +46,8 @@ public struct Graph: GradBuilder {
     public private(set) var nodes: [Node] = []
     /// Names nodes: ops within their layer's scope (`fc1/MatMul`), as PyNative names its launches.
     public private(set) var namer = OpNamer()
+    /// Each parameter's type by name (the first node reading it), so `assign` checks in O(1).
+    private var parameterTypes: [String: TensorType] = [:]
 
     public init() {}
 
@@ -63,6 +65,7 @@ public struct Graph: GradBuilder {
         case .parameter, .input: name = namer.name(base, scoped: false)
         default: name = namer.name(base)
         }
+        if case .parameter(let p) = kind, parameterTypes[p] == nil { parameterTypes[p] = types[0] }
         nodes.append(Node(kind: kind, inputs: inputs, outputTypes: types, name: name))
         return types.indices.map { GraphValue(node: nodes.count - 1, index: $0) }
     }
@@ -84,8 +87,7 @@ public struct Graph: GradBuilder {
     /// Stores `value` into parameter `name` at the end of the step.
     /// - Throws: `GraphError` if there is no parameter of that name and type.
     public mutating func assign(_ name: String, _ value: GraphValue) throws(GraphError) {
-        let parameter = nodes.first { if case .parameter(name) = $0.kind { true } else { false } }
-        guard let parameter, parameter.outputTypes[0] == type(of: value) else {
+        guard parameterTypes[name] == type(of: value) else {
             throw GraphError("assign to '\(name)': no parameter of type \(type(of: value)) with that name")
         }
         _ = add(.assign(name), [value], [], base: "Assign")

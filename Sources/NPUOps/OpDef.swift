@@ -133,7 +133,7 @@ extension OpDef {
     func cubeWork(batch: Int, m: Int, k: Int, n: Int, precision: Precision, splitK: Int) -> Work {
         let c = Double(batch), operand = operandSize(precision)
         return Work(flops: 2 * c * Double(m) * Double(k) * Double(n), bytes: c * (operand * Double(m * k + k * n) + 4 * Double(m * n)),
-                    unit: .cube, precision: precision, tiling: .matrix(batch: batch, rows: m, columns: n, splitK: splitK))
+                    unit: .cube, precision: precision, tiling: .matrix(batch: batch, rows: m, columns: n, splitK: splitK, depth: k))
     }
 
     /// Checks the input count.

@@ -17,6 +17,8 @@ public enum LayerCatalog {
         "Dropout": ["p", "keep_prob"],
         "LayerNorm": ["normalized_shape", "epsilon"],
         "MultiheadAttention": ["embed_dim", "num_heads", "has_bias", "batch_first"],
+        "Embedding": ["vocab_size", "embedding_size"],
+        "Slice": ["begin", "size"],
     ]
     /// Ops of two inputs that `network.nodes` may use (a residual add, a gate).
     public static let binary: [String: [String]] = ["Add": [], "Mul": []]
@@ -124,6 +126,15 @@ struct Builder {
                 }
                 return try MultiheadAttentionLayer(embedDim: whole(a, "embed_dim", what, default: nil, l), numHeads: whole(a, "num_heads", what, default: nil, l),
                                                    hasBias: flag(a, "has_bias", what, default: true, l), name: l.name, ctx)
+            case "Embedding":
+                return try Embedding(whole(a, "vocab_size", what, default: nil, l), whole(a, "embedding_size", what, default: nil, l), name: l.name, ctx)
+            case "Slice":
+                // ops.Slice(x, begin, size) with constant begin and size; size −1 runs to the end.
+                guard case .list(let begin)? = a["begin"], case .list(let size)? = a["size"], begin.count == size.count, !begin.isEmpty,
+                      begin.allSatisfy({ $0 >= 0 && $0 <= 1e9 && $0 == $0.rounded() }), size.allSatisfy({ $0 >= -1 && $0 <= 1e9 && $0 == $0.rounded() }) else {
+                    throw fail(l, "\(what) needs begin (whole numbers ≥ 0) and size (whole numbers, −1 for \"to the end\"), lists of one entry per axis")
+                }
+                return OpLayer(Slice(begin: begin.map { Int($0) }, size: size.map { Int($0) }))
             default: throw fail(l, "unknown layer '\(l.type)'")
             }
         }()
@@ -169,7 +180,7 @@ struct Builder {
         case .idx(let data, let label): source = try IDXSource(data: data, label: label)
         case .csv(let file, let label, let header): source = try CSVSource(path: file, labelColumn: label, header: header)
         case .cifar10(let files): source = try CIFAR10Source(files: files)
-        case .synthetic(let count, let shape, let classes, let seed): source = try SyntheticSource(count: count, shape: Shape(shape), classes: classes, seed: seed)
+        case .synthetic(let count, let shape, let classes, let seed, let ids): source = try SyntheticSource(count: count, shape: Shape(shape), classes: classes, seed: seed, ids: ids)
         }
         var dataset = try Dataset(source: source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder, skip: d.skip)
         dataset.transforms = d.transforms

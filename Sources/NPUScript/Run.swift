@@ -110,8 +110,8 @@ public enum ScriptRunner {
         let builder = Builder(script: script)
         let spec = try deviceSpec(script, options), cards = options.cards ?? script.context.cards
         let dataset = try builder.dataset()
-        let batchShape = Shape([dataset.batchSize] + (try dataset.sampleType()).shape.dims)
-        let inputs = ["data": TensorType(.float32, batchShape), "label": TensorType(.int32, [dataset.batchSize])]
+        let sample = try dataset.sampleType()
+        let inputs = ["data": TensorType(sample.dtype, Shape([dataset.batchSize] + sample.shape.dims)), "label": TensorType(.int32, [dataset.batchSize])]
         let determinism = Determinism(rawValue: options.determinism ?? script.context.determinism)!
         var configuration = StepConfiguration(determinism: determinism, ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0,
                                               recording: true, timingOnly: true, cards: cards)
@@ -150,6 +150,9 @@ public enum ScriptRunner {
         let builder = Builder(script: script)
         let spec = try deviceSpec(script, options)
         let cards = options.cards ?? script.context.cards
+        guard cards <= Cluster.maxCards else {
+            throw TrainError("\(cards) cards: real numerics run on 1 to \(Cluster.maxCards) cards; simulate more on shapes alone with npusim profile --timing-only")
+        }
         let seeds = SeedState()
         if let s = options.seed ?? script.seed { try seeds.setSeed(s) }
         let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
@@ -175,25 +178,26 @@ public enum ScriptRunner {
         let determinism = Determinism(rawValue: options.determinism ?? script.context.determinism)!
         let mode: ExecutionMode = (options.mode ?? script.context.mode) == "pynative" ? .pynative : .graph
         let orderSource: OrderSource = (options.orderSeed ?? script.context.orderSeed).map { .replay($0) } ?? .entropy
-        let batchShape = Shape([dataset.batchSize] + (try dataset.sampleType()).shape.dims)
+        let sample = try dataset.sampleType()
+        let batchShape = Shape([dataset.batchSize] + sample.shape.dims)
         // The network must take the dataset's batches, and sparse labels must name its classes:
         // checked on a graph of the forward and loss before anything runs.
         do {
             var probe = GraphModel(isTraining: true)
-            let logits = try network(&probe, probe.graph.input("data", TensorType(.float32, batchShape)))
+            let logits = try network(&probe, probe.graph.input("data", TensorType(sample.dtype, batchShape)))
             let classes = probe.type(of: logits).shape.dims.last ?? 0
             _ = try loss(&probe, logits, probe.graph.input("label", TensorType(.int32, [dataset.batchSize])))
             if let sce = loss as? SoftmaxCrossEntropyLoss, sce.sparse, let bad = dataset.source.classLabels.firstIndex(where: { $0 < 0 || Int($0) >= classes }) {
                 throw DataError("\(dataset.source.origin): sample \(bad) has label \(dataset.source.classLabels[bad]); the network gives \(classes) classes, so labels must be 0 to \(classes - 1)")
             }
         } catch let error as OpError {
-            throw DataError("the network does not take the dataset's batches of float32\(batchShape) (samples of \((try dataset.sampleType()).shape) from \(dataset.source.origin)): \(error)")
+            throw DataError("the network does not take the dataset's batches of \(sample.dtype)\(batchShape) (samples of \(sample.shape) from \(dataset.source.origin)): \(error)")
         }
         var configuration = StepConfiguration(determinism: determinism, orderSource: orderSource,
                                               ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0, recording: options.trace != nil || options.record, cards: cards)
         configuration.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
         configuration.fusionSplits = script.context.fusionSplits
-        let inputs = ["data": TensorType(.float32, batchShape), "label": TensorType(.int32, [dataset.batchSize])]
+        let inputs = ["data": TensorType(sample.dtype, batchShape), "label": TensorType(.int32, [dataset.batchSize])]
         let sink = options.sink ?? script.train.sink
         guard !(sink && mode == .pynative) else { throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)") }
         guard cards == 1 || mode == .graph else {
@@ -273,8 +277,9 @@ public enum ScriptRunner {
             if evaluator == nil {
                 let data = try builder.dataset(spec.dataset)
                 var b = GraphModel(isTraining: false, ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0)
-                let shape = Shape([data.batchSize] + (try data.sampleType()).shape.dims)
-                let x = b.graph.input("data", TensorType(.float32, shape)), y = b.graph.input("label", TensorType(.int32, [data.batchSize]))
+                let evalSample = try data.sampleType()
+                let shape = Shape([data.batchSize] + evalSample.shape.dims)
+                let x = b.graph.input("data", TensorType(evalSample.dtype, shape)), y = b.graph.input("label", TensorType(.int32, [data.batchSize]))
                 let logits = try network(&b, x)
                 let fetches = spec.metrics.contains("Loss") ? [logits, try loss(&b, logits, y)] : [logits]
                 let planner = ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource, card: device.ordinal)

@@ -64,7 +64,7 @@ public struct Script {
             case idx(data: String, label: String)
             case csv(file: String, label: String, header: Bool)
             case cifar10(files: [String])
-            case synthetic(count: Int, shape: [Int], classes: Int, seed: UInt64)
+            case synthetic(count: Int, shape: [Int], classes: Int, seed: UInt64, ids: Int?)
         }
         public var source: Source
         /// `map` transforms of the data column, in order.
@@ -220,7 +220,7 @@ struct Reader {
         var c = Script.Context()
         if let n = m["mode"] { c.mode = try choice(n, "context.mode", ["graph", "pynative"]) }
         if let n = m["device"] { c.device = try text(n, "context.device") }
-        if let n = m["cards"] { c.cards = try integer(n, "context.cards", 1...64) }
+        if let n = m["cards"] { c.cards = try integer(n, "context.cards", 1...4096) }
         if let n = m["allreduce_algorithm"] {
             let a = try choice(n, "context.allreduce_algorithm", ["auto", "ring", "mesh", "hierarchical"])
             c.allReduceAlgorithm = a == "auto" ? nil : a
@@ -275,13 +275,14 @@ struct Reader {
             for item in list { files.append(try path(item, "dataset.source.cifar10.files")) }
             source = .cifar10(files: files)
         case "synthetic":
-            let f = try mapping(spec, "dataset.source.synthetic", valid: ["count", "shape", "classes", "seed"])
+            let f = try mapping(spec, "dataset.source.synthetic", valid: ["count", "shape", "classes", "seed", "ids"])
             guard let c = f["count"], let sh = f["shape"], let k = f["classes"] else {
                 throw error(spec, "dataset.source.synthetic needs count, shape and classes (seed is optional)")
             }
             source = .synthetic(count: try integer(c, "dataset.source.synthetic.count", 1...1e7), shape: try shape(sh, "dataset.source.synthetic.shape"),
                                 classes: try integer(k, "dataset.source.synthetic.classes", 1...1e6),
-                                seed: UInt64(try f["seed"].map { n throws(ScriptError) in try integer(n, "dataset.source.synthetic.seed", 0...Double(UInt32.max)) } ?? 0))
+                                seed: UInt64(try f["seed"].map { n throws(ScriptError) in try integer(n, "dataset.source.synthetic.seed", 0...Double(UInt32.max)) } ?? 0),
+                                ids: try f["ids"].map { n throws(ScriptError) in try integer(n, "dataset.source.synthetic.ids", 1...Double(Int32.max)) })
         default:
             throw error(spec, "dataset.source.\(kind) is not supported yet; supported sources are npy, idx, csv, cifar10, synthetic")
         }

@@ -136,8 +136,9 @@ public final class TrainStep {
         self.configuration = configuration
         self.lossScale = configuration.lossScale ?? (configuration.ampLevel == .O2 ? 1024 : 1)
         guard self.lossScale > 0, self.lossScale.isFinite else { throw TrainError("loss scale must be positive, got \(self.lossScale)") }
-        guard (1...Cluster.maxCards).contains(configuration.cards) else {
-            throw TrainError("a step runs on 1 to \(Cluster.maxCards) cards, got \(configuration.cards)")
+        let most = configuration.timingOnly ? Cluster.maxTimingOnlyCards : Cluster.maxCards
+        guard (1...most).contains(configuration.cards) else {
+            throw TrainError("a step runs on 1 to \(Cluster.maxCards) cards with real numerics (\(Cluster.maxTimingOnlyCards) timing-only), got \(configuration.cards)")
         }
         if configuration.cards > 1 && mode == .pynative {
             throw TrainError("data parallelism over \(configuration.cards) cards needs graph mode (a lockstep compiled step per card)")

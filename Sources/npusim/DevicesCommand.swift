@@ -37,7 +37,7 @@ struct DevicesCommand: ParsableCommand {
             ("AI cores", "\(s.aiCores)"),
             ("cube peak (TFLOP/s)", peaks(s.cubePeak)),
             ("vector peak (TFLOP/s)", peaks(s.vectorPeak)),
-            ("HBM", "\(number(Double(s.hbmBytes) / 1_073_741_824)) GiB at \(number(s.hbmBandwidth / 1e9)) GB/s"),
+            ("HBM", "\(number(Double(s.hbmBytes) / 1_073_741_824)) GiB at \(number(s.hbmBandwidth / 1e9)) GB/s, \(number(s.hbmEfficiency * 100)) % sustained"),
             ("launch overhead", "\(s.launchOverhead)"),
             ("host link", "\(number(s.hostBandwidth / 1e9)) GB/s, latency \(s.hostLatency)"),
             ("inter-card link", "\(number(s.linkBandwidth / 1e9)) GB/s, latency \(s.linkLatency)"),
@@ -63,7 +63,7 @@ struct DevicesCommand: ParsableCommand {
         let object: [String: Any] = [
             "name": s.name, "summary": s.summary, "ai_cores": s.aiCores,
             "cube_tflops": map(s.cubePeak), "vector_tflops": map(s.vectorPeak),
-            "hbm_bytes": s.hbmBytes, "hbm_bandwidth_gbps": s.hbmBandwidth / 1e9,
+            "hbm_bytes": s.hbmBytes, "hbm_bandwidth_gbps": s.hbmBandwidth / 1e9, "hbm_efficiency": s.hbmEfficiency,
             "launch_overhead_us": s.launchOverhead.microseconds,
             "host_latency_us": s.hostLatency.microseconds, "host_bandwidth_gbps": s.hostBandwidth / 1e9,
             "link_latency_us": s.linkLatency.microseconds, "link_bandwidth_gbps": s.linkBandwidth / 1e9,

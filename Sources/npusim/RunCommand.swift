@@ -127,7 +127,7 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("order-seed"), help: "Replay one order stream under off (overrides context.order_seed).")
     var orderSeed: UInt32?
 
-    @Option(name: .long, help: "Data-parallel cards, 1 to 64 (overrides context.cards).")
+    @Option(name: .long, help: "Data-parallel cards: 1 to 64 with real numerics, to 4096 with --timing-only (overrides context.cards).")
     var cards: Int?
 
     @Option(name: .long, help: "Device profile: a built-in name or a profile YAML file (overrides context.device).")
@@ -154,7 +154,7 @@ struct RunFlags: ParsableArguments {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         if let sinkSize, sinkSize == 0 || sinkSize < -1 { throw ValidationError("--sink-size must be -1 or a positive number of steps, got \(sinkSize)") }
-        if let cards, !(1...64).contains(cards) { throw ValidationError("--cards must be 1 to 64, got \(cards)") }
+        if let cards, !(1...4096).contains(cards) { throw ValidationError("--cards must be 1 to 4096 (64 with real numerics), got \(cards)") }
     }
 
     /// The run options these flags give.

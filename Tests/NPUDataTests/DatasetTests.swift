@@ -51,6 +51,24 @@ import NPUTensor
         let labels = try d2.label.toArray(of: Int32.self)
         #expect(x1.allSatisfy { $0 >= -1 && $0 < 1 } && Set(labels).isSubset(of: [0, 1, 2, 3, 4]))
     }
+
+    @Test func syntheticTokenIdsAreInt32InRangeAndKeepTheLabels() throws {
+        let ids = try SyntheticSource(count: 50, shape: [16], classes: 2, seed: 4, ids: 7)
+        let floats = try SyntheticSource(count: 50, shape: [16], classes: 2, seed: 4)
+        let batch = try Dataset(source: ids, batchSize: 50).batches(epoch: 1, shuffleSeed: 0)[0]
+        #expect(batch.data.type == TensorType(.int32, [50, 16]))
+        let values = try batch.data.toArray(of: Int32.self)
+        #expect(values.allSatisfy { (0..<7).contains($0) } && Set(values).count == 7)
+        // The labels are the draw after the sample's values, whatever the values' kind.
+        #expect(try batch.label.toArray(of: Int32.self) == floats.classLabels && ids.classLabels == floats.classLabels)
+        // A sample of 2^25 + 1 values is refused; a big count is not (samples are made when read).
+        #expect(throws: DataError.self) { try SyntheticSource(count: 1, shape: [(1 << 25) + 1], classes: 2, seed: 0) }
+        _ = try SyntheticSource(count: 1_000_000, shape: [3, 224, 224], classes: 1000, seed: 0)
+        // Float transforms refuse token ids.
+        var d = try Dataset(source: ids, batchSize: 10)
+        d.transforms = [.rescale(2, 0)]
+        #expect(throws: DataError("the transforms in map take float data; synthetic data (seed 4) gives int32 samples")) { try d.sampleType() }
+    }
 }
 
 /// MindSpore's deterministic vision transforms on the data column.

@@ -42,11 +42,12 @@ import Testing
     }
 
     @Test func baseProfileWithOverrides() throws {
-        let s = try DeviceSpec.parse(yaml: "name: small910\nbase: ascend910\nhbm_gib: 8\n", file: "p.yaml")
+        let s = try DeviceSpec.parse(yaml: "name: small910\nbase: ascend910\nhbm_gib: 8\nhbm_efficiency: 0.9\n", file: "p.yaml")
         var expected = DeviceSpec.ascend910
         expected.name = "small910"
         expected.summary = "based on ascend910"
         expected.hbmBytes = 8 << 30
+        expected.hbmEfficiency = 0.9
         #expect(s == expected)
     }
 
@@ -122,6 +123,7 @@ import Testing
         ("hbm_bandwidth_gbps: 1e-20", "field 'hbm_bandwidth_gbps' is 1e-20; valid values are 0.001 to 1000000"),
         ("host_bandwidth_gbps: 1e-20", "field 'host_bandwidth_gbps' is 1e-20; valid values are 0.001 to 1000000"),
         ("hbm_bandwidth_gbps: 1e300", "field 'hbm_bandwidth_gbps' is 1e300; valid values are 0.001 to 1000000"),
+        ("hbm_efficiency: 1.5", "field 'hbm_efficiency' is 1.5; valid values are 0.01 to 1"),
         ("hbm_gib: 1e-12", "field 'hbm_gib' is 1e-12; valid values are 0.001 to 1048576"),
         ("link_bandwidth_gbps: 0.", "field 'link_bandwidth_gbps' is 0.; valid values are 0.001 to 1000000"),
         ("cube_tflops: {float16: .inf}", "field 'cube_tflops.float16' expected a number, got '.inf'"),

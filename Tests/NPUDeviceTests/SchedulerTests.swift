@@ -157,6 +157,27 @@ func ns(_ n: Int64) -> SimTime { SimTime(nanoseconds: n) }
         #expect(model.kernelTime(Work(flops: 2e6, bytes: 1000, unit: .cube)) == ns(3000))
     }
 
+    @Test func theCubeComputesWholeFractals() {
+        // A 17×17×17 product pads to 32×32×32 on 16×16 fractals: 2·32³ FLOPs of cube time for
+        // 2·17³ real ones; 2×2 output tiles keep the test profile's 4 cores busy: 65.5 ns at
+        // 1 TFLOP/s (unpadded it would be 9.8 ns).
+        let flops = 2.0 * 17 * 17 * 17
+        let work = Work(flops: flops, bytes: 0, unit: .cube, tiling: .matrix(batch: 1, rows: 17, columns: 17, splitK: 0, depth: 17))
+        #expect(DeviceSpec.test.fractalPadding(work.tiling) == (32.0 / 17) * (32.0 / 17) * (32.0 / 17))
+        #expect(model.computeTime(work) == SimTime.seconds(2.0 * 32 * 32 * 32 / 1e12))
+        // Unknown depth pads nothing; vector work is never padded.
+        #expect(DeviceSpec.test.fractalPadding(.matrix(batch: 1, rows: 17, columns: 17, splitK: 0)) == 1)
+        #expect(model.computeTime(Work(flops: flops, bytes: 0, unit: .vector, tiling: work.tiling)) == SimTime.seconds(flops / 0.1e12))
+    }
+
+    @Test func hbmTrafficRunsAtTheSustainedFraction() {
+        var spec = DeviceSpec.test
+        spec.hbmEfficiency = 0.5
+        // 1e6 bytes at half of 100 GB/s: 20 000 ns.
+        #expect(CostModel(spec: spec).computeTime(Work(flops: 0, bytes: 1e6, unit: .vector)) == ns(20_000))
+        #expect(DeviceSpec.ascend910.hbmEfficiency == 0.83 && DeviceSpec.test.hbmEfficiency == 1)
+    }
+
     @Test func memoryBoundKernel() {
         // 1000 FLOP on the vector unit: 10 ns; 1e6 bytes at 100 GB/s: 10 000 ns → memory-bound.
         #expect(model.kernelTime(Work(flops: 1000, bytes: 1e6, unit: .vector)) == ns(11_000))

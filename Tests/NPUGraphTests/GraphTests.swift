@@ -60,6 +60,33 @@ func planner() -> ReductionPlanner { ReductionPlanner(spec: .test, policy: .on) 
         #expect(compiled.memory.residentBytes == 4000)
     }
 
+    @Test func aViewOwnsNoMemoryAndEachOutputIsFreedOnItsOwn() throws {
+        // x → a → Reshape (a view of a, no kernel) → b: a and b are the only buffers (8000 bytes);
+        // counting the view as a buffer gave 12000.
+        var g = Graph()
+        let x = g.input("x", TensorType(.float32, [1000]))
+        let a = try g.apply(Exp(), [x])[0]
+        let r = try g.apply(Reshape(shape: [10, 100]), [a])[0]
+        let b = try g.apply(Neg(), [r])[0]
+        let compiled = try CompiledGraph(g, fetches: [b], device: Device(spec: .test), store: ParameterStore(), planner: planner())
+        #expect(compiled.memory.peakBytes == 8000)
+        // A BatchNorm's saved statistics outlive its normalised output: y [4, 8, 10, 10] dies at
+        // the ReLU, the statistics (2 vectors of 8) live to the fetch. Keeping the node whole
+        // held y too: 3 × 12800 + 64 at the first Neg instead of 2 × 12800 + 64.
+        var h = Graph()
+        let input = h.input("x", TensorType(.float32, [4, 8, 10, 10]))
+        let gamma = h.constant(try Tensor(shape: [8], values: [Float](repeating: 1, count: 8)))
+        let beta = h.constant(try Tensor(shape: [8], values: [Float](repeating: 0, count: 8)))
+        let zeros = h.constant(try Tensor(shape: [8], values: [Float](repeating: 0, count: 8)))
+        let bn = try h.apply(BatchNorm(isTraining: true), [input, gamma, beta, zeros, gamma])
+        let y1 = try h.apply(ReLU(), [bn[0]])[0]
+        let y2 = try h.apply(Neg(), [y1])[0]
+        let y3 = try h.apply(Neg(), [y2])[0]
+        let plan = try CompiledGraph(h, fetches: [y3] + Array(bn.dropFirst()), device: Device(spec: .test), store: ParameterStore(), planner: planner())
+        let stats = Int64(bn.dropFirst().count * 8 * 4)
+        #expect(plan.memory.peakBytes == 2 * 12800 + stats)
+    }
+
     @Test func inputsAreCopiedOnTheCopyStreamBeforeCompute() throws {
         var g = Graph()
         let x = g.input("x", TensorType(.float32, [1000]))

@@ -162,3 +162,23 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
         }
     }
 }
+
+/// The model zoo's scripts profile on shapes alone, on the published per-card batch sizes, and
+/// land near MindSpore's published Ascend 910 throughput (Docs/Profiling.md states the error).
+@Suite struct ModelZooTests {
+    static let zoo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/zoo").standardized
+
+    @Test(arguments: [("resnet50.yaml", 256, 2115.0), ("bert_large.yaml", 96, 269.0)])
+    func aZooModelFitsTheCardAndLandsNearThePublishedThroughput(file: String, batch: Int, published: Double) throws {
+        let script = try Script.load(path: Self.zoo.appendingPathComponent(file).path)
+        // ResNet-50 at batch 256 needed 41 GiB of a 32 GiB card while a view and a BatchNorm's
+        // saved statistics held whole buffers alive; it fits now, as on the card.
+        let run = try ScriptRunner.simulate(script, steps: 2)
+        #expect(run.samples == 2 * batch)
+        let again = try ScriptRunner.simulate(script, steps: 2)
+        #expect(run.simulatedTime == again.simulatedTime)
+        // Within a factor of two of the published figure, either way (the recorded errors:
+        // ResNet-50 −49 %, BERT-Large −15 %).
+        #expect(run.samplesPerSecond > published / 2 && run.samplesPerSecond < published * 2, "\(run.samplesPerSecond) samples/s against \(published)")
+    }
+}

@@ -25,7 +25,7 @@ import NPUTensor
         #expect(done.device == 0 && a.record(of: after) == nil)
         #expect(b.record(of: after)?.start == .microseconds(5) && b.record(of: after)?.end == .microseconds(7))
         #expect(c.record(of: free)?.start == .zero && b.record(of: after)?.card == 1)
-        #expect(throws: DeviceError.badCluster("a cluster has 1 to 64 cards, got 65")) { try Cluster(spec: .test, cards: 65) }
+        #expect(throws: DeviceError.badCluster("a cluster has 1 to 4096 cards (64 with real numerics), got 4097")) { try Cluster(spec: .test, cards: 4097) }
     }
 
     func replica(_ k: Int, _ device: Device, cards: Int, timingOnly: Bool = false) throws -> TrainStep {

@@ -34,10 +34,11 @@ import NPUTensor
             #expect(w0.precision == .float32 && w2.precision == .float16, "\(b.name)")
             #expect(b.duration < a.duration, "\(b.name): O2 \(b.duration), O0 \(a.duration)")
         }
-        // The forward fc1 product: 2·256·512·512 flops at 313 TFLOP/s (float16) against 78 (float32).
+        // The forward fc1 product: 2·256·512·512 flops at 313 TFLOP/s (float16) against 78 (float32);
+        // its bytes at the 83 % of 1.6 TB/s HBM sustains.
         let fc1 = try #require(matmuls(o2.records).first { $0.name == "fc1/MatMul" })
         let flops: Double = 2 * 256 * 512 * 512, bytes: Double = 2 * (256 * 512 + 512 * 512) + 4 * 256 * 512
-        let expected = DeviceSpec.ascend910b.launchOverhead + SimTime.seconds(max(flops / 313e12, bytes / 1.6e12))
+        let expected = DeviceSpec.ascend910b.launchOverhead + SimTime.seconds(max(flops / 313e12, bytes / (1.6e12 * 0.83)))
         #expect(fc1.duration == expected)
         // Only the float32 → float16 casts launch: the widening back exists only on the host.
         let casts = o2.records.filter { $0.type == "Cast" }

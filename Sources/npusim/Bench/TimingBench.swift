@@ -41,6 +41,19 @@ func resnet50(_ ctx: LayerContext) throws -> SequentialCell {
     return SequentialCell(layers)
 }
 
+/// A timing-only ResNet-50 training step (O2, Momentum, `batch` per card) on `device`, one of
+/// `cards` data-parallel cards.
+func resnet50TimingStep(device: Device, cards: Int, batch: Int = 256) throws -> TrainStep {
+    let seeds = SeedState()
+    try seeds.setSeed(1)
+    let ctx = LayerContext(store: ParameterStore(shapeOnly: true), seeds: seeds)
+    let net = try resnet50(ctx)
+    return try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
+                         inputs: ["data": TensorType(.float32, [batch, 3, 224, 224]), "label": TensorType(.int32, [batch])],
+                         optimizer: try Momentum(net.parameters, learningRate: 0.1, momentum: 0.9, ctx), mode: .graph, device: device,
+                         store: ctx.store, configuration: StepConfiguration(ampLevel: .O2, timingOnly: true, cards: cards))
+}
+
 /// Timing-only simulation of one ResNet-50 training step (batch 32, 224×224, Momentum) on
 /// ascend910: host ms to build and compile the graph, and to schedule one step through the
 /// streams and cost model without values; the simulated step time for reference.
@@ -63,8 +76,20 @@ let timingOnlyBenchmark = Benchmark(name: "timing-only", summary: "ResNet-50 ste
         schedule.append(try wallSecondsThrowing { end = try step.simulate(steps: 1) } * 1e3)
         simulated.append((end - before).microseconds / 1e3)
     }
-    // CLI.md's case: the host time to simulate one step from nothing (build, compile, schedule).
-    return [BenchFigure(bench: "timing-only", caseName: "resnet50-1card", unit: "ms", values: zip(compile, schedule).map { $0 + $1 }),
+    // 256 cards (32 servers of 8): build, compile and schedule one step of every card.
+    var cluster: [Double] = [], clusterSimulated: [Double] = []
+    for _ in 0..<3 {
+        var end = SimTime.zero
+        cluster.append(try wallSecondsThrowing {
+            let c = try Cluster(spec: .ascend910, cards: 256)
+            let dp = try DataParallelStep(cluster: c) { _, d in try resnet50TimingStep(device: d, cards: 256) }
+            end = try dp.simulate(steps: 1)
+        } * 1e3)
+        clusterSimulated.append(end.microseconds / 1e3)
+    }
+    // CLI.md's cases: the host time to simulate one step from nothing (build, compile, schedule).
+    return [BenchFigure(bench: "timing-only", caseName: "resnet50-256cards", unit: "ms", values: cluster),
+            BenchFigure(bench: "timing-only", caseName: "resnet50-256cards-simulated", unit: "sim ms", values: clusterSimulated),BenchFigure(bench: "timing-only", caseName: "resnet50-1card", unit: "ms", values: zip(compile, schedule).map { $0 + $1 }),
             BenchFigure(bench: "timing-only", caseName: "resnet50-1card-compile", unit: "ms", values: compile),
             BenchFigure(bench: "timing-only", caseName: "resnet50-1card-schedule", unit: "ms", values: schedule),
             BenchFigure(bench: "timing-only", caseName: "resnet50-1card-simulated", unit: "sim ms", values: simulated)]
