@@ -53,8 +53,19 @@ public final class ClusterStep {
         guard batches.count == graphs.count, let n = batches.first?.count, n > 0, batches.allSatisfy({ $0.count == n }) else {
             throw GraphError("a sink on \(graphs.count) cards needs the same number (at least 1) of batches for every card")
         }
+        return try sink(steps: n, keepHidden: keepHidden) { k, q in for feeds in batches[k] { try q.push(feeds) } }
+    }
+
+    /// A sink of `n` timing-only steps on every card: batches of `types` go through each card's
+    /// queue (copies without values).
+    public func simulateSink(steps n: Int, types: [String: TensorType]) throws {
+        guard n > 0 else { throw GraphError("a sink runs at least 1 step, got \(n)") }
+        _ = try sink(steps: n, keepHidden: false) { _, q in for _ in 0..<n { try q.push(shapes: types) } }
+    }
+
+    private func sink(steps n: Int, keepHidden: Bool, fill: (Int, DeviceQueue) throws -> Void) throws -> (last: [[Tensor]], perStep: [[[Tensor]]]) {
         if queues.isEmpty || queues[0].capacity < n { queues = graphs.map { DeviceQueue(device: $0.device, capacity: max(100, n)) } }
-        for (k, q) in queues.enumerated() { for feeds in batches[k] { try q.push(feeds) } }
+        for (k, q) in queues.enumerated() { try fill(k, q) }
         for g in graphs { g.device.hostWork("SinkLaunch", "sink of \(n) steps", duration: g.device.spec.host.sinkLaunch) }
         defer { sinks += 1 }
         var hidden: [[[Tensor]]] = [], last: [[Tensor]] = []

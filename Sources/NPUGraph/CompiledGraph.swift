@@ -137,6 +137,33 @@ public final class CompiledGraph {
             return op.work(n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }, n.outputTypes)
         }
         memory = planMemory()
+        allocation = try Self.reserve(memory, on: device)
+    }
+
+    /// The same compiled step on another card: the analysis (schedule, folded constants, declared
+    /// work, memory plan) is `other`'s, shared; the card, its streams and events, the planner and
+    /// the step's own random kernels are new. A data-parallel cluster compiles once this way
+    /// instead of once per card.
+    /// - Throws: `GraphError` when the plan does not fit `device`'s HBM.
+    public init(sharing other: CompiledGraph, device: Device, store: ParameterStore, planner: ReductionPlanner) throws(GraphError) {
+        (timingOnly, graph, fetches, schedule, folded, identities, works, memory) =
+            (other.timingOnly, other.graph, other.fetches, other.schedule, other.folded, other.identities, other.works, other.memory)
+        self.device = device
+        self.store = store
+        context = KernelContext(planner: planner)
+        copyStream = device.stream(named: "copy")
+        inputsCopied = device.makeEvent()
+        computeDone = device.makeEvent()
+        collectiveReady = device.makeEvent()
+        for (i, op) in other.ownOps {
+            if let op = op as? Dropout { ownOps[i] = Dropout(keepProb: op.keepProb, kernel: RandomKernel(op.kernel.kind, seeds: op.kernel.seeds)) }
+        }
+        recording = other.recording
+        allocation = try Self.reserve(memory, on: device)
+    }
+
+    /// Reserves the plan's HBM on `device`, or names the largest buffers when it does not fit.
+    private static func reserve(_ memory: MemoryPlan, on device: Device) throws(GraphError) -> Allocation {
         let capacity = device.spec.hbmBytes - device.memoryInUse
         let needed = memory.peakBytes + memory.residentBytes
         guard needed <= capacity else {
@@ -144,7 +171,7 @@ public final class CompiledGraph {
             throw GraphError("the graph needs \(formatBytes(needed)) of HBM (\(formatBytes(memory.residentBytes)) parameters and inputs, \(formatBytes(memory.peakBytes)) peak of intermediate values) but \(device.label) has \(formatBytes(capacity)) free; largest buffers: \(top)")
         }
         do {
-            allocation = try device.allocate(needed, for: "compiled graph")
+            return try device.allocate(needed, for: "compiled graph")
         } catch {
             throw GraphError(error.description)
         }
@@ -575,9 +602,19 @@ public final class DeviceQueue {
     /// Copies a batch to the card on the data stream (at the host's current time).
     /// - Throws: `GraphError` when the queue is full.
     public func push(_ feeds: [String: Tensor]) throws(GraphError) {
+        try push(feeds, bytes: feeds.mapValues { Double($0.byteCount) })
+    }
+
+    /// Copies a batch of these types without values (a timing-only step's batch).
+    /// - Throws: `GraphError` when the queue is full.
+    public func push(shapes types: [String: TensorType]) throws(GraphError) {
+        try push([:], bytes: types.mapValues { Double($0.shape.count * $0.dtype.size) })
+    }
+
+    private func push(_ feeds: [String: Tensor], bytes: [String: Double]) throws(GraphError) {
         guard count < capacity else { throw GraphError("the device queue is full (\(capacity) batches); run steps to take some first") }
-        for name in feeds.keys.sorted() {
-            stream.copy(name, bytes: Double(feeds[name]!.byteCount), direction: .hostToDevice)
+        for name in bytes.keys.sorted() {
+            stream.copy(name, bytes: bytes[name]!, direction: .hostToDevice)
         }
         if events.count < capacity { events.append(device.makeEvent()) }
         let ready = events[slot % events.count]

@@ -18,13 +18,19 @@ public enum TimelineSVG {
     }
 
     static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") }) else { return s }
+        return s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
             .replacingOccurrences(of: "\"", with: "&quot;")
     }
 
+    /// The most cards drawn: a picture of hundreds of cards' lanes is not one a person reads
+    /// (every card is in trace_view.json).
+    public static let maxCards = 8
+
     /// The SVG of the tasks of the first `steps` steps (by the executor's step numbers; every
-    /// task when none were recorded) on `devices`.
-    public static func render(_ devices: [Device], steps: Int = 3) -> String {
+    /// task when none were recorded) on the first `maxCards` of `devices`.
+    public static func render(_ all: [Device], steps: Int = 3) -> String {
+        let devices = Array(all.prefix(maxCards))
         let first = devices.compactMap { d in d.timeline.compactMap { $0.info?.step }.min() }.min() ?? 0
         func keep(_ t: TaskRecord) -> Bool { t.info?.step.map { $0 < first + steps } ?? true }
         let tasks = devices.map { d in d.timeline.filter { keep($0) && $0.duration > .zero } }
@@ -44,7 +50,7 @@ public enum TimelineSVG {
         var svg = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="11">
         <rect width="100%" height="100%" fill="white"/>
-        <text x="10" y="20" font-size="14">NPUSim timeline: the first \(steps) step\(steps == 1 ? "" : "s"), simulated time in µs</text>
+        <text x="10" y="20" font-size="14">NPUSim timeline: the first \(steps) step\(steps == 1 ? "" : "s"), simulated time in µs\(all.count > devices.count ? "; cards 0–\(devices.count - 1) of \(all.count) (every card is in trace_view.json)" : "")</text>
 
         """
         for (i, lane) in lanes.enumerated() {

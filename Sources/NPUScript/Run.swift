@@ -125,17 +125,34 @@ public enum ScriptRunner {
                                  optimizer: try builder.optimizer(net.parameters, ctx), mode: .graph, device: device, store: ctx.store,
                                  configuration: configuration)
         }
-        let devices: [Device], end: SimTime
+        // Dataset sink mode as the run would: sinks of sink_size steps (−1: an epoch of this card's
+        // shard); the host prints a loss line (a LossMonitor callback) where the run would.
+        let perEpoch = max(1, dataset.batchesPerEpoch / cards)
+        let sinkSize: Int? = (options.sink ?? script.train.sink)
+            ? { let n = options.sinkSize ?? script.train.sinkSize; return n > 0 ? n : perEpoch }() : nil
+        let devices: [Device], advance: (Int) throws -> SimTime
         if cards > 1 {
             let cluster = try Cluster(spec: spec, cards: cards)
             for d in cluster.devices { d.timelineMode = .all }
-            end = try DataParallelStep(cluster: cluster) { _, d in try replica(d) }.simulate(steps: steps)
+            let parallel = try DataParallelStep(cluster: cluster, timingOnlyPrototype: replica)
+            advance = { n in try parallel.simulate(steps: n, sinkSize: sinkSize == nil ? nil : n) }
             devices = cluster.devices
         } else {
             let device = Device(spec: spec)
             device.timelineMode = .all
-            end = try replica(device).simulate(steps: steps)
+            let step = try replica(device)
+            advance = { n in try step.simulate(steps: n, sinkSize: sinkSize == nil ? nil : n) }
             devices = [device]
+        }
+        var done = 0, end = SimTime.zero
+        while done < steps {
+            let n = sinkSize.map { min($0, steps - done) } ?? 1
+            end = try advance(n)
+            done += n
+            if sinkSize != nil || ((done - 1) % perEpoch + 1) % script.train.printEvery == 0 {
+                devices[0].hostCallback("LossMonitor")
+                end = devices[0].hostTime
+            }
         }
         return RunSummary(steps: steps, samples: steps * dataset.batchSize * cards,
                           hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: end, losses: [], devices: devices)

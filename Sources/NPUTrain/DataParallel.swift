@@ -30,6 +30,15 @@ public final class DataParallelStep {
         runner = try ClusterStep(cluster: cluster, graphs: steps.map { $0.compiled! })
     }
 
+    /// A timing-only cluster: card 0's step is built by `prototype` (timing-only, graph mode,
+    /// `StepConfiguration.cards` equal to the cluster's size) and every other card runs a replica
+    /// of it (`TrainStep.timingReplica(on:)`), so the step is compiled once, not once per card.
+    public convenience init(cluster: Cluster, timingOnlyPrototype prototype: (Device) throws -> TrainStep) throws {
+        let first = try prototype(cluster.devices[0])
+        guard first.configuration.timingOnly else { throw TrainError("init(cluster:timingOnlyPrototype:) needs a timing-only step") }
+        try self.init(cluster: cluster) { k, d in k == 0 ? first : try first.timingReplica(on: d) }
+    }
+
     /// One step on every card: `shards[k]` are card k's inputs. Returns every card's loss (the
     /// host reads them: the cluster synchronises).
     public func callAsFunction(_ shards: [[String: Tensor]]) throws -> [Tensor] {
@@ -51,13 +60,26 @@ public final class DataParallelStep {
     }
 
     /// Timing-only: `n` steps on every card through the streams, links and cost model, no values
-    /// (replicas built with `StepConfiguration(timingOnly: true)`). Returns the cluster's latest
-    /// host time.
+    /// (replicas built with `StepConfiguration(timingOnly: true)`), launched step by step or, with
+    /// `sinkSize`, in sinks. Returns the cluster's latest host time.
     /// - Throws: `TrainError` unless the replicas are timing-only.
     @discardableResult
-    public func simulate(steps n: Int) throws -> SimTime {
+    public func simulate(steps n: Int, sinkSize: Int? = nil) throws -> SimTime {
         guard replicas[0].configuration.timingOnly else { throw TrainError("simulate(steps:) needs replicas built with StepConfiguration(timingOnly: true)") }
         var end = SimTime.zero
+        if let sinkSize {
+            // Dataset sink mode on every card: sinks of `sinkSize` steps (the last one shorter).
+            guard sinkSize >= 1 else { throw TrainError("a sink runs at least 1 step, got \(sinkSize)") }
+            var done = 0
+            while done < n {
+                let k = min(sinkSize, n - done)
+                try runner.simulateSink(steps: k, types: replicas[0].inputs)
+                for r in replicas { r.advance(steps: k) }
+                end = cluster.synchronize()
+                done += k
+            }
+            return end
+        }
         for _ in 0..<n {
             _ = try runner.step(Array(repeating: [:], count: replicas.count))
             end = cluster.synchronize()

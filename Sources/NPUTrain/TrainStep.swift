@@ -174,6 +174,28 @@ public final class TrainStep {
         }
     }
 
+    /// This timing-only step on another card of the same cluster, sharing the compiled graph's
+    /// analysis and the shape-only store (nothing is written there): what every card of a
+    /// timing-only cluster runs, compiled once instead of once per card.
+    /// - Throws: `TrainError` unless this is a timing-only graph-mode step; `GraphError` when the
+    ///   plan does not fit `device`.
+    public func timingReplica(on device: Device) throws -> TrainStep {
+        guard configuration.timingOnly, let compiled else { throw TrainError("timingReplica(on:) needs a timing-only graph-mode step") }
+        let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
+        planner.overrides = configuration.overrides
+        return try TrainStep(replicating: self, device: device,
+                             compiled: try CompiledGraph(sharing: compiled, device: device, store: store, planner: planner))
+    }
+
+    private init(replicating other: TrainStep, device: Device, compiled: CompiledGraph) {
+        (model, inputs, optimizer, mode, store, configuration, lossScale) =
+            (other.model, other.inputs, other.optimizer, other.mode, other.store, other.configuration, other.lossScale)
+        self.device = device
+        self.compiled = compiled
+        pynative = nil
+        tape = nil
+    }
+
     /// Every gradient AllReduced (mean) across the cards, in buckets: MindSpore's
     /// `all_reduce_fusion_config` split points when given (parameter indices), else buckets of up
     /// to `fusionBytes` filled in backward order (the last layers' gradients first, as they
@@ -291,14 +313,30 @@ public final class TrainStep {
         compiled?.continueAt(step: step)
     }
 
-    /// Timing-only simulation: `n` host-launched steps, each synchronised, through the card's
-    /// streams, scheduler and cost model, computing no values. Returns the simulated host time
-    /// at the end.
+    /// Timing-only simulation: `n` steps through the card's streams, scheduler and cost model,
+    /// computing no values — host-launched and each synchronised, or with `sinkSize` in sinks of
+    /// that many steps (dataset sink mode: one launch and one synchronisation per sink). Returns
+    /// the simulated host time at the end.
     /// - Throws: `TrainError` unless the step was built with `timingOnly`.
     @discardableResult
-    public func simulate(steps n: Int) throws -> SimTime {
+    public func simulate(steps n: Int, sinkSize: Int? = nil) throws -> SimTime {
         guard let compiled, compiled.timingOnly else {
             throw TrainError("simulate(steps:) needs a step built with StepConfiguration(timingOnly: true) in graph mode")
+        }
+        if let sinkSize {
+            // Dataset sink mode: sinks of `sinkSize` steps (the last one shorter), each one host
+            // launch, its batches copied through the card's data queue.
+            guard sinkSize >= 1 else { throw TrainError("a sink runs at least 1 step, got \(sinkSize)") }
+            var done = 0
+            while done < n {
+                let k = min(sinkSize, n - done)
+                if queue == nil || queue!.capacity < k { queue = DeviceQueue(device: device, capacity: max(100, k)) }
+                for _ in 0..<k { try queue!.push(shapes: inputs) }
+                _ = try compiled.run(steps: k, from: queue!, sink: sinks)
+                device.synchronize()
+                (done, steps, sinks) = (done + k, steps + k, sinks + 1)
+            }
+            return device.hostTime
         }
         for _ in 0..<n {
             _ = try compiled.step([:])

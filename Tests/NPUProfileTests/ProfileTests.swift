@@ -4,7 +4,7 @@ import FoundationXML
 #endif
 import Testing
 import NPUDevice
-import NPUProfile
+@testable import NPUProfile
 import NPUScript
 
 /// The reference MLP as a script: 320 synthetic samples, batch 32.
@@ -106,6 +106,26 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
         #expect(count(sunk, "SinkLaunch") == 2 && count(sunk, "GraphLaunch") == 0 && count(sunk, "Synchronize") == 3)
     }
 
+    /// Timing-only runs sink too: one launch and one synchronisation per sink, and every task at
+    /// the time the numeric sink run gives it, on one card and on two.
+    @Test(arguments: [1, 2])
+    func aTimingOnlySinkMatchesTheNumericSink(cards: Int) throws {
+        var o = RunOptions()
+        (o.steps, o.sink, o.sinkSize, o.cards, o.epochs, o.record) = (4, true, 2, cards, 2, true)
+        let script = try Script.parse(yaml: mlpScript.replacingOccurrences(of: "determinism: \"off\", order_seed: 3", with: "determinism: \"on\""), file: "/tmp/p.yaml")
+        let numeric = try ScriptRunner.run(script, o).devices, timing = try ScriptRunner.simulate(script, o, steps: 4).devices
+        func count(_ d: Device, _ type: String) -> Int { d.hostEvents.filter { $0.type == type }.count }
+        #expect(count(timing[0], "SinkLaunch") == 2 && count(timing[0], "GraphLaunch") == 0)
+        for k in 0..<cards {
+            func lanes(_ d: Device) -> [String] { d.timeline.filter { $0.duration > .zero }.map { "\($0.streamName) \($0.name) \($0.start) \($0.end)" } }
+            let (t, n) = (lanes(timing[k]), lanes(numeric[k]))
+            #expect(t == n && !t.isEmpty, "card \(k): first difference \(zip(t, n).first { $0 != $1 }.map { "\($0) / \($1)" } ?? "\(t.count) / \(n.count) tasks")")
+            // The same host work (a loss line per sink on card 0); the numeric run synchronises
+            // once more when it ends.
+            #expect(timing[k].hostEvents.map(\.type) + ["Synchronize"] == numeric[k].hostEvents.map(\.type), "card \(k)")
+        }
+    }
+
     /// 4 cards with a bucket per layer: the first bucket's AllReduce runs on the comm stream while
     /// the backward pass still computes, and the step breakdown counts the overlap.
     @Test func fourCardsOverlapTheAllReduceWithTheBackwardPass() throws {
@@ -180,5 +200,14 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
         // Within a factor of two of the published figure, either way (the recorded errors:
         // ResNet-50 −49 %, BERT-Large −15 %).
         #expect(run.samplesPerSecond > published / 2 && run.samplesPerSecond < published * 2, "\(run.samplesPerSecond) samples/s against \(published)")
+    }
+}
+
+@Suite struct ProfileFormatTests {
+    /// The tables' microseconds are printf's `%.3f` of the whole nanoseconds, computed without it.
+    @Test func microsecondsAreExactlyPrintfsThreeDecimals() {
+        for ns: Int64 in [0, 1, 9, 10, 999, 1000, 1001, 123_456_789, -1, -1500, 86_400_000_000_000] {
+            #expect(Profile.us(SimTime(nanoseconds: ns)) == String(format: "%.3f", Double(ns) / 1000), "\(ns) ns")
+        }
     }
 }

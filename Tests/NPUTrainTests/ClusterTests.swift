@@ -126,6 +126,24 @@ import NPUTensor
         #expect(throws: TrainError.self) { _ = try sim([shard(0, 0), shard(0, 1)]) }
     }
 
+    /// A timing-only cluster compiled once (every card a replica of card 0's step) gives every
+    /// card the timeline of one compiled per card, numeric runs included.
+    @Test func aClusterCompiledOnceMatchesOneCompiledPerCard() throws {
+        let numeric = try Cluster(spec: .ascend910, cards: 3), shared = try Cluster(spec: .ascend910, cards: 3)
+        let dp = try DataParallelStep(cluster: numeric) { k, d in try replica(k, d, cards: 3) }
+        let sim = try DataParallelStep(cluster: shared, timingOnlyPrototype: { d in try replica(0, d, cards: 3, timingOnly: true) })
+        for s in 0..<2 { _ = try dp((0..<3).map { shard(s, $0) }) }
+        try sim.simulate(steps: 2)
+        #expect(sim.replicas[1].compiled!.graph.nodes.count == sim.replicas[0].compiled!.graph.nodes.count)
+        for k in 0..<3 {
+            func lanes(_ d: Device) -> [String] { d.timeline.map { "\($0.card) \($0.streamName) \($0.name) \($0.start) \($0.end)" } }
+            #expect(lanes(shared.devices[k]) == lanes(numeric.devices[k]) && !lanes(shared.devices[k]).isEmpty)
+            #expect(sim.replicas[k].device === shared.devices[k])
+        }
+        // A numeric step cannot be replicated this way: its cards need their own values.
+        #expect(throws: TrainError.self) { try dp.replicas[0].timingReplica(on: Device(spec: .ascend910)) }
+    }
+
     @Test func aOneCardClusterGivesTheBitsOfAPlainStep() throws {
         let cluster = try Cluster(spec: .ascend910, cards: 1)
         let dp = try DataParallelStep(cluster: cluster) { k, d in try replica(k, d, cards: 1) }

@@ -82,7 +82,7 @@ let timingOnlyBenchmark = Benchmark(name: "timing-only", summary: "ResNet-50 ste
         var end = SimTime.zero
         cluster.append(try wallSecondsThrowing {
             let c = try Cluster(spec: .ascend910, cards: 256)
-            let dp = try DataParallelStep(cluster: c) { _, d in try resnet50TimingStep(device: d, cards: 256) }
+            let dp = try DataParallelStep(cluster: c, timingOnlyPrototype: { d in try resnet50TimingStep(device: d, cards: 256) })
             end = try dp.simulate(steps: 1)
         } * 1e3)
         clusterSimulated.append(end.microseconds / 1e3)
