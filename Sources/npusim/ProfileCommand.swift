@@ -16,7 +16,7 @@ struct ProfileCommand: ParsableCommand {
     @Option(name: .long, help: "The folder to write the profile into (made if missing).")
     var out: String
 
-    @Flag(name: .customLong("timing-only"), help: "Shapes only, no numerics: the same streams, scheduler and cost model, for models and clusters too big to compute (host-launched steps).")
+    @Flag(name: .customLong("timing-only"), help: "Shapes only, no numerics: the same streams, scheduler and cost model (and sinks), for models and clusters too big to compute.")
     var timingOnly = false
 
     @OptionGroup var flags: RunFlags
@@ -26,9 +26,6 @@ struct ProfileCommand: ParsableCommand {
         var options = try flags.options()
         if options.steps == nil { options.steps = 5 }
         options.record = true
-        if timingOnly && options.sink == true {
-            throw CLIError(message: "--timing-only simulates host-launched steps; drop --sink")
-        }
         let summary = timingOnly ? try ScriptRunner.simulate(parsed, options, steps: options.steps!) : try ScriptRunner.run(parsed, options)
         let profile = Profile(devices: summary.devices)
         try profile.write(to: out)

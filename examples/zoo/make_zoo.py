@@ -58,7 +58,7 @@ def resnet50():
 seed: 1
 context: {{mode: graph, device: ascend910, determinism: "on", amp_level: O2}}
 dataset:
-  source: {{synthetic: {{count: 1024, shape: [3, 224, 224], classes: 1000}}}}
+  source: {{synthetic: {{count: 1281167, shape: [3, 224, 224], classes: 1000}}}}  # ImageNet-1k's training images
   batch: {{batch_size: 256, drop_remainder: true}}
 network:
   nodes:
@@ -67,8 +67,8 @@ network:
 loss: {{SoftmaxCrossEntropyWithLogits: {{sparse: true, reduction: mean}}}}
 optimizer: {{Momentum: {{learning_rate: 0.1, momentum: 0.9}}}}
 train:
-  epochs: 1
-  dataset_sink_mode: true
+  epochs: 90
+  dataset_sink_mode: true   # a sink per epoch, as MindSpore's ResNet-50 benchmark runs
 """
 
 
@@ -106,7 +106,7 @@ def bert_large(layers=24, hidden=1024, heads=16, ff=4096, vocab=21128, seq=128):
 seed: 1
 context: {{mode: graph, device: ascend910, determinism: "on", amp_level: O2}}
 dataset:
-  source: {{synthetic: {{count: 384, shape: [{seq}], classes: 2, ids: {vocab}}}}}
+  source: {{synthetic: {{count: 1536000, shape: [{seq}], classes: 2, ids: {vocab}}}}}
   batch: {{batch_size: 96, drop_remainder: true}}
 network:
   nodes:
@@ -117,6 +117,7 @@ optimizer: {{AdamWeightDecay: {{learning_rate: 0.0001, weight_decay: 0.01}}}}
 train:
   epochs: 1
   dataset_sink_mode: true
+  sink_size: 100            # MindSpore's BERT pre-training scripts sink 100 steps at a time
 """
 
 
