@@ -128,12 +128,16 @@ public struct TaskInfo: Hashable, Sendable {
     public var hostSeconds: Double
     /// The reduction plans the launch used, in the order it made them.
     public var plans: [PlanRecord]
+    /// The op's full name in MindSpore's scope form (`Default/network-WithLossCell/…/MatMul-op0`),
+    /// what the profiler tables and trace name it by; nil: the task's own name.
+    public var fullName: String?
 
-    public init(step: Int? = nil, sink: Int? = nil, hostSeconds: Double = 0, plans: [PlanRecord] = []) {
+    public init(step: Int? = nil, sink: Int? = nil, hostSeconds: Double = 0, plans: [PlanRecord] = [], fullName: String? = nil) {
         self.step = step
         self.sink = sink
         self.hostSeconds = hostSeconds
         self.plans = plans
+        self.fullName = fullName
     }
 }
 

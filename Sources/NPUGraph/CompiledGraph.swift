@@ -390,7 +390,7 @@ public final class CompiledGraph {
         for e in ready { comm.wait(e) }
         let types = n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }
         for hop in c.transfers(types, cardsPerServer: device.spec.cardsPerServer, board: device.spec.boardLink) {
-            comm.transfer(n.name, type: c.type, bytes: hop.bytes, link: hop.link, info: recording ? TaskInfo(step: run.step, sink: run.sink) : nil)
+            comm.transfer(n.name, type: c.type, bytes: hop.bytes, link: hop.link, info: recording ? TaskInfo(step: run.step, sink: run.sink, fullName: n.fullName) : nil)
         }
         // The compute stream goes on; the collective's first consumer waits for it (overlap).
         let done = collectiveDone[i] ?? device.makeEvent()
@@ -426,7 +426,7 @@ public final class CompiledGraph {
         if timingOnly {  // the same launches, no values
             if case .op(let op) = n.kind, var work = works[i] {
                 work.workspaceBytes = 0
-                device.defaultStream.launch(n.name, type: op.type, work: work, info: recording ? TaskInfo(step: run.step, sink: run.sink) : nil)
+                device.defaultStream.launch(n.name, type: op.type, work: work, info: recording ? TaskInfo(step: run.step, sink: run.sink, fullName: n.fullName) : nil)
             }
             return
         }
@@ -448,7 +448,7 @@ public final class CompiledGraph {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 if var work = works[i] {
                     work.workspaceBytes = 0
-                    let info = TaskInfo(step: run.step, sink: run.sink, hostSeconds: seconds, plans: planner.plans.map(\.record))
+                    let info = TaskInfo(step: run.step, sink: run.sink, hostSeconds: seconds, plans: planner.plans.map(\.record), fullName: n.fullName)
                     device.defaultStream.launch(n.name, type: op.type, work: work, info: info)
                 }
                 planner.clearPlans()

@@ -30,6 +30,9 @@ public struct Node: @unchecked Sendable {
     public var inputs: [GraphValue]
     public var outputTypes: [TensorType]
     public var name: String
+    /// MindSpore's full scope name, for the profiler (`Default/network-WithLossCell/_backbone-
+    /// SequentialCell/fc1-Dense/MatMul-op0`; gradients under `Gradients/…/gradMatMul/`).
+    public var fullName: String = ""
 }
 
 /// A graph error: shapes or dtypes that do not fit, named by node.
@@ -48,6 +51,12 @@ public struct Graph: GradBuilder {
     public private(set) var namer = OpNamer()
     /// Each parameter's type by name (the first node reading it), so `assign` checks in O(1).
     private var parameterTypes: [String: TensorType] = [:]
+    /// The cells entered for full names (`network-WithLossCell`), outermost first.
+    private var cells: [String] = []
+    /// Each op's full scope (without the op) and type by its name, for its gradients' full names.
+    private var scopes: [String: (scope: String, type: String)] = [:]
+    /// Ops named so far: MindSpore numbers a graph's ops `-op0`, `-op1`, ….
+    private var opCount = 0
 
     public init() {}
 
@@ -57,6 +66,23 @@ public struct Graph: GradBuilder {
 
     public mutating func pushScope(_ name: String) { namer.push(name) }
     public mutating func popScope() { namer.pop() }
+    public mutating func pushCell(_ attribute: String, _ cell: String) { cells.append(attribute + "-" + cell) }
+    public mutating func popCell() { cells.removeLast() }
+
+    /// The full name of an op of `type` added now: under `Default/` and the cells entered, or for
+    /// an op of a gradient (scope `Gradients/<op>`) under `Gradients/`, that op's scope and
+    /// `grad<Type>`, as MindSpore's graphs name them.
+    private mutating func fullName(_ type: String, named name: String) -> String {
+        defer { opCount += 1 }
+        let scope: String
+        if let outer = namer.scope.first, outer.hasPrefix("Gradients/"), let forward = scopes[String(outer.dropFirst("Gradients/".count))] {
+            scope = "Gradients/" + forward.scope + "/grad" + forward.type
+        } else {
+            scope = (["Default"] + cells).joined(separator: "/")
+            scopes[name] = (scope, type)
+        }
+        return scope + "/" + type + "-op\(opCount)"
+    }
 
     mutating func add(_ kind: NodeKind, _ inputs: [GraphValue], _ types: [TensorType], base: String) -> [GraphValue] {
         // Parameters and inputs have global names; ops are named within their layer's scope.
@@ -66,7 +92,9 @@ public struct Graph: GradBuilder {
         default: name = namer.name(base)
         }
         if case .parameter(let p) = kind, parameterTypes[p] == nil { parameterTypes[p] = types[0] }
-        nodes.append(Node(kind: kind, inputs: inputs, outputTypes: types, name: name))
+        var node = Node(kind: kind, inputs: inputs, outputTypes: types, name: name)
+        if case .op(let op) = kind { node.fullName = fullName(op.type, named: name) }
+        nodes.append(node)
         return types.indices.map { GraphValue(node: nodes.count - 1, index: $0) }
     }
 

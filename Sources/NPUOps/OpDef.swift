@@ -47,13 +47,42 @@ public protocol GradBuilder {
     mutating func pushScope(_ name: String)
     /// Removes the innermost scope.
     mutating func popScope()
+    /// Enters a cell for the profiler's full names only (`network-WithLossCell`): `attribute` is
+    /// the cell's attribute name in its parent, `cell` its class. Op names (identities) do not
+    /// change. Builders that keep no full names ignore it.
+    mutating func pushCell(_ attribute: String, _ cell: String)
+    /// Leaves the innermost cell entered with `pushCell`.
+    mutating func popCell()
 }
 
 extension GradBuilder {
+    public mutating func pushCell(_ attribute: String, _ cell: String) {}
+    public mutating func popCell() {}
+
     /// Runs `body` with `name` appended to the names of the ops it applies.
     public mutating func scoped<R>(_ name: String, _ body: (inout Self) throws -> R) rethrows -> R {
         pushScope(name)
         defer { popScope() }
+        return try body(&self)
+    }
+
+    /// Runs `body` inside cell `name` of class `cell`: its ops are named `name/Type` and their
+    /// full names run through `name-cell` (MindSpore's scope, `fc1-Dense`).
+    public mutating func scoped<R>(_ name: String, cell: String, _ body: (inout Self) throws -> R) rethrows -> R {
+        pushScope(name)
+        pushCell(name, cell)
+        defer {
+            popCell()
+            popScope()
+        }
+        return try body(&self)
+    }
+
+    /// Runs `body` inside a cell that adds to the full names only (a wrapper such as
+    /// `network-WithLossCell` whose ops keep their names).
+    public mutating func inCell<R>(_ attribute: String, _ cell: String, _ body: (inout Self) throws -> R) rethrows -> R {
+        pushCell(attribute, cell)
+        defer { popCell() }
         return try body(&self)
     }
 }

@@ -46,7 +46,7 @@ public enum ChromeTrace {
             }
             var hbm: Int64 = -1
             for t in timeline {
-                next(); j.raw("{\"ph\":\"X\",\"pid\":"); j.int(pid); j.raw(",\"tid\":"); j.int(t.stream + 1); j.raw(",\"name\":"); j.string(t.name)
+                next(); j.raw("{\"ph\":\"X\",\"pid\":"); j.int(pid); j.raw(",\"tid\":"); j.int(t.stream + 1); j.raw(",\"name\":"); j.string(t.info?.fullName ?? t.name)
                 j.raw(",\"cat\":"); j.string(t.type); j.raw(",\"ts\":"); j.micros(t.start); j.raw(",\"dur\":"); j.micros(t.duration)
                 j.raw(",\"args\":{"); args(t, &j); j.raw("}}")
                 if t.hbmInUse != hbm {
@@ -71,6 +71,7 @@ public enum ChromeTrace {
     /// A task's `args`.
     static func args(_ t: TaskRecord, _ j: inout JSONBytes) {
         j.raw("\"submitted_us\":"); j.micros(t.submitted)
+        if t.info?.fullName != nil { j.raw(",\"op\":"); j.string(t.name) }
         j.raw(",\"hbm_bytes\":"); j.int(t.hbmInUse)
         if let engine = t.engine { j.raw(",\"engine\":"); j.string(engine.rawValue) }
         if t.kind.flops > 0 { j.raw(",\"flops\":"); j.number(t.kind.flops) }

@@ -58,7 +58,7 @@ public struct Profile {
                 }
                 let wait = lastEnd[t.stream].map { max(.zero, t.start - $0) } ?? .zero
                 let step = t.info?.step.map(String.init) ?? ""
-                out += "\(d.ordinal),\(step),0,\(t.id.index),\(t.stream),\(Self.csvField(t.name)),\(Self.csvField(t.type)),\(Self.core(t)),"
+                out += "\(d.ordinal),\(step),0,\(t.id.index),\(t.stream),\(Self.csvField(t.info?.fullName ?? t.name)),\(Self.csvField(t.type)),\(Self.core(t)),"
                 out += "\(Self.us(t.start)),\(Self.us(t.duration)),\(Self.us(wait))\n"
             }
         }
@@ -202,7 +202,7 @@ public struct Profile {
                 for p in info.plans {
                     let blocks = p.blockSizes.count
                     let tiles = blocks > 0 ? max(1, p.order.count / blocks) : 0
-                    out += "\(d.ordinal),\(info.step.map(String.init) ?? ""),\(Self.csvField(t.name)),\(Self.csvField(t.type)),\(Self.csvField(p.site)),\(p.policy),\(blocks),"
+                    out += "\(d.ordinal),\(info.step.map(String.init) ?? ""),\(Self.csvField(info.fullName ?? t.name)),\(Self.csvField(t.type)),\(Self.csvField(p.site)),\(p.policy),\(blocks),"
                     out += "\(p.blockSizes.map(String.init).joined(separator: ";")),\(p.tileSize),\(tiles),\(p.order.prefix(blocks).map(String.init).joined(separator: ";"))\n"
                 }
             }

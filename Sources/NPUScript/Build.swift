@@ -134,7 +134,7 @@ struct Builder {
                       begin.allSatisfy({ $0 >= 0 && $0 <= 1e9 && $0 == $0.rounded() }), size.allSatisfy({ $0 >= -1 && $0 <= 1e9 && $0 == $0.rounded() }) else {
                     throw fail(l, "\(what) needs begin (whole numbers ≥ 0) and size (whole numbers, −1 for \"to the end\"), lists of one entry per axis")
                 }
-                return OpLayer(Slice(begin: begin.map { Int($0) }, size: size.map { Int($0) }))
+                return OpLayer(Slice(begin: begin.map { Int($0) }, size: size.map { Int($0) }), cell: nil)
             default: throw fail(l, "unknown layer '\(l.type)'")
             }
         }()
@@ -193,6 +193,8 @@ struct Builder {
 /// A network written as `nodes:`: each node a layer or a two-input op applied to named earlier
 /// values (`data` is the batch), the output node's value being the logits.
 final class NodeNetwork: Layer {
+    /// A network of nodes has no MindSpore class; its cell is named as a user's `Net` would be.
+    var cellClass: String? { "Net" }
     let layers: [(any Layer)?]
     let types: [String]
     let inputs: [[String]]
@@ -210,7 +212,7 @@ final class NodeNetwork: Layer {
         for (k, layer) in layers.enumerated() {
             let args = inputs[k].map { values[$0]! }
             if let layer {
-                values[names[k]] = try layer(&b, args[0])
+                values[names[k]] = try layer.called(as: names[k], &b, args[0])
             } else {
                 let op: any OpDef = types[k] == "Add" ? Add() : Mul()
                 values[names[k]] = try b.scoped(names[k]) { b in try b.op(op, args) }

@@ -6,6 +6,8 @@ import NPUTensor
 /// `nn.Embedding(vocab_size, embedding_size)`: a table [vocab, size] initialised Normal(0.01);
 /// int32 ids [...] → [..., size]. Its gradient is Gather's planned scatter-add.
 public final class Embedding: Layer {
+    public var cellClass: String? { "Embedding" }
+    public var namesItself: Bool { true }
     public let name: String
     public let table: Parameter
 
@@ -17,7 +19,7 @@ public final class Embedding: Layer {
     public var parameters: [Parameter] { [table] }
 
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ ids: B.Value) throws -> B.Value {
-        try b.scoped(name) { b in try b.apply(Gather(), [b.read(table), ids])[0] }
+        try b.scoped(name, cell: "Embedding") { b in try b.apply(Gather(), [b.read(table), ids])[0] }
     }
 }
 
@@ -25,6 +27,8 @@ public final class Embedding: Layer {
 /// `heads` heads of d = E/heads, then an output projection. Q, K, V and the output are Dense
 /// layers (`<name>.q`, `.k`, `.v`, `.out`).
 public final class MultiHeadAttention: Layer {
+    public var cellClass: String? { "MultiHeadAttention" }
+    public var namesItself: Bool { true }
     public let name: String
     public let heads: Int
     public let q: Dense, k: Dense, v: Dense, out: Dense
@@ -46,7 +50,7 @@ public final class MultiHeadAttention: Layer {
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
         let shape = try attentionInputShape(&b, x, name)
         let (n, s, e) = (shape[0], shape[1], shape[2])
-        return try b.scoped(name) { b in
+        return try b.scoped(name, cell: "MultiHeadAttention") { b in
             let rows = try b.op(Reshape(shape: [n * s, e]), [x])
             let context = try scaledDotProductAttention(&b, q: try q(&b, rows), k: try k(&b, rows), v: try v(&b, rows), batch: n, sequence: s, heads: heads)
             return try b.op(Reshape(shape: [n, s, e]), [try out(&b, context)])
@@ -82,6 +86,8 @@ func scaledDotProductAttention<B: ModelBuilder>(_ b: inout B, q: B.Value, k: B.V
 /// [3E, E] XavierUniform, `in_proj_bias` [3E] zeros, then `out_proj` a Dense(E, E)
 /// (HeUniform(√5), Uniform(1/√E)). The in-projection is one MatMul whose rows split into q, k, v.
 public final class MultiheadAttentionLayer: Layer {
+    public var cellClass: String? { "MultiheadAttention" }
+    public var namesItself: Bool { true }
     public let name: String
     public let heads: Int
     public let inProjWeight: Parameter, inProjBias: Parameter?
@@ -104,7 +110,7 @@ public final class MultiheadAttentionLayer: Layer {
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
         let shape = try attentionInputShape(&b, x, name)
         let (n, s, e) = (shape[0], shape[1], shape[2])
-        return try b.scoped(name) { b in
+        return try b.scoped(name, cell: "MultiheadAttention") { b in
             let rows = try b.op(Reshape(shape: [n * s, e]), [x])
             var qkv = try b.op(MatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(rows), try b.cubeInput(b.read(inProjWeight))])
             if let inProjBias { qkv = try b.op(BiasAdd(), [qkv, try b.read(inProjBias)]) }

@@ -52,6 +52,23 @@ public protocol Layer: AnyObject {
     var parameters: [Parameter] { get }
     /// The forward computation.
     func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value
+    /// MindSpore's class of this cell (`Dense`, `ReLU`), for the profiler's full op names; nil
+    /// for an op that is not a cell (`ops.Slice`).
+    var cellClass: String? { get }
+    /// Whether the layer enters its own cell scope (it has a name); a container enters one for
+    /// a layer that does not, named by its index or node.
+    var namesItself: Bool { get }
+}
+
+extension Layer {
+    public var cellClass: String? { "Cell" }
+    public var namesItself: Bool { false }
+
+    /// Calls the layer inside the cell `name` when it does not enter its own.
+    public func called<B: ModelBuilder>(as name: String, _ b: inout B, _ x: B.Value) throws -> B.Value {
+        guard !namesItself, let cell = cellClass else { return try self(&b, x) }
+        return try b.inCell(name, cell) { b in try self(&b, x) }
+    }
 }
 
 /// What layers need while being constructed: the store for initial values, MindSpore's seed
@@ -120,6 +137,8 @@ public struct GraphModel: ModelBuilder {
 
     public mutating func pushScope(_ name: String) { graph.pushScope(name) }
     public mutating func popScope() { graph.popScope() }
+    public mutating func pushCell(_ attribute: String, _ cell: String) { graph.pushCell(attribute, cell) }
+    public mutating func popCell() { graph.popCell() }
 }
 
 /// PyNative mode: ops run at once on a tape; writes are applied to the store after the step.

@@ -5,6 +5,8 @@ import NPUTensor
 /// `nn.Dense(in, out, has_bias=True)`: y = x·Wᵀ + b, weight [out, in] HeUniform(√5), bias
 /// Uniform(1/√in) (MindSpore's defaults), created weight first.
 public final class Dense: Layer {
+    public var cellClass: String? { "Dense" }
+    public var namesItself: Bool { true }
     public let name: String
     public let weight: Parameter
     public let bias: Parameter?
@@ -22,7 +24,7 @@ public final class Dense: Layer {
     /// MindSpore's Dense takes them.
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
         let shape = b.type(of: x).shape
-        return try b.scoped(name) { b in
+        return try b.scoped(name, cell: "Dense") { b in
             let rows = shape.rank > 2 ? try b.apply(Reshape(shape: [-1, shape.dims.last!]), [x])[0] : x
             var y = try b.apply(MatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(rows), try b.cubeInput(b.read(weight))])[0]
             if let bias { y = try b.apply(BiasAdd(), [y, b.read(bias)])[0] }
@@ -34,6 +36,8 @@ public final class Dense: Layer {
 /// `nn.Conv2d(in, out, kernel, stride, pad_mode, has_bias=False)`: weight [out, in, k, k]
 /// HeUniform(√5); bias Uniform(1/√fan_in) when present.
 public final class Conv2d: Layer {
+    public var cellClass: String? { "Conv2d" }
+    public var namesItself: Bool { true }
     public let name: String
     public let weight: Parameter
     public let bias: Parameter?
@@ -52,7 +56,7 @@ public final class Conv2d: Layer {
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
-        try b.scoped(name) { b in
+        try b.scoped(name, cell: "Conv2d") { b in
             let conv = Conv2D(stride: op.stride, padMode: op.padMode, dilation: op.dilation, precision: b.cubePrecision)
             var y = try b.apply(conv, [try b.cubeInput(x), try b.cubeInput(b.read(weight))])[0]
             if let bias { y = try b.apply(BiasAdd(), [y, b.read(bias)])[0] }
@@ -65,7 +69,16 @@ public final class Conv2d: Layer {
 /// `nn.Softmax`, `nn.MaxPool2d`, `nn.AvgPool2d`).
 public final class OpLayer: Layer {
     public let op: any OpDef
-    public init(_ op: any OpDef) { self.op = op }
+    public let cellClass: String?
+    /// `cell`: MindSpore's class of the cell (nil: the op is not a cell, as `ops.Slice`).
+    public init(_ op: any OpDef, cell: String?) {
+        self.op = op
+        cellClass = cell
+    }
+    public convenience init(_ op: any OpDef) {
+        let cells = ["ReLU": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "GeLU": "GELU", "Softmax": "Softmax", "MaxPool2D": "MaxPool2d", "AvgPool2D": "AvgPool2d"]
+        self.init(op, cell: cells[op.type])
+    }
     public var parameters: [Parameter] { [] }
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value { try b.apply(op, [x])[0] }
 
@@ -86,6 +99,7 @@ public final class OpLayer: Layer {
 public final class Flatten: Layer {
     public init() {}
     public var parameters: [Parameter] { [] }
+    public var cellClass: String? { "Flatten" }
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
         let shape = b.type(of: x).shape
         return try b.apply(Reshape(shape: [shape[0], -1]), [x])[0]
@@ -97,9 +111,10 @@ public final class SequentialCell: Layer {
     public let layers: [any Layer]
     public init(_ layers: [any Layer]) { self.layers = layers }
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    public var cellClass: String? { "SequentialCell" }
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
         var y = x
-        for layer in layers { y = try layer(&b, y) }
+        for (k, layer) in layers.enumerated() { y = try layer.called(as: String(k), &b, y) }
         return y
     }
 }

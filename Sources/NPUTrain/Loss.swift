@@ -4,10 +4,17 @@ import NPUTensor
 /// A loss: logits (or predictions) and labels to a float32 scalar.
 public protocol Loss {
     func callAsFunction<B: ModelBuilder>(_ b: inout B, _ logits: B.Value, _ labels: B.Value) throws -> B.Value
+    /// MindSpore's class of this loss cell, for the profiler's full op names.
+    var cellClass: String { get }
+}
+
+extension Loss {
+    public var cellClass: String { String(describing: Self.self) }
 }
 
 /// `nn.SoftmaxCrossEntropyWithLogits(sparse, reduction)`.
 public struct SoftmaxCrossEntropyLoss: Loss {
+    public var cellClass: String { "SoftmaxCrossEntropyWithLogits" }
     public let sparse: Bool
     public let reduction: LossReduction
     public init(sparse: Bool = true, reduction: LossReduction = .mean) {

@@ -8,6 +8,8 @@ import NPUTensor
 /// the unbiased one (·M/(M − 1), M = N·H·W), as MindSpore 2.10 does (measured); inference uses
 /// the moving statistics.
 public final class BatchNorm2d: Layer {
+    public var cellClass: String? { "BatchNorm2d" }
+    public var namesItself: Bool { true }
     public let name: String
     public let gamma: Parameter, beta: Parameter, movingMean: Parameter, movingVariance: Parameter
     public let epsilon: Float
@@ -26,7 +28,7 @@ public final class BatchNorm2d: Layer {
     public var parameters: [Parameter] { [gamma, beta, movingMean, movingVariance] }
 
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
-        try b.scoped(name) { b in
+        try b.scoped(name, cell: "BatchNorm2d") { b in
             let mean = try b.read(movingMean), variance = try b.read(movingVariance)
             let out = try b.apply(BatchNorm(isTraining: b.isTraining, epsilon: epsilon), [x, b.read(gamma), b.read(beta), mean, variance])
             if b.isTraining {
@@ -48,6 +50,8 @@ public final class BatchNorm2d: Layer {
 /// `nn.LayerNorm(normalized_shape, begin_norm_axis=-1, begin_params_axis=-1, epsilon=1e-7)`:
 /// gamma ones, beta zeros over the normalised axes.
 public final class LayerNormLayer: Layer {
+    public var cellClass: String? { "LayerNorm" }
+    public var namesItself: Bool { true }
     public let name: String
     public let gamma: Parameter, beta: Parameter
     public let op: LayerNorm
@@ -62,13 +66,14 @@ public final class LayerNormLayer: Layer {
     public var parameters: [Parameter] { [gamma, beta] }
 
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
-        try b.scoped(name) { b in try b.apply(op, [x, b.read(gamma), b.read(beta)])[0] }
+        try b.scoped(name, cell: "LayerNorm") { b in try b.apply(op, [x, b.read(gamma), b.read(beta)])[0] }
     }
 }
 
 /// `nn.Dropout(p=0.5)`: takes its seeds at construction (kernel "dropout", op seed 0), so the
 /// same layer continues one random stream from step to step; identity when not training.
 public final class DropoutLayer: Layer {
+    public var cellClass: String? { "Dropout" }
     public let op: Dropout
     public init(p: Double = 0.5, _ ctx: LayerContext) throws {
         guard p >= 0, p < 1 else { throw TrainError("Dropout p must be in [0, 1), got \(p)") }

@@ -7,6 +7,12 @@ public protocol Optimizer {
     /// The parameters it trains.
     var parameters: [Parameter] { get }
     func update<B: ModelBuilder>(_ b: inout B, gradients: [B.Value]) throws
+    /// MindSpore's class of this optimizer cell (`Momentum`), for the profiler's full op names.
+    var cellClass: String { get }
+}
+
+extension Optimizer {
+    public var cellClass: String { String(describing: Self.self) }
 }
 
 extension ModelBuilder {

@@ -38,7 +38,11 @@ public struct NetworkWithLoss: TrainingModel {
         guard let x = inputs[data], let y = inputs[label] else {
             throw TrainError("the step needs inputs '\(data)' and '\(label)', got \(inputs.keys.sorted().map { "'\($0)'" }.joined(separator: ", "))")
         }
-        return try lossFunction(&b, try network(&b, x), y)
+        // MindSpore's WithLossCell: the network is its `_backbone`, the loss its `_loss_fn`.
+        return try b.inCell("network", "WithLossCell") { b in
+            let logits = try b.inCell("_backbone", network.cellClass ?? "Cell") { b in try network(&b, x) }
+            return try b.inCell("_loss_fn", lossFunction.cellClass) { b in try lossFunction(&b, logits, y) }
+        }
     }
 }
 
@@ -165,7 +169,7 @@ public final class TrainStep {
             if configuration.cards > 1 {
                 unscaled = try Self.allReduce(&b, unscaled, configuration, cardsPerServer: device.spec.cardsPerServer)
             }
-            try optimizer.update(&b, gradients: unscaled)
+            try b.inCell("optimizer", optimizer.cellClass) { b in try optimizer.update(&b, gradients: unscaled) }
             let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
             planner.overrides = configuration.overrides
             compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store, planner: planner,

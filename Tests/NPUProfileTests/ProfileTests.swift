@@ -211,3 +211,46 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
         }
     }
 }
+
+@Suite struct FullNameTests {
+    /// Every op of the reference MLP is named in MindSpore's scope form: the WithLossCell's
+    /// backbone and loss, each layer as `attribute-Class` (index-named when it has no name), the
+    /// gradients under `Gradients/…/grad<Op>/`, the optimizer's updates under `optimizer-Momentum`.
+    @Test func kernelDetailsNameOpsAsMindSporesProfilerDoes() throws {
+        let p = try profile(steps: 1)
+        let rows = p.kernelDetails().split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let names = rows.map { $0[5] }
+        let net = "Default/network-WithLossCell/_backbone-SequentialCell"
+        for expected in ["\(net)/fc1-Dense/MatMul-op0", "\(net)/fc1-Dense/BiasAdd-op1", "\(net)/1-ReLU/ReLU-op2",
+                         "Default/network-WithLossCell/_loss_fn-SoftmaxCrossEntropyWithLogits/SoftmaxCrossEntropyWithLogits-op5",
+                         "Gradients/\(net)/fc2-Dense/gradMatMul/MatMul-op8", "Gradients/\(net)/1-ReLU/gradReLU/ReluGrad-op10",
+                         "Default/optimizer-Momentum/ApplyMomentum-op14"] {
+            #expect(names.contains(expected), "\(expected) in \(names)")
+        }
+        // Every kernel has a full name, and each is unique within the step.
+        let kernels = rows.filter { $0[7].hasPrefix("AI_") }.map { $0[5] }
+        #expect(kernels.allSatisfy { $0.hasPrefix("Default/") || $0.hasPrefix("Gradients/Default/") } && Set(kernels).count == kernels.count)
+    }
+
+    /// A network of nodes: a node's layer is its cell (`conv1-Conv2d`), an op node sits in the
+    /// network's own scope.
+    @Test func nodeNetworksNameTheirCellsByNode() throws {
+        let yaml = mlpScript.replacingOccurrences(of: """
+          layers:
+            - Dense: {in_channels: 784, out_channels: 128, name: fc1}
+            - ReLU: {}
+            - Dense: {in_channels: 128, out_channels: 10, name: fc2}
+        """, with: """
+          nodes:
+            - {name: a, Dense: {in_channels: 784, out_channels: 10}, input: data}
+            - {name: act, ReLU: {}, input: a}
+            - {name: sum, Add: {}, inputs: [a, act]}
+          output: sum
+        """)
+        #expect(yaml != mlpScript)
+        let names = Set(try profile(steps: 1, yaml: yaml).kernelDetails().split(separator: "\n").map { String($0.split(separator: ",")[5]) })
+        let net = "Default/network-WithLossCell/_backbone-Net"
+        for expected in ["\(net)/a-Dense/MatMul-op0", "\(net)/act-ReLU/ReLU-op2", "\(net)/Add-op3"] { #expect(names.contains(expected), "\(expected)") }
+    }
+}
+
