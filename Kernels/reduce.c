@@ -59,16 +59,16 @@ static inline void combine_range(float *restrict out, const float *restrict part
     }
 }
 
-NPU_VECTOR void npu_sum_rows_ordered_f32(float *restrict out, const float *restrict rows, const int32_t *restrict order, size_t k,
-                                         size_t n, size_t lo, size_t hi, float divisor) {
+NPU_VECTOR void npu_sum_ptrs_ordered_f32(float *restrict out, const float *const *rows, const int32_t *restrict order, size_t k,
+                                         size_t lo, size_t hi, float divisor) {
     if (k == 0) return;
     size_t i = lo;
     for (; i + STRIP <= hi; i += STRIP) {
         float acc[STRIP];
-        const float *first = rows + (size_t)order[0] * n + i;
+        const float *first = rows[order[0]] + i;
         for (int j = 0; j < STRIP; j++) acc[j] = first[j];
         for (size_t r = 1; r < k; r++) {
-            const float *p = rows + (size_t)order[r] * n + i;
+            const float *p = rows[order[r]] + i;
             for (int j = 0; j < STRIP; j++) acc[j] += p[j];
         }
         if (divisor != 1.0f)
@@ -76,8 +76,8 @@ NPU_VECTOR void npu_sum_rows_ordered_f32(float *restrict out, const float *restr
         for (int j = 0; j < STRIP; j++) out[i + j] = acc[j];
     }
     for (; i < hi; i++) {
-        float acc = rows[(size_t)order[0] * n + i];
-        for (size_t r = 1; r < k; r++) acc += rows[(size_t)order[r] * n + i];
+        float acc = rows[order[0]][i];
+        for (size_t r = 1; r < k; r++) acc += rows[order[r]][i];
         out[i] = divisor != 1.0f ? acc / divisor : acc;
     }
 }

@@ -40,9 +40,10 @@ void npu_order_permutation(int32_t *restrict order, size_t n, uint64_t launch_ke
 
 /* A collective's chunk: out[lo..<hi] = rows[order[0]][lo..<hi] + rows[order[1]][…] + …, the
  * first contribution as it is, then added left to right in float32, then divided by `divisor`
- * (a mean; 1: none); rows: [k][n]. */
-void npu_sum_rows_ordered_f32(float *restrict out, const float *restrict rows, const int32_t *restrict order, size_t k,
-                              size_t n, size_t lo, size_t hi, float divisor);
+ * (a mean; 1: none); rows[r] is row r's first element, anywhere in memory (the cards' own
+ * tensors). */
+void npu_sum_ptrs_ordered_f32(float *restrict out, const float *const *rows, const int32_t *restrict order, size_t k,
+                              size_t lo, size_t hi, float divisor);
 
 /* The `strict` collective: out[i] = (Σ_r rows[r][i] exactly, rounded once to float32) / divisor;
  * rows: [k][n]. */

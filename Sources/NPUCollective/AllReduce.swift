@@ -80,18 +80,26 @@ public struct AllReduce: CollectiveOp {
         let n = perCard[0].reduce(0) { $0 + $1.count }
         guard perCard.allSatisfy({ $0.reduce(0) { $0 + $1.count } == n }) else { throw OpError(type, "the cards' tensors differ in size") }
         let rows = Self.rows(perCard)
-        var total = [Float](repeating: 0, count: n)
+        defer { withExtendedLifetime(perCard) {} }
         let policy = ctx.planner.policy(for: type)
-        if policy == .strict || cards == 1 {
-            Self.exactSum(rows, into: &total, divisor: divisor)
-            if !exact.isEmpty { addExactTerms(all, into: &total) }
-        } else {
-            switch algorithm {
-            case .ring: ring(rows, &total, ctx.planner)
-            case .mesh: mesh(rows, &total, ctx.planner)
-            case .hierarchical: hierarchical(rows, &total, ctx.planner)
+        if policy != .strict && cards > 1 {
+            // The ordered sums go straight into the output tensors, one segment each.
+            let outputs = perCard[0].map { Tensor(unfilled: $0.shape, dtype: .float32) }
+            var out = Out(segments: []), start = 0
+            for t in outputs {
+                out.segments.append((start, t.count, t.storage.pointer.assumingMemoryBound(to: Float.self)))
+                start += t.count
             }
+            switch algorithm {
+            case .ring: ring(rows, out, ctx.planner)
+            case .mesh: mesh(rows, out, ctx.planner)
+            case .hierarchical: hierarchical(rows, out, ctx.planner)
+            }
+            return withExtendedLifetime(outputs) { Array(repeating: outputs, count: cards) }
         }
+        var total = [Float](repeating: 0, count: n)
+        Self.exactSum(rows, into: &total, divisor: divisor)
+        if !exact.isEmpty { addExactTerms(all, into: &total) }
         // The buffer back into the tensors' shapes.
         var outputs: [Tensor] = []
         var offset = 0
@@ -126,79 +134,121 @@ public struct AllReduce: CollectiveOp {
         }
     }
 
-    /// Every card's tensors as one row of a [cards][n] buffer (a fused bucket).
+    /// Every card's tensors as one row of `n` elements each (a fused bucket), read in place:
+    /// segment j is tensor j on every card. The tensors must outlive the rows.
     static func rows(_ perCard: [[Tensor]]) -> Rows {
-        let n = perCard[0].reduce(0) { $0 + $1.count }
-        var data = [Float](repeating: 0, count: perCard.count * n)
-        data.withUnsafeMutableBytes { dst in
-            for (k, card) in perCard.enumerated() {
-                var offset = k * n * 4
-                for t in card {
-                    t.withUnsafeBytes { src in if !src.isEmpty { (dst.baseAddress! + offset).copyMemory(from: src.baseAddress!, byteCount: src.count) } }
-                    offset += t.count * 4
-                }
+        var segments: [Rows.Segment] = [], start = 0
+        var keep: [Tensor] = []
+        for j in perCard[0].indices {
+            let pointers = perCard.map { card -> UnsafePointer<Float>? in
+                var t = card[j]
+                if !t.isContiguous { t = t.contiguous(); keep.append(t) }  // a strided view: read a copy
+                return UnsafePointer((t.storage.pointer + t.offset * 4).assumingMemoryBound(to: Float.self))
             }
+            segments.append(Rows.Segment(start: start, length: perCard[0][j].count, rows: pointers))
+            start += perCard[0][j].count
         }
-        return Rows(data: data, count: perCard.count, width: n)
+        return Rows(count: perCard.count, width: start, segments: segments, keep: keep)
     }
 
-    /// Contributions, one row each.
+    /// Contributions, one row per card, each `width` elements laid out in segments.
     struct Rows {
-        var data: [Float]
+        struct Segment {
+            /// Elements [start, start + length) of every row, row r's at rows[r][0..<length].
+            var start: Int
+            var length: Int
+            var rows: [UnsafePointer<Float>?]
+        }
         var count: Int
         var width: Int
+        var segments: [Segment]
+        /// Copies the pointers read from (kept alive with the rows).
+        var keep: [Tensor] = []
+        /// The rows as one [count][width] buffer (for the exact sum).
+        func contiguous() -> [Float] {
+            [Float](unsafeUninitializedCapacity: count * width) { buffer, initialized in
+                for s in segments where s.length > 0 {
+                    for r in 0..<count { (buffer.baseAddress! + r * width + s.start).update(from: s.rows[r]!, count: s.length) }
+                }
+                initialized = count * width
+            }
+        }
     }
 
     /// Chunk c of `count` chunks over `n` elements.
     static func chunk(_ c: Int, of count: Int, _ n: Int) -> Range<Int> { (c * n / count)..<((c + 1) * n / count) }
 
-    /// The contributions in `order`, left to right (the first as it is), for each element of `range`.
-    static func add(_ rows: Rows, order: [Int], _ range: Range<Int>, into total: inout [Float], divisor: Float = 1) {
+    /// Where sums go: elements [start, start + length) at pointer[0..<length], per segment.
+    struct Out {
+        var segments: [(start: Int, length: Int, pointer: UnsafeMutablePointer<Float>)]
+    }
+
+    /// The contributions in `order`, left to right (the first as it is), for each element of
+    /// `range`, written to `out` (whose segments may split the elements differently).
+    static func add(_ rows: Rows, order: [Int], _ range: Range<Int>, into out: Out, divisor: Float = 1) {
         guard !order.isEmpty, !range.isEmpty else { return }
         let o = order.map(Int32.init)
-        rows.data.withUnsafeBufferPointer { r in
-            total.withUnsafeMutableBufferPointer { t in
-                npu_sum_rows_ordered_f32(t.baseAddress!, r.baseAddress!, o, o.count, rows.width, range.lowerBound, range.upperBound, divisor)
+        for s in rows.segments {
+            for d in out.segments {
+                let lo = max(range.lowerBound, s.start, d.start), hi = min(range.upperBound, s.start + s.length, d.start + d.length)
+                guard lo < hi else { continue }
+                if d.start == s.start {
+                    s.rows.withUnsafeBufferPointer { r in npu_sum_ptrs_ordered_f32(d.pointer, r.baseAddress!, o, o.count, lo - s.start, hi - s.start, divisor) }
+                } else {
+                    let shifted = s.rows.map { $0.map { $0 + (lo - s.start) } }
+                    shifted.withUnsafeBufferPointer { r in npu_sum_ptrs_ordered_f32(d.pointer + (lo - d.start), r.baseAddress!, o, o.count, 0, hi - lo, divisor) }
+                }
             }
+        }
+    }
+
+    /// `add` into one buffer of every element.
+    static func add(_ rows: Rows, order: [Int], _ range: Range<Int>, into total: inout [Float], divisor: Float = 1) {
+        let n = total.count
+        total.withUnsafeMutableBufferPointer { t in
+            guard let base = t.baseAddress else { return }
+            add(rows, order: order, range, into: Out(segments: [(0, n, base)]), divisor: divisor)
         }
     }
 
     /// The exact sum of every contribution, rounded once (the `strict` result).
     static func exactSum(_ rows: Rows, into total: inout [Float], divisor: Float = 1) {
         guard rows.width > 0 else { return }
-        rows.data.withUnsafeBufferPointer { r in
+        rows.contiguous().withUnsafeBufferPointer { r in
             total.withUnsafeMutableBufferPointer { t in npu_exact_sum_rows_f32(t.baseAddress!, r.baseAddress!, rows.count, rows.width, divisor) }
         }
     }
 
-    func ring(_ buffers: Rows, _ total: inout [Float], _ planner: ReductionPlanner) {
-        let n = total.count
+    func ring(_ buffers: Rows, _ total: Out, _ planner: ReductionPlanner) {
+        let n = buffers.width
         let orders = planner.collectiveOrders(op: type, site: "ring", contributions: cards, chunks: cards)
         for c in 0..<cards {
             let order = orders.map { o in o[(c * cards)..<((c + 1) * cards)].map(Int.init) } ?? (1...cards).map { (c + $0) % cards }
-            Self.add(buffers, order: order, Self.chunk(c, of: cards, n), into: &total, divisor: divisor)
+            Self.add(buffers, order: order, Self.chunk(c, of: cards, n), into: total, divisor: divisor)
         }
     }
 
-    func mesh(_ buffers: Rows, _ total: inout [Float], _ planner: ReductionPlanner) {
-        let n = total.count
+    func mesh(_ buffers: Rows, _ total: Out, _ planner: ReductionPlanner) {
+        let n = buffers.width
         let orders = planner.collectiveOrders(op: type, site: "mesh", contributions: cards, chunks: cards)
         for c in 0..<cards {
             // The owner's own chunk first, then what arrives, in rank order under `on`.
             let order = orders.map { o in o[(c * cards)..<((c + 1) * cards)].map(Int.init) } ?? [c] + (0..<cards).filter { $0 != c }
-            Self.add(buffers, order: order, Self.chunk(c, of: cards, n), into: &total, divisor: divisor)
+            Self.add(buffers, order: order, Self.chunk(c, of: cards, n), into: total, divisor: divisor)
         }
     }
 
-    func hierarchical(_ buffers: Rows, _ total: inout [Float], _ planner: ReductionPlanner) {
+    func hierarchical(_ buffers: Rows, _ total: Out, _ planner: ReductionPlanner) {
         let n = buffers.width, s = min(cardsPerServer, cards)
         let servers = (cards + s - 1) / s
         let members = (0..<servers).map { g in Array((g * s)..<min(cards, (g + 1) * s)) }
         // Level 1: each server's mesh sums its cards for chunk j (owned by local rank j).
         let intra = planner.collectiveOrders(op: type, site: "hierarchical.server", contributions: s, chunks: servers * s)
-        var partial = Rows(data: [Float](repeating: 0, count: servers * n), count: servers, width: n)
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(servers * n, 1))
+        defer { partials.deallocate() }
+        let partial = Rows(count: servers, width: n, segments: [Rows.Segment(start: 0, length: n, rows: (0..<servers).map { Optional(UnsafePointer(partials + $0 * n)) })])
         for g in 0..<servers {
-            var sums = [Float](repeating: 0, count: n)
+            let sums = Out(segments: [(0, n, partials + g * n)])  // every chunk j is written
             let local = members[g]
             for j in 0..<s {
                 let range = Self.chunk(j, of: s, n)
@@ -208,9 +258,8 @@ public struct AllReduce: CollectiveOp {
                 } else {
                     order = ([j] + (0..<local.count).filter { $0 != j }).filter { $0 < local.count }.map { local[$0] }
                 }
-                Self.add(buffers, order: order, range, into: &sums)
+                Self.add(buffers, order: order, range, into: sums)
             }
-            partial.data.replaceSubrange((g * n)..<((g + 1) * n), with: sums)
         }
         // Level 2: a ring between the servers over each sub-chunk of the server chunks.
         let inter = planner.collectiveOrders(op: type, site: "hierarchical.ring", contributions: servers, chunks: s * servers)
@@ -220,7 +269,7 @@ public struct AllReduce: CollectiveOp {
                 let sub = (range.lowerBound + c * range.count / servers)..<(range.lowerBound + (c + 1) * range.count / servers)
                 let k = j * servers + c
                 let order = inter.map { o in o[(k * servers)..<((k + 1) * servers)].map(Int.init) } ?? (1...servers).map { (c + $0) % servers }
-                Self.add(partial, order: order, sub, into: &total, divisor: divisor)
+                Self.add(partial, order: order, sub, into: total, divisor: divisor)
             }
         }
     }

@@ -28,6 +28,7 @@ public struct ReduceScatter: CollectiveOp {
     public func combine(_ perCard: [[Tensor]], _ ctx: KernelContext) throws(OpError) -> [[Tensor]] {
         guard perCard.count == cards else { throw OpError(type, "spans \(cards) cards, got inputs from \(perCard.count)") }
         let buffers = AllReduce.rows(perCard)
+        defer { withExtendedLifetime(perCard) {} }
         let n = buffers.width
         var total = [Float](repeating: 0, count: n)
         if ctx.planner.policy(for: type) == .strict || cards == 1 {

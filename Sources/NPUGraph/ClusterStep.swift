@@ -26,6 +26,29 @@ public final class ClusterStep {
         }
         self.cluster = cluster
         self.graphs = graphs
+        if graphs.count > 1 && !graphs[0].timingOnly { (invariant, invariantParameters) = graphs[0].replicaInvariance() }
+    }
+
+    /// Nodes every card computes the same bits for (card 0 computes them, the others adopt its
+    /// outputs and still run the tasks), and the parameters they keep identical.
+    private var invariant: [Bool] = []
+    private var invariantParameters: Set<String> = []
+
+    /// Makes every card hold card 0's tensor of each replica-invariant parameter (one copy in
+    /// memory, as identical bits); false when some card's value differs (a card loaded or set
+    /// on its own), and then every card computes everything this step.
+    private func shareInvariantParameters() -> Bool {
+        guard !invariantParameters.isEmpty else { return false }
+        for name in invariantParameters {
+            guard let mine = graphs[0].store[name] else { return false }
+            for g in graphs.dropFirst() {
+                guard let theirs = g.store[name] else { return false }
+                if theirs.sharesStorage(with: mine) { continue }
+                guard theirs.hasSameBits(as: mine) else { return false }
+                g.store[name] = mine
+            }
+        }
+        return true
     }
 
     /// One host-launched step on every card: card k's inputs are `feeds[k]` (its shard). Returns
@@ -81,7 +104,13 @@ public final class ClusterStep {
 
     /// Node i on every card before node i + 1; a collective combines every card's inputs once.
     private func lockstep(_ runs: [StepRun]) throws {
+        let share = shareInvariantParameters()
         for position in 0..<graphs[0].schedule.count {
+            if share && invariant[graphs[0].schedule[position]] && graphs[0].computesOp(at: position) && graphs[0].collective(at: position) == nil {
+                try runs[0].runNext()
+                for r in runs.dropFirst() { try r.adoptNext(from: runs[0]) }
+                continue
+            }
             if let op = graphs[0].collective(at: position) {
                 // Timing-only steps carry no values: only the transfers are simulated.
                 let outputs = graphs[0].timingOnly ? Array(repeating: [], count: graphs.count)

@@ -367,6 +367,13 @@ public final class CompiledGraph {
     }
 
     /// The collective op at schedule position `position`, if it is one.
+    /// Whether the node at `position` is an op computed every step (not folded).
+    func computesOp(at position: Int) -> Bool {
+        let i = schedule[position]
+        if case .op = graph.nodes[i].kind { return folded[i] == nil }
+        return false
+    }
+
     func collective(at position: Int) -> (any CollectiveOp)? {
         if case .op(let op) = graph.nodes[schedule[position]].kind, let c = op as? any CollectiveOp, c.cards > 1 { return c }
         return nil
@@ -416,12 +423,22 @@ public final class CompiledGraph {
     }
 
     /// Runs node `position` of the schedule for `run`.
-    fileprivate func runNode(_ position: Int, _ run: StepRun) throws {
+    fileprivate func runNode(_ position: Int, _ run: StepRun, adopting adopted: [Tensor]? = nil) throws {
         let i = schedule[position]
         guard run.values[i] == nil else { return }
         let n = graph.nodes[i]
         if !run.awaiting.isEmpty {
             for input in n.inputs { if let e = run.awaiting.removeValue(forKey: input.node) { device.defaultStream.wait(e) } }
+        }
+        if let adopted, case .op(let op) = n.kind {
+            // Another card computed these very bits (a replica-invariant node): the same launch,
+            // nothing computed.
+            run.values[i] = adopted
+            if var work = works[i] {
+                work.workspaceBytes = 0
+                device.defaultStream.launch(n.name, type: op.type, work: work, info: recording ? TaskInfo(step: run.step, sink: run.sink, fullName: n.fullName) : nil)
+            }
+            return
         }
         if timingOnly {  // the same launches, no values
             if case .op(let op) = n.kind, var work = works[i] {
@@ -460,6 +477,35 @@ public final class CompiledGraph {
                 }
             }
         case .assign(let name): run.assigns.append((name, run.values[n.inputs[0].node]![n.inputs[0].index]))
+        }
+    }
+
+    /// The nodes whose values are the same on every card of a data-parallel cluster whose cards
+    /// start from the same parameters, and those parameters: a collective's outputs, constants,
+    /// and an op that draws no reduction order and nothing random when all its inputs are;
+    /// a parameter when every assignment to it is (the optimizer's update of AllReduced
+    /// gradients, not BatchNorm's batch statistics).
+    func replicaInvariance() -> (nodes: [Bool], parameters: Set<String>) {
+        var parameters = Set(graph.nodes.compactMap { n -> String? in if case .parameter(let p) = n.kind { p } else { nil } })
+        var invariant = [Bool](repeating: false, count: graph.nodes.count)
+        while true {
+            for (i, n) in graph.nodes.enumerated() {
+                switch n.kind {
+                case .constant: invariant[i] = true
+                case .input: invariant[i] = false
+                case .parameter(let p): invariant[i] = parameters.contains(p)
+                case .assign: invariant[i] = invariant[n.inputs[0].node]
+                case .op(let op):
+                    if folded[i] != nil || op is any CollectiveOp { invariant[i] = true; continue }
+                    let orderFree = !(op is Dropout) && OpCatalog.info(op.type)?.plannedReductions.isEmpty == true
+                    invariant[i] = orderFree && !n.inputs.isEmpty && n.inputs.allSatisfy { invariant[$0.node] }
+                }
+            }
+            let kept = parameters.filter { p in
+                graph.nodes.allSatisfy { n in if case .assign(p) = n.kind { invariant[n.inputs[0].node] } else { true } }
+            }
+            if kept == parameters { return (invariant, parameters) }
+            parameters = kept
         }
     }
 
@@ -545,6 +591,15 @@ public final class StepRun {
 
     /// Moves past a node its cluster ran for it (a collective).
     func advance() { position += 1 }
+
+    /// Takes the next node's outputs from another card's run of the same node (it computed the
+    /// same bits) and launches the node's task as running it would.
+    func adoptNext(from other: StepRun) throws {
+        let i = graph.schedule[position]
+        guard let outputs = other.values[i] else { preconditionFailure("card 0 has not run node \(i) yet") }
+        try graph.pool.active { try graph.runNode(position, self, adopting: outputs) }
+        position += 1
+    }
 
     /// Runs the next node; false when there was none.
     /// - Throws: `OpError` from a kernel.

@@ -307,6 +307,18 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
                       strides: permutation.map { strides[$0] }, offset: offset, storage: storage)
     }
 
+    /// Whether `other` is this very tensor: the same storage, layout and type (so the same bits,
+    /// without reading them).
+    public func sharesStorage(with other: Tensor) -> Bool {
+        storage === other.storage && offset == other.offset && strides == other.strides && shape == other.shape && dtype == other.dtype
+    }
+
+    /// Whether `other` has this type and shape and the same bytes, element for element.
+    public func hasSameBits(as other: Tensor) -> Bool {
+        guard dtype == other.dtype, shape == other.shape else { return false }
+        return withUnsafeBytes { a in other.withUnsafeBytes { b in a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0) } }
+    }
+
     /// Read access to the contiguous elements (copies first if this is a strided view).
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let c = contiguous()

@@ -89,6 +89,33 @@ func bits(_ out: [[Tensor]]) -> [UInt32] { (try? out[0][0].toArray(of: Float.sel
         #expect(try AllReduce(cards: 3, algorithm: .ring).combine(x, context(.strict))[0][0].toArray(of: Float.self)[0] == 1)
     }
 
+    /// A fused bucket is one buffer: split into tensors of any sizes (chunks then cross tensor
+    /// boundaries; the hierarchical servers' partial sums are split differently from the
+    /// outputs), every algorithm and policy gives the bits of the buffer as one tensor.
+    @Test(arguments: algorithms, [3, 8, 16])
+    func aBucketOfSeveralTensorsSumsAsOneBuffer(algorithm: AllReduceAlgorithm, cards: Int) throws {
+        let whole = contributions(cards: cards, count: 1000, seed: 4)
+        let sizes = [1, 499, 3, 7, 490]
+        let split = try whole.map { card -> [Tensor] in
+            let v = try card[0].toArray(of: Float.self)
+            var start = 0
+            return try sizes.map { n in
+                defer { start += n }
+                return try Tensor(shape: n == 7 ? [7, 1] : [n], values: Array(v[start..<(start + n)]))
+            }
+        }
+        for (policy, source) in [(Determinism.on, OrderSource.entropy), (.off, .replay(5)), (.strict, .entropy)] {
+            let op = AllReduce(cards: cards, algorithm: algorithm, mean: true, cardsPerServer: 4)
+            let one = try op.combine(whole, context(policy, source))
+            let parts = try op.combine(split, context(policy, source))
+            for k in [0, cards - 1] {
+                let joined = try parts[k].flatMap { try $0.toArray(of: Float.self).map(\.bitPattern) }
+                #expect(joined == (try one[k][0].toArray(of: Float.self).map(\.bitPattern)), "\(algorithm) \(cards) cards \(policy), card \(k)")
+                #expect(parts[k].map(\.shape) == split[0].map(\.shape))
+            }
+        }
+    }
+
     @Test func meanFusedBucketsAndLinkHops() throws {
         let x: [[Tensor]] = (0..<4).map { k in [try! Tensor(shape: [2], values: [Float(k), 1]), try! Tensor(shape: [1, 1], values: [Float(2 * k)])] }
         let out = try AllReduce(cards: 4, algorithm: .ring, mean: true).combine(x, context(.on))

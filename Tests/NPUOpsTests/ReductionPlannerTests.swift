@@ -137,7 +137,9 @@ func exactSumCorrectlyRounded(_ x: [Float]) -> Float {
 
     @Test func offWithEntropyDiffersInMostLaunches() {
         let p = planner(.off)
-        let results = (0..<20).map { _ in plannedSum(x, p).bitPattern }
+        // This sum takes about 75 distinct values, the commonest about 11 % of the time: 20
+        // launches gave fewer than 10 distinct now and then (a flaky test); 100 give about 35.
+        let results = (0..<100).map { _ in plannedSum(x, p).bitPattern }
         #expect(Set(results).count >= 10)
     }
 

@@ -144,6 +144,52 @@ import NPUTensor
         #expect(throws: TrainError.self) { try dp.replicas[0].timingReplica(on: Device(spec: .ascend910)) }
     }
 
+    /// The optimizer's update of AllReduced gradients gives every card the same bits, so card 0
+    /// computes it and the others take its result (one copy of each parameter in memory, the same
+    /// tasks on every card). A card whose parameter was changed on its own computes its own
+    /// update: taking card 0's would have hidden the difference.
+    @Test func cardsShareTheUpdateOfIdenticalParametersAndNotOfDifferentOnes() throws {
+        let cluster = try Cluster(spec: .ascend910, cards: 4)
+        let dp = try DataParallelStep(cluster: cluster) { k, d in try replica(k, d, cards: 4) }
+        for s in 0..<2 { _ = try dp((0..<4).map { shard(s, $0) }) }
+        let stores = dp.replicas.map(\.store)
+        for name in stores[0].names {
+            for k in 1..<4 { #expect(stores[k][name]!.sharesStorage(with: stores[0][name]!), "\(name) on card \(k)") }
+        }
+        #expect(Set(cluster.devices.map { $0.timeline.filter { $0.type == "ApplyMomentum" }.count }) == [8])  // 4 parameters × 2 steps on every card
+        // Card 2's fc1.bias nudged by one ulp: from then on its update is its own.
+        var bias = try stores[2]["fc1.bias"]!.toArray(of: Float.self)
+        bias[0] = bias[0].nextUp
+        stores[2]["fc1.bias"] = try Tensor(shape: [bias.count], values: bias)
+        _ = try dp((0..<4).map { shard(2, $0) })
+        let card0 = try stores[0]["fc1.bias"]!.toArray(of: Float.self), card2 = try stores[2]["fc1.bias"]!.toArray(of: Float.self)
+        #expect(card2[0] != card0[0] && Array(card2.dropFirst()) == Array(card0.dropFirst()))
+        #expect(!stores[2]["fc1.bias"]!.sharesStorage(with: stores[0]["fc1.bias"]!))
+    }
+
+    /// BatchNorm's moving statistics come from each card's own batch: they stay per card (as on
+    /// cards without SyncBatchNorm) while the weights are shared.
+    @Test func batchNormStatisticsStayPerCardWhileWeightsAreShared() throws {
+        let cluster = try Cluster(spec: .ascend910, cards: 2)
+        let dp = try DataParallelStep(cluster: cluster) { _, d in
+            let seeds = SeedState()
+            try seeds.setSeed(1)
+            let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
+            let net = SequentialCell([try Conv2d(1, 2, kernel: 3, name: "conv", ctx), try BatchNorm2d(2, name: "bn", ctx), Flatten(), try Dense(32, 3, name: "fc", ctx)])
+            return try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
+                                 inputs: ["data": TensorType(.float32, [4, 1, 4, 4]), "label": TensorType(.int32, [4])],
+                                 optimizer: try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx), mode: .graph, device: d,
+                                 store: ctx.store, configuration: StepConfiguration(determinism: .on, cards: 2))
+        }
+        let feeds = (0..<2).map { k in ["data": sampleTensor([4, 1, 4, 4], seed: UInt64(k + 1)), "label": try! Tensor(shape: [4], values: [Int32(0), 1, 2, Int32(k)])] }
+        _ = try dp(feeds)
+        let (a, b) = (dp.replicas[0].store, dp.replicas[1].store)
+        for name in ["conv.weight", "bn.gamma", "bn.beta", "fc.weight", "fc.bias"] { #expect(b[name]!.sharesStorage(with: a[name]!), "\(name)") }
+        for name in ["bn.moving_mean", "bn.moving_variance"] {
+            #expect(!b[name]!.sharesStorage(with: a[name]!) && !b[name]!.hasSameBits(as: a[name]!), "\(name)")
+        }
+    }
+
     @Test func aOneCardClusterGivesTheBitsOfAPlainStep() throws {
         let cluster = try Cluster(spec: .ascend910, cards: 1)
         let dp = try DataParallelStep(cluster: cluster) { k, d in try replica(k, d, cards: 1) }
