@@ -73,6 +73,8 @@ public struct RunSummary {
     public var evaluations: [EvalResult] = []
     /// The cards the run trained on (card 0 first): their timelines and host lanes.
     public var devices: [Device] = []
+    /// Card 0's parameters (and optimizer state) when training ended.
+    public var store: ParameterStore?
     /// Samples per simulated second.
     public var samplesPerSecond: Double { simulatedTime > .zero ? Double(samples) / simulatedTime.seconds : 0 }
 }
@@ -433,6 +435,6 @@ public enum ScriptRunner {
         }
         return RunSummary(steps: done, samples: done * dataset.batchSize * cards,
                           hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records,
-                          evaluations: evaluations, devices: devices)
+                          evaluations: evaluations, devices: devices, store: ctx.store)
     }
 }

@@ -422,3 +422,25 @@ import NPUDevice
         #expect(unsupportedYAMLStructure(ScriptTests.mlp) == nil)
     }
 }
+
+/// MindSpore's reproducibility criterion on the simulator's runs.
+@Suite struct ReproducibilityCheckTests {
+    @Test func onAndReplayedOrdersAreBitIdenticalAndFreshOrdersAreNot() throws {
+        let script = try Script.parse(yaml: ScriptTests.mlp, file: "/tmp/c.yaml")
+        var o = RunOptions()
+        o.determinism = "on"
+        let on = try ReproducibilityCheck.run(script, o, runs: 3, compare: 4)
+        #expect(on.steps.count == 4 && on.steps.map(\.step) == [1, 2, 3, 4] && on.steps.allSatisfy { $0.losses.count == 3 && $0.maxAbs == 0 })
+        #expect(on.bitIdentical && on.reproducible && on.firstDifferentParameter == nil)
+        (o.determinism, o.orderSeed) = ("off", 11)
+        #expect(try ReproducibilityCheck.run(script, o, compare: 4).bitIdentical)
+        o.orderSeed = nil
+        let fresh = try ReproducibilityCheck.run(script, o, compare: 10, atol: 0, rtol: 0)
+        #expect(!fresh.bitIdentical && !fresh.parametersBitIdentical && fresh.firstDifferentParameter != nil)
+        #expect(!fresh.reproducible && fresh.steps.contains { $0.maxAbs > 0 && !$0.allclose })
+        // The same differences pass the guide's tolerance.
+        let step = try #require(fresh.steps.first { $0.maxAbs > 0 })
+        #expect(step.maxAbs <= 1e-3 + 1e-3 * Double(abs(step.losses[0])))
+        #expect(throws: TrainError.self) { try ReproducibilityCheck.run(script, o, runs: 1) }
+    }
+}

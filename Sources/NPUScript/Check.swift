@@ -1,0 +1,100 @@
+import Foundation
+import NPUData
+import NPUGraph
+import NPUTensor
+import NPUTrain
+
+/// MindSpore's reproducibility check (its guide: run the script twice in non-sink mode and
+/// compare the first iterations' losses with `allclose(atol=1e-3, rtol=1e-3)`), run on the
+/// simulator: every step's losses, their differences, and whether the runs were bit-identical.
+public struct ReproducibilityCheck {
+    /// One step of the comparison: every run's loss (card 0's, as the host prints it).
+    public struct Step: Equatable {
+        /// The step counted from 1 over the whole run.
+        public var step: Int
+        public var epoch: Int
+        /// The losses of runs 1, 2, … at this step.
+        public var losses: [Float]
+        /// The largest |loss_r − loss_1| and |loss_r − loss_1| / |loss_1| over the runs.
+        public var maxAbs: Double
+        public var maxRel: Double
+        /// numpy's allclose of every run's loss with run 1's: |a − b| ≤ atol + rtol·|b|.
+        public var allclose: Bool
+        /// The host saw this loss (false: a step inside a sink, shown only because NPUSim kept
+        /// it); without sinking the host gets every step's loss.
+        public var visible: Bool
+        public var bitIdentical: Bool { losses.allSatisfy { $0.bitPattern == losses[0].bitPattern } }
+    }
+
+    public var runs: Int
+    public var atol: Double
+    public var rtol: Double
+    /// Every step run, visible or not, in order.
+    public var steps: [Step]
+    /// Whether every run ended with bit-identical parameters and optimizer state.
+    public var parametersBitIdentical: Bool
+    /// The first parameter (by name) whose bits differ between run 1 and another run, if any.
+    public var firstDifferentParameter: String?
+
+    /// The steps the host compared (the guide's criterion looks at these).
+    public var visibleSteps: [Step] { steps.filter(\.visible) }
+    /// The guide's verdict: every loss the host saw is allclose across the runs.
+    public var reproducible: Bool { visibleSteps.allSatisfy(\.allclose) }
+    /// Every step's loss bit for bit the same in every run, and the parameters too.
+    public var bitIdentical: Bool { steps.allSatisfy(\.bitIdentical) && parametersBitIdentical }
+    /// In sink mode: the first hidden step whose losses fail the criterion (what the host could
+    /// not compare).
+    public var firstHiddenFailure: Step? { steps.first { !$0.visible && !$0.allclose } }
+
+    /// Runs `script` `runs` times with `options` and compares the first `compare` losses the host
+    /// sees (in sink mode: `compare` sinks, keeping every step's loss on the side).
+    /// - Throws: what `ScriptRunner.run` throws; `TrainError` for fewer than 2 runs or 1 step.
+    public static func run(_ script: Script, _ options: RunOptions = RunOptions(), runs: Int = 2, compare: Int = 2,
+                           atol: Double = 1e-3, rtol: Double = 1e-3) throws -> ReproducibilityCheck {
+        guard runs >= 2 else { throw TrainError("a check compares at least 2 runs, got \(runs)") }
+        guard compare >= 1 else { throw TrainError("a check compares at least 1 step, got \(compare)") }
+        guard atol >= 0, rtol >= 0, atol.isFinite, rtol.isFinite else { throw TrainError("atol and rtol must be finite and at least 0, got \(atol) and \(rtol)") }
+        var options = options
+        let sink = try ScriptRunner.sinkSize(script, options)
+        options.steps = compare * (sink ?? 1)
+        var results: [RunSummary] = []
+        for _ in 0..<runs { results.append(try ScriptRunner.run(script, options, keepHidden: sink != nil)) }
+        var steps: [Step] = []
+        let counts = Set(results.map(\.losses.count))
+        guard counts.count == 1 else { throw TrainError("the runs recorded different numbers of losses: \(counts.sorted())") }
+        for k in results[0].losses.indices {
+            let records = results.map { $0.losses[k] }
+            let base = Double(records[0].loss)
+            let diffs = records.map { abs(Double($0.loss) - base) }
+            let close = records.allSatisfy { abs(Double($0.loss) - base) <= atol + rtol * abs(base) }
+            steps.append(Step(step: k + 1, epoch: records[0].epoch, losses: records.map(\.loss), maxAbs: diffs.max() ?? 0,
+                              maxRel: base == 0 ? (diffs.max() == 0 ? 0 : .infinity) : (diffs.max() ?? 0) / abs(base),
+                              allclose: close, visible: sink == nil || records[0].visible))
+        }
+        var different: String?
+        if let first = results[0].store {
+            search: for name in first.names.sorted() {
+                for other in results.dropFirst() {
+                    guard let a = first[name], let b = other.store?[name], a.hasSameBits(as: b) else { different = name; break search }
+                }
+            }
+        }
+        return ReproducibilityCheck(runs: runs, atol: atol, rtol: rtol, steps: steps, parametersBitIdentical: different == nil,
+                                    firstDifferentParameter: different)
+    }
+}
+
+extension ScriptRunner {
+    /// The steps of one sink in a run of `script` with `options` (sink_size, or −1: an epoch of
+    /// card 0's shard), or nil when the run does not sink.
+    public static func sinkSize(_ script: Script, _ options: RunOptions) throws -> Int? {
+        guard options.sink ?? script.train.sink else { return nil }
+        let size = options.sinkSize ?? script.train.sinkSize
+        if size > 0 { return size }
+        let cards = options.cards ?? script.context.cards
+        let d = try Builder(script: script).dataset()
+        let shard = try Dataset(source: d.source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder,
+                                skip: d.skip, numShards: cards, shardID: 0)
+        return max(1, shard.batchesPerEpoch)
+    }
+}

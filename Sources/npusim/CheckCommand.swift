@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import NPUSim
+
+/// `npusim check SCRIPT.yaml`: MindSpore's reproducibility criterion on repeated runs.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Run a script several times and apply MindSpore's reproducibility criterion (allclose of the first steps' losses); exit 0 if it holds, 1 if not.",
+        discussion: """
+        Prints each compared step's losses, their largest absolute and relative difference, and \
+        whether the runs were bit-identical (losses and final parameters). Under --determinism off \
+        without --order-seed every run draws its own reduction orders, as runs on a card do. In \
+        sink mode the host sees one loss per sink: the criterion compares those, and the hidden \
+        per-step losses are shown too, with what the criterion would have missed. --steps N \
+        compares the first N losses the host sees (2 by default).
+        """
+    )
+
+    @Argument(help: "The training script (YAML).")
+    var script: String
+
+    @Option(name: .long, help: "How many runs to compare (at least 2).")
+    var runs = 2
+
+    @Option(name: .long, help: "allclose's absolute tolerance.")
+    var atol = 1e-3
+
+    @Option(name: .long, help: "allclose's relative tolerance.")
+    var rtol = 1e-3
+
+    @OptionGroup var flags: RunFlags
+
+    @Flag(name: .long, help: "JSON lines instead of text: one per step, then a verdict object.")
+    var json = false
+
+    func validate() throws {
+        if runs < 2 || runs > 100 { throw ValidationError("--runs must be 2 to 100, got \(runs)") }
+        if let steps = flags.steps, steps > 100_000 { throw ValidationError("--steps must be 1 to 100000, got \(steps)") }
+        if !(atol >= 0 && atol.isFinite) || !(rtol >= 0 && rtol.isFinite) { throw ValidationError("--atol and --rtol must be finite and at least 0") }
+    }
+
+    /// How many losses the host sees are compared: --steps (2 by default, as the guide's check).
+    var steps: Int { flags.steps ?? 2 }
+
+    func run() throws {
+        let parsed = try Script.load(path: script)
+        let options = try flags.options()
+        let report = try ReproducibilityCheck.run(parsed, options, runs: runs, compare: steps, atol: atol, rtol: rtol)
+        let policy = options.determinism ?? parsed.context.determinism
+        let orders = policy == "off" ? ((options.orderSeed ?? parsed.context.orderSeed).map { ", order seed \($0) (every run replays it)" } ?? ", orders drawn afresh each run") : ""
+        if json {
+            for s in report.steps {
+                emit("{\"step\":\(s.step),\"epoch\":\(s.epoch),\"visible\":\(s.visible),\"losses\":[\(s.losses.map { jsonNumber(Double($0)) }.joined(separator: ","))],"
+                     + "\"max_abs_diff\":\(jsonNumber(s.maxAbs)),\"max_rel_diff\":\(jsonNumber(s.maxRel)),\"allclose\":\(s.allclose),\"bit_identical\":\(s.bitIdentical)}")
+            }
+            emit("{\"runs\":\(runs),\"atol\":\(jsonNumber(atol)),\"rtol\":\(jsonNumber(rtol)),\"determinism\":\"\(policy)\",\"reproducible\":\(report.reproducible),"
+                 + "\"bit_identical\":\(report.bitIdentical),\"parameters_bit_identical\":\(report.parametersBitIdentical),"
+                 + "\"first_hidden_failure\":\(report.firstHiddenFailure.map { String($0.step) } ?? "null")}")
+        } else {
+            emit("check: \(runs) runs of \(script), determinism \(policy)\(orders); allclose(atol=\(atol), rtol=\(rtol)) on the first \(steps) loss\(steps == 1 ? "" : "es") the host sees")
+            let header = ["step", "epoch"] + (1...runs).map { "run \($0) loss" } + ["max abs diff", "max rel diff", "allclose"]
+            let sink = report.steps.contains { !$0.visible }
+            var rows = [header + (sink ? ["host saw"] : [])]
+            for s in report.steps {
+                rows.append([String(s.step), String(s.epoch)] + s.losses.map { "\(Double($0))" } + [figure(s.maxAbs), figure(s.maxRel), s.allclose ? "yes" : "NO"]
+                            + (sink ? [s.visible ? "yes" : "hidden"] : []))
+            }
+            let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
+            for r in rows { emit(r.enumerated().map { $1.padding(toLength: widths[$0] + 2, withPad: " ", startingAt: 0) }.joined().trimmingCharacters(in: .whitespaces)) }
+            emit(report.bitIdentical ? "bit-identical: yes (every loss and every parameter)"
+                 : "bit-identical: no (" + [report.steps.first { !$0.bitIdentical }.map { "losses first differ at step \($0.step)" },
+                                            report.firstDifferentParameter.map { "parameters differ at the end, first '\($0)'" }].compactMap { $0 }.joined(separator: "; ") + ")")
+            if sink {
+                let seen = report.visibleSteps.map { String($0.step) }.joined(separator: ", ")
+                emit("sink mode: the host saw the losses of steps \(seen); " + (report.firstHiddenFailure.map {
+                    "inside a sink, step \($0.step) already fails the criterion (max abs diff \(figure($0.maxAbs))), which the host could not see"
+                } ?? "no hidden step fails the criterion"))
+            }
+            emit("reproducible by MindSpore's criterion: \(report.reproducible ? "yes" : "no")")
+        }
+        if let bad = report.visibleSteps.first(where: { !$0.allclose }) {
+            throw CLIError(message: "not reproducible: step \(bad.step)'s losses differ by up to \(figure(bad.maxAbs)) (allclose(atol=\(atol), rtol=\(rtol)) fails)", code: 1)
+        }
+    }
+
+    /// A difference: 0, or three significant digits.
+    private func figure(_ x: Double) -> String { x == 0 ? "0" : x.isFinite ? String(format: "%.3g", x) : "\(x)" }
+}
