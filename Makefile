@@ -47,6 +47,14 @@ check-pictures: build
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,280 \
 	  --screenshot=$(PICTURES)/timeline.png $(PICTURES)/profile/timeline.svg 2>/dev/null
 	python3 bench/check_picture.py $(PICTURES)/timeline.png 1200 280
+	$(NPUSIM) drift examples/mlp.yaml --replicas 3 --steps 60 --determinism off --out $(PICTURES)/drift > $(PICTURES)/drift.txt
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,700 \
+	  --screenshot=$(PICTURES)/drift.png $(PICTURES)/drift/drift.svg 2>/dev/null
+	python3 bench/check_picture.py $(PICTURES)/drift.png 900 700
+	$(NPUSIM) drift examples/mlp.yaml --replicas 3 --steps 60 --determinism off --sink --sink-size 10 --out $(PICTURES)/drift-sink > $(PICTURES)/drift-sink.txt
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,700 \
+	  --screenshot=$(PICTURES)/drift-sink.png $(PICTURES)/drift-sink/drift.svg 2>/dev/null
+	python3 bench/check_picture.py $(PICTURES)/drift-sink.png 900 700
 
 $(BENCH_DIR)/sgemm_c: bench/sgemm_c.c | setup
 	@mkdir -p $(BENCH_DIR)

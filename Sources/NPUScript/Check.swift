@@ -90,7 +90,11 @@ extension ScriptRunner {
     public static func sinkSize(_ script: Script, _ options: RunOptions) throws -> Int? {
         guard options.sink ?? script.train.sink else { return nil }
         let size = options.sinkSize ?? script.train.sinkSize
-        if size > 0 { return size }
+        return size > 0 ? size : try batchesPerEpoch(script, options)
+    }
+
+    /// The batches of one epoch of card 0's shard (what a run steps through per epoch).
+    public static func batchesPerEpoch(_ script: Script, _ options: RunOptions) throws -> Int {
         let cards = options.cards ?? script.context.cards
         let d = try Builder(script: script).dataset()
         let shard = try Dataset(source: d.source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder,

@@ -50,6 +50,17 @@ public struct LossRecord: Equatable {
     public var lossMonitorLine: String { "epoch: \(epoch) step: \(step), loss is \(Double(loss))" }
 }
 
+/// Where a run stands after a step the host launched (or a sink): what `ScriptRunner.run`'s
+/// `stepEnd` sees.
+public struct StepEnd {
+    /// Steps run so far (from 1).
+    public var step: Int
+    /// Card 0's parameters and optimizer state now.
+    public var store: ParameterStore
+    /// The network's parameter names (no optimizer state), in construction order.
+    public var parameters: [String]
+}
+
 /// One evaluation (`Model.eval`): the metrics by name, in the script's order.
 public struct EvalResult: Equatable {
     /// The epoch after which it ran.
@@ -163,7 +174,7 @@ public enum ScriptRunner {
     /// Runs `script` with `options`; `line` receives each line the host would print (LossMonitor).
     /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what failed.
     public static func run(_ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
-                           line: (LossRecord) -> Void = { _ in }, evaluated: (EvalResult) -> Void = { _ in },
+                           line: (LossRecord) -> Void = { _ in }, stepEnd: (StepEnd) -> Void = { _ in }, evaluated: (EvalResult) -> Void = { _ in },
                            message: (String) -> Void = { _ in }, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> RunSummary {
         let started = DispatchTime.now().uptimeNanoseconds
         let builder = Builder(script: script)
@@ -177,6 +188,7 @@ public enum ScriptRunner {
         let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
         let network = try builder.network(ctx)
         let loss = try builder.loss()
+        let parameterNames = network.parameters.map(\.name)
         let optimizer = try builder.optimizer(network.parameters, ctx)
         // Every card reads its own shard of the data (num_shards = cards, shard_id = card), with
         // the script's batch size per card, as MindSpore's data-parallel scripts shard theirs.
@@ -398,6 +410,7 @@ public enum ScriptRunner {
                 device.hostCallback("LossMonitor")
                 line(r)
                 done += n
+                stepEnd(StepEnd(step: done, store: ctx.store, parameters: parameterNames))
                 try checkpointer?.stepEnd(store: ctx.store, step: done, epoch: epoch)
                 progress(done, min(limit, max(1, epochs) * sinkSize))
             } else {
@@ -415,6 +428,7 @@ public enum ScriptRunner {
                         device.hostCallback("LossMonitor")
                         line(r)
                     }
+                    stepEnd(StepEnd(step: done, store: ctx.store, parameters: parameterNames))
                     try checkpointer?.stepEnd(store: ctx.store, step: done, epoch: epoch)
                 }
             }

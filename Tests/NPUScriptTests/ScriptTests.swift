@@ -444,3 +444,61 @@ import NPUDevice
         #expect(throws: TrainError.self) { try ReproducibilityCheck.run(script, o, runs: 1) }
     }
 }
+
+/// Replicas that differ only in reduction order (or seed) drifting apart.
+@Suite struct DriftStudyTests {
+    var script: Script { try! Script.parse(yaml: ScriptTests.mlp, file: "/tmp/d.yaml") }
+
+    @Test func onGivesExactlyZeroEverywhere() throws {
+        var o = RunOptions()
+        o.determinism = "on"
+        let study = try DriftStudy.run(script, o, replicas: 3, steps: 12)
+        #expect(study.rows.count == 36 && study.rows.allSatisfy { $0.absDiff == 0 && $0.relDiff == 0 && $0.paramL2 == 0 && $0.maxULP == 0 })
+        #expect(study.orderSeeds == [0, 1, 2] && study.firstFailingStep == nil && study.growth == nil)
+        #expect(study.finalSpread.paramL2 == 0 && study.finalSpread.maxULP == 0)
+    }
+
+    @Test func offDriftsReproduciblyWhateverTheParallelism() throws {
+        var o = RunOptions()
+        (o.determinism, o.orderSeed) = ("off", 40)
+        let a = try DriftStudy.run(script, o, replicas: 3, steps: 15, jobs: 1)
+        let b = try DriftStudy.run(script, o, replicas: 3, steps: 15, jobs: 3)
+        #expect(a.rows == b.rows && a.orderSeeds == [40, 41, 42] && a.seeds == [1, 1, 1])
+        #expect(a.rows.filter { $0.replica == 0 }.allSatisfy { $0.paramL2 == 0 && $0.maxULP == 0 })
+        let far = a.rows.filter { $0.replica > 0 && $0.step == 15 }
+        #expect(far.count == 2 && far.allSatisfy { ($0.paramL2 ?? 0) > 0 && ($0.maxULP ?? 0) > 0 })
+        // Tiny drift: well within the guide's tolerance on every step of this short run.
+        #expect(a.firstFailingStep == nil && a.finalSpread.paramL2 < 1e-3)
+        let csv = a.csv().split(separator: "\n")
+        #expect(csv[0] == "step,replica,loss,abs_diff,rel_diff,param_l2,max_ulp" && csv.count == 1 + 45)
+    }
+
+    /// The yardstick: another global seed is another initialisation, far from replica 0 at once.
+    @Test func varyingTheSeedStartsFarApart() throws {
+        var o = RunOptions()
+        o.determinism = "on"
+        let s = try DriftStudy.run(script, o, replicas: 2, steps: 3, vary: .seed)
+        #expect(s.seeds == [1, 2] && s.orderSeeds == [0, 0])
+        #expect(s.firstFailingStep == 1 && (s.rows.first { $0.replica == 1 }?.paramL2 ?? 0) > 1)
+    }
+
+    /// In sink mode every step's loss is kept; the parameters are read where the host can, at
+    /// the sink ends.
+    @Test func inSinkModeParametersAreReadAtSinkEnds() throws {
+        var o = RunOptions()
+        (o.determinism, o.orderSeed, o.sink, o.sinkSize) = ("off", 3, true, 4)
+        let s = try DriftStudy.run(script, o, replicas: 2, steps: 12)
+        #expect(s.rows.count == 24)
+        #expect(Set(s.rows.filter(\.visible).map(\.step)) == [4, 8, 12])
+        #expect(s.rows.allSatisfy { ($0.paramL2 != nil) == $0.visible })
+        #expect(s.csv().hasPrefix("step,replica,loss,abs_diff,rel_diff,param_l2,max_ulp,visible\n"))
+        let svg = s.svg(title: "sink")
+        #expect(svg.contains("<circle") && svg.contains("stroke-dasharray") && svg.hasPrefix("<svg"))
+    }
+
+    @Test func ulpDistancesCountRepresentableValues() {
+        #expect(ulpDistance(1, Float(1).nextUp) == 1 && ulpDistance(Float(1).nextUp, 1) == 1)
+        #expect(ulpDistance(0, -0.0) == 0 && ulpDistance(.leastNonzeroMagnitude, -.leastNonzeroMagnitude) == 2)
+        #expect(ulpDistance(1, 2) == 1 << 23 && ulpDistance(.nan, 1) == .max && ulpDistance(-.infinity, .infinity) == UInt32(0xFF00_0000))
+    }
+}

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 import NPUTensor
 @testable import npusim
@@ -500,5 +503,27 @@ let mindSporePython: String? = {
         let r = try npusim(["check", RunCommandTests.example, "--determinism", "off", "--sink", "--sink-size", "5", "--steps", "2", "--atol", "0", "--rtol", "0"])
         #expect(r.out.contains("sink mode: the host saw the losses of steps 5, 10"))
         #expect(r.out.split(separator: "\n").filter { $0.hasSuffix("hidden") }.count == 8)
+    }
+}
+
+/// `npusim drift`: the CSV, the summary and the plot in --out.
+@Suite struct DriftCommandTests {
+    @Test func driftWritesTheCSVTheSummaryAndThePlot() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-drift-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try npusim(["drift", RunCommandTests.example, "--replicas", "3", "--steps", "12", "--determinism", "off", "--order-seed", "7", "--out", dir])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.contains("first step failing allclose(1e-3, 1e-3) against replica 0: none"))
+        let csv = try String(contentsOfFile: dir + "/drift.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.first == "step,replica,loss,abs_diff,rel_diff,param_l2,max_ulp" && csv.count == 1 + 3 * 12)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as? [String: Any])
+        for key in ["replicas", "steps", "vary", "determinism", "order_seeds", "seeds", "first_failing_step", "final_param_l2", "final_max_ulp", "growth_rate_per_step", "growth_exponent"] {
+            #expect(summary.keys.contains(key), "\(key)")
+        }
+        #expect(summary["order_seeds"] as? [Int] == [7, 8, 9] && (summary["final_param_l2"] as? Double ?? 0) > 0)
+        let svg = try String(contentsOfFile: dir + "/drift.svg", encoding: .utf8)
+        #expect(XMLParser(data: Data(svg.utf8)).parse() && svg.contains("replica 2 (order seed 9)"))
+        let bad = try npusim(["drift", RunCommandTests.example, "--replicas", "2", "--vary", "orders"])
+        #expect(bad.code == 2 && bad.err.contains("--vary must be order, seed or both"))
     }
 }
