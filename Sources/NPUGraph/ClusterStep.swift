@@ -116,7 +116,8 @@ public final class ClusterStep {
                 let outputs = graphs[0].timingOnly ? Array(repeating: [], count: graphs.count)
                     : try op.combine(zip(graphs, runs).map { g, r in g.nodeInputs(at: position, r) }, graphs[0].collectiveContext(at: position, runs[0]))
                 let ready = graphs.map { $0.recordCollectiveReady() }
-                for (k, g) in graphs.enumerated() { g.runCollective(at: position, runs[k], outputs: outputs[k], ready: ready) }
+                let plans = graphs[0].timingOnly ? [] : graphs[0].collectivePlans()
+                for (k, g) in graphs.enumerated() { try g.runCollective(at: position, runs[k], outputs: outputs[k], ready: ready, plans: plans) }
             } else {
                 for r in runs { try r.runNext() }
             }

@@ -34,6 +34,21 @@ public final class ParameterStore {
     }
 }
 
+/// One op's outputs in a numeric step, as `CompiledGraph.observer` sees them.
+public struct NodeOutput {
+    /// The step (from 0) and, in sink mode, the sink.
+    public var step: Int
+    public var sink: Int?
+    /// The node's index in the graph, its name (its identity), MindSpore's full name and type.
+    public var node: Int
+    public var name: String
+    public var fullName: String
+    public var type: String
+    public var outputs: [Tensor]
+    /// The reduction plans the launch used (empty for an op that plans none).
+    public var plans: [PlanRecord]
+}
+
 /// The memory plan of a compiled graph: buffers reused once their last reader has run.
 public struct MemoryPlan: Sendable {
     /// Peak bytes of the step's intermediate values (parameters and inputs excluded).
@@ -84,6 +99,9 @@ public final class CompiledGraph {
     private var allocation: Allocation?
     /// Steps begun so far (the next step's number).
     public private(set) var steps = 0
+    /// Called with every op's outputs as the step computes them (numeric steps only), with the
+    /// reduction plans its launch used: what `npusim localize` compares. Nil: nothing is done.
+    public var observer: ((NodeOutput) throws -> Void)?
     /// Recycles the step's tensors: from the second step on, a step allocates no tensor storage.
     public let pool = StoragePool()
     /// The previous step's fetched tensors, released inside the next step so that they return to
@@ -388,11 +406,14 @@ public final class CompiledGraph {
     /// cards by the caller): the compute stream records that its inputs are ready, the `comm`
     /// stream waits for every card's `ready` event, transfers, and records `done`, which the
     /// compute stream waits for before the collective's consumers.
-    func runCollective(at position: Int, _ run: StepRun, outputs: [Tensor], ready: [Event]) {
+    func runCollective(at position: Int, _ run: StepRun, outputs: [Tensor], ready: [Event], plans: [PlanRecord] = []) throws {
         let i = schedule[position]
         let n = graph.nodes[i]
         guard case .op(let op) = n.kind, let c = op as? any CollectiveOp else { preconditionFailure("\(n.name) is not a collective") }
         run.values[i] = outputs
+        if !timingOnly, let observer {
+            try observer(NodeOutput(step: run.step, sink: run.sink, node: i, name: n.name, fullName: n.fullName, type: op.type, outputs: outputs, plans: plans))
+        }
         let comm = device.stream(named: "comm")
         for e in ready { comm.wait(e) }
         let types = n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }
@@ -413,7 +434,16 @@ public final class CompiledGraph {
         let i = schedule[position]
         context.planner.step = run.step
         context.planner.enter(op: graph.nodes[i].name, identity: identities[i])
+        // The arrival orders the combine draws, for an observer (cleared by `runCollective`).
+        context.planner.clearPlans()
+        context.planner.recording = observer != nil
         return context
+    }
+
+    /// The orders the last collective drew (card 0's planner draws for the cluster).
+    func collectivePlans() -> [PlanRecord] {
+        defer { context.planner.clearPlans() }
+        return context.planner.plans.map(\.record)
     }
 
     /// This card's event that its compute reached the collective (recorded now).
@@ -438,6 +468,7 @@ public final class CompiledGraph {
                 work.workspaceBytes = 0
                 device.defaultStream.launch(n.name, type: op.type, work: work, info: recording ? TaskInfo(step: run.step, sink: run.sink, fullName: n.fullName) : nil)
             }
+            try observer?(NodeOutput(step: run.step, sink: run.sink, node: i, name: n.name, fullName: n.fullName, type: op.type, outputs: adopted, plans: []))
             return
         }
         if timingOnly {  // the same launches, no values
@@ -457,7 +488,7 @@ public final class CompiledGraph {
             let planner = context.planner
             planner.step = run.step
             planner.enter(op: n.name, identity: identities[i])
-            if recording {
+            if recording || observer != nil {
                 planner.recording = true
                 planner.clearPlans()
                 let start = DispatchTime.now().uptimeNanoseconds
@@ -465,8 +496,12 @@ public final class CompiledGraph {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 if var work = works[i] {
                     work.workspaceBytes = 0
-                    let info = TaskInfo(step: run.step, sink: run.sink, hostSeconds: seconds, plans: planner.plans.map(\.record), fullName: n.fullName)
+                    let info = recording ? TaskInfo(step: run.step, sink: run.sink, hostSeconds: seconds, plans: planner.plans.map(\.record), fullName: n.fullName) : nil
                     device.defaultStream.launch(n.name, type: op.type, work: work, info: info)
+                }
+                if let observer {
+                    try observer(NodeOutput(step: run.step, sink: run.sink, node: i, name: n.name, fullName: n.fullName, type: op.type,
+                                            outputs: run.values[i]!, plans: planner.plans.map(\.record)))
                 }
                 planner.clearPlans()
             } else {

@@ -93,6 +93,10 @@ public final class ReductionPlanner {
     public var step: Int = 0
     /// Forces every plan to this many blocks (tests and studies of blocking).
     public var forcedBlocks: Int?
+    /// One op instance at one step whose launches draw their orders from another order seed, as
+    /// under `off` whatever the policy: a planted divergence ("what if only this launch had added
+    /// in another order?"), for `npusim localize` and its tests.
+    public var perturbation: (instance: String, step: Int, seed: UInt64)?
     /// When true, every plan is appended to `plans` (for the profiler).
     public var recording = false
     public private(set) var plans: [ReductionPlan] = []
@@ -177,7 +181,18 @@ public final class ReductionPlanner {
         let launch = launchInOp
         launchInOp += 1
         var order: [Int32]
-        if p == .off && count > 1 && folding {
+        if let planted = perturbation, planted.instance == instance, planted.step == step, count > 1, !folding {
+            let tiles = max(1, (outputs + tileSize - 1) / tileSize)
+            order = [Int32](repeating: 0, count: tiles * count)
+            let key = launchKey(site: site, launch: launch, seed: planted.seed)
+            order.withUnsafeMutableBufferPointer { o in
+                npu_order_permutations(o.baseAddress!, count, tiles, key, UInt64(truncatingIfNeeded: step))
+            }
+            let plan = ReductionPlan(op: op, site: site, instance: instance, step: step, launch: launch, extent: extent, policy: .off,
+                                     blocks: blocks, tileSize: tileSize, order: order)
+            if recording { plans.append(plan) }
+            return plan
+        } else if p == .off && count > 1 && folding {
             refusedDraw = true
             order = (0..<count).map(Int32.init)
         } else if p == .off && count > 1 {
@@ -205,11 +220,12 @@ public final class ReductionPlanner {
     /// `site`, the launch index within the op and the step: the arrival order, replayable); nil
     /// under `on` and `strict`, where the algorithm's fixed order or the exact sum applies.
     public func collectiveOrders(op: String, site: String, contributions: Int, chunks: Int) -> [Int32]? {
-        guard policy(for: op) == .off, contributions > 1, chunks > 0 else { return nil }
+        let planted = perturbation.flatMap { $0.instance == instance && $0.step == step ? $0.seed : nil }
+        guard policy(for: op) == .off || planted != nil, contributions > 1, chunks > 0 else { return nil }
         let launch = launchInOp
         launchInOp += 1
         var order = [Int32](repeating: 0, count: chunks * contributions)
-        let key = launchKey(site: site, launch: launch)
+        let key = launchKey(site: site, launch: launch, seed: planted ?? seed)
         order.withUnsafeMutableBufferPointer { o in
             npu_order_permutations(o.baseAddress!, contributions, chunks, key, UInt64(truncatingIfNeeded: step))
         }
@@ -222,8 +238,8 @@ public final class ReductionPlanner {
 
     /// The Philox key of one launch: Philox(counter: (hash of instance and site, card, launch index),
     /// key: the order seed).
-    private func launchKey(site: String, launch: Int) -> UInt64 {
-        npu_order_launch_key(seed, fnv1a(site, from: fnv1a("|", from: instanceHash)), UInt32(truncatingIfNeeded: card),
+    private func launchKey(site: String, launch: Int, seed: UInt64? = nil) -> UInt64 {
+        npu_order_launch_key(seed ?? self.seed, fnv1a(site, from: fnv1a("|", from: instanceHash)), UInt32(truncatingIfNeeded: card),
                              UInt32(truncatingIfNeeded: launch))
     }
 

@@ -32,6 +32,12 @@ public struct RunOptions {
     /// Keep every task of every card with what the executor records (steps, reduction plans),
     /// for a profile (`RunSummary.devices`).
     public var record = false
+    /// Called with every op's outputs on every card (graph mode): (card, the node's outputs).
+    /// Throwing stops the run with that error.
+    public var observer: ((Int, NodeOutput) throws -> Void)?
+    /// A planted divergence: on `card`, op instance `instance` at step `step` (from 0) draws its
+    /// orders from order seed `seed` (`ReductionPlanner.perturbation`).
+    public var perturbation: (card: Int, instance: String, step: Int, seed: UInt64)?
     public init() {}
 }
 
@@ -255,6 +261,10 @@ public enum ScriptRunner {
                                      optimizer: try builder.optimizer(net.parameters, replica), mode: .graph, device: card, store: replica.store,
                                      configuration: configuration)
             }
+        }
+        for (k, replica) in (parallel?.replicas ?? [step]).enumerated() {
+            if let observer = options.observer { replica.compiled?.observer = { try observer(k, $0) } }
+            if let p = options.perturbation, p.card == k { replica.planner.perturbation = (p.instance, p.step, p.seed) }
         }
         let shards = try (1..<max(cards, 1)).map { k in
             var shard = try Dataset(source: dataset.source, shuffle: dataset.shuffle, batchSize: dataset.batchSize, dropRemainder: dataset.dropRemainder,

@@ -502,3 +502,46 @@ import NPUDevice
         #expect(ulpDistance(1, 2) == 1 << 23 && ulpDistance(.nan, 1) == .max && ulpDistance(-.infinity, .infinity) == UInt32(0xFF00_0000))
     }
 }
+
+/// `localize` on planted divergences: one launch of replay B draws another order; the first op
+/// that differs must be exactly that one, at that step, on that card.
+@Suite struct LocalizationTests {
+    var script: Script { try! Script.parse(yaml: ScriptTests.mlp, file: "/tmp/l.yaml") }
+
+    @Test func aPlantedLaunchIsNamedWithItsStepAndPlans() throws {
+        let op = "Gradients/fc2/MatMul/MatMul-1"
+        let found = try Localization.run(script, orderSeeds: (1, 1), steps: 5, plantedInB: (card: 0, instance: op, step: 2, seed: 99))
+        let d = try #require(found.divergence)
+        #expect(d.step == 3 && d.card == 0 && d.name == op && d.type == "MatMul" && d.sink == nil)
+        #expect(d.fullName == "Gradients/Default/network-WithLossCell/_backbone-SequentialCell/fc2-Dense/gradMatMul/MatMul-op9")
+        #expect(d.plansA.map(\.policy) == ["on"] && d.plansB.map(\.policy) == ["off"] && d.plansA[0].order != d.plansB[0].order)
+        #expect(d.differing > 0 && d.maxAbs > 0 && d.maxULP > 0 && d.elements == 1280)
+        // Without the plant, replays under `on` agree on every launch.
+        let same = try Localization.run(script, orderSeeds: (1, 1), steps: 3)
+        #expect(same.divergence == nil && same.compared > 40)
+    }
+
+    @Test func insideASinkItNamesTheSinkToo() throws {
+        var o = RunOptions()
+        (o.sink, o.sinkSize) = (true, 2)
+        let op = "Gradients/fc1/MatMul/MatMul-1"
+        let d = try #require(try Localization.run(script, o, orderSeeds: (4, 4), steps: 6, plantedInB: (0, op, 4, 7)).divergence)
+        #expect(d.step == 5 && d.sink == 3 && d.name == op && d.card == 0)
+    }
+
+    @Test func onCardThreeOfFour() throws {
+        let yaml = ScriptTests.mlp.replacingOccurrences(of: "batch_size: 32", with: "batch_size: 8")
+        var o = RunOptions()
+        o.cards = 4
+        // The forward product splits its 784-long K across cores; batch 8's weight gradient
+        // (K = 8) does not split, so it plans nothing a plant could change.
+        let op = "fc1/MatMul"
+        let found = try Localization.run(try Script.parse(yaml: yaml, file: "/tmp/l4.yaml"), o, orderSeeds: (2, 2), steps: 3, plantedInB: (3, op, 1, 5))
+        let d = try #require(found.divergence)
+        #expect(d.step == 2 && d.card == 3 && d.name == op)
+        // Under off with different seeds, the first parting is card 0's first planned op of step 1.
+        o.determinism = "off"
+        let off = try #require(try Localization.run(try Script.parse(yaml: yaml, file: "/tmp/l4.yaml"), o, orderSeeds: (2, 3), steps: 1).divergence)
+        #expect(off.step == 1 && off.card == 0 && !off.plansA.isEmpty)
+    }
+}

@@ -527,3 +527,18 @@ let mindSporePython: String? = {
         #expect(bad.code == 2 && bad.err.contains("--vary must be order, seed or both"))
     }
 }
+
+/// `npusim localize`: the first op where two replays part.
+@Suite struct LocalizeCommandTests {
+    @Test func localizeNamesTheStepTheOpAndBothPlans() throws {
+        let r = try npusim(["localize", RunCommandTests.example, "--order-seeds", "1", "2", "--steps", "2"])
+        #expect(r.code == 0, "\(r.err)")
+        let lines = r.out.split(separator: "\n").map(String.init)
+        #expect(lines.first == "localize: replays with order seeds 1 and 2 (determinism off) first part at" && lines[1] == "  step 1, card 0")
+        #expect(lines.contains { $0.hasPrefix("  plans in replay A: splitK (off, ") } && lines.contains { $0.hasPrefix("  plans in replay B: splitK (off, ") })
+        let same = try npusim(["localize", RunCommandTests.example, "--order-seeds", "5", "5", "--steps", "2", "--plant", "ReLU@1", "--json"])
+        #expect(same.code == 0 && same.out.contains("\"diverged\":false"))
+        let bad = try npusim(["localize", RunCommandTests.example, "--order-seeds", "1"])
+        #expect(bad.code == 2 && bad.err.contains("--order-seeds takes two seeds"))
+    }
+}
