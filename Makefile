@@ -6,7 +6,7 @@ NPUSIM     := .build/release/npusim
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS   := libopenblas-dev zlib1g-dev pkg-config
 
-.PHONY: all build setup test demo bench fuzz clean check-pictures
+.PHONY: all build setup test demo bench fuzz clean check-pictures study
 
 all: build
 
@@ -55,6 +55,10 @@ check-pictures: build
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,700 \
 	  --screenshot=$(PICTURES)/drift-sink.png $(PICTURES)/drift-sink/drift.svg 2>/dev/null
 	python3 bench/check_picture.py $(PICTURES)/drift-sink.png 900 700
+
+# The determinism study: reruns everything and rewrites Docs/Studies.md and its figures.
+study: build
+	$(NPUSIM) study --doc Docs/Studies.md --figures Docs/images/studies
 
 $(BENCH_DIR)/sgemm_c: bench/sgemm_c.c | setup
 	@mkdir -p $(BENCH_DIR)

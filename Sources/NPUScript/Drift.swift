@@ -41,6 +41,8 @@ public struct DriftStudy {
     public var orderSeeds: [UInt64]
     public var seeds: [Int64]
     public var rows: [Row]
+    /// Each replica's metrics after its last evaluation (the script's `eval`), if it has one.
+    public var finalMetrics: [[String: Double]] = []
 
     /// The guide's criterion on every step: the first step whose losses fail allclose(1e-3, 1e-3)
     /// against replica 0, on every step and on the steps the host saw.
@@ -146,7 +148,8 @@ public struct DriftStudy {
                                 paramL2: far?.l2, maxULP: far?.ulp, visible: sink == nil || l.visible))
             }
         }
-        return DriftStudy(replicas: replicas, vary: vary, orderSeeds: orderSeeds, seeds: seeds, rows: rows)
+        let metrics = summaries.map { s in Dictionary(s.evaluations.last?.metrics.map { ($0.name, $0.value) } ?? [], uniquingKeysWith: { a, _ in a }) }
+        return DriftStudy(replicas: replicas, vary: vary, orderSeeds: orderSeeds, seeds: seeds, rows: rows, finalMetrics: metrics)
     }
 
     /// `drift.csv`: step,replica,loss,abs_diff,rel_diff,param_l2,max_ulp (empty inside a sink),

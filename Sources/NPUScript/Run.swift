@@ -35,6 +35,9 @@ public struct RunOptions {
     /// Called with every op's outputs on every card (graph mode): (card, the node's outputs).
     /// Throwing stops the run with that error.
     public var observer: ((Int, NodeOutput) throws -> Void)?
+    /// Per-op-type policies that override the run's (`["MatMul": .on]`: MatMul adds in a fixed
+    /// order while everything else follows `determinism`).
+    public var overrides: [String: Determinism] = [:]
     /// A planted divergence: on `card`, op instance `instance` at step `step` (from 0) draws its
     /// orders from order seed `seed` (`ReductionPlanner.perturbation`).
     public var perturbation: (card: Int, instance: String, step: Int, seed: UInt64)?
@@ -234,6 +237,7 @@ public enum ScriptRunner {
                                               ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0, recording: options.trace != nil || options.record, cards: cards)
         configuration.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
         configuration.fusionSplits = script.context.fusionSplits
+        configuration.overrides = options.overrides
         let inputs = ["data": TensorType(sample.dtype, batchShape), "label": TensorType(.int32, [dataset.batchSize])]
         let sink = options.sink ?? script.train.sink
         guard !(sink && mode == .pynative) else { throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)") }

@@ -14,7 +14,7 @@ struct NPUSimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "npusim",
         abstract: "A simulated Ascend-like NPU: streams, a cost model, and real numerics on the host.",
-        subcommands: [RunCommand.self, CheckCommand.self, DriftCommand.self, LocalizeCommand.self, ProfileCommand.self, DemoCommand.self, DevicesCommand.self, OpsCommand.self, SeedsCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, CheckCommand.self, DriftCommand.self, LocalizeCommand.self, StudyCommand.self, ProfileCommand.self, DemoCommand.self, DevicesCommand.self, OpsCommand.self, SeedsCommand.self, BenchCommand.self]
     )
 
     static func main() {

@@ -542,3 +542,25 @@ let mindSporePython: String? = {
         #expect(bad.code == 2 && bad.err.contains("--order-seeds takes two seeds"))
     }
 }
+
+/// `npusim study`, small: the page has every part, `on` and `strict` show no drift, and the
+/// figures exist.
+@Suite struct StudyCommandTests {
+    @Test func aSmallStudyWritesEveryPartAndItsFigures() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-study-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let examples = URL(fileURLWithPath: RunCommandTests.example).deletingLastPathComponent().path
+        let r = try npusim(["study", "--examples", examples, "--doc", dir + "/Studies.md", "--figures", dir + "/images", "--steps", "12", "--replicas", "2",
+                            "--trainings", "2", "--training-steps", "6"])
+        #expect(r.code == 0, "\(r.err)")
+        let page = try String(contentsOfFile: dir + "/Studies.md", encoding: .utf8)
+        for part in ["(a) `on` and `strict`", "(b) `off`", "(c) What sinking", "(d) Model diversity", "(e) Where the drift", "(f) What `on` and `strict` cost"] {
+            #expect(page.components(separatedBy: part).count == 3, "\(part) once per model")
+        }
+        #expect(page.contains("| `on` | 2 | 2 | 0 | 0 | yes |") && page.contains("| `strict` | 2 | 2 | 0 | 0 | yes |"))
+        #expect(page.contains("](images/lenet-off-O0.svg)"))
+        for f in ["lenet-off-O0.svg", "lenet-off-O2.svg", "lenet-off-sink10.svg", "transformer-off-O0.svg"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/images/" + f), "\(f)")
+        }
+    }
+}
