@@ -152,7 +152,8 @@ public final class CompiledGraph {
         foldConstants()
         works = graph.nodes.map { n in
             guard case .op(let op) = n.kind, op.launchesKernel else { return nil }
-            return op.work(n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }, n.outputTypes)
+            let inputs = n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }
+            return planner.charged(op.work(inputs, n.outputTypes), op.reductionSites(inputs, n.outputTypes), op: op.type)
         }
         memory = planMemory()
         allocation = try Self.reserve(memory, on: device)

@@ -128,6 +128,9 @@ public protocol OpDef: Sendable, CustomStringConvertible {
     func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType]
     /// Computes the outputs for inputs that `infer` accepted.
     func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor]
+    /// The planned reductions one launch makes, by shape (what a fixed or exact order costs on the
+    /// card; `ReductionPlanner.charged`). The default: a cube product that splits its depth.
+    func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite]
     /// Gradients with respect to each input (nil: none), from the gradients of the outputs.
     func backward<B: GradBuilder>(_ b: inout B, _ inputs: [B.Value], _ outputs: [B.Value], _ grads: [B.Value]) throws(OpError) -> [B.Value?]
     /// The work one launch does (flops, HBM bytes, unit).
@@ -175,6 +178,33 @@ extension OpDef {
         guard inputs[index].dtype == .float32 else {
             throw OpError(type, "\(name) must be float32, got \(inputs[index].dtype) (cast it first)")
         }
+    }
+}
+
+/// One planned reduction of a launch: `extent` terms added into each of `outputs` outputs.
+public struct ReductionSite: Hashable, Sendable {
+    public var extent: Int
+    public var outputs: Int
+    /// A product that splits its depth only when its [rows × columns] output has fewer cube tiles
+    /// than the card has cores (`SplitK.auto`); nil: the reduction always splits.
+    public var autoOutput: [Int]?
+    public init(extent: Int, outputs: Int, autoOutput: [Int]? = nil) {
+        self.extent = extent
+        self.outputs = outputs
+        self.autoOutput = autoOutput
+    }
+}
+
+/// The reduction site of a product [m×k]·[k×n] (`batch` of them) that splits K as `split` says.
+func productSites(batch: Int, m: Int, k: Int, n: Int, split: SplitK) -> [ReductionSite] {
+    guard split != .never, k > 1, m > 0, n > 0 else { return [] }
+    return [ReductionSite(extent: k, outputs: batch * m * n, autoOutput: split == .auto ? [m, n] : nil)]
+}
+
+extension OpDef {
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        guard case .matrix(let batch, let rows, let columns, let splitK, _)? = work(inputs, outputs).tiling, splitK > 1 else { return [] }
+        return [ReductionSite(extent: splitK, outputs: batch * rows * columns)]
     }
 }
 

@@ -53,7 +53,7 @@ public final class PyNative {
                     device.noteFailure(error)
                 }
             }
-            device.defaultStream.launch(instance, type: op.type, work: op.work(inTypes, outTypes))
+            device.defaultStream.launch(instance, type: op.type, work: planner.charged(op.work(inTypes, outTypes), op.reductionSites(inTypes, outTypes), op: op.type))
         }
         return outputs
     }

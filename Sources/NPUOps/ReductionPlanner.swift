@@ -211,6 +211,38 @@ public final class ReductionPlanner {
         return plan
     }
 
+    /// `work` with what the policy of `op` adds on the card (Docs/DeviceModel.md, "What determinism
+    /// costs"): under `off` the blocks add into their outputs atomically, as they finish (no
+    /// extra work); under `on` every split reduction writes its blocks' partial sums and adds them
+    /// in a second, fixed-order pass (each partial written and read: 8 bytes per block and output);
+    /// under `strict` the same pass carries exact accumulators, and every term is added exactly
+    /// (`strictFlopsPerTerm` vector operations each).
+    public func charged(_ work: Work, _ sites: [ReductionSite], op: String) -> Work {
+        let p = policy(for: op)
+        guard p != .off, !sites.isEmpty else { return work }
+        var w = work
+        var extraFlops = 0.0
+        for s in sites {
+            // A product split only for want of output tiles (SplitK.auto) mirrors the kernel's choice.
+            let splits = s.autoOutput.map { o in ((o[0] + cubeTile - 1) / cubeTile) * ((o[1] + cubeTile - 1) / cubeTile) < cores } ?? true
+            let blocks = splits ? naturalBlockCount(extent: s.extent) : 1
+            guard blocks > 1 || p == .strict else { continue }
+            if blocks > 1 { w.bytes += 8 * Double(blocks) * Double(s.outputs) * (p == .strict ? 2 : 1) }
+            if p == .strict { extraFlops += Self.strictFlopsPerTerm * Double(s.extent) * Double(s.outputs) }
+        }
+        if extraFlops > 0 {
+            // The exact accumulation runs on the vector units, next to whatever the op computes.
+            let vector = spec.vectorPeak[.float32] ?? 1
+            let peak = spec.peak(w.unit, w.precision) ?? vector
+            w.flops += extraFlops * peak / vector
+        }
+        return w
+    }
+
+    /// Vector operations per term of an exact (error-free) accumulation: a TwoSum (6) plus
+    /// carrying the error into the accumulator. A modelling choice, not a measured figure.
+    public static let strictFlopsPerTerm = 8.0
+
     /// Forgets recorded plans.
     public func clearPlans() { plans.removeAll(keepingCapacity: true) }
 

@@ -272,13 +272,10 @@ struct StudyCommand: ParsableCommand {
         ### (f) What `on` and `strict` cost on the simulated card
 
         Simulated µs per step (the mean of \(n) steps) of the op types whose time depends on the policy,
-        and of the whole step.
-        \(free ? """
-        The cost model charges every policy the same today: a planned reduction is timed by its
-        flops and bytes whatever order its blocks are added in, so this part measures nothing yet.
-        On a card a fixed order means writing each block's partial sums and adding them in a second
-        pass, and `strict` means exact accumulators; modelling those costs is open work.
-        """ : "")
+        and of the whole step. `on` writes each block's partial sums and adds them in a fixed-order
+        pass; `strict` carries exact accumulators and adds every term exactly (DeviceModel.md, "What
+        determinism costs"; the constants there are modelling choices, so read the ratios, not the
+        digits).\(free ? " Here no op is charged differently: none of this model's reductions split on the card." : "")
 
         | op type | `off` µs/step | `on` µs/step | `strict` µs/step |
         |---|---|---|---|

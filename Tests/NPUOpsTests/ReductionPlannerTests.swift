@@ -259,3 +259,38 @@ func exactSumCorrectlyRounded(_ x: [Float]) -> Float {
         }
     }
 }
+
+/// What a fixed or exact order costs on the simulated card (ReductionPlanner.charged).
+@Suite struct PolicyCostTests {
+    @Test func onWritesAndReadsThePartialsAndStrictAddsEveryTermExactly() {
+        // A ReduceSum of 1000 terms into 10 outputs on the test profile: 4 blocks.
+        let work = Work(flops: 10_000, bytes: 40_040, unit: .vector)
+        let sites = ReduceSum(axes: [1]).reductionSites([TensorType(.float32, [10, 1000])], [TensorType(.float32, [10])])
+        #expect(sites == [ReductionSite(extent: 1000, outputs: 10)])
+        let off = ReductionPlanner(spec: .test, policy: .off), on = ReductionPlanner(spec: .test, policy: .on), strict = ReductionPlanner(spec: .test, policy: .strict)
+        #expect(off.charged(work, sites, op: "ReduceSum") == work)
+        #expect(on.charged(work, sites, op: "ReduceSum").bytes == 40_040 + 8 * 4 * 10 && on.charged(work, sites, op: "ReduceSum").flops == 10_000)
+        let exact = strict.charged(work, sites, op: "ReduceSum")
+        #expect(exact.bytes == 40_040 + 2 * 8 * 4 * 10 && exact.flops == 10_000 + ReductionPlanner.strictFlopsPerTerm * 10_000)
+        // Per-op overrides decide: ReduceSum `on` inside an `off` run is charged.
+        off.overrides = ["ReduceSum": .on]
+        #expect(off.charged(work, sites, op: "ReduceSum").bytes == 40_040 + 320)
+    }
+
+    @Test func aProductSplitsOnlyWhenItsOutputLeavesCoresIdle() {
+        // 64×64 output: 16 tiles of 16×16, more than the test profile's 4 cores: no split, no
+        // charge under `on`; a 16×16 output (1 tile) splits K = 256 into 4 blocks.
+        let big = MatMul(), types = [TensorType(.float32, [64, 256]), TensorType(.float32, [256, 64])]
+        let on = ReductionPlanner(spec: .test, policy: .on)
+        let w = big.work(types, [TensorType(.float32, [64, 64])])
+        #expect(on.charged(w, big.reductionSites(types, [TensorType(.float32, [64, 64])]), op: "MatMul") == w)
+        let small = [TensorType(.float32, [16, 256]), TensorType(.float32, [256, 16])]
+        let ws = big.work(small, [TensorType(.float32, [16, 16])])
+        #expect(on.charged(ws, big.reductionSites(small, [TensorType(.float32, [16, 16])]), op: "MatMul").bytes == ws.bytes + 8 * 4 * 256)
+        // Under strict every product is exact, split or not: the vector work is charged at the
+        // vector rate (scaled to the cube peak the work is timed at).
+        let strict = ReductionPlanner(spec: .test, policy: .strict)
+        let exact = strict.charged(w, big.reductionSites(types, [TensorType(.float32, [64, 64])]), op: "MatMul")
+        #expect(exact.flops == w.flops + 8 * 256 * 64 * 64 * (1e12 / 0.1e12) && exact.bytes == w.bytes)
+    }
+}

@@ -53,6 +53,11 @@ public struct BatchMatMul: OpDef {
         return cubeWork(batch: batch.reduce(1, *), m: m, k: k, n: n, precision: precision, splitK: splitK == .never ? 0 : k)
     }
 
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        guard let (batch, m, k, n) = try? dims(inputs[0].shape, inputs[1].shape) else { return [] }
+        return productSites(batch: batch.reduce(1, *), m: m, k: k, n: n, split: splitK)
+    }
+
     static let info = OpInfo(type: "BatchMatMul", summary: "batched matrix product", hasBackward: true, plannedReductions: ["splitK"]) {
         OpSample(BatchMatMul(transposeA: true), [sampleTensor([2, 5, 3]), sampleTensor([2, 5, 4], seed: 2)]) { i in
             let first = referenceMatMul(Array(i[0][0..<15]), Array(i[1][0..<20]), m: 3, k: 5, n: 4, transposeA: true, transposeB: false)

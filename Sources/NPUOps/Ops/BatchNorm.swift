@@ -62,6 +62,11 @@ public struct BatchNorm: OpDef {
         elementwiseWork([inputs[0]], [outputs[0]], flopsPerElement: isTraining ? 8 : 4)
     }
 
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        let c = inputs[0].shape[1], m = inputs[0].shape.count / max(c, 1)
+        return isTraining ? Array(repeating: ReductionSite(extent: m, outputs: c), count: 2) : []  // mean, variance
+    }
+
     static let info = OpInfo(type: "BatchNorm", summary: "batch normalisation (training and inference)", hasBackward: true,
                              plannedReductions: ["mean", "variance"], backwardReductions: ["BatchNormGrad/dgamma", "BatchNormGrad/dbeta"]) {
         let x = sampleTensor([4, 3, 2, 2], scale: 2, offset: 0.5)
@@ -148,6 +153,11 @@ public struct BatchNormGrad: OpDef {
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
         elementwiseWork([inputs[0], inputs[1]], [outputs[0]], flopsPerElement: 10)
+    }
+
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        let c = inputs[0].shape[1], m = inputs[0].shape.count / max(c, 1)
+        return Array(repeating: ReductionSite(extent: m, outputs: c), count: 2)  // dgamma, dbeta
     }
 
     static let info = OpInfo(type: "BatchNormGrad", summary: "BatchNorm's backward", hasBackward: false, plannedReductions: ["dgamma", "dbeta"]) {

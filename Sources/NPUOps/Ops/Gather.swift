@@ -107,6 +107,10 @@ public struct GatherGrad: OpDef {
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(inputs, outputs) }
 
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        [ReductionSite(extent: inputs[1].shape.count, outputs: outputs[0].shape.count)]  // the scatter-add
+    }
+
     static let info = OpInfo(type: "GatherGrad", summary: "Gather's backward: scatter-add (UnsortedSegmentSum)", hasBackward: false,
                              plannedReductions: ["scatter-add"]) {
         OpSample(GatherGrad(rows: 3), [sampleTensor([4, 2]), try! Tensor(shape: [4], values: [Int32(2), 0, 2, 2])], gradientInputs: []) { i in

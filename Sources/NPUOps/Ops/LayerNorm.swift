@@ -55,6 +55,11 @@ public struct LayerNorm: OpDef {
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork([inputs[0]], [outputs[0]], flopsPerElement: 8) }
 
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        guard let (rows, d, _) = try? layout(inputs[0].shape) else { return [] }
+        return Array(repeating: ReductionSite(extent: d, outputs: rows), count: 2)  // mean, variance
+    }
+
     static let info = OpInfo(type: "LayerNorm", summary: "layer normalisation", hasBackward: true, plannedReductions: ["mean", "variance"],
                              backwardReductions: ["LayerNormGrad/dgamma", "LayerNormGrad/dbeta", "LayerNormGrad/dx"]) {
         OpSample(LayerNorm(beginNormAxis: 1), [sampleTensor([3, 2, 4], scale: 2), sampleTensor([2, 4], seed: 2, scale: 0.5, offset: 1),
@@ -128,6 +133,11 @@ public struct LayerNormGrad: OpDef {
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
         elementwiseWork([inputs[0], inputs[1]], [outputs[0]], flopsPerElement: 10)
+    }
+
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        guard let (rows, d, _) = try? LayerNorm(beginNormAxis: beginNormAxis, epsilon: epsilon).layout(inputs[1].shape) else { return [] }
+        return Array(repeating: ReductionSite(extent: rows, outputs: d), count: 2) + Array(repeating: ReductionSite(extent: d, outputs: rows), count: 2)
     }
 
     static let info = OpInfo(type: "LayerNormGrad", summary: "LayerNorm's backward", hasBackward: false, plannedReductions: ["dgamma", "dbeta", "dx"]) {

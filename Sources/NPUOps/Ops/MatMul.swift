@@ -66,6 +66,11 @@ public struct MatMul: OpDef {
         return cubeWork(batch: 1, m: m, k: k, n: n, precision: precision, splitK: splitK == .never ? 0 : k)
     }
 
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        guard let (m, k, n) = try? dims(inputs[0].shape, inputs[1].shape) else { return [] }
+        return productSites(batch: 1, m: m, k: k, n: n, split: splitK)
+    }
+
     static let info = OpInfo(type: "MatMul", summary: "matrix product (OpenBLAS); split-K when planned", hasBackward: true,
                              plannedReductions: ["splitK"], backwardReductions: ["MatMul/splitK (weight gradient)"]) {
         OpSample(MatMul(transposeB: true), [sampleTensor([3, 40]), sampleTensor([2, 40], seed: 2)]) { i in

@@ -36,6 +36,10 @@ public struct ReduceMean: OpDef {
         return try ReduceSum(axes: axes, keepDims: keepDims).backward(&b, x, y, [scaled])
     }
 
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        [ReductionSite(extent: inputs[0].shape.count / max(outputs[0].shape.count, 1), outputs: outputs[0].shape.count)]
+    }
+
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
         ReduceSum(axes: axes, keepDims: keepDims).work(inputs, outputs)
     }

@@ -34,6 +34,10 @@ public struct ReduceSum: OpDef {
         Work(flops: Double(inputs[0].shape.count), bytes: Double(4 * (inputs[0].shape.count + outputs[0].shape.count)), unit: .vector)
     }
 
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        [ReductionSite(extent: inputs[0].shape.count / max(outputs[0].shape.count, 1), outputs: outputs[0].shape.count)]
+    }
+
     static let info = OpInfo(type: "ReduceSum", summary: "sum over axes", hasBackward: true, plannedReductions: ["sum"]) {
         OpSample(ReduceSum(axes: [0, 2]), [sampleTensor([3, 4, 5])]) { i in
             [referenceReduce(i[0], [3, 4, 5], axes: [0, 2], initial: 0, +)]

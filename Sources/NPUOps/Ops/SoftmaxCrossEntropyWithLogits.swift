@@ -70,6 +70,10 @@ public struct SoftmaxCrossEntropyWithLogits: OpDef {
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(inputs, [inputs[0]], flopsPerElement: 8) }
 
+    public func reductionSites(_ inputs: [TensorType], _ outputs: [TensorType]) -> [ReductionSite] {
+        reduction == .none ? [] : [ReductionSite(extent: inputs[0].shape[0], outputs: 1)]  // the batch's losses into one
+    }
+
     static let info = OpInfo(type: "SoftmaxCrossEntropyWithLogits", summary: "softmax cross-entropy (sparse/dense labels; mean/sum/none)",
                              hasBackward: true, plannedReductions: ["mean"]) {
         let labels = try! Tensor(shape: [4], values: [Int32(2), 0, 1, 2])
