@@ -121,10 +121,7 @@ public final class CompiledGraph {
         self.store = store
         self.fetches = fetches
         context = KernelContext(planner: planner)
-        copyStream = device.stream(named: "copy")
-        inputsCopied = device.makeEvent()
-        computeDone = device.makeEvent()
-        collectiveReady = device.makeEvent()
+        (copyStream, inputsCopied, computeDone, collectiveReady) = Self.lanes(on: device)
         memory = MemoryPlan(peakBytes: 0, residentBytes: 0, largest: [])
         // Dead-code removal: what the fetches and the assignments need.
         var live = Set(fetches.map(\.node))
@@ -145,9 +142,7 @@ public final class CompiledGraph {
         for i in schedule {
             guard case .op(let op) = graph.nodes[i].kind else { continue }
             identities[i] = ReductionPlanner.identity(of: graph.nodes[i].name)
-            if let op = op as? Dropout {
-                ownOps[i] = Dropout(keepProb: op.keepProb, kernel: RandomKernel(op.kernel.kind, seeds: op.kernel.seeds))
-            }
+            if let fresh = Self.ownKernel(op) { ownOps[i] = fresh }
         }
         foldConstants()
         works = graph.nodes.map { n in
@@ -170,15 +165,21 @@ public final class CompiledGraph {
         self.device = device
         self.store = store
         context = KernelContext(planner: planner)
-        copyStream = device.stream(named: "copy")
-        inputsCopied = device.makeEvent()
-        computeDone = device.makeEvent()
-        collectiveReady = device.makeEvent()
-        for (i, op) in other.ownOps {
-            if let op = op as? Dropout { ownOps[i] = Dropout(keepProb: op.keepProb, kernel: RandomKernel(op.kernel.kind, seeds: op.kernel.seeds)) }
-        }
+        (copyStream, inputsCopied, computeDone, collectiveReady) = Self.lanes(on: device)
+        for (i, op) in other.ownOps { ownOps[i] = Self.ownKernel(op) }
         recording = other.recording
         allocation = try Self.reserve(memory, on: device)
+    }
+
+    /// The copy stream and the step's three events on `device`.
+    private static func lanes(on device: Device) -> (NPUDevice.Stream, Event, Event, Event) {
+        (device.stream(named: "copy"), device.makeEvent(), device.makeEvent(), device.makeEvent())
+    }
+
+    /// A random op with a generator of its own, started afresh from its seeds (nil: not random).
+    private static func ownKernel(_ op: any OpDef) -> (any OpDef)? {
+        guard let op = op as? Dropout else { return nil }
+        return Dropout(keepProb: op.keepProb, kernel: RandomKernel(op.kernel.kind, seeds: op.kernel.seeds))
     }
 
     /// Reserves the plan's HBM on `device`, or names the largest buffers when it does not fit.
