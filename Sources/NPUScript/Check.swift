@@ -47,10 +47,12 @@ public struct ReproducibilityCheck {
     public var firstHiddenFailure: Step? { steps.first { !$0.visible && !$0.allclose } }
 
     /// Runs `script` `runs` times with `options` and compares the first `compare` losses the host
-    /// sees (in sink mode: `compare` sinks, keeping every step's loss on the side).
+    /// sees (in sink mode: `compare` sinks, keeping every step's loss on the side). With
+    /// `varyOrder`, run r replays order seed s + r (s: the options' or script's order seed, else
+    /// 0): runs as different as a card's, yet every one replayable.
     /// - Throws: what `ScriptRunner.run` throws; `TrainError` for fewer than 2 runs or 1 step.
     public static func run(_ script: Script, _ options: RunOptions = RunOptions(), runs: Int = 2, compare: Int = 2,
-                           atol: Double = 1e-3, rtol: Double = 1e-3) throws -> ReproducibilityCheck {
+                           atol: Double = 1e-3, rtol: Double = 1e-3, varyOrder: Bool = false) throws -> ReproducibilityCheck {
         guard runs >= 2 else { throw TrainError("a check compares at least 2 runs, got \(runs)") }
         guard compare >= 1 else { throw TrainError("a check compares at least 1 step, got \(compare)") }
         guard atol >= 0, rtol >= 0, atol.isFinite, rtol.isFinite else { throw TrainError("atol and rtol must be finite and at least 0, got \(atol) and \(rtol)") }
@@ -58,7 +60,12 @@ public struct ReproducibilityCheck {
         let sink = try ScriptRunner.sinkSize(script, options)
         options.steps = compare * (sink ?? 1)
         var results: [RunSummary] = []
-        for _ in 0..<runs { results.append(try ScriptRunner.run(script, options, keepHidden: sink != nil)) }
+        let base = options.orderSeed ?? script.context.orderSeed ?? 0
+        for r in 0..<runs {
+            var o = options
+            if varyOrder { o.orderSeed = base + UInt64(r) }
+            results.append(try ScriptRunner.run(script, o, keepHidden: sink != nil))
+        }
         var steps: [Step] = []
         let counts = Set(results.map(\.losses.count))
         guard counts.count == 1 else { throw TrainError("the runs recorded different numbers of losses: \(counts.sorted())") }

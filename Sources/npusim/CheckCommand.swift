@@ -29,6 +29,9 @@ struct CheckCommand: ParsableCommand {
     @Option(name: .long, help: "allclose's relative tolerance.")
     var rtol = 1e-3
 
+    @Flag(name: .customLong("vary-order"), help: "Run r replays order seed s + r (s: --order-seed, context.order_seed or 0): runs as different as a card's, each replayable.")
+    var varyOrder = false
+
     @OptionGroup var flags: RunFlags
 
     @Flag(name: .long, help: "JSON lines instead of text: one per step, then a verdict object.")
@@ -46,9 +49,11 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         let parsed = try Script.load(path: script)
         let options = try flags.options()
-        let report = try ReproducibilityCheck.run(parsed, options, runs: runs, compare: steps, atol: atol, rtol: rtol)
+        let report = try ReproducibilityCheck.run(parsed, options, runs: runs, compare: steps, atol: atol, rtol: rtol, varyOrder: varyOrder)
         let policy = options.determinism ?? parsed.context.determinism
-        let orders = policy == "off" ? ((options.orderSeed ?? parsed.context.orderSeed).map { ", order seed \($0) (every run replays it)" } ?? ", orders drawn afresh each run") : ""
+        let seed = options.orderSeed ?? parsed.context.orderSeed
+        let orders = policy != "off" ? "" : varyOrder ? ", run r replaying order seed \(seed ?? 0) + r"
+            : seed.map { ", order seed \($0) (every run replays it)" } ?? ", orders drawn afresh each run"
         if json {
             for s in report.steps {
                 emit("{\"step\":\(s.step),\"epoch\":\(s.epoch),\"visible\":\(s.visible),\"losses\":[\(s.losses.map { jsonNumber(Double($0)) }.joined(separator: ","))],"
