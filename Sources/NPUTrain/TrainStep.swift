@@ -187,8 +187,8 @@ public final class TrainStep {
         guard configuration.timingOnly, let compiled else { throw TrainError("timingReplica(on:) needs a timing-only graph-mode step") }
         let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
         planner.overrides = configuration.overrides
-        return try TrainStep(replicating: self, device: device,
-                             compiled: try CompiledGraph(sharing: compiled, device: device, store: store, planner: planner))
+        return TrainStep(replicating: self, device: device,
+                         compiled: try CompiledGraph(sharing: compiled, device: device, store: store, planner: planner))
     }
 
     private init(replicating other: TrainStep, device: Device, compiled: CompiledGraph) {

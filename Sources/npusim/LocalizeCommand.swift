@@ -51,7 +51,7 @@ struct LocalizeCommand: ParsableCommand {
             options.determinism = "off"  // the order seeds only matter under off
         }
         let steps = flags.steps ?? 10
-        let plantedInB = try plant.map { text -> (card: Int, instance: String, step: Int, seed: UInt64) in
+        let plantedInB = plant.map { text -> (card: Int, instance: String, step: Int, seed: UInt64) in
             let (name, step) = planted(text)!
             return (plantCard, name, step - 1, orderSeeds[1] ^ 0x9E37_79B9_7F4A_7C15)
         }

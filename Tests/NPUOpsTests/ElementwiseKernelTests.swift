@@ -11,7 +11,7 @@ import NPUTensor
 
     /// Values with signed zeros, infinities, NaN, subnormals and ordinary numbers.
     func values(_ n: Int, seed: UInt64) -> [Float] {
-        let special: [Float] = [0, -0.0, .infinity, -.infinity, .nan, 1e-40, -3, 0.5]
+        let special: [Float] = [0, -0.0, .infinity, -.infinity, .nan, Float(bitPattern: 0x0001_16C2) /* 1e-40, a subnormal */, -3, 0.5]
         let plain = try! sampleTensor([n], seed: seed).toArray(of: Float.self)
         return (0..<n).map { $0 % 5 == 0 ? special[($0 / 5 + Int(seed)) % special.count] : plain[$0] }
     }
