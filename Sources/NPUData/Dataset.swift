@@ -88,8 +88,10 @@ public struct NpySource: StoredSource {
 /// Seeded synthetic samples for examples, tests and timing-only models: `count` samples of
 /// `shape`, values uniform in [−1, 1) from Philox keyed by `seed` and the sample index (or, with
 /// `ids`, int32 token ids uniform in [0, ids)), labels `Philox(seed, index) mod classes` — the
-/// same sample whatever the order it is read in. Samples are made when read, so a source costs
-/// nothing until a batch is drawn (a timing-only run never draws one).
+/// same sample whatever the order it is read in. A source of at most `valueLimit` values in all is
+/// made once, when the source is made (reading a batch is then a copy); a bigger one makes each
+/// sample when it is read, so it costs nothing until a batch is drawn (a timing-only run of
+/// ImageNet-sized data never draws one).
 public struct SyntheticSource: DataSource {
     public let count: Int
     public let shape: Shape
@@ -97,9 +99,12 @@ public struct SyntheticSource: DataSource {
     public let seed: UInt64
     /// Token ids in [0, ids) instead of floats (an embedding's input), or nil.
     public let ids: Int?
-    /// Every label, made by walking each sample's stream (labels come after the sample's values).
+    /// Every sample's bytes and label, made at once for a small source (nil: made when read).
+    private let made: (data: [UInt32], labels: [Int32])?
+    /// Every label (labels come after the sample's values in its stream).
     public var classLabels: [Int32] {
-        (0..<count).map { index in
+        if let made { return made.labels }
+        return (0..<count).map { index in
             var g = PhiloxStream(seed: seed, seed2: UInt64(index))
             for _ in 0..<shape.count { _ = g.next() }
             return Int32(g.next() % UInt32(classes))
@@ -107,7 +112,8 @@ public struct SyntheticSource: DataSource {
     }
     public var origin: String { "synthetic data (seed \(seed))" }
 
-    /// The most values one synthetic sample holds (128 MiB of float32).
+    /// The most values one synthetic sample holds, and the most a source makes at once (128 MiB
+    /// of float32).
     public static let valueLimit = 1 << 25
 
     /// - Throws: `DataError` for a non-positive count, shape, class or id count, or a sample of
@@ -119,21 +125,39 @@ public struct SyntheticSource: DataSource {
                             + (ids.map { ", and ids (\($0)) in 1...\(Int32.max)" } ?? ""))
         }
         (self.count, self.shape, self.classes, self.seed, self.ids) = (count, shape, classes, seed, ids)
+        let (total, overflow) = count.multipliedReportingOverflow(by: n)
+        if !overflow && total <= Self.valueLimit {
+            var data = [UInt32](repeating: 0, count: total), labels = [Int32](repeating: 0, count: count)
+            for index in 0..<count {
+                var g = PhiloxStream(seed: seed, seed2: UInt64(index))
+                for i in 0..<n { data[index * n + i] = Self.value(g.next(), ids) }
+                labels[index] = Int32(g.next() % UInt32(classes))
+            }
+            made = (data, labels)
+        } else {
+            made = nil
+        }
     }
 
     public var dataType: TensorType { TensorType(ids == nil ? .float32 : .int32, shape) }
     public var labelType: TensorType { TensorType(.int32, []) }
 
+    /// One value's bits from one draw: an id in [0, ids), or a float uniform in [−1, 1).
+    private static func value(_ draw: UInt32, _ ids: Int?) -> UInt32 {
+        if let ids { return UInt32(bitPattern: Int32(draw % UInt32(ids))) }
+        return (Float(draw >> 8) * 0x1p-23 - 1).bitPattern
+    }
+
     public func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) {
-        var g = PhiloxStream(seed: seed, seed2: UInt64(index))
         let n = shape.count
-        if let ids {
-            let out = data.assumingMemoryBound(to: Int32.self)
-            for i in 0..<n { out[i] = Int32(g.next() % UInt32(ids)) }
-        } else {
-            let out = data.assumingMemoryBound(to: Float.self)
-            for i in 0..<n { out[i] = Float(g.next() >> 8) * 0x1p-23 - 1 }
+        if let made {
+            made.data.withUnsafeBytes { data.copyMemory(from: $0.baseAddress! + index * n * 4, byteCount: n * 4) }
+            label.storeBytes(of: made.labels[index], as: Int32.self)
+            return
         }
+        var g = PhiloxStream(seed: seed, seed2: UInt64(index))
+        let out = data.assumingMemoryBound(to: UInt32.self)
+        for i in 0..<n { out[i] = Self.value(g.next(), ids) }
         label.storeBytes(of: Int32(g.next() % UInt32(classes)), as: Int32.self)
     }
 }

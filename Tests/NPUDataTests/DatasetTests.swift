@@ -61,6 +61,15 @@ import NPUTensor
         #expect(values.allSatisfy { (0..<7).contains($0) } && Set(values).count == 7)
         // The labels are the draw after the sample's values, whatever the values' kind.
         #expect(try batch.label.toArray(of: Int32.self) == floats.classLabels && ids.classLabels == floats.classLabels)
+        // A small source is made at once, a big one sample by sample as it is read: the same samples.
+        let small = try SyntheticSource(count: 8, shape: [64], classes: 5, seed: 9, ids: 1000)
+        let big = try SyntheticSource(count: 1 << 20, shape: [64], classes: 5, seed: 9, ids: 1000)  // 2^26 values: made when read
+        let a = try Dataset(source: small, batchSize: 8).batches(epoch: 1, shuffleSeed: 0)[0]
+        let b = try Dataset(source: big, batchSize: 8).stackRaw(Array(0..<8))
+        #expect(try a.data.toArray(of: Int32.self) == b.data.toArray(of: Int32.self) && a.label.toArray(of: Int32.self) == b.label.toArray(of: Int32.self))
+        let eager = try SyntheticSource(count: 3, shape: [5], classes: 2, seed: 1), lazy = try SyntheticSource(count: 1 << 23, shape: [5], classes: 2, seed: 1)
+        #expect(try Dataset(source: eager, batchSize: 3).stackRaw([0, 1, 2]).data.toArray(of: Float.self)
+                == Dataset(source: lazy, batchSize: 3).stackRaw([0, 1, 2]).data.toArray(of: Float.self))
         // A sample of 2^25 + 1 values is refused; a big count is not (samples are made when read).
         #expect(throws: DataError.self) { try SyntheticSource(count: 1, shape: [(1 << 25) + 1], classes: 2, seed: 0) }
         _ = try SyntheticSource(count: 1_000_000, shape: [3, 224, 224], classes: 1000, seed: 0)
