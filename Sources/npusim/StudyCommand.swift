@@ -123,7 +123,9 @@ struct StudyCommand: ParsableCommand {
         The mean L2 distance of replicas 1…\(replicas - 1)'s parameters from replica 0's after steps 1, 10,
         100 and \(steps); the largest ulp distance of any parameter and the largest loss difference at
         the end; the first step whose losses fail the guide's criterion; and two fits of the mean
-        distance: exponential (growth factor per step) and power law (exponent of the step).
+        distance: exponential (growth factor per step) and power law (exponent of the step). A max ulp
+        near 2·10⁹ is a parameter close to 0 whose sign differs between replicas: every float32
+        between the two values counts.
 
         | compute | after 1 | after 10 | after 100 | after \(steps) | max ulp | loss difference | first failing step | per step | power |
         |---|---|---|---|---|---|---|---|---|---|
