@@ -1,3 +1,4 @@
+import Foundation
 import NPUDevice
 
 /// The Chrome trace event format (what chrome://tracing and Perfetto open) of cards' timelines,
@@ -13,6 +14,60 @@ import NPUDevice
 public enum ChromeTrace {
     /// The trace's JSON bytes for `devices` (what each device's `timeline` and `hostEvents` keep).
     public static func encode(_ devices: [Device]) -> [UInt8] {
+        var all: [UInt8] = []
+        encode(devices, chunkBytes: .max) { all = $0 }
+        return all
+    }
+
+    /// Writes the trace of `devices` to `path` durably (a temporary file in the same folder,
+    /// flushed, then renamed), encoding and writing at once: each 16 MiB the encoder fills goes
+    /// to a writer thread while it encodes the next.
+    /// - Throws: `ProfileError` naming the file and the system's reason.
+    public static func write(_ devices: [Device], to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil), let handle = FileHandle(forWritingAtPath: temporary.path) else {
+            throw ProfileError("cannot write \(path): cannot create \(temporary.path) (does the folder exist and is it writable?)")
+        }
+        final class Writer: @unchecked Sendable {
+            let handle: FileHandle
+            var failure: Error?
+            init(_ handle: FileHandle) { self.handle = handle }
+        }
+        let writer = Writer(handle)
+        let queue = DispatchQueue(label: "npusim.trace-writer")
+        let inFlight = DispatchSemaphore(value: 3)  // at most three chunks waiting: bounded memory
+        encode(devices, chunkBytes: 16 << 20) { chunk in
+            inFlight.wait()
+            queue.async {
+                defer { inFlight.signal() }
+                guard writer.failure == nil else { return }
+                do {
+                    try chunk.withUnsafeBytes { raw in
+                        guard let base = raw.baseAddress else { return }
+                        try writer.handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none))
+                    }
+                } catch {
+                    writer.failure = error
+                }
+            }
+        }
+        queue.sync {}
+        do {
+            if let failure = writer.failure { throw failure }
+            try handle.synchronize()
+            try handle.close()
+            guard rename(temporary.path, path) == 0 else { throw ProfileError(String(cString: strerror(errno))) }
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(at: temporary)
+            throw ProfileError("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Encodes the trace, handing `flush` each piece of at least `chunkBytes` bytes as it fills
+    /// (and the rest at the end): the pieces in order are the trace.
+    static func encode(_ devices: [Device], chunkBytes: Int, flush: ([UInt8]) -> Void) {
         let timelines = devices.map(\.timeline)  // built once: each call assembles the records anew
         var records: [TaskID: TaskRecord] = [:]
         for timeline in timelines {
@@ -21,10 +76,15 @@ public enum ChromeTrace {
         var j = JSONBytes()
         // About 320 bytes per event and up to three events per task (its counter and flow arrows);
         // untouched capacity costs no memory, a reallocation copies everything written so far.
-        j.bytes.reserveCapacity(timelines.reduce(0) { $0 + $1.count } * 640 + 4096)
+        j.bytes.reserveCapacity(min(chunkBytes, timelines.reduce(0) { $0 + $1.count } * 640) + 4096)
         j.raw("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n")
         var first = true
         func next() {
+            if j.bytes.count >= chunkBytes {
+                flush(j.bytes)
+                j.bytes = []
+                j.bytes.reserveCapacity(chunkBytes + 4096)
+            }
             if !first { j.raw(",\n") }
             first = false
         }
@@ -67,7 +127,7 @@ public enum ChromeTrace {
             }
         }
         j.raw("\n]}\n")
-        return j.bytes
+        flush(j.bytes)
     }
 
     /// A task's `args`.

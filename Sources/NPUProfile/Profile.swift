@@ -219,8 +219,8 @@ public struct Profile {
         do { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) } catch {
             throw ProfileError("cannot create \(out.path): \(error.localizedDescription)")
         }
+        try ChromeTrace.write(devices, to: out.appendingPathComponent("trace_view.json").path)
         let files: [(URL, [UInt8])] = [
-            (out.appendingPathComponent("trace_view.json"), ChromeTrace.encode(devices)),
             (out.appendingPathComponent("kernel_details.csv"), Array(kernelDetails().utf8)),
             (out.appendingPathComponent("op_statistic.csv"), Array(opStatistic().utf8)),
             (out.appendingPathComponent("step_trace_time.csv"), Array(stepTraceTime().utf8)),

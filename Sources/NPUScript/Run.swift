@@ -459,7 +459,7 @@ public enum ScriptRunner {
         try checkpointer?.stepEnd(store: ctx.store, step: done, epoch: lastEpoch, force: true)
         if let path = options.saveCheckpoint { try Checkpoint.save(ctx.store, to: path, step: done, epoch: lastEpoch) }
         if let path = options.trace {
-            do { try writeDurably(ChromeTrace.encode(devices), to: path) } catch { throw DataError("--trace: \(error.message)") }
+            do { try ChromeTrace.write(devices, to: path) } catch { throw DataError("--trace: \(error)") }
         }
         return RunSummary(steps: done, samples: done * dataset.batchSize * cards,
                           hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records,

@@ -254,3 +254,19 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
     }
 }
 
+
+@Suite struct TraceWriteTests {
+    /// The trace written while it is encoded, in pieces, is byte for byte the trace encoded at once.
+    @Test func writingInPiecesGivesTheSameBytes() throws {
+        let p = try profile(cards: 2, steps: 2)
+        let whole = ChromeTrace.encode(p.devices)
+        var pieces: [[UInt8]] = []
+        ChromeTrace.encode(p.devices, chunkBytes: 1000) { pieces.append($0) }
+        #expect(pieces.count > 10 && pieces.dropLast().allSatisfy { $0.count >= 1000 } && Array(pieces.joined()) == whole)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-trace-\(getpid()).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ChromeTrace.write(p.devices, to: path)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path))) == whole)
+        #expect(throws: ProfileError.self) { try ChromeTrace.write(p.devices, to: "/proc/no-such-dir/trace.json") }
+    }
+}
