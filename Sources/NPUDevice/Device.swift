@@ -331,12 +331,20 @@ public final class Device {
             }
             let (k, s) = (best.card, best.stream)
             guard best.version == version[k][s] else { continue }
-            let placed = devices[k].queues[s][devices[k].queueHeads[s]].id
-            devices[k].place(stream: s, start: best.start)
+            let d = devices[k], head = d.queues[s][d.queueHeads[s]]
+            d.place(stream: s, start: best.start)
             pending -= 1
-            for t in devices[k].queues.indices { evaluate(k, t) }
-            if let waiting = blockedOn.removeValue(forKey: placed) {
-                for (j, t) in waiting where j != k { evaluate(j, t) }
+            // Placing a task moves its stream's ready time and its engine's free time, and
+            // nothing else: only its stream's next head and the heads that wait for the same
+            // engine can start at another time now (and those waiting for the event it records).
+            evaluate(k, s)
+            if let engine = head.kind.engine {
+                for t in d.queues.indices where t != s && d.queueHeads[t] < d.queues[t].count && d.queues[t][d.queueHeads[t]].kind.engine == engine {
+                    evaluate(k, t)
+                }
+            }
+            if let waiting = blockedOn.removeValue(forKey: head.id) {
+                for (j, t) in waiting { evaluate(j, t) }
             }
         }
         for d in devices {
