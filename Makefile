@@ -55,6 +55,9 @@ check-pictures: build
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,700 \
 	  --screenshot=$(PICTURES)/drift-sink.png $(PICTURES)/drift-sink/drift.svg 2>/dev/null
 	python3 bench/check_picture.py $(PICTURES)/drift-sink.png 900 700
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,700 \
+	  --screenshot=$(PICTURES)/study.png Docs/images/studies/lenet-off-O0.svg 2>/dev/null
+	python3 bench/check_picture.py $(PICTURES)/study.png 900 700
 
 # The determinism study: reruns everything and rewrites Docs/Studies.md and its figures.
 study: build
