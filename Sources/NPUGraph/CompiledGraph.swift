@@ -386,7 +386,6 @@ public final class CompiledGraph {
         schedule.compactMap { if case .input(let name) = graph.nodes[$0].kind { name } else { nil } }
     }
 
-    /// The collective op at schedule position `position`, if it is one.
     /// Whether the node at `position` is an op computed every step (not folded).
     func computesOp(at position: Int) -> Bool {
         let i = schedule[position]
@@ -394,6 +393,7 @@ public final class CompiledGraph {
         return false
     }
 
+    /// The collective op at schedule position `position`, if it is one.
     func collective(at position: Int) -> (any CollectiveOp)? {
         if case .op(let op) = graph.nodes[schedule[position]].kind, let c = op as? any CollectiveOp, c.cards > 1 { return c }
         return nil

@@ -97,6 +97,9 @@ public final class ReductionPlanner {
     /// under `off` whatever the policy: a planted divergence ("what if only this launch had added
     /// in another order?"), for `npusim localize` and its tests.
     public var perturbation: (instance: String, step: Int, seed: UInt64)?
+
+    /// The planted seed of the op instance entered, at this step, if it is the one perturbed.
+    private var plantedSeed: UInt64? { perturbation.flatMap { $0.instance == instance && $0.step == step ? $0.seed : nil } }
     /// When true, every plan is appended to `plans` (for the profiler).
     public var recording = false
     public private(set) var plans: [ReductionPlan] = []
@@ -175,30 +178,21 @@ public final class ReductionPlanner {
 
     /// Plans one launch of a reduction of `extent` elements into each of `outputs` outputs.
     public func plan(op: String, site: String, extent: Int, outputs: Int = 1) -> ReductionPlan {
-        let p = policy(for: op)
         let count = blockCount(extent: extent)
+        // A planted launch draws from its own seed, as under `off`, whatever the policy.
+        let planted = count > 1 && !folding ? plantedSeed : nil
+        let p = planted != nil ? .off : policy(for: op)
         let blocks = (0..<count).map { b in (b * extent / count)..<((b + 1) * extent / count) }
         let launch = launchInOp
         launchInOp += 1
         var order: [Int32]
-        if let planted = perturbation, planted.instance == instance, planted.step == step, count > 1, !folding {
-            let tiles = max(1, (outputs + tileSize - 1) / tileSize)
-            order = [Int32](repeating: 0, count: tiles * count)
-            let key = launchKey(site: site, launch: launch, seed: planted.seed)
-            order.withUnsafeMutableBufferPointer { o in
-                npu_order_permutations(o.baseAddress!, count, tiles, key, UInt64(truncatingIfNeeded: step))
-            }
-            let plan = ReductionPlan(op: op, site: site, instance: instance, step: step, launch: launch, extent: extent, policy: .off,
-                                     blocks: blocks, tileSize: tileSize, order: order)
-            if recording { plans.append(plan) }
-            return plan
-        } else if p == .off && count > 1 && folding {
+        if p == .off && count > 1 && folding {
             refusedDraw = true
             order = (0..<count).map(Int32.init)
         } else if p == .off && count > 1 {
             let tiles = max(1, (outputs + tileSize - 1) / tileSize)
             order = [Int32](repeating: 0, count: tiles * count)
-            let key = launchKey(site: site, launch: launch)
+            let key = launchKey(site: site, launch: launch, seed: planted)
             order.withUnsafeMutableBufferPointer { o in
                 npu_order_permutations(o.baseAddress!, count, tiles, key, UInt64(truncatingIfNeeded: step))
             }
@@ -252,12 +246,12 @@ public final class ReductionPlanner {
     /// `site`, the launch index within the op and the step: the arrival order, replayable); nil
     /// under `on` and `strict`, where the algorithm's fixed order or the exact sum applies.
     public func collectiveOrders(op: String, site: String, contributions: Int, chunks: Int) -> [Int32]? {
-        let planted = perturbation.flatMap { $0.instance == instance && $0.step == step ? $0.seed : nil }
+        let planted = plantedSeed
         guard policy(for: op) == .off || planted != nil, contributions > 1, chunks > 0 else { return nil }
         let launch = launchInOp
         launchInOp += 1
         var order = [Int32](repeating: 0, count: chunks * contributions)
-        let key = launchKey(site: site, launch: launch, seed: planted ?? seed)
+        let key = launchKey(site: site, launch: launch, seed: planted)
         order.withUnsafeMutableBufferPointer { o in
             npu_order_permutations(o.baseAddress!, contributions, chunks, key, UInt64(truncatingIfNeeded: step))
         }

@@ -93,22 +93,3 @@ public struct ReproducibilityCheck {
                                     firstDifferentParameter: different)
     }
 }
-
-extension ScriptRunner {
-    /// The steps of one sink in a run of `script` with `options` (sink_size, or −1: an epoch of
-    /// card 0's shard), or nil when the run does not sink.
-    public static func sinkSize(_ script: Script, _ options: RunOptions) throws -> Int? {
-        guard options.sink ?? script.train.sink else { return nil }
-        let size = options.sinkSize ?? script.train.sinkSize
-        return size > 0 ? size : try batchesPerEpoch(script, options)
-    }
-
-    /// The batches of one epoch of card 0's shard (what a run steps through per epoch).
-    public static func batchesPerEpoch(_ script: Script, _ options: RunOptions) throws -> Int {
-        let cards = options.cards ?? script.context.cards
-        let d = try Builder(script: script).dataset()
-        let shard = try Dataset(source: d.source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder,
-                                skip: d.skip, numShards: cards, shardID: 0)
-        return max(1, shard.batchesPerEpoch)
-    }
-}

@@ -149,9 +149,7 @@ public enum ScriptRunner {
         }
         // Dataset sink mode as the run would: sinks of sink_size steps (−1: an epoch of this card's
         // shard); the host prints a loss line (a LossMonitor callback) where the run would.
-        let perEpoch = max(1, dataset.batchesPerEpoch / cards)
-        let sinkSize: Int? = (options.sink ?? script.train.sink)
-            ? { let n = options.sinkSize ?? script.train.sinkSize; return n > 0 ? n : perEpoch }() : nil
+        let perEpoch = try Self.shardBatches(dataset, cards: cards), sinkSize = Self.sinkSize(script, options) { perEpoch }
         let devices: [Device], advance: (Int) throws -> SimTime
         if cards > 1 {
             let cluster = try Cluster(spec: spec, cards: cards)
@@ -464,5 +462,32 @@ public enum ScriptRunner {
         return RunSummary(steps: done, samples: done * dataset.batchSize * cards,
                           hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records,
                           evaluations: evaluations, devices: devices, store: ctx.store)
+    }
+}
+
+extension ScriptRunner {
+    /// The steps of one sink in a run of `script` with `options` (sink_size, or −1: an epoch of
+    /// card 0's shard), or nil when the run does not sink.
+    public static func sinkSize(_ script: Script, _ options: RunOptions) throws -> Int? {
+        try sinkSize(script, options) { try batchesPerEpoch(script, options) }
+    }
+
+    /// `sinkSize` with an epoch's batches from `perEpoch` (asked only for sink_size −1).
+    static func sinkSize(_ script: Script, _ options: RunOptions, perEpoch: () throws -> Int) rethrows -> Int? {
+        guard options.sink ?? script.train.sink else { return nil }
+        let size = options.sinkSize ?? script.train.sinkSize
+        return size > 0 ? size : try perEpoch()
+    }
+
+    /// The batches of one epoch of card 0's shard (what a run steps through per epoch).
+    public static func batchesPerEpoch(_ script: Script, _ options: RunOptions) throws -> Int {
+        try shardBatches(Builder(script: script).dataset(), cards: options.cards ?? script.context.cards)
+    }
+
+    /// The batches of one epoch of card 0's shard of `d` over `cards` cards.
+    static func shardBatches(_ d: Dataset, cards: Int) throws -> Int {
+        let shard = try Dataset(source: d.source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder,
+                                skip: d.skip, numShards: cards, shardID: 0)
+        return max(1, shard.batchesPerEpoch)
     }
 }
