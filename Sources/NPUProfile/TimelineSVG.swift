@@ -17,7 +17,8 @@ public enum TimelineSVG {
         }
     }
 
-    static func escape(_ s: String) -> String {
+    /// `s` as SVG/XML text or attribute content (`&`, `<`, `>` and `"` escaped).
+    public static func escape(_ s: String) -> String {
         guard s.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") }) else { return s }
         return s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
             .replacingOccurrences(of: "\"", with: "&quot;")

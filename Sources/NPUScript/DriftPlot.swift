@@ -1,4 +1,5 @@
 import Foundation
+import NPUProfile
 
 extension DriftStudy {
     /// `drift.svg`: two panels against steps — every replica's loss, and every replica's parameter
@@ -16,7 +17,7 @@ extension DriftStudy {
         var svg = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(top + 2 * panel + gap + 70))" font-family="sans-serif" font-size="11">
         <rect width="100%" height="100%" fill="white"/>
-        <text x="\(left)" y="22" font-size="14">\(escape(title))</text>
+        <text x="\(left)" y="22" font-size="14">\(TimelineSVG.escape(title))</text>
 
         """
         // Panel 1: losses (linear).
@@ -70,7 +71,7 @@ extension DriftStudy {
         for r in 0..<replicas {
             let what = vary == .seed ? "seed \(seeds[r])" : vary == .order ? "order seed \(orderSeeds[r])" : "seed \(seeds[r]), order seed \(orderSeeds[r])"
             let label = "replica \(r) (\(what))"
-            svg += "<rect x=\"\(f(lx))\" y=\"\(f(ly - 9))\" width=\"12\" height=\"4\" fill=\"\(colour(r))\"/><text x=\"\(f(lx + 16))\" y=\"\(f(ly - 4))\">\(escape(label))</text>\n"
+            svg += "<rect x=\"\(f(lx))\" y=\"\(f(ly - 9))\" width=\"12\" height=\"4\" fill=\"\(colour(r))\"/><text x=\"\(f(lx + 16))\" y=\"\(f(ly - 4))\">\(TimelineSVG.escape(label))</text>\n"
             lx += Double(label.count) * 6.2 + 34
             if lx > width - 200 { break }
         }
@@ -84,11 +85,11 @@ extension DriftStudy {
                       steps: Int, x: (Int) -> Double) -> String {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         var s = "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(width))\" height=\"\(f(height))\" fill=\"none\" stroke=\"#444\"/>\n"
-        s += "<text x=\"\(f(left))\" y=\"\(f(top - 6))\">\(escape(label))</text>\n"
+        s += "<text x=\"\(f(left))\" y=\"\(f(top - 6))\">\(TimelineSVG.escape(label))</text>\n"
         for (y, text) in ticks {
             s += "<line x1=\"\(f(left - 4))\" y1=\"\(f(y))\" x2=\"\(f(left))\" y2=\"\(f(y))\" stroke=\"#444\"/>"
             s += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(left + width))\" y2=\"\(f(y))\" stroke=\"#eee\"/>"
-            s += "<text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" text-anchor=\"end\">\(escape(text))</text>\n"
+            s += "<text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" text-anchor=\"end\">\(TimelineSVG.escape(text))</text>\n"
         }
         let tickSteps = Array(Set((0...5).map { 1 + (steps - 1) * $0 / 5 })).sorted()
         for step in tickSteps {
@@ -97,9 +98,5 @@ extension DriftStudy {
         }
         s += "<text x=\"\(f(left + width))\" y=\"\(f(top + height + 30))\" text-anchor=\"end\">step</text>\n"
         return s
-    }
-
-    private func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 }
