@@ -88,6 +88,19 @@ NPU_VECTOR void npu_combine_partials_f32(float *restrict out, const float *restr
     combine_range(out, partials, order, blocks, n, 0, n);
 }
 
+/* out[lo ..< hi] of npu_combine_partials_f32 only. */
+NPU_VECTOR void npu_combine_partials_range_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
+                                               size_t blocks, size_t n, size_t lo, size_t hi) {
+    combine_range(out, partials, order, blocks, n, lo, hi);
+}
+
+/* Tiles first ..< last of npu_combine_tiles_f32 only. */
+NPU_VECTOR void npu_combine_tile_range_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
+                                           size_t blocks, size_t n, size_t tile, size_t first, size_t last) {
+    for (size_t t = first, lo = first * tile; t < last && lo < n; t++, lo += tile)
+        combine_range(out, partials, orders + t * blocks, blocks, n, lo, lo + tile < n ? lo + tile : n);
+}
+
 /* out: [n], partials: [blocks][n], orders: [⌈n / tile⌉][blocks] */
 NPU_VECTOR void npu_combine_tiles_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
                                       size_t blocks, size_t n, size_t tile) {
@@ -126,9 +139,10 @@ void npu_order_permutation(int32_t *restrict order, size_t n, uint64_t launch_ke
     }
 }
 
-NPU_VECTOR void npu_order_permutations(int32_t *restrict order, size_t n, size_t tiles, uint64_t launch_key, uint64_t step) {
+NPU_VECTOR void npu_order_permutations_from(int32_t *restrict order, size_t n, size_t first, size_t tiles, uint64_t launch_key,
+                                            uint64_t step) {
     if (n < 2 || n > 5) { /* more blocks than one Philox block of words can order: tile by tile */
-        for (size_t t = 0; t < tiles; t++) npu_order_permutation(order + t * n, n, launch_key, step, (uint32_t)t);
+        for (size_t t = 0; t < tiles; t++) npu_order_permutation(order + t * n, n, launch_key, step, (uint32_t)(first + t));
         return;
     }
     const uint32_t k0 = (uint32_t)launch_key, k1 = (uint32_t)(launch_key >> 32);
@@ -140,7 +154,7 @@ NPU_VECTOR void npu_order_permutations(int32_t *restrict order, size_t n, size_t
         /* The first Philox4x32-10 block of each tile (counter (step, tile, 0)), vectorised across tiles:
          * the rounds of npu_philox4x32_10. */
         for (size_t j = 0; j < m; j++) {
-            uint32_t c[4] = {s0, s1, (uint32_t)(t0 + j), 0};
+            uint32_t c[4] = {s0, s1, (uint32_t)(first + t0 + j), 0};
             npu_philox_rounds(c, k0, k1);
             for (int i = 0; i < 4; i++) w[i][j] = c[i];
         }
@@ -161,9 +175,13 @@ NPU_VECTOR void npu_order_permutations(int32_t *restrict order, size_t n, size_t
                 o[i] = o[r];
                 o[r] = tmp;
             }
-            if (rejected) npu_order_permutation(o, n, launch_key, step, (uint32_t)(t0 + j));
+            if (rejected) npu_order_permutation(o, n, launch_key, step, (uint32_t)(first + t0 + j));
         }
     }
+}
+
+NPU_VECTOR void npu_order_permutations(int32_t *restrict order, size_t n, size_t tiles, uint64_t launch_key, uint64_t step) {
+    npu_order_permutations_from(order, n, 0, tiles, launch_key, step);
 }
 
 /* ---- exact accumulator ----

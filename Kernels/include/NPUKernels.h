@@ -4,3 +4,4 @@
 #include "npu_reduce.h"
 #include "npu_conv.h"
 #include "npu_elementwise.h"
+#include "npu_parallel.h"

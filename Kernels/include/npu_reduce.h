@@ -24,11 +24,22 @@ void npu_combine_partials_f32(float *restrict out, const float *restrict partial
 void npu_combine_tiles_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
                            size_t blocks, size_t n, size_t tile);
 
+/* Parts of the two above, so threads can share one combine: elements lo ..< hi of
+ * npu_combine_partials_f32, and tiles first ..< last of npu_combine_tiles_f32. */
+void npu_combine_partials_range_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
+                                    size_t blocks, size_t n, size_t lo, size_t hi);
+void npu_combine_tile_range_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
+                                size_t blocks, size_t n, size_t tile, size_t first, size_t last);
+
 /* ---- keyed block orders (the `off` policy) ---- */
 
 /* npu_order_permutation for tiles 0 ..< tiles of one launch: order [tiles][n]. The same orders,
  * computed faster (the first Philox block of many tiles at once). */
 void npu_order_permutations(int32_t *restrict order, size_t n, size_t tiles, uint64_t launch_key, uint64_t step);
+
+/* Tiles first ..< first + tiles of a launch's orders only (order: [tiles][n]), so threads can
+ * share them. */
+void npu_order_permutations_from(int32_t *restrict order, size_t n, size_t first, size_t tiles, uint64_t launch_key, uint64_t step);
 
 /* The key of one launch's orders: Philox4x32-10(counter = (lo, hi of site_hash, card, launch),
  * key = (lo, hi of seed)), its four words folded to 64 bits. */

@@ -1,6 +1,7 @@
 import NPUDevice
 import NPUKernels
 import NPURandom
+import NPUTensor
 
 /// How reductions split across AI cores combine their block partials (Docs/Determinism.md).
 public enum Determinism: String, CaseIterable, Hashable, Sendable {
@@ -116,6 +117,7 @@ public final class ReductionPlanner {
     private var scratch: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
 
     public init(spec: DeviceSpec, policy: Determinism = .off, source: OrderSource = .entropy, card: Int = 0) {
+        Parallel.takeHostThreads()  // one-thread OpenBLAS calls: bits that do not depend on the host's cores
         self.policy = policy
         self.source = source
         self.card = card
@@ -194,7 +196,11 @@ public final class ReductionPlanner {
             order = [Int32](repeating: 0, count: tiles * count)
             let key = launchKey(site: site, launch: launch, seed: planted)
             order.withUnsafeMutableBufferPointer { o in
-                npu_order_permutations(o.baseAddress!, count, tiles, key, UInt64(truncatingIfNeeded: step))
+                // Tiles are drawn independently: threads share them.
+                let base = o.baseAddress!
+                Parallel.forEachChunk(tiles, minimum: max(1, 1024 / count), align: 64) { r in
+                    npu_order_permutations_from(base + r.lowerBound * count, count, r.lowerBound, r.count, key, UInt64(truncatingIfNeeded: step))
+                }
             }
         } else {
             order = (0..<count).map(Int32.init)
@@ -295,8 +301,10 @@ public final class ReductionPlanner {
 
     /// Planned accumulation of per-block partial results computed by the caller (split-K GEMM,
     /// Conv2D filter gradient, scatter-add): `partial(block, buffer)` fills `count` floats for the
-    /// elements of `block`; `exact` computes the `strict` result.
+    /// elements of `block`; `exact` computes the `strict` result. With `concurrent`, blocks'
+    /// partials may be computed on several threads at once (`partial` must allow that).
     public func accumulate(op: String, site: String, extent: Int, count: Int, into out: UnsafeMutablePointer<Float>,
+                           concurrent: Bool = false,
                            partial: (Range<Int>, UnsafeMutablePointer<Float>) -> Void,
                            exact: (UnsafeMutablePointer<Float>) -> Void) {
         let plan = plan(op: op, site: site, extent: extent, outputs: count)
@@ -306,21 +314,33 @@ public final class ReductionPlanner {
         }
         let blocks = plan.blocks.count
         let partials = scratchBuffer(0, blocks * count)
-        for (b, block) in plan.blocks.enumerated() { partial(block, partials + b * count) }
+        plan.blocks.withUnsafeBufferPointer { ranges in
+            Parallel.forEach(blocks, threads: concurrent ? Parallel.threads : 1) { b in partial(ranges[b], partials + b * count) }
+        }
         combine(plan, partials, into: out, count: count)
     }
 
-    /// out = 0 + partials[order[0]] + partials[order[1]] + ..., each tile in its own order.
+    /// out = 0 + partials[order[0]] + partials[order[1]] + ..., each tile in its own order; large
+    /// combines are shared by threads, a chunk of whole tiles each (the order of every element's
+    /// additions is the same).
     private func combine(_ plan: ReductionPlan, _ partials: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-        let blocks = plan.blocks.count
+        let blocks = plan.blocks.count, tile = plan.tileSize
         plan.order.withUnsafeBufferPointer { o in
             if o.count == blocks {
-                npu_combine_partials_f32(out, partials, o.baseAddress!, blocks, count)
+                Parallel.forEachChunk(count, minimum: Self.parallelCombine / blocks, align: 64) { r in
+                    npu_combine_partials_range_f32(out, partials, o.baseAddress!, blocks, count, r.lowerBound, r.upperBound)
+                }
             } else {
-                npu_combine_tiles_f32(out, partials, o.baseAddress!, blocks, count, plan.tileSize)
+                let tiles = (count + tile - 1) / tile
+                Parallel.forEachChunk(tiles, minimum: Self.parallelCombine / blocks / tile, align: 1) { r in
+                    npu_combine_tile_range_f32(out, partials, o.baseAddress!, blocks, count, tile, r.lowerBound, r.upperBound)
+                }
             }
         }
     }
+
+    /// Partials (blocks × outputs) from which a combine is shared by threads.
+    static let parallelCombine = 1 << 16
 
     /// The exact, once-rounded sums of the `strict` policy.
     func exactSum(_ x: UnsafePointer<Float>, outer: Int, extent: Int, inner: Int, into out: UnsafeMutablePointer<Float>) {

@@ -127,9 +127,15 @@ public struct DriftStudy {
                 exchange.finish(r)
             }
         }
-        let saved = BLAS.threads
-        if exchange.jobs > 1 { BLAS.setThreads(1) }  // replicas take the cores; OpenBLAS's own threads would oversubscribe them
-        defer { BLAS.setThreads(saved) }
+        let saved = (blas: BLAS.threads, kernels: Parallel.threads)
+        if exchange.jobs > 1 {  // replicas take the cores; threads of OpenBLAS or the kernels would oversubscribe them
+            BLAS.setThreads(1)
+            Parallel.threads = 1
+        }
+        defer {
+            BLAS.setThreads(saved.blas)
+            Parallel.threads = saved.kernels
+        }
         for t in threads {
             t.stackSize = 16 << 20
             t.start()

@@ -24,6 +24,7 @@ struct NPUSimCommand: ParsableCommand {
         } catch {
             usageError(error)
         }
+        Parallel.takeHostThreads()
         do {
             try command.run()
         } catch let error as CLIError {

@@ -26,7 +26,15 @@ public struct ApplyMomentum: OpDef {
         variable.withMutableFloats { vo in
             accumulation.withMutableFloats { ao in
                 inputs[0].withFloats { v in
-                    inputs[1].withFloats { a in inputs[3].withFloats { g in npu_apply_momentum_f32(vo, ao, v, a, g, lr, momentum, n) } }
+                    inputs[1].withFloats { a in
+                        inputs[3].withFloats { g in
+                            // Elementwise: which thread updates an element changes nothing.
+                            Parallel.forEachChunk(n, minimum: 1 << 15) { r in
+                                let o = r.lowerBound
+                                npu_apply_momentum_f32(vo + o, ao + o, v + o, a + o, g + o, lr, momentum, r.count)
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -132,7 +132,12 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
         if m > 0 && n > 0 { gemm(0..<k, c) }
         return
     }
-    planner.accumulate(op: op, site: "splitK", extent: k, count: m * n, into: c, partial: gemm) { out in
+    // Block partials OpenBLAS computes on one thread are computed concurrently, a block per
+    // thread (Parallel); larger ones, when OpenBLAS has threads of its own, leave them to it, and
+    // products too small to repay waking a thread stay on this one.
+    let blocks = planner.blockCount(extent: k)
+    let concurrent = m * n * k >= 1 << 16 && (BLAS.threads == 1 || m * n * ((k + blocks - 1) / blocks) <= openBLASSingleThreadProducts)
+    planner.accumulate(op: op, site: "splitK", extent: k, count: m * n, into: c, concurrent: concurrent, partial: gemm) { out in
         // Rows of op(A) and columns of op(B) packed contiguous once, so every exact dot product
         // reads two contiguous vectors.
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: m * k), cols = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
@@ -144,6 +149,10 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
         }
     }
 }
+
+/// OpenBLAS computes a product of m·n·k at most this on one thread (its GEMM_MULTITHREAD_THRESHOLD
+/// of 4 times 65,536).
+let openBLASSingleThreadProducts = 4 * 65_536
 
 /// Reference product in double.
 func referenceMatMul(_ a: [Double], _ b: [Double], m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool) -> [Double] {

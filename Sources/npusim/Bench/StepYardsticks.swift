@@ -35,6 +35,10 @@ func gemmFloor(_ bench: String, _ gemms: [StepGEMM]) -> BenchFigure {
          c: UnsafeMutablePointer<Float>.allocate(capacity: g.m * g.n))
     }
     defer { buffers.forEach { $0.c.deallocate() } }
+    // OpenBLAS at its best: with every thread the kernels may use.
+    let saved = BLAS.threads
+    BLAS.setThreads(Parallel.threads)
+    defer { BLAS.setThreads(saved) }
     func run() {
         for (g, buf) in zip(gemms, buffers) {
             buf.a.withUnsafeBufferPointer { a in

@@ -1,0 +1,77 @@
+import Testing
+import NPUDevice
+import NPUKernels
+import NPUTensor
+@testable import NPUOps
+
+/// The kernels' helper threads (Parallel, Kernels/parallel.c): every task runs once, chunks
+/// cover their range once, and no result depends on how many threads shared the work.
+@Suite(.serialized) struct ParallelTests {
+    @Test func everyTaskRunsExactlyOnce() {
+        let tasks = 1000
+        let counts = UnsafeMutablePointer<Int32>.allocate(capacity: tasks)
+        counts.initialize(repeating: 0, count: tasks)
+        defer { counts.deallocate() }
+        for _ in 0..<50 { Parallel.forEach(tasks, threads: 3) { t in counts[t] += 1 } }
+        #expect((0..<tasks).filter { counts[$0] != 50 } == [])
+    }
+
+    @Test(arguments: [0, 1, 15, 16, 17, 1000, 4097])
+    func chunksCoverTheRangeOnceOnAlignedBounds(count: Int) {
+        for threads in [1, 2, 3, 8] {
+            for align in [1, 16, 64] {
+                var seen = [Int](repeating: 0, count: count)
+                var misaligned = 0
+                seen.withUnsafeMutableBufferPointer { s in
+                    Parallel.forEachChunk(count, minimum: 0, align: align, threads: threads) { r in
+                        if r.lowerBound % align != 0 { misaligned += 1 }
+                        for i in r { s[i] += 1 }
+                    }
+                }
+                #expect(seen.allSatisfy { $0 == 1 }, "count \(count), threads \(threads), align \(align)")
+                #expect(misaligned == 0)
+            }
+        }
+    }
+
+    /// Orders drawn for a range of tiles are those tiles' orders of the whole launch.
+    @Test(arguments: [2, 4, 7])
+    func orderRangesEqualTheWholeLaunch(blocks: Int) {
+        let tiles = 300, key: UInt64 = 0x1234_5678_9ABC_DEF0, step: UInt64 = 11
+        var whole = [Int32](repeating: -1, count: tiles * blocks)
+        npu_order_permutations(&whole, blocks, tiles, key, step)
+        for (first, count) in [(0, 64), (64, 100), (164, 136), (299, 1)] {
+            var part = [Int32](repeating: -1, count: count * blocks)
+            npu_order_permutations_from(&part, blocks, first, count, key, step)
+            #expect(part == Array(whole[(first * blocks)..<((first + count) * blocks)]), "tiles \(first)..<\(first + count)")
+        }
+    }
+
+    /// A split-K product whose block partials, combine and orders are shared by threads gives
+    /// the same bits on 1, 2 or 4 threads (OpenBLAS on one thread, as the CLI runs it).
+    @Test func splitKBitsDoNotDependOnTheThreadCount() throws {
+        // K = 512 in 32 blocks on ascend910; a 96×200 output of 75 tiles: all three are shared.
+        let a = roundingTensor([512, 96], seed: 21), b = roundingTensor([512, 200], seed: 22)
+        func product(threads: Int) throws -> [UInt32] {
+            let saved = (kernels: Parallel.threads, blas: BLAS.threads)
+            Parallel.threads = threads
+            BLAS.setThreads(1)
+            defer {
+                Parallel.threads = saved.kernels
+                BLAS.setThreads(saved.blas)
+            }
+            let planner = makePlanner(.off, .replay(7))
+            planner.enter(op: "fc/MatMul")
+            return try MatMul(transposeA: true, splitK: .always).forward([a, b], KernelContext(planner: planner))[0]
+                .toArray(of: Float.self).map(\.bitPattern)
+        }
+        let one = try product(threads: 1)
+        #expect(try product(threads: 2) == one)
+        #expect(try product(threads: 4) == one)
+        // And the product is right: within float32 rounding of the double reference.
+        let reference = referenceMatMul(try a.toArray(of: Float.self).map(Double.init), try b.toArray(of: Float.self).map(Double.init),
+                                        m: 96, k: 512, n: 200, transposeA: true, transposeB: false)
+        let scale = reference.map(abs).max()!
+        #expect(zip(one, reference).allSatisfy { abs(Double(Float(bitPattern: $0)) - $1) <= 1e-4 * scale })
+    }
+}
