@@ -40,10 +40,10 @@ static void wait_a_moment(unsigned spins) {
     else PAUSE();
 }
 
-static void take_tasks(void) {
+static void take_tasks(size_t worker) {
     size_t t;
     while ((t = atomic_fetch_add(&job.next, 1)) < job.tasks) {
-        job.fn(job.context, t);
+        job.fn(job.context, t, worker);
         atomic_fetch_add(&job.done, 1);
     }
 }
@@ -68,7 +68,7 @@ static void *helper_main(void *argument) {
         /* `active` first, then `open`: the caller closes the job before it waits for active == 0,
          * so a helper that arrives late either sees it closed or holds it open until it is done. */
         atomic_fetch_add(&job.active, 1);
-        if (atomic_load(&job.open) && index < job.helpers) take_tasks();
+        if (atomic_load(&job.open) && index < job.helpers) take_tasks(index + 1);
         atomic_fetch_sub(&job.active, 1);
     }
     return NULL;
@@ -92,7 +92,7 @@ void npu_parallel_set_threads(size_t threads) { atomic_store(&thread_budget, thr
 
 void npu_parallel_for(size_t tasks, size_t threads, npu_task_fn fn, void *context) {
     if (threads < 2 || tasks < 2 || pthread_mutex_trylock(&busy) != 0) {
-        for (size_t t = 0; t < tasks; t++) fn(context, t);
+        for (size_t t = 0; t < tasks; t++) fn(context, t, 0);
         return;
     }
     size_t helpers = threads - 1 < MAX_HELPERS ? threads - 1 : MAX_HELPERS;
@@ -119,7 +119,7 @@ void npu_parallel_for(size_t tasks, size_t threads, npu_task_fn fn, void *contex
         pthread_cond_broadcast(&wake);
         pthread_mutex_unlock(&sleep_lock);
     }
-    take_tasks();
+    take_tasks(0);
     /* A helper may be descheduled mid-task when the cores are oversubscribed: yield to it. */
     for (unsigned spins = 1; atomic_load(&job.done) < tasks; spins++) wait_a_moment(spins);
     atomic_store(&job.open, 0);

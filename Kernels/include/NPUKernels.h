@@ -5,3 +5,4 @@
 #include "npu_conv.h"
 #include "npu_elementwise.h"
 #include "npu_parallel.h"
+#include "npu_gemm.h"

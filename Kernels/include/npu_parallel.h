@@ -6,9 +6,10 @@
 
 #include <stddef.h>
 
-typedef void (*npu_task_fn)(void *context, size_t task);
+/* A task; `worker` is 0 on the calling thread and 1 ..< threads on helpers (per-thread scratch). */
+typedef void (*npu_task_fn)(void *context, size_t task, size_t worker);
 
-/* Runs fn(context, t) for every t in 0 ..< tasks, on the calling thread and up to threads − 1
+/* Runs fn(context, t, worker) for every t in 0 ..< tasks, on the calling thread and up to threads − 1
  * helpers, and returns when all have run. The calling thread never waits for a helper to wake:
  * it takes tasks itself and waits only for tasks a helper has started. With threads < 2,
  * tasks < 2, or while another thread is using the pool, the calling thread runs every task. */

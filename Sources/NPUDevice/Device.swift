@@ -39,7 +39,8 @@ public final class Device {
     /// event (a wait captures the latest record when it is enqueued).
     fileprivate(set) var recordEnds: [TaskID: SimTime] = [:]
     private var streamReady: [SimTime] = []
-    private var engineFree: [Engine: SimTime] = [:]
+    /// When each engine is next free, indexed by `Engine.slot` (an array: hashing an engine hashes its name).
+    private var engineFree = [SimTime](repeating: .zero, count: Engine.allCases.count)
     private var scheduled: [TaskRecord?] = []
     private var scheduledBase = 0
     /// What the timeline keeps of scheduled tasks. Bounded by default, so a long run's memory
@@ -301,7 +302,7 @@ public final class Device {
         // only its own card's heads (streams, engines) and the heads waiting for the event it
         // records, so only those are evaluated again and pushed anew; an entry whose head was
         // evaluated since is stale (its version is old) and skipped when it surfaces.
-        let byOrdinal = Dictionary(devices.map { ($0.ordinal, $0) }, uniquingKeysWith: { a, _ in a })
+        let byOrdinal = devices.count == 1 ? [:] : Dictionary(devices.map { ($0.ordinal, $0) }, uniquingKeysWith: { a, _ in a })
         var version: [[Int]] = devices.map { d in Array(repeating: 0, count: d.queues.count) }
         var heads = HeadHeap()
         var blockedOn: [TaskID: [(Int, Int)]] = [:]
@@ -319,7 +320,7 @@ public final class Device {
                 }
                 start = max(start, done)
             }
-            if let engine = task.kind.engine { start = max(start, d.engineFree[engine] ?? .zero) }
+            if let engine = task.kind.engine { start = max(start, d.engineFree[engine.slot]) }
             heads.push(HeadHeap.Entry(start: start, sequence: task.sequence, card: k, stream: s, version: version[k][s]))
         }
         for k in devices.indices where devices[k].pendingCount > 0 {
@@ -355,7 +356,7 @@ public final class Device {
             d.trimTimeline()
         }
         // Nothing is pending: only the latest record of each event can still be waited for.
-        for d in devices {
+        for d in devices where d.recordEnds.count > d.latestRecord.count {
             let live = Set(d.latestRecord.values)
             d.recordEnds = d.recordEnds.filter { live.contains($0.key) }
         }
@@ -369,7 +370,7 @@ public final class Device {
         let end = start + task.duration
         streamReady[s] = end
         let engine = task.kind.engine
-        if let engine { engineFree[engine] = end }
+        if let engine { engineFree[engine.slot] = end }
         if case .eventRecord = task.kind { recordEnds[task.id] = end }
         scheduled[task.id.index - scheduledBase] = TaskRecord(
             id: task.id, stream: s, streamName: streams[s].name, name: task.name, type: task.type,

@@ -25,8 +25,19 @@ public enum Engine: String, CaseIterable, Hashable, Sendable, Comparable {
     /// The inter-card link, receiving.
     case linkReceive = "link-recv"
 
-    public static func < (a: Engine, b: Engine) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    public static func < (a: Engine, b: Engine) -> Bool { a.slot < b.slot }
+
+    /// The engine's position in `allCases`, for arrays indexed by engine.
+    public var slot: Int {
+        switch self {
+        case .cube: 0
+        case .vector: 1
+        case .h2d: 2
+        case .d2h: 3
+        case .d2d: 4
+        case .linkSend: 5
+        case .linkReceive: 6
+        }
     }
 }
 

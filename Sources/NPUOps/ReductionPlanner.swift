@@ -299,10 +299,11 @@ public final class ReductionPlanner {
         combine(plan, partials, into: out, count: n)
     }
 
-    /// Planned accumulation of per-block partial results computed by the caller (split-K GEMM,
-    /// Conv2D filter gradient, scatter-add): `partial(block, buffer)` fills `count` floats for the
-    /// elements of `block`; `exact` computes the `strict` result. With `concurrent`, blocks'
-    /// partials may be computed on several threads at once (`partial` must allow that).
+    /// Planned accumulation of per-block partial results computed by the caller (split-K GEMM
+    /// with shallow blocks, Conv2D filter gradient, scatter-add): `partial(block, buffer)` fills
+    /// `count` floats for the elements of `block`; `exact` computes the `strict` result. With
+    /// `concurrent`, blocks' partials may be computed on several threads at once (`partial` must
+    /// allow that).
     public func accumulate(op: String, site: String, extent: Int, count: Int, into out: UnsafeMutablePointer<Float>,
                            concurrent: Bool = false,
                            partial: (Range<Int>, UnsafeMutablePointer<Float>) -> Void,
@@ -318,6 +319,21 @@ public final class ReductionPlanner {
             Parallel.forEach(blocks, threads: concurrent ? Parallel.threads : 1) { b in partial(ranges[b], partials + b * count) }
         }
         combine(plan, partials, into: out, count: count)
+    }
+
+    /// Planned accumulation by a kernel that computes every block's partial and adds them in the
+    /// plan's orders itself (the fused split-K product): `fused(plan, workspace)` with
+    /// `workspace(blocks)` floats of scratch; `exact` computes the `strict` result.
+    public func accumulateFused(op: String, site: String, extent: Int, count: Int, into out: UnsafeMutablePointer<Float>,
+                                workspace: (Int) -> Int,
+                                fused: (ReductionPlan, UnsafeMutablePointer<Float>) -> Void,
+                                exact: (UnsafeMutablePointer<Float>) -> Void) {
+        let plan = plan(op: op, site: site, extent: extent, outputs: count)
+        if plan.policy == .strict {
+            exact(out)
+            return
+        }
+        fused(plan, scratchBuffer(0, workspace(plan.blocks.count)))
     }
 
     /// out = 0 + partials[order[0]] + partials[order[1]] + ..., each tile in its own order; large

@@ -35,7 +35,7 @@ public enum Parallel {
         withoutActuallyEscaping(body) { body in
             var task = body
             withUnsafeMutablePointer(to: &task) { pointer in
-                npu_parallel_for(tasks, threads, { context, t in
+                npu_parallel_for(tasks, threads, { context, t, _ in
                     context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(t)
                 }, pointer)
             }

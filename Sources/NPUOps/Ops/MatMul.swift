@@ -1,5 +1,6 @@
 import COpenBLAS
 import NPUDevice
+import NPUKernels
 import NPUTensor
 
 /// Whether a MatMul splits its reduced dimension K across AI cores (partials added by the
@@ -108,7 +109,8 @@ func productGradients<B: GradBuilder>(_ b: inout B, _ ta: Bool, _ tb: Bool, _ a:
     }
 }
 
-/// C[m×n] = op(A)·op(B): one OpenBLAS call, or split over K by the reduction planner.
+/// C[m×n] = op(A)·op(B): one OpenBLAS call, or split over K by the reduction planner and computed
+/// by the fused split-K kernel.
 func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
                  _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, split: SplitK, op: String, _ ctx: KernelContext) {
     let planner = ctx.planner
@@ -121,38 +123,58 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
     // bits never depend on the core count.
     case .auto: planner.policy(for: op) == .strict ? k > 1 : tiles < planner.cores && planner.naturalBlockCount(extent: k) > 1
     }
-    func gemm(_ range: Range<Int>, _ out: UnsafeMutablePointer<Float>) {
-        // A's K-slice starts at column (or row, if transposed) range.lowerBound.
-        let aStart = ta ? a + range.lowerBound * lda : a + range.lowerBound
-        let bStart = tb ? b + range.lowerBound : b + range.lowerBound * ldb
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
-                    Int32(range.count), 1, aStart, Int32(lda), bStart, Int32(ldb), 0, out, Int32(n))
-    }
-    guard splits, m > 0, n > 0 else {
-        if m > 0 && n > 0 { gemm(0..<k, c) }
+    guard m > 0, n > 0 else { return }
+    guard splits else {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a,
+                    Int32(lda), b, Int32(ldb), 0, c, Int32(n))
         return
     }
-    // Block partials OpenBLAS computes on one thread are computed concurrently, a block per
-    // thread (Parallel); larger ones, when OpenBLAS has threads of its own, leave them to it, and
-    // products too small to repay waking a thread stay on this one.
-    let blocks = planner.blockCount(extent: k)
-    let concurrent = m * n * k >= 1 << 16 && (BLAS.threads == 1 || m * n * ((k + blocks - 1) / blocks) <= openBLASSingleThreadProducts)
-    planner.accumulate(op: op, site: "splitK", extent: k, count: m * n, into: c, concurrent: concurrent, partial: gemm) { out in
-        // Rows of op(A) and columns of op(B) packed contiguous once, so every exact dot product
-        // reads two contiguous vectors.
-        let rows = UnsafeMutablePointer<Float>.allocate(capacity: m * k), cols = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
-        defer { rows.deallocate(); cols.deallocate() }
-        for i in 0..<m { for p in 0..<k { rows[i * k + p] = ta ? a[p * lda + i] : a[i * lda + p] } }
-        for j in 0..<n { for p in 0..<k { cols[j * k + p] = tb ? b[j * ldb + p] : b[p * ldb + j] } }
-        for i in 0..<m {
-            for j in 0..<n { out[i * n + j] = exactDot(rows + i * k, 1, cols + j * k, 1, k) }
+    // Threads share the work unless the product is too small to repay waking one.
+    let threads = m * n * k >= 1 << 16 ? Parallel.threads : 1
+    if k < fusedMinimumDepth * planner.blockCount(extent: k) {
+        // Shallow blocks (a weight gradient over a batch): a one-thread OpenBLAS call per block,
+        // blocks on several threads at once, the partials combined after.
+        func gemm(_ range: Range<Int>, _ out: UnsafeMutablePointer<Float>) {
+            let aStart = ta ? a + range.lowerBound * lda : a + range.lowerBound
+            let bStart = tb ? b + range.lowerBound : b + range.lowerBound * ldb
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
+                        Int32(range.count), 1, aStart, Int32(lda), bStart, Int32(ldb), 0, out, Int32(n))
         }
+        planner.accumulate(op: op, site: "splitK", extent: k, count: m * n, into: c, concurrent: threads > 1, partial: gemm) { out in
+            exactProduct(ta, tb, m, n, k, a, lda, b, ldb, out)
+        }
+        return
+    }
+    // Deep blocks: partials computed and combined in one pass (Kernels/gemm.c), each
+    // micro-tile's partials of every block in cache.
+    planner.accumulateFused(op: op, site: "splitK", extent: k, count: m * n, into: c, workspace: { npu_splitk_gemm_workspace(k, $0, threads) }) { plan, workspace in
+        let bounds = plan.blocks.map { Int64($0.lowerBound) } + [Int64(k)]
+        plan.order.withUnsafeBufferPointer { o in
+            npu_splitk_gemm_f32(c, a, lda, ta ? 1 : 0, b, ldb, tb ? 1 : 0, m, n, k, bounds, plan.blocks.count, o.baseAddress!,
+                                o.count / plan.blocks.count, plan.tileSize, workspace, threads)
+        }
+    } exact: { out in
+        exactProduct(ta, tb, m, n, k, a, lda, b, ldb, out)
     }
 }
 
-/// OpenBLAS computes a product of m·n·k at most this on one thread (its GEMM_MULTITHREAD_THRESHOLD
-/// of 4 times 65,536).
-let openBLASSingleThreadProducts = 4 * 65_536
+/// Blocks of at least this many terms go to the fused split-K kernel; shallower ones are mostly
+/// partial traffic, which OpenBLAS's one call per block writes faster.
+let fusedMinimumDepth = 16
+
+/// The `strict` product: every output an exact dot product, rounded once.
+func exactProduct(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
+                  _ b: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>) {
+    // Rows of op(A) and columns of op(B) packed contiguous once, so every exact dot product
+    // reads two contiguous vectors.
+    let rows = UnsafeMutablePointer<Float>.allocate(capacity: m * k), cols = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+    defer { rows.deallocate(); cols.deallocate() }
+    for i in 0..<m { for p in 0..<k { rows[i * k + p] = ta ? a[p * lda + i] : a[i * lda + p] } }
+    for j in 0..<n { for p in 0..<k { cols[j * k + p] = tb ? b[j * ldb + p] : b[p * ldb + j] } }
+    for i in 0..<m {
+        for j in 0..<n { out[i * n + j] = exactDot(rows + i * k, 1, cols + j * k, 1, k) }
+    }
+}
 
 /// Reference product in double.
 func referenceMatMul(_ a: [Double], _ b: [Double], m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool) -> [Double] {

@@ -1,0 +1,26 @@
+/* The split-K product of the reduction planner: block partials computed and combined in one
+ * pass, each micro-tile's partials of every block kept in cache, never in an output-sized buffer. */
+#ifndef NPU_GEMM_H
+#define NPU_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* C[m×n] (row-major) = Σ over the K-blocks of P_b, added from 0 in each output tile's block
+ * order (atomic adds on the card): out = ((0 + P_σ0) + P_σ1) + …, element e in tile e / tile,
+ * whose order is orders[t·blocks ..< (t+1)·blocks] (tiles from norders on use the last order).
+ * P_b[i][j] = Σ_{q ∈ block b} op(A)[i][q]·op(B)[q][j], q ascending from 0, every term a fused
+ * multiply-add: the bits depend on nothing but the inputs, the blocks and the orders (not on
+ * the vector width, the BLAS or the thread count).
+ * op(A)[i][q] = ta ? a[q·lda + i] : a[i·lda + q]; op(B)[q][j] = tb ? b[j·ldb + q] : b[q·ldb + j].
+ * bounds: [blocks + 1] ascending, bounds[0] = 0, bounds[blocks] = k.
+ * workspace: npu_splitk_gemm_workspace(k, blocks, threads) floats. Runs on up to `threads`
+ * threads (npu_parallel.h). */
+void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const float *b, size_t ldb, int tb, size_t m, size_t n,
+                         size_t k, const int64_t *bounds, size_t blocks, const int32_t *orders, size_t norders, size_t tile,
+                         float *workspace, size_t threads);
+
+/* Floats of workspace npu_splitk_gemm_f32 needs. */
+size_t npu_splitk_gemm_workspace(size_t k, size_t blocks, size_t threads);
+
+#endif

@@ -1,0 +1,57 @@
+import Testing
+import NPUKernels
+import NPUTensor
+@testable import NPUOps
+
+/// The fused split-K kernel (Kernels/gemm.c) against its contract written out in Swift: each
+/// block's partial a chain of fused multiply-adds over its terms in order, from 0, and the
+/// partials added from 0 in each output tile's block order. Bits, for every layout.
+@Suite struct FusedProductTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var m: Int, n: Int, k: Int, ta: Bool, tb: Bool, blocks: Int, tile: Int, oneOrder: Bool
+        var testDescription: String { "\(m)×\(n)×\(k) ta \(ta) tb \(tb), \(blocks) blocks, tile \(tile)\(oneOrder ? ", one order" : "")" }
+    }
+
+    static let cases: [Case] = [
+        Case(m: 32, n: 128, k: 784, ta: false, tb: true, blocks: 32, tile: 256, oneOrder: false),  // the MLP's fc1 forward
+        Case(m: 13, n: 45, k: 100, ta: true, tb: false, blocks: 5, tile: 7, oneOrder: false),  // tiles cross rows, ragged panels
+        Case(m: 7, n: 70, k: 64, ta: false, tb: false, blocks: 4, tile: 256, oneOrder: true),
+        Case(m: 6, n: 33, k: 50, ta: true, tb: true, blocks: 3, tile: 16, oneOrder: false),
+        Case(m: 1, n: 1, k: 17, ta: false, tb: false, blocks: 1, tile: 1, oneOrder: false),
+    ]
+
+    @Test(arguments: cases)
+    func bitsFollowTheContract(_ c: Case) throws {
+        let a = try roundingTensor([c.m * c.k], seed: 31).toArray(of: Float.self), b = try roundingTensor([c.k * c.n], seed: 32).toArray(of: Float.self)
+        let lda = c.ta ? c.m : c.k, ldb = c.tb ? c.k : c.n
+        let bounds = (0...c.blocks).map { Int64($0 * c.k / c.blocks) }
+        let tiles = c.oneOrder ? 1 : (c.m * c.n + c.tile - 1) / c.tile
+        // Each tile's order: a rotation and reversal of the blocks, different from tile to tile.
+        let orders = (0..<tiles).flatMap { t in (0..<c.blocks).map { Int32((t % 2 == 0 ? $0 + t : c.blocks - 1 - $0 + t) % c.blocks) } }
+        var expected = [UInt32](repeating: 0, count: c.m * c.n)
+        for i in 0..<c.m {
+            for j in 0..<c.n {
+                let e = i * c.n + j, first = min(e / c.tile, tiles - 1) * c.blocks
+                let order = orders[first..<(first + c.blocks)]
+                var sum: Float = 0
+                for block in order {
+                    var partial: Float = 0
+                    for q in Int(bounds[Int(block)])..<Int(bounds[Int(block) + 1]) {
+                        let x = c.ta ? a[q * lda + i] : a[i * lda + q], y = c.tb ? b[j * ldb + q] : b[q * ldb + j]
+                        partial = partial.addingProduct(x, y)
+                    }
+                    sum += partial
+                }
+                expected[e] = sum.bitPattern
+            }
+        }
+        for threads in [1, 2, 3] {
+            var out = [Float](repeating: .nan, count: c.m * c.n)
+            var workspace = [Float](repeating: 0, count: npu_splitk_gemm_workspace(c.k, c.blocks, threads))
+            npu_splitk_gemm_f32(&out, a, lda, c.ta ? 1 : 0, b, ldb, c.tb ? 1 : 0, c.m, c.n, c.k, bounds, c.blocks, orders, tiles, c.tile,
+                                &workspace, threads)
+            let wrong = zip(out, expected).enumerated().filter { $0.element.0.bitPattern != $0.element.1 }.map(\.offset)
+            #expect(wrong.count == 0, "threads \(threads): \(wrong.count) outputs differ, first \(wrong.prefix(5))")
+        }
+    }
+}
