@@ -16,14 +16,17 @@
 #endif
 
 #define MAX_HELPERS 15
-/* Polls of the job counter before a helper sleeps (each a pause; a yield every 64). */
-#define SPINS 40000
+/* Polls of the job counter before a helper sleeps (each a pause, a yield every 64): about
+ * 0.1 s, as long as OpenBLAS's own threads wait, so a training loop's jobs find their helpers
+ * awake (a woken helper tends to be placed on the waker's core and share it for a while). */
+#define SPINS 4000000
 
 static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static atomic_ulong generation;
 static atomic_int sleepers;
+static atomic_int resting; /* npu_parallel_rest: spinning helpers go to sleep now */
 static size_t helpers_started;
 
 static struct {
@@ -54,7 +57,7 @@ static void *helper_main(void *argument) {
     for (;;) {
         unsigned spins = 0;
         while (atomic_load(&generation) == seen) {
-            if (++spins < SPINS) {
+            if (++spins < SPINS && !atomic_load(&resting)) {
                 wait_a_moment(spins);
                 continue;
             }
@@ -76,6 +79,8 @@ static void *helper_main(void *argument) {
 
 /* 0 until first asked for or set: then OpenBLAS's thread count at that moment. */
 static atomic_size_t thread_budget;
+
+void npu_parallel_rest(void) { atomic_store(&resting, 1); }
 
 size_t npu_parallel_threads(void) {
     size_t n = atomic_load(&thread_budget);
@@ -106,6 +111,7 @@ void npu_parallel_for(size_t tasks, size_t threads, npu_task_fn fn, void *contex
         if (failed) break;
         helpers_started++;
     }
+    atomic_store(&resting, 0);
     job.fn = fn;
     job.context = context;
     job.tasks = tasks;

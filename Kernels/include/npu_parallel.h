@@ -15,6 +15,10 @@ typedef void (*npu_task_fn)(void *context, size_t task, size_t worker);
  * tasks < 2, or while another thread is using the pool, the calling thread runs every task. */
 void npu_parallel_for(size_t tasks, size_t threads, npu_task_fn fn, void *context);
 
+/* Sends spinning helpers to sleep now (they wake with the next job): before timing something
+ * else on the same cores, or when the simulator goes idle. */
+void npu_parallel_rest(void);
+
 /* How many threads kernels use for their own loops: set by npu_parallel_set_threads, else
  * OpenBLAS's thread count when first asked (which honours OPENBLAS_NUM_THREADS). */
 size_t npu_parallel_threads(void);

@@ -25,6 +25,10 @@ public enum Parallel {
         threads = budget
     }()
 
+    /// Sends the helper threads to sleep now instead of after their usual 0.1 s of waiting for
+    /// the next job (benchmarks do before timing a yardstick on the same cores).
+    public static func rest() { npu_parallel_rest() }
+
     /// Calls `body(t)` for every t in 0..<tasks, possibly concurrently, and returns when all have
     /// run. Tasks must write disjoint memory; which thread runs one never changes a result.
     public static func forEach(_ tasks: Int, threads: Int = Parallel.threads, _ body: (Int) -> Void) {

@@ -16,6 +16,19 @@ import NPUTensor
         #expect((0..<tasks).filter { counts[$0] != 50 } == [])
     }
 
+    /// Helpers sent to sleep wake for the next job; none is lost.
+    @Test func restingHelpersWakeForTheNextJob() {
+        let tasks = 64
+        let counts = UnsafeMutablePointer<Int32>.allocate(capacity: tasks)
+        counts.initialize(repeating: 0, count: tasks)
+        defer { counts.deallocate() }
+        for _ in 0..<20 {
+            Parallel.rest()
+            Parallel.forEach(tasks, threads: 2) { t in counts[t] += 1 }
+        }
+        #expect((0..<tasks).filter { counts[$0] != 20 } == [])
+    }
+
     @Test(arguments: [0, 1, 15, 16, 17, 1000, 4097])
     func chunksCoverTheRangeOnceOnAlignedBounds(count: Int) {
         for threads in [1, 2, 3, 8] {

@@ -80,6 +80,13 @@ struct BenchCommand: ParsableCommand {
 }
 
 /// Host wall-clock seconds taken by `body`.
+/// Runs `body` over and over for `seconds`: two-thread work needs about 0.25 s after its threads
+/// wake before the OS has put them on separate cores (until then they can share one).
+func warmUp(seconds: Double = 0.25, _ body: () throws -> Void) rethrows {
+    let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+    repeat { try body() } while DispatchTime.now().uptimeNanoseconds < end
+}
+
 func wallSeconds(_ body: () -> Void) -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
     body()

@@ -27,7 +27,7 @@ func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recordin
                                  optimizer: opt, mode: mode, device: Device(spec: .ascend910), store: ctx.store,
                                  configuration: StepConfiguration(determinism: .off, recording: recording))
         let x = sampleTensor(input), y = try Tensor(shape: [input[0]], values: (0..<input[0]).map { Int32($0 % 10) })
-        for _ in 0..<10 { _ = try step(x, y) }  // warm-up
+        try warmUp { _ = try step(x, y) }
         var ms: [Double] = []
         for _ in 0..<9 {
             let n = 20

@@ -35,7 +35,8 @@ func gemmFloor(_ bench: String, _ gemms: [StepGEMM]) -> BenchFigure {
          c: UnsafeMutablePointer<Float>.allocate(capacity: g.m * g.n))
     }
     defer { buffers.forEach { $0.c.deallocate() } }
-    // OpenBLAS at its best: with every thread the kernels may use.
+    // OpenBLAS at its best: with every thread the kernels may use, none of them spinning.
+    Parallel.rest()
     let saved = BLAS.threads
     BLAS.setThreads(Parallel.threads)
     defer { BLAS.setThreads(saved) }
@@ -49,7 +50,7 @@ func gemmFloor(_ bench: String, _ gemms: [StepGEMM]) -> BenchFigure {
             }
         }
     }
-    for _ in 0..<10 { run() }
+    warmUp(run)
     let ms = (0..<9).map { _ in wallSeconds { for _ in 0..<20 { run() } } / 20 * 1e3 }
     return BenchFigure(bench: bench, caseName: "gemm-floor", unit: "ms/step", values: ms)
 }
@@ -67,6 +68,7 @@ func numpyStep(_ bench: String, script body: String) -> [BenchFigure] {
         print((time.perf_counter() - t) / 20 * 1e3)
     """
     var figures: [BenchFigure] = []
+    Parallel.rest()  // the cores to numpy alone
     for (caseName, threads) in [("numpy", nil), ("numpy-1thread", "1")] as [(String, String?)] {
         let environment = threads.map { ["OPENBLAS_NUM_THREADS=\($0)", "OMP_NUM_THREADS=\($0)"] } ?? []
         do {
