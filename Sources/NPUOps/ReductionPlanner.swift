@@ -113,8 +113,9 @@ public final class ReductionPlanner {
     private var instance = ""
     private var instanceHash: UInt64 = 0xcbf2_9ce4_8422_2325
     private var launchInOp = 0
-    /// Block partials and strict's column copies, kept between launches (no allocation per launch).
-    private var scratch: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
+    /// Block partials and strict's column copies, kept between launches (no allocation per launch;
+    /// large ones on huge pages, so a partial buffer's speed does not depend on where malloc put it).
+    private let scratch = Workspace()
 
     public init(spec: DeviceSpec, policy: Determinism = .off, source: OrderSource = .entropy, card: Int = 0) {
         Parallel.takeHostThreads()  // one-thread OpenBLAS calls: bits that do not depend on the host's cores
@@ -135,17 +136,8 @@ public final class ReductionPlanner {
         }
     }
 
-    deinit { scratch.forEach { $0.pointer.deallocate() } }
-
     /// Scratch buffer `slot` (0: block partials, 1: strict's columns) for at least `count` floats.
-    private func scratchBuffer(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
-        while scratch.count <= slot { scratch.append((.allocate(capacity: 1), 1)) }
-        if scratch[slot].capacity < count {
-            scratch[slot].pointer.deallocate()
-            scratch[slot] = (.allocate(capacity: count), count)
-        }
-        return scratch[slot].pointer
-    }
+    private func scratchBuffer(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> { scratch.floats(count, slot: slot) }
 
     /// The policy for an op type.
     public func policy(for op: String) -> Determinism { overrides[op] ?? policy }

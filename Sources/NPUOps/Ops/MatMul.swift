@@ -130,8 +130,9 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
         return
     }
     // Threads share the work unless the product is too small to repay waking one.
-    let threads = m * n * k >= 1 << 16 ? Parallel.threads : 1
-    if k < fusedMinimumDepth * planner.blockCount(extent: k) {
+    let small = m * n * k < 1 << 16
+    let threads = small ? 1 : Parallel.threads
+    if !small && k < fusedMinimumDepth * planner.blockCount(extent: k) {
         // Shallow blocks (a weight gradient over a batch): a one-thread OpenBLAS call per block,
         // blocks on several threads at once, the partials combined after.
         func gemm(_ range: Range<Int>, _ out: UnsafeMutablePointer<Float>) {
@@ -158,8 +159,10 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
     }
 }
 
-/// Blocks of at least this many terms go to the fused split-K kernel; shallower ones are mostly
-/// partial traffic, which OpenBLAS's one call per block writes faster.
+/// Blocks of at least this many terms go to the fused split-K kernel, and every block of a small
+/// product (under 2^16 multiply-adds, where a call per block costs more than the arithmetic);
+/// shallower blocks of larger products are mostly partial traffic, which OpenBLAS's one call per
+/// block writes faster.
 let fusedMinimumDepth = 16
 
 /// The `strict` product: every output an exact dot product, rounded once.

@@ -27,19 +27,23 @@ let lenetGEMMs = [
     StepGEMM(m: 6, n: 25, k: 32 * 24 * 24, ta: false, tb: true),
 ]
 
-/// The "gemm-floor" case: host ms for a step's GEMMs alone through the same OpenBLAS, the least
-/// a step could cost on this host.
-func gemmFloor(_ bench: String, _ gemms: [StepGEMM]) -> BenchFigure {
-    let buffers = gemms.map { g in
-        (a: try! sampleTensor([g.m * g.k]).toArray(of: Float.self), b: try! sampleTensor([g.k * g.n], seed: 2).toArray(of: Float.self),
-         c: UnsafeMutablePointer<Float>.allocate(capacity: g.m * g.n))
+/// The "gemm-floor" case: a step's GEMMs alone through the same OpenBLAS, the least a step could
+/// cost on this host. Timed in rounds interleaved with the graph step's (`stepFigures`), so both
+/// see the same machine: this shared VM's two cores change speed from second to second.
+final class GemmFloor {
+    private let gemms: [StepGEMM]
+    private let buffers: [(a: [Float], b: [Float], c: UnsafeMutablePointer<Float>)]
+
+    init(_ gemms: [StepGEMM]) {
+        self.gemms = gemms
+        buffers = gemms.map { g in
+            (a: try! sampleTensor([g.m * g.k]).toArray(of: Float.self), b: try! sampleTensor([g.k * g.n], seed: 2).toArray(of: Float.self),
+             c: UnsafeMutablePointer<Float>.allocate(capacity: g.m * g.n))
+        }
     }
-    defer { buffers.forEach { $0.c.deallocate() } }
-    // OpenBLAS at its best: with every thread the kernels may use, none of them spinning.
-    Parallel.rest()
-    let saved = BLAS.threads
-    BLAS.setThreads(Parallel.threads)
-    defer { BLAS.setThreads(saved) }
+
+    deinit { buffers.forEach { $0.c.deallocate() } }
+
     func run() {
         for (g, buf) in zip(gemms, buffers) {
             buf.a.withUnsafeBufferPointer { a in
@@ -50,9 +54,16 @@ func gemmFloor(_ bench: String, _ gemms: [StepGEMM]) -> BenchFigure {
             }
         }
     }
-    warmUp(run)
-    let ms = (0..<9).map { _ in wallSeconds { for _ in 0..<20 { run() } } / 20 * 1e3 }
-    return BenchFigure(bench: bench, caseName: "gemm-floor", unit: "ms/step", values: ms)
+
+    /// `body` with OpenBLAS at its best: every thread the kernels may use, none of their helpers
+    /// spinning.
+    func atBest<T>(_ body: () throws -> T) rethrows -> T {
+        Parallel.rest()
+        let saved = BLAS.threads
+        BLAS.setThreads(Parallel.threads)
+        defer { BLAS.setThreads(saved) }
+        return try body()
+    }
 }
 
 /// The "numpy" cases: a hand-written numpy training step of the same net (python3 in the same
