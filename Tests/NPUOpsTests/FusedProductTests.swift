@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import NPUKernels
 import NPUTensor
@@ -53,5 +54,40 @@ import NPUTensor
             let wrong = zip(out, expected).enumerated().filter { $0.element.0.bitPattern != $0.element.1 }.map(\.offset)
             #expect(wrong.count == 0, "threads \(threads): \(wrong.count) outputs differ, first \(wrong.prefix(5))")
         }
+    }
+}
+
+/// The sparse cross-entropy's scratch-memory path gives the bits of the general path (the dense
+/// one-hot label matrix), forward and gradient, for each reduction.
+@Suite struct SparseCrossEntropyPathTests {
+    @Test(arguments: [LossReduction.mean, .sum, .none])
+    func scratchPathGivesTheGeneralPathsBits(reduction: LossReduction) throws {
+        let n = 37, c = 11
+        let logits = roundingTensor([n, c], seed: 41)
+        let labels = try Tensor(shape: [n], values: (0..<n).map { Int32(($0 * 5) % c) })
+        let op = SoftmaxCrossEntropyWithLogits(sparse: true, reduction: reduction)
+        let ctx = KernelContext(planner: makePlanner(.on))
+        // General path: per-sample losses from the one-hot matrix, then the planned sum.
+        let general = try op.perSample(logits, labels)
+        let loss = try op.forward([logits, labels], ctx)[0].toArray(of: Float.self)
+        if reduction == .none {
+            #expect(loss.map(\.bitPattern) == general.loss.map(\.bitPattern))
+        } else {
+            var total: Float = 0
+            general.loss.withUnsafeBufferPointer { ctx.planner.sum(op: op.type, site: "mean", $0.baseAddress!, outer: 1, extent: n, inner: 1, into: &total) }
+            #expect(loss[0].bitPattern == (reduction == .mean ? total / Float(n) : total).bitPattern)
+        }
+        let dloss = reduction == .none ? roundingTensor([n], seed: 42) : Tensor(scalar: Float(0.75))
+        let g = try dloss.toArray(of: Float.self)
+        let grad = try SoftmaxCrossEntropyGrad(sparse: true, reduction: reduction).forward([logits, labels, dloss], ctx)[0].toArray(of: Float.self)
+        var expected = [Float](repeating: 0, count: n * c)
+        for r in 0..<n {
+            let scale: Float = reduction == .none ? g[r] : (reduction == .mean ? g[0] / Float(n) : g[0])
+            for k in 0..<c { expected[r * c + k] = (expf(general.logSoftmax[r * c + k]) - general.targets[r * c + k]) * scale }
+        }
+        #expect(grad.map(\.bitPattern) == expected.map(\.bitPattern))
+        // A label outside the classes is still an error naming the sample.
+        let bad = try Tensor(shape: [n], values: (0..<n).map { Int32($0 == 3 ? c : 0) })
+        #expect(throws: OpError("SoftmaxCrossEntropyWithLogits", "label \(c) of sample 3 is outside 0..<\(c)")) { try op.forward([logits, bad], ctx) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NPUDevice
+import NPUKernels
 import NPUTensor
 
 /// How a loss combines its per-sample values.
@@ -56,7 +57,31 @@ public struct SoftmaxCrossEntropyWithLogits: OpDef {
         return (loss, targets, ls)
     }
 
+    /// Sparse labels without the dense label matrix: the log-softmax rows into `ls` (n·c floats)
+    /// and each sample's class, checked. The same values as `perSample`.
+    func sparseLogSoftmax(_ logits: Tensor, _ labels: Tensor, into ls: UnsafeMutablePointer<Float>) throws(OpError) -> [Int] {
+        let n = logits.shape[0], c = logits.shape[1]
+        let idx = indexValues(labels)
+        for (r, k) in idx.enumerated() where k < 0 || k >= c { throw OpError(type, "label \(k) of sample \(r) is outside 0..<\(c)") }
+        logits.withFloats { npu_softmax_f32(ls, $0, n, c, 1, 1) }
+        return idx
+    }
+
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        let n = inputs[0].shape[0], c = inputs[0].shape[1]
+        if sparse && reduction != .none && n * c > 0 {
+            // The training path, in scratch memory: no per-step arrays.
+            let ls = ctx.workspace.floats(n * c, slot: 2), loss = ctx.workspace.floats(n, slot: 3)
+            let idx = try sparseLogSoftmax(inputs[0], inputs[1], into: ls)
+            for r in 0..<n {
+                var s: Float = 0
+                s += ls[r * c + idx[r]]
+                loss[r] = -s
+            }
+            var total: Float = 0
+            ctx.planner.sum(op: type, site: "mean", loss, outer: 1, extent: n, inner: 1, into: &total)
+            return [Tensor(scalar: reduction == .mean ? total / Float(n) : total)]
+        }
         let loss = try perSample(inputs[0], inputs[1]).loss
         if reduction == .none { return [try! Tensor(shape: [loss.count], values: loss)] }
         var total: Float = 0
@@ -104,8 +129,22 @@ public struct SoftmaxCrossEntropyGrad: OpDef {
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
         let op = SoftmaxCrossEntropyWithLogits(sparse: sparse, reduction: reduction)
-        let (_, targets, ls) = try op.perSample(inputs[0], inputs[1])
         let n = inputs[0].shape[0], c = inputs[0].shape[1]
+        if sparse && n * c > 0 {
+            let ls = ctx.workspace.floats(n * c, slot: 2)
+            let idx = try op.sparseLogSoftmax(inputs[0], inputs[1], into: ls)
+            var grad = Tensor(unfilled: inputs[0].shape)
+            grad.withMutableFloats { o in
+                inputs[2].withFloats { g in
+                    for r in 0..<n {
+                        let scale: Float = reduction == .none ? g[r] : (reduction == .mean ? g[0] / Float(n) : g[0])
+                        for k in 0..<c { o[r * c + k] = (expf(ls[r * c + k]) - (k == idx[r] ? 1 : 0)) * scale }
+                    }
+                }
+            }
+            return [grad]
+        }
+        let (_, targets, ls) = try op.perSample(inputs[0], inputs[1])
         let g = try! inputs[2].toArray(of: Float.self)
         var grad = [Float](repeating: 0, count: n * c)
         for r in 0..<n {
