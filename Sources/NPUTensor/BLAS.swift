@@ -47,4 +47,38 @@ public enum BLAS {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+
+    /// C = op(A)·op(B) (alpha 1, beta 0) with the host's cores: a product of at least
+    /// `panelProducts` multiply-adds is computed as fixed panels of C — `panelRows` rows, or
+    /// `panelColumns` columns when C is wider than tall — one one-thread OpenBLAS call each, shared
+    /// by the kernels' threads (`Parallel`); a smaller one is one call. The panels depend only on
+    /// the shape, so the bits do not depend on the thread count.
+    public static func sgemmShared(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        guard Double(m) * Double(n) * Double(k) >= Double(panelProducts) else {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            return
+        }
+        if n >= m {
+            Parallel.forEach((n + panelColumns - 1) / panelColumns) { p in
+                let j = p * panelColumns, w = min(panelColumns, n - j)
+                sgemm(transA: transA, transB: transB, m: m, n: w, k: k, a: a, lda: lda, b: transB ? b + j * ldb : b + j, ldb: ldb,
+                      c: c + j, ldc: ldc)
+            }
+        } else {
+            Parallel.forEach((m + panelRows - 1) / panelRows) { p in
+                let i = p * panelRows, h = min(panelRows, m - i)
+                sgemm(transA: transA, transB: transB, m: h, n: n, k: k, a: transA ? a + i : a + i * lda, lda: lda, b: b, ldb: ldb,
+                      c: c + i * ldc, ldc: ldc)
+            }
+        }
+    }
+
+    /// Products from this many multiply-adds up are computed in panels by `sgemmShared`.
+    public static let panelProducts = 1 << 22
+    public static let panelRows = 256
+    public static let panelColumns = 2048
 }

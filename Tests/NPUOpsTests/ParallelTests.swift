@@ -60,6 +60,28 @@ import NPUTensor
         }
     }
 
+    /// A large unsplit product in fixed panels (wide: column panels; tall: row panels) gives the
+    /// same bits on 1, 2 or 4 threads, and the right values.
+    @Test(arguments: [(m: 40, n: 5000, k: 24), (m: 700, n: 300, k: 24)])
+    func panelledProductBitsDoNotDependOnTheThreadCount(m: Int, n: Int, k: Int) throws {
+        #expect(m * n * k >= BLAS.panelProducts)
+        let a = try roundingTensor([m, k], seed: 23).toArray(of: Float.self), b = try roundingTensor([n, k], seed: 24).toArray(of: Float.self)
+        func product(threads: Int) -> [UInt32] {
+            let saved = Parallel.threads
+            Parallel.threads = threads
+            defer { Parallel.threads = saved }
+            var c = [Float](repeating: .nan, count: m * n)
+            BLAS.sgemmShared(transB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n)
+            return c.map(\.bitPattern)
+        }
+        let one = product(threads: 1)
+        #expect(product(threads: 2) == one)
+        #expect(product(threads: 4) == one)
+        let reference = referenceMatMul(a.map(Double.init), b.map(Double.init), m: m, k: k, n: n, transposeA: false, transposeB: true)
+        let scale = reference.map(abs).max()!
+        #expect(zip(one, reference).allSatisfy { abs(Double(Float(bitPattern: $0)) - $1) <= 1e-5 * scale })
+    }
+
     /// A split-K product whose block partials, combine and orders are shared by threads gives
     /// the same bits on 1, 2 or 4 threads (OpenBLAS on one thread, as the CLI runs it).
     @Test func splitKBitsDoNotDependOnTheThreadCount() throws {

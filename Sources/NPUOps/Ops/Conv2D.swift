@@ -50,8 +50,7 @@ public struct Conv2D: OpDef {
                     for start in Swift.stride(from: 0, to: n, by: tile) {
                         let count = min(tile, n - start), cols = count * plane
                         npu_im2col_f32(col, xp + start * imageSize, &g.window, Int32(count))
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(oc), Int32(cols), Int32(g.patch), 1, wp,
-                                    Int32(g.patch), col, Int32(cols), 0, product, Int32(cols))
+                        BLAS.sgemmShared(m: oc, n: cols, k: g.patch, a: wp, lda: g.patch, b: col, ldb: cols, c: product, ldc: cols)
                         npu_swap_outer_f32(dst + start * oc * plane, product, oc, count, plane)  // [OC, T, P] → [T, OC, P]
                     }
                 }
@@ -130,8 +129,7 @@ public struct Conv2DBackpropInput: OpDef {
         let dyT = ctx.workspace.floats(oc * cols, slot: 1), dcol = ctx.workspace.floats(g.patch * cols, slot: 0)
         dy.withFloats { npu_swap_outer_f32(dyT, $0, n, oc, plane) }  // [N, OC, P] → [OC, N·P]
         w.withFloats { wp in
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(g.patch), Int32(cols), Int32(oc), 1, wp, Int32(g.patch),
-                        dyT, Int32(cols), 0, dcol, Int32(cols))
+            BLAS.sgemmShared(transA: true, m: g.patch, n: cols, k: oc, a: wp, lda: g.patch, b: dyT, ldb: cols, c: dcol, ldc: cols)
         }
         var dx = Tensor(zeros: Shape(inputShape))
         dx.withMutableFloats { npu_col2im_f32($0, dcol, &g.window, Int32(n)) }

@@ -125,8 +125,7 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
     }
     guard m > 0, n > 0 else { return }
     guard splits else {
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a,
-                    Int32(lda), b, Int32(ldb), 0, c, Int32(n))
+        BLAS.sgemmShared(transA: ta, transB: tb, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: n)
         return
     }
     // Threads share the work unless the product is too small to repay waking one.

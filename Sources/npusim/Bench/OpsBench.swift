@@ -30,9 +30,13 @@ let reduceSumBenchmark = Benchmark(name: "reduce-sum", summary: "ReduceSum 16 Mi
 /// Both on one OpenBLAS thread: at LeNet's size (0.2 ms) two-thread wake-ups on a shared VM make
 /// the yardstick itself swing by 2×.
 let conv2dBenchmark = Benchmark(name: "conv2d", summary: "Conv2D forward vs sgemm of the same GEMM size (1 thread), GFLOP/s") {
-    let savedThreads = BLAS.threads
+    let savedThreads = (blas: BLAS.threads, kernels: Parallel.threads)
     BLAS.setThreads(1)
-    defer { BLAS.setThreads(savedThreads) }
+    Parallel.threads = 1
+    defer {
+        BLAS.setThreads(savedThreads.blas)
+        Parallel.threads = savedThreads.kernels
+    }
     // LeNet5's second convolution (MindSpore model zoo: 6→16, 5×5, pad_mode valid, on 12×12 after
     // the first pooling of 28×28 inputs, batch 32); a ResNet-50 stage-1 3×3 convolution (same).
     let cases: [(name: String, x: Shape, w: Shape, pad: PadMode)] = [
