@@ -1,6 +1,6 @@
 /* The helper-thread pool of npu_parallel.h. One job at a time (a try-lock; a second caller runs
- * its tasks alone). Helpers spin briefly between jobs, yielding the core, then sleep on a
- * condition variable; the calling thread wakes sleepers but never waits for them. */
+ * its tasks alone). Between jobs helpers poll, yielding the core, for about 0.1 s, then sleep on
+ * a condition variable; the calling thread wakes sleepers but never waits for them to wake. */
 #include "npu_parallel.h"
 
 #include <cblas.h>
