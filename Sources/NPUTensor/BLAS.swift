@@ -62,14 +62,16 @@ public enum BLAS {
             sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
             return
         }
+        // Panels on several threads only while OpenBLAS runs one thread per call (NPUSim's setting).
+        let threads = BLAS.threads == 1 ? Parallel.threads : 1
         if n >= m {
-            Parallel.forEach((n + panelColumns - 1) / panelColumns) { p in
+            Parallel.forEach((n + panelColumns - 1) / panelColumns, threads: threads) { p in
                 let j = p * panelColumns, w = min(panelColumns, n - j)
                 sgemm(transA: transA, transB: transB, m: m, n: w, k: k, a: a, lda: lda, b: transB ? b + j * ldb : b + j, ldb: ldb,
                       c: c + j, ldc: ldc)
             }
         } else {
-            Parallel.forEach((m + panelRows - 1) / panelRows) { p in
+            Parallel.forEach((m + panelRows - 1) / panelRows, threads: threads) { p in
                 let i = p * panelRows, h = min(panelRows, m - i)
                 sgemm(transA: transA, transB: transB, m: h, n: n, k: k, a: transA ? a + i : a + i * lda, lda: lda, b: b, ldb: ldb,
                       c: c + i * ldc, ldc: ldc)

@@ -67,9 +67,13 @@ import NPUTensor
         #expect(m * n * k >= BLAS.panelProducts)
         let a = try roundingTensor([m, k], seed: 23).toArray(of: Float.self), b = try roundingTensor([n, k], seed: 24).toArray(of: Float.self)
         func product(threads: Int) -> [UInt32] {
-            let saved = Parallel.threads
+            let saved = (kernels: Parallel.threads, blas: BLAS.threads)
             Parallel.threads = threads
-            defer { Parallel.threads = saved }
+            BLAS.setThreads(1)
+            defer {
+                Parallel.threads = saved.kernels
+                BLAS.setThreads(saved.blas)
+            }
             var c = [Float](repeating: .nan, count: m * n)
             BLAS.sgemmShared(transB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n)
             return c.map(\.bitPattern)

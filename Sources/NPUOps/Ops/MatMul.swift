@@ -140,7 +140,10 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
             cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
                         Int32(range.count), 1, aStart, Int32(lda), bStart, Int32(ldb), 0, out, Int32(n))
         }
-        planner.accumulate(op: op, site: "splitK", extent: k, count: m * n, into: c, concurrent: threads > 1, partial: gemm) { out in
+        // Concurrent calls only while OpenBLAS runs one thread per call (NPUSim's setting): two
+        // multi-threaded calls at once would only queue for its threads.
+        planner.accumulate(op: op, site: "splitK", extent: k, count: m * n, into: c, concurrent: threads > 1 && BLAS.threads == 1,
+                           partial: gemm) { out in
             exactProduct(ta, tb, m, n, k, a, lda, b, ldb, out)
         }
         return
