@@ -101,6 +101,16 @@ NPU_VECTOR void npu_combine_tile_range_f32(float *restrict out, const float *res
         combine_range(out, partials, orders + t * blocks, blocks, n, lo, lo + tile < n ? lo + tile : n);
 }
 
+/* Elements lo ..< hi, each in its tile's order (tiles from norders on use the last order). */
+NPU_VECTOR void npu_combine_span_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders, size_t norders,
+                                     size_t blocks, size_t n, size_t tile, size_t lo, size_t hi) {
+    while (lo < hi) {
+        size_t t = lo / tile, end = (t + 1) * tile < hi ? (t + 1) * tile : hi;
+        combine_range(out, partials, orders + (t < norders ? t : norders - 1) * blocks, blocks, n, lo, end);
+        lo = end;
+    }
+}
+
 /* out: [n], partials: [blocks][n], orders: [⌈n / tile⌉][blocks] */
 NPU_VECTOR void npu_combine_tiles_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
                                       size_t blocks, size_t n, size_t tile) {

@@ -31,6 +31,11 @@ void npu_combine_partials_range_f32(float *restrict out, const float *restrict p
 void npu_combine_tile_range_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
                                 size_t blocks, size_t n, size_t tile, size_t first, size_t last);
 
+/* Elements lo ..< hi of out, element e adding the partials in tile e / tile's order
+ * (orders: [norders][blocks]; tiles from norders on use the last order). */
+void npu_combine_span_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders, size_t norders,
+                          size_t blocks, size_t n, size_t tile, size_t lo, size_t hi);
+
 /* ---- keyed block orders (the `off` policy) ---- */
 
 /* npu_order_permutation for tiles 0 ..< tiles of one launch: order [tiles][n]. The same orders,

@@ -86,11 +86,13 @@ import NPUTensor
         #expect(zip(one, reference).allSatisfy { abs(Double(Float(bitPattern: $0)) - $1) <= 1e-5 * scale })
     }
 
-    /// A split-K product whose block partials, combine and orders are shared by threads gives
-    /// the same bits on 1, 2 or 4 threads (OpenBLAS on one thread, as the CLI runs it).
-    @Test func splitKBitsDoNotDependOnTheThreadCount() throws {
-        // K = 512 in 32 blocks on ascend910; a 96×200 output of 75 tiles: all three are shared.
-        let a = roundingTensor([512, 96], seed: 21), b = roundingTensor([512, 200], seed: 22)
+    /// A split-K product whose work is shared by threads gives the same bits on 1, 2 or 4 threads
+    /// (OpenBLAS on one thread, as the CLI runs it): deep blocks (the fused kernel; K = 512 in 32
+    /// blocks) and shallow ones (bands of rows, a call per block; the MLP's 784×128 weight gradient,
+    /// K = 32 in 4 blocks).
+    @Test(arguments: [(k: 512, m: 96, n: 200), (k: 32, m: 128, n: 784)])
+    func splitKBitsDoNotDependOnTheThreadCount(k: Int, m: Int, n: Int) throws {
+        let a = roundingTensor([k, m], seed: 21), b = roundingTensor([k, n], seed: 22)
         func product(threads: Int) throws -> [UInt32] {
             let saved = (kernels: Parallel.threads, blas: BLAS.threads)
             Parallel.threads = threads
@@ -109,7 +111,7 @@ import NPUTensor
         #expect(try product(threads: 4) == one)
         // And the product is right: within float32 rounding of the double reference.
         let reference = referenceMatMul(try a.toArray(of: Float.self).map(Double.init), try b.toArray(of: Float.self).map(Double.init),
-                                        m: 96, k: 512, n: 200, transposeA: true, transposeB: false)
+                                        m: m, k: k, n: n, transposeA: true, transposeB: false)
         let scale = reference.map(abs).max()!
         #expect(zip(one, reference).allSatisfy { abs(Double(Float(bitPattern: $0)) - $1) <= 1e-4 * scale })
     }
