@@ -4,6 +4,19 @@ import NPUKernels
 import NPUTensor
 @testable import NPUOps
 
+/// `body` with the kernels on `threads` threads and OpenBLAS on one (as the CLI runs them),
+/// both restored after.
+func onThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
+    let saved = (kernels: Parallel.threads, blas: BLAS.threads)
+    Parallel.threads = threads
+    BLAS.setThreads(1)
+    defer {
+        Parallel.threads = saved.kernels
+        BLAS.setThreads(saved.blas)
+    }
+    return try body()
+}
+
 /// The kernels' helper threads (Parallel, Kernels/parallel.c): every task runs once, chunks
 /// cover their range once, and no result depends on how many threads shared the work.
 @Suite(.serialized) struct ParallelTests {
@@ -67,16 +80,11 @@ import NPUTensor
         #expect(m * n * k >= BLAS.panelProducts)
         let a = try roundingTensor([m, k], seed: 23).toArray(of: Float.self), b = try roundingTensor([n, k], seed: 24).toArray(of: Float.self)
         func product(threads: Int) -> [UInt32] {
-            let saved = (kernels: Parallel.threads, blas: BLAS.threads)
-            Parallel.threads = threads
-            BLAS.setThreads(1)
-            defer {
-                Parallel.threads = saved.kernels
-                BLAS.setThreads(saved.blas)
+            onThreads(threads) {
+                var c = [Float](repeating: .nan, count: m * n)
+                BLAS.sgemmShared(transB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n)
+                return c.map(\.bitPattern)
             }
-            var c = [Float](repeating: .nan, count: m * n)
-            BLAS.sgemmShared(transB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n)
-            return c.map(\.bitPattern)
         }
         let one = product(threads: 1)
         #expect(product(threads: 2) == one)
@@ -94,17 +102,12 @@ import NPUTensor
     func splitKBitsDoNotDependOnTheThreadCount(k: Int, m: Int, n: Int) throws {
         let a = roundingTensor([k, m], seed: 21), b = roundingTensor([k, n], seed: 22)
         func product(threads: Int) throws -> [UInt32] {
-            let saved = (kernels: Parallel.threads, blas: BLAS.threads)
-            Parallel.threads = threads
-            BLAS.setThreads(1)
-            defer {
-                Parallel.threads = saved.kernels
-                BLAS.setThreads(saved.blas)
+            try onThreads(threads) {
+                let planner = makePlanner(.off, .replay(7))
+                planner.enter(op: "fc/MatMul")
+                return try MatMul(transposeA: true, splitK: .always).forward([a, b], KernelContext(planner: planner))[0]
+                    .toArray(of: Float.self).map(\.bitPattern)
             }
-            let planner = makePlanner(.off, .replay(7))
-            planner.enter(op: "fc/MatMul")
-            return try MatMul(transposeA: true, splitK: .always).forward([a, b], KernelContext(planner: planner))[0]
-                .toArray(of: Float.self).map(\.bitPattern)
         }
         let one = try product(threads: 1)
         #expect(try product(threads: 2) == one)
