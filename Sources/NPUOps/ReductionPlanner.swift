@@ -291,13 +291,10 @@ public final class ReductionPlanner {
         combine(plan, partials, into: out, count: n)
     }
 
-    /// Planned accumulation of per-block partial results computed by the caller (split-K GEMM
-    /// with shallow blocks, Conv2D filter gradient, scatter-add): `partial(block, buffer)` fills
-    /// `count` floats for the elements of `block`; `exact` computes the `strict` result. With
-    /// `concurrent`, blocks' partials may be computed on several threads at once (`partial` must
-    /// allow that).
+    /// Planned accumulation of per-block partial results computed by the caller (Conv2D filter
+    /// gradient, scatter-add): `partial(block, buffer)` fills `count` floats for the elements of
+    /// `block`; `exact` computes the `strict` result.
     public func accumulate(op: String, site: String, extent: Int, count: Int, into out: UnsafeMutablePointer<Float>,
-                           concurrent: Bool = false,
                            partial: (Range<Int>, UnsafeMutablePointer<Float>) -> Void,
                            exact: (UnsafeMutablePointer<Float>) -> Void) {
         let plan = plan(op: op, site: site, extent: extent, outputs: count)
@@ -307,11 +304,43 @@ public final class ReductionPlanner {
         }
         let blocks = plan.blocks.count
         let partials = scratchBuffer(0, blocks * count)
-        plan.blocks.withUnsafeBufferPointer { ranges in
-            Parallel.forEach(blocks, threads: concurrent ? Parallel.threads : 1) { b in partial(ranges[b], partials + b * count) }
-        }
+        for (b, block) in plan.blocks.enumerated() { partial(block, partials + b * count) }
         combine(plan, partials, into: out, count: count)
     }
+
+    /// `accumulate` for an output of `rows` rows of `rowLength` (a split-K product with shallow
+    /// blocks), a band of rows at a time: `partial(block, rows, buffer)` fills those rows of the
+    /// block's partial (`rows.count × rowLength` floats), and each band is combined by the thread
+    /// that computed it, while its partials of every block are in that core's cache. Bands hold
+    /// about `bandBytes` of partials and depend on the shape only, never on the thread count.
+    /// With `threads` > 1 bands run concurrently (`partial` must allow that).
+    public func accumulate(op: String, site: String, extent: Int, rows: Int, rowLength: Int, into out: UnsafeMutablePointer<Float>,
+                           threads: Int,
+                           partial: (Range<Int>, Range<Int>, UnsafeMutablePointer<Float>) -> Void,
+                           exact: (UnsafeMutablePointer<Float>) -> Void) {
+        let count = rows * rowLength
+        let plan = plan(op: op, site: site, extent: extent, outputs: count)
+        if plan.policy == .strict {
+            exact(out)
+            return
+        }
+        let blocks = plan.blocks.count
+        let partials = scratchBuffer(0, blocks * count)
+        let bands = max(1, (blocks * count * 4 + Self.bandBytes - 1) / Self.bandBytes), bandRows = (rows + bands - 1) / bands
+        plan.order.withUnsafeBufferPointer { o in
+            plan.blocks.withUnsafeBufferPointer { ranges in
+                Parallel.forEach((rows + bandRows - 1) / bandRows, threads: threads) { band in
+                    let r = (band * bandRows)..<min(rows, (band + 1) * bandRows)
+                    for b in 0..<blocks { partial(ranges[b], r, partials + b * count + r.lowerBound * rowLength) }
+                    npu_combine_span_f32(out, partials, o.baseAddress!, o.count / blocks, blocks, count, plan.tileSize,
+                                         r.lowerBound * rowLength, r.upperBound * rowLength)
+                }
+            }
+        }
+    }
+
+    /// Bytes of partials (all blocks) per band of the banded `accumulate`: a core's L2 holds one.
+    static let bandBytes = 512 << 10
 
     /// Planned accumulation by a kernel that computes every block's partial and adds them in the
     /// plan's orders itself (the fused split-K product): `fused(plan, workspace)` with

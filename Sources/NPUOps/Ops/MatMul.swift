@@ -132,30 +132,17 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
     let small = m * n * k < 1 << 16
     let threads = small ? 1 : Parallel.threads
     if !small && k < fusedMinimumDepth * planner.blockCount(extent: k) {
-        // Shallow blocks (a weight gradient over a batch): one-thread OpenBLAS calls per block, in
-        // bands of rows whose partials of every block fit in a core's cache, each band combined
-        // by the thread that computed it. The bands depend on the shape only.
-        planner.accumulateFused(op: op, site: "splitK", extent: k, count: m * n, into: c, workspace: { $0 * m * n }) { plan, partials in
-            let blocks = plan.blocks.count
-            let bands = max(1, (blocks * m * n * 4 + shallowBandBytes - 1) / shallowBandBytes), bandRows = (m + bands - 1) / bands
-            plan.order.withUnsafeBufferPointer { o in
-                plan.blocks.withUnsafeBufferPointer { ranges in
-                    // Concurrent calls only while OpenBLAS runs one thread per call (NPUSim's setting).
-                    Parallel.forEach((m + bandRows - 1) / bandRows, threads: BLAS.threads == 1 ? threads : 1) { band in
-                        let rows = (band * bandRows)..<min(m, (band + 1) * bandRows)
-                        for (block, range) in ranges.enumerated() {
-                            let aStart = (ta ? a + range.lowerBound * lda : a + range.lowerBound) + (ta ? rows.lowerBound : rows.lowerBound * lda)
-                            let bStart = tb ? b + range.lowerBound : b + range.lowerBound * ldb
-                            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, Int32(rows.count), Int32(n),
-                                        Int32(range.count), 1, aStart, Int32(lda), bStart, Int32(ldb), 0, partials + block * m * n + rows.lowerBound * n,
-                                        Int32(n))
-                        }
-                        npu_combine_span_f32(c, partials, o.baseAddress!, o.count / blocks, blocks, m * n, plan.tileSize,
-                                             rows.lowerBound * n, rows.upperBound * n)
-                    }
-                }
-            }
-        } exact: { out in
+        // Shallow blocks (a weight gradient over a batch): a one-thread OpenBLAS call per block and
+        // band of rows, bands on several threads while OpenBLAS runs one thread per call (NPUSim's
+        // setting; multi-threaded calls at once would only queue for its threads).
+        func gemm(_ range: Range<Int>, rows: Range<Int>, _ out: UnsafeMutablePointer<Float>) {
+            let aStart = (ta ? a + range.lowerBound * lda : a + range.lowerBound) + (ta ? rows.lowerBound : rows.lowerBound * lda)
+            let bStart = tb ? b + range.lowerBound : b + range.lowerBound * ldb
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, Int32(rows.count), Int32(n),
+                        Int32(range.count), 1, aStart, Int32(lda), bStart, Int32(ldb), 0, out, Int32(n))
+        }
+        planner.accumulate(op: op, site: "splitK", extent: k, rows: m, rowLength: n, into: c, threads: BLAS.threads == 1 ? threads : 1,
+                           partial: gemm) { out in
             exactProduct(ta, tb, m, n, k, a, lda, b, ldb, out)
         }
         return
@@ -178,10 +165,6 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
 /// shallower blocks of larger products are mostly partial traffic, which OpenBLAS's one call per
 /// block writes faster.
 let fusedMinimumDepth = 16
-
-/// Shallow split-K products are computed in bands of rows whose partials of every block take about
-/// this many bytes (a core's L2 holds a band).
-let shallowBandBytes = 512 << 10
 
 /// The `strict` product: every output an exact dot product, rounded once.
 func exactProduct(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
