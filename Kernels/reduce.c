@@ -82,40 +82,18 @@ NPU_VECTOR void npu_sum_ptrs_ordered_f32(float *restrict out, const float *const
     }
 }
 
-/* out: [n], partials: [blocks][n], order: [blocks] */
-NPU_VECTOR void npu_combine_partials_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
-                                         size_t blocks, size_t n) {
-    combine_range(out, partials, order, blocks, n, 0, n);
-}
-
-/* out[lo ..< hi] of npu_combine_partials_f32 only. */
-NPU_VECTOR void npu_combine_partials_range_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
-                                               size_t blocks, size_t n, size_t lo, size_t hi) {
-    combine_range(out, partials, order, blocks, n, lo, hi);
-}
-
-/* Tiles first ..< last of npu_combine_tiles_f32 only. */
-NPU_VECTOR void npu_combine_tile_range_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
-                                           size_t blocks, size_t n, size_t tile, size_t first, size_t last) {
-    for (size_t t = first, lo = first * tile; t < last && lo < n; t++, lo += tile)
-        combine_range(out, partials, orders + t * blocks, blocks, n, lo, lo + tile < n ? lo + tile : n);
-}
-
 /* Elements lo ..< hi, each in its tile's order (tiles from norders on use the last order). */
 NPU_VECTOR void npu_combine_span_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders, size_t norders,
                                      size_t blocks, size_t n, size_t tile, size_t lo, size_t hi) {
+    if (norders == 1) { /* one order for every tile */
+        combine_range(out, partials, orders, blocks, n, lo, hi);
+        return;
+    }
     while (lo < hi) {
         size_t t = lo / tile, end = (t + 1) * tile < hi ? (t + 1) * tile : hi;
         combine_range(out, partials, orders + (t < norders ? t : norders - 1) * blocks, blocks, n, lo, end);
         lo = end;
     }
-}
-
-/* out: [n], partials: [blocks][n], orders: [⌈n / tile⌉][blocks] */
-NPU_VECTOR void npu_combine_tiles_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
-                                      size_t blocks, size_t n, size_t tile) {
-    for (size_t lo = 0, t = 0; lo < n; lo += tile, t++)
-        combine_range(out, partials, orders + t * blocks, blocks, n, lo, lo + tile < n ? lo + tile : n);
 }
 
 uint64_t npu_order_launch_key(uint64_t seed, uint64_t site_hash, uint32_t card, uint32_t launch) {

@@ -14,25 +14,10 @@ float npu_sum_f32(const float *restrict x, size_t n);
  * inner == 1 uses npu_sum_f32. */
 void npu_sum_rows_f32(float *restrict partial, const float *restrict x, size_t rows, size_t inner);
 
-/* out[n] = 0 + partials[order[0]][:] + partials[order[1]][:] + ... (atomic adds in block order).
- * partials: [blocks][n] row-major. */
-void npu_combine_partials_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
-                              size_t blocks, size_t n);
-
-/* The same, each tile of `tile` outputs in its own block order: out[t·tile ..< (t+1)·tile] adds
- * partials in orders[t·blocks ..< (t+1)·blocks] (atomic adds race per tile on the card). */
-void npu_combine_tiles_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
-                           size_t blocks, size_t n, size_t tile);
-
-/* Parts of the two above, so threads can share one combine: elements lo ..< hi of
- * npu_combine_partials_f32, and tiles first ..< last of npu_combine_tiles_f32. */
-void npu_combine_partials_range_f32(float *restrict out, const float *restrict partials, const int32_t *restrict order,
-                                    size_t blocks, size_t n, size_t lo, size_t hi);
-void npu_combine_tile_range_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders,
-                                size_t blocks, size_t n, size_t tile, size_t first, size_t last);
-
-/* Elements lo ..< hi of out, element e adding the partials in tile e / tile's order
- * (orders: [norders][blocks]; tiles from norders on use the last order). */
+/* The atomic adds of block partials, in block order, each tile of `tile` outputs in its own
+ * order (atomic adds race per tile on the card): out[e] = 0 + partials[σ0][e] + partials[σ1][e]
+ * + … for e in lo ..< hi, σ = orders[t·blocks ..< (t+1)·blocks] with t = e / tile (tiles from
+ * norders on use the last order, so norders = 1 is one order for all). partials: [blocks][n]. */
 void npu_combine_span_f32(float *restrict out, const float *restrict partials, const int32_t *restrict orders, size_t norders,
                           size_t blocks, size_t n, size_t tile, size_t lo, size_t hi);
 

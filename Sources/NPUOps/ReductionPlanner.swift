@@ -361,17 +361,10 @@ public final class ReductionPlanner {
     /// combines are shared by threads, a chunk of whole tiles each (the order of every element's
     /// additions is the same).
     private func combine(_ plan: ReductionPlan, _ partials: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-        let blocks = plan.blocks.count, tile = plan.tileSize
+        let blocks = plan.blocks.count
         plan.order.withUnsafeBufferPointer { o in
-            if o.count == blocks {
-                Parallel.forEachChunk(count, minimum: Self.parallelCombine / blocks, align: 64) { r in
-                    npu_combine_partials_range_f32(out, partials, o.baseAddress!, blocks, count, r.lowerBound, r.upperBound)
-                }
-            } else {
-                let tiles = (count + tile - 1) / tile
-                Parallel.forEachChunk(tiles, minimum: Self.parallelCombine / blocks / tile, align: 1) { r in
-                    npu_combine_tile_range_f32(out, partials, o.baseAddress!, blocks, count, tile, r.lowerBound, r.upperBound)
-                }
+            Parallel.forEachChunk(count, minimum: Self.parallelCombine / blocks, align: plan.tileSize) { r in
+                npu_combine_span_f32(out, partials, o.baseAddress!, o.count / blocks, blocks, count, plan.tileSize, r.lowerBound, r.upperBound)
             }
         }
     }
