@@ -119,3 +119,50 @@ func onThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
         #expect(zip(one, reference).allSatisfy { abs(Double(Float(bitPattern: $0)) - $1) <= 1e-4 * scale })
     }
 }
+
+/// The combine's contract, bit for bit: every output adds its block partials from 0 in its
+/// tile's recorded order (`ReductionPlan.order(tile:)`), whole or in bands of rows, on one
+/// thread or shared by several, with one order (`on`) or drawn per tile (`off`).
+@Suite(.serialized) struct CombineOrderTests {
+    /// Outputs that are not a whole number of 64-float strips or 256-output tiles.
+    static let rows = 101, rowLength = 517, blocks = 5  // the banded accumulate makes 2 bands
+
+    func expected(_ partials: [[Float]], _ plan: ReductionPlan) -> [UInt32] {
+        (0..<(Self.rows * Self.rowLength)).map { e in
+            var sum: Float = 0
+            for b in plan.order(tile: e / plan.tileSize) { sum += partials[Int(b)][e] }
+            return sum.bitPattern
+        }
+    }
+
+    @Test(arguments: [Determinism.off, .on], [1, 2])
+    func outputsAddTheirPartialsInTheirTilesOrder(policy: Determinism, threads: Int) throws {
+        let count = Self.rows * Self.rowLength
+        let partials = (0..<Self.blocks).map { roundingData(count, seed: 50 + UInt64($0)) }
+        try onThreads(threads) {
+            for banded in [false, true] {
+                let planner = makePlanner(policy, .replay(5), blocks: Self.blocks)
+                planner.recording = true
+                planner.enter(op: "fc/MatMul")
+                var out = [Float](repeating: .nan, count: count)
+                if banded {
+                    planner.accumulate(op: "MatMul", site: "splitK", extent: 100, rows: Self.rows, rowLength: Self.rowLength, into: &out,
+                                       threads: threads, partial: { block, rows, buffer in
+                        let b = Self.blocks * block.lowerBound / 100
+                        for (i, e) in (rows.lowerBound * Self.rowLength..<rows.upperBound * Self.rowLength).enumerated() { buffer[i] = partials[b][e] }
+                    }, exact: { _ in Issue.record("strict is not planned here") })
+                } else {
+                    planner.accumulate(op: "MatMul", site: "splitK", extent: 100, count: count, into: &out, partial: { block, buffer in
+                        let b = Self.blocks * block.lowerBound / 100
+                        for e in 0..<count { buffer[e] = partials[b][e] }
+                    }, exact: { _ in Issue.record("strict is not planned here") })
+                }
+                let plan = try #require(planner.plans.last)
+                #expect(plan.blocks.count == Self.blocks)
+                if policy == .off { #expect(Set(plan.order).count == Self.blocks && plan.order.count > Self.blocks) }
+                let wrong = zip(out.map(\.bitPattern), expected(partials, plan)).filter { $0 != $1 }.count
+                #expect(wrong == 0, "banded \(banded): \(wrong) outputs differ")
+            }
+        }
+    }
+}
