@@ -210,6 +210,18 @@ static inline void add_scaled(npu_exact *a, uint64_t m, int e, int negative) {
     if (++a->pending >= NORMALISE_EVERY) normalise(a);
 }
 
+void npu_exact_merge(npu_exact *restrict a, const npu_exact *restrict b) {
+    npu_exact c = *b;
+    normalise(a);
+    normalise(&c);
+    /* Normalised digits below the top are under 2^32: their sums cannot overflow. */
+    for (int k = 0; k < NPU_EXACT_DIGITS; k++) a->digit[k] += c.digit[k];
+    a->nan += c.nan;
+    a->pos_inf += c.pos_inf;
+    a->neg_inf += c.neg_inf;
+    normalise(a);
+}
+
 void npu_exact_add_f64(npu_exact *a, double x) {
     if (x == 0.0) return;
     if (isnan(x)) {

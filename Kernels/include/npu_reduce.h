@@ -61,6 +61,8 @@ typedef struct {
 } npu_exact;
 
 void npu_exact_init(npu_exact *a);
+/* a += b, exactly (accumulators filled by different threads, merged in any order). */
+void npu_exact_merge(npu_exact *restrict a, const npu_exact *restrict b);
 /* Adds a finite or non-finite double exactly. */
 void npu_exact_add_f64(npu_exact *a, double x);
 /* Adds x[n] exactly (fast path for float32 data). */

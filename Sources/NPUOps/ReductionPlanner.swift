@@ -283,9 +283,12 @@ public final class ReductionPlanner {
         }
         let count = plan.blocks.count
         let partials = scratchBuffer(0, count * n)
-        for (b, block) in plan.blocks.enumerated() {
-            for o in 0..<outer {
-                npu_sum_rows_f32(partials + b * n + o * inner, x + (o * extent + block.lowerBound) * inner, block.count, inner)
+        // Blocks' partials are independent: threads share large sums, a block each.
+        plan.blocks.withUnsafeBufferPointer { blocks in
+            Parallel.forEach(count, threads: outer * extent * inner >= Self.parallelSum ? Parallel.threads : 1) { b in
+                for o in 0..<outer {
+                    npu_sum_rows_f32(partials + b * n + o * inner, x + (o * extent + blocks[b].lowerBound) * inner, blocks[b].count, inner)
+                }
             }
         }
         combine(plan, partials, into: out, count: n)
@@ -369,6 +372,9 @@ public final class ReductionPlanner {
         }
     }
 
+    /// Elements from which a planned or exact sum is shared by threads.
+    static let parallelSum = 1 << 20
+
     /// Partials (blocks × outputs) from which a combine is shared by threads.
     static let parallelCombine = 1 << 16
 
@@ -376,10 +382,20 @@ public final class ReductionPlanner {
     func exactSum(_ x: UnsafePointer<Float>, outer: Int, extent: Int, inner: Int, into out: UnsafeMutablePointer<Float>) {
         var acc = npu_exact()
         if inner == 1 {
+            // An exact sum does not depend on how it is split: threads share a long one, each
+            // with its own accumulator, merged after.
+            let parts = extent >= Self.parallelSum ? Parallel.threads : 1
+            var accumulators = [npu_exact](repeating: npu_exact(), count: parts)
             for o in 0..<outer {
-                npu_exact_init(&acc)
-                npu_exact_add_f32(&acc, x + o * extent, extent)
-                out[o] = npu_exact_round_f32(&acc)
+                accumulators.withUnsafeMutableBufferPointer { a in
+                    Parallel.forEach(parts, threads: parts) { t in
+                        let lo = t * extent / parts, hi = (t + 1) * extent / parts
+                        npu_exact_init(&a[t])
+                        npu_exact_add_f32(&a[t], x + o * extent + lo, hi - lo)
+                    }
+                    for t in 1..<max(parts, 1) { npu_exact_merge(&a[0], &a[t]) }
+                }
+                out[o] = npu_exact_round_f32(&accumulators[0])
             }
             return
         }

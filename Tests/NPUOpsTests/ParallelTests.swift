@@ -166,3 +166,58 @@ func onThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
         }
     }
 }
+
+/// Long sums shared by threads: exact accumulators merged after give the one-accumulator bits,
+/// and a planned sum's block partials computed on several threads the one-thread bits.
+@Suite(.serialized) struct ParallelSumTests {
+    @Test func mergedExactAccumulatorsEqualOne() {
+        // Huge values that cancel, tiny ones that survive only if nothing is lost.
+        var x = roundingData(10_000, seed: 61)
+        x[17] = 1e30; x[9_000] = -1e30; x[4_321] = 3e-38
+        func exact(_ parts: [Range<Int>]) -> UInt32 {
+            var accumulators = parts.map { r -> npu_exact in
+                var a = npu_exact()
+                npu_exact_init(&a)
+                x.withUnsafeBufferPointer { npu_exact_add_f32(&a, $0.baseAddress! + r.lowerBound, r.count) }
+                return a
+            }
+            return accumulators.withUnsafeMutableBufferPointer { a in
+                for i in 1..<a.count { npu_exact_merge(&a[0], &a[i]) }
+                return npu_exact_round_f32(&a[0]).bitPattern
+            }
+        }
+        let whole = exact([0..<10_000])
+        #expect(exact([0..<17, 17..<9_001, 9_001..<10_000]) == whole)
+        #expect(exact((0..<10).map { ($0 * 1000)..<(($0 + 1) * 1000) }) == whole)
+        // Everything cancels but the tiny value, which only one part holds.
+        let saved = x
+        x = [1e30, 1, 3e-38, -1e30, -1]
+        #expect(exact([0..<2, 2..<5]) == Float(3e-38).bitPattern)
+        #expect(exact([0..<3, 3..<5]) == Float(3e-38).bitPattern)
+        x = saved
+        // Non-finite values are counted through a merge too.
+        x[5] = .infinity
+        #expect(exact([0..<5, 5..<10_000]) == Float.infinity.bitPattern)
+        x[6] = -.infinity
+        #expect(Float(bitPattern: exact([0..<6, 6..<10_000])).isNaN)
+    }
+
+    @Test(arguments: [Determinism.on, .off, .strict])
+    func longSumsGiveTheOneThreadBits(policy: Determinism) {
+        let n = (1 << 20) + 12_345
+        let x = roundingData(n, seed: 62)
+        func sum(threads: Int) -> UInt32 {
+            onThreads(threads) {
+                let planner = makePlanner(policy, .replay(3))
+                planner.enter(op: "ReduceSum")
+                var out: Float = .nan
+                x.withUnsafeBufferPointer { planner.sum(op: "ReduceSum", site: "sum", $0.baseAddress!, outer: 1, extent: n, inner: 1, into: &out) }
+                return out.bitPattern
+            }
+        }
+        let one = sum(threads: 1)
+        #expect(sum(threads: 2) == one)
+        #expect(sum(threads: 3) == one)
+        #expect(!Float(bitPattern: one).isNaN)
+    }
+}

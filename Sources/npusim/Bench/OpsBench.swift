@@ -11,7 +11,7 @@ let reduceSumBenchmark = Benchmark(name: "reduce-sum", summary: "ReduceSum 16 Mi
     let planners = Determinism.allCases.map { policy in (policy, ReductionPlanner(spec: .ascend910, policy: policy, source: .replay(1))) }
     let op = ReduceSum()
     var values: [Determinism: [Double]] = [:]
-    for (_, planner) in planners { _ = try op.forward([tensor], KernelContext(planner: planner)) }  // warm-up
+    try warmUp { for (_, planner) in planners { _ = try op.forward([tensor], KernelContext(planner: planner)) } }
     for round in 0..<9 {  // interleaved, the order rotating each round, so the ratios hold on a noisy machine
         for k in 0..<planners.count {
             let (policy, planner) = planners[(k + round) % planners.count]
