@@ -300,15 +300,21 @@ public final class ReductionPlanner {
     public func accumulate(op: String, site: String, extent: Int, count: Int, into out: UnsafeMutablePointer<Float>,
                            partial: (Range<Int>, UnsafeMutablePointer<Float>) -> Void,
                            exact: (UnsafeMutablePointer<Float>) -> Void) {
+        guard let (plan, partials) = planPartials(op: op, site: site, extent: extent, count: count, into: out, exact: exact) else { return }
+        for (b, block) in plan.blocks.enumerated() { partial(block, partials + b * count) }
+        combine(plan, partials, into: out, count: count)
+    }
+
+    /// Plans one accumulation of `count` outputs and returns its plan and a partial buffer of
+    /// blocks × `count` floats; under `strict`, runs `exact` instead and returns nil.
+    private func planPartials(op: String, site: String, extent: Int, count: Int, into out: UnsafeMutablePointer<Float>,
+                              exact: (UnsafeMutablePointer<Float>) -> Void) -> (ReductionPlan, UnsafeMutablePointer<Float>)? {
         let plan = plan(op: op, site: site, extent: extent, outputs: count)
         if plan.policy == .strict {
             exact(out)
-            return
+            return nil
         }
-        let blocks = plan.blocks.count
-        let partials = scratchBuffer(0, blocks * count)
-        for (b, block) in plan.blocks.enumerated() { partial(block, partials + b * count) }
-        combine(plan, partials, into: out, count: count)
+        return (plan, scratchBuffer(0, plan.blocks.count * count))
     }
 
     /// `accumulate` for an output of `rows` rows of `rowLength` (a split-K product with shallow
@@ -322,13 +328,8 @@ public final class ReductionPlanner {
                            partial: (Range<Int>, Range<Int>, UnsafeMutablePointer<Float>) -> Void,
                            exact: (UnsafeMutablePointer<Float>) -> Void) {
         let count = rows * rowLength
-        let plan = plan(op: op, site: site, extent: extent, outputs: count)
-        if plan.policy == .strict {
-            exact(out)
-            return
-        }
+        guard let (plan, partials) = planPartials(op: op, site: site, extent: extent, count: count, into: out, exact: exact) else { return }
         let blocks = plan.blocks.count
-        let partials = scratchBuffer(0, blocks * count)
         let bands = max(1, (blocks * count * 4 + Self.bandBytes - 1) / Self.bandBytes), bandRows = (rows + bands - 1) / bands
         plan.order.withUnsafeBufferPointer { o in
             plan.blocks.withUnsafeBufferPointer { ranges in
