@@ -66,7 +66,7 @@ let package = Package(
         ),
         .target(
             name: "NPUTrain",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUCollective"]
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUCollective", "NPUData"]
         ),
         .target(
             name: "NPUData",
@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "NPUProfileTests", dependencies: ["NPUProfile", "NPUScript", "NPUDevice"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUCollectiveTests", dependencies: ["NPUCollective", "NPUOps", "NPUTensor", "NPUDevice"]),
         .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUOps"], exclude: ["Fixtures"]),
-        .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor", "NPUTrain", "NPUDevice"], exclude: ["Fixtures"]),
+        .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor", "NPUTrain", "NPUDevice", "NPUOps"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"]),
         .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"]),
     ],

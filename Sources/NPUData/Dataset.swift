@@ -24,6 +24,15 @@ public protocol DataSource {
     var classLabels: [Int32] { get }
     /// Where the samples come from, for messages (the label file, or "synthetic data").
     var origin: String { get }
+    /// The first sample whose label is not a class of `classes` (0 to classes − 1), or nil.
+    func firstLabel(outside classes: Int) -> (index: Int, label: Int32)?
+}
+
+extension DataSource {
+    public func firstLabel(outside classes: Int) -> (index: Int, label: Int32)? {
+        let labels = classLabels
+        return labels.firstIndex { $0 < 0 || Int($0) >= classes }.map { ($0, labels[$0]) }
+    }
 }
 
 /// A source whose samples are held as one data tensor [N, ...] and one label vector [N]: every
@@ -111,6 +120,20 @@ public struct SyntheticSource: DataSource {
         }
     }
     public var origin: String { "synthetic data (seed \(seed))" }
+
+    /// Labels are below `self.classes`, so only a source of more classes than the network's is
+    /// read, sample by sample, until a label outside is found (never every sample).
+    public func firstLabel(outside classes: Int) -> (index: Int, label: Int32)? {
+        guard self.classes > classes else { return nil }
+        if let made { return made.labels.firstIndex { Int($0) >= classes }.map { ($0, made.labels[$0]) } }
+        for index in 0..<count {
+            var g = PhiloxStream(seed: seed, seed2: UInt64(index))
+            for _ in 0..<shape.count { _ = g.next() }
+            let label = Int32(g.next() % UInt32(self.classes))
+            if Int(label) >= classes { return (index, label) }
+        }
+        return nil
+    }
 
     /// The most values one synthetic sample holds, and the most a source makes at once (128 MiB
     /// of float32).
@@ -314,6 +337,10 @@ public struct Dataset {
     public var transforms: [Transform] = []
     /// `num_parallel_workers` of the map: the random transforms' draws depend on it (Transform).
     public var numParallelWorkers = 1
+    /// The dataset seed the random sampler and random transforms draw from (MindSpore's
+    /// `ds.config.set_seed`, which `set_seed` sets); nil: drawn from OS entropy when a training
+    /// run starts reading, as MindSpore does while no seed is set.
+    public var seed: UInt32?
     let augmentation = AugmentationState()
 
     /// One sample's data type after the transforms.
@@ -339,6 +366,18 @@ public struct Dataset {
         (self.numShards, self.shardID) = (numShards, shardID)
     }
 
+    /// The same pipeline reading shard `shardID` of `numShards` (MindSpore's distributed
+    /// sampler: shard k takes every numShards-th sample of the shuffled order).
+    /// - Throws: `DataError` for a shard that cannot be.
+    public func shard(_ shardID: Int, of numShards: Int) throws -> Dataset {
+        var d = try Dataset(source: source, shuffle: shuffle, batchSize: batchSize, dropRemainder: dropRemainder, skip: skip,
+                            numShards: numShards, shardID: shardID)
+        d.transforms = transforms
+        d.numParallelWorkers = numParallelWorkers
+        d.seed = seed
+        return d
+    }
+
     /// Samples of this shard per epoch.
     public var shardSamples: Int { (source.count - shardID + numShards - 1) / numShards }
 
@@ -359,37 +398,72 @@ public struct Dataset {
     /// streams (reading epoch 1 again starts a new pipeline, as a new iterator does); the
     /// dataset seed `shuffleSeed` seeds them.
     public func batches(epoch: Int, shuffleSeed: UInt32) -> [Batch] {
+        Array(epochBatches(epoch: epoch, shuffleSeed: shuffleSeed))
+    }
+
+    /// The batches of `epoch` (from 1) as `batches(epoch:shuffleSeed:)` gives them, made one at a
+    /// time as they are read: only the epoch's sample order is held, never its batches.
+    public func epochBatches(epoch: Int, shuffleSeed: UInt32) -> EpochBatches {
         let order = self.order(epoch: epoch, shuffleSeed: shuffleSeed)
         let state = augmentation
-        if transforms.contains(where: \.isRandom) {
-            if epoch == 1 || state.seed != shuffleSeed || state.nextEpoch != epoch {
-                // A new pipeline: worker w's copy of each op is seeded with seed + w; epochs
-                // skipped over still draw (their samples pass the transforms unseen).
-                state.seed = shuffleSeed
-                state.generators = transforms.map { _ in (0..<numParallelWorkers).map { MT19937(seed: shuffleSeed &+ UInt32($0)) } }
-                state.turn = 0
-                state.nextEpoch = 1
-                while state.nextEpoch < epoch {
-                    var spare = MT19937(seed: 0)
-                    for i in self.order(epoch: state.nextEpoch, shuffleSeed: shuffleSeed) { _ = transformed(i, &spare) }
-                    endEpoch()
-                }
+        let random = transforms.contains(where: \.isRandom)
+        if random && (epoch == 1 || state.seed != shuffleSeed || state.nextEpoch != epoch) {
+            // A new pipeline: worker w's copy of each op is seeded with seed + w; epochs
+            // skipped over still draw (their samples pass the transforms unseen).
+            state.seed = shuffleSeed
+            state.generators = transforms.map { _ in (0..<numParallelWorkers).map { MT19937(seed: shuffleSeed &+ UInt32($0)) } }
+            state.turn = 0
+            state.nextEpoch = 1
+            while state.nextEpoch < epoch {
+                var spare = MT19937(seed: 0)
+                for i in self.order(epoch: state.nextEpoch, shuffleSeed: shuffleSeed) { _ = transformed(i, &spare) }
+                endEpoch()
             }
         }
-        var batches: [Batch] = []
+        return EpochBatches(dataset: self, order: order, skip: epoch == 1 ? skip : 0, random: random)
+    }
+
+    /// The batches of one epoch, stacked (and transformed) one at a time as they are read.
+    public struct EpochBatches: Sequence, IteratorProtocol {
+        let dataset: Dataset
+        let order: [Int]
         var start = 0
-        while start < order.count {
-            let end = min(order.count, start + batchSize)
-            if end - start < batchSize && dropRemainder { break }
-            batches.append(stack(Array(order[start..<end])))
-            start = end
+        var skip: Int
+        let random: Bool
+        var ended = false
+
+        init(dataset: Dataset, order: [Int], skip: Int, random: Bool) {
+            (self.dataset, self.order, self.skip, self.random) = (dataset, order, skip, random)
         }
-        if transforms.contains(where: \.isRandom) { endEpoch() }
-        return epoch == 1 ? Array(batches.dropFirst(skip)) : batches
+
+        /// The batches left to read.
+        public var remaining: Int {
+            let left = order.count - start
+            let n = dataset.dropRemainder ? left / dataset.batchSize : (left + dataset.batchSize - 1) / dataset.batchSize
+            return Swift.max(0, n - skip)
+        }
+
+        public mutating func next() -> Batch? {
+            while start < order.count {
+                let end = Swift.min(order.count, start + dataset.batchSize)
+                if end - start < dataset.batchSize && dataset.dropRemainder { break }
+                let batch = dataset.stack(Array(order[start..<end]))
+                start = end
+                if skip > 0 {
+                    skip -= 1
+                    continue
+                }
+                return batch
+            }
+            // The epoch's end takes a worker's turn once, when the last batch has been read.
+            if random && !ended { dataset.endEpoch() }
+            ended = true
+            return nil
+        }
     }
 
     /// The end-of-epoch marker takes a worker's turn.
-    private func endEpoch() {
+    func endEpoch() {
         augmentation.turn = (augmentation.turn + 1) % max(numParallelWorkers, 1)
         augmentation.nextEpoch += 1
     }

@@ -76,23 +76,39 @@ public final class ClusterStep {
         guard batches.count == graphs.count, let n = batches.first?.count, n > 0, batches.allSatisfy({ $0.count == n }) else {
             throw GraphError("a sink on \(graphs.count) cards needs the same number (at least 1) of batches for every card")
         }
-        return try sink(steps: n, keepHidden: keepHidden) { k, q in for feeds in batches[k] { try q.push(feeds) } }
+        var taken = Array(repeating: 0, count: graphs.count)
+        return try sink(steps: n, keepHidden: keepHidden) { k in
+            defer { taken[k] += 1 }
+            return batches[k][taken[k]]
+        }
+    }
+
+    /// Dataset sink mode on every card with batches drawn as the queues have room: `next(k)` gives
+    /// card k's next batch. Each card's queue holds at most its capacity, so a sink of any length
+    /// holds at most that many batches per card.
+    /// - Throws: `GraphError` for batches that do not fit; `OpError`; what `next` throws.
+    public func sink(steps n: Int, keepHidden: Bool = false, next: (Int) throws -> [String: Tensor]) throws -> (last: [[Tensor]], perStep: [[[Tensor]]]) {
+        guard n > 0 else { throw GraphError("a sink runs at least 1 step, got \(n)") }
+        return try sink(steps: n, keepHidden: keepHidden) { k, q, wanted in try q.fill(upTo: wanted) { try next(k) } }
     }
 
     /// A sink of `n` timing-only steps on every card: batches of `types` go through each card's
     /// queue (copies without values).
     public func simulateSink(steps n: Int, types: [String: TensorType]) throws {
         guard n > 0 else { throw GraphError("a sink runs at least 1 step, got \(n)") }
-        _ = try sink(steps: n, keepHidden: false) { _, q in for _ in 0..<n { try q.push(shapes: types) } }
+        _ = try sink(steps: n, keepHidden: false) { _, q, wanted in try q.fill(upTo: wanted, shapes: types) }
     }
 
-    private func sink(steps n: Int, keepHidden: Bool, fill: (Int, DeviceQueue) throws -> Void) throws -> (last: [[Tensor]], perStep: [[[Tensor]]]) {
-        if queues.isEmpty || queues[0].capacity < n { queues = graphs.map { DeviceQueue(device: $0.device, capacity: max(100, n)) } }
-        for (k, q) in queues.enumerated() { try fill(k, q) }
+    /// `fill(k, queue, wanted)` tops card k's queue up to `wanted` batches (at most its capacity):
+    /// before the launch, and before each step with the steps left.
+    private func sink(steps n: Int, keepHidden: Bool, fill: (Int, DeviceQueue, Int) throws -> Void) throws -> (last: [[Tensor]], perStep: [[[Tensor]]]) {
+        if queues.isEmpty { queues = graphs.map { DeviceQueue(device: $0.device) } }
+        for (k, q) in queues.enumerated() { try fill(k, q, n) }
         for g in graphs { g.device.hostWork("SinkLaunch", "sink of \(n) steps", duration: g.device.spec.host.sinkLaunch) }
         defer { sinks += 1 }
         var hidden: [[[Tensor]]] = [], last: [[Tensor]] = []
         for step in 0..<n {
+            for (k, q) in queues.enumerated() { try fill(k, q, n - step) }
             let runs = try zip(graphs, queues).map { g, q in try g.begin(.queue(q), sink: sinks) }
             try lockstep(runs)
             let fetched = try runs.map { try $0.finish(step == n - 1 ? .host : keepHidden ? .kept : .none) }

@@ -291,16 +291,22 @@ public final class CompiledGraph {
     /// mode): no host synchronisation between steps; only the last step's fetches are copied to
     /// the host. With `keepHidden`, every step's fetched values are kept on the side — what a card
     /// computes but never shows.
-    /// - Throws: `GraphError` when the queue holds fewer than `n` batches or a batch does not fit.
-    public func run(steps n: Int, from queue: DeviceQueue, sink: Int? = nil, keepHidden: Bool = false) throws -> SinkResult {
+    /// With `refill`, the queue may hold fewer: before each step `refill(remaining)` is called
+    /// with the steps left (this one included), so a producer keeps a bounded queue topped up
+    /// while the sink runs (it waits for a slot, as MindSpore's data thread does).
+    /// - Throws: `GraphError` when the queue holds fewer than `n` batches (without `refill`) or a
+    ///   batch does not fit; what `refill` throws.
+    public func run(steps n: Int, from queue: DeviceQueue, sink: Int? = nil, keepHidden: Bool = false,
+                    refill: ((_ remaining: Int) throws -> Void)? = nil) throws -> SinkResult {
         guard n >= 1 else { throw GraphError("a sink runs at least 1 step, got \(n)") }
-        guard queue.count >= n else {
+        guard refill != nil || queue.count >= n else {
             throw GraphError("the device queue holds \(queue.count) batch\(queue.count == 1 ? "" : "es"); a sink of \(n) steps needs \(n)")
         }
         device.hostWork("SinkLaunch", "sink of \(n) steps", duration: device.spec.host.sinkLaunch)
         var hidden: [[Tensor]] = []
         var last: [Tensor] = []
         for k in 0..<n {
+            try refill?(n - k)
             let run = try begin(.queue(queue), sink: sink)
             let fetched = try run.finish(k == n - 1 ? .host : keepHidden ? .kept : .none)
             if keepHidden { hidden.append(fetched) }
@@ -679,8 +685,11 @@ public final class DeviceQueue {
     private var events: [Event] = []
     private var slot = 0
 
+    /// The batches a queue holds by default: what MindSpore's device side caches in sink mode.
+    public static let defaultCapacity = 100
+
     /// `capacity`: 100 batches by default, what MindSpore's device side caches in sink mode.
-    public init(device: Device, capacity: Int = 100) {
+    public init(device: Device, capacity: Int = DeviceQueue.defaultCapacity) {
         self.device = device
         self.capacity = max(1, capacity)
         stream = device.stream(named: "data")
@@ -690,6 +699,18 @@ public final class DeviceQueue {
 
     /// Batches waiting.
     public var count: Int { batches.count - head }
+
+    /// Pushes batches from `next` until the queue holds `min(capacity, wanted)` (a producer that
+    /// waits for free slots).
+    /// - Throws: what `next` throws.
+    public func fill(upTo wanted: Int, _ next: () throws -> [String: Tensor]) throws {
+        while count < min(capacity, wanted) { try push(try next()) }
+    }
+
+    /// `fill(upTo:)` with batches of these types and no values (timing-only steps).
+    public func fill(upTo wanted: Int, shapes types: [String: TensorType]) throws {
+        while count < min(capacity, wanted) { try push(shapes: types) }
+    }
 
     /// Copies a batch to the card on the data stream (at the host's current time).
     /// - Throws: `GraphError` when the queue is full.

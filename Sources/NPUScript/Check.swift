@@ -35,6 +35,8 @@ public struct ReproducibilityCheck {
     public var parametersBitIdentical: Bool
     /// The first parameter (by name) whose bits differ between run 1 and another run, if any.
     public var firstDifferentParameter: String?
+    /// The order seed each run replayed (`--order-seed` replays one).
+    public var orderSeeds: [UInt64] = []
 
     /// The steps the host compared (the guide's criterion looks at these).
     public var visibleSteps: [Step] { steps.filter(\.visible) }
@@ -63,10 +65,10 @@ public struct ReproducibilityCheck {
         let perEpoch = try sink ?? ScriptRunner.batchesPerEpoch(script, options)
         options.epochs = max(options.epochs ?? script.train.epochs, (options.steps! + perEpoch - 1) / perEpoch)
         var results: [RunSummary] = []
-        let base = options.orderSeed ?? script.context.orderSeed ?? 0
+        let base = ScriptRunner.baseOrderSeed(script, options)
         for r in 0..<runs {
             var o = options
-            if varyOrder { o.orderSeed = base + UInt64(r) }
+            if varyOrder { o.orderSeed = .seed(base + UInt64(r)) }
             results.append(try ScriptRunner.run(script, o, keepHidden: sink != nil))
         }
         var steps: [Step] = []
@@ -90,6 +92,6 @@ public struct ReproducibilityCheck {
             }
         }
         return ReproducibilityCheck(runs: runs, atol: atol, rtol: rtol, steps: steps, parametersBitIdentical: different == nil,
-                                    firstDifferentParameter: different)
+                                    firstDifferentParameter: different, orderSeeds: results.compactMap(\.orderSeed))
     }
 }

@@ -94,7 +94,7 @@ public struct DriftStudy {
                            jobs: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> DriftStudy {
         guard replicas >= 2 else { throw TrainError("a drift study needs at least 2 replicas, got \(replicas)") }
         guard steps >= 1 else { throw TrainError("a drift study runs at least 1 step, got \(steps)") }
-        let baseOrder = options.orderSeed ?? script.context.orderSeed ?? 0
+        let baseOrder = ScriptRunner.baseOrderSeed(script, options)
         let baseSeed = options.seed ?? script.seed ?? 0
         let orderSeeds = (0..<replicas).map { vary == .seed ? baseOrder : baseOrder + UInt64($0) }
         let seeds = (0..<replicas).map { vary == .order ? baseSeed : baseSeed + Int64($0) }
@@ -116,7 +116,7 @@ public struct DriftStudy {
         }
         let jobs = (0..<replicas).map { r in
             var o = base
-            o.orderSeed = orderSeeds[r]
+            o.orderSeed = .seed(orderSeeds[r])
             o.seed = seeds[r]
             return Job(script, o, sink != nil)
         }

@@ -50,7 +50,7 @@ public struct Localization {
     /// - Throws: what `ScriptRunner.run` throws; `TrainError` in PyNative mode.
     public static func run(_ script: Script, _ options: RunOptions = RunOptions(), orderSeeds: (a: UInt64, b: UInt64), steps: Int,
                            plantedInB: (card: Int, instance: String, step: Int, seed: UInt64)? = nil) throws -> Localization {
-        guard (options.mode ?? script.context.mode) == "graph" else { throw TrainError("localize compares compiled steps: run it in graph mode (context.mode or --mode graph)") }
+        guard (options.mode ?? script.context.mode) == .graph else { throw TrainError("localize compares compiled steps: run it in graph mode (context.mode or --mode graph)") }
         guard steps >= 1 else { throw TrainError("localize runs at least 1 step, got \(steps)") }
         var base = options
         base.steps = steps
@@ -62,7 +62,7 @@ public struct Localization {
         // Replay A: every op's fingerprint, in execution order.
         var fingerprints: [[UInt64]] = []
         var a = base
-        a.orderSeed = orderSeeds.a
+        a.orderSeed = .seed(orderSeeds.a)
         a.observer = { _, out in fingerprints.append(out.outputs.map(fingerprint)) }
         _ = try ScriptRunner.run(script, a)
 
@@ -71,7 +71,7 @@ public struct Localization {
         var found: (card: Int, out: NodeOutput, output: Int, position: Int)?
         var planted = plantedInB.map { _ in false }
         var b = base
-        b.orderSeed = orderSeeds.b
+        b.orderSeed = .seed(orderSeeds.b)
         b.perturbation = plantedInB
         b.observer = { card, out in
             defer { index += 1 }

@@ -9,15 +9,26 @@ import NPURandom
 import NPUTensor
 import NPUTrain
 
+/// Which reduction orders an `off` run replays.
+public enum OrderSeedChoice: Equatable, Sendable {
+    /// This order seed.
+    case seed(UInt64)
+    /// A fresh draw from OS entropy (replacing a script's `order_seed`), reported so the run can
+    /// be replayed.
+    case entropy
+}
+
 /// What the command line overrides in a script (nil: the script's value).
 public struct RunOptions {
-    public var mode: String?
-    public var determinism: String?
-    public var orderSeed: UInt64?
+    public var mode: ExecutionMode?
+    public var determinism: Determinism?
+    public var orderSeed: OrderSeedChoice?
     public var device: DeviceSpec?
     public var seed: Int64?
     public var epochs: Int?
-    /// Stop after this many training steps, whatever the epochs say.
+    /// Train until this many steps have run (counted from the start of training, so a run resumed
+    /// from a checkpoint of step k runs N − k more), continuing into further epochs when the
+    /// script's epochs end first. In sink mode the last sink is shortened to end there.
     public var steps: Int?
     public var sink: Bool?
     public var sinkSize: Int?
@@ -42,21 +53,6 @@ public struct RunOptions {
     /// orders from order seed `seed` (`ReductionPlanner.perturbation`).
     public var perturbation: (card: Int, instance: String, step: Int, seed: UInt64)?
     public init() {}
-}
-
-/// One loss the run produced: what LossMonitor prints when `visible`; a step a sink hid otherwise.
-public struct LossRecord: Equatable {
-    public var epoch: Int
-    /// The step within the epoch (from 1), as LossMonitor counts it.
-    public var step: Int
-    public var loss: Float
-    public var visible: Bool
-    /// With several cards: the mean of every card's loss (the lines show card 0's, as rank 0's
-    /// LossMonitor does); nil on one card.
-    public var globalLoss: Float? = nil
-
-    /// MindSpore 2.10's LossMonitor line: the float32 loss printed as Python prints `float(loss)`.
-    public var lossMonitorLine: String { "epoch: \(epoch) step: \(step), loss is \(Double(loss))" }
 }
 
 /// Where a run stands after a step the host launched (or a sink): what `ScriptRunner.run`'s
@@ -84,7 +80,9 @@ public struct EvalResult: Equatable {
 
 /// The result of a run.
 public struct RunSummary {
+    /// The steps trained in all (a resumed run counts its checkpoint's).
     public var steps: Int
+    /// The samples of the steps this process ran (every card's).
     public var samples: Int
     public var hostSeconds: Double
     /// The card's simulated time when training ended.
@@ -95,6 +93,11 @@ public struct RunSummary {
     public var devices: [Device] = []
     /// Card 0's parameters (and optimizer state) when training ended.
     public var store: ParameterStore?
+    /// The steps this process ran (`steps` less a resumed checkpoint's).
+    public var stepsRun: Int = 0
+    /// The order seed `off` drew its orders from (the script's, the flag's or a fresh draw);
+    /// nil for a timing-only simulation.
+    public var orderSeed: UInt64?
     /// Samples per simulated second.
     public var samplesPerSecond: Double { simulatedTime > .zero ? Double(samples) / simulatedTime.seconds : 0 }
 }
@@ -134,8 +137,7 @@ public enum ScriptRunner {
         let dataset = try builder.dataset()
         let sample = try dataset.sampleType()
         let inputs = ["data": TensorType(sample.dtype, Shape([dataset.batchSize] + sample.shape.dims)), "label": TensorType(.int32, [dataset.batchSize])]
-        let determinism = Determinism(rawValue: options.determinism ?? script.context.determinism)!
-        var configuration = StepConfiguration(determinism: determinism, ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0,
+        var configuration = StepConfiguration(determinism: options.determinism ?? script.context.determinism, ampLevel: script.context.ampLevel,
                                               recording: true, timingOnly: true, cards: cards)
         configuration.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
         configuration.fusionSplits = script.context.fusionSplits
@@ -164,12 +166,15 @@ public enum ScriptRunner {
             advance = { n in try step.simulate(steps: n, sinkSize: sinkSize == nil ? nil : n) }
             devices = [device]
         }
-        var done = 0, end = SimTime.zero
+        // LossMonitor's rule: a line once per_print_times steps have passed since the last.
+        var done = 0, end = SimTime.zero, lastPrint = 0
+        let every = script.train.printEvery ?? 0
         while done < steps {
             let n = sinkSize.map { min($0, steps - done) } ?? 1
             end = try advance(n)
             done += n
-            if sinkSize != nil || ((done - 1) % perEpoch + 1) % script.train.printEvery == 0 {
+            if every != 0 && done - lastPrint >= every {
+                lastPrint = done
                 devices[0].hostCallback("LossMonitor")
                 end = devices[0].hostTime
             }
@@ -178,18 +183,51 @@ public enum ScriptRunner {
                           hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: end, losses: [], devices: devices)
     }
 
-    /// Runs `script` with `options`; `line` receives each line the host would print (LossMonitor).
-    /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what failed.
+    /// The order seed a run replays: the flag's, else the script's, else (and for `--order-seed
+    /// entropy`) a fresh draw from OS entropy — so every `off` run can be replayed.
+    public static func orderSeed(_ script: Script, _ options: RunOptions) -> UInt64 {
+        switch options.orderSeed {
+        case .seed(let s)?: return s
+        case .entropy?: return drawOrderSeed()
+        case nil: return script.context.orderSeed ?? drawOrderSeed()
+        }
+    }
+
+    /// The first order seed of a study's runs or replicas (run r replays this + r): the flag's,
+    /// else the script's, else 0; a fresh draw for `--order-seed entropy`.
+    public static func baseOrderSeed(_ script: Script, _ options: RunOptions) -> UInt64 {
+        switch options.orderSeed {
+        case .seed(let s)?: return s
+        case .entropy?: return drawOrderSeed()
+        case nil: return script.context.orderSeed ?? 0
+        }
+    }
+
+    /// An order seed from OS entropy, in the range `--order-seed` and `order_seed` take.
+    public static func drawOrderSeed() -> UInt64 {
+        var g = SystemRandomNumberGenerator()
+        return UInt64(UInt32(truncatingIfNeeded: g.next()))
+    }
+
+    /// Whether a run of `script` with `options` draws any reduction order (some policy is `off`),
+    /// so its order seed matters.
+    public static func drawsOrders(_ script: Script, _ options: RunOptions) -> Bool {
+        (options.determinism ?? script.context.determinism) == .off || options.overrides.values.contains(.off)
+    }
+
+    /// Runs `script` with `options` as MindSpore's `Model.train` would (a translation of the
+    /// script into `Model` and callbacks): `line` receives each LossMonitor line's record,
+    /// `losses` every loss the host received (and with `keepHidden` the ones a sink hid),
+    /// `message` the other lines the host prints (TimeMonitor, notes), `evaluated` each
+    /// evaluation.
+    /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what
+    ///   failed; `CallbackError` (LossMonitor's NaN stop).
     public static func run(_ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
-                           line: (LossRecord) -> Void = { _ in }, stepEnd: (StepEnd) -> Void = { _ in }, evaluated: (EvalResult) -> Void = { _ in },
-                           message: (String) -> Void = { _ in }, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> RunSummary {
+                           line: @escaping (LossRecord) -> Void = { _ in }, stepEnd: @escaping (StepEnd) -> Void = { _ in },
+                           evaluated: @escaping (EvalResult) -> Void = { _ in }, message: @escaping (String) -> Void = { _ in },
+                           progress: @escaping (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> RunSummary {
         let started = DispatchTime.now().uptimeNanoseconds
         let builder = Builder(script: script)
-        let spec = try deviceSpec(script, options)
-        let cards = options.cards ?? script.context.cards
-        guard cards <= Cluster.maxCards else {
-            throw TrainError("\(cards) cards: real numerics run on 1 to \(Cluster.maxCards) cards; simulate more on shapes alone with npusim profile --timing-only")
-        }
         let seeds = SeedState()
         if let s = options.seed ?? script.seed { try seeds.setSeed(s) }
         let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
@@ -197,271 +235,122 @@ public enum ScriptRunner {
         let loss = try builder.loss()
         let parameterNames = network.parameters.map(\.name)
         let optimizer = try builder.optimizer(network.parameters, ctx)
-        // Every card reads its own shard of the data (num_shards = cards, shard_id = card), with
-        // the script's batch size per card, as MindSpore's data-parallel scripts shard theirs.
         var dataset = try builder.dataset()
-        if cards > 1 {
-            let transforms = dataset.transforms, workers = dataset.numParallelWorkers
-            dataset = try Dataset(source: dataset.source, shuffle: dataset.shuffle, batchSize: dataset.batchSize, dropRemainder: dataset.dropRemainder,
-                                  skip: dataset.skip, numShards: cards, shardID: 0)
-            dataset.transforms = transforms
-            dataset.numParallelWorkers = workers
-            guard dataset.source.count % cards == 0 else {
-                throw DataError("\(dataset.source.origin): \(dataset.source.count) samples do not split evenly over \(cards) cards; give a multiple of \(cards) samples")
-            }
+        dataset.seed = seeds.shuffleSeed().seed
+        // The evaluation data is read before training, so a missing file costs no training.
+        let evalData = try script.eval.map { try builder.dataset($0.dataset) }
+
+        var context = ModelContext()
+        context.mode = options.mode ?? script.context.mode
+        context.determinism = options.determinism ?? script.context.determinism
+        context.overrides = options.overrides
+        let orderSeed = Self.orderSeed(script, options)
+        context.orderSource = .replay(orderSeed)
+        context.device = try deviceSpec(script, options)
+        context.cards = options.cards ?? script.context.cards
+        context.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
+        context.fusionSplits = script.context.fusionSplits
+        context.recording = options.trace != nil || options.record
+        context.keepHiddenSteps = keepHidden
+        let metrics = script.eval?.metrics.compactMap(Metric.init(rawValue:)) ?? []
+        let model = try Model(network: network, loss: loss, optimizer: optimizer, store: ctx.store, metrics: metrics, ampLevel: script.context.ampLevel,
+                              context: context) { _ in
+            // Another card: the same script built again with the same seed (the same initial
+            // parameters on every card).
+            let replicaSeeds = SeedState()
+            if let s = options.seed ?? script.seed { try replicaSeeds.setSeed(s) }
+            let replica = LayerContext(store: ParameterStore(), seeds: replicaSeeds)
+            let net = try builder.network(replica)
+            return Replica(network: net, loss: try builder.loss(), optimizer: try builder.optimizer(net.parameters, replica), store: replica.store)
         }
-        guard dataset.batchesPerEpoch > 0 else {
-            throw DataError("the dataset gives no batch: \(dataset.source.count) samples, batch_size \(dataset.batchSize), drop_remainder \(dataset.dropRemainder)")
-        }
-        let determinism = Determinism(rawValue: options.determinism ?? script.context.determinism)!
-        let mode: ExecutionMode = (options.mode ?? script.context.mode) == "pynative" ? .pynative : .graph
-        let orderSource: OrderSource = (options.orderSeed ?? script.context.orderSeed).map { .replay($0) } ?? .entropy
-        let sample = try dataset.sampleType()
-        let batchShape = Shape([dataset.batchSize] + sample.shape.dims)
-        // The network must take the dataset's batches, and sparse labels must name its classes:
-        // checked on a graph of the forward and loss before anything runs.
-        do {
-            var probe = GraphModel(isTraining: true)
-            let logits = try network(&probe, probe.graph.input("data", TensorType(sample.dtype, batchShape)))
-            let classes = probe.type(of: logits).shape.dims.last ?? 0
-            _ = try loss(&probe, logits, probe.graph.input("label", TensorType(.int32, [dataset.batchSize])))
-            if let sce = loss as? SoftmaxCrossEntropyLoss, sce.sparse, let bad = dataset.source.classLabels.firstIndex(where: { $0 < 0 || Int($0) >= classes }) {
-                throw DataError("\(dataset.source.origin): sample \(bad) has label \(dataset.source.classLabels[bad]); the network gives \(classes) classes, so labels must be 0 to \(classes - 1)")
-            }
-        } catch let error as OpError {
-            throw DataError("the network does not take the dataset's batches of \(sample.dtype)\(batchShape) (samples of \(sample.shape) from \(dataset.source.origin)): \(error)")
-        }
-        var configuration = StepConfiguration(determinism: determinism, orderSource: orderSource,
-                                              ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0, recording: options.trace != nil || options.record, cards: cards)
-        configuration.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
-        configuration.fusionSplits = script.context.fusionSplits
-        configuration.overrides = options.overrides
-        let inputs = ["data": TensorType(sample.dtype, batchShape), "label": TensorType(.int32, [dataset.batchSize])]
         let sink = options.sink ?? script.train.sink
-        guard !(sink && mode == .pynative) else { throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)") }
-        guard cards == 1 || mode == .graph else {
-            throw TrainError("\(cards) cards train in graph mode (context.mode or --mode graph); PyNative runs one card")
-        }
-        // One card, or a cluster running one replica per card (card 0's is this run's network,
-        // store and device: the one the loss lines, evaluation and checkpoints show).
-        let cluster = cards > 1 ? try Cluster(spec: spec, cards: cards) : nil
-        var replicaStores: [ParameterStore] = []
-        let device = cluster?.devices[0] ?? Device(spec: spec)
-        let devices = cluster?.devices ?? [device]
-        if options.trace != nil || options.record { for d in devices { d.timelineMode = .all } }  // every task, for the trace
-        let step = try TrainStep(model: NetworkWithLoss(network: network, loss: loss), inputs: inputs, optimizer: optimizer, mode: mode,
-                                 device: device, store: ctx.store, configuration: configuration)
-        let parallel = try cluster.map { cluster in
-            try DataParallelStep(cluster: cluster) { k, card in
-                if k == 0 { return step }
-                let replicaSeeds = SeedState()
-                if let s = options.seed ?? script.seed { try replicaSeeds.setSeed(s) }  // the same initial parameters on every card
-                let replica = LayerContext(store: ParameterStore(), seeds: replicaSeeds)
-                replicaStores.append(replica.store)
-                let net = try builder.network(replica)
-                return try TrainStep(model: NetworkWithLoss(network: net, loss: try builder.loss()), inputs: inputs,
-                                     optimizer: try builder.optimizer(net.parameters, replica), mode: .graph, device: card, store: replica.store,
-                                     configuration: configuration)
-            }
-        }
-        for (k, replica) in (parallel?.replicas ?? [step]).enumerated() {
+        let perEpoch = try Self.shardBatches(dataset, cards: context.cards)
+        var sinkSize = options.sinkSize ?? script.train.sinkSize
+        if sinkSize == -1 { sinkSize = perEpoch }
+        let batchNum = sink ? sinkSize : perEpoch
+        try model.build(trainDataset: context.cards > 1 ? try dataset.shard(0, of: context.cards) : dataset)
+        for (k, replica) in model.replicas.enumerated() {
             if let observer = options.observer { replica.compiled?.observer = { try observer(k, $0) } }
             if let p = options.perturbation, p.card == k { replica.planner.perturbation = (p.instance, p.step, p.seed) }
         }
-        let shards = try (1..<max(cards, 1)).map { k in
-            var shard = try Dataset(source: dataset.source, shuffle: dataset.shuffle, batchSize: dataset.batchSize, dropRemainder: dataset.dropRemainder,
-                                    skip: dataset.skip, numShards: cards, shardID: k)
-            shard.transforms = dataset.transforms
-            shard.numParallelWorkers = dataset.numParallelWorkers
-            return shard
-        }
-        let epochs = options.epochs ?? script.train.epochs
-        let limit = options.steps ?? Int.max
-        let shuffleSeed = seeds.shuffleSeed().seed
-        var sinkSize = options.sinkSize ?? script.train.sinkSize
-        if sinkSize == -1 { sinkSize = dataset.batchesPerEpoch }
 
-        // The batches in order across epochs: the dataset's epochs end to end (card 0's shard;
-        // the other cards' shards advance with it).
-        var pending: [Batch] = [], dataEpoch = 0
-        var shardPending: [[Batch]] = shards.map { _ in [] }
-        func nextBatch() -> Batch {
-            if pending.isEmpty {
-                dataEpoch += 1
-                pending = dataset.batches(epoch: dataEpoch, shuffleSeed: shuffleSeed).reversed()
-                for (k, shard) in shards.enumerated() { shardPending[k] = shard.batches(epoch: dataEpoch, shuffleSeed: shuffleSeed).reversed() }
-            }
-            return pending.removeLast()
-        }
-        /// Card 0's loss and, on several cards, the mean of every card's.
-        func losses(_ perCard: [Tensor]) throws -> (Float, Float?) {
-            let values = try perCard.map { try $0.toArray(of: Float.self)[0] }
-            return (values[0], values.count > 1 ? Float(values.reduce(0.0) { $0 + Double($1) } / Double(values.count)) : nil)
-        }
-        /// One training step on `b` (card 0's batch) and the other cards' next batches.
-        func train(_ b: Batch) throws -> (Float, Float?) {
-            guard let parallel else { return (try step(["data": b.data, "label": b.label]).toArray(of: Float.self)[0], nil) }
-            let rest = shards.indices.map { shardPending[$0].removeLast() }
-            let feeds = ([b] + rest).map { ["data": $0.data, "label": $0.label] }
-            return try losses(try parallel(feeds))
-        }
-        func check(_ b: Batch) throws {
-            // A partial last batch (drop_remainder false) has another shape than the compiled step.
-            guard b.data.shape == batchShape else {
-                throw DataError("batch of samples \(b.indices.first!)…\(b.indices.last!) is \(b.data.shape), the step is compiled for \(batchShape); set drop_remainder: true or a batch_size that divides the \(dataset.source.count) samples")
-            }
-        }
-        // Model.eval: the network in inference mode (Dropout off, BatchNorm's moving statistics) on
-        // the held-out batches, as a compiled graph on the same card.
-        var evaluations: [EvalResult] = []
-        var evaluator: (CompiledGraph, Dataset, Shape)?
-        func evaluate(after epoch: Int) throws {
-            guard let spec = script.eval else { return }
-            if evaluator == nil {
-                let data = try builder.dataset(spec.dataset)
-                var b = GraphModel(isTraining: false, ampLevel: script.context.ampLevel == "O2" ? .O2 : .O0)
-                let evalSample = try data.sampleType()
-                let shape = Shape([data.batchSize] + evalSample.shape.dims)
-                let x = b.graph.input("data", TensorType(evalSample.dtype, shape)), y = b.graph.input("label", TensorType(.int32, [data.batchSize]))
-                let logits = try network(&b, x)
-                let fetches = spec.metrics.contains("Loss") ? [logits, try loss(&b, logits, y)] : [logits]
-                let planner = ReductionPlanner(spec: device.spec, policy: determinism, source: orderSource, card: device.ordinal)
-                evaluator = (try CompiledGraph(b.graph, fetches: fetches, device: device, store: ctx.store, planner: planner), data, shape)
-            }
-            let (graph, data, shape) = evaluator!
-            var correct = 0, samples = 0, lossSum = 0.0, batches = 0
-            for batch in data.batches(epoch: 1, shuffleSeed: 0) {
-                guard batch.data.shape == shape else {
-                    throw DataError("eval batch of samples \(batch.indices.first!)…\(batch.indices.last!) is \(batch.data.shape); set eval.dataset.batch.drop_remainder: true or a batch_size that divides \(data.source.count)")
-                }
-                let out = try graph.step(["data": batch.data, "label": batch.label])
-                let logits = try out[0].toArray(of: Float.self), labels = try batch.label.toArray(of: Int32.self)
-                let classes = out[0].shape[1]
-                for r in 0..<labels.count {
-                    var best = 0
-                    for c in 1..<classes where logits[r * classes + c] > logits[r * classes + best] { best = c }
-                    if best == Int(labels[r]) { correct += 1 }
-                }
-                samples += labels.count
-                if out.count > 1 { lossSum += Double(try out[1].toArray(of: Float.self)[0]) }
-                batches += 1
-            }
-            device.synchronize()
-            let result = EvalResult(epoch: epoch, metrics: spec.metrics.map { name in
-                (name, name == "Accuracy" ? Double(correct) / Double(max(samples, 1)) : lossSum / Double(max(batches, 1)))
-            })
-            evaluations.append(result)
-            evaluated(result)
-        }
-        var records: [LossRecord] = [], done = 0
         // A resumed run: the parameters and optimizer state of the checkpoint, and the data and
         // step count continue where it stopped.
+        var resumed = 0
         if let path = options.loadCheckpoint {
             // Every card starts from the checkpoint (replicas hold the same parameters).
-            let names = Set(network.parameters.map(\.name))
-            let loaded = try Checkpoint.load(path, into: ctx.store, network: names)
-            for store in replicaStores { _ = try Checkpoint.load(path, into: store, network: names) }
+            let names = Set(parameterNames)
+            let loaded = try Checkpoint.load(path, into: model.store, network: names)
+            for store in model.stores.dropFirst() { _ = try Checkpoint.load(path, into: store, network: names) }
             loaded.notes.forEach(message)
             if let reached = loaded.step {
                 if sink && reached % sinkSize != 0 {
                     throw CheckpointError("\(path) was saved at step \(reached), inside a sink of \(sinkSize) steps; resume it without sinking or with a sink size that divides \(reached)")
                 }
-                for _ in 0..<reached {
-                    _ = nextBatch()
-                    for k in shards.indices { _ = shardPending[k].removeLast() }
-                }
-                for replica in parallel?.replicas ?? [step] { replica.continueAt(step: reached) }
-                done = reached
+                try model.continueAt(step: reached)
+                resumed = reached
             }
         }
-        let checkpointer = try script.train.modelCheckpoint.map { try ModelCheckpointer(spec: $0, batchNum: sink ? sinkSize : dataset.batchesPerEpoch) }
-        var lastEpoch = 0
-        epochLoop: for epoch in 1...max(1, epochs) {
-            lastEpoch = epoch
-            let epochStart = device.hostTime, stepsBefore = done
-            var epochEnd: SimTime?
-            defer {
-                // TimeMonitor, as MindSpore prints it, with the card's simulated time (training
-                // only, evaluation excluded).
-                if script.train.timeMonitor && done > stepsBefore {
-                    let ms = ((epochEnd ?? device.hostTime) - epochStart).seconds * 1e3
-                    message(String(format: "epoch time: %5.3f ms, per step time: %5.3f ms", ms, ms / Double(done - stepsBefore)))
+        var epochs = options.epochs ?? script.train.epochs
+        if let steps = options.steps { epochs = max(epochs, (steps + batchNum - 1) / batchNum) }
+        let total = min(options.steps ?? Int.max, epochs * batchNum)
+
+        // The script's callbacks in its order, then NPUSim's recorders.
+        var callbacks: [any Callback] = []
+        for type in script.train.callbackOrder {
+            switch type {
+            case "LossMonitor":
+                callbacks.append(try LossMonitor(perPrintTimes: script.train.printEvery ?? 1, lines: line))
+            case "TimeMonitor":
+                callbacks.append(TimeMonitor(print: message))
+            case "CSVLogger":
+                if let path = script.train.csvLog { callbacks.append(CSVLogger(path: path)) }
+            case "ModelCheckpoint":
+                if let spec = script.train.modelCheckpoint {
+                    let format: Checkpoint.Format = spec.format == "safetensors" ? .safetensors : .mindspore
+                    let config = CheckpointConfig(saveCheckpointSteps: spec.saveCheckpointSteps, keepCheckpointMax: spec.keepCheckpointMax, format: format)
+                    callbacks.append(try ModelCheckpoint(prefix: spec.prefix, directory: spec.directory, config: config))
                 }
+            default: break
             }
-            if sink {
-                guard epoch * sinkSize > done else { continue }  // sinks a resumed run already ran
-                let n = min(sinkSize, limit - done)
-                guard n > 0 else { break }
-                // Every card's batches for the sink (card 0's, then each other card's shard).
-                var perCard: [[[String: Tensor]]] = Array(repeating: [], count: max(cards, 1))
-                for _ in 0..<n {
-                    let b = nextBatch()
-                    try check(b)
-                    perCard[0].append(["data": b.data, "label": b.label])
-                    for k in shards.indices {
-                        let o = shardPending[k].removeLast()
-                        perCard[k + 1].append(["data": o.data, "label": o.label])
-                    }
-                }
-                let last: [Tensor], hidden: [[Tensor]]
-                if let parallel {
-                    (last, hidden) = try parallel.sink(perCard, keepHidden: keepHidden)
-                } else {
-                    let result = try step.sink(perCard[0], keepHidden: keepHidden)
-                    (last, hidden) = ([result.loss], result.perStep.map { [$0] })
-                }
-                if keepHidden {
-                    for (k, l) in hidden.dropLast().enumerated() {
-                        let (loss, global) = try losses(l)
-                        records.append(LossRecord(epoch: epoch, step: k + 1, loss: loss, visible: false, globalLoss: global))
-                    }
-                }
-                let (loss, global) = try losses(last)
-                let r = LossRecord(epoch: epoch, step: n, loss: loss, visible: true, globalLoss: global)
-                records.append(r)
-                device.hostCallback("LossMonitor")
-                line(r)
-                done += n
-                stepEnd(StepEnd(step: done, store: ctx.store, parameters: parameterNames))
-                try checkpointer?.stepEnd(store: ctx.store, step: done, epoch: epoch)
-                progress(done, min(limit, max(1, epochs) * sinkSize))
-            } else {
-                for s in 1...dataset.batchesPerEpoch {
-                    guard (epoch - 1) * dataset.batchesPerEpoch + s > done else { continue }  // steps a resumed run already ran
-                    guard done < limit else { break epochLoop }
-                    let b = nextBatch()
-                    try check(b)
-                    let (l, global) = try train(b)
-                    done += 1
-                    progress(done, min(limit, max(1, epochs) * dataset.batchesPerEpoch))
-                    let r = LossRecord(epoch: epoch, step: s, loss: l, visible: s % script.train.printEvery == 0, globalLoss: global)
-                    records.append(r)
-                    if r.visible {
-                        device.hostCallback("LossMonitor")
-                        line(r)
-                    }
-                    stepEnd(StepEnd(step: done, store: ctx.store, parameters: parameterNames))
-                    try checkpointer?.stepEnd(store: ctx.store, step: done, epoch: epoch)
-                }
-            }
-            epochEnd = device.hostTime
-            if script.eval?.perEpoch == true { try evaluate(after: epoch) }
-            if done >= limit { break }
         }
-        if let spec = script.eval, !spec.perEpoch { try evaluate(after: options.epochs ?? script.train.epochs) }
-        if let cluster { cluster.synchronize() } else { device.synchronize() }
-        if let path = script.train.csvLog {
-            let csv = "epoch,step,loss\n" + records.filter(\.visible).map { "\($0.epoch),\($0.step),\(Double($0.loss))\n" }.joined()
-            do { try writeDurably(Array(csv.utf8), to: path) } catch { throw DataError("CSVLogger: \(error.message)") }
+        let recorder = LossRecorder()
+        callbacks.append(recorder)
+        callbacks.append(LambdaCallback(onTrainStepEnd: { run in
+            let p = run.cbParams
+            stepEnd(StepEnd(step: p.stepsTrained, store: p.store, parameters: parameterNames))
+            progress(p.stepsTrained, total)
+        }))
+        // Model.eval after each epoch (`eval.per_epoch`), outside TimeMonitor's epoch.
+        var evaluations: [EvalResult] = []
+        if let spec = script.eval, let evalData, spec.perEpoch {
+            callbacks.append(LambdaCallback(onTrainEpochEnd: { run in
+                let result = EvalResult(epoch: run.cbParams.curEpochNum, metrics: try model.eval(evalData))
+                evaluations.append(result)
+                evaluated(result)
+            }))
         }
-        try checkpointer?.stepEnd(store: ctx.store, step: done, epoch: lastEpoch, force: true)
-        if let path = options.saveCheckpoint { try Checkpoint.save(ctx.store, to: path, step: done, epoch: lastEpoch) }
+        try model.train(epochs: epochs, dataset: dataset, callbacks: callbacks, datasetSinkMode: sink, sinkSize: sinkSize,
+                        initialStep: resumed, maxSteps: options.steps)
+        if let spec = script.eval, let evalData, !spec.perEpoch {
+            let result = EvalResult(epoch: options.epochs ?? script.train.epochs, metrics: try model.eval(evalData))
+            evaluations.append(result)
+            evaluated(result)
+        }
+        let done = model.stepsTrained
+        if let path = options.saveCheckpoint {
+            try Checkpoint.save(ctx.store, to: path, step: done, epoch: recorder.records.last?.epoch ?? 1)
+        }
         if let path = options.trace {
-            do { try ChromeTrace.write(devices, to: path) } catch { throw DataError("--trace: \(error)") }
+            do { try ChromeTrace.write(model.devices, to: path) } catch { throw DataError("--trace: \(error)") }
         }
-        return RunSummary(steps: done, samples: done * dataset.batchSize * cards,
-                          hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: device.hostTime, losses: records,
-                          evaluations: evaluations, devices: devices, store: ctx.store)
+        let ran = done - resumed
+        var summary = RunSummary(steps: done, samples: ran * dataset.batchSize * context.cards,
+                                 hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: model.device.hostTime,
+                                 losses: recorder.records, evaluations: evaluations, devices: model.devices, store: ctx.store)
+        summary.stepsRun = ran
+        summary.orderSeed = orderSeed
+        return summary
     }
 }
 
@@ -486,8 +375,7 @@ extension ScriptRunner {
 
     /// The batches of one epoch of card 0's shard of `d` over `cards` cards.
     static func shardBatches(_ d: Dataset, cards: Int) throws -> Int {
-        let shard = try Dataset(source: d.source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder,
-                                skip: d.skip, numShards: cards, shardID: 0)
-        return max(1, shard.batchesPerEpoch)
+        let shard = try d.shard(0, of: cards)
+        return max(1, shard.batchesPerEpoch - shard.skip)
     }
 }

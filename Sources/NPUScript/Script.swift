@@ -1,7 +1,9 @@
 import Foundation
 import NPUData
 import NPUDevice
+import NPUOps
 import NPUTensor
+import NPUTrain
 import Yams
 
 /// An error in a training script: file:line:column, the key, what was found and what is valid.
@@ -45,16 +47,16 @@ public struct Script {
 
     /// `context:` — MindSpore's set_context and the simulator's settings.
     public struct Context {
-        public var mode = "graph"
+        public var mode = ExecutionMode.graph
         public var device = "ascend910"
         public var cards = 1
         /// `allreduce_algorithm`: ring, mesh or hierarchical; nil: auto (HCCL's choice).
         public var allReduceAlgorithm: String?
         /// `all_reduce_fusion_config`: parameter indices where a new gradient bucket starts.
         public var fusionSplits: [Int]?
-        public var determinism = "off"
+        public var determinism = Determinism.off
         public var orderSeed: UInt64?
-        public var ampLevel = "O0"
+        public var ampLevel = AmpLevel.O0
     }
 
     /// `dataset:`.
@@ -92,6 +94,16 @@ public struct Script {
         case text(String)
         case flag(Bool)
         case list([Double])
+
+        /// The value as a user wrote it, for messages.
+        public var shown: String {
+            switch self {
+            case .number(let v): v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : "\(v)"
+            case .text(let t): "'\(t)'"
+            case .flag(let f): "\(f)"
+            case .list(let l): "\(l)"
+            }
+        }
     }
 
     public struct LossSpec {
@@ -109,7 +121,11 @@ public struct Script {
         public var epochs = 1
         public var sink = false
         public var sinkSize = -1
-        public var printEvery = 1
+        /// LossMonitor's `per_print_times` (0: never prints); nil: no LossMonitor. A script without
+        /// `callbacks:` gets `LossMonitor(1)`.
+        public var printEvery: Int? = 1
+        /// The callbacks' types in the order listed (the order MindSpore calls them in).
+        public var callbackOrder = ["LossMonitor"]
         /// TimeMonitor: a line per epoch with its (simulated) time.
         public var timeMonitor = false
         /// CSVLogger: `epoch,step,loss` of every loss the host saw, written here when training ends.
@@ -218,7 +234,7 @@ struct Reader {
         let m = try mapping(node, "context", valid: ["mode", "device", "cards", "determinism", "order_seed", "amp_level", "seed_semantics",
                                                      "allreduce_algorithm", "all_reduce_fusion_config"])
         var c = Script.Context()
-        if let n = m["mode"] { c.mode = try choice(n, "context.mode", ["graph", "pynative"]) }
+        if let n = m["mode"] { c.mode = try choice(n, "context.mode", ["graph", "pynative"]) == "graph" ? .graph : .pynative }
         if let n = m["device"] { c.device = try text(n, "context.device") }
         if let n = m["cards"] { c.cards = try integer(n, "context.cards", 1...4096) }
         if let n = m["allreduce_algorithm"] {
@@ -238,10 +254,11 @@ struct Reader {
         if let n = m["determinism"] {
             // YAML 1.1 reads bare on/off as booleans; both spellings are accepted.
             let word = n.scalar?.string.lowercased() ?? ""
-            c.determinism = ["true", "yes"].contains(word) ? "on" : ["false", "no"].contains(word) ? "off" : try choice(n, "context.determinism", ["off", "on", "strict"])
+            let policy = ["true", "yes"].contains(word) ? "on" : ["false", "no"].contains(word) ? "off" : try choice(n, "context.determinism", ["off", "on", "strict"])
+            c.determinism = policy == "on" ? .on : policy == "strict" ? .strict : .off
         }
         if let n = m["order_seed"] { c.orderSeed = UInt64(try integer(n, "context.order_seed", 0...Double(UInt32.max))) }
-        if let n = m["amp_level"] { c.ampLevel = try choice(n, "context.amp_level", ["O0", "O2"]) }
+        if let n = m["amp_level"] { c.ampLevel = try choice(n, "context.amp_level", ["O0", "O2"]) == "O2" ? .O2 : .O0 }
         if let n = m["seed_semantics"], try choice(n, "context.seed_semantics", ["mindspore", "tensorflow"]) != "mindspore" {
             throw error(n, "context.seed_semantics: tensorflow applies to `npusim seeds` programs only; training scripts use mindspore")
         }
@@ -530,9 +547,12 @@ struct Reader {
         }
         if let n = m["callbacks"] {
             guard let list = n.sequence else { throw error(n, "train.callbacks must be a list, e.g. [LossMonitor: {per_print_times: 1}]") }
+            t.printEvery = nil
+            t.callbackOrder = []
             for item in list {
                 if let entry = item.mapping, entry.count == 1, entry.first?.key.string == "ModelCheckpoint" {
                     t.modelCheckpoint = try modelCheckpoint(entry.first!.value)
+                    t.callbackOrder.append("ModelCheckpoint")
                     continue
                 }
                 let (type, args) = try oneClass(item, "train.callbacks", ["LossMonitor": ["per_print_times"], "TimeMonitor": ["data_size"],
@@ -542,9 +562,17 @@ struct Reader {
                     guard case .text(let p)? = args["path"], !p.isEmpty else { throw error(item, "CSVLogger needs path: the CSV file to write") }
                     t.csvLog = p.hasPrefix("/") ? p : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(p).standardized.path
                 }
-                if type == "LossMonitor", case .number(let k)? = args["per_print_times"] {
-                    guard k >= 1, k == k.rounded() else { throw error(item, "LossMonitor per_print_times must be a whole number ≥ 1, got \(k)") }
-                    t.printEvery = Int(k)
+                if t.callbackOrder.contains(type) { throw error(item, "train.callbacks lists \(type) twice; list each callback once") }
+                t.callbackOrder.append(type)
+                if type == "LossMonitor" {
+                    t.printEvery = 1
+                    if let k = args["per_print_times"] {
+                        // MindSpore: `Validator.check_non_negative_int(per_print_times)`.
+                        guard case .number(let v) = k, v >= 0, v <= 1e9, v == v.rounded() else {
+                            throw error(item, "LossMonitor per_print_times must be a whole number from 0 (never print) to 1000000000, got \(k.shown)")
+                        }
+                        t.printEvery = Int(v)
+                    }
                 }
             }
         }

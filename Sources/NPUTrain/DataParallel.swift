@@ -59,6 +59,16 @@ public final class DataParallelStep {
         return (out.last.map { $0[0] }, out.perStep.map { $0.map { $0[0] } })
     }
 
+    /// Dataset sink mode on every card, `n` steps, with card k's batches drawn by `next(k)` as its
+    /// data queue has room (each queue holds at most its capacity).
+    public func sink(steps n: Int, keepHidden: Bool = false, next: (Int) throws -> [String: Tensor]) throws -> (losses: [Tensor], perStep: [[Tensor]]) {
+        guard !replicas[0].configuration.timingOnly else { throw TrainError("a timing-only step computes no loss; run it with simulate(steps:)") }
+        let out = try runner.sink(steps: n, keepHidden: keepHidden, next: next)
+        for r in replicas { r.advance(steps: n) }
+        cluster.synchronize()
+        return (out.last.map { $0[0] }, out.perStep.map { $0.map { $0[0] } })
+    }
+
     /// Timing-only: `n` steps on every card through the streams, links and cost model, no values
     /// (replicas built with `StepConfiguration(timingOnly: true)`), launched step by step or, with
     /// `sinkSize`, in sinks. Returns the cluster's latest host time.

@@ -334,9 +334,10 @@ public final class TrainStep {
             var done = 0
             while done < n {
                 let k = min(sinkSize, n - done)
-                if queue == nil || queue!.capacity < k { queue = DeviceQueue(device: device, capacity: max(100, k)) }
-                for _ in 0..<k { try queue!.push(shapes: inputs) }
-                _ = try compiled.run(steps: k, from: queue!, sink: sinks)
+                let queue = self.queue ?? DeviceQueue(device: device)
+                self.queue = queue
+                try queue.fill(upTo: k, shapes: inputs)
+                _ = try compiled.run(steps: k, from: queue, sink: sinks) { try queue.fill(upTo: $0, shapes: self.inputs) }
                 device.synchronize()
                 (done, steps, sinks) = (done + k, steps + k, sinks + 1)
             }
@@ -356,15 +357,31 @@ public final class TrainStep {
     /// computes inside a sink and never shows. Numerics are those of as many single steps.
     /// - Throws: `TrainError` in PyNative mode; `GraphError` for a batch that does not fit.
     public func sink(_ batches: [[String: Tensor]], keepHidden: Bool = false) throws -> (loss: Tensor, perStep: [Tensor]) {
+        var taken = 0
+        return try sink(steps: batches.count, keepHidden: keepHidden) {
+            defer { taken += 1 }
+            return batches[taken]
+        }
+    }
+
+    /// Dataset sink mode with batches drawn as the card's data queue has room: `next()` gives the
+    /// next batch. The queue holds at most its capacity (`DeviceQueue.defaultCapacity`), so a
+    /// sink of any length holds at most that many batches.
+    /// - Throws: `TrainError` in PyNative mode or for no step; `GraphError` for a batch that does
+    ///   not fit; what `next` throws.
+    public func sink(steps n: Int, keepHidden: Bool = false, next: () throws -> [String: Tensor]) throws -> (loss: Tensor, perStep: [Tensor]) {
         guard let compiled else { throw TrainError("dataset sink mode needs graph mode; PyNative runs op by op from the host") }
-        guard !batches.isEmpty else { throw TrainError("a sink needs at least one batch") }
-        if queue == nil || queue!.capacity < batches.count { queue = DeviceQueue(device: device, capacity: max(100, batches.count)) }
-        for feeds in batches { try queue!.push(feeds) }
+        guard n >= 1 else { throw TrainError("a sink needs at least one batch") }
+        let queue = self.queue ?? DeviceQueue(device: device)
+        self.queue = queue
+        try queue.fill(upTo: n, next)
         defer {
-            steps += batches.count
+            steps += n
             sinks += 1
         }
-        let result = try compiled.run(steps: batches.count, from: queue!, sink: sinks, keepHidden: keepHidden)
+        let result = try withoutActuallyEscaping(next) { next in
+            try compiled.run(steps: n, from: queue, sink: sinks, keepHidden: keepHidden) { try queue.fill(upTo: $0, next) }
+        }
         device.synchronize()
         return (result.fetched[0], result.perStep.map { $0[0] })
     }

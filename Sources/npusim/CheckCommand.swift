@@ -51,9 +51,11 @@ struct CheckCommand: ParsableCommand {
         let options = try flags.options()
         let report = try ReproducibilityCheck.run(parsed, options, runs: runs, compare: steps, atol: atol, rtol: rtol, varyOrder: varyOrder)
         let policy = options.determinism ?? parsed.context.determinism
-        let seed = options.orderSeed ?? parsed.context.orderSeed
-        let orders = policy != "off" ? "" : varyOrder ? ", run r replaying order seed \(seed ?? 0) + r"
-            : seed.map { ", order seed \($0) (every run replays it)" } ?? ", orders drawn afresh each run"
+        let seeds = report.orderSeeds
+        let replay = seeds.map { "--order-seed \($0)" }.joined(separator: ", ")
+        let orders = policy != .off ? "" : varyOrder ? ", run r replaying order seed \(seeds.first ?? 0) + r"
+            : Set(seeds).count == 1 ? ", order seed \(seeds[0]) (every run replays it)"
+            : ", orders drawn afresh each run: order seeds \(seeds.map(String.init).joined(separator: ", ")) (replay: \(replay))"
         if json {
             for s in report.steps {
                 emit("{\"step\":\(s.step),\"epoch\":\(s.epoch),\"visible\":\(s.visible),\"losses\":[\(s.losses.map { jsonNumber(Double($0)) }.joined(separator: ","))],"

@@ -55,7 +55,7 @@ struct DriftCommand: ParsableCommand {
             throw CLIError(message: "cannot make \(out): \(error.localizedDescription)", code: 1)
         }
         let policy = options.determinism ?? parsed.context.determinism
-        let summary = summaryJSON(study, steps: steps, policy: policy)
+        let summary = summaryJSON(study, steps: steps, policy: policy.rawValue)
         let title = "\(URL(fileURLWithPath: script).lastPathComponent): \(replicas) replicas varying \(vary == "both" ? "seed and order" : vary), determinism \(policy)"
         for (name, text) in [("drift.csv", study.csv()), ("summary.json", summary + "\n"), ("drift.svg", study.svg(title: title))] {
             do { try writeDurably(Array(text.utf8), to: out + "/" + name) } catch { throw CLIError(message: "cannot write \(out)/\(name): \(error)", code: 1) }

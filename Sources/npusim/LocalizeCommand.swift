@@ -47,8 +47,8 @@ struct LocalizeCommand: ParsableCommand {
     func run() throws {
         let parsed = try Script.load(path: script)
         var options = try flags.options()
-        if options.determinism == nil && parsed.context.determinism != "off" && plant == nil {
-            options.determinism = "off"  // the order seeds only matter under off
+        if options.determinism == nil && parsed.context.determinism != .off && plant == nil {
+            options.determinism = .off  // the order seeds only matter under off
         }
         let steps = flags.steps ?? 10
         let plantedInB = plant.map { text -> (card: Int, instance: String, step: Int, seed: UInt64) in

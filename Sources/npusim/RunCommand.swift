@@ -51,6 +51,7 @@ struct RunCommand: ParsableCommand {
             let global = record.globalLoss.map { ",\"global_loss\":\(jsonNumber(Double($0)))" } ?? ""
             emit(json ? "{\"epoch\":\(record.epoch),\"step\":\(record.step),\"loss\":\(jsonNumber(Double(record.loss)))\(global)}" : record.lossMonitorLine)
         }, evaluated: { result in
+            guard !quiet else { return }
             if json {
                 emit("{\"eval_after_epoch\":\(result.epoch)," + result.metrics.map { "\"\($0.name)\":\(jsonNumber($0.value))" }.joined(separator: ",") + "}")
             } else {
@@ -66,6 +67,7 @@ struct RunCommand: ParsableCommand {
             // With several cards a column of the mean loss over the cards (the lines show card 0's).
             let cards = summary.losses.first?.globalLoss != nil
             var csv = "epoch,step,loss" + (cards ? ",global_loss" : "") + (hiddenSteps ? ",visible\n" : "\n")
+            // Every loss the host received (every step without sinking, one per sink with it).
             for r in summary.losses where r.visible || hiddenSteps {
                 csv += "\(r.epoch),\(r.step),\(Double(r.loss))" + (r.globalLoss.map { ",\(Double($0))" } ?? "") + (hiddenSteps ? ",\(r.visible)\n" : "\n")
             }
@@ -76,11 +78,16 @@ struct RunCommand: ParsableCommand {
             }
         }
         let simulated = summary.simulatedTime.seconds
+        // Under off the order seed the run drew its orders from, and the flag that replays it.
+        let seed = ScriptRunner.drawsOrders(parsed, options) ? summary.orderSeed : nil
         if json {
-            emit("{\"steps\":\(summary.steps),\"samples\":\(summary.samples),\"host_seconds\":\(jsonNumber(summary.hostSeconds)),\"simulated_seconds\":\(jsonNumber(simulated)),\"samples_per_second\":\(jsonNumber(summary.samplesPerSecond))}")
+            let seedField = seed.map { ",\"order_seed\":\($0)" } ?? ""
+            emit("{\"steps\":\(summary.steps),\"steps_run\":\(summary.stepsRun),\"samples\":\(summary.samples),\"host_seconds\":\(jsonNumber(summary.hostSeconds)),\"simulated_seconds\":\(jsonNumber(simulated)),\"samples_per_second\":\(jsonNumber(summary.samplesPerSecond))\(seedField)}")
         } else {
-            emit(String(format: "%d steps, %d samples: host %.3f s, simulated %.3f ms on the card (%.0f samples/s simulated)",
-                        summary.steps, summary.samples, summary.hostSeconds, simulated * 1e3, summary.samplesPerSecond))
+            let resumed = summary.stepsRun == summary.steps ? "" : " (\(summary.stepsRun) run here, from step \(summary.steps - summary.stepsRun))"
+            emit("\(summary.steps) steps\(resumed), " + String(format: "%d samples: host %.3f s, simulated %.3f ms on the card (%.0f samples/s simulated)",
+                                                                summary.samples, summary.hostSeconds, simulated * 1e3, summary.samplesPerSecond))
+            if let seed { emit("order seed \(seed) (replay: --order-seed \(seed))") }
         }
     }
 }
@@ -124,8 +131,8 @@ struct RunFlags: ParsableArguments {
     @Option(name: .long, help: "off, on or strict (overrides context.determinism).")
     var determinism: String?
 
-    @Option(name: .customLong("order-seed"), help: "Replay one order stream under off (overrides context.order_seed).")
-    var orderSeed: UInt32?
+    @Option(name: .customLong("order-seed"), help: "Replay one order stream under off (0 to 4294967295; overrides context.order_seed), or 'entropy': a fresh draw, printed so it can be replayed. Without either an off run draws one and prints it.")
+    var orderSeed: String?
 
     @Option(name: .long, help: "Data-parallel cards: 1 to 64 with real numerics, to 4096 with --timing-only (overrides context.cards).")
     var cards: Int?
@@ -150,6 +157,9 @@ struct RunFlags: ParsableArguments {
 
     func validate() throws {
         if let mode, !["graph", "pynative"].contains(mode) { throw ValidationError("--mode must be graph or pynative, got '\(mode)'") }
+        if let orderSeed, orderSeed != "entropy" && UInt32(orderSeed) == nil {
+            throw ValidationError("--order-seed must be a whole number from 0 to 4294967295 or 'entropy', got '\(orderSeed)'")
+        }
         if let determinism, !["off", "on", "strict"].contains(determinism) { throw ValidationError("--determinism must be off, on or strict, got '\(determinism)'") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
@@ -160,9 +170,9 @@ struct RunFlags: ParsableArguments {
     /// The run options these flags give.
     func options() throws -> RunOptions {
         var options = RunOptions()
-        options.mode = mode
-        options.determinism = determinism
-        options.orderSeed = orderSeed.map(UInt64.init)
+        options.mode = mode.flatMap(ExecutionMode.init(rawValue:))
+        options.determinism = determinism.flatMap(Determinism.init(rawValue:))
+        options.orderSeed = orderSeed.map { $0 == "entropy" ? .entropy : .seed(UInt64(UInt32($0) ?? 0)) }
         options.device = try device.map { try DeviceSpec.resolve($0) }
         options.seed = seed
         options.epochs = epochs

@@ -80,7 +80,7 @@ struct StudyCommand: ParsableCommand {
         var rows: [String] = []
         for policy in ["on", "strict"] {
             var o = RunOptions()
-            o.determinism = policy
+            o.determinism = Determinism(rawValue: policy)
             let s = try DriftStudy.run(script, o, replicas: replicas, steps: steps / 5, jobs: jobs)
             let spread = s.finalSpread
             let zero = s.rows.allSatisfy { $0.absDiff == 0 && ($0.paramL2 ?? 0) == 0 && ($0.maxULP ?? 0) == 0 }
@@ -104,9 +104,9 @@ struct StudyCommand: ParsableCommand {
         var rows: [String] = [], pictures: [String] = []
         for amp in ["O0", "O2"] {
             var s = script
-            s.context.ampLevel = amp
+            s.context.ampLevel = AmpLevel(rawValue: amp)!
             var o = RunOptions()
-            o.determinism = "off"
+            o.determinism = .off
             let study = try DriftStudy.run(s, o, replicas: replicas, steps: steps, jobs: jobs)
             let name = "\(key)-off-\(amp).svg"
             try writeDurably(Array(study.svg(title: "\(key): \(replicas) replicas varying order, off, \(amp)").utf8), to: figures + "/" + name)
@@ -142,7 +142,7 @@ struct StudyCommand: ParsableCommand {
         var rows: [String] = [], picture = ""
         for size in [1, 10, 100] {
             var o = RunOptions()
-            (o.determinism, o.sink, o.sinkSize) = ("off", true, size)
+            (o.determinism, o.sink, o.sinkSize) = (.off, true, size)
             let s = try DriftStudy.run(script, o, replicas: replicas, steps: steps, jobs: jobs)
             // The guide's check: the first two losses the host saw, allclose across replicas.
             let seen = Array(Set(s.rows.filter(\.visible).map(\.step)).sorted().prefix(2))
@@ -184,7 +184,7 @@ struct StudyCommand: ParsableCommand {
         var rows: [String] = [], deviations: [Double] = []
         for (label, vary, policy) in [("reduction order (`off`)", DriftStudy.Vary.order, "off"), ("global seed (`on`)", .seed, "on"), ("both (`off`)", .both, "off")] {
             var o = RunOptions()
-            o.determinism = policy
+            o.determinism = Determinism(rawValue: policy)
             let s = try DriftStudy.run(script, o, replicas: trainings, steps: full, vary: vary, jobs: jobs)
             let acc = s.finalMetrics.compactMap { $0["Accuracy"] }.map { $0 * 100 }
             guard !acc.isEmpty else { continue }
@@ -217,11 +217,11 @@ struct StudyCommand: ParsableCommand {
     private func contributions(_ script: Script) throws -> String {
         let n = max(10, steps / 4)
         var probe = RunOptions()
-        (probe.determinism, probe.steps, probe.record) = ("off", 1, true)
+        (probe.determinism, probe.steps, probe.record) = (.off, 1, true)
         let run = try ScriptRunner.run(script, probe)
         let types = Set(run.devices[0].timeline.filter { !($0.info?.plans.isEmpty ?? true) }.map(\.type)).sorted()
         var o = RunOptions()
-        o.determinism = "off"
+        o.determinism = .off
         func distance(_ o: RunOptions) throws -> Double {
             let s = try DriftStudy.run(script, o, replicas: replicas, steps: n, jobs: jobs)
             return s.meanDistance.last?.distance ?? 0
@@ -258,7 +258,7 @@ struct StudyCommand: ParsableCommand {
         var perType: [String: [String: Double]] = [:], stepTime: [String: Double] = [:]
         for policy in ["off", "on", "strict"] {
             var o = RunOptions()
-            (o.determinism, o.steps, o.record) = (policy, n, true)
+            (o.determinism, o.steps, o.record) = (Determinism(rawValue: policy), n, true)
             let run = try ScriptRunner.run(script, o)
             let profile = Profile(devices: run.devices)
             for s in profile.opStatistics() where s.device == 0 {

@@ -565,3 +565,48 @@ let mindSporePython: String? = {
         }
     }
 }
+
+/// `npusim run`'s counts and replays: every host-received loss in `--losses`, `--steps` into
+/// further epochs, and an `off` run's order seed printed with the flag that replays it.
+@Suite struct RunCountsAndReplayTests {
+    static let lenet = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/lenet.yaml").standardized.path
+
+    func temp(_ name: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("npusim-cli-\(getpid())-\(name)").path }
+
+    @Test func lossesHoldEveryStepTheHostSaw() throws {
+        let path = temp("l.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // LeNet prints every 44 steps: 30 steps print no line, yet the host saw 30 losses.
+        let r = try npusim(["run", Self.lenet, "--steps", "30", "--no-sink", "--losses", path])
+        #expect(r.code == 0, "\(r.err)")
+        let rows = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 31 && rows[0] == "epoch,step,loss" && rows[1].hasPrefix("1,1,") && rows[30].hasPrefix("1,30,"))
+        #expect(!r.out.contains("loss is"))
+    }
+
+    @Test func stepsRunIntoFurtherEpochs() throws {
+        let r = try npusim(["run", Self.lenet, "--steps", "100", "--json"])
+        #expect(r.code == 0, "\(r.err)")
+        let lines = r.out.split(separator: "\n").map(String.init)
+        // 44 batches per epoch: lines at global steps 44 and 88, an evaluation after each of the
+        // three epochs (the third ends early at step 100).
+        #expect(lines.filter { $0.hasPrefix("{\"epoch\":") }.map { $0.prefix(21) } == ["{\"epoch\":1,\"step\":44,", "{\"epoch\":2,\"step\":44,"])
+        #expect(lines.filter { $0.hasPrefix("{\"eval_after_epoch\":") }.count == 3)
+        #expect(lines.last!.hasPrefix("{\"steps\":100,\"steps_run\":100,"))
+    }
+
+    @Test func anOffRunPrintsTheSeedThatReplaysIt() throws {
+        let a = temp("a.csv"), b = temp("b.csv")
+        defer { for p in [a, b] { try? FileManager.default.removeItem(atPath: p) } }
+        let first = try npusim(["run", Self.lenet, "--determinism", "off", "--order-seed", "entropy", "--steps", "12", "--losses", a])
+        #expect(first.code == 0, "\(first.err)")
+        let seedLine = try #require(first.out.split(separator: "\n").last)
+        let seed = try #require(seedLine.split(separator: " ").dropFirst(2).first.flatMap { UInt32($0) })
+        #expect(seedLine == "order seed \(seed) (replay: --order-seed \(seed))")
+        let again = try npusim(["run", Self.lenet, "--determinism", "off", "--order-seed", String(seed), "--steps", "12", "--losses", b])
+        #expect(again.code == 0)
+        #expect(try String(contentsOfFile: a, encoding: .utf8) == String(contentsOfFile: b, encoding: .utf8))
+        let bad = try npusim(["run", Self.lenet, "--order-seed", "sometimes"])
+        #expect(bad.code == 2 && bad.err.contains("--order-seed must be a whole number from 0 to 4294967295 or 'entropy', got 'sometimes'"))
+    }
+}

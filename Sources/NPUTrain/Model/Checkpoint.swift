@@ -157,33 +157,55 @@ extension String {
     var nonEmpty: String { isEmpty ? "none" : self }
 }
 
-/// MindSpore's `ModelCheckpoint` callback: at each step end the host sees (every step, or every
-/// sink), a checkpoint `PREFIX-EPOCH_STEP.FORMAT` once `save_checkpoint_steps` steps have passed
-/// since the last, and one at the end of training; the oldest removed beyond
-/// `keep_checkpoint_max`. As MindSpore does, a prefix already used by checkpoints in the folder
-/// becomes `PREFIX_1`, `PREFIX_2`, ... so an earlier run's files are never overwritten or removed.
-final class ModelCheckpointer {
-    let spec: Script.ModelCheckpointSpec
-    let directory: String
-    let prefix: String
-    /// Steps per epoch as the callback counts them (the sink size in sink mode).
-    let batchNum: Int
+/// MindSpore's `CheckpointConfig`: how often `ModelCheckpoint` saves and how many it keeps.
+public struct CheckpointConfig: Equatable, Sendable {
+    /// `save_checkpoint_steps`: a checkpoint once this many steps have passed since the last.
+    public var saveCheckpointSteps: Int
+    /// `keep_checkpoint_max`: the newest this many checkpoints of the prefix are kept.
+    public var keepCheckpointMax: Int
+    /// The file format: MindSpore's `.ckpt` or safetensors.
+    public var format: Checkpoint.Format
+
+    public init(saveCheckpointSteps: Int = 1, keepCheckpointMax: Int = 5, format: Checkpoint.Format = .mindspore) {
+        (self.saveCheckpointSteps, self.keepCheckpointMax, self.format) = (max(1, saveCheckpointSteps), max(1, keepCheckpointMax), format)
+    }
+}
+
+extension Checkpoint.Format {
+    /// The file name's extension: `ckpt` or `safetensors`.
+    public var fileExtension: String { self == .mindspore ? "ckpt" : "safetensors" }
+}
+
+/// MindSpore's `ModelCheckpoint` callback (`mindspore/train/callback/_checkpoint.py`): at each
+/// step end the host sees (every step, or every sink), a checkpoint `PREFIX-EPOCH_STEP.FORMAT`
+/// (STEP: `cur_step_num` within the epoch) once `save_checkpoint_steps` steps have passed since
+/// the last, and one at the end of training; the oldest removed beyond `keep_checkpoint_max`. As
+/// MindSpore does, a prefix already used by checkpoints in the folder becomes `PREFIX_1`,
+/// `PREFIX_2`, ... so an earlier run's files are never overwritten or removed.
+public final class ModelCheckpoint: Callback {
+    public let config: CheckpointConfig
+    public let directory: String
+    /// The prefix the files get (the one asked for, or the next free `PREFIX_N`).
+    public let prefix: String
     var lastTriggered = 0
     /// The checkpoints of this prefix in the folder, oldest first.
     var files: [String] = []
     /// Every file saved, in order.
-    private(set) var saved: [String] = []
+    public private(set) var saved: [String] = []
 
-    init(spec: Script.ModelCheckpointSpec, batchNum: Int) throws {
-        self.spec = spec
-        self.batchNum = max(batchNum, 1)
-        directory = spec.directory ?? FileManager.default.currentDirectoryPath
+    /// `directory` nil: the working directory, MindSpore's default.
+    /// - Throws: `CheckpointError` when the folder cannot be made.
+    public init(prefix: String = "CKP", directory: String? = nil, config: CheckpointConfig = CheckpointConfig()) throws {
+        self.config = config
+        let directory = directory ?? FileManager.default.currentDirectoryPath
+        self.directory = directory
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw CheckpointError("ModelCheckpoint: cannot create the folder \(directory): \(error.localizedDescription)")
         }
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        prefix = Self.freePrefix(spec.prefix, among: existing)
-        files = existing.filter { Self.isCheckpoint($0, prefix: prefix, format: spec.format) }
+        let prefix = Self.freePrefix(prefix, among: existing)
+        self.prefix = prefix
+        files = existing.filter { Self.isCheckpoint($0, prefix: prefix, format: config.format.fileExtension) }
             .map { directory + "/" + $0 }
             .sorted { Self.modified($0) < Self.modified($1) }
     }
@@ -211,17 +233,19 @@ final class ModelCheckpointer {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast
     }
 
-    /// A step end after `step` steps in `epoch`; `force` at the end of training.
-    func stepEnd(store: ParameterStore, step: Int, epoch: Int, force: Bool = false) throws {
-        guard step != lastTriggered, force || step >= lastTriggered + spec.saveCheckpointSteps else { return }
-        let name = "\(prefix)-\(epoch)_\((step - 1) % batchNum + 1).\(spec.format)"
-        let path = directory + "/" + name
+    public func onTrainStepEnd(_ run: RunContext) throws { try save(run.cbParams, force: false) }
+    public func onTrainEnd(_ run: RunContext) throws { try save(run.cbParams, force: true) }
+
+    func save(_ p: CallbackParams, force: Bool) throws {
+        let step = p.curStepNum
+        guard step != lastTriggered, force || step >= lastTriggered + config.saveCheckpointSteps else { return }
+        let path = directory + "/" + "\(prefix)-\(p.curEpochNum)_\(p.curStepInEpoch).\(config.format.fileExtension)"
         files.removeAll { $0 == path }
-        while files.count >= spec.keepCheckpointMax {
+        while files.count >= config.keepCheckpointMax {
             try? FileManager.default.removeItem(atPath: files.removeFirst())
         }
         lastTriggered = step
-        try Checkpoint.save(store, to: path, step: step, epoch: epoch)
+        try Checkpoint.save(p.store, to: path, step: p.stepsTrained, epoch: p.curEpochNum)
         files.append(path)
         saved.append(path)
     }

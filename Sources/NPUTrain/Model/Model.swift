@@ -1,0 +1,418 @@
+import Foundation
+import NPUCollective
+import NPUData
+import NPUDevice
+import NPUGraph
+import NPUOps
+import NPUTensor
+
+/// A metric `Model.eval` computes (MindSpore's `metrics={"Accuracy": Accuracy(), "Loss": Loss()}`).
+public enum Metric: String, Sendable, CaseIterable {
+    /// The share of samples whose largest logit is their label.
+    case accuracy = "Accuracy"
+    /// The mean of the batches' losses.
+    case loss = "Loss"
+}
+
+/// MindSpore's `FixedLossScaleManager(loss_scale)`: the loss is multiplied by `lossScale` before
+/// the gradients and the gradients divided by it after (no overflow check).
+public struct FixedLossScaleManager: Sendable, Equatable {
+    public var lossScale: Float
+    public init(lossScale: Float = 128) { self.lossScale = lossScale }
+}
+
+/// What MindSpore sets with `set_context` and its parallel context, for one `Model`: execution
+/// mode, the reduction-order policy and its order source, the card, data-parallel cards and the
+/// AllReduce, and what the run records.
+public struct ModelContext: Sendable {
+    /// `GRAPH_MODE` or `PYNATIVE_MODE`.
+    public var mode: ExecutionMode = .graph
+    /// The reduction-order policy (`off` like the hardware, `on`, `strict`).
+    public var determinism: Determinism = .off
+    /// Per op type, a policy other than `determinism`.
+    public var overrides: [String: Determinism] = [:]
+    /// Where `off` draws its orders: a replayed order seed, or OS entropy.
+    public var orderSource: OrderSource = .entropy
+    /// The simulated card.
+    public var device: DeviceSpec = .ascend910
+    /// Data-parallel cards (1 to `Cluster.maxCards`): each card reads its shard of the dataset
+    /// and gradients are averaged by an AllReduce (graph mode).
+    public var cards = 1
+    /// The AllReduce algorithm; nil: HCCL's choice.
+    public var allReduceAlgorithm: AllReduceAlgorithm?
+    /// MindSpore's `all_reduce_fusion_config`; nil: buckets by size.
+    public var fusionSplits: [Int]?
+    /// Keep every task of every card with what the executor records (a profile or a trace).
+    public var recording = false
+    /// Keep the losses of the steps a sink hides (`CallbackParams.hiddenLosses`).
+    public var keepHiddenSteps = false
+    public init() {}
+}
+
+/// Another card's copy of the network (data parallelism): built as the script builds card 0's,
+/// with its own parameter store.
+public struct Replica {
+    public var network: any Layer
+    public var loss: any Loss
+    public var optimizer: any Optimizer
+    public var store: ParameterStore
+    public init(network: any Layer, loss: any Loss, optimizer: any Optimizer, store: ParameterStore) {
+        (self.network, self.loss, self.optimizer, self.store) = (network, loss, optimizer, store)
+    }
+}
+
+/// MindSpore's `mindspore.train.Model`: a network, its loss and optimizer trained by `train`
+/// epoch by epoch (one step per batch, or one sink of steps per epoch in dataset sink mode),
+/// calling callbacks with MindSpore 2.10's semantics, and evaluated by `eval`
+/// (`mindspore/train/model.py`, `Model.train`, `_train`, `_train_process`,
+/// `_train_dataset_sink_process`, `eval`). The cards, the reduction-order policy and the mode
+/// come from `context`. The YAML runner and the Python front end both train through it.
+public final class Model {
+    public let network: any Layer
+    public let lossFn: any Loss
+    public let optimizer: any Optimizer
+    /// Card 0's parameters and optimizer state.
+    public let store: ParameterStore
+    public let metrics: [Metric]
+    /// The network `eval` runs (the training network by default).
+    public let evalNetwork: any Layer
+    public let ampLevel: AmpLevel
+    public let lossScaleManager: FixedLossScaleManager?
+    public let context: ModelContext
+    /// The cards, card 0 first.
+    public let devices: [Device]
+    /// Card 0: its timeline and simulated host time.
+    public var device: Device { devices[0] }
+    let cluster: Cluster?
+    let makeReplica: ((Int) throws -> Replica)?
+    /// Card 0's compiled training step (after the first `train` or `build`).
+    public private(set) var trainNetwork: TrainStep?
+    /// Every card's training step (card 0 first), once built.
+    public var replicas: [TrainStep] { parallel?.replicas ?? trainNetwork.map { [$0] } ?? [] }
+    var parallel: DataParallelStep?
+    var replicaStores: [ParameterStore] = []
+    /// The batch types the step was built for.
+    var builtFor: [String: TensorType]?
+    var evaluator: (graph: CompiledGraph, shape: Shape)?
+    /// Steps trained in all, across `train` calls (a resumed run starts from its checkpoint's).
+    public private(set) var stepsTrained = 0
+
+    /// - Parameters:
+    ///   - store: the parameter store the network's parameters live in (card 0's).
+    ///   - replica: builds card k's copy (k ≥ 1) when `context.cards` > 1.
+    /// - Throws: `TrainError` for more cards than `Cluster.maxCards`, several cards without
+    ///   `replica` or outside graph mode; `DeviceError` for a cluster that cannot be.
+    public init(network: any Layer, loss: any Loss, optimizer: any Optimizer, store: ParameterStore, metrics: [Metric] = [],
+                evalNetwork: (any Layer)? = nil, ampLevel: AmpLevel = .O0, lossScaleManager: FixedLossScaleManager? = nil,
+                context: ModelContext = ModelContext(), replica: ((Int) throws -> Replica)? = nil) throws {
+        guard (1...Cluster.maxCards).contains(context.cards) else {
+            throw TrainError("\(context.cards) cards: real numerics run on 1 to \(Cluster.maxCards) cards; simulate more on shapes alone with npusim profile --timing-only")
+        }
+        guard context.cards == 1 || context.mode == .graph else {
+            throw TrainError("\(context.cards) cards train in graph mode (context.mode or --mode graph); PyNative runs one card")
+        }
+        guard context.cards == 1 || replica != nil else { throw TrainError("\(context.cards) cards need a replica builder for cards 1 to \(context.cards - 1)") }
+        (self.network, self.lossFn, self.optimizer, self.store, self.metrics) = (network, loss, optimizer, store, metrics)
+        (self.evalNetwork, self.ampLevel, self.lossScaleManager, self.context) = (evalNetwork ?? network, ampLevel, lossScaleManager, context)
+        makeReplica = replica
+        cluster = context.cards > 1 ? try Cluster(spec: context.device, cards: context.cards) : nil
+        devices = cluster?.devices ?? [Device(spec: context.device)]
+        if context.recording { for d in devices { d.timelineMode = .all } }
+    }
+
+    /// The batches' input types: `data` and `label` of a batch of `dataset`.
+    static func inputTypes(_ dataset: Dataset) throws -> [String: TensorType] {
+        let sample = try dataset.sampleType()
+        return ["data": TensorType(sample.dtype, Shape([dataset.batchSize] + sample.shape.dims)), "label": TensorType(.int32, [dataset.batchSize])]
+    }
+
+    /// MindSpore's `Model.build`: builds (and in graph mode compiles) the training step for
+    /// `dataset`'s batches on every card, after checking the network takes them and sparse labels
+    /// name its classes. `train` builds on first use; build first to reach the steps (observers,
+    /// planted perturbations) before training.
+    /// - Throws: `DataError` for batches the network does not take or labels outside its classes;
+    ///   what building the step throws.
+    public func build(trainDataset dataset: Dataset) throws {
+        let inputs = try Self.inputTypes(dataset)
+        if let builtFor {
+            guard builtFor == inputs else {
+                throw DataError("the training step was built for batches of \(builtFor["data"]!), this dataset gives \(inputs["data"]!)")
+            }
+            return
+        }
+        let sample = try dataset.sampleType(), batchShape = inputs["data"]!.shape
+        // The network must take the dataset's batches, and sparse labels must name its classes:
+        // checked on a graph of the forward and loss before anything runs.
+        do {
+            var probe = GraphModel(isTraining: true)
+            let logits = try network(&probe, probe.graph.input("data", inputs["data"]!))
+            let classes = probe.type(of: logits).shape.dims.last ?? 0
+            _ = try lossFn(&probe, logits, probe.graph.input("label", inputs["label"]!))
+            if let sce = lossFn as? SoftmaxCrossEntropyLoss, sce.sparse, let bad = dataset.source.firstLabel(outside: classes) {
+                throw DataError("\(dataset.source.origin): sample \(bad.index) has label \(bad.label); the network gives \(classes) classes, so labels must be 0 to \(classes - 1)")
+            }
+        } catch let error as OpError {
+            throw DataError("the network does not take the dataset's batches of \(sample.dtype)\(batchShape) (samples of \(sample.shape) from \(dataset.source.origin)): \(error)")
+        }
+        var configuration = StepConfiguration(determinism: context.determinism, orderSource: context.orderSource, ampLevel: ampLevel,
+                                              lossScale: lossScaleManager?.lossScale, recording: context.recording, cards: context.cards)
+        configuration.allReduceAlgorithm = context.allReduceAlgorithm
+        configuration.fusionSplits = context.fusionSplits
+        configuration.overrides = context.overrides
+        let step = try TrainStep(model: NetworkWithLoss(network: network, loss: lossFn), inputs: inputs, optimizer: optimizer, mode: context.mode,
+                                 device: devices[0], store: store, configuration: configuration)
+        if let cluster, let makeReplica {
+            parallel = try DataParallelStep(cluster: cluster) { k, card in
+                if k == 0 { return step }
+                let r = try makeReplica(k)
+                replicaStores.append(r.store)
+                return try TrainStep(model: NetworkWithLoss(network: r.network, loss: r.loss), inputs: inputs, optimizer: r.optimizer, mode: .graph,
+                                     device: card, store: r.store, configuration: configuration)
+            }
+        }
+        trainNetwork = step
+        builtFor = inputs
+    }
+
+    /// Every card's parameter store (card 0's first), once built.
+    public var stores: [ParameterStore] { [store] + replicaStores }
+
+    /// Continues after `steps` steps trained before (a run resumed from a checkpoint): the next
+    /// step keys its reduction orders as step `steps` + 1 of the uninterrupted run would, and
+    /// `train(..., initialStep:)` continues the data there.
+    /// - Throws: `TrainError` before `build`.
+    public func continueAt(step steps: Int) throws {
+        guard !replicas.isEmpty else { throw TrainError("continueAt(step:) needs a built model: call build(trainDataset:) first") }
+        for r in replicas { r.continueAt(step: steps) }
+        stepsTrained = steps
+    }
+
+    /// MindSpore's `Model.train(epoch, train_dataset, callbacks, dataset_sink_mode, sink_size,
+    /// initial_epoch)`.
+    ///
+    /// - Epochs `initialEpoch + 1 ... epochs` run; `cur_step_num` counts from `initialStep`.
+    /// - Without sinking each epoch reads one epoch of the dataset, one step per batch, with
+    ///   `on_train_step_begin`/`on_train_step_end` around each.
+    /// - In dataset sink mode (graph mode) each epoch is one sink of `sinkSize` steps (−1: the
+    ///   dataset's batches per epoch) run from the card's data queue with one host launch, and the
+    ///   step callbacks run once per sink with `cur_step_num` grown by the sink's steps. With a sink
+    ///   size other than the dataset's an "epoch" is one sink and the data flows on across the
+    ///   dataset's epochs (MindSpore's redefinition); `batch_num` is the sink size.
+    /// - With several cards each card reads its shard (`num_shards` = cards, `shard_id` = card).
+    /// - A callback's `requestStop()` ends training after that step (or sink) and its epoch's end
+    ///   callbacks.
+    /// - NPUSim's additions: `initialStep` resumes a run after that many steps of these epochs
+    ///   (their batches are read and skipped, so the data continues as the uninterrupted run's);
+    ///   `maxSteps` stops after that many steps in all (`cur_step_num`), a last sink shortened to
+    ///   end there.
+    /// - Throws: `TrainError` for arguments MindSpore refuses (with its messages); `DataError` for
+    ///   data that does not fit; what a callback or a step throws.
+    public func train(epochs: Int, dataset: Dataset, callbacks: [any Callback] = [], datasetSinkMode: Bool = false, sinkSize: Int = -1,
+                      initialEpoch: Int = 0, initialStep: Int = 0, maxSteps: Int? = nil) throws {
+        guard epochs >= 1 else { throw TrainError("For 'Model.train', the parameter 'epoch' must be a positive int, but got \(epochs)") }
+        guard initialEpoch >= 0, initialEpoch < epochs else {
+            throw TrainError("For 'Model.train', the parameter 'epoch' must bigger than parameter 'initial_epoch', but got the parameter 'epoch' is \(epochs), 'initial_epoch' is \(initialEpoch).")
+        }
+        guard sinkSize == -1 || sinkSize > 0 else { throw TrainError("For 'Model.train', The argument 'sink_size' must be -1 or positive, but got \(sinkSize).") }
+        guard !datasetSinkMode || context.mode == .graph else { throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)") }
+        let cards = context.cards
+        if cards > 1 {
+            guard dataset.source.count % cards == 0 else {
+                throw DataError("\(dataset.source.origin): \(dataset.source.count) samples do not split evenly over \(cards) cards; give a multiple of \(cards) samples")
+            }
+        }
+        var shards = try (0..<cards).map { try cards > 1 ? dataset.shard($0, of: cards) : dataset }
+        var entropy = SystemRandomNumberGenerator()
+        let seed = dataset.seed ?? UInt32(truncatingIfNeeded: entropy.next())
+        for k in shards.indices { shards[k].seed = seed }
+        let datasetSize = shards[0].batchesPerEpoch - shards[0].skip
+        guard datasetSize > 0 else {
+            throw DataError("There is no valid data in dataset, please check dataset file firstly: \(dataset.source.count) samples from \(dataset.source.origin), batch_size \(dataset.batchSize), drop_remainder \(dataset.dropRemainder), skip \(dataset.skip), on \(cards) card\(cards == 1 ? "" : "s")")
+        }
+        try build(trainDataset: shards[0])
+        let step = trainNetwork!
+        let sink = datasetSinkMode ? (sinkSize == -1 ? datasetSize : sinkSize) : nil
+        let batchShape = builtFor!["data"]!.shape
+
+        let p = CallbackParams(network: network, lossFn: lossFn, optimizer: optimizer, device: devices[0], store: store)
+        p.curStepNum = initialStep
+        p.epochNum = epochs - initialEpoch
+        p.batchNum = sink ?? datasetSize
+        p.mode = .train
+        p.datasetSinkMode = sink != nil
+        p.sinkSize = sink ?? -1
+        p.trainNetwork = step
+        p.deviceNumber = cards
+        p.dataset = dataset
+        p.stepsTrained = stepsTrained
+        let run = RunContext(p)
+        let list = CallbackList(callbacks: callbacks)
+        let limit = maxSteps ?? Int.max
+
+        /// Card 0's loss and, with several cards, the mean of every card's.
+        func losses(_ perCard: [Tensor]) throws -> (Float, Float?) {
+            let values = try perCard.map { try $0.toArray(of: Float.self)[0] }
+            return (values[0], values.count > 1 ? Float(values.reduce(0.0) { $0 + Double($1) } / Double(values.count)) : nil)
+        }
+        func check(_ b: Batch) throws -> [String: Tensor] {
+            // A partial last batch (drop_remainder false) has another shape than the compiled step.
+            guard b.data.shape == batchShape else {
+                throw DataError("batch of samples \(b.indices.first!)…\(b.indices.last!) is \(b.data.shape), the step is compiled for \(batchShape); set drop_remainder: true or a batch_size that divides the \(dataset.source.count) samples")
+            }
+            return ["data": b.data, "label": b.label]
+        }
+
+        try list.call({ $0.onTrainBegin }, run)
+        if let sink {
+            // One stream of batches per card across the dataset's epochs; a resumed run skips the
+            // batches it already trained on.
+            var streams = shards.map { BatchStream(dataset: $0) }
+            for k in streams.indices { for _ in 0..<initialStep { _ = try streams[k].next() } }
+            var epoch = initialEpoch + initialStep / sink
+            while epoch < epochs && p.curStepNum < limit {
+                p.curEpochNum = epoch + 1
+                try list.call({ $0.onTrainEpochBegin }, run)
+                let n = min(sink, limit - p.curStepNum)
+                p.curStepNum += n
+                try list.call({ $0.onTrainStepBegin }, run)
+                let last: [Tensor], hidden: [[Tensor]]
+                if let parallel {
+                    (last, hidden) = try parallel.sink(steps: n, keepHidden: context.keepHiddenSteps) { k in try check(try streams[k].next()) }
+                } else {
+                    let r = try step.sink(steps: n, keepHidden: context.keepHiddenSteps) { try check(try streams[0].next()) }
+                    (last, hidden) = ([r.loss], r.perStep.map { [$0] })
+                }
+                stepsTrained += n
+                p.stepsTrained = stepsTrained
+                p.hiddenLosses = try hidden.dropLast().map { try losses($0) }.map { (loss: $0.0, global: $0.1) }
+                p.netOutputs = last[0]
+                p.globalLoss = try losses(last).1
+                try list.call({ $0.onTrainStepEnd }, run)
+                try list.call({ $0.onTrainEpochEnd }, run)
+                if run.stopRequested { break }
+                epoch += 1
+            }
+        } else {
+            let skipEpochs = initialStep / datasetSize
+            var skipSteps = initialStep % datasetSize
+            epochLoop: for epoch in (initialEpoch + skipEpochs)..<epochs {
+                guard p.curStepNum < limit else { break }
+                p.curEpochNum = epoch + 1
+                try list.call({ $0.onTrainEpochBegin }, run)
+                var iterators = shards.map { $0.epochBatches(epoch: epoch + 1 - initialEpoch, shuffleSeed: seed) }
+                for k in iterators.indices { for _ in 0..<skipSteps { _ = iterators[k].next() } }
+                skipSteps = 0
+                while let b = iterators[0].next() {
+                    let feeds = try check(b)
+                    p.curStepNum += 1
+                    try list.call({ $0.onTrainStepBegin }, run)
+                    let output: Tensor, global: Float?
+                    if let parallel {
+                        let rest = try (1..<cards).map { k in
+                            guard let o = iterators[k].next() else { throw DataError("card \(k)'s shard ran out of batches before card 0's") }
+                            return try check(o)
+                        }
+                        let out = try parallel([feeds] + rest)
+                        (output, global) = (out[0], try losses(out).1)
+                    } else {
+                        (output, global) = (try step(feeds), nil)
+                    }
+                    stepsTrained += 1
+                    p.stepsTrained = stepsTrained
+                    p.netOutputs = output
+                    p.globalLoss = global
+                    try list.call({ $0.onTrainStepEnd }, run)
+                    if run.stopRequested || p.curStepNum >= limit { break }
+                }
+                // Read the shards to their ends: an epoch's end moves the random transforms on.
+                for k in iterators.indices { while iterators[k].next() != nil {} }
+                try list.call({ $0.onTrainEpochEnd }, run)
+                if run.stopRequested { break epochLoop }
+            }
+        }
+        if let cluster { cluster.synchronize() } else { devices[0].synchronize() }
+        try list.call({ $0.onTrainEnd }, run)
+    }
+
+    /// MindSpore's `Model.eval(valid_dataset, callbacks)`: the network in inference mode (Dropout
+    /// off, BatchNorm's moving statistics) on every batch of one epoch of `dataset`, compiled as a
+    /// graph on card 0, with the `on_eval_*` callbacks. Returns the model's metrics in order.
+    /// - Throws: `TrainError` for a model without metrics (MindSpore's message); `DataError` for
+    ///   batches that do not fit; what a callback throws.
+    public func eval(_ dataset: Dataset, callbacks: [any Callback] = []) throws -> [(name: String, value: Double)] {
+        guard !metrics.isEmpty else {
+            throw TrainError("For Model.eval, the model argument 'metrics' can not be None or empty, you should set the argument 'metrics' for model.")
+        }
+        let sample = try dataset.sampleType()
+        let shape = Shape([dataset.batchSize] + sample.shape.dims)
+        if evaluator == nil || evaluator!.shape != shape {
+            var b = GraphModel(isTraining: false, ampLevel: ampLevel)
+            let x = b.graph.input("data", TensorType(sample.dtype, shape)), y = b.graph.input("label", TensorType(.int32, [dataset.batchSize]))
+            let logits: GraphValue
+            do { logits = try evalNetwork(&b, x) } catch let error as OpError {
+                throw DataError("the network does not take the evaluation dataset's batches of \(sample.dtype)\(shape) (from \(dataset.source.origin)): \(error)")
+            }
+            let fetches = [logits, try lossFn(&b, logits, y)]
+            let planner = ReductionPlanner(spec: device.spec, policy: context.determinism, source: context.orderSource, card: device.ordinal)
+            evaluator = (try CompiledGraph(b.graph, fetches: fetches, device: device, store: store, planner: planner), shape)
+        }
+        let graph = evaluator!.graph
+        let p = CallbackParams(network: network, lossFn: lossFn, optimizer: optimizer, device: device, store: store)
+        p.mode = .eval
+        p.batchNum = dataset.batchesPerEpoch
+        p.dataset = dataset
+        p.deviceNumber = 1
+        p.stepsTrained = stepsTrained
+        let run = RunContext(p), list = CallbackList(callbacks: callbacks)
+        try list.call({ $0.onEvalBegin }, run)
+        try list.call({ $0.onEvalEpochBegin }, run)
+        var correct = 0, samples = 0, lossSum = 0.0, batches = 0
+        for batch in dataset.epochBatches(epoch: 1, shuffleSeed: dataset.seed ?? 0) {
+            guard batch.data.shape == shape else {
+                throw DataError("eval batch of samples \(batch.indices.first!)…\(batch.indices.last!) is \(batch.data.shape); set drop_remainder: true or a batch_size that divides \(dataset.source.count)")
+            }
+            p.curStepNum += 1
+            try list.call({ $0.onEvalStepBegin }, run)
+            let out = try graph.step(["data": batch.data, "label": batch.label])
+            let logits = try out[0].toArray(of: Float.self), labels = try batch.label.toArray(of: Int32.self)
+            let classes = out[0].shape[1]
+            for r in 0..<labels.count {
+                var best = 0
+                for c in 1..<classes where logits[r * classes + c] > logits[r * classes + best] { best = c }
+                if best == Int(labels[r]) { correct += 1 }
+            }
+            samples += labels.count
+            lossSum += Double(try out[1].toArray(of: Float.self)[0])
+            batches += 1
+            p.netOutputs = out[1]
+            try list.call({ $0.onEvalStepEnd }, run)
+            if run.stopRequested { break }
+        }
+        device.synchronize()
+        try list.call({ $0.onEvalEpochEnd }, run)
+        let results = metrics.map { m in
+            (name: m.rawValue, value: m == .accuracy ? Double(correct) / Double(max(samples, 1)) : lossSum / Double(max(batches, 1)))
+        }
+        p.metrics = results
+        try list.call({ $0.onEvalEnd }, run)
+        return results
+    }
+}
+
+/// A dataset's batches end to end across its epochs (1, 2, ...), made one at a time as read: what
+/// a sink's data thread sends to the card.
+struct BatchStream {
+    let dataset: Dataset
+    var epoch = 0
+    var current: Dataset.EpochBatches?
+
+    init(dataset: Dataset) { self.dataset = dataset }
+
+    mutating func next() throws -> Batch {
+        if let b = current?.next() { return b }
+        epoch += 1
+        current = dataset.epochBatches(epoch: epoch, shuffleSeed: dataset.seed ?? 0)
+        guard let b = current?.next() else { throw DataError("\(dataset.source.origin): epoch \(epoch) of the dataset gives no batch") }
+        return b
+    }
+}
