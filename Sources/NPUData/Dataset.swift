@@ -358,6 +358,7 @@ public struct Dataset {
     public init(source: any DataSource, shuffle: Bool = false, batchSize: Int = 1, dropRemainder: Bool = false, skip: Int = 0,
                 numShards: Int = 1, shardID: Int = 0) throws {
         guard batchSize >= 1 else { throw DataError("batch_size must be at least 1, got \(batchSize)") }
+        guard source.count <= 1 << 32 else { throw DataError("\(source.origin) has \(source.count) samples; a dataset holds at most 4294967296") }
         guard skip >= 0 else { throw DataError("skip must be at least 0, got \(skip)") }
         guard numShards >= 1, (0..<numShards).contains(shardID) else {
             throw DataError("shard_id must be in 0..<num_shards (\(numShards)), got \(shardID)")
@@ -389,7 +390,14 @@ public struct Dataset {
     /// The sample order of `epoch` (from 1): the random sampler's under `shuffle` with the
     /// dataset's seed, else 0, 1, 2, …; then this shard's share.
     public func order(epoch: Int, shuffleSeed: UInt32) -> [Int] {
-        let all = shuffle ? randomSamplerOrder(count: source.count, seed: shuffleSeed, epoch: epoch) : Array(0..<source.count)
+        compactOrder(epoch: epoch, shuffleSeed: shuffleSeed).map(Int.init)
+    }
+
+    /// `order` as 32-bit indices: what an epoch's batches hold while they are read (the one
+    /// structure of a run that grows with the dataset, as MindSpore's sampler's ids do).
+    func compactOrder(epoch: Int, shuffleSeed: UInt32) -> [UInt32] {
+        let all = shuffle ? randomSamplerOrder(count: source.count, seed: shuffleSeed, epoch: epoch, as: UInt32.self)
+            : (0..<source.count).map { UInt32(truncatingIfNeeded: $0) }
         return numShards == 1 ? all : stride(from: shardID, to: all.count, by: numShards).map { all[$0] }
     }
 
@@ -404,7 +412,7 @@ public struct Dataset {
     /// The batches of `epoch` (from 1) as `batches(epoch:shuffleSeed:)` gives them, made one at a
     /// time as they are read: only the epoch's sample order is held, never its batches.
     public func epochBatches(epoch: Int, shuffleSeed: UInt32) -> EpochBatches {
-        let order = self.order(epoch: epoch, shuffleSeed: shuffleSeed)
+        let order = compactOrder(epoch: epoch, shuffleSeed: shuffleSeed)
         let state = augmentation
         let random = transforms.contains(where: \.isRandom)
         if random && (epoch == 1 || state.seed != shuffleSeed || state.nextEpoch != epoch) {
@@ -426,13 +434,13 @@ public struct Dataset {
     /// The batches of one epoch, stacked (and transformed) one at a time as they are read.
     public struct EpochBatches: Sequence, IteratorProtocol {
         let dataset: Dataset
-        let order: [Int]
+        let order: [UInt32]
         var start = 0
         var skip: Int
         let random: Bool
         var ended = false
 
-        init(dataset: Dataset, order: [Int], skip: Int, random: Bool) {
+        init(dataset: Dataset, order: [UInt32], skip: Int, random: Bool) {
             (self.dataset, self.order, self.skip, self.random) = (dataset, order, skip, random)
         }
 
@@ -447,7 +455,7 @@ public struct Dataset {
             while start < order.count {
                 let end = Swift.min(order.count, start + dataset.batchSize)
                 if end - start < dataset.batchSize && dataset.dropRemainder { break }
-                let batch = dataset.stack(Array(order[start..<end]))
+                let batch = dataset.stack(order[start..<end].map(Int.init))
                 start = end
                 if skip > 0 {
                     skip -= 1

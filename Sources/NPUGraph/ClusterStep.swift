@@ -89,7 +89,16 @@ public final class ClusterStep {
     /// - Throws: `GraphError` for batches that do not fit; `OpError`; what `next` throws.
     public func sink(steps n: Int, keepHidden: Bool = false, next: (Int) throws -> [String: Tensor]) throws -> (last: [[Tensor]], perStep: [[[Tensor]]]) {
         guard n > 0 else { throw GraphError("a sink runs at least 1 step, got \(n)") }
-        return try sink(steps: n, keepHidden: keepHidden) { k, q, wanted in try q.fill(upTo: wanted) { try next(k) } }
+        // Batches are made as steps take them: the host holds one per card at a time.
+        let types = graphs[0].inputTypes
+        return try withoutActuallyEscaping(next) { next in
+            do {
+                return try sink(steps: n, keepHidden: keepHidden) { k, q, wanted in try q.fill(upTo: wanted, types: types) { try next(k) } }
+            } catch {
+                queues.forEach { $0.clear() }
+                throw error
+            }
+        }
     }
 
     /// A sink of `n` timing-only steps on every card: batches of `types` go through each card's

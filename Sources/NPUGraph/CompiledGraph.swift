@@ -319,7 +319,7 @@ public final class CompiledGraph {
     /// next batch, as GetNext takes it). Run it with `StepRun.runNext()` node by node, or finish
     /// it at once.
     /// - Throws: `GraphError` for a missing or mistyped feed or an empty queue.
-    public func begin(_ feed: StepFeed, sink: Int? = nil) throws(GraphError) -> StepRun {
+    public func begin(_ feed: StepFeed, sink: Int? = nil) throws -> StepRun {
         let inputs: [String: Tensor]
         let ready: Event?
         switch feed {
@@ -328,7 +328,7 @@ public final class CompiledGraph {
             ready = nil
         case .queue(let queue):
             guard queue.device === device else { throw GraphError("the device queue belongs to \(queue.device.label), the step runs on \(device.label)") }
-            guard let batch = queue.pop() else { throw GraphError("the device queue is empty: GetNext has no batch for step \(steps)") }
+            guard let batch = try queue.pop() else { throw GraphError("the device queue is empty: GetNext has no batch for step \(steps)") }
             inputs = batch.feeds
             ready = batch.ready
         }
@@ -390,6 +390,13 @@ public final class CompiledGraph {
     /// The names of the step's inputs, in graph order.
     public var inputNames: [String] {
         schedule.compactMap { if case .input(let name) = graph.nodes[$0].kind { name } else { nil } }
+    }
+
+    /// The step's inputs and their types.
+    public var inputTypes: [String: TensorType] {
+        var types: [String: TensorType] = [:]
+        for i in schedule { if case .input(let name) = graph.nodes[i].kind { types[name] = graph.nodes[i].outputTypes[0] } }
+        return types
     }
 
     /// Whether the node at `position` is an op computed every step (not folded).
@@ -678,7 +685,13 @@ public final class DeviceQueue {
     public let stream: NPUDevice.Stream
     /// The most batches it holds (MindSpore's device queue holds a bounded number ahead).
     public let capacity: Int
-    private var batches: [(feeds: [String: Tensor], ready: Event)] = []
+    /// Each slot's batch: its values, or (pushed by `fill(upTo:types:_:)`) the producer that makes
+    /// them when a step takes it.
+    private enum Slot {
+        case values([String: Tensor])
+        case deferred(() throws -> [String: Tensor])
+    }
+    private var batches: [(feeds: Slot, ready: Event)] = []
     private var head = 0
     /// One event per slot, reused round the ring (a slot is refilled only after its batch was
     /// taken and its wait enqueued).
@@ -707,6 +720,16 @@ public final class DeviceQueue {
         while count < min(capacity, wanted) { try push(try next()) }
     }
 
+    /// `fill(upTo:)` whose batches of `types` are made by `next` only when a step takes them (in
+    /// the order pushed): the copies are simulated at push time as for any batch, but the host
+    /// holds the values of one batch at a time, whatever the queue's depth. `next` must stay valid
+    /// until those batches are taken.
+    public func fill(upTo wanted: Int, types: [String: TensorType], _ next: @escaping () throws -> [String: Tensor]) throws {
+        while count < min(capacity, wanted) {
+            try push(.deferred(next), bytes: types.mapValues { Double($0.shape.count * $0.dtype.size) })
+        }
+    }
+
     /// `fill(upTo:)` with batches of these types and no values (timing-only steps).
     public func fill(upTo wanted: Int, shapes types: [String: TensorType]) throws {
         while count < min(capacity, wanted) { try push(shapes: types) }
@@ -715,16 +738,16 @@ public final class DeviceQueue {
     /// Copies a batch to the card on the data stream (at the host's current time).
     /// - Throws: `GraphError` when the queue is full.
     public func push(_ feeds: [String: Tensor]) throws(GraphError) {
-        try push(feeds, bytes: feeds.mapValues { Double($0.byteCount) })
+        try push(.values(feeds), bytes: feeds.mapValues { Double($0.byteCount) })
     }
 
     /// Copies a batch of these types without values (a timing-only step's batch).
     /// - Throws: `GraphError` when the queue is full.
     public func push(shapes types: [String: TensorType]) throws(GraphError) {
-        try push([:], bytes: types.mapValues { Double($0.shape.count * $0.dtype.size) })
+        try push(.values([:]), bytes: types.mapValues { Double($0.shape.count * $0.dtype.size) })
     }
 
-    private func push(_ feeds: [String: Tensor], bytes: [String: Double]) throws(GraphError) {
+    private func push(_ feeds: Slot, bytes: [String: Double]) throws(GraphError) {
         guard count < capacity else { throw GraphError("the device queue is full (\(capacity) batches); run steps to take some first") }
         for name in bytes.keys.sorted() {
             stream.copy(name, bytes: bytes[name]!, direction: .hostToDevice)
@@ -740,10 +763,22 @@ public final class DeviceQueue {
         batches.append((feeds, ready))
     }
 
-    /// Takes the next batch.
-    func pop() -> (feeds: [String: Tensor], ready: Event)? {
+    /// Drops every batch waiting (a sink that failed leaves none behind for the next).
+    public func clear() {
+        batches.removeAll()
+        head = 0
+    }
+
+    /// Takes the next batch (a deferred one is made now).
+    /// - Throws: what a deferred batch's producer throws.
+    func pop() throws -> (feeds: [String: Tensor], ready: Event)? {
         guard head < batches.count else { return nil }
-        defer { head += 1 }
-        return batches[head]
+        let (slot, ready) = batches[head]
+        batches[head].feeds = .values([:])  // the values leave with the step that takes them
+        head += 1
+        switch slot {
+        case .values(let feeds): return (feeds, ready)
+        case .deferred(let make): return (try make(), ready)
+        }
     }
 }

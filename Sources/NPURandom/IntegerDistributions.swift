@@ -60,8 +60,14 @@ public func shuffleGCC9<T, G: UniformBitGenerator>(_ items: inout [T], _ g: inou
 /// epoch 1 shuffles 0..<n with mt19937(seed); epoch e+1 reshuffles epoch e's order with
 /// mt19937(seed + e).
 public func randomSamplerOrder(count n: Int, seed: UInt32, epoch: Int) -> [Int] {
-    precondition(n >= 0 && epoch >= 1)
-    var order = Array(0..<n)
+    randomSamplerOrder(count: n, seed: seed, epoch: epoch, as: Int.self)
+}
+
+/// `randomSamplerOrder` as indices of type `I` (UInt32 holds a dataset's order in half the
+/// memory of Int; the order is the same).
+public func randomSamplerOrder<I: FixedWidthInteger>(count n: Int, seed: UInt32, epoch: Int, as: I.Type) -> [I] {
+    precondition(n >= 0 && epoch >= 1 && (I.bitWidth >= Int.bitWidth || n - 1 <= Int(I.max)))
+    var order = (0..<n).map { I(truncatingIfNeeded: $0) }
     for e in 1...epoch {
         var g = MT19937(seed: seed &+ UInt32(truncatingIfNeeded: e - 1))
         shuffleGCC9(&order, &g)

@@ -374,13 +374,19 @@ public final class TrainStep {
         guard n >= 1 else { throw TrainError("a sink needs at least one batch") }
         let queue = self.queue ?? DeviceQueue(device: device)
         self.queue = queue
-        try queue.fill(upTo: n, next)
         defer {
             steps += n
             sinks += 1
         }
+        // Batches are made as steps take them: the host holds one at a time, whatever the sink.
         let result = try withoutActuallyEscaping(next) { next in
-            try compiled.run(steps: n, from: queue, sink: sinks, keepHidden: keepHidden) { try queue.fill(upTo: $0, next) }
+            do {
+                try queue.fill(upTo: n, types: inputs, next)
+                return try compiled.run(steps: n, from: queue, sink: sinks, keepHidden: keepHidden) { try queue.fill(upTo: $0, types: self.inputs, next) }
+            } catch {
+                queue.clear()
+                throw error
+            }
         }
         device.synchronize()
         return (result.fetched[0], result.perStep.map { $0[0] })

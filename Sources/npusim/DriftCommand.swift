@@ -66,6 +66,9 @@ struct DriftCommand: ParsableCommand {
         }
         let spread = study.finalSpread
         emit("drift: \(replicas) replicas of \(script), \(steps) steps, varying \(vary), determinism \(policy): \(out)/drift.csv, \(out)/summary.json, \(out)/drift.svg")
+        if policy == .off && vary != "seed" {
+            emit("order seeds \(study.orderSeeds.map(String.init).joined(separator: ", ")) (replica r replays --order-seed \(study.orderSeeds[0]) + r)")
+        }
         emit("first step failing allclose(1e-3, 1e-3) against replica 0: " + (study.firstFailingStep.map(String.init) ?? "none"))
         if study.rows.contains(where: { !$0.visible }) {
             emit("  among the losses the host saw (one per sink): " + (study.firstFailingVisibleStep.map(String.init) ?? "none"))

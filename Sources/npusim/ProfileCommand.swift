@@ -51,6 +51,9 @@ struct ProfileCommand: ParsableCommand {
         }
         emit(String(format: "\nsimulated throughput: %.0f samples/s (%d samples in %.3f ms on the card)",
                     summary.samplesPerSecond, summary.samples, summary.simulatedTime.seconds * 1e3))
+        if !timingOnly, ScriptRunner.drawsOrders(parsed, options), let seed = summary.orderSeed {
+            emit("order seed \(seed) (replay: --order-seed \(seed))")
+        }
     }
 
     func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s.padding(toLength: w, withPad: " ", startingAt: 0) }

@@ -82,7 +82,11 @@ struct RunCommand: ParsableCommand {
         let seed = ScriptRunner.drawsOrders(parsed, options) ? summary.orderSeed : nil
         if json {
             let seedField = seed.map { ",\"order_seed\":\($0)" } ?? ""
-            emit("{\"steps\":\(summary.steps),\"steps_run\":\(summary.stepsRun),\"samples\":\(summary.samples),\"host_seconds\":\(jsonNumber(summary.hostSeconds)),\"simulated_seconds\":\(jsonNumber(simulated)),\"samples_per_second\":\(jsonNumber(summary.samplesPerSecond))\(seedField)}")
+            // The process's peak resident memory so far (what `npusim bench stream` compares).
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            let rssField = ",\"peak_rss_bytes\":\(Int(usage.ru_maxrss) * 1024)"
+            emit("{\"steps\":\(summary.steps),\"steps_run\":\(summary.stepsRun),\"samples\":\(summary.samples),\"host_seconds\":\(jsonNumber(summary.hostSeconds)),\"simulated_seconds\":\(jsonNumber(simulated)),\"samples_per_second\":\(jsonNumber(summary.samplesPerSecond))\(seedField)\(rssField)}")
         } else {
             let resumed = summary.stepsRun == summary.steps ? "" : " (\(summary.stepsRun) run here, from step \(summary.steps - summary.stepsRun))"
             emit("\(summary.steps) steps\(resumed), " + String(format: "%d samples: host %.3f s, simulated %.3f ms on the card (%.0f samples/s simulated)",
@@ -146,7 +150,7 @@ struct RunFlags: ParsableArguments {
     @Option(name: .long, help: "Epochs (overrides train.epochs).")
     var epochs: Int?
 
-    @Option(name: .long, help: "Stop after this many training steps, whatever the epochs say.")
+    @Option(name: .long, help: "Train this many steps, continuing into further epochs when the script's end first (counted from the start of training: a run resumed at step k runs N - k more). check compares the first N losses the host sees instead (one per sink in sink mode).")
     var steps: Int?
 
     @Flag(inversion: .prefixedNo, help: "Dataset sink mode (overrides train.dataset_sink_mode).")

@@ -36,6 +36,38 @@ enum DocSnippets {
         // end snippet
         _ = (sum, step)
     }
+
+    /// Training.md's `Model` with a callback of one's own; returns the model and its metrics.
+    static func training1() throws -> (Model, [(name: String, value: Double)]) {
+        // snippet Docs/Training.md #1
+        import_NPUSim()
+
+        /// A callback of one's own: the lowest loss so far, kept in cb_params, and a stop below 2.2.
+        final class StopBelow: Callback {
+            func onTrainStepEnd(_ run: RunContext) throws {
+                let p = run.cbParams
+                guard let loss = p.loss else { return }
+                p.userValues["best"] = min(loss, p.userValues["best"] as? Float ?? .infinity)
+                if loss < 2.2 { run.requestStop() }
+            }
+        }
+
+        let seeds = SeedState(); try seeds.setSeed(1)
+        let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
+        let net = SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
+        var context = ModelContext()
+        context.determinism = .on
+        let model = try Model(network: net, loss: SoftmaxCrossEntropyLoss(),
+                              optimizer: try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx),
+                              store: ctx.store, metrics: [.accuracy, .loss], context: context)
+        var data = try Dataset(source: try SyntheticSource(count: 320, shape: [784], classes: 10, seed: 7),
+                               shuffle: true, batchSize: 32, dropRemainder: true)
+        data.seed = 1  // the dataset seed set_seed(1) sets
+        try model.train(epochs: 3, dataset: data, callbacks: [try LossMonitor(perPrintTimes: 5), TimeMonitor(), StopBelow()])
+        print(try model.eval(data))  // [(name: "Accuracy", value: …), (name: "Loss", value: …)]
+        // end snippet
+        return (model, try model.eval(data))
+    }
 }
 
 /// Stands in for the snippet's `import NPUSim` line (an import cannot stand in a function).
@@ -96,6 +128,14 @@ func import_NPUSim() {}
             }
         }
         #expect(found == copies.count, "copies of blocks that no longer exist")
+    }
+
+    /// Training.md's Model with a custom callback trains, stops where the callback asks, and
+    /// evaluates.
+    @Test func trainingSnippetRuns() throws {
+        let (model, metrics) = try DocSnippets.training1()
+        #expect(model.stepsTrained > 10 && model.stepsTrained < 30)  // stopped in epoch 2, below 2.2
+        #expect(metrics.map(\.name) == ["Accuracy", "Loss"] && (0...1).contains(metrics[0].value))
     }
 
     @Test func readmeSnippetRuns() throws {

@@ -324,8 +324,10 @@ public final class Model {
                     try list.call({ $0.onTrainStepEnd }, run)
                     if run.stopRequested || p.curStepNum >= limit { break }
                 }
-                // Read the shards to their ends: an epoch's end moves the random transforms on.
-                for k in iterators.indices { while iterators[k].next() != nil {} }
+                // At an epoch's natural end, every shard reads its end (which moves the random
+                // transforms on); a run that stops early reads no further batch.
+                let stopping = run.stopRequested || p.curStepNum >= limit
+                if !stopping { for k in iterators.indices { while iterators[k].next() != nil {} } }
                 try list.call({ $0.onTrainEpochEnd }, run)
                 if run.stopRequested { break epochLoop }
             }
