@@ -70,16 +70,21 @@ let package = Package(
         ),
         .target(
             name: "NPUData",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "CZlib"]
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "CZlib"]
         ),
         .target(
             name: "NPUScript",
             dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUTrain", "NPUData", "NPUProfile", "NPUCollective",
                            .product(name: "Yams", package: "Yams")]
         ),
+        // The studies on top of the runner: check, drift, localize, and their reports and plots.
+        .target(
+            name: "NPUStudy",
+            dependencies: ["NPUDevice", "NPUTensor", "NPUOps", "NPUGraph", "NPUTrain", "NPUData", "NPUScript", "NPUProfile"]
+        ),
         .target(
             name: "NPUSim",
-            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUCollective", "NPUTrain", "NPUData", "NPUScript", "NPUProfile"]
+            dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUCollective", "NPUTrain", "NPUData", "NPUScript", "NPUStudy", "NPUProfile"]
         ),
         .executableTarget(
             name: "npusim",
@@ -96,8 +101,9 @@ let package = Package(
         .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"]),
         .testTarget(name: "NPUProfileTests", dependencies: ["NPUProfile", "NPUScript", "NPUDevice"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUCollectiveTests", dependencies: ["NPUCollective", "NPUOps", "NPUTensor", "NPUDevice"]),
-        .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUOps"], exclude: ["Fixtures"]),
+        .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUTensor"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor", "NPUTrain", "NPUDevice", "NPUOps"], exclude: ["Fixtures"]),
+        .testTarget(name: "NPUStudyTests", dependencies: ["NPUStudy", "NPUScript", "NPUData", "NPUTensor", "NPUTrain", "NPUOps"]),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"]),
         .testTarget(name: "NPUTensorTests", dependencies: ["NPUTensor", "NPUKernels"], exclude: ["Fixtures"]),
     ],

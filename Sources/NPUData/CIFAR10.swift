@@ -1,6 +1,5 @@
 import Foundation
 import NPUDevice
-import NPUOps
 import NPUTensor
 
 /// CIFAR-10's binary batches (`data_batch_1.bin` … `test_batch.bin`; MindSpore's

@@ -1,6 +1,5 @@
 import Foundation
 import NPUDevice
-import NPUOps
 import NPUTensor
 
 /// A CSV table of numbers (MindSpore's CSVDataset for tabular data): one row per sample, one

@@ -1,5 +1,4 @@
 import NPUDevice
-import NPUOps
 import NPURandom
 import NPUTensor
 

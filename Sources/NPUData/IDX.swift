@@ -1,7 +1,6 @@
 import CZlib
 import Foundation
 import NPUDevice
-import NPUOps
 import NPUTensor
 
 /// The IDX format of MNIST (LeCun et al.): two zero bytes, a type code, the number of

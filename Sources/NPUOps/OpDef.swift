@@ -1,24 +1,6 @@
 import NPUDevice
 import NPUTensor
 
-/// A tensor's element type and shape, what shape inference works on.
-public struct TensorType: Hashable, Sendable, CustomStringConvertible {
-    public var dtype: DType
-    public var shape: Shape
-
-    public init(_ dtype: DType, _ shape: Shape) {
-        self.dtype = dtype
-        self.shape = shape
-    }
-
-    public var description: String { "\(dtype)\(shape)" }
-}
-
-extension Tensor {
-    /// This tensor's type.
-    public var type: TensorType { TensorType(dtype, shape) }
-}
-
 /// A caller error in an op: wrong shapes, dtypes or attributes. The message names the op, what
 /// was wrong, the actual values and what is valid (`[Conv2D] input has 3 channels, weight expects 1`).
 public struct OpError: Error, Equatable, CustomStringConvertible {

@@ -8,4 +8,5 @@
 @_exported import NPUTrain
 @_exported import NPUData
 @_exported import NPUScript
+@_exported import NPUStudy
 @_exported import NPUProfile

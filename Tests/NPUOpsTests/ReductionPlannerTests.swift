@@ -2,6 +2,7 @@ import Testing
 import NPUDevice
 import NPUKernels
 @testable import NPUOps
+import NPUTensor
 
 /// Float data chosen to expose rounding: random signs, 24-bit mantissas, exponents over ±12.
 func roundingData(_ n: Int, seed: UInt64) -> [Float] {

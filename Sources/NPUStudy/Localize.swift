@@ -1,6 +1,7 @@
 import Foundation
 import NPUDevice
 import NPUGraph
+import NPUScript
 import NPUTensor
 import NPUTrain
 

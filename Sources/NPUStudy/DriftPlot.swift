@@ -1,5 +1,6 @@
 import Foundation
 import NPUProfile
+import NPUScript
 
 extension DriftStudy {
     /// `drift.svg`: two panels against steps — every replica's loss, and every replica's parameter

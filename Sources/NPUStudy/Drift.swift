@@ -1,5 +1,6 @@
 import Foundation
 import NPUGraph
+import NPUScript
 import NPUTensor
 import NPUTrain
 
