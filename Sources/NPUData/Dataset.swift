@@ -340,6 +340,9 @@ public struct Dataset {
     /// `ds.config.set_seed`, which `set_seed` sets); nil: drawn from OS entropy when a training
     /// run starts reading, as MindSpore does while no seed is set.
     public var seed: UInt32?
+    /// How many batches a training run makes ahead on a thread of its own (MindSpore's
+    /// `prefetch_size`, 16 by default).
+    public var prefetchSize = Prefetcher.defaultCapacity
     let augmentation = AugmentationState()
 
     /// One sample's data type after the transforms.
@@ -375,6 +378,7 @@ public struct Dataset {
         d.transforms = transforms
         d.numParallelWorkers = numParallelWorkers
         d.seed = seed
+        d.prefetchSize = prefetchSize
         return d
     }
 

@@ -266,8 +266,16 @@ public final class Model {
         if let sink {
             // One stream of batches per card across the dataset's epochs; a resumed run skips the
             // batches it already trained on.
-            var streams = shards.map { BatchStream(dataset: $0) }
-            for k in streams.indices { for _ in 0..<initialStep { _ = try streams[k].next() } }
+            let streams = shards.map { shard in
+                var stream = BatchStream(dataset: shard)
+                return Prefetcher(capacity: shard.prefetchSize) { try stream.next() }
+            }
+            defer { streams.forEach { $0.cancel() } }
+            func next(_ k: Int) throws -> Batch {
+                guard let b = try streams[k].next() else { throw DataError("\(dataset.source.origin): the dataset gives no batch") }
+                return b
+            }
+            for k in streams.indices { for _ in 0..<initialStep { _ = try next(k) } }
             var epoch = initialEpoch + initialStep / sink
             while epoch < epochs && p.curStepNum < limit {
                 p.curEpochNum = epoch + 1
@@ -277,9 +285,9 @@ public final class Model {
                 try list.call({ $0.onTrainStepBegin }, run)
                 let last: [Tensor], hidden: [[Tensor]]
                 if let parallel {
-                    (last, hidden) = try parallel.sink(steps: n, keepHidden: context.keepHiddenSteps) { k in try check(try streams[k].next()) }
+                    (last, hidden) = try parallel.sink(steps: n, keepHidden: context.keepHiddenSteps) { k in try check(try next(k)) }
                 } else {
-                    let r = try step.sink(steps: n, keepHidden: context.keepHiddenSteps) { try check(try streams[0].next()) }
+                    let r = try step.sink(steps: n, keepHidden: context.keepHiddenSteps) { try check(try next(0)) }
                     (last, hidden) = ([r.loss], r.perStep.map { [$0] })
                 }
                 stepsTrained += n
@@ -299,17 +307,22 @@ public final class Model {
                 guard p.curStepNum < limit else { break }
                 p.curEpochNum = epoch + 1
                 try list.call({ $0.onTrainEpochBegin }, run)
-                var iterators = shards.map { $0.epochBatches(epoch: epoch + 1 - initialEpoch, shuffleSeed: seed) }
-                for k in iterators.indices { for _ in 0..<skipSteps { _ = iterators[k].next() } }
+                // Each card's batches are made ahead on a thread of their own.
+                let iterators = shards.map { shard in
+                    var batches = shard.epochBatches(epoch: epoch + 1 - initialEpoch, shuffleSeed: seed)
+                    return Prefetcher(capacity: shard.prefetchSize) { batches.next() }
+                }
+                defer { iterators.forEach { $0.cancel() } }
+                for k in iterators.indices { for _ in 0..<skipSteps { _ = try iterators[k].next() } }
                 skipSteps = 0
-                while let b = iterators[0].next() {
+                while let b = try iterators[0].next() {
                     let feeds = try check(b)
                     p.curStepNum += 1
                     try list.call({ $0.onTrainStepBegin }, run)
                     let output: Tensor, global: Float?
                     if let parallel {
                         let rest = try (1..<cards).map { k in
-                            guard let o = iterators[k].next() else { throw DataError("card \(k)'s shard ran out of batches before card 0's") }
+                            guard let o = try iterators[k].next() else { throw DataError("card \(k)'s shard ran out of batches before card 0's") }
                             return try check(o)
                         }
                         let out = try parallel([feeds] + rest)
@@ -327,7 +340,7 @@ public final class Model {
                 // At an epoch's natural end, every shard reads its end (which moves the random
                 // transforms on); a run that stops early reads no further batch.
                 let stopping = run.stopRequested || p.curStepNum >= limit
-                if !stopping { for k in iterators.indices { while iterators[k].next() != nil {} } }
+                if !stopping { for k in iterators.indices { while try iterators[k].next() != nil {} } }
                 try list.call({ $0.onTrainEpochEnd }, run)
                 if run.stopRequested { break epochLoop }
             }
