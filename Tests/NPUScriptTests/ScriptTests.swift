@@ -8,26 +8,9 @@ import NPUTrain
 import NPUDevice
 
 @Suite struct ScriptTests {
-    static let mlp = """
-    seed: 1
-    context: {mode: graph, device: ascend910, determinism: "on"}
-    dataset:
-      source:
-        synthetic: {count: 96, shape: [784], classes: 10, seed: 3}
-      batch: {batch_size: 32, drop_remainder: true}
-    network:
-      layers:
-        - Dense: {in_channels: 784, out_channels: 128, name: fc1}
-        - ReLU: {}
-        - Dense: {in_channels: 128, out_channels: 10, name: fc2}
-    loss:
-      SoftmaxCrossEntropyWithLogits: {sparse: true, reduction: mean}
-    optimizer:
-      Momentum: {learning_rate: 0.01, momentum: 0.9}
-    train:
-      epochs: 2
-      callbacks: [LossMonitor: {per_print_times: 1}]
-    """
+    /// A 784 → 128 → 10 MLP on 96 synthetic samples, 2 epochs (shared with NPUStudyTests).
+    static let mlp = try! String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/mlp96.yaml").path, encoding: .utf8)
 
     @Test func theReferenceScriptParses() throws {
         let s = try Script.parse(yaml: Self.mlp, file: "mlp.yaml")
@@ -121,6 +104,9 @@ import NPUDevice
         var second = whole
         second.loadCheckpoint = path
         #expect(try losses(second) == Array(all.suffix(7)))
+        // The summary counts the steps this process ran: samples and throughput cover those 7.
+        let resumed = try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), second)
+        #expect(resumed.steps == 14 && resumed.stepsRun == 7 && resumed.samples == 7 * 32)
     }
 
     @Test func aSaveNeverDamagesThePreviousCheckpointAndBrokenFilesAreNamed() throws {

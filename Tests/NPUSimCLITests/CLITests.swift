@@ -610,3 +610,17 @@ let mindSporePython: String? = {
         #expect(bad.code == 2 && bad.err.contains("--order-seed must be a whole number from 0 to 4294967295 or 'entropy', got 'sometimes'"))
     }
 }
+
+/// `npusim profile --steps N` runs N steps into further epochs, as `run` does.
+@Suite struct ProfileStepsTests {
+    @Test func profileRunsTheStepsAsked() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-profile-steps-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        // examples/mlp.yaml: 10 batches per epoch, 2 epochs.
+        let r = try npusim(["profile", RunCommandTests.example, "--steps", "25", "--out", out])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.hasPrefix("profile of 25 steps on 1 card: "))
+        let steps = try String(contentsOfFile: out + "/ASCEND_PROFILER_OUTPUT/step_trace_time.csv", encoding: .utf8).split(separator: "\n")
+        #expect(steps.count == 26)
+    }
+}

@@ -9,27 +9,9 @@ import NPUTrain
 
 /// The scripts the studies run.
 enum StudyScripts {
-    /// A 784 → 128 → 10 MLP on 96 synthetic samples, 2 epochs.
-    static let mlp = """
-    seed: 1
-    context: {mode: graph, device: ascend910, determinism: "on"}
-    dataset:
-      source:
-        synthetic: {count: 96, shape: [784], classes: 10, seed: 3}
-      batch: {batch_size: 32, drop_remainder: true}
-    network:
-      layers:
-        - Dense: {in_channels: 784, out_channels: 128, name: fc1}
-        - ReLU: {}
-        - Dense: {in_channels: 128, out_channels: 10, name: fc2}
-    loss:
-      SoftmaxCrossEntropyWithLogits: {sparse: true, reduction: mean}
-    optimizer:
-      Momentum: {learning_rate: 0.01, momentum: 0.9}
-    train:
-      epochs: 2
-      callbacks: [LossMonitor: {per_print_times: 1}]
-    """
+    /// A 784 → 128 → 10 MLP on 96 synthetic samples, 2 epochs (NPUScriptTests' fixture).
+    static let mlp = try! String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../NPUScriptTests/Fixtures/mlp96.yaml").standardized.path, encoding: .utf8)
 }
 
 /// MindSpore's reproducibility criterion on the simulator's runs.
