@@ -72,7 +72,8 @@ public struct EvalResult: Equatable {
     public var epoch: Int
     public var metrics: [(name: String, value: Double)]
     public static func == (a: EvalResult, b: EvalResult) -> Bool {
-        a.epoch == b.epoch && a.metrics.map(\.name) == b.metrics.map(\.name) && a.metrics.map(\.value) == b.metrics.map(\.value)
+        a.epoch == b.epoch && a.metrics.map(\.name) == b.metrics.map(\.name)
+            && a.metrics.map(\.value) == b.metrics.map(\.value)
     }
     /// What `print(model.eval(dataset))` shows: the dict of metrics as Python prints it.
     public var line: String { "{" + metrics.map { "'\($0.name)': \($0.value)" }.joined(separator: ", ") + "}" }
@@ -120,9 +121,15 @@ public enum ScriptRunner {
     static func deviceSpec(_ script: Script, _ options: RunOptions) throws -> DeviceSpec {
         if let d = options.device { return d }
         if let b = DeviceSpec.builtIn(named: script.context.device) { return b }
-        let path = script.context.device.hasPrefix("/") ? script.context.device
-            : URL(fileURLWithPath: script.file).deletingLastPathComponent().appendingPathComponent(script.context.device).path
-        do { return try DeviceSpec.load(path: path) } catch { throw ScriptError(file: script.file, message: "context.device: \(error)") }
+        let path =
+            script.context.device.hasPrefix("/")
+            ? script.context.device
+            : URL(fileURLWithPath: script.file).deletingLastPathComponent().appendingPathComponent(
+                script.context.device
+            ).path
+        do { return try DeviceSpec.load(path: path) } catch {
+            throw ScriptError(file: script.file, message: "context.device: \(error)")
+        }
     }
 
     /// The order seed a run replays: the flag's, else the script's, else (and for `--order-seed
@@ -164,10 +171,12 @@ public enum ScriptRunner {
     /// evaluation.
     /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what
     ///   failed; `CallbackError` (LossMonitor's NaN stop).
-    public static func run(_ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
-                           line: @escaping (LossRecord) -> Void = { _ in }, stepEnd: @escaping (StepEnd) -> Void = { _ in },
-                           evaluated: @escaping (EvalResult) -> Void = { _ in }, message: @escaping (String) -> Void = { _ in },
-                           progress: @escaping (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> RunSummary {
+    public static func run(
+        _ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
+        line: @escaping (LossRecord) -> Void = { _ in }, stepEnd: @escaping (StepEnd) -> Void = { _ in },
+        evaluated: @escaping (EvalResult) -> Void = { _ in }, message: @escaping (String) -> Void = { _ in },
+        progress: @escaping (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    ) throws -> RunSummary {
         let started = DispatchTime.now().uptimeNanoseconds
         let builder = Builder(script: script)
         let seeds = SeedState()
@@ -195,15 +204,20 @@ public enum ScriptRunner {
         context.recording = options.trace != nil || options.record
         context.keepHiddenSteps = keepHidden
         let metrics = script.eval?.metrics.compactMap(Metric.init(rawValue:)) ?? []
-        let model = try Model(network: network, loss: loss, optimizer: optimizer, store: ctx.store, metrics: metrics, ampLevel: script.context.ampLevel,
-                              context: context) { _ in
+        let model = try Model(
+            network: network, loss: loss, optimizer: optimizer, store: ctx.store, metrics: metrics,
+            ampLevel: script.context.ampLevel,
+            context: context
+        ) { _ in
             // Another card: the same script built again with the same seed (the same initial
             // parameters on every card).
             let replicaSeeds = SeedState()
             if let s = options.seed ?? script.seed { try replicaSeeds.setSeed(s) }
             let replica = LayerContext(store: ParameterStore(), seeds: replicaSeeds)
             let net = try builder.network(replica)
-            return Replica(network: net, loss: try builder.loss(), optimizer: try builder.optimizer(net.parameters, replica), store: replica.store)
+            return Replica(
+                network: net, loss: try builder.loss(), optimizer: try builder.optimizer(net.parameters, replica),
+                store: replica.store)
         }
         let sink = options.sink ?? script.train.sink
         let perEpoch = try Self.shardBatches(dataset, cards: context.cards)
@@ -227,7 +241,9 @@ public enum ScriptRunner {
             loaded.notes.forEach(message)
             if let reached = loaded.step {
                 if sink && reached % sinkSize != 0 {
-                    throw CheckpointError("\(path) was saved at step \(reached), inside a sink of \(sinkSize) steps; resume it without sinking or with a sink size that divides \(reached)")
+                    throw CheckpointError(
+                        "\(path) was saved at step \(reached), inside a sink of \(sinkSize) steps; resume it without sinking or with a sink size that divides \(reached)"
+                    )
                 }
                 try model.continueAt(step: reached)
                 resumed = reached
@@ -252,30 +268,36 @@ public enum ScriptRunner {
             case "ModelCheckpoint":
                 if let spec = script.train.modelCheckpoint {
                     let format: Checkpoint.Format = spec.format == "safetensors" ? .safetensors : .mindspore
-                    let config = CheckpointConfig(saveCheckpointSteps: spec.saveCheckpointSteps, keepCheckpointMax: spec.keepCheckpointMax, format: format)
-                    callbacks.append(try ModelCheckpoint(prefix: spec.prefix, directory: spec.directory, config: config))
+                    let config = CheckpointConfig(
+                        saveCheckpointSteps: spec.saveCheckpointSteps, keepCheckpointMax: spec.keepCheckpointMax,
+                        format: format)
+                    callbacks.append(
+                        try ModelCheckpoint(prefix: spec.prefix, directory: spec.directory, config: config))
                 }
             default: break
             }
         }
         let recorder = LossRecorder()
         callbacks.append(recorder)
-        callbacks.append(LambdaCallback(onTrainStepEnd: { run in
-            let p = run.cbParams
-            stepEnd(StepEnd(step: p.stepsTrained, store: p.store, parameters: parameterNames))
-            progress(p.stepsTrained, total)
-        }))
+        callbacks.append(
+            LambdaCallback(onTrainStepEnd: { run in
+                let p = run.cbParams
+                stepEnd(StepEnd(step: p.stepsTrained, store: p.store, parameters: parameterNames))
+                progress(p.stepsTrained, total)
+            }))
         // Model.eval after each epoch (`eval.per_epoch`), outside TimeMonitor's epoch.
         var evaluations: [EvalResult] = []
         if let spec = script.eval, let evalData, spec.perEpoch {
-            callbacks.append(LambdaCallback(onTrainEpochEnd: { run in
-                let result = EvalResult(epoch: run.cbParams.curEpochNum, metrics: try model.eval(evalData))
-                evaluations.append(result)
-                evaluated(result)
-            }))
+            callbacks.append(
+                LambdaCallback(onTrainEpochEnd: { run in
+                    let result = EvalResult(epoch: run.cbParams.curEpochNum, metrics: try model.eval(evalData))
+                    evaluations.append(result)
+                    evaluated(result)
+                }))
         }
-        try model.train(epochs: epochs, dataset: dataset, callbacks: callbacks, datasetSinkMode: sink, sinkSize: sinkSize,
-                        initialStep: resumed, maxSteps: options.steps)
+        try model.train(
+            epochs: epochs, dataset: dataset, callbacks: callbacks, datasetSinkMode: sink, sinkSize: sinkSize,
+            initialStep: resumed, maxSteps: options.steps)
         if let spec = script.eval, let evalData, !spec.perEpoch {
             let result = EvalResult(epoch: options.epochs ?? script.train.epochs, metrics: try model.eval(evalData))
             evaluations.append(result)
@@ -289,9 +311,11 @@ public enum ScriptRunner {
             do { try ChromeTrace.write(model.devices, to: path) } catch { throw DataError("--trace: \(error)") }
         }
         let ran = done - resumed
-        var summary = RunSummary(steps: done, samples: ran * dataset.batchSize * context.cards,
-                                 hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: model.device.hostTime,
-                                 losses: recorder.records, evaluations: evaluations, devices: model.devices, store: ctx.store)
+        var summary = RunSummary(
+            steps: done, samples: ran * dataset.batchSize * context.cards,
+            hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
+            simulatedTime: model.device.hostTime,
+            losses: recorder.records, evaluations: evaluations, devices: model.devices, store: ctx.store)
         summary.stepsRun = ran
         summary.orderSeed = orderSeed
         return summary

@@ -67,7 +67,9 @@ public final class CallbackParams {
     public var userValues: [String: Any] = [:]
 
     init(network: any Layer, lossFn: any Loss, optimizer: any Optimizer, device: Device, store: ParameterStore) {
-        (self.network, self.lossFn, self.optimizer, self.device, self.store) = (network, lossFn, optimizer, device, store)
+        (self.network, self.lossFn, self.optimizer, self.device, self.store) = (
+            network, lossFn, optimizer, device, store
+        )
     }
 
     /// `net_outputs` as LossMonitor reads it: `float(np.mean(loss))` (nil before the first step).

@@ -41,18 +41,24 @@ public final class LossMonitor: Callback {
     }
 
     /// The line LossMonitor prints for `loss` at `epoch`, `step` (within the epoch).
-    public static func line(epoch: Int, step: Int, loss: Float) -> String { "epoch: \(epoch) step: \(step), loss is \(Double(loss))" }
+    public static func line(epoch: Int, step: Int, loss: Float) -> String {
+        "epoch: \(epoch) step: \(step), loss is \(Double(loss))"
+    }
 
     public func stepEnd(_ run: RunContext) throws {
         let p = run.cbParams
         guard let loss = p.loss else { return }
         let step = p.curStepInEpoch
         if !loss.isFinite {
-            throw CallbackError("In epoch: \(p.curEpochNum) step: \(step), loss is NAN or INF, training process cannot continue, terminating training.")
+            throw CallbackError(
+                "In epoch: \(p.curEpochNum) step: \(step), loss is NAN or INF, training process cannot continue, terminating training."
+            )
         }
         // A step counter that went back (a rolled-back run) moves the last line back with it.
         if perPrintTimes != 0 && p.curStepNum <= lastPrintTime {
-            while p.curStepNum <= lastPrintTime { lastPrintTime -= max(perPrintTimes, p.datasetSinkMode ? p.batchNum : 1) }
+            while p.curStepNum <= lastPrintTime {
+                lastPrintTime -= max(perPrintTimes, p.datasetSinkMode ? p.batchNum : 1)
+            }
         }
         if perPrintTimes != 0 && p.curStepNum - lastPrintTime >= perPrintTimes {
             lastPrintTime = p.curStepNum
@@ -82,7 +88,9 @@ public final class TimeMonitor: Callback {
         let p = run.cbParams
         let ms = (p.device.hostTime - epochStart).seconds * 1e3
         let steps = p.batchNum > 0 ? p.batchNum : (dataSize ?? 0)
-        guard steps > 0 else { throw TrainError("TimeMonitor: data_size must be a positive int when the steps per epoch are unknown") }
+        guard steps > 0 else {
+            throw TrainError("TimeMonitor: data_size must be a positive int when the steps per epoch are unknown")
+        }
         let mode = p.mode == .train ? "Train" : "Eval"
         print("\(mode) " + String(format: "epoch time: %5.3f ms, per step time: %5.3f ms", ms, ms / Double(steps)))
     }
@@ -122,7 +130,8 @@ public final class LossRecorder: Callback {
         guard let loss = p.loss else { return }
         let last = p.curStepInEpoch, hidden = p.hiddenLosses
         for (k, h) in hidden.enumerated() {
-            let r = LossRecord(epoch: p.curEpochNum, step: last - hidden.count + k, loss: h.loss, visible: false, globalLoss: h.global)
+            let r = LossRecord(
+                epoch: p.curEpochNum, step: last - hidden.count + k, loss: h.loss, visible: false, globalLoss: h.global)
             records.append(r)
             onRecord(r)
         }
@@ -143,7 +152,9 @@ public final class CSVLogger: Callback {
     public func onTrainStepEnd(_ run: RunContext) throws { try recorder.onTrainStepEnd(run) }
 
     public func onTrainEnd(_ run: RunContext) throws {
-        let csv = "epoch,step,loss\n" + recorder.records.filter(\.visible).map { "\($0.epoch),\($0.step),\(Double($0.loss))\n" }.joined()
+        let csv =
+            "epoch,step,loss\n"
+            + recorder.records.filter(\.visible).map { "\($0.epoch),\($0.step),\(Double($0.loss))\n" }.joined()
         do { try writeDurably(Array(csv.utf8), to: path) } catch { throw TrainError("CSVLogger: \(error.message)") }
     }
 }
@@ -155,9 +166,13 @@ public final class LambdaCallback: Callback {
     let trainBegin: ((RunContext) throws -> Void)?
     let trainEnd: ((RunContext) throws -> Void)?
 
-    public init(onTrainBegin: ((RunContext) throws -> Void)? = nil, onTrainStepEnd: ((RunContext) throws -> Void)? = nil,
-                onTrainEpochEnd: ((RunContext) throws -> Void)? = nil, onTrainEnd: ((RunContext) throws -> Void)? = nil) {
-        (trainBegin, trainStepEnd, trainEpochEnd, trainEnd) = (onTrainBegin, onTrainStepEnd, onTrainEpochEnd, onTrainEnd)
+    public init(
+        onTrainBegin: ((RunContext) throws -> Void)? = nil, onTrainStepEnd: ((RunContext) throws -> Void)? = nil,
+        onTrainEpochEnd: ((RunContext) throws -> Void)? = nil, onTrainEnd: ((RunContext) throws -> Void)? = nil
+    ) {
+        (trainBegin, trainStepEnd, trainEpochEnd, trainEnd) = (
+            onTrainBegin, onTrainStepEnd, onTrainEpochEnd, onTrainEnd
+        )
     }
 
     public func onTrainBegin(_ run: RunContext) throws { try trainBegin?(run) }

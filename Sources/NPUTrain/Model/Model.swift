@@ -102,18 +102,29 @@ public final class Model {
     ///   - replica: builds card k's copy (k ≥ 1) when `context.cards` > 1.
     /// - Throws: `TrainError` for more cards than `Cluster.maxCards`, several cards without
     ///   `replica` or outside graph mode; `DeviceError` for a cluster that cannot be.
-    public init(network: any Layer, loss: any Loss, optimizer: any Optimizer, store: ParameterStore, metrics: [Metric] = [],
-                evalNetwork: (any Layer)? = nil, ampLevel: AmpLevel = .O0, lossScaleManager: FixedLossScaleManager? = nil,
-                context: ModelContext = ModelContext(), replica: ((Int) throws -> Replica)? = nil) throws {
+    public init(
+        network: any Layer, loss: any Loss, optimizer: any Optimizer, store: ParameterStore, metrics: [Metric] = [],
+        evalNetwork: (any Layer)? = nil, ampLevel: AmpLevel = .O0, lossScaleManager: FixedLossScaleManager? = nil,
+        context: ModelContext = ModelContext(), replica: ((Int) throws -> Replica)? = nil
+    ) throws {
         guard (1...Cluster.maxCards).contains(context.cards) else {
-            throw TrainError("\(context.cards) cards: real numerics run on 1 to \(Cluster.maxCards) cards; simulate more on shapes alone with npusim profile --timing-only")
+            throw TrainError(
+                "\(context.cards) cards: real numerics run on 1 to \(Cluster.maxCards) cards; simulate more on shapes alone with npusim profile --timing-only"
+            )
         }
         guard context.cards == 1 || context.mode == .graph else {
-            throw TrainError("\(context.cards) cards train in graph mode (context.mode or --mode graph); PyNative runs one card")
+            throw TrainError(
+                "\(context.cards) cards train in graph mode (context.mode or --mode graph); PyNative runs one card")
         }
-        guard context.cards == 1 || replica != nil else { throw TrainError("\(context.cards) cards need a replica builder for cards 1 to \(context.cards - 1)") }
-        (self.network, self.lossFn, self.optimizer, self.store, self.metrics) = (network, loss, optimizer, store, metrics)
-        (self.evalNetwork, self.ampLevel, self.lossScaleManager, self.context) = (evalNetwork ?? network, ampLevel, lossScaleManager, context)
+        guard context.cards == 1 || replica != nil else {
+            throw TrainError("\(context.cards) cards need a replica builder for cards 1 to \(context.cards - 1)")
+        }
+        (self.network, self.lossFn, self.optimizer, self.store, self.metrics) = (
+            network, loss, optimizer, store, metrics
+        )
+        (self.evalNetwork, self.ampLevel, self.lossScaleManager, self.context) = (
+            evalNetwork ?? network, ampLevel, lossScaleManager, context
+        )
         makeReplica = replica
         cluster = context.cards > 1 ? try Cluster(spec: context.device, cards: context.cards) : nil
         devices = cluster?.devices ?? [Device(spec: context.device)]
@@ -123,7 +134,10 @@ public final class Model {
     /// The batches' input types: `data` and `label` of a batch of `dataset`.
     static func inputTypes(_ dataset: Dataset) throws -> [String: TensorType] {
         let sample = try dataset.sampleType()
-        return ["data": TensorType(sample.dtype, Shape([dataset.batchSize] + sample.shape.dims)), "label": TensorType(.int32, [dataset.batchSize])]
+        return [
+            "data": TensorType(sample.dtype, Shape([dataset.batchSize] + sample.shape.dims)),
+            "label": TensorType(.int32, [dataset.batchSize]),
+        ]
     }
 
     /// MindSpore's `Model.build`: builds (and in graph mode compiles) the training step for
@@ -136,7 +150,9 @@ public final class Model {
         let inputs = try Self.inputTypes(dataset)
         if let builtFor {
             guard builtFor == inputs else {
-                throw DataError("the training step was built for batches of \(builtFor["data"]!), this dataset gives \(inputs["data"]!)")
+                throw DataError(
+                    "the training step was built for batches of \(builtFor["data"]!), this dataset gives \(inputs["data"]!)"
+                )
             }
             return
         }
@@ -148,26 +164,35 @@ public final class Model {
             let logits = try network(&probe, probe.graph.input("data", inputs["data"]!))
             let classes = probe.type(of: logits).shape.dims.last ?? 0
             _ = try lossFn(&probe, logits, probe.graph.input("label", inputs["label"]!))
-            if let sce = lossFn as? SoftmaxCrossEntropyLoss, sce.sparse, let bad = dataset.source.firstLabel(outside: classes) {
-                throw DataError("\(dataset.source.origin): sample \(bad.index) has label \(bad.label); the network gives \(classes) classes, so labels must be 0 to \(classes - 1)")
+            if let sce = lossFn as? SoftmaxCrossEntropyLoss, sce.sparse,
+                let bad = dataset.source.firstLabel(outside: classes)
+            {
+                throw DataError(
+                    "\(dataset.source.origin): sample \(bad.index) has label \(bad.label); the network gives \(classes) classes, so labels must be 0 to \(classes - 1)"
+                )
             }
         } catch let error as OpError {
-            throw DataError("the network does not take the dataset's batches of \(sample.dtype)\(batchShape) (samples of \(sample.shape) from \(dataset.source.origin)): \(error)")
+            throw DataError(
+                "the network does not take the dataset's batches of \(sample.dtype)\(batchShape) (samples of \(sample.shape) from \(dataset.source.origin)): \(error)"
+            )
         }
-        var configuration = StepConfiguration(determinism: context.determinism, orderSource: context.orderSource, ampLevel: ampLevel,
-                                              lossScale: lossScaleManager?.lossScale, recording: context.recording, cards: context.cards)
+        var configuration = StepConfiguration(
+            determinism: context.determinism, orderSource: context.orderSource, ampLevel: ampLevel,
+            lossScale: lossScaleManager?.lossScale, recording: context.recording, cards: context.cards)
         configuration.allReduceAlgorithm = context.allReduceAlgorithm
         configuration.fusionSplits = context.fusionSplits
         configuration.overrides = context.overrides
-        let step = try TrainStep(model: NetworkWithLoss(network: network, loss: lossFn), inputs: inputs, optimizer: optimizer, mode: context.mode,
-                                 device: devices[0], store: store, configuration: configuration)
+        let step = try TrainStep(
+            model: NetworkWithLoss(network: network, loss: lossFn), inputs: inputs, optimizer: optimizer,
+            mode: context.mode, device: devices[0], store: store, configuration: configuration)
         if let cluster, let makeReplica {
             parallel = try DataParallelStep(cluster: cluster) { k, card in
                 if k == 0 { return step }
                 let r = try makeReplica(k)
                 replicaStores.append(r.store)
-                return try TrainStep(model: NetworkWithLoss(network: r.network, loss: r.loss), inputs: inputs, optimizer: r.optimizer, mode: .graph,
-                                     device: card, store: r.store, configuration: configuration)
+                return try TrainStep(
+                    model: NetworkWithLoss(network: r.network, loss: r.loss), inputs: inputs, optimizer: r.optimizer,
+                    mode: .graph, device: card, store: r.store, configuration: configuration)
             }
         }
         trainNetwork = step
@@ -182,7 +207,9 @@ public final class Model {
     /// `train(..., initialStep:)` continues the data there.
     /// - Throws: `TrainError` before `build`.
     public func continueAt(step steps: Int) throws {
-        guard !replicas.isEmpty else { throw TrainError("continueAt(step:) needs a built model: call build(trainDataset:) first") }
+        guard !replicas.isEmpty else {
+            throw TrainError("continueAt(step:) needs a built model: call build(trainDataset:) first")
+        }
         for r in replicas { r.continueAt(step: steps) }
         stepsTrained = steps
     }
@@ -207,18 +234,31 @@ public final class Model {
     ///   end there.
     /// - Throws: `TrainError` for arguments MindSpore refuses (with its messages); `DataError` for
     ///   data that does not fit; what a callback or a step throws.
-    public func train(epochs: Int, dataset: Dataset, callbacks: [any Callback] = [], datasetSinkMode: Bool = false, sinkSize: Int = -1,
-                      initialEpoch: Int = 0, initialStep: Int = 0, maxSteps: Int? = nil) throws {
-        guard epochs >= 1 else { throw TrainError("For 'Model.train', the parameter 'epoch' must be a positive int, but got \(epochs)") }
-        guard initialEpoch >= 0, initialEpoch < epochs else {
-            throw TrainError("For 'Model.train', the parameter 'epoch' must bigger than parameter 'initial_epoch', but got the parameter 'epoch' is \(epochs), 'initial_epoch' is \(initialEpoch).")
+    public func train(
+        epochs: Int, dataset: Dataset, callbacks: [any Callback] = [], datasetSinkMode: Bool = false,
+        sinkSize: Int = -1,
+        initialEpoch: Int = 0, initialStep: Int = 0, maxSteps: Int? = nil
+    ) throws {
+        guard epochs >= 1 else {
+            throw TrainError("For 'Model.train', the parameter 'epoch' must be a positive int, but got \(epochs)")
         }
-        guard sinkSize == -1 || sinkSize > 0 else { throw TrainError("For 'Model.train', The argument 'sink_size' must be -1 or positive, but got \(sinkSize).") }
-        guard !datasetSinkMode || context.mode == .graph else { throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)") }
+        guard initialEpoch >= 0, initialEpoch < epochs else {
+            throw TrainError(
+                "For 'Model.train', the parameter 'epoch' must bigger than parameter 'initial_epoch', but got the parameter 'epoch' is \(epochs), 'initial_epoch' is \(initialEpoch)."
+            )
+        }
+        guard sinkSize == -1 || sinkSize > 0 else {
+            throw TrainError("For 'Model.train', The argument 'sink_size' must be -1 or positive, but got \(sinkSize).")
+        }
+        guard !datasetSinkMode || context.mode == .graph else {
+            throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)")
+        }
         let cards = context.cards
         if cards > 1 {
             guard dataset.source.count % cards == 0 else {
-                throw DataError("\(dataset.source.origin): \(dataset.source.count) samples do not split evenly over \(cards) cards; give a multiple of \(cards) samples")
+                throw DataError(
+                    "\(dataset.source.origin): \(dataset.source.count) samples do not split evenly over \(cards) cards; give a multiple of \(cards) samples"
+                )
             }
         }
         var shards = try (0..<cards).map { try cards > 1 ? dataset.shard($0, of: cards) : dataset }
@@ -227,7 +267,9 @@ public final class Model {
         for k in shards.indices { shards[k].seed = seed }
         let datasetSize = shards[0].batchesPerEpoch - shards[0].skip
         guard datasetSize > 0 else {
-            throw DataError("There is no valid data in dataset, please check dataset file firstly: \(dataset.source.count) samples from \(dataset.source.origin), batch_size \(dataset.batchSize), drop_remainder \(dataset.dropRemainder), skip \(dataset.skip), on \(cards) card\(cards == 1 ? "" : "s")")
+            throw DataError(
+                "There is no valid data in dataset, please check dataset file firstly: \(dataset.source.count) samples from \(dataset.source.origin), batch_size \(dataset.batchSize), drop_remainder \(dataset.dropRemainder), skip \(dataset.skip), on \(cards) card\(cards == 1 ? "" : "s")"
+            )
         }
         try build(trainDataset: shards[0])
         let step = trainNetwork!
@@ -252,12 +294,16 @@ public final class Model {
         /// Card 0's loss and, with several cards, the mean of every card's.
         func losses(_ perCard: [Tensor]) throws -> (Float, Float?) {
             let values = try perCard.map { try $0.toArray(of: Float.self)[0] }
-            return (values[0], values.count > 1 ? Float(values.reduce(0.0) { $0 + Double($1) } / Double(values.count)) : nil)
+            return (
+                values[0], values.count > 1 ? Float(values.reduce(0.0) { $0 + Double($1) } / Double(values.count)) : nil
+            )
         }
         func check(_ b: Batch) throws -> [String: Tensor] {
             // A partial last batch (drop_remainder false) has another shape than the compiled step.
             guard b.data.shape == batchShape else {
-                throw DataError("batch of samples \(b.indices.first!)…\(b.indices.last!) is \(b.data.shape), the step is compiled for \(batchShape); set drop_remainder: true or a batch_size that divides the \(dataset.source.count) samples")
+                throw DataError(
+                    "batch of samples \(b.indices.first!)…\(b.indices.last!) is \(b.data.shape), the step is compiled for \(batchShape); set drop_remainder: true or a batch_size that divides the \(dataset.source.count) samples"
+                )
             }
             return ["data": b.data, "label": b.label]
         }
@@ -272,7 +318,9 @@ public final class Model {
             }
             defer { streams.forEach { $0.cancel() } }
             func next(_ k: Int) throws -> Batch {
-                guard let b = try streams[k].next() else { throw DataError("\(dataset.source.origin): the dataset gives no batch") }
+                guard let b = try streams[k].next() else {
+                    throw DataError("\(dataset.source.origin): the dataset gives no batch")
+                }
                 return b
             }
             for k in streams.indices { for _ in 0..<initialStep { _ = try next(k) } }
@@ -285,7 +333,9 @@ public final class Model {
                 try list.call({ $0.onTrainStepBegin }, run)
                 let last: [Tensor], hidden: [[Tensor]]
                 if let parallel {
-                    (last, hidden) = try parallel.sink(steps: n, keepHidden: context.keepHiddenSteps) { k in try check(try next(k)) }
+                    (last, hidden) = try parallel.sink(steps: n, keepHidden: context.keepHiddenSteps) { k in
+                        try check(try next(k))
+                    }
                 } else {
                     let r = try step.sink(steps: n, keepHidden: context.keepHiddenSteps) { try check(try next(0)) }
                     (last, hidden) = ([r.loss], r.perStep.map { [$0] })
@@ -322,7 +372,9 @@ public final class Model {
                     let output: Tensor, global: Float?
                     if let parallel {
                         let rest = try (1..<cards).map { k in
-                            guard let o = try iterators[k].next() else { throw DataError("card \(k)'s shard ran out of batches before card 0's") }
+                            guard let o = try iterators[k].next() else {
+                                throw DataError("card \(k)'s shard ran out of batches before card 0's")
+                            }
                             return try check(o)
                         }
                         let out = try parallel([feeds] + rest)
@@ -356,20 +408,28 @@ public final class Model {
     ///   batches that do not fit; what a callback throws.
     public func eval(_ dataset: Dataset, callbacks: [any Callback] = []) throws -> [(name: String, value: Double)] {
         guard !metrics.isEmpty else {
-            throw TrainError("For Model.eval, the model argument 'metrics' can not be None or empty, you should set the argument 'metrics' for model.")
+            throw TrainError(
+                "For Model.eval, the model argument 'metrics' can not be None or empty, you should set the argument 'metrics' for model."
+            )
         }
         let sample = try dataset.sampleType()
         let shape = Shape([dataset.batchSize] + sample.shape.dims)
         if evaluator == nil || evaluator!.shape != shape {
             var b = GraphModel(isTraining: false, ampLevel: ampLevel)
-            let x = b.graph.input("data", TensorType(sample.dtype, shape)), y = b.graph.input("label", TensorType(.int32, [dataset.batchSize]))
+            let x = b.graph.input("data", TensorType(sample.dtype, shape)),
+                y = b.graph.input("label", TensorType(.int32, [dataset.batchSize]))
             let logits: GraphValue
             do { logits = try evalNetwork(&b, x) } catch let error as OpError {
-                throw DataError("the network does not take the evaluation dataset's batches of \(sample.dtype)\(shape) (from \(dataset.source.origin)): \(error)")
+                throw DataError(
+                    "the network does not take the evaluation dataset's batches of \(sample.dtype)\(shape) (from \(dataset.source.origin)): \(error)"
+                )
             }
             let fetches = [logits, try lossFn(&b, logits, y)]
-            let planner = ReductionPlanner(spec: device.spec, policy: context.determinism, source: context.orderSource, card: device.ordinal)
-            evaluator = (try CompiledGraph(b.graph, fetches: fetches, device: device, store: store, planner: planner), shape)
+            let planner = ReductionPlanner(
+                spec: device.spec, policy: context.determinism, source: context.orderSource, card: device.ordinal)
+            evaluator = (
+                try CompiledGraph(b.graph, fetches: fetches, device: device, store: store, planner: planner), shape
+            )
         }
         let graph = evaluator!.graph
         let p = CallbackParams(network: network, lossFn: lossFn, optimizer: optimizer, device: device, store: store)
@@ -384,7 +444,9 @@ public final class Model {
         var correct = 0, samples = 0, lossSum = 0.0, batches = 0
         for batch in dataset.epochBatches(epoch: 1, shuffleSeed: dataset.seed ?? 0) {
             guard batch.data.shape == shape else {
-                throw DataError("eval batch of samples \(batch.indices.first!)…\(batch.indices.last!) is \(batch.data.shape); set drop_remainder: true or a batch_size that divides \(dataset.source.count)")
+                throw DataError(
+                    "eval batch of samples \(batch.indices.first!)…\(batch.indices.last!) is \(batch.data.shape); set drop_remainder: true or a batch_size that divides \(dataset.source.count)"
+                )
             }
             p.curStepNum += 1
             try list.call({ $0.onEvalStepBegin }, run)
@@ -406,7 +468,10 @@ public final class Model {
         device.synchronize()
         try list.call({ $0.onEvalEpochEnd }, run)
         let results = metrics.map { m in
-            (name: m.rawValue, value: m == .accuracy ? Double(correct) / Double(max(samples, 1)) : lossSum / Double(max(batches, 1)))
+            (
+                name: m.rawValue,
+                value: m == .accuracy ? Double(correct) / Double(max(samples, 1)) : lossSum / Double(max(batches, 1))
+            )
         }
         p.metrics = results
         try list.call({ $0.onEvalEnd }, run)
@@ -427,7 +492,9 @@ struct BatchStream {
         if let b = current?.next() { return b }
         epoch += 1
         current = dataset.epochBatches(epoch: epoch, shuffleSeed: dataset.seed ?? 0)
-        guard let b = current?.next() else { throw DataError("\(dataset.source.origin): epoch \(epoch) of the dataset gives no batch") }
+        guard let b = current?.next() else {
+            throw DataError("\(dataset.source.origin): epoch \(epoch) of the dataset gives no batch")
+        }
         return b
     }
 }

@@ -28,11 +28,15 @@ func streamScript(count: Int) -> String {
 /// start to its first loss line on the ImageNet-sized dataset, and its peak RSS (the run's
 /// `peak_rss_bytes`) after 1,000 steps in sinks of 10 and of 1,000 steps, and on a dataset of 1 %
 /// the size. Targets (issue 20): first loss under 2 s; RSS within 10 % whatever the sink size.
-let streamBenchmark = Benchmark(name: "stream", summary: "ImageNet-sized synthetic data: first loss (s) and peak RSS (MiB) by sink size and dataset size") {
+let streamBenchmark = Benchmark(
+    name: "stream",
+    summary: "ImageNet-sized synthetic data: first loss (s) and peak RSS (MiB) by sink size and dataset size"
+) {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-stream-\(getpid())")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
-    let full = folder.appendingPathComponent("imagenet.yaml").path, small = folder.appendingPathComponent("imagenet-1pct.yaml").path
+    let full = folder.appendingPathComponent("imagenet.yaml").path,
+        small = folder.appendingPathComponent("imagenet-1pct.yaml").path
     try streamScript(count: 1_281_167).write(toFile: full, atomically: true, encoding: .utf8)
     try streamScript(count: 12_811).write(toFile: small, atomically: true, encoding: .utf8)
     let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
@@ -52,13 +56,20 @@ let streamBenchmark = Benchmark(name: "stream", summary: "ImageNet-sized synthet
             let chunk = pipe.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             buffer.append(chunk)
-            if first == 0 && buffer.contains(UInt8(ascii: "\n")) { first = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+            if first == 0 && buffer.contains(UInt8(ascii: "\n")) {
+                first = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            }
         }
         process.waitUntilExit()
         let last = String(decoding: buffer, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        guard process.terminationStatus == 0, let object = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any],
-              let rss = object["peak_rss_bytes"] as? Double else {
-            throw CLIError(message: "npusim bench stream: npusim run \(arguments.joined(separator: " ")) failed (exit \(process.terminationStatus))", code: 1)
+        guard process.terminationStatus == 0,
+            let object = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any],
+            let rss = object["peak_rss_bytes"] as? Double
+        else {
+            throw CLIError(
+                message:
+                    "npusim bench stream: npusim run \(arguments.joined(separator: " ")) failed (exit \(process.terminationStatus))",
+                code: 1)
         }
         return (first, rss / 1_048_576)
     }
@@ -75,8 +86,11 @@ let streamBenchmark = Benchmark(name: "stream", summary: "ImageNet-sized synthet
         BenchFigure(bench: "stream", caseName: "first-loss", unit: "s", values: first),
         BenchFigure(bench: "stream", caseName: "rss-sink-10", unit: "MiB", values: sink10),
         BenchFigure(bench: "stream", caseName: "rss-sink-1000", unit: "MiB", values: sink1000),
-        BenchFigure(bench: "stream", caseName: "rss-sink-1000-over-10", unit: "x", values: zip(sink1000, sink10).map { $0 / $1 }),
+        BenchFigure(
+            bench: "stream", caseName: "rss-sink-1000-over-10", unit: "x", values: zip(sink1000, sink10).map { $0 / $1 }
+        ),
         BenchFigure(bench: "stream", caseName: "rss-1pct-data", unit: "MiB", values: smaller),
-        BenchFigure(bench: "stream", caseName: "rss-full-over-1pct", unit: "x", values: zip(sink10, smaller).map { $0 / $1 }),
+        BenchFigure(
+            bench: "stream", caseName: "rss-full-over-1pct", unit: "x", values: zip(sink10, smaller).map { $0 / $1 }),
     ]
 }
