@@ -18,7 +18,11 @@ public protocol DataSource {
     var labelType: TensorType { get }
     /// Copies sample `index`'s data and label into `data` and `label` (`dataType.shape.count`
     /// and `labelType.shape.count` elements, as raw bytes of their dtypes).
-    func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer)
+    /// - Throws: `DataError` for a sample the source cannot give (an iterator that ended early).
+    func copySample(_ index: Int, data: UnsafeMutableRawPointer, label: UnsafeMutableRawPointer) throws
+    /// Whether samples can be read in any order (false: only in order from the first, each epoch,
+    /// so no shuffle and no shards: MindSpore's GeneratorDataset over a plain iterable).
+    var isRandomAccess: Bool { get }
     /// Every sample's class label, in sample order.
     var classLabels: [Int32] { get }
     /// Where the samples come from, for messages (the label file, or "synthetic data").
@@ -28,6 +32,8 @@ public protocol DataSource {
 }
 
 extension DataSource {
+    public var isRandomAccess: Bool { true }
+
     public func firstLabel(outside classes: Int) -> (index: Int, label: Int32)? {
         let labels = classLabels
         return labels.firstIndex { $0 < 0 || Int($0) >= classes }.map { ($0, labels[$0]) }
@@ -361,6 +367,9 @@ public struct Dataset {
                 numShards: Int = 1, shardID: Int = 0) throws {
         guard batchSize >= 1 else { throw DataError("batch_size must be at least 1, got \(batchSize)") }
         guard source.count <= 1 << 32 else { throw DataError("\(source.origin) has \(source.count) samples; a dataset holds at most 4294967296") }
+        guard source.isRandomAccess || (!shuffle && numShards == 1) else {
+            throw DataError("\(source.origin) is read in order only (an iterator, as MindSpore's GeneratorDataset over an iterable): it cannot be shuffled or sharded; give a source with random access")
+        }
         guard skip >= 0 else { throw DataError("skip must be at least 0, got \(skip)") }
         guard numShards >= 1, (0..<numShards).contains(shardID) else {
             throw DataError("shard_id must be in 0..<num_shards (\(numShards)), got \(shardID)")
@@ -408,8 +417,11 @@ public struct Dataset {
     /// With random transforms, epochs are read in order, each continuing the transforms'
     /// streams (reading epoch 1 again starts a new pipeline, as a new iterator does); the
     /// dataset seed `shuffleSeed` seeds them.
-    public func batches(epoch: Int, shuffleSeed: UInt32) -> [Batch] {
-        Array(epochBatches(epoch: epoch, shuffleSeed: shuffleSeed))
+    /// - Throws: `DataError` for a sample the source cannot give.
+    public func batches(epoch: Int, shuffleSeed: UInt32) throws -> [Batch] {
+        var batches = epochBatches(epoch: epoch, shuffleSeed: shuffleSeed), out: [Batch] = []
+        while let b = try batches.nextBatch() { out.append(b) }
+        return out
     }
 
     /// The batches of `epoch` (from 1) as `batches(epoch:shuffleSeed:)` gives them, made one at a
@@ -427,15 +439,16 @@ public struct Dataset {
             state.nextEpoch = 1
             while state.nextEpoch < epoch {
                 var spare = MT19937(seed: 0)
-                for i in self.order(epoch: state.nextEpoch, shuffleSeed: shuffleSeed) { _ = transformed(i, &spare) }
+                for i in self.order(epoch: state.nextEpoch, shuffleSeed: shuffleSeed) { _ = try? transformed(i, &spare) }
                 endEpoch()
             }
         }
         return EpochBatches(dataset: self, order: order, skip: epoch == 1 ? skip : 0, random: random)
     }
 
-    /// The batches of one epoch, stacked (and transformed) one at a time as they are read.
-    public struct EpochBatches: Sequence, IteratorProtocol {
+    /// The batches of one epoch, stacked (and transformed) one at a time as they are read by
+    /// `nextBatch()`.
+    public struct EpochBatches {
         let dataset: Dataset
         let order: [UInt32]
         var start = 0
@@ -454,11 +467,13 @@ public struct Dataset {
             return Swift.max(0, n - skip)
         }
 
-        public mutating func next() -> Batch? {
+        /// The next batch; nil after the last.
+        /// - Throws: `DataError` for a sample the source cannot give.
+        public mutating func nextBatch() throws -> Batch? {
             while start < order.count {
                 let end = Swift.min(order.count, start + dataset.batchSize)
                 if end - start < dataset.batchSize && dataset.dropRemainder { break }
-                let batch = dataset.stack(order[start..<end].map(Int.init))
+                let batch = try dataset.stack(order[start..<end].map(Int.init))
                 start = end
                 if skip > 0 {
                     skip -= 1
@@ -482,8 +497,8 @@ public struct Dataset {
     /// Sample `index` through the transforms, the random ones drawing from the generators of
     /// the worker whose turn it is.
     /// `spare` serves the transforms that draw nothing.
-    func transformed(_ index: Int, _ spare: inout MT19937) -> [Float] {
-        var sample = (try? stackRaw([index]).data.toArray(of: Float.self)) ?? []
+    func transformed(_ index: Int, _ spare: inout MT19937) throws -> [Float] {
+        var sample = try stackRaw([index]).data.toArray(of: Float.self)
         var shape = source.dataType.shape
         let state = augmentation
         let random = !state.generators.isEmpty
@@ -497,26 +512,26 @@ public struct Dataset {
     }
 
     /// The samples `indices` stacked into one batch.
-    func stack(_ indices: [Int]) -> Batch {
-        let raw = stackRaw(indices)
+    func stack(_ indices: [Int]) throws -> Batch {
+        let raw = try stackRaw(indices)
         guard !transforms.isEmpty, let outShape = try? sampleType().shape else { return raw }
         // Each sample through the transforms (shapes were checked by `sampleType`).
         var out: [Float] = []
         out.reserveCapacity(indices.count * outShape.count)
         var spare = MT19937(seed: 0)
-        for i in indices { out += transformed(i, &spare) }
+        for i in indices { out += try transformed(i, &spare) }
         return Batch(data: try! Tensor(shape: Shape([indices.count] + outShape.dims), values: out), label: raw.label, indices: indices)
     }
 
     /// The samples `indices` stacked as the source gives them.
-    func stackRaw(_ indices: [Int]) -> Batch {
+    func stackRaw(_ indices: [Int]) throws -> Batch {
         let d = source.dataType, l = source.labelType
         var data = Tensor(unfilled: Shape([indices.count] + d.shape.dims), dtype: d.dtype)
         var label = Tensor(unfilled: Shape([indices.count] + l.shape.dims), dtype: l.dtype)
         let ds = d.shape.count * d.dtype.size, ls = l.shape.count * l.dtype.size
-        data.withUnsafeMutableBytes { dp in
-            label.withUnsafeMutableBytes { lp in
-                for (k, i) in indices.enumerated() { source.copySample(i, data: dp.baseAddress! + k * ds, label: lp.baseAddress! + k * ls) }
+        try data.withUnsafeMutableBytes { dp in
+            try label.withUnsafeMutableBytes { lp in
+                for (k, i) in indices.enumerated() { try source.copySample(i, data: dp.baseAddress! + k * ds, label: lp.baseAddress! + k * ls) }
             }
         }
         return Batch(data: data, label: label, indices: indices)

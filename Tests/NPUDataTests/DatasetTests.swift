@@ -16,18 +16,18 @@ import NPUTensor
         let source = try NpySource(data: dp, label: lp)
         #expect(source.count == 10 && source.dataType == TensorType(.float32, [2]) && source.labelType == TensorType(.int32, []))
         let plain = try Dataset(source: source, batchSize: 4, dropRemainder: true)
-        let batches = plain.batches(epoch: 1, shuffleSeed: 1234)
+        let batches = try plain.batches(epoch: 1, shuffleSeed: 1234)
         #expect(batches.count == 2 && plain.batchesPerEpoch == 2)
         #expect(try batches[1].data.toArray(of: Float.self) == (8..<16).map { Float($0) })
         #expect(try batches[1].label.toArray(of: Int32.self) == [1, 2, 0, 1])
         // MindSpore's random sampler with seed 1234 over 10 samples (the reference page's example).
         let shuffled = try Dataset(source: source, shuffle: true, batchSize: 10)
-        #expect(shuffled.batches(epoch: 1, shuffleSeed: 1234)[0].indices == [5, 3, 0, 8, 2, 7, 1, 6, 4, 9])
+        #expect(try shuffled.batches(epoch: 1, shuffleSeed: 1234)[0].indices == [5, 3, 0, 8, 2, 7, 1, 6, 4, 9])
         let skipping = try Dataset(source: source, batchSize: 3, skip: 1)
-        #expect(skipping.batches(epoch: 1, shuffleSeed: 0).map(\.indices.count) == [3, 3, 1])
-        #expect(skipping.batches(epoch: 2, shuffleSeed: 0).count == 4)
+        #expect(try skipping.batches(epoch: 1, shuffleSeed: 0).map(\.indices.count) == [3, 3, 1])
+        #expect(try skipping.batches(epoch: 2, shuffleSeed: 0).count == 4)
         let shard = try Dataset(source: source, batchSize: 5, numShards: 2, shardID: 1)
-        #expect(shard.batches(epoch: 1, shuffleSeed: 0)[0].indices == [1, 3, 5, 7, 9])
+        #expect(try shard.batches(epoch: 1, shuffleSeed: 0)[0].indices == [1, 3, 5, 7, 9])
     }
 
     @Test func badFilesAreNamed() throws {

@@ -17,9 +17,9 @@ import NPUTensor
 
     @Test func batchesComeOutInOrderWithTheProducersBits() throws {
         let data = try Dataset(source: try SyntheticSource(count: 64, shape: [3, 4], classes: 5, seed: 9), shuffle: true, batchSize: 5)
-        let inline = data.batches(epoch: 2, shuffleSeed: 11)
+        let inline = try data.batches(epoch: 2, shuffleSeed: 11)
         var batches = data.epochBatches(epoch: 2, shuffleSeed: 11)
-        let ahead = Prefetcher(capacity: 3) { batches.next() }
+        let ahead = Prefetcher(capacity: 3) { try batches.nextBatch() }
         var got: [Batch] = []
         while let b = try ahead.next() { got.append(b) }
         #expect(got.count == inline.count && got.count == 13)

@@ -104,7 +104,7 @@ import NPUTensor
         try bare.build(trainDataset: data)
         var direct: [UInt32] = []
         for epoch in 1...2 {
-            for b in data.batches(epoch: epoch, shuffleSeed: 5) { direct.append(try bare.trainNetwork!(b.data, b.label).toArray(of: Float.self)[0].bitPattern) }
+            for b in try data.batches(epoch: epoch, shuffleSeed: 5) { direct.append(try bare.trainNetwork!(b.data, b.label).toArray(of: Float.self)[0].bitPattern) }
         }
         #expect(recorder.records.map(\.loss.bitPattern) == direct)
         // One sink of 250 steps (longer than the queue's 100 batches) keeps every hidden loss.

@@ -360,7 +360,7 @@ public final class Model {
                 // Each card's batches are made ahead on a thread of their own.
                 let iterators = shards.map { shard in
                     var batches = shard.epochBatches(epoch: epoch + 1 - initialEpoch, shuffleSeed: seed)
-                    return Prefetcher(capacity: shard.prefetchSize) { batches.next() }
+                    return Prefetcher(capacity: shard.prefetchSize) { try batches.nextBatch() }
                 }
                 defer { iterators.forEach { $0.cancel() } }
                 for k in iterators.indices { for _ in 0..<skipSteps { _ = try iterators[k].next() } }
@@ -442,7 +442,8 @@ public final class Model {
         try list.call({ $0.onEvalBegin }, run)
         try list.call({ $0.onEvalEpochBegin }, run)
         var correct = 0, samples = 0, lossSum = 0.0, batches = 0
-        for batch in dataset.epochBatches(epoch: 1, shuffleSeed: dataset.seed ?? 0) {
+        var epochBatches = dataset.epochBatches(epoch: 1, shuffleSeed: dataset.seed ?? 0)
+        while let batch = try epochBatches.nextBatch() {
             guard batch.data.shape == shape else {
                 throw DataError(
                     "eval batch of samples \(batch.indices.first!)…\(batch.indices.last!) is \(batch.data.shape); set drop_remainder: true or a batch_size that divides \(dataset.source.count)"
@@ -489,10 +490,10 @@ struct BatchStream {
     init(dataset: Dataset) { self.dataset = dataset }
 
     mutating func next() throws -> Batch {
-        if let b = current?.next() { return b }
+        if let b = try current?.nextBatch() { return b }
         epoch += 1
         current = dataset.epochBatches(epoch: epoch, shuffleSeed: dataset.seed ?? 0)
-        guard let b = current?.next() else {
+        guard let b = try current?.nextBatch() else {
             throw DataError("\(dataset.source.origin): epoch \(epoch) of the dataset gives no batch")
         }
         return b
