@@ -62,9 +62,6 @@ public struct ReproducibilityCheck {
         var options = options
         let sink = try ScriptRunner.sinkSize(script, options)
         options.steps = compare * (sink ?? 1)
-        // Enough epochs for every compared step, whatever the script's epochs say.
-        let perEpoch = try sink ?? ScriptRunner.batchesPerEpoch(script, options)
-        options.epochs = max(options.epochs ?? script.train.epochs, (options.steps! + perEpoch - 1) / perEpoch)
         var results: [RunSummary] = []
         let base = ScriptRunner.baseOrderSeed(script, options)
         for r in 0..<runs {

@@ -102,9 +102,6 @@ public struct DriftStudy {
         let sink = try ScriptRunner.sinkSize(script, options)
         var base = options
         base.steps = steps
-        // Enough epochs (or sinks) for every step.
-        let perEpoch = try sink ?? ScriptRunner.batchesPerEpoch(script, options)
-        base.epochs = max(options.epochs ?? script.train.epochs, (steps + perEpoch - 1) / perEpoch)
 
         // Replicas run in lockstep: at each step end (sink end in sink mode) every replica hands
         // over its parameters and waits until the distances to replica 0 are taken.

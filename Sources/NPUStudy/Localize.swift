@@ -55,8 +55,6 @@ public struct Localization {
         guard steps >= 1 else { throw TrainError("localize runs at least 1 step, got \(steps)") }
         var base = options
         base.steps = steps
-        let perEpoch = try ScriptRunner.sinkSize(script, options) ?? ScriptRunner.batchesPerEpoch(script, options)
-        base.epochs = max(options.epochs ?? script.train.epochs, (steps + perEpoch - 1) / perEpoch)
         base.observer = nil
         base.perturbation = nil
 
