@@ -6,7 +6,7 @@ NPUSIM     := .build/release/npusim
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS   := libopenblas-dev zlib1g-dev pkg-config
 
-.PHONY: all build setup test demo bench fuzz clean check-pictures study
+.PHONY: all build setup test demo bench fuzz clean check-pictures study python python-test
 
 all: build
 
@@ -26,13 +26,31 @@ setup:
 	  || echo "make setup: could not install Python's safetensors; its interoperability test will be skipped"
 
 
+# Release products link the Swift runtime statically: they need only system libraries.
+SWIFT_LINK := -Xswiftc -static-stdlib
+
 build: setup
-	$(SWIFT) build -c release --product npusim
+	$(SWIFT) build -c release --product npusim $(SWIFT_LINK)
 
-test: setup
+# The Python package (python/npusim) over the engine's C ABI, installed into the project's own
+# virtual environment (.venv; Debian's python3 refuses pip outside one).
+PYVENV := .venv
+PY     := $(PYVENV)/bin/python
+python: setup
+	$(SWIFT) build -c release --product NPUSimEngine $(SWIFT_LINK)
+	strip --strip-unneeded -o python/npusim/libnpusim.so .build/release/libNPUSimEngine.so
+	@test -x $(PY) || python3 -m venv $(PYVENV)
+	@$(PY) -c "import numpy, pytest" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check numpy pytest
+	@$(PY) -c "import npusim" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check -e python/
+
+python-test: python
+	$(PY) -m pytest -q python/tests
+
+test: setup python
 	$(SWIFT) test
+	$(MAKE) --no-print-directory python-test
 
-demo: build
+demo: build python
 	$(NPUSIM) demo
 	@echo; echo "npusim run examples/lenet.yaml  (a CNN on handwritten digits: MindSpore's LossMonitor lines, held-out accuracy per epoch)"
 	$(NPUSIM) run examples/lenet.yaml

@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .library(name: "NPUSim", targets: ["NPUSim"]),
         .executable(name: "npusim", targets: ["npusim"]),
+        // The engine's C ABI for other languages (`make python` ships it as libnpusim.so).
+        .library(name: "NPUSimEngine", type: .dynamic, targets: ["NPUSimEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -85,6 +87,10 @@ let package = Package(
         .target(
             name: "NPUSim",
             dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUCollective", "NPUTrain", "NPUData", "NPUScript", "NPUStudy", "NPUProfile"]
+        ),
+        .target(
+            name: "NPUSimEngine",
+            dependencies: ["NPUSim"]
         ),
         .executableTarget(
             name: "npusim",

@@ -1,0 +1,156 @@
+"""ctypes bindings of libnpusim.so, the engine's C ABI (Sources/NPUSimEngine/ABI.swift).
+
+Every engine call returns a status (0 ok, 2 bad input, 1 a failed run); a failure raises
+``NpusimError`` with the engine's message. Handles are released when their Python object is.
+"""
+import ctypes
+import os
+import re
+
+import numpy as np
+
+#: The ABI version these bindings speak.
+ABI_VERSION = 1
+
+_DTYPES = [np.float32, np.float16, np.int32, np.int64, np.bool_]
+
+
+class NpusimError(Exception):
+    """An error the engine reported: ``bad_input`` for a caller error, else a failed run."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def bad_input(self):
+        return self.status == 2
+
+
+def library_path():
+    """Where libnpusim.so is: ``$NPUSIM_LIBRARY``, else beside this package."""
+    return os.environ.get("NPUSIM_LIBRARY") or os.path.join(os.path.dirname(__file__), "libnpusim.so")
+
+
+def _best_coretype():
+    """The OpenBLAS kernels this CPU supports best (what the npusim CLI re-executes itself with)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(re.search(r"^flags\s*:(.*)$", f.read(), re.M).group(1).split())
+    except (OSError, AttributeError):
+        return None
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"} <= flags:
+        return "SkylakeX"
+    if {"avx2", "fma"} <= flags:
+        return "Haswell"
+    return None
+
+
+def _load():
+    path = library_path()
+    if not os.path.exists(path):
+        raise ImportError(f"{path} is missing: build it with `make python` (or set NPUSIM_LIBRARY)")
+    # OpenBLAS picks its kernels when the library loads, from OPENBLAS_CORETYPE; Debian's build
+    # falls back to slow ones on recent CPUs. The CLI re-executes itself to fix that; a library in
+    # a Python process must not, so the variable is set here, before loading (never downgraded).
+    rank = {"SkylakeX": 3, "Cooperlake": 3, "SapphireRapids": 3, "Haswell": 2, "Zen": 2}
+    best = _best_coretype()
+    current = os.environ.get("OPENBLAS_CORETYPE")
+    if best and rank.get(best, 1) > rank.get(current, 1):
+        os.environ["OPENBLAS_CORETYPE"] = best
+    saved = os.environ.get("NPUSIM_NO_OPENBLAS_TUNE")
+    os.environ["NPUSIM_NO_OPENBLAS_TUNE"] = "1"
+    try:
+        lib = ctypes.CDLL(path)
+    finally:
+        if saved is None:
+            del os.environ["NPUSIM_NO_OPENBLAS_TUNE"]
+        else:
+            os.environ["NPUSIM_NO_OPENBLAS_TUNE"] = saved
+    i32, i64, ptr, dbl = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p, ctypes.c_double
+    lib.npusim_abi_version.restype = i32
+    lib.npusim_last_error.restype = ctypes.c_char_p
+    lib.npusim_tensor_new.argtypes = [i32, ctypes.POINTER(i64), i32, ptr, ctypes.c_size_t, ctypes.POINTER(ptr)]
+    lib.npusim_tensor_new.restype = i32
+    lib.npusim_tensor_free.argtypes = [ptr]
+    lib.npusim_tensor_free.restype = None
+    lib.npusim_tensor_info.argtypes = [ptr, ctypes.POINTER(i32), ctypes.POINTER(i32), ctypes.POINTER(i64)]
+    lib.npusim_tensor_info.restype = i32
+    lib.npusim_tensor_read.argtypes = [ptr, ptr, ctypes.c_size_t]
+    lib.npusim_tensor_read.restype = i32
+    lib.npusim_initializer_fill.argtypes = [ctypes.c_char_p, dbl, dbl, ctypes.c_uint64, ctypes.POINTER(i64), i32, ctypes.POINTER(ptr)]
+    lib.npusim_initializer_fill.restype = i32
+    if lib.npusim_abi_version() != ABI_VERSION:
+        raise ImportError(f"{path} speaks ABI {lib.npusim_abi_version()}, these bindings {ABI_VERSION}: rebuild with `make python`")
+    return lib
+
+
+_lib = _load()
+
+
+def _check(status):
+    if status != 0:
+        raise NpusimError(_lib.npusim_last_error().decode("utf-8", "replace"), status)
+
+
+def _dims(shape):
+    shape = tuple(int(d) for d in shape)
+    return (ctypes.c_int64 * max(len(shape), 1))(*shape), len(shape)
+
+
+def abi_version():
+    """The engine's ABI version."""
+    return _lib.npusim_abi_version()
+
+
+class Tensor:
+    """An engine tensor: made from a numpy array (copied in), read back with ``numpy()``."""
+
+    def __init__(self, array=None, _handle=None):
+        if _handle is not None:
+            self._handle = _handle
+            return
+        a = np.asarray(array)
+        if not a.flags.c_contiguous:
+            a = a.copy(order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+        if a.dtype.type not in _DTYPES:
+            raise TypeError(f"dtype {a.dtype} is not one of float32, float16, int32, int64, bool")
+        dims, n = _dims(a.shape)
+        out = ctypes.c_void_p()
+        _check(_lib.npusim_tensor_new(_DTYPES.index(a.dtype.type), dims, n, a.ctypes.data_as(ctypes.c_void_p), a.nbytes, ctypes.byref(out)))
+        self._handle = out
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle and _lib is not None:
+            _lib.npusim_tensor_free(handle)
+            self._handle = None
+
+    def _info(self):
+        dtype, ndim, dims = ctypes.c_int32(), ctypes.c_int32(), (ctypes.c_int64 * 32)()
+        _check(_lib.npusim_tensor_info(self._handle, ctypes.byref(dtype), ctypes.byref(ndim), dims))
+        return _DTYPES[dtype.value], tuple(dims[k] for k in range(ndim.value))
+
+    @property
+    def dtype(self):
+        return np.dtype(self._info()[0])
+
+    @property
+    def shape(self):
+        return self._info()[1]
+
+    def numpy(self):
+        """The values, as a new numpy array."""
+        dtype, shape = self._info()
+        out = np.empty(shape, dtype=dtype)
+        _check(_lib.npusim_tensor_read(self._handle, out.ctypes.data_as(ctypes.c_void_p), out.nbytes))
+        return out
+
+
+def initializer_fill(name, shape, seed, a=float("nan"), b=float("nan")):
+    """MindSpore's initializer ``name`` over ``shape``, drawn from Philox with ``seed`` (the seed
+    MindSpore draws from numpy's global generator); ``a``, ``b`` its parameters (NaN: defaults)."""
+    dims, n = _dims(shape)
+    out = ctypes.c_void_p()
+    _check(_lib.npusim_initializer_fill(name.encode(), float(a), float(b), int(seed), dims, n, ctypes.byref(out)))
+    return Tensor(_handle=out)
