@@ -174,3 +174,38 @@ public func npusim_initializer_fill(_ name: UnsafePointer<CChar>?, _ a: Double, 
         out.pointee = OpaquePointer(Unmanaged.passRetained(TensorBox(t)).toOpaque())
     }
 }
+
+// MARK: Random ops
+
+/// One PyNative call of MindSpore's functional random op `name` with the seed pair
+/// (`seed`, `seed2`) MindSpore's `_get_seed` gave it (the caller keeps MindSpore's seed
+/// bookkeeping, as `mindspore/common/seed.py` does): a new kernel, launched once, values bit for
+/// bit MindSpore CPU's. `name` and its parameters:
+/// `uniform` (a = minval, b = maxval), `rand`, `standard_normal`, `randn`, `normal` (a = mean,
+/// b = stddev), `dropout` (a = p; `input` the tensor dropped, float32; nil: ones of `dims`).
+/// (0, 0) seeds the kernel from OS entropy, as MindSpore does.
+@_cdecl("npusim_random_op")
+public func npusim_random_op(_ name: UnsafePointer<CChar>?, _ seed: Int64, _ seed2: Int64, _ dims: UnsafePointer<Int64>?, _ ndim: Int32,
+                             _ a: Double, _ b: Double, _ input: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let name, let out else { throw ABIError(message: "the name or out pointer is null") }
+        let x = try input.map { try box($0).tensor }
+        let s = try x?.shape ?? shape(dims, ndim)
+        let op: RandomOp
+        switch String(cString: name) {
+        case "uniform": op = .uniform(s, minval: Float(a), maxval: Float(b))
+        case "rand": op = .rand(s)
+        case "standard_normal": op = .standardNormal(s)
+        case "randn": op = .randn(s)
+        case "normal": op = .normal(s, mean: Float(a), stddev: Float(b))
+        case "dropout": op = .dropout(s, p: a)
+        case let other:
+            throw ABIError(message: "unknown random op '\(other)'; valid ops are uniform, rand, standard_normal, randn, normal, dropout")
+        }
+        try op.validate()
+        guard seed >= 0, seed2 >= 0 else { throw ABIError(message: "seeds must be non-negative, got (\(seed), \(seed2))") }
+        let pair = SeedPair(seed: seed, seed2: seed2, rule: seed == 0 && seed2 == 0 ? .entropy : .bothSeeds(call: 1))
+        let t = try op.launch(on: RandomKernel(op.kind, seeds: pair), input: x)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(TensorBox(t)).toOpaque())
+    }
+}

@@ -80,6 +80,8 @@ def _load():
     lib.npusim_tensor_read.restype = i32
     lib.npusim_initializer_fill.argtypes = [ctypes.c_char_p, dbl, dbl, ctypes.c_uint64, ctypes.POINTER(i64), i32, ctypes.POINTER(ptr)]
     lib.npusim_initializer_fill.restype = i32
+    lib.npusim_random_op.argtypes = [ctypes.c_char_p, i64, i64, ctypes.POINTER(i64), i32, dbl, dbl, ptr, ctypes.POINTER(ptr)]
+    lib.npusim_random_op.restype = i32
     if lib.npusim_abi_version() != ABI_VERSION:
         raise ImportError(f"{path} speaks ABI {lib.npusim_abi_version()}, these bindings {ABI_VERSION}: rebuild with `make python`")
     return lib
@@ -153,4 +155,14 @@ def initializer_fill(name, shape, seed, a=float("nan"), b=float("nan")):
     dims, n = _dims(shape)
     out = ctypes.c_void_p()
     _check(_lib.npusim_initializer_fill(name.encode(), float(a), float(b), int(seed), dims, n, ctypes.byref(out)))
+    return Tensor(_handle=out)
+
+
+def random_op(name, seed, seed2, shape=(), a=float("nan"), b=float("nan"), input=None):
+    """One PyNative call of MindSpore's random op ``name`` with the seed pair (``seed``,
+    ``seed2``) MindSpore's seed rules gave it; ``input`` (a Tensor) for ``dropout``."""
+    dims, n = _dims(shape)
+    out = ctypes.c_void_p()
+    _check(_lib.npusim_random_op(name.encode(), int(seed), int(seed2), dims, n, float(a), float(b),
+                                 input._handle if input is not None else None, ctypes.byref(out)))
     return Tensor(_handle=out)
