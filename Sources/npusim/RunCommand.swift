@@ -9,8 +9,11 @@ struct RunCommand: ParsableCommand {
         abstract: "Train a script (Docs/ScriptFormat.md), printing MindSpore's LossMonitor lines and a summary."
     )
 
-    @Argument(help: "The training script (YAML).")
+    @Argument(help: "The training script: YAML (Docs/ScriptFormat.md) or a MindSpore Python script (Docs/Python.md).")
     var script: String
+
+    @Argument(parsing: .postTerminator, help: "After --: the Python script's own arguments (its sys.argv).")
+    var scriptArguments: [String] = []
 
     @OptionGroup var flags: RunFlags
 
@@ -40,6 +43,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        if script.hasSuffix(".py") { return try runPython() }
         let parsed = try Script.load(path: script)
         var bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0)
         var options = try flags.options()
@@ -93,6 +97,44 @@ struct RunCommand: ParsableCommand {
                                                                 summary.samples, summary.hostSeconds, simulated * 1e3, summary.samplesPerSecond))
             if let seed { emit("order seed \(seed) (replay: --order-seed \(seed))") }
         }
+    }
+}
+
+extension RunCommand {
+    /// A MindSpore Python script: `python -m npusim.runner` in the Python environment that has
+    /// the npusim package (`NPUSIM_PYTHON`, else the repository's `.venv` made by `make python`),
+    /// with the script's arguments after `--`. Exits with the script's status.
+    func runPython() throws {
+        let unsupported = [("--mode", flags.mode != nil), ("--determinism", flags.determinism != nil), ("--order-seed", flags.orderSeed != nil),
+                           ("--cards", flags.cards != nil), ("--device", flags.device != nil), ("--epochs", flags.epochs != nil),
+                           ("--steps", flags.steps != nil), ("--sink", flags.sink != nil), ("--sink-size", flags.sinkSize != nil),
+                           ("--losses", losses != nil), ("--trace", trace != nil), ("--load-checkpoint", loadCheckpoint != nil),
+                           ("--save-checkpoint", saveCheckpoint != nil), ("--json", json), ("--quiet", quiet), ("--hidden-steps", hiddenSteps)]
+            .filter(\.1).map(\.0)
+        guard unsupported.isEmpty else {
+            throw CLIError(message: "npusim run SCRIPT.py takes --seed so far; \(unsupported.joined(separator: ", ")) come with the rest of the Python front end (Docs/Python.md)")
+        }
+        guard FileManager.default.fileExists(atPath: script) else { throw CLIError(message: "\(script): no such file (the training script was not found)") }
+        let python = try Self.pythonEnvironment()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-m", "npusim.runner"] + (flags.seed.map { ["--seed", String($0)] } ?? []) + [script, "--"] + scriptArguments
+        do { try process.run() } catch { throw CLIError(message: "cannot start \(python): \(error.localizedDescription)", code: 1) }
+        process.waitUntilExit()
+        Foundation.exit(process.terminationStatus)
+    }
+
+    /// The Python that has the npusim package: `NPUSIM_PYTHON`, else `.venv/bin/python` of the
+    /// repository this binary was built in (`.build/<config>/npusim`).
+    static func pythonEnvironment() throws -> String {
+        if let p = ProcessInfo.processInfo.environment["NPUSIM_PYTHON"], !p.isEmpty { return p }
+        var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent(".venv/bin/python").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        throw CLIError(message: "no Python environment with the npusim package: run `make python` in the repository (or set NPUSIM_PYTHON to a python that has it)")
     }
 }
 

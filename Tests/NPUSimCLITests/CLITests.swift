@@ -624,3 +624,24 @@ let mindSporePython: String? = {
         #expect(steps.count == 26)
     }
 }
+
+/// `npusim run SCRIPT.py`: the Python front end runs the user's script (`make python` made the
+/// environment; without it the error says how to make it).
+@Suite struct RunPythonTests {
+    static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../python/tests/scripts").standardized.path
+    static let venv = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.venv/bin/python").standardized.path
+
+    @Test func aPythonScriptRunsWithItsArgumentsAndErrorsAreOneLine() throws {
+        let r = try npusim(["run", Self.scripts + "/seeds_demo.py", "--seed", "7", "--", "--lr", "0.1"])
+        guard FileManager.default.isExecutableFile(atPath: Self.venv) else {
+            #expect(r.code == 2 && r.err.contains("no Python environment with the npusim package: run `make python`"))
+            return
+        }
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.contains("argv ['--lr', '0.1']\n") && r.out.contains("module npusim.mindspore\n"))
+        let bad = try npusim(["run", Self.scripts + "/unsupported_api.py"])
+        #expect(bad.code == 2 && bad.err == "error: \(Self.scripts)/unsupported_api.py:4: mindspore.jit_class_that_does_not_exist is not supported by NPUSim\n")
+        let flags = try npusim(["run", Self.scripts + "/seeds_demo.py", "--steps", "3"])
+        #expect(flags.code == 2 && flags.err.contains("takes --seed so far; --steps come with"))
+    }
+}

@@ -10,6 +10,17 @@ _MAX_INT32 = 2147483647
 _global_seed = None
 _dataset_seed = None
 _counters = {}
+#: `npusim run --seed N`: replaces every set_seed value.
+_override = None
+
+
+def override(seed):
+    """``--seed N``: every ``set_seed`` call uses N instead, and N is set now (so a script that
+    never calls ``set_seed`` runs as if it called ``set_seed(N)`` first)."""
+    global _override
+    _override = None
+    set_seed(seed)
+    _override = seed
 
 
 def set_seed(seed):
@@ -20,6 +31,8 @@ def set_seed(seed):
         raise TypeError("The argument 'seed' must be type of int, but got {}.".format(type(seed)))
     if seed < 0:
         raise ValueError(f"For 'global_seed', the 'seed' must be >= 0, but got {seed}.")
+    if _override is not None:
+        seed = _override
     np.random.seed(seed)
     _dataset_seed = seed
     _counters.clear()
