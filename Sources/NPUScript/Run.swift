@@ -164,20 +164,35 @@ public enum ScriptRunner {
         (options.determinism ?? script.context.determinism) == .off || options.overrides.values.contains(.off)
     }
 
-    /// Runs `script` with `options` as MindSpore's `Model.train` would (a translation of the
-    /// script into `Model` and callbacks): `line` receives each LossMonitor line's record,
-    /// `losses` every loss the host received (and with `keepHidden` the ones a sink hid),
-    /// `message` the other lines the host prints (TimeMonitor, notes), `evaluated` each
-    /// evaluation.
-    /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what
-    ///   failed; `CallbackError` (LossMonitor's NaN stop).
-    public static func run(
-        _ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
-        line: @escaping (LossRecord) -> Void = { _ in }, stepEnd: @escaping (StepEnd) -> Void = { _ in },
-        evaluated: @escaping (EvalResult) -> Void = { _ in }, message: @escaping (String) -> Void = { _ in },
-        progress: @escaping (_ done: Int, _ total: Int) -> Void = { _, _ in }
-    ) throws -> RunSummary {
-        let started = DispatchTime.now().uptimeNanoseconds
+    /// A script made ready to train: its `Model` built for its dataset (on its cards, a resumed
+    /// checkpoint loaded), the datasets, and how `Model.train` is to be called. What `run` trains
+    /// and what the engine's C ABI hands to other front ends.
+    public struct Prepared {
+        public let model: Model
+        public let dataset: Dataset
+        /// The evaluation data of `eval:`, read before training.
+        public let evalData: Dataset?
+        public let sink: Bool
+        /// Steps per sink (the epoch's batches for −1).
+        public let sinkSize: Int
+        /// Steps per epoch as the callbacks count them (the sink size in sink mode).
+        public let batchNum: Int
+        /// Epochs to train: the script's or the flag's, more when `--steps` asks for more.
+        public let epochs: Int
+        /// Steps a resumed checkpoint had trained (0 for a fresh run).
+        public let resumed: Int
+        /// The order seed `off` draws from.
+        public let orderSeed: UInt64
+        /// The network's parameter names (no optimizer state), in construction order.
+        public let parameterNames: [String]
+    }
+
+    /// Builds `script` with `options` into a `Prepared` run: network, loss, optimizer and dataset
+    /// from the script, the `Model` with the context the flags and script set, built for the
+    /// dataset, and a checkpoint loaded when resuming. `message` receives the loader's notes.
+    /// - Throws: what building or loading throws.
+    public static func prepare(_ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
+                               message: (String) -> Void = { _ in }) throws -> Prepared {
         let builder = Builder(script: script)
         let seeds = SeedState()
         if let s = options.seed ?? script.seed { try seeds.setSeed(s) }
@@ -252,7 +267,27 @@ public enum ScriptRunner {
         var epochs = options.epochs ?? script.train.epochs
         // Enough epochs for --steps (counts from flags may be huge: no product may overflow).
         if let steps = options.steps { epochs = max(epochs, steps / batchNum + (steps % batchNum == 0 ? 0 : 1)) }
-        let (product, overflow) = epochs.multipliedReportingOverflow(by: batchNum)
+        return Prepared(model: model, dataset: dataset, evalData: evalData, sink: sink, sinkSize: sinkSize, batchNum: batchNum,
+                        epochs: epochs, resumed: resumed, orderSeed: orderSeed, parameterNames: parameterNames)
+    }
+
+    /// Runs `script` with `options` as MindSpore's `Model.train` would (a translation of the
+    /// script into `Model` and callbacks): `line` receives each LossMonitor line's record,
+    /// `stepEnd` card 0's store after each step the host launched (or sink), `message` the other
+    /// lines the host prints (TimeMonitor, notes), `evaluated` each evaluation; the summary holds
+    /// every loss the host received (and with `keepHidden` the ones a sink hid).
+    /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what
+    ///   failed; `CallbackError` (LossMonitor's NaN stop).
+    public static func run(
+        _ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
+        line: @escaping (LossRecord) -> Void = { _ in }, stepEnd: @escaping (StepEnd) -> Void = { _ in },
+        evaluated: @escaping (EvalResult) -> Void = { _ in }, message: @escaping (String) -> Void = { _ in },
+        progress: @escaping (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    ) throws -> RunSummary {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let prepared = try prepare(script, options, keepHidden: keepHidden, message: message)
+        let (model, dataset, evalData, parameterNames) = (prepared.model, prepared.dataset, prepared.evalData, prepared.parameterNames)
+        let (product, overflow) = prepared.epochs.multipliedReportingOverflow(by: prepared.batchNum)
         let total = min(options.steps ?? Int.max, overflow ? Int.max : product)
 
         // The script's callbacks in its order, then NPUSim's recorders.
@@ -296,8 +331,8 @@ public enum ScriptRunner {
                 }))
         }
         try model.train(
-            epochs: epochs, dataset: dataset, callbacks: callbacks, datasetSinkMode: sink, sinkSize: sinkSize,
-            initialStep: resumed, maxSteps: options.steps)
+            epochs: prepared.epochs, dataset: dataset, callbacks: callbacks, datasetSinkMode: prepared.sink,
+            sinkSize: prepared.sinkSize, initialStep: prepared.resumed, maxSteps: options.steps)
         if let spec = script.eval, let evalData, !spec.perEpoch {
             let result = EvalResult(epoch: options.epochs ?? script.train.epochs, metrics: try model.eval(evalData))
             evaluations.append(result)
@@ -305,19 +340,19 @@ public enum ScriptRunner {
         }
         let done = model.stepsTrained
         if let path = options.saveCheckpoint {
-            try Checkpoint.save(ctx.store, to: path, step: done, epoch: recorder.records.last?.epoch ?? 1)
+            try Checkpoint.save(model.store, to: path, step: done, epoch: recorder.records.last?.epoch ?? 1)
         }
         if let path = options.trace {
             do { try ChromeTrace.write(model.devices, to: path) } catch { throw DataError("--trace: \(error)") }
         }
-        let ran = done - resumed
+        let ran = done - prepared.resumed
         var summary = RunSummary(
-            steps: done, samples: ran * dataset.batchSize * context.cards,
+            steps: done, samples: ran * dataset.batchSize * model.context.cards,
             hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
             simulatedTime: model.device.hostTime,
-            losses: recorder.records, evaluations: evaluations, devices: model.devices, store: ctx.store)
+            losses: recorder.records, evaluations: evaluations, devices: model.devices, store: model.store)
         summary.stepsRun = ran
-        summary.orderSeed = orderSeed
+        summary.orderSeed = prepared.orderSeed
         return summary
     }
 }

@@ -1,7 +1,9 @@
 import Foundation
 import NPUDevice
 import NPURandom
+import NPUScript
 import NPUTensor
+import NPUTrain
 
 // The engine's C ABI (libnpusim.so): what the Python package calls through ctypes.
 //
@@ -207,5 +209,110 @@ public func npusim_random_op(_ name: UnsafePointer<CChar>?, _ seed: Int64, _ see
         let pair = SeedPair(seed: seed, seed2: seed2, rule: seed == 0 && seed2 == 0 ? .entropy : .bothSeeds(call: 1))
         let t = try op.launch(on: RandomKernel(op.kind, seeds: pair), input: x)
         out.pointee = OpaquePointer(Unmanaged.passRetained(TensorBox(t)).toOpaque())
+    }
+}
+
+// MARK: Models
+
+/// A script's model made ready to train (`ScriptRunner.prepare`).
+final class ModelBox {
+    let script: Script
+    var prepared: ScriptRunner.Prepared
+    init(_ script: Script, _ prepared: ScriptRunner.Prepared) { (self.script, self.prepared) = (script, prepared) }
+}
+
+private func model(_ handle: OpaquePointer?) throws -> ModelBox {
+    guard let handle else { throw ABIError(message: "the model handle is null") }
+    return Unmanaged<ModelBox>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+}
+
+/// A model from a training script's text (`yaml`, Docs/ScriptFormat.md; `file` the path its
+/// relative data paths are resolved against, and the name errors give), built as `npusim run`
+/// builds it. `seed` ≥ 0 replaces the script's seed; −1 keeps it.
+@_cdecl("npusim_model_from_script")
+public func npusim_model_from_script(_ yaml: UnsafePointer<CChar>?, _ file: UnsafePointer<CChar>?, _ seed: Int64,
+                                     _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let yaml, let file, let out else { throw ABIError(message: "the script, file or out pointer is null") }
+        let script = try Script.parse(yaml: String(cString: yaml), file: String(cString: file))
+        var options = RunOptions()
+        if seed >= 0 { options.seed = seed }
+        let prepared = try ScriptRunner.prepare(script, options)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(ModelBox(script, prepared)).toOpaque())
+    }
+}
+
+/// Releases a model handle.
+@_cdecl("npusim_model_free")
+public func npusim_model_free(_ handle: OpaquePointer?) {
+    guard let handle else { return }
+    Unmanaged<ModelBox>.fromOpaque(UnsafeRawPointer(handle)).release()
+}
+
+/// Loads a checkpoint (MindSpore's `.ckpt` or safetensors) into the model's parameters on every
+/// card, as `load_checkpoint` + `load_param_into_net` would.
+@_cdecl("npusim_model_load_checkpoint")
+public func npusim_model_load_checkpoint(_ handle: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
+    guarded {
+        let m = try model(handle)
+        guard let path else { throw ABIError(message: "the path is null") }
+        let names = Set(m.prepared.parameterNames)
+        for store in m.prepared.model.stores { _ = try Checkpoint.load(String(cString: path), into: store, network: names) }
+    }
+}
+
+/// A new tensor with the current value of parameter `name` (card 0's).
+@_cdecl("npusim_model_parameter")
+public func npusim_model_parameter(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        let m = try model(handle)
+        guard let name, let out else { throw ABIError(message: "the name or out pointer is null") }
+        let key = String(cString: name)
+        guard let t = m.prepared.model.store[key] else {
+            throw ABIError(message: "no parameter '\(key)'; the model's are \(m.prepared.parameterNames.joined(separator: ", "))")
+        }
+        out.pointee = OpaquePointer(Unmanaged.passRetained(TensorBox(t)).toOpaque())
+    }
+}
+
+/// A callback of `npusim_model_train`: `hook` 0 on_train_begin, 1 on_train_epoch_begin, 2
+/// on_train_step_begin, 3 on_train_step_end, 4 on_train_epoch_end, 5 on_train_end, with
+/// `cb_params`' cur_epoch_num, cur_step_num, batch_num and the loss (NaN before the first step).
+/// Returns 0 to go on, 1 to request a stop (`run_context.request_stop()`), −1 for an error the
+/// caller keeps (training stops; the call returns 1 with "a callback failed").
+public typealias ModelCallback = @convention(c) (UnsafeMutableRawPointer?, Int32, Int64, Int64, Int64, Double) -> Int32
+
+/// Bridges `Model.train`'s hooks to a C callback.
+final class CallbackBridge: Callback {
+    let function: ModelCallback
+    let user: UnsafeMutableRawPointer?
+    init(_ function: @escaping ModelCallback, _ user: UnsafeMutableRawPointer?) { (self.function, self.user) = (function, user) }
+    func call(_ hook: Int32, _ run: RunContext) throws {
+        let p = run.cbParams
+        let status = function(user, hook, Int64(p.curEpochNum), Int64(p.curStepNum), Int64(p.batchNum), p.loss.map(Double.init) ?? .nan)
+        if status == 1 { run.requestStop() }
+        if status < 0 { throw CallbackError("a callback failed at \(["on_train_begin", "on_train_epoch_begin", "on_train_step_begin", "on_train_step_end", "on_train_epoch_end", "on_train_end"][Int(hook)])") }
+    }
+    func onTrainBegin(_ run: RunContext) throws { try call(0, run) }
+    func onTrainEpochBegin(_ run: RunContext) throws { try call(1, run) }
+    func onTrainStepBegin(_ run: RunContext) throws { try call(2, run) }
+    func onTrainStepEnd(_ run: RunContext) throws { try call(3, run) }
+    func onTrainEpochEnd(_ run: RunContext) throws { try call(4, run) }
+    func onTrainEnd(_ run: RunContext) throws { try call(5, run) }
+}
+
+/// `Model.train(epochs, dataset, callbacks, dataset_sink_mode, sink_size)` on the script's
+/// dataset: `epochs` ≤ 0 takes the script's; `sink` −1 the script's, 0 no, 1 yes; `sinkSize` 0
+/// the script's. The callback (may be null) sees every hook, in MindSpore's order.
+@_cdecl("npusim_model_train")
+public func npusim_model_train(_ handle: OpaquePointer?, _ epochs: Int64, _ sink: Int32, _ sinkSize: Int64,
+                               _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
+    guarded {
+        let m = try model(handle)
+        let p = m.prepared
+        let callbacks: [any Callback] = callback.map { [CallbackBridge($0, user)] } ?? []
+        try p.model.train(epochs: epochs > 0 ? Int(epochs) : p.epochs, dataset: p.dataset, callbacks: callbacks,
+                          datasetSinkMode: sink < 0 ? p.sink : sink == 1, sinkSize: sinkSize != 0 ? Int(sinkSize) : p.sinkSize,
+                          initialStep: p.resumed)
     }
 }

@@ -46,6 +46,13 @@ def _best_coretype():
     return None
 
 
+#: The C type of a training callback: (user, hook, cur_epoch_num, cur_step_num, batch_num, loss) -> status.
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_double)
+
+#: MindSpore's train hooks, by the code the engine calls them with.
+HOOKS = ["on_train_begin", "on_train_epoch_begin", "on_train_step_begin", "on_train_step_end", "on_train_epoch_end", "on_train_end"]
+
+
 def _load():
     path = library_path()
     if not os.path.exists(path):
@@ -82,6 +89,16 @@ def _load():
     lib.npusim_initializer_fill.restype = i32
     lib.npusim_random_op.argtypes = [ctypes.c_char_p, i64, i64, ctypes.POINTER(i64), i32, dbl, dbl, ptr, ctypes.POINTER(ptr)]
     lib.npusim_random_op.restype = i32
+    lib.npusim_model_from_script.argtypes = [ctypes.c_char_p, ctypes.c_char_p, i64, ctypes.POINTER(ptr)]
+    lib.npusim_model_from_script.restype = i32
+    lib.npusim_model_free.argtypes = [ptr]
+    lib.npusim_model_free.restype = None
+    lib.npusim_model_load_checkpoint.argtypes = [ptr, ctypes.c_char_p]
+    lib.npusim_model_load_checkpoint.restype = i32
+    lib.npusim_model_parameter.argtypes = [ptr, ctypes.c_char_p, ctypes.POINTER(ptr)]
+    lib.npusim_model_parameter.restype = i32
+    lib.npusim_model_train.argtypes = [ptr, i64, i32, i64, _CALLBACK, ptr]
+    lib.npusim_model_train.restype = i32
     if lib.npusim_abi_version() != ABI_VERSION:
         raise ImportError(f"{path} speaks ABI {lib.npusim_abi_version()}, these bindings {ABI_VERSION}: rebuild with `make python`")
     return lib
@@ -166,3 +183,48 @@ def random_op(name, seed, seed2, shape=(), a=float("nan"), b=float("nan"), input
     _check(_lib.npusim_random_op(name.encode(), int(seed), int(seed2), dims, n, float(a), float(b),
                                  input._handle if input is not None else None, ctypes.byref(out)))
     return Tensor(_handle=out)
+
+
+class ScriptModel:
+    """A model the engine builds from a training script's text (Docs/ScriptFormat.md), trained by
+    the engine's ``Model.train`` with a Python callback at every hook."""
+
+    def __init__(self, yaml_text, file="<script>", seed=None):
+        out = ctypes.c_void_p()
+        _check(_lib.npusim_model_from_script(yaml_text.encode(), file.encode(), -1 if seed is None else int(seed), ctypes.byref(out)))
+        self._handle = out
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle and _lib is not None:
+            _lib.npusim_model_free(handle)
+            self._handle = None
+
+    def load_checkpoint(self, path):
+        """Loads a MindSpore ``.ckpt`` (or safetensors) into the parameters."""
+        _check(_lib.npusim_model_load_checkpoint(self._handle, os.fspath(path).encode()))
+
+    def parameter(self, name):
+        """A parameter's current value (a numpy array)."""
+        out = ctypes.c_void_p()
+        _check(_lib.npusim_model_parameter(self._handle, name.encode(), ctypes.byref(out)))
+        return Tensor(_handle=out).numpy()
+
+    def train(self, epochs=0, callback=None, sink=None, sink_size=0):
+        """``Model.train``: ``callback(hook, cur_epoch_num, cur_step_num, batch_num, loss)`` is
+        called at every hook (names in ``HOOKS``); it returns True to request a stop. An exception
+        it raises stops training and is raised here."""
+        failure = []
+
+        def bridge(user, hook, epoch, step, batch_num, loss):
+            try:
+                return 1 if callback(HOOKS[hook], epoch, step, batch_num, loss) else 0
+            except BaseException as e:  # re-raised below, after the engine has stopped
+                failure.append(e)
+                return -1
+
+        function = _CALLBACK(bridge) if callback is not None else _CALLBACK()
+        status = _lib.npusim_model_train(self._handle, int(epochs), -1 if sink is None else int(bool(sink)), int(sink_size), function, None)
+        if failure:
+            raise failure[0]
+        _check(status)
