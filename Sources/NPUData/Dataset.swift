@@ -537,3 +537,22 @@ public struct Dataset {
         return Batch(data: data, label: label, indices: indices)
     }
 }
+
+/// Samples held in memory as tensors: data [N, ...] (float32) and labels [N] (int32) — MindSpore's
+/// `NumpySlicesDataset` of two arrays handed over by another front end.
+public struct TensorSource: StoredSource {
+    public let storage: NpySource.Storage
+    public let origin: String
+
+    /// - Throws: `DataError` for data that is not float32 with a sample axis, labels that are not
+    ///   an int32 vector, or counts that differ.
+    public init(data: Tensor, labels: Tensor, origin: String = "the arrays given") throws {
+        guard data.dtype == .float32, data.shape.rank >= 1 else { throw DataError("\(origin): data must be float32 with a sample axis first, got \(data.type)") }
+        guard labels.dtype == .int32, labels.shape.rank == 1 else { throw DataError("\(origin): labels must be an int32 vector, got \(labels.type)") }
+        guard labels.shape[0] == data.shape[0] else {
+            throw DataError("\(origin): \(data.shape[0]) samples of data and \(labels.shape[0]) labels; they must be equal")
+        }
+        storage = NpySource.Storage(data: data.contiguous(), labels: labels.contiguous())
+        self.origin = origin
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import NPUDevice
 import NPURandom
+import NPUData
 import NPUScript
 import NPUTensor
 import NPUTrain
@@ -314,5 +315,40 @@ public func npusim_model_train(_ handle: OpaquePointer?, _ epochs: Int64, _ sink
         try p.model.train(epochs: epochs > 0 ? Int(epochs) : p.epochs, dataset: p.dataset, callbacks: callbacks,
                           datasetSinkMode: sink < 0 ? p.sink : sink == 1, sinkSize: sinkSize != 0 ? Int(sinkSize) : p.sinkSize,
                           initialStep: p.resumed)
+    }
+}
+
+/// Sets parameter `name` on every card to `value` (an initial value another front end drew).
+@_cdecl("npusim_model_set_parameter")
+public func npusim_model_set_parameter(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ value: OpaquePointer?) -> Int32 {
+    guarded {
+        let m = try model(handle)
+        guard let name else { throw ABIError(message: "the name is null") }
+        let key = String(cString: name), t = try box(value).tensor
+        guard let want = m.prepared.model.store.type(of: key) else {
+            throw ABIError(message: "no parameter '\(key)'; the model's are \(m.prepared.parameterNames.joined(separator: ", "))")
+        }
+        guard t.type == want else { throw ABIError(message: "parameter '\(key)' is \(want), the value given is \(t.type)") }
+        for store in m.prepared.model.stores { store[key] = t }
+    }
+}
+
+/// `npusim_model_train` on a dataset of the arrays `data` [N, ...] (float32) and `labels` [N]
+/// (int32) instead of the script's: `batch(batchSize, dropRemainder)`, shuffled with the dataset
+/// seed when `shuffle` is 1. The batches must have the type the model was built for.
+@_cdecl("npusim_model_train_arrays")
+public func npusim_model_train_arrays(_ handle: OpaquePointer?, _ data: OpaquePointer?, _ labels: OpaquePointer?, _ batchSize: Int64,
+                                      _ dropRemainder: Int32, _ shuffle: Int32, _ epochs: Int64, _ sink: Int32, _ sinkSize: Int64,
+                                      _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
+    guarded {
+        let m = try model(handle)
+        let p = m.prepared
+        guard batchSize >= 1 else { throw ABIError(message: "batch_size must be at least 1, got \(batchSize)") }
+        let source = try TensorSource(data: try box(data).tensor, labels: try box(labels).tensor)
+        var dataset = try Dataset(source: source, shuffle: shuffle == 1, batchSize: Int(batchSize), dropRemainder: dropRemainder == 1)
+        dataset.seed = p.dataset.seed
+        let callbacks: [any Callback] = callback.map { [CallbackBridge($0, user)] } ?? []
+        try p.model.train(epochs: epochs > 0 ? Int(epochs) : p.epochs, dataset: dataset, callbacks: callbacks,
+                          datasetSinkMode: sink < 0 ? p.sink : sink == 1, sinkSize: sinkSize != 0 ? Int(sinkSize) : -1)
     }
 }

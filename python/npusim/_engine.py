@@ -99,6 +99,10 @@ def _load():
     lib.npusim_model_parameter.restype = i32
     lib.npusim_model_train.argtypes = [ptr, i64, i32, i64, _CALLBACK, ptr]
     lib.npusim_model_train.restype = i32
+    lib.npusim_model_set_parameter.argtypes = [ptr, ctypes.c_char_p, ptr]
+    lib.npusim_model_set_parameter.restype = i32
+    lib.npusim_model_train_arrays.argtypes = [ptr, ptr, ptr, i64, i32, i32, i64, i32, i64, _CALLBACK, ptr]
+    lib.npusim_model_train_arrays.restype = i32
     if lib.npusim_abi_version() != ABI_VERSION:
         raise ImportError(f"{path} speaks ABI {lib.npusim_abi_version()}, these bindings {ABI_VERSION}: rebuild with `make python`")
     return lib
@@ -210,10 +214,16 @@ class ScriptModel:
         _check(_lib.npusim_model_parameter(self._handle, name.encode(), ctypes.byref(out)))
         return Tensor(_handle=out).numpy()
 
-    def train(self, epochs=0, callback=None, sink=None, sink_size=0):
+    def set_parameter(self, name, value):
+        """Sets a parameter on every card (float32 array of its shape)."""
+        value = Tensor(np.asarray(value, dtype=np.float32))  # alive until the call returns
+        _check(_lib.npusim_model_set_parameter(self._handle, name.encode(), value._handle))
+
+    def train(self, epochs=0, callback=None, sink=None, sink_size=0, arrays=None):
         """``Model.train``: ``callback(hook, cur_epoch_num, cur_step_num, batch_num, loss)`` is
         called at every hook (names in ``HOOKS``); it returns True to request a stop. An exception
-        it raises stops training and is raised here."""
+        it raises stops training and is raised here. ``arrays`` = (data, labels, batch_size,
+        drop_remainder, shuffle) trains on those instead of the script's dataset."""
         failure = []
 
         def bridge(user, hook, epoch, step, batch_num, loss):
@@ -224,7 +234,15 @@ class ScriptModel:
                 return -1
 
         function = _CALLBACK(bridge) if callback is not None else _CALLBACK()
-        status = _lib.npusim_model_train(self._handle, int(epochs), -1 if sink is None else int(bool(sink)), int(sink_size), function, None)
+        sink_code = -1 if sink is None else int(bool(sink))
+        if arrays is None:
+            status = _lib.npusim_model_train(self._handle, int(epochs), sink_code, int(sink_size), function, None)
+        else:
+            # arrays: (data, labels, batch_size, drop_remainder, shuffle); the tensors live through the call.
+            data, labels, batch_size, drop_remainder, shuffle = arrays
+            d, l = Tensor(np.asarray(data, dtype=np.float32)), Tensor(np.asarray(labels, dtype=np.int32))
+            status = _lib.npusim_model_train_arrays(self._handle, d._handle, l._handle, int(batch_size), int(bool(drop_remainder)),
+                                                    int(bool(shuffle)), int(epochs), sink_code, int(sink_size), function, None)
         if failure:
             raise failure[0]
         _check(status)

@@ -2,15 +2,18 @@
 
 What exists so far (Docs/Python.md): ``set_seed``/``get_seed`` with MindSpore's seed rules, the
 dtypes, ``Tensor``, ``common.initializer`` and the functional random ops of ``ops``, with
-MindSpore 2.10's values bit for bit. Anything else raises ``npusim.Unsupported`` naming the API
+MindSpore 2.10's values bit for bit; ``nn`` (Dense, ReLU, Flatten, SequentialCell, the
+cross-entropy loss, Momentum, SGD), ``dataset.NumpySlicesDataset`` and ``Model.train`` with
+``LossMonitor`` and Python callbacks, run by the engine's Model. Anything else raises ``npusim.Unsupported`` naming the API
 and your file:line.
 """
 from ..errors import Unsupported
-from . import common, ops
+from . import common, dataset, nn, ops, train
 from .common import dtype
 from .common.dtype import bool_, float16, float32, int32, int64
 from .common.seed import get_seed, set_seed
 from .common.tensor import Tensor
+from .train import Model
 
 __version__ = "2.10.0"
 

@@ -1,0 +1,89 @@
+"""``mindspore.train`` so far: ``Model.train`` (the engine's Model: MindSpore 2.10's loop),
+``Callback``, ``RunContext``, ``LossMonitor``."""
+import sys
+
+import numpy as np
+
+from ... import _engine
+from ...errors import Unsupported
+from ..common import seed as seed_rules
+from .callback import Callback, LossMonitor, RunContext, _CallbackParams
+
+
+def _yaml(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def _mapping(args):
+    return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in args.items()) + "}"
+
+
+class Model:
+    """``Model(network, loss_fn, optimizer, metrics=None)``: ``train`` runs the engine's
+    ``Model.train`` (the network built from the cells' layer specs, the parameters the cells drew)."""
+
+    def __init__(self, network, loss_fn=None, optimizer=None, metrics=None, eval_network=None, amp_level="O0", **kwargs):
+        if loss_fn is None or optimizer is None:
+            raise Unsupported("Model without loss_fn or optimizer")
+        if metrics or eval_network is not None or amp_level != "O0" or kwargs:
+            raise Unsupported("Model with metrics, eval_network, amp_level or other options")
+        self.network, self.loss_fn, self.optimizer = network, loss_fn, optimizer
+
+    def _layers(self):
+        """The network as the training-script format's `layers:` (a SequentialCell, or a Cell whose
+        layers are its attributes applied in order)."""
+        cells = list(self.network._cells.items())
+        if not cells:
+            raise Unsupported(f"a network of type {type(self.network).__name__} without sub-cells")
+        lines = []
+        for name, cell in cells:
+            kind, args = cell._layer_spec()
+            lines.append(f"    - {kind}: {_mapping(dict(args, name=name) if cell._params else args)}")
+        return lines
+
+    def _script(self, dataset):
+        data = dataset.data
+        loss_kind, loss_args = self.loss_fn._loss_spec()
+        opt_kind, opt_args = self.optimizer._optimizer_spec()
+        seed = seed_rules.get_seed()
+        shape = list(data.shape[1:])
+        # The dataset section only sizes the step: training reads the arrays given.
+        return "\n".join([
+            f"seed: {seed}" if seed is not None else "",
+            'context: {mode: graph, device: ascend910, determinism: "on"}',
+            "dataset:",
+            f"  source: {{synthetic: {{count: {len(dataset.labels)}, shape: {shape}, classes: {int(dataset.labels.max()) + 1}}}}}",
+            f"  batch: {{batch_size: {dataset.batch_size}, drop_remainder: {_yaml(dataset.drop_remainder)}}}",
+            "network:",
+            "  layers:",
+            *self._layers(),
+            f"loss: {{{loss_kind}: {_mapping(loss_args)}}}",
+            f"optimizer: {{{opt_kind}: {_mapping(opt_args)}}}",
+            "train: {epochs: 1}",
+            "",
+        ])
+
+    def train(self, epoch, train_dataset, callbacks=None, dataset_sink_mode=False, sink_size=-1, initial_epoch=0):
+        if initial_epoch:
+            raise Unsupported("Model.train(initial_epoch=...)")
+        callbacks = [] if callbacks is None else (list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks])
+        engine = _engine.ScriptModel(self._script(train_dataset), file="<model>")
+        for name, p in self.network.parameters_and_names():
+            engine.set_parameter(name, p.asnumpy())
+        params = _CallbackParams(self, train_dataset, epoch, dataset_sink_mode, sink_size)
+        run = RunContext(params)
+
+        def hook(name, cur_epoch, cur_step, batch_num, loss):
+            params.cur_epoch_num, params.cur_step_num, params.batch_num = cur_epoch, cur_step, batch_num
+            params.net_outputs = None if np.isnan(loss) and name != "on_train_step_end" else loss
+            for c in callbacks:
+                getattr(c, name)(run)
+            return run.get_stop_requested()
+
+        engine.train(epochs=epoch, callback=hook, sink=dataset_sink_mode, sink_size=sink_size if sink_size != -1 else 0,
+                     arrays=train_dataset._arrays())
+        self._engine = engine

@@ -1,0 +1,62 @@
+"""A MindSpore-style training script run by ``npusim.runner`` against its YAML twin through
+``npusim_model_train``: the same initial parameters (drawn in Python with MindSpore's seeds,
+in the engine from the script) and the same LossMonitor lines, bit for bit."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from npusim._engine import ScriptModel
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "scripts")
+
+TWIN = """seed: 1
+context: {mode: graph, device: ascend910, determinism: "on"}
+dataset:
+  source: {npy: {data: x.npy, label: y.npy}}
+  shuffle: true
+  batch: {batch_size: 32, drop_remainder: true}
+network:
+  layers:
+    - Dense: {in_channels: 784, out_channels: 128, name: fc1}
+    - ReLU: {}
+    - Dense: {in_channels: 128, out_channels: 10, name: fc2}
+loss: {SoftmaxCrossEntropyWithLogits: {sparse: true, reduction: mean}}
+optimizer: {Momentum: {learning_rate: 0.01, momentum: 0.9}}
+train: {epochs: 2}
+"""
+
+
+def test_a_python_training_script_matches_its_yaml_twin(tmp_path):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((160, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 160).astype(np.int32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    r = subprocess.run([sys.executable, "-m", "npusim.runner", os.path.join(SCRIPTS, "mlp_train.py"), "--",
+                        str(tmp_path / "x.npy"), str(tmp_path / "y.npy")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    # 5 batches per epoch, per_print_times 3: global steps 3, 6, 9 (MindSpore's counter).
+    assert [l.split(", loss is ")[0] for l in lines] == ["epoch: 1 step: 3", "epoch: 2 step: 1", "epoch: 2 step: 4"]
+    twin = ScriptModel(TWIN, file=str(tmp_path / "twin.yaml"))
+    losses = {}
+    twin.train(callback=lambda hook, e, s, b, loss: losses.__setitem__(s, loss) if hook == "on_train_step_end" else None)
+    assert lines == [f"epoch: 1 step: 3, loss is {losses[3]!r}", f"epoch: 2 step: 1, loss is {losses[6]!r}",
+                     f"epoch: 2 step: 4, loss is {losses[9]!r}"]
+
+
+def test_cells_draw_the_engines_initial_parameters_and_set_parameter_replaces_them(tmp_path):
+    import npusim.mindspore as mindspore
+    from npusim.mindspore import nn
+
+    np.save(tmp_path / "x.npy", np.zeros((32, 784), np.float32))
+    np.save(tmp_path / "y.npy", np.zeros(32, np.int32))
+    twin = ScriptModel(TWIN, file=str(tmp_path / "twin.yaml"))
+    mindspore.set_seed(1)
+    fc1, fc2 = nn.Dense(784, 128), nn.Dense(128, 10)
+    for name, p in [("fc1.weight", fc1.weight), ("fc1.bias", fc1.bias), ("fc2.weight", fc2.weight), ("fc2.bias", fc2.bias)]:
+        assert twin.parameter(name).tobytes() == p.asnumpy().tobytes(), name
+    twin.set_parameter("fc2.bias", np.arange(10, dtype=np.float32))
+    assert twin.parameter("fc2.bias").tolist() == list(range(10))
