@@ -74,7 +74,8 @@ public final class CallbackParams {
 
     /// `net_outputs` as LossMonitor reads it: `float(np.mean(loss))` (nil before the first step).
     public var loss: Float? {
-        guard let t = netOutputs, let v = try? t.doubles() else { return nil }
+        guard let t = netOutputs else { return nil }
+        let v = t.doubles()
         return v.count == 1 ? Float(v[0]) : Float(v.reduce(0, +) / Double(max(v.count, 1)))
     }
 
