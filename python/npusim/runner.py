@@ -61,9 +61,11 @@ def main(argv=None):
     script_args = options.args[1:] if options.args[:1] == ["--"] else options.args
     sys.argv = [script] + script_args
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    from .mindspore.nn._tracing import TraceError
+
     try:
         runpy.run_path(script, run_name="__main__")
-    except Unsupported as e:
+    except (Unsupported, TraceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

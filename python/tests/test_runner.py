@@ -49,3 +49,11 @@ def test_an_unsupported_api_is_one_line_naming_it_and_the_line():
     assert r.stderr == f"error: {script}:4: mindspore.jit_class_that_does_not_exist is not supported by NPUSim\n"
     missing = run(os.path.join(SCRIPTS, "nope.py"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_a_data_dependent_branch_in_construct_names_its_line():
+    script = os.path.join(SCRIPTS, "data_dependent_if.py")
+    r = run(script)
+    assert r.returncode == 2
+    assert r.stderr == (f"error: {script}:15: construct depends on a tensor's value — not capturable by tracing; "
+                        "use ops.select, or PYNATIVE_MODE\n")

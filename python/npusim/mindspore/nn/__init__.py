@@ -5,6 +5,7 @@ which builds it from the cells' layer specs (the training-script format, so a sc
 YAML twin give the same bits)."""
 import math
 
+from . import _tracing
 from ...errors import Unsupported
 from ..common.initializer import HeUniform, Uniform, initializer
 
@@ -72,7 +73,10 @@ class Cell:
         raise Unsupported(f"{type(self).__name__}.construct")
 
     def __call__(self, *inputs):
-        return self.construct(*inputs)
+        tracer = _tracing.current
+        if tracer is not None:
+            return tracer.call(self, inputs)
+        raise Unsupported(f"calling {type(self).__name__} eagerly (PyNative forward)", "train it with Model.train")
 
     # The layer spec (training-script format) of a cell the engine has: None for a container.
     def _layer_spec(self):
@@ -111,6 +115,46 @@ class Dense(Cell):
 
     def _layer_spec(self):
         return "Dense", {"in_channels": self.in_channels, "out_channels": self.out_channels, "has_bias": self.has_bias}
+
+
+class Conv2d(Cell):
+    """``nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, pad_mode='same', ...,
+    has_bias=False, weight_init=None, bias_init=None)``: weight HeUniform(√5) and bias
+    Uniform(1/√fan_in) by default, drawn now, weight first."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad_mode="same", padding=0, dilation=1, group=1,
+                 has_bias=False, weight_init=None, bias_init=None, data_format="NCHW", dtype=None):
+        super().__init__()
+        if padding or dilation != 1 or group != 1 or data_format != "NCHW" or not isinstance(kernel_size, int) or not isinstance(stride, int):
+            raise Unsupported("nn.Conv2d with padding, dilation, group, NHWC or non-square kernels and strides")
+        self.in_channels, self.out_channels, self.kernel_size = int(in_channels), int(out_channels), int(kernel_size)
+        self.stride, self.pad_mode, self.has_bias = int(stride), pad_mode, bool(has_bias)
+        shape = [out_channels, in_channels, kernel_size, kernel_size]
+        w = initializer(weight_init if weight_init is not None else HeUniform(math.sqrt(5)), shape)
+        self.weight = Parameter(w.init_data(), "weight")
+        if has_bias:
+            fan_in = in_channels * kernel_size * kernel_size
+            b = initializer(bias_init if bias_init is not None else Uniform(1 / math.sqrt(fan_in)), [out_channels])
+            self.bias = Parameter(b.init_data(), "bias")
+
+    def _layer_spec(self):
+        return "Conv2d", {"in_channels": self.in_channels, "out_channels": self.out_channels, "kernel_size": self.kernel_size,
+                          "stride": self.stride, "pad_mode": self.pad_mode, "has_bias": self.has_bias}
+
+
+class MaxPool2d(Cell):
+    def __init__(self, kernel_size=1, stride=1, pad_mode="valid", data_format="NCHW"):
+        super().__init__()
+        if not isinstance(kernel_size, int) or not isinstance(stride, int) or data_format != "NCHW":
+            raise Unsupported(f"nn.{type(self).__name__} with non-square kernels or strides, or NHWC")
+        self.kernel_size, self.stride, self.pad_mode = kernel_size, stride, pad_mode
+
+    def _layer_spec(self):
+        return type(self).__name__, {"kernel_size": self.kernel_size, "stride": self.stride, "pad_mode": self.pad_mode}
+
+
+class AvgPool2d(MaxPool2d):
+    pass
 
 
 class ReLU(Cell):

@@ -10,16 +10,7 @@ from ..common import seed as seed_rules
 from .callback import Callback, LossMonitor, RunContext, _CallbackParams
 
 
-def _yaml(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
-
-
-def _mapping(args):
-    return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in args.items()) + "}"
+from ..nn._tracing import _mapping, _yaml, trace
 
 
 class Model:
@@ -33,23 +24,12 @@ class Model:
             raise Unsupported("Model with metrics, eval_network, amp_level or other options")
         self.network, self.loss_fn, self.optimizer = network, loss_fn, optimizer
 
-    def _layers(self):
-        """The network as the training-script format's `layers:` (a SequentialCell, or a Cell whose
-        layers are its attributes applied in order)."""
-        cells = list(self.network._cells.items())
-        if not cells:
-            raise Unsupported(f"a network of type {type(self.network).__name__} without sub-cells")
-        lines = []
-        for name, cell in cells:
-            kind, args = cell._layer_spec()
-            lines.append(f"    - {kind}: {_mapping(dict(args, name=name) if cell._params else args)}")
-        return lines
-
     def _script(self, dataset):
         data = dataset.data
         loss_kind, loss_args = self.loss_fn._loss_spec()
         opt_kind, opt_args = self.optimizer._optimizer_spec()
         seed = seed_rules.get_seed()
+        nodes, output = trace(self.network)
         shape = list(data.shape[1:])
         # The dataset section only sizes the step: training reads the arrays given.
         return "\n".join([
@@ -59,8 +39,9 @@ class Model:
             f"  source: {{synthetic: {{count: {len(dataset.labels)}, shape: {shape}, classes: {int(dataset.labels.max()) + 1}}}}}",
             f"  batch: {{batch_size: {dataset.batch_size}, drop_remainder: {_yaml(dataset.drop_remainder)}}}",
             "network:",
-            "  layers:",
-            *self._layers(),
+            "  nodes:",
+            *nodes,
+            f"  output: {output}",
             f"loss: {{{loss_kind}: {_mapping(loss_args)}}}",
             f"optimizer: {{{opt_kind}: {_mapping(opt_args)}}}",
             "train: {epochs: 1}",
