@@ -12,6 +12,7 @@ from mindspore.train import LossMonitor, Model
 rng = np.random.default_rng(11)
 images = rng.random((96, 1, 32, 32)).astype(np.float32)
 labels = rng.integers(0, 10, 96).astype(np.int32)
+mindspore.set_context(mode=mindspore.GRAPH_MODE)
 mindspore.set_seed(1)
 
 

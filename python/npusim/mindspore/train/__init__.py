@@ -6,6 +6,7 @@ import numpy as np
 
 from ... import _engine
 from ...errors import Unsupported
+from .. import context
 from ..common import seed as seed_rules
 from .callback import Callback, LossMonitor, RunContext, _CallbackParams
 
@@ -30,11 +31,13 @@ class Model:
         opt_kind, opt_args = self.optimizer._optimizer_spec()
         seed = seed_rules.get_seed()
         nodes, output = trace(self.network)
+        mode = "graph" if context.get_context("mode") == context.GRAPH_MODE else "pynative"
+        determinism = "on" if context.get_context("deterministic") == "ON" else "off"
         shape = list(data.shape[1:])
         # The dataset section only sizes the step: training reads the arrays given.
         return "\n".join([
             f"seed: {seed}" if seed is not None else "",
-            'context: {mode: graph, device: ascend910, determinism: "on"}',
+            f'context: {{mode: {mode}, device: ascend910, determinism: "{determinism}"}}',
             "dataset:",
             f"  source: {{synthetic: {{count: {len(dataset.labels)}, shape: {shape}, classes: {int(dataset.labels.max()) + 1}}}}}",
             f"  batch: {{batch_size: {dataset.batch_size}, drop_remainder: {_yaml(dataset.drop_remainder)}}}",
