@@ -352,3 +352,20 @@ public func npusim_model_train_arrays(_ handle: OpaquePointer?, _ data: OpaquePo
                           datasetSinkMode: sink < 0 ? p.sink : sink == 1, sinkSize: sinkSize != 0 ? Int(sinkSize) : -1)
     }
 }
+
+/// `Model.eval` on a dataset of the arrays `data` and `labels` (`batch(batchSize, dropRemainder)`,
+/// no shuffle): the model's metrics (the script's `eval.metrics`) in order, into `values` (room
+/// for `count`).
+@_cdecl("npusim_model_eval_arrays")
+public func npusim_model_eval_arrays(_ handle: OpaquePointer?, _ data: OpaquePointer?, _ labels: OpaquePointer?, _ batchSize: Int64,
+                                     _ dropRemainder: Int32, _ values: UnsafeMutablePointer<Double>?, _ count: Int32) -> Int32 {
+    guarded {
+        let m = try model(handle)
+        guard batchSize >= 1 else { throw ABIError(message: "batch_size must be at least 1, got \(batchSize)") }
+        let source = try TensorSource(data: try box(data).tensor, labels: try box(labels).tensor)
+        let dataset = try Dataset(source: source, batchSize: Int(batchSize), dropRemainder: dropRemainder == 1)
+        let results = try m.prepared.model.eval(dataset)
+        guard let values, Int(count) >= results.count else { throw ABIError(message: "the model has \(results.count) metrics; the buffer has room for \(count)") }
+        for (k, r) in results.enumerated() { values[k] = r.value }
+    }
+}

@@ -103,6 +103,8 @@ def _load():
     lib.npusim_model_set_parameter.restype = i32
     lib.npusim_model_train_arrays.argtypes = [ptr, ptr, ptr, i64, i32, i32, i64, i32, i64, _CALLBACK, ptr]
     lib.npusim_model_train_arrays.restype = i32
+    lib.npusim_model_eval_arrays.argtypes = [ptr, ptr, ptr, i64, i32, ctypes.POINTER(dbl), i32]
+    lib.npusim_model_eval_arrays.restype = i32
     if lib.npusim_abi_version() != ABI_VERSION:
         raise ImportError(f"{path} speaks ABI {lib.npusim_abi_version()}, these bindings {ABI_VERSION}: rebuild with `make python`")
     return lib
@@ -246,3 +248,10 @@ class ScriptModel:
         if failure:
             raise failure[0]
         _check(status)
+
+    def eval_arrays(self, data, labels, batch_size, drop_remainder, count):
+        """``Model.eval`` on the arrays: the script's metrics, in order (``count`` of them)."""
+        d, l = Tensor(np.asarray(data, dtype=np.float32)), Tensor(np.asarray(labels, dtype=np.int32))
+        out = (ctypes.c_double * count)()
+        _check(_lib.npusim_model_eval_arrays(self._handle, d._handle, l._handle, int(batch_size), int(bool(drop_remainder)), out, count))
+        return list(out)

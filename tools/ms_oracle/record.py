@@ -5,7 +5,7 @@
 
 runs SCRIPT under the real MindSpore on one CPU thread and writes
 python/tests/goldens/<script>.json: MindSpore's version, the command, the LossMonitor lines
-it printed, and the name and SHA-256 of every parameter's initial value (taken when
+and printed evaluations, and the name and SHA-256 of every parameter's initial value (taken when
 Model.train starts). python/tests/test_goldens.py runs the same script on NPUSim and compares.
 """
 import contextlib
@@ -42,7 +42,8 @@ def main():
     with contextlib.redirect_stdout(out):
         sys.argv = [script]
         runpy.run_path(script, run_name="__main__")
-    lines = [line for line in out.getvalue().splitlines() if line.startswith("epoch: ")]
+    # LossMonitor's lines and printed evaluations (`print(model.eval(...))`: a dict).
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("epoch: ") or line.startswith("{")]
     golden = {"mindspore": mindspore.__version__, "command": f"python tools/ms_oracle/record.py {script}",
               "lines": lines, "parameters": parameters}
     target = os.path.join(os.path.dirname(__file__), "..", "..", "python", "tests", "goldens",

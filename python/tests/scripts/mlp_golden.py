@@ -5,7 +5,7 @@ import numpy as np
 import mindspore
 from mindspore import nn
 from mindspore.dataset import NumpySlicesDataset
-from mindspore.train import LossMonitor, Model
+from mindspore.train import Accuracy, Loss, LossMonitor, Model
 
 rng = np.random.default_rng(5)  # independent of numpy's global generator, which set_seed seeds
 data = rng.standard_normal((160, 784)).astype(np.float32)
@@ -29,5 +29,6 @@ net = MLP()
 loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
 opt = nn.Momentum(net.trainable_params(), learning_rate=0.01, momentum=0.9)
 dataset = NumpySlicesDataset((data, labels), shuffle=True).batch(32, drop_remainder=True)
-model = Model(net, loss, opt)
+model = Model(net, loss, opt, metrics={"Accuracy": Accuracy(), "Loss": Loss()})
 model.train(3, dataset, callbacks=[LossMonitor(2)], dataset_sink_mode=False)
+print(model.eval(dataset))

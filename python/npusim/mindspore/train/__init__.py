@@ -9,6 +9,7 @@ from ...errors import Unsupported
 from .. import context
 from ..common import seed as seed_rules
 from .callback import Callback, LossMonitor, RunContext, _CallbackParams
+from .metrics import Accuracy, Loss, Metric
 
 
 from ..nn._tracing import _mapping, _yaml, trace
@@ -21,9 +22,21 @@ class Model:
     def __init__(self, network, loss_fn=None, optimizer=None, metrics=None, eval_network=None, amp_level="O0", **kwargs):
         if loss_fn is None or optimizer is None:
             raise Unsupported("Model without loss_fn or optimizer")
-        if metrics or eval_network is not None or amp_level != "O0" or kwargs:
-            raise Unsupported("Model with metrics, eval_network, amp_level or other options")
+        if eval_network is not None or amp_level != "O0" or kwargs:
+            raise Unsupported("Model with eval_network, amp_level or other options")
         self.network, self.loss_fn, self.optimizer = network, loss_fn, optimizer
+        # The metrics by the names eval reports them under, each the engine's metric name.
+        if metrics is None:
+            self._metrics = {}
+        elif isinstance(metrics, dict):
+            self._metrics = {k: m._engine_name for k, m in metrics.items()}
+        else:
+            names = {"accuracy": "Accuracy", "acc": "Accuracy", "loss": "Loss"}
+            unknown = [m for m in metrics if str(m).lower() not in names]
+            if unknown:
+                raise Unsupported(f"metrics {unknown}", "Accuracy and Loss so far")
+            self._metrics = {m: names[str(m).lower()] for m in metrics}
+        self._engine = None
 
     def _script(self, dataset):
         data = dataset.data
@@ -47,9 +60,34 @@ class Model:
             f"  output: {output}",
             f"loss: {{{loss_kind}: {_mapping(loss_args)}}}",
             f"optimizer: {{{opt_kind}: {_mapping(opt_args)}}}",
+            *self._eval_section(dataset),
             "train: {epochs: 1}",
             "",
         ])
+
+    def _eval_section(self, dataset):
+        if not self._metrics:
+            return []
+        return ["eval:",
+                f"  dataset: {{source: {{synthetic: {{count: {len(dataset.labels)}, shape: {list(dataset.data.shape[1:])}, classes: {int(dataset.labels.max()) + 1}}}}}, "
+                f"batch: {{batch_size: {dataset.batch_size}, drop_remainder: true}}}}",
+                f"  metrics: [{', '.join(sorted(set(self._metrics.values())))}]"]
+
+    def eval(self, valid_dataset, callbacks=None, dataset_sink_mode=False):
+        """``Model.eval``: the metrics by their names, computed by the engine's Model.eval on the
+        trained (or, before training, the initial) parameters."""
+        if not self._metrics:
+            raise ValueError("For Model.eval, the model argument 'metrics' can not be None or empty, you should set the argument 'metrics' for model.")
+        if callbacks:
+            raise Unsupported("Model.eval with callbacks")
+        if self._engine is None:
+            self._engine = _engine.ScriptModel(self._script(valid_dataset), file="<model>")
+            for name, p in self.network.parameters_and_names():
+                self._engine.set_parameter(name, p.asnumpy())
+        order = sorted(set(self._metrics.values()))
+        values = self._engine.eval_arrays(valid_dataset.data, valid_dataset.labels, valid_dataset.batch_size, valid_dataset.drop_remainder, len(order))
+        by_name = dict(zip(order, values))
+        return {k: by_name[v] for k, v in self._metrics.items()}
 
     def train(self, epoch, train_dataset, callbacks=None, dataset_sink_mode=False, sink_size=-1, initial_epoch=0):
         if initial_epoch:
