@@ -39,38 +39,39 @@ class Model:
         self._engine = None
 
     def _script(self, dataset):
-        data = dataset.data
         loss_kind, loss_args = self.loss_fn._loss_spec()
         opt_kind, opt_args = self.optimizer._optimizer_spec()
         seed = seed_rules.get_seed()
         nodes, output = trace(self.network)
         mode = "graph" if context.get_context("mode") == context.GRAPH_MODE else "pynative"
         determinism = "on" if context.get_context("deterministic") == "ON" else "off"
-        shape = list(data.shape[1:])
-        # The dataset section only sizes the step: training reads the arrays given.
+        if hasattr(dataset, "_spec"):
+            section = dataset._spec()  # a file dataset: the engine's pipeline reads it
+        else:
+            # Arrays: the section only sizes the step; training reads the arrays given.
+            section = ["dataset:",
+                       f"  source: {{synthetic: {{count: {len(dataset.labels)}, shape: {list(dataset.data.shape[1:])}, classes: {int(dataset.labels.max()) + 1}}}}}",
+                       f"  batch: {{batch_size: {dataset.batch_size}, drop_remainder: {_yaml(dataset.drop_remainder)}}}"]
         return "\n".join([
             f"seed: {seed}" if seed is not None else "",
             f'context: {{mode: {mode}, device: ascend910, determinism: "{determinism}"}}',
-            "dataset:",
-            f"  source: {{synthetic: {{count: {len(dataset.labels)}, shape: {shape}, classes: {int(dataset.labels.max()) + 1}}}}}",
-            f"  batch: {{batch_size: {dataset.batch_size}, drop_remainder: {_yaml(dataset.drop_remainder)}}}",
+            *section,
             "network:",
             "  nodes:",
             *nodes,
             f"  output: {output}",
             f"loss: {{{loss_kind}: {_mapping(loss_args)}}}",
             f"optimizer: {{{opt_kind}: {_mapping(opt_args)}}}",
-            *self._eval_section(dataset),
+            *self._eval_section(section),
             "train: {epochs: 1}",
             "",
         ])
 
-    def _eval_section(self, dataset):
+    def _eval_section(self, dataset_section):
+        """The script's `eval:`: the metrics, over the training data's section (eval reads its own)."""
         if not self._metrics:
             return []
-        return ["eval:",
-                f"  dataset: {{source: {{synthetic: {{count: {len(dataset.labels)}, shape: {list(dataset.data.shape[1:])}, classes: {int(dataset.labels.max()) + 1}}}}}, "
-                f"batch: {{batch_size: {dataset.batch_size}, drop_remainder: true}}}}",
+        return ["eval:", *["  " + line for line in dataset_section],
                 f"  metrics: [{', '.join(sorted(set(self._metrics.values())))}]"]
 
     def eval(self, valid_dataset, callbacks=None, dataset_sink_mode=False):
@@ -80,6 +81,8 @@ class Model:
             raise ValueError("For Model.eval, the model argument 'metrics' can not be None or empty, you should set the argument 'metrics' for model.")
         if callbacks:
             raise Unsupported("Model.eval with callbacks")
+        if hasattr(valid_dataset, "_spec"):
+            raise Unsupported(f"Model.eval on {type(valid_dataset).__name__}", "NumpySlicesDataset so far")
         if self._engine is None:
             self._engine = _engine.ScriptModel(self._script(valid_dataset), file="<model>")
             for name, p in self.network.parameters_and_names():
@@ -106,6 +109,6 @@ class Model:
                 getattr(c, name)(run)
             return run.get_stop_requested()
 
-        engine.train(epochs=epoch, callback=hook, sink=dataset_sink_mode, sink_size=sink_size if sink_size != -1 else 0,
-                     arrays=train_dataset._arrays())
+        arrays = None if hasattr(train_dataset, "_spec") else train_dataset._arrays()
+        engine.train(epochs=epoch, callback=hook, sink=dataset_sink_mode, sink_size=sink_size if sink_size != -1 else 0, arrays=arrays)
         self._engine = engine
