@@ -59,3 +59,21 @@ def test_cells_draw_the_engines_initial_parameters_and_set_parameter_replaces_th
         assert twin.parameter(name).tobytes() == p.asnumpy().tobytes(), name
     twin.set_parameter("fc2.bias", np.arange(10, dtype=np.float32))
     assert twin.parameter("fc2.bias").tolist() == list(range(10))
+
+
+def test_after_train_the_cells_hold_the_trained_parameters():
+    import npusim.mindspore as mindspore
+    from npusim.mindspore import nn
+    from npusim.mindspore.dataset import NumpySlicesDataset
+    from npusim.mindspore.train import Model
+
+    mindspore.set_seed(2)
+    net = nn.SequentialCell([nn.Dense(4, 3), nn.ReLU(), nn.Dense(3, 2)])
+    before = net._cells["0"].weight.asnumpy().copy()
+    rng = np.random.default_rng(1)
+    data = NumpySlicesDataset((rng.standard_normal((16, 4)).astype(np.float32), rng.integers(0, 2, 16).astype(np.int32)), shuffle=False).batch(4)
+    model = Model(net, nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean"), nn.SGD(net.trainable_params(), 0.5))
+    model.train(2, data)
+    after = net._cells["0"].weight.asnumpy()
+    assert not np.array_equal(before, after)
+    assert after.tobytes() == model._engine.parameter("0.weight").tobytes()

@@ -8,6 +8,7 @@ from ... import _engine
 from ...errors import Unsupported
 from .. import context
 from ..common import seed as seed_rules
+from ..common.tensor import Tensor
 from .callback import Callback, LossMonitor, RunContext, _CallbackParams
 from .metrics import Accuracy, Loss, Metric
 
@@ -110,5 +111,10 @@ class Model:
             return run.get_stop_requested()
 
         arrays = None if hasattr(train_dataset, "_spec") else train_dataset._arrays()
-        engine.train(epochs=epoch, callback=hook, sink=dataset_sink_mode, sink_size=sink_size if sink_size != -1 else 0, arrays=arrays)
-        self._engine = engine
+        try:
+            engine.train(epochs=epoch, callback=hook, sink=dataset_sink_mode, sink_size=sink_size if sink_size != -1 else 0, arrays=arrays)
+        finally:
+            # The network's Parameters hold the trained values, as MindSpore's do after train.
+            for name, p in self.network.parameters_and_names():
+                p.data = Tensor(engine.parameter(name))
+            self._engine = engine
