@@ -369,3 +369,84 @@ public func npusim_model_eval_arrays(_ handle: OpaquePointer?, _ data: OpaquePoi
         for (k, r) in results.enumerated() { values[k] = r.value }
     }
 }
+
+// MARK: Checkpoints
+
+/// The named tensors of a checkpoint file, in file order.
+final class CheckpointBox {
+    let entries: [(name: String, tensor: Tensor)]
+    let names: [UnsafeMutablePointer<CChar>]
+    init(_ entries: [(name: String, tensor: Tensor)]) {
+        self.entries = entries
+        names = entries.map { strdup($0.name)! }
+    }
+    deinit { names.forEach { free($0) } }
+}
+
+/// Reads a checkpoint: MindSpore's `.ckpt` (`mindspore.load_checkpoint`'s format) or, for any
+/// other name, safetensors (names sorted).
+@_cdecl("npusim_checkpoint_read")
+public func npusim_checkpoint_read(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let path, let out else { throw ABIError(message: "the path or out pointer is null") }
+        let file = String(cString: path)
+        let bytes: [UInt8]
+        bytes = try readUserFile(file, what: "checkpoint", limit: Checkpoint.fileLimit)
+        let entries: [(name: String, tensor: Tensor)]
+        switch Checkpoint.Format(path: file) {
+        case .mindspore: entries = try MindSporeCheckpoint.decode(bytes, file: file).tensors
+        case .safetensors: entries = try Safetensors.decode(bytes, file: file).tensors.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+        out.pointee = OpaquePointer(Unmanaged.passRetained(CheckpointBox(entries)).toOpaque())
+    }
+}
+
+/// The number of tensors in a checkpoint read by `npusim_checkpoint_read`.
+@_cdecl("npusim_checkpoint_count")
+public func npusim_checkpoint_count(_ handle: OpaquePointer?) -> Int32 {
+    guard let handle else { return 0 }
+    return Int32(Unmanaged<CheckpointBox>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue().entries.count)
+}
+
+/// Entry `index`: its name (valid while the checkpoint handle is) and a new tensor handle.
+@_cdecl("npusim_checkpoint_entry")
+public func npusim_checkpoint_entry(_ handle: OpaquePointer?, _ index: Int32, _ name: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                    _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let handle, let name, let out else { throw ABIError(message: "a handle or out pointer is null") }
+        let c = Unmanaged<CheckpointBox>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+        guard c.entries.indices.contains(Int(index)) else { throw ABIError(message: "entry \(index) of \(c.entries.count)") }
+        name.pointee = UnsafePointer(c.names[Int(index)])
+        out.pointee = OpaquePointer(Unmanaged.passRetained(TensorBox(c.entries[Int(index)].tensor)).toOpaque())
+    }
+}
+
+/// Releases a checkpoint handle.
+@_cdecl("npusim_checkpoint_free")
+public func npusim_checkpoint_free(_ handle: OpaquePointer?) {
+    guard let handle else { return }
+    Unmanaged<CheckpointBox>.fromOpaque(UnsafeRawPointer(handle)).release()
+}
+
+/// Writes `count` named tensors to `path` durably (a temporary file, fsync, rename): MindSpore's
+/// `.ckpt` format (`mindspore.save_checkpoint`'s), in the order given, or safetensors for any
+/// other name.
+@_cdecl("npusim_checkpoint_write")
+public func npusim_checkpoint_write(_ path: UnsafePointer<CChar>?, _ count: Int32, _ names: UnsafePointer<UnsafePointer<CChar>?>?,
+                                    _ tensors: UnsafePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let path, count >= 0, count == 0 || (names != nil && tensors != nil) else { throw ABIError(message: "the path, names or tensors are null") }
+        var entries: [(name: String, tensor: Tensor)] = []
+        for k in 0..<Int(count) {
+            guard let n = names![k] else { throw ABIError(message: "name \(k) is null") }
+            entries.append((String(cString: n), try box(tensors![k]).tensor))
+        }
+        let file = String(cString: path)
+        let bytes: [UInt8]
+        switch Checkpoint.Format(path: file) {
+        case .mindspore: bytes = MindSporeCheckpoint.encode(entries)
+        case .safetensors: bytes = Safetensors.encode(Dictionary(entries.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a }))
+        }
+        do { try writeDurably(bytes, to: file) } catch { throw CheckpointError("\(error)") }
+    }
+}

@@ -105,6 +105,16 @@ def _load():
     lib.npusim_model_train_arrays.restype = i32
     lib.npusim_model_eval_arrays.argtypes = [ptr, ptr, ptr, i64, i32, ctypes.POINTER(dbl), i32]
     lib.npusim_model_eval_arrays.restype = i32
+    lib.npusim_checkpoint_read.argtypes = [ctypes.c_char_p, ctypes.POINTER(ptr)]
+    lib.npusim_checkpoint_read.restype = i32
+    lib.npusim_checkpoint_count.argtypes = [ptr]
+    lib.npusim_checkpoint_count.restype = i32
+    lib.npusim_checkpoint_entry.argtypes = [ptr, i32, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ptr)]
+    lib.npusim_checkpoint_entry.restype = i32
+    lib.npusim_checkpoint_free.argtypes = [ptr]
+    lib.npusim_checkpoint_free.restype = None
+    lib.npusim_checkpoint_write.argtypes = [ctypes.c_char_p, i32, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ptr)]
+    lib.npusim_checkpoint_write.restype = i32
     if lib.npusim_abi_version() != ABI_VERSION:
         raise ImportError(f"{path} speaks ABI {lib.npusim_abi_version()}, these bindings {ABI_VERSION}: rebuild with `make python`")
     return lib
@@ -189,6 +199,29 @@ def random_op(name, seed, seed2, shape=(), a=float("nan"), b=float("nan"), input
     _check(_lib.npusim_random_op(name.encode(), int(seed), int(seed2), dims, n, float(a), float(b),
                                  input._handle if input is not None else None, ctypes.byref(out)))
     return Tensor(_handle=out)
+
+
+def read_checkpoint(path):
+    """The (name, numpy array) pairs of a checkpoint: MindSpore's ``.ckpt`` or safetensors."""
+    handle = ctypes.c_void_p()
+    _check(_lib.npusim_checkpoint_read(os.fspath(path).encode(), ctypes.byref(handle)))
+    try:
+        out = []
+        for k in range(_lib.npusim_checkpoint_count(handle)):
+            name, t = ctypes.c_char_p(), ctypes.c_void_p()
+            _check(_lib.npusim_checkpoint_entry(handle, k, ctypes.byref(name), ctypes.byref(t)))
+            out.append((name.value.decode(), Tensor(_handle=t).numpy()))
+        return out
+    finally:
+        _lib.npusim_checkpoint_free(handle)
+
+
+def write_checkpoint(path, entries):
+    """Writes (name, array) pairs durably: MindSpore's ``.ckpt`` for a ``.ckpt`` name, else safetensors."""
+    tensors = [Tensor(np.asarray(a)) for _, a in entries]  # alive until the call returns
+    names = (ctypes.c_char_p * max(len(entries), 1))(*[n.encode() for n, _ in entries])
+    handles = (ctypes.c_void_p * max(len(entries), 1))(*[t._handle for t in tensors])
+    _check(_lib.npusim_checkpoint_write(os.fspath(path).encode(), len(entries), names, handles))
 
 
 class ScriptModel:

@@ -11,6 +11,7 @@ from ..common import seed as seed_rules
 from ..common.tensor import Tensor
 from .callback import Callback, LossMonitor, RunContext, _CallbackParams
 from .metrics import Accuracy, Loss, Metric
+from .serialization import load_checkpoint, load_param_into_net, save_checkpoint
 
 
 from ..nn._tracing import _mapping, _yaml, trace
