@@ -22,7 +22,7 @@ import NPUTrain
 
 /// The ABI's version.
 @_cdecl("npusim_abi_version")
-public func npusim_abi_version() -> Int32 { 1 }
+public func npusim_abi_version() -> Int32 { 2 }
 
 /// The status codes of the ABI.
 enum Status: Int32 {
@@ -278,10 +278,11 @@ public func npusim_model_parameter(_ handle: OpaquePointer?, _ name: UnsafePoint
 
 /// A callback of `npusim_model_train`: `hook` 0 on_train_begin, 1 on_train_epoch_begin, 2
 /// on_train_step_begin, 3 on_train_step_end, 4 on_train_epoch_end, 5 on_train_end, with
-/// `cb_params`' cur_epoch_num, cur_step_num, batch_num and the loss (NaN before the first step).
+/// `cb_params`' cur_epoch_num, cur_step_num, batch_num, the loss (NaN before the first step) and
+/// card 0's simulated host time in seconds (what NPUSim's TimeMonitor measures).
 /// Returns 0 to go on, 1 to request a stop (`run_context.request_stop()`), −1 for an error the
 /// caller keeps (training stops; the call returns 1 with "a callback failed").
-public typealias ModelCallback = @convention(c) (UnsafeMutableRawPointer?, Int32, Int64, Int64, Int64, Double) -> Int32
+public typealias ModelCallback = @convention(c) (UnsafeMutableRawPointer?, Int32, Int64, Int64, Int64, Double, Double) -> Int32
 
 /// Bridges `Model.train`'s hooks to a C callback.
 final class CallbackBridge: Callback {
@@ -290,7 +291,8 @@ final class CallbackBridge: Callback {
     init(_ function: @escaping ModelCallback, _ user: UnsafeMutableRawPointer?) { (self.function, self.user) = (function, user) }
     func call(_ hook: Int32, _ run: RunContext) throws {
         let p = run.cbParams
-        let status = function(user, hook, Int64(p.curEpochNum), Int64(p.curStepNum), Int64(p.batchNum), p.loss.map(Double.init) ?? .nan)
+        let status = function(user, hook, Int64(p.curEpochNum), Int64(p.curStepNum), Int64(p.batchNum), p.loss.map(Double.init) ?? .nan,
+                              p.device.hostTime.seconds)
         if status == 1 { run.requestStop() }
         if status < 0 { throw CallbackError("a callback failed at \(["on_train_begin", "on_train_epoch_begin", "on_train_step_begin", "on_train_step_end", "on_train_epoch_end", "on_train_end"][Int(hook)])") }
     }

@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 #: The ABI version these bindings speak.
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 _DTYPES = [np.float32, np.float16, np.int32, np.int64, np.bool_]
 
@@ -46,8 +46,10 @@ def _best_coretype():
     return None
 
 
-#: The C type of a training callback: (user, hook, cur_epoch_num, cur_step_num, batch_num, loss) -> status.
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_double)
+#: The C type of a training callback: (user, hook, cur_epoch_num, cur_step_num, batch_num, loss,
+#: simulated seconds) -> status.
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
+                             ctypes.c_double)
 
 #: MindSpore's train hooks, by the code the engine calls them with.
 HOOKS = ["on_train_begin", "on_train_epoch_begin", "on_train_step_begin", "on_train_step_end", "on_train_epoch_end", "on_train_end"]
@@ -257,11 +259,13 @@ class ScriptModel:
     def train(self, epochs=0, callback=None, sink=None, sink_size=0, arrays=None):
         """``Model.train``: ``callback(hook, cur_epoch_num, cur_step_num, batch_num, loss)`` is
         called at every hook (names in ``HOOKS``); it returns True to request a stop. An exception
-        it raises stops training and is raised here. ``arrays`` = (data, labels, batch_size,
+        it raises stops training and is raised here; ``simulated_seconds`` is card 0's simulated
+        host time at the hook. ``arrays`` = (data, labels, batch_size,
         drop_remainder, shuffle) trains on those instead of the script's dataset."""
         failure = []
 
-        def bridge(user, hook, epoch, step, batch_num, loss):
+        def bridge(user, hook, epoch, step, batch_num, loss, seconds):
+            self.simulated_seconds = seconds
             try:
                 return 1 if callback(HOOKS[hook], epoch, step, batch_num, loss) else 0
             except BaseException as e:  # re-raised below, after the engine has stopped

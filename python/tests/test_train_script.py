@@ -77,3 +77,22 @@ def test_after_train_the_cells_hold_the_trained_parameters():
     after = net._cells["0"].weight.asnumpy()
     assert not np.array_equal(before, after)
     assert after.tobytes() == model._engine.parameter("0.weight").tobytes()
+
+
+def test_time_monitor_prints_mindspores_line_with_the_cards_time(capsys):
+    import npusim.mindspore as mindspore
+    from npusim.mindspore import nn
+    from npusim.mindspore.dataset import NumpySlicesDataset
+    from npusim.mindspore.train import Model, TimeMonitor
+
+    mindspore.set_seed(2)
+    net = nn.SequentialCell([nn.Dense(4, 3), nn.ReLU(), nn.Dense(3, 2)])
+    rng = np.random.default_rng(1)
+    data = NumpySlicesDataset((rng.standard_normal((16, 4)).astype(np.float32), rng.integers(0, 2, 16).astype(np.int32))).batch(4)
+    Model(net, nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean"), nn.SGD(net.trainable_params(), 0.1)).train(2, data, callbacks=[TimeMonitor()])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(l.startswith("Train epoch time: ") and " ms, per step time: " in l for l in lines)
+    epoch_ms = [float(l.split()[3]) for l in lines]
+    step_ms = [float(l.split()[8]) for l in lines]
+    # Four steps an epoch, on the simulated card: positive times, a quarter per step.
+    assert all(t > 0 for t in epoch_ms) and all(abs(e / 4 - s) < 0.002 for e, s in zip(epoch_ms, step_ms))

@@ -9,7 +9,7 @@ from ...errors import Unsupported
 from .. import context
 from ..common import seed as seed_rules
 from ..common.tensor import Tensor
-from .callback import Callback, LossMonitor, RunContext, _CallbackParams
+from .callback import Callback, LossMonitor, RunContext, TimeMonitor, _CallbackParams
 from .metrics import Accuracy, Loss, Metric
 from .serialization import load_checkpoint, load_param_into_net, save_checkpoint
 
@@ -106,6 +106,7 @@ class Model:
 
         def hook(name, cur_epoch, cur_step, batch_num, loss):
             params.cur_epoch_num, params.cur_step_num, params.batch_num = cur_epoch, cur_step, batch_num
+            params.simulated_seconds = engine.simulated_seconds
             params.net_outputs = None if np.isnan(loss) and name != "on_train_step_end" else loss
             for c in callbacks:
                 getattr(c, name)(run)

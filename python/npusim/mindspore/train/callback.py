@@ -24,6 +24,8 @@ class _CallbackParams:
         self.cur_step_num = 0
         self.batch_num = 0
         self.net_outputs = None
+        #: NPUSim's: card 0's simulated host time in seconds at this hook.
+        self.simulated_seconds = 0.0
 
     def get(self, key, default=None):
         return getattr(self, key, default)
@@ -81,3 +83,27 @@ class LossMonitor(Callback):
         if self._per_print_times != 0 and p.cur_step_num - self._last_print_time >= self._per_print_times:
             self._last_print_time = p.cur_step_num
             print(f"epoch: {p.cur_epoch_num} step: {step}, loss is {loss}", flush=True)
+
+
+class TimeMonitor(Callback):
+    """MindSpore 2.10's TimeMonitor: after each epoch ``Train epoch time: T ms, per step time: S
+    ms``, S = T / batch_num, with the card's simulated time (NPUSim measures the card, not the
+    host's wall clock)."""
+
+    def __init__(self, data_size=None, data_time=False):
+        if data_time:
+            from ...errors import Unsupported
+            raise Unsupported("TimeMonitor(data_time=True)")
+        self.data_size = data_size
+        self._start = 0.0
+
+    def epoch_begin(self, run_context):
+        self._start = run_context.original_args().simulated_seconds
+
+    def epoch_end(self, run_context):
+        p = run_context.original_args()
+        ms = (p.simulated_seconds - self._start) * 1000
+        steps = p.batch_num if isinstance(p.batch_num, int) and p.batch_num > 0 else self.data_size
+        if not isinstance(steps, int) or steps <= 0:
+            raise ValueError(f"For 'TimeMonitor', the 'data_size' must be a positive int, but got {steps}.")
+        print("{} epoch time: {:5.3f} ms, per step time: {:5.3f} ms".format(p.mode.title(), ms, ms / steps), flush=True)
