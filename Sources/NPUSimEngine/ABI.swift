@@ -312,11 +312,8 @@ public func npusim_model_train(_ handle: OpaquePointer?, _ epochs: Int64, _ sink
                                _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
     guarded {
         let m = try model(handle)
-        let p = m.prepared
-        let callbacks: [any Callback] = callback.map { [CallbackBridge($0, user)] } ?? []
-        try p.model.train(epochs: epochs > 0 ? Int(epochs) : p.epochs, dataset: p.dataset, callbacks: callbacks,
-                          datasetSinkMode: sink < 0 ? p.sink : sink == 1, sinkSize: sinkSize != 0 ? Int(sinkSize) : p.sinkSize,
-                          initialStep: p.resumed)
+        try train(m, on: m.prepared.dataset, epochs, sink, sinkSize, defaultSinkSize: m.prepared.sinkSize,
+                  initialStep: m.prepared.resumed, callback, user)
     }
 }
 
@@ -349,10 +346,19 @@ public func npusim_model_train_arrays(_ handle: OpaquePointer?, _ data: OpaquePo
         let source = try TensorSource(data: try box(data).tensor, labels: try box(labels).tensor)
         var dataset = try Dataset(source: source, shuffle: shuffle == 1, batchSize: Int(batchSize), dropRemainder: dropRemainder == 1)
         dataset.seed = p.dataset.seed
-        let callbacks: [any Callback] = callback.map { [CallbackBridge($0, user)] } ?? []
-        try p.model.train(epochs: epochs > 0 ? Int(epochs) : p.epochs, dataset: dataset, callbacks: callbacks,
-                          datasetSinkMode: sink < 0 ? p.sink : sink == 1, sinkSize: sinkSize != 0 ? Int(sinkSize) : -1)
+        try train(m, on: dataset, epochs, sink, sinkSize, defaultSinkSize: -1, initialStep: 0, callback, user)
     }
+}
+
+/// `Model.train` for the ABI's train calls: `epochs` ≤ 0 the script's, `sink` −1 the script's,
+/// `sinkSize` 0 `defaultSinkSize`; the C callback (if any) at every hook.
+private func train(_ m: ModelBox, on dataset: Dataset, _ epochs: Int64, _ sink: Int32, _ sinkSize: Int64, defaultSinkSize: Int,
+                   initialStep: Int, _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) throws {
+    let p = m.prepared
+    let callbacks: [any Callback] = callback.map { [CallbackBridge($0, user)] } ?? []
+    try p.model.train(epochs: epochs > 0 ? Int(epochs) : p.epochs, dataset: dataset, callbacks: callbacks,
+                      datasetSinkMode: sink < 0 ? p.sink : sink == 1, sinkSize: sinkSize != 0 ? Int(sinkSize) : defaultSinkSize,
+                      initialStep: initialStep)
 }
 
 /// `Model.eval` on a dataset of the arrays `data` and `labels` (`batch(batchSize, dropRemainder)`,
@@ -391,14 +397,7 @@ final class CheckpointBox {
 public func npusim_checkpoint_read(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded {
         guard let path, let out else { throw ABIError(message: "the path or out pointer is null") }
-        let file = String(cString: path)
-        let bytes: [UInt8]
-        bytes = try readUserFile(file, what: "checkpoint", limit: Checkpoint.fileLimit)
-        let entries: [(name: String, tensor: Tensor)]
-        switch Checkpoint.Format(path: file) {
-        case .mindspore: entries = try MindSporeCheckpoint.decode(bytes, file: file).tensors
-        case .safetensors: entries = try Safetensors.decode(bytes, file: file).tensors.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        }
+        let entries = try Checkpoint.read(String(cString: path))
         out.pointee = OpaquePointer(Unmanaged.passRetained(CheckpointBox(entries)).toOpaque())
     }
 }
@@ -443,12 +442,6 @@ public func npusim_checkpoint_write(_ path: UnsafePointer<CChar>?, _ count: Int3
             guard let n = names![k] else { throw ABIError(message: "name \(k) is null") }
             entries.append((String(cString: n), try box(tensors![k]).tensor))
         }
-        let file = String(cString: path)
-        let bytes: [UInt8]
-        switch Checkpoint.Format(path: file) {
-        case .mindspore: bytes = MindSporeCheckpoint.encode(entries)
-        case .safetensors: bytes = Safetensors.encode(Dictionary(entries.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a }))
-        }
-        do { try writeDurably(bytes, to: file) } catch { throw CheckpointError("\(error)") }
+        try Checkpoint.write(entries, to: String(cString: path))
     }
 }

@@ -43,18 +43,41 @@ public enum Checkpoint {
     /// Saves `store` to `path` after `step` steps (in `epoch`), in the format its name says.
     /// - Throws: `CheckpointError` naming the path and the system's reason.
     public static func save(_ store: ParameterStore, to path: String, step: Int, epoch: Int) throws {
+        var entries = store.names.map { (name: $0, tensor: store[$0]!) }
+        if Format(path: path) == .mindspore {
+            // MindSpore's optimizers keep the step count as `global_step`, int32[1].
+            entries.append((name: "global_step", tensor: try! Tensor(shape: [1], values: [Int32(clamping: step)])))
+        }
+        try write(entries, to: path, metadata: ["step": String(step), "epoch": String(epoch), "format": "npusim checkpoint 1"])
+    }
+
+    /// Writes named tensors to `path` durably (a temporary file, fsync, rename): MindSpore's
+    /// `.ckpt` in the order given, or safetensors (with `metadata`) for any other name.
+    /// - Throws: `CheckpointError` naming the path and the system's reason.
+    public static func write(_ entries: [(name: String, tensor: Tensor)], to path: String, metadata: [String: String] = [:]) throws {
         let bytes: [UInt8]
         switch Format(path: path) {
         case .safetensors:
-            var tensors: [String: Tensor] = [:]
-            for name in store.names { tensors[name] = store[name] }
-            bytes = Safetensors.encode(tensors, metadata: ["step": String(step), "epoch": String(epoch), "format": "npusim checkpoint 1"])
+            bytes = Safetensors.encode(Dictionary(entries.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a }), metadata: metadata)
         case .mindspore:
-            // MindSpore's optimizers keep the step count as `global_step`, int32[1].
-            let global = try! Tensor(shape: [1], values: [Int32(clamping: step)])
-            bytes = MindSporeCheckpoint.encode(store.names.map { ($0, store[$0]!) } + [("global_step", global)])
+            bytes = MindSporeCheckpoint.encode(entries)
         }
         do { try writeDurably(bytes, to: path) } catch { throw CheckpointError(error.message) }
+    }
+
+    /// The named tensors of the checkpoint at `path`: a `.ckpt` in file order, safetensors by name.
+    /// - Throws: `CheckpointError` naming the file and what is wrong with it.
+    public static func read(_ path: String) throws -> [(name: String, tensor: Tensor)] {
+        let bytes: [UInt8]
+        do { bytes = try readUserFile(path, what: "checkpoint", limit: fileLimit) } catch { throw CheckpointError("\(path): \(error.message)") }
+        switch Format(path: path) {
+        case .mindspore:
+            do { return try MindSporeCheckpoint.decode(bytes, file: path).tensors } catch { throw CheckpointError(error.message) }
+        case .safetensors:
+            do { return try Safetensors.decode(bytes, file: path).tensors.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } } catch {
+                throw CheckpointError(error.message)
+            }
+        }
     }
 
     /// Loads the checkpoint at `path` into `store`.
