@@ -439,6 +439,7 @@ public struct Dataset {
             state.nextEpoch = 1
             while state.nextEpoch < epoch {
                 var spare = MT19937(seed: 0)
+                // Only the draws matter here; a sample the source cannot give fails when its epoch is read.
                 for i in self.order(epoch: state.nextEpoch, shuffleSeed: shuffleSeed) { _ = try? transformed(i, &spare) }
                 endEpoch()
             }
@@ -458,13 +459,6 @@ public struct Dataset {
 
         init(dataset: Dataset, order: [UInt32], skip: Int, random: Bool) {
             (self.dataset, self.order, self.skip, self.random) = (dataset, order, skip, random)
-        }
-
-        /// The batches left to read.
-        public var remaining: Int {
-            let left = order.count - start
-            let n = dataset.dropRemainder ? left / dataset.batchSize : (left + dataset.batchSize - 1) / dataset.batchSize
-            return Swift.max(0, n - skip)
         }
 
         /// The next batch; nil after the last.

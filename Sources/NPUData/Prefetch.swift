@@ -91,11 +91,4 @@ public final class Prefetcher: @unchecked Sendable {
         while running { condition.wait() }
         condition.unlock()
     }
-
-    /// Waits until the producer has ended (after its last batch or a cancel).
-    public func join() {
-        condition.lock()
-        while running { condition.wait() }
-        condition.unlock()
-    }
 }

@@ -41,15 +41,8 @@ public final class DeviceQueue {
     /// Batches waiting.
     public var count: Int { batches.count - head }
 
-    /// Pushes batches from `next` until the queue holds `min(capacity, wanted)` (a producer that
-    /// waits for free slots).
-    /// - Throws: what `next` throws.
-    public func fill(upTo wanted: Int, _ next: () throws -> [String: Tensor]) throws {
-        while count < min(capacity, wanted) { try push(try next()) }
-    }
-
-    /// `fill(upTo:)` whose batches of `types` are made by `next` only when a step takes them (in
-    /// the order pushed): the copies are simulated at push time as for any batch, but the host
+    /// Pushes batches of `types` until the queue holds `min(capacity, wanted)` (a producer that
+    /// waits for free slots), made by `next` only when a step takes them (in the order pushed): the copies are simulated at push time as for any batch, but the host
     /// holds the values of one batch at a time, whatever the queue's depth. `next` must stay valid
     /// until those batches are taken.
     public func fill(upTo wanted: Int, types: [String: TensorType], _ next: @escaping () throws -> [String: Tensor]) throws {
@@ -58,7 +51,7 @@ public final class DeviceQueue {
         }
     }
 
-    /// `fill(upTo:)` with batches of these types and no values (timing-only steps).
+    /// `fill(upTo:types:_:)` with batches of no values (timing-only steps).
     public func fill(upTo wanted: Int, shapes types: [String: TensorType]) throws {
         while count < min(capacity, wanted) { try push(shapes: types) }
     }

@@ -27,7 +27,9 @@ public final class CallbackParams {
     /// `epoch_num`: epochs this call runs (`epochs - initialEpoch`).
     public var epochNum = 0
     /// `net_outputs`: card 0's loss of the last step the host saw (nil before the first).
-    public var netOutputs: Tensor?
+    public var netOutputs: Tensor? { didSet { cachedLoss = nil } }
+    /// `loss` of the current `netOutputs`, read once however many callbacks ask.
+    private var cachedLoss: Float??
     /// `train` or `eval`.
     public var mode: RunMode = .train
     /// `dataset_sink_mode`.
@@ -74,9 +76,13 @@ public final class CallbackParams {
 
     /// `net_outputs` as LossMonitor reads it: `float(np.mean(loss))` (nil before the first step).
     public var loss: Float? {
-        guard let t = netOutputs else { return nil }
-        let v = t.doubles()
-        return v.count == 1 ? Float(v[0]) : Float(v.reduce(0, +) / Double(max(v.count, 1)))
+        if let cachedLoss { return cachedLoss }
+        let value = netOutputs.map { t -> Float in
+            let v = t.doubles()
+            return v.count == 1 ? Float(v[0]) : Float(v.reduce(0, +) / Double(max(v.count, 1)))
+        }
+        cachedLoss = .some(value)
+        return value
     }
 
     /// The step within the epoch, as MindSpore's callbacks compute it:
