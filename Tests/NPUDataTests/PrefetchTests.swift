@@ -36,18 +36,21 @@ import NPUTensor
             return Self.batch(counter.made)
         }
         _ = try ahead.next()
+        func made() -> Int {
+            counter.lock.lock()
+            defer { counter.lock.unlock() }
+            return counter.made
+        }
+        // One taken and four waiting (however slow the host), then the producer waits: at most one
+        // more is being made when the buffer is full.
+        let deadline = Date().addingTimeInterval(10)
+        while made() < 5 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         Thread.sleep(forTimeInterval: 0.05)
-        counter.lock.lock()
-        let made = counter.made
-        counter.lock.unlock()
-        // One taken, four waiting, and at most one more being made when the buffer was full.
-        #expect(made >= 5 && made <= 6)
+        #expect(made() >= 5 && made() <= 6)
         ahead.cancel()
-        counter.lock.lock()
-        let after = counter.made
-        counter.lock.unlock()
+        let after = made()
         Thread.sleep(forTimeInterval: 0.02)
-        #expect(counter.made == after)
+        #expect(made() == after)
     }
 
     @Test func anErrorArrivesInItsTurn() throws {
