@@ -4,7 +4,7 @@ BENCH_DIR  := .build/bench
 NPUSIM     := .build/release/npusim
 # apt-get needs root; use sudo when we are not root.
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PKGS   := libopenblas-dev zlib1g-dev pkg-config
+APT_PKGS   := libopenblas-dev zlib1g-dev pkg-config binutils
 
 .PHONY: all build setup test demo bench fuzz clean check-pictures study python python-test
 
@@ -39,7 +39,9 @@ PY     := $(PYVENV)/bin/python
 python: setup
 	$(SWIFT) build -c release --product NPUSimEngine $(SWIFT_LINK)
 	strip --strip-unneeded -o python/npusim/libnpusim.so .build/release/libNPUSimEngine.so
-	@test -x $(PY) || python3 -m venv $(PYVENV)
+	@# Debian's python3 makes virtual environments only with python3-venv installed.
+	@test -x $(PY) || python3 -m venv $(PYVENV) || { rm -rf $(PYVENV) && $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv && python3 -m venv $(PYVENV); }
 	@$(PY) -c "import numpy, pytest" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check numpy pytest
 	@$(PY) -c "import npusim" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check -e python/
 
