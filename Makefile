@@ -46,7 +46,7 @@ python: setup
 	@$(PY) -c "import npusim" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check -e python/
 
 python-test: python
-	$(PY) -m pytest -q python/tests
+	$(PY) -m pytest -q Tests/python
 
 test: setup python
 	$(SWIFT) test

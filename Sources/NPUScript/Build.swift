@@ -172,8 +172,15 @@ struct Builder {
         }
     }
 
-    func dataset(_ spec: Script.DatasetSpec? = nil) throws -> Dataset {
-        let d = spec ?? script.dataset
+    func dataset(_ spec: Script.DatasetSpec? = nil) throws -> Dataset { try (spec ?? script.dataset).make() }
+}
+
+extension Script.DatasetSpec {
+    /// The dataset this section describes: its source opened, its batching and transforms set.
+    /// - Throws: `DataError` (or the source's error) for a file that cannot be read or a
+    ///   transform that cannot take the samples.
+    public func make() throws -> Dataset {
+        let d = self
         let source: any DataSource
         switch d.source {
         case .npy(let data, let label): source = try NpySource(data: data, label: label)

@@ -165,6 +165,21 @@ public struct Script {
 
     /// Parses a script from YAML text; `file` names it in errors and anchors its relative paths.
     public static func parse(yaml: String, file: String) throws(ScriptError) -> Script {
+        try Reader(file: file).script(compose(yaml: yaml, file: file))
+    }
+
+    /// Parses a `dataset:` section alone (a YAML mapping whose one key is `dataset`), as `parse`
+    /// reads a script's: for a front end that iterates a dataset itself.
+    public static func parseDataset(yaml: String, file: String) throws(ScriptError) -> DatasetSpec {
+        let reader = Reader(file: file), root = try compose(yaml: yaml, file: file)
+        guard let section = try reader.mapping(root, "the document", valid: ["dataset"])["dataset"] else {
+            throw ScriptError(file: file, message: "the document has no 'dataset' section")
+        }
+        return try reader.dataset(section)
+    }
+
+    /// The YAML document's root node, with errors at their line and column.
+    static func compose(yaml: String, file: String) throws(ScriptError) -> Node {
         if let bad = unsupportedYAMLStructure(yaml) { throw ScriptError(file: file, line: bad.line, column: bad.column, message: bad.message) }
         let root: Node
         do {
@@ -182,7 +197,7 @@ public struct Script {
         } catch {
             throw ScriptError(file: file, message: "not valid YAML: \(error)")
         }
-        return try Reader(file: file).script(root)
+        return root
     }
 }
 

@@ -22,7 +22,7 @@ import NPUTrain
 
 /// The ABI's version.
 @_cdecl("npusim_abi_version")
-public func npusim_abi_version() -> Int32 { 2 }
+public func npusim_abi_version() -> Int32 { 3 }
 
 /// The status codes of the ABI.
 enum Status: Int32 {
@@ -49,7 +49,7 @@ public func npusim_last_error() -> UnsafePointer<CChar> {
 }
 
 /// Runs `body`, turning a thrown error into a status and the thread's last error.
-private func guarded(_ body: () throws -> Void) -> Int32 {
+func guarded(_ body: () throws -> Void) -> Int32 {
     do {
         try body()
         return Status.ok.rawValue
@@ -79,7 +79,7 @@ final class TensorBox {
     init(_ tensor: Tensor) { self.tensor = tensor }
 }
 
-private func box(_ handle: OpaquePointer?) throws -> TensorBox {
+func box(_ handle: OpaquePointer?) throws -> TensorBox {
     guard let handle else { throw ABIError(message: "the tensor handle is null") }
     return Unmanaged<TensorBox>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
 }

@@ -628,7 +628,7 @@ let mindSporePython: String? = {
 /// `npusim run SCRIPT.py`: the Python front end runs the user's script (`make python` made the
 /// environment; without it the error says how to make it).
 @Suite struct RunPythonTests {
-    static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../python/tests/scripts").standardized.path
+    static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Tests/python/scripts").standardized.path
     static let venv = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.venv/bin/python").standardized.path
 
     @Test func aPythonScriptRunsWithItsArgumentsAndErrorsAreOneLine() throws {

@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 #: The ABI version these bindings speak.
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 _DTYPES = [np.float32, np.float16, np.int32, np.int64, np.bool_]
 
@@ -117,6 +117,20 @@ def _load():
     lib.npusim_checkpoint_free.restype = None
     lib.npusim_checkpoint_write.argtypes = [ctypes.c_char_p, i32, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ptr)]
     lib.npusim_checkpoint_write.restype = i32
+    pp, i32p = ctypes.POINTER(ptr), ctypes.POINTER(i32)
+    for name, args in {
+        "npusim_eager_new": [ctypes.c_char_p, i32, i64, pp], "npusim_eager_record": [ptr, i32, i64],
+        "npusim_eager_op": [ptr, ctypes.c_char_p, ctypes.c_char_p, pp, i32, pp, i32, i32p],
+        "npusim_eager_grad": [ptr, ptr, pp, i32, ctypes.c_float, pp], "npusim_eager_sync": [ptr, ctypes.POINTER(dbl)],
+        "npusim_dataset_from_yaml": [ctypes.c_char_p, ctypes.c_char_p, pp], "npusim_dataset_from_arrays": [ptr, ptr, i64, i32, i32, pp],
+        "npusim_dataset_size": [ptr, ctypes.POINTER(i64)], "npusim_dataset_start": [ptr, i64, ctypes.c_uint32],
+        "npusim_dataset_next": [ptr, pp, pp],
+    }.items():
+        getattr(lib, name).argtypes = args
+        getattr(lib, name).restype = i32
+    for name in ("npusim_eager_free", "npusim_dataset_free"):
+        getattr(lib, name).argtypes = [ptr]
+        getattr(lib, name).restype = None
     if lib.npusim_abi_version() != ABI_VERSION:
         raise ImportError(f"{path} speaks ABI {lib.npusim_abi_version()}, these bindings {ABI_VERSION}: rebuild with `make python`")
     return lib
@@ -292,3 +306,91 @@ class ScriptModel:
         out = (ctypes.c_double * count)()
         _check(_lib.npusim_model_eval_arrays(self._handle, d._handle, l._handle, int(batch_size), int(bool(drop_remainder)), out, count))
         return list(out)
+
+
+class Eager:
+    """A PyNative context: ops run at once on a simulated card (``device`` a built-in profile,
+    ``determinism`` "off"/"on"/"strict", ``order_seed`` None for OS entropy); a gradient function
+    is recorded between ``record(step)`` and ``stop()``."""
+
+    def __init__(self, device="ascend910", determinism="off", order_seed=None):
+        out = ctypes.c_void_p()
+        _check(_lib.npusim_eager_new(device.encode(), ["off", "on", "strict"].index(determinism),
+                                     -1 if order_seed is None else int(order_seed), ctypes.byref(out)))
+        self._handle = out
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle and _lib is not None:
+            _lib.npusim_eager_free(handle)
+            self._handle = None
+
+    def op(self, type, inputs, attributes="{}"):
+        """Runs op ``type`` on the engine Tensors ``inputs``; its outputs as engine Tensors."""
+        n = len(inputs)
+        handles = (ctypes.c_void_p * max(n, 1))(*[t._handle for t in inputs])
+        outs, produced = (ctypes.c_void_p * 4)(), ctypes.c_int32()
+        _check(_lib.npusim_eager_op(self._handle, type.encode(), attributes.encode(), handles, n, outs, 4, ctypes.byref(produced)))
+        return [Tensor(_handle=ctypes.c_void_p(outs[k])) for k in range(produced.value)]
+
+    def record(self, step):
+        """Starts recording a gradient function as step ``step``."""
+        _check(_lib.npusim_eager_record(self._handle, 1, int(step)))
+
+    def stop(self):
+        """Ends the recording (its tape is forgotten)."""
+        _check(_lib.npusim_eager_record(self._handle, 0, 0))
+
+    def grad(self, loss, wrt, sens=1.0):
+        """d``loss``/d``wrt`` (engine Tensors) of the recorded function; zeros where it does not depend."""
+        n = len(wrt)
+        handles = (ctypes.c_void_p * max(n, 1))(*[t._handle for t in wrt])
+        outs = (ctypes.c_void_p * max(n, 1))()
+        _check(_lib.npusim_eager_grad(self._handle, loss._handle, handles, n, float(sens), outs))
+        return [Tensor(_handle=ctypes.c_void_p(outs[k])) for k in range(n)]
+
+    def sync(self):
+        """Waits (in simulated time) for the card; the host's simulated time in seconds."""
+        seconds = ctypes.c_double()
+        _check(_lib.npusim_eager_sync(self._handle, ctypes.byref(seconds)))
+        return seconds.value
+
+
+class Dataset:
+    """The engine's data pipeline, read batch by batch: from a ``dataset:`` section (``yaml``)
+    or from arrays (``arrays`` = data, labels, batch_size, drop_remainder, shuffle)."""
+
+    def __init__(self, yaml=None, file="<dataset>", arrays=None):
+        out = ctypes.c_void_p()
+        if arrays is not None:
+            data, labels, batch_size, drop_remainder, shuffle = arrays
+            d, l = Tensor(np.asarray(data, dtype=np.float32)), Tensor(np.asarray(labels, dtype=np.int32))
+            _check(_lib.npusim_dataset_from_arrays(d._handle, l._handle, int(batch_size), int(bool(drop_remainder)), int(bool(shuffle)),
+                                                   ctypes.byref(out)))
+        else:
+            _check(_lib.npusim_dataset_from_yaml(yaml.encode(), file.encode(), ctypes.byref(out)))
+        self._handle = out
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle and _lib is not None:
+            _lib.npusim_dataset_free(handle)
+            self._handle = None
+
+    def size(self):
+        """Batches per epoch."""
+        n = ctypes.c_int64()
+        _check(_lib.npusim_dataset_size(self._handle, ctypes.byref(n)))
+        return n.value
+
+    def start(self, epoch, seed):
+        """Starts reading ``epoch`` (from 1) with the dataset seed ``seed``."""
+        _check(_lib.npusim_dataset_start(self._handle, int(epoch), int(seed) & 0xFFFFFFFF))
+
+    def next(self):
+        """The next (data, labels) engine Tensors, or None after the epoch's last batch."""
+        d, l = ctypes.c_void_p(), ctypes.c_void_p()
+        _check(_lib.npusim_dataset_next(self._handle, ctypes.byref(d), ctypes.byref(l)))
+        if not d.value:
+            return None
+        return Tensor(_handle=d), Tensor(_handle=l)

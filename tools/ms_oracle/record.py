@@ -1,57 +1,60 @@
 """Records a test script's golden file from MindSpore 2.10 CPU: a developer tool, outside CI.
 
     python3 -m venv /tmp/msvenv && /tmp/msvenv/bin/pip install "mindspore==2.10.0" "numpy<2"
-    /tmp/msvenv/bin/python tools/ms_oracle/record.py python/tests/scripts/mlp_golden.py
+    /tmp/msvenv/bin/python tools/ms_oracle/record.py [--seed N] Tests/python/scripts/mlp_golden.py
 
-runs SCRIPT under the real MindSpore on one CPU thread and writes
-python/tests/goldens/<script>.json: MindSpore's version, the command, the LossMonitor lines
-and printed evaluations, and the name and SHA-256 of every parameter's initial value (taken when
-Model.train starts). python/tests/test_goldens.py runs the same script on NPUSim and compares.
+runs SCRIPT under the real MindSpore on one CPU thread (``--seed N``: as ``npusim run --seed N``
+does, every ``set_seed`` value replaced by N and ``set_seed(N)`` called first) and writes
+Tests/python/goldens/<script>.json: MindSpore's version, the command, the script's whole output,
+the LossMonitor lines and printed evaluations, every step's loss of a ``value_and_grad`` function,
+and the name and SHA-256 of every parameter's initial value (taken when ``Model.train`` starts
+or the gradient function is first called). Tests/python/test_goldens.py runs the same script on
+NPUSim and compares (goldens.py holds the hooks both sides use).
 """
 import contextlib
-import hashlib
 import io
 import json
 import os
 import runpy
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "python"))
+import goldens  # noqa: E402
+
 
 def main():
-    script = sys.argv[1]
+    args = sys.argv[1:]
+    seed = None
+    if args[:1] == ["--seed"]:
+        seed, args = int(args[1]), args[2:]
+    script = args[0]
+    os.environ["OMP_NUM_THREADS"] = "1"
     import mindspore
-    from mindspore.train import Model
 
     mindspore.set_context(device_target="CPU")
     try:
         mindspore.runtime.set_cpu_affinity(False)
     except Exception:
         pass
-    os.environ["OMP_NUM_THREADS"] = "1"
-    parameters = []
-    original = Model.train
-
-    def recording_train(self, *args, **kwargs):
-        if not parameters:
-            for p in self._network.trainable_params():
-                parameters.append([p.name, hashlib.sha256(p.asnumpy().tobytes()).hexdigest()])
-        return original(self, *args, **kwargs)
-
-    Model.train = recording_train
+    if seed is not None:
+        original_set_seed = mindspore.set_seed
+        original_set_seed(seed)
+        mindspore.set_seed = lambda _: original_set_seed(seed)
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    with goldens.Recorder(mindspore, lambda p: p.name) as recorder, contextlib.redirect_stdout(out):
         sys.argv = [script]
         runpy.run_path(script, run_name="__main__")
-    # LossMonitor's lines and printed evaluations (`print(model.eval(...))`: a dict).
-    lines = [line for line in out.getvalue().splitlines() if line.startswith("epoch: ") or line.startswith("{")]
-    golden = {"mindspore": mindspore.__version__, "command": f"python tools/ms_oracle/record.py {script}",
-              "lines": lines, "parameters": parameters}
-    target = os.path.join(os.path.dirname(__file__), "..", "..", "python", "tests", "goldens",
-                          os.path.splitext(os.path.basename(script))[0] + ".json")
+    golden = recorder.golden(out.getvalue())
+    golden = {"mindspore": mindspore.__version__,
+              "command": f"python tools/ms_oracle/record.py {'--seed ' + str(seed) + ' ' if seed is not None else ''}"
+                         f"{os.path.relpath(os.path.abspath(script), os.path.join(goldens.SCRIPTS, '..', '..', '..'))}",
+              "seed": seed, **golden}
+    target = os.path.join(goldens.GOLDENS, os.path.splitext(os.path.basename(script))[0] + ".json")
     with open(target, "w") as f:
         json.dump(golden, f, indent=1)
         f.write("\n")
-    print(f"wrote {os.path.normpath(target)}: {len(lines)} lines, {len(parameters)} parameters")
+    print(f"wrote {os.path.normpath(target)}: {len(golden['lines'])} lines, {len(golden['losses'])} losses, "
+          f"{len(golden['parameters'])} parameters")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from .common import dtype
 from .common.dtype import bool_, float16, float32, int32, int64
 from .common.seed import get_seed, set_seed
 from .common.tensor import Tensor
+from ._grad import grad, value_and_grad
 from .train import Model, load_checkpoint, load_param_into_net, save_checkpoint
 
 __version__ = "2.10.0"

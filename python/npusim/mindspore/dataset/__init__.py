@@ -1,8 +1,9 @@
 """``mindspore.dataset`` so far: ``NumpySlicesDataset`` of (data, label) arrays, and
-``MnistDataset`` with ``map`` of the vision transforms the engine has, ``shuffle`` and ``batch``.
-The engine reads them (the random sampler's order is MindSpore's, seeded by ``set_seed``): a file
-dataset becomes the training-script format's ``dataset:`` section, so the engine's pipeline (IDX
-decoding, MindSpore's transforms) reads the files."""
+``MnistDataset`` with ``map`` of the vision transforms the engine has, ``shuffle``, ``batch`` and
+``repeat``; iterated (``create_tuple_iterator``, ``create_dict_iterator``, ``for``) or given to
+``Model.train``. The engine reads them (the random sampler's order is MindSpore's, seeded by
+``set_seed``): a file dataset becomes the training-script format's ``dataset:`` section, so the
+engine's pipeline (IDX decoding, MindSpore's transforms) reads the files."""
 import os
 import struct
 
@@ -10,10 +11,77 @@ import numpy as np
 
 from . import transforms, vision
 
+from ... import _engine
 from ...errors import Unsupported
+from ..common import seed as _seed
+from ..common.tensor import Tensor
 
 
-class NumpySlicesDataset:
+class _Iterator:
+    """MindSpore's dataset iterator: each pass over it is the next epoch of the pipeline (a new
+    iterator starts again at epoch 1, as a new MindSpore pipeline does); ``num_epochs`` passes
+    at most (−1: any number)."""
+
+    def __init__(self, dataset, names, num_epochs, output_numpy):
+        self._pipeline = dataset._pipeline()
+        self._names, self._numpy, self._repeat = names, output_numpy, dataset.repeat_count
+        self._left = num_epochs
+        self._epoch, self._pass, self._open = 0, 0, False
+        seed = _seed._dataset_seed
+        self._seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        while True:
+            if not self._open:
+                if self._left == 0:
+                    raise StopIteration
+                self._epoch += 1
+                self._pipeline.start(self._epoch, self._seed)
+                self._open = True
+            batch = self._pipeline.next()
+            if batch is not None:
+                values = [t.numpy() if self._numpy else Tensor._from_engine(t) for t in batch]
+                return dict(zip(self._names, values)) if self._names else tuple(values)
+            self._open = False
+            self._pass += 1
+            if self._pass % self._repeat == 0:
+                if self._left > 0:
+                    self._left -= 1
+                raise StopIteration
+
+
+class _Dataset:
+    """What MindSpore's datasets share: iteration, ``get_dataset_size``, ``repeat``."""
+    repeat_count = 1
+
+    def create_tuple_iterator(self, columns=None, num_epochs=-1, output_numpy=False, do_copy=True):
+        """An iterator of (data, label) tuples of Tensors (numpy arrays with ``output_numpy``)."""
+        if columns is not None:
+            raise Unsupported("create_tuple_iterator(columns=...)")
+        return _Iterator(self, None, num_epochs, output_numpy)
+
+    def create_dict_iterator(self, num_epochs=-1, output_numpy=False, do_copy=True):
+        """An iterator of {column name: Tensor} dicts."""
+        return _Iterator(self, self._columns(), num_epochs, output_numpy)
+
+    def __iter__(self):
+        return self.create_tuple_iterator()
+
+    def repeat(self, count=None):
+        """Each pass reads ``count`` epochs (after ``batch``)."""
+        if count is None or count == -1 or count < 1:
+            raise Unsupported(f"repeat({count})", "a count of at least 1")
+        self.repeat_count = self.repeat_count * int(count)
+        return self
+
+    def get_col_names(self):
+        return self._columns()
+
+
+class NumpySlicesDataset(_Dataset):
     """``NumpySlicesDataset(data, column_names=None, shuffle=True)`` over a (data, label) tuple
     or a dict of two columns."""
 
@@ -26,6 +94,7 @@ class NumpySlicesDataset:
             raise Unsupported(f"NumpySlicesDataset of {len(columns)} columns", "two: data and label")
         self.data = np.asarray(columns[0], dtype=np.float32)
         self.labels = np.asarray(columns[1]).astype(np.int32)
+        self.column_names = list(column_names) if column_names else (list(data) if isinstance(data, dict) else ["column_0", "column_1"])
         self.shuffle_flag = True if shuffle is None else bool(shuffle)
         self.batch_size, self.drop_remainder = 1, False
 
@@ -35,13 +104,23 @@ class NumpySlicesDataset:
 
     def get_dataset_size(self):
         n = len(self.labels)
-        return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
+        return (n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)) * self.repeat_count
+
+    def shuffle(self, buffer_size):
+        self.shuffle_flag = True
+        return self
+
+    def _columns(self):
+        return self.column_names
+
+    def _pipeline(self):
+        return _engine.Dataset(arrays=self._arrays())
 
     def _arrays(self):
         return self.data, self.labels, self.batch_size, self.drop_remainder, self.shuffle_flag
 
 
-class MnistDataset:
+class MnistDataset(_Dataset):
     """``MnistDataset(dataset_dir, usage=None, num_samples=None, num_parallel_workers=None,
     shuffle=None)``: MNIST's IDX files in ``dataset_dir`` (``train-…`` for usage 'train' or None,
     ``t10k-…`` for 'test'); samples HWC [28, 28, 1] of 0…255 and their labels, as MindSpore yields
@@ -51,9 +130,16 @@ class MnistDataset:
                  num_shards=None, shard_id=None):
         if num_samples is not None or sampler is not None or num_shards is not None:
             raise Unsupported("MnistDataset with num_samples, a sampler or shards")
-        prefix = {None: "train", "train": "train", "test": "t10k"}.get(usage)
-        if prefix is None:
-            raise Unsupported(f"MnistDataset(usage={usage!r})", "'train' or 'test'")
+        if usage in (None, "all"):
+            # MindSpore's 'all' reads the training files then the test files, whichever are there.
+            present = [p for p in ("train", "t10k") if _exists(dataset_dir, f"{p}-labels-idx1-ubyte")]
+            if len(present) == 2:
+                raise Unsupported("MnistDataset(usage='all') over a folder with both training and test files", "usage='train' or 'test'")
+            prefix = present[0] if present else "train"
+        else:
+            prefix = {"train": "train", "test": "t10k"}.get(usage)
+            if prefix is None:
+                raise ValueError(f"usage is not within the valid set of ['train', 'test', 'all'], but got {usage!r}.")
         self.images = _find(dataset_dir, f"{prefix}-images-idx3-ubyte")
         self.labels_file = _find(dataset_dir, f"{prefix}-labels-idx1-ubyte")
         with open(self.labels_file, "rb") as f:
@@ -90,7 +176,13 @@ class MnistDataset:
         return self
 
     def get_dataset_size(self):
-        return self.count // self.batch_size if self.drop_remainder else -(-self.count // self.batch_size)
+        return (self.count // self.batch_size if self.drop_remainder else -(-self.count // self.batch_size)) * self.repeat_count
+
+    def _columns(self):
+        return ["image", "label"]
+
+    def _pipeline(self):
+        return _engine.Dataset(yaml="\n".join(self._spec()) + "\n", file=self.images)
 
     def _spec(self):
         """The training-script format's `dataset:` section."""
@@ -102,6 +194,10 @@ class MnistDataset:
             lines.append(f"  num_parallel_workers: {self.workers}")
             lines.append(f"  map: [{{operations: [{', '.join('{' + o + '}' for o in ops)}], input_columns: data}}]")
         return lines
+
+
+def _exists(folder, name):
+    return any(os.path.exists(os.path.join(folder, c)) for c in (name, name + ".gz"))
 
 
 def _find(folder, name):

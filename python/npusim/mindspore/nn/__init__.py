@@ -1,20 +1,27 @@
-"""``mindspore.nn`` so far: ``Cell``, ``SequentialCell``, ``Dense``, ``ReLU``, ``Flatten``,
-``SoftmaxCrossEntropyWithLogits``, ``Momentum``, ``SGD``. Parameters are drawn at construction
-with MindSpore 2.10's initializers and seeds; the network runs in the engine (``train.Model``),
-which builds it from the cells' layer specs (the training-script format, so a script and its
-YAML twin give the same bits)."""
+"""``mindspore.nn``: ``Cell``, ``SequentialCell``, ``Dense``, ``Conv2d``, ``MaxPool2d``,
+``AvgPool2d``, ``ReLU``, ``Sigmoid``, ``Flatten``, the losses ``SoftmaxCrossEntropyWithLogits``,
+``CrossEntropyLoss`` and ``MSELoss``, ``WithLossCell``, ``TrainOneStepCell`` and the optimizers
+``SGD``, ``Momentum`` and ``Adam``. Parameters are drawn at construction with MindSpore 2.10's
+initializers and seeds. Called in PyNative a cell runs its ``construct`` with the engine's ops
+at once (what MindSpore's cells call); inside ``Model.train`` the engine builds the network from
+the cells' layer specs (the training-script format, so a script and its YAML twin give the same
+bits)."""
 import math
 
-from . import _tracing
-from ...errors import Unsupported
-from ..common.initializer import HeUniform, Uniform, initializer
+import numpy as np
 
+from . import _tracing
+from .. import _pynative
+from ...errors import Unsupported
+from ..common import dtype as _dtype
+from ..common.initializer import HeUniform, Uniform, initializer
+from ..common.tensor import Tensor
 
 class Parameter:
     """A named trainable value (its name is set where the network is built: ``fc1.weight``)."""
 
     def __init__(self, default_input, name=None, requires_grad=True):
-        self.data = default_input
+        self.data = default_input if isinstance(default_input, Tensor) else Tensor(default_input)
         self.name = name
         self.requires_grad = requires_grad
 
@@ -25,11 +32,22 @@ class Parameter:
     def shape(self):
         return self.data.shape
 
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def set_data(self, data):
+        self.data = data if isinstance(data, Tensor) else Tensor(data)
+        return self
+
+    def __repr__(self):
+        return f"Parameter (name={self.name}, shape={tuple(self.shape)}, dtype={self.dtype}, requires_grad={self.requires_grad})"
+
 
 class Cell:
     """MindSpore's ``nn.Cell``: sub-cells and parameters are its attributes, in assignment order."""
 
-    def __init__(self, auto_prefix=True):
+    def __init__(self, auto_prefix=True, flags=None):
         object.__setattr__(self, "_cells", {})
         object.__setattr__(self, "_params", {})
         object.__setattr__(self, "training", False)
@@ -48,6 +66,12 @@ class Cell:
         for name, cell in self._cells.items():
             yield from cell.cells_and_names(f"{prefix}.{name}" if prefix else name)
 
+    def name_cells(self):
+        return dict(self._cells)
+
+    def cells(self):
+        return list(self._cells.values())
+
     def parameters_and_names(self, prefix=""):
         for cell_prefix, cell in self.cells_and_names(prefix):
             for name, p in cell._params.items():
@@ -64,6 +88,9 @@ class Cell:
     def get_parameters(self):
         return iter(self.trainable_params())
 
+    def parameters_dict(self):
+        return dict(self.parameters_and_names())
+
     def set_train(self, mode=True):
         for _, cell in self.cells_and_names():
             object.__setattr__(cell, "training", mode)
@@ -76,7 +103,20 @@ class Cell:
         tracer = _tracing.current
         if tracer is not None:
             return tracer.call(self, inputs)
-        raise Unsupported(f"calling {type(self).__name__} eagerly (PyNative forward)", "train it with Model.train")
+        return self.construct(*inputs)
+
+    def extend_repr(self):
+        return ""
+
+    def __repr__(self):
+        # MindSpore's Cell.__repr__: one line for a leaf, children indented by two.
+        extra = self.extend_repr().split("\n") if self.extend_repr() else []
+        children = ["(" + k + "): " + repr(c).replace("\n", "\n  ") for k, c in self._cells.items()]
+        lines = extra + children
+        text = type(self).__name__ + "("
+        if lines:
+            text += extra[0] if len(extra) == 1 and not children else "\n  " + "\n  ".join(lines) + "\n"
+        return text + ")"
 
     # The layer spec (training-script format) of a cell the engine has: None for a container.
     def _layer_spec(self):
@@ -97,10 +137,17 @@ class SequentialCell(Cell):
             x = c(x)
         return x
 
+    def __getitem__(self, index):
+        return list(self._cells.values())[index]
+
+    def __len__(self):
+        return len(self._cells)
+
 
 class Dense(Cell):
     """``nn.Dense(in_channels, out_channels, weight_init=None, bias_init=None, has_bias=True)``:
-    weight HeUniform(√5), bias Uniform(1/√in_channels) by default, drawn now, weight first."""
+    weight HeUniform(√5), bias Uniform(1/√in_channels) by default, drawn now, weight first;
+    ``x·Wᵀ + b`` (MatMul with transpose_b, BiasAdd)."""
 
     def __init__(self, in_channels, out_channels, weight_init=None, bias_init=None, has_bias=True, activation=None, dtype=None):
         super().__init__()
@@ -112,6 +159,20 @@ class Dense(Cell):
         if has_bias:
             b = initializer(bias_init if bias_init is not None else Uniform(1 / math.sqrt(in_channels)), [out_channels])
             self.bias = Parameter(b.init_data(), "bias")
+
+    def construct(self, x):
+        shape = x.shape
+        if len(shape) != 2:
+            x = _pynative.run1("Reshape", [x], shape=[int(np.prod(shape[:-1])), shape[-1]])
+        x = _pynative.run1("MatMul", [x, self.weight], transpose_b=True)
+        if self.has_bias:
+            x = _pynative.run1("BiasAdd", [x, self.bias])
+        if len(shape) != 2:
+            x = _pynative.run1("Reshape", [x], shape=[*shape[:-1], self.out_channels])
+        return x
+
+    def extend_repr(self):
+        return f"input_channels={self.in_channels}, output_channels={self.out_channels}" + (f", has_bias={self.has_bias}" if self.has_bias else "")
 
     def _layer_spec(self):
         return "Dense", {"in_channels": self.in_channels, "out_channels": self.out_channels, "has_bias": self.has_bias}
@@ -129,13 +190,26 @@ class Conv2d(Cell):
             raise Unsupported("nn.Conv2d with padding, dilation, group, NHWC or non-square kernels and strides")
         self.in_channels, self.out_channels, self.kernel_size = int(in_channels), int(out_channels), int(kernel_size)
         self.stride, self.pad_mode, self.has_bias = int(stride), pad_mode, bool(has_bias)
+        self.weight_init = weight_init if weight_init is not None else HeUniform(math.sqrt(5))
+        self.bias_init = bias_init
         shape = [out_channels, in_channels, kernel_size, kernel_size]
-        w = initializer(weight_init if weight_init is not None else HeUniform(math.sqrt(5)), shape)
-        self.weight = Parameter(w.init_data(), "weight")
+        self.weight = Parameter(initializer(self.weight_init, shape).init_data(), "weight")
         if has_bias:
             fan_in = in_channels * kernel_size * kernel_size
             b = initializer(bias_init if bias_init is not None else Uniform(1 / math.sqrt(fan_in)), [out_channels])
             self.bias = Parameter(b.init_data(), "bias")
+
+    def construct(self, x):
+        x = _pynative.run1("Conv2D", [x, self.weight], stride=self.stride, pad_mode=self.pad_mode)
+        if self.has_bias:
+            x = _pynative.run1("BiasAdd", [x, self.bias])
+        return x
+
+    def extend_repr(self):
+        k, st = (self.kernel_size, self.kernel_size), (self.stride, self.stride)
+        return (f"input_channels={self.in_channels}, output_channels={self.out_channels}, kernel_size={k}, stride={st}, "
+                f"pad_mode={self.pad_mode}, padding=0, dilation=(1, 1), group=1, has_bias={self.has_bias}, "
+                f"weight_init={self.weight_init}, bias_init={self.bias_init}, format=NCHW")
 
     def _layer_spec(self):
         return "Conv2d", {"in_channels": self.in_channels, "out_channels": self.out_channels, "kernel_size": self.kernel_size,
@@ -143,66 +217,279 @@ class Conv2d(Cell):
 
 
 class MaxPool2d(Cell):
+    """``nn.MaxPool2d(kernel_size=1, stride=1, pad_mode='valid')``."""
+    _op = "MaxPool2D"
+
     def __init__(self, kernel_size=1, stride=1, pad_mode="valid", data_format="NCHW"):
         super().__init__()
         if not isinstance(kernel_size, int) or not isinstance(stride, int) or data_format != "NCHW":
             raise Unsupported(f"nn.{type(self).__name__} with non-square kernels or strides, or NHWC")
-        self.kernel_size, self.stride, self.pad_mode = kernel_size, stride, pad_mode
+        self.kernel_size, self.stride, self.pad_mode = kernel_size, stride, pad_mode.upper()
+
+    def construct(self, x):
+        return _pynative.run1(self._op, [x], kernel_size=self.kernel_size, strides=self.stride, pad_mode=self.pad_mode)
+
+    def extend_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, pad_mode={self.pad_mode}"
 
     def _layer_spec(self):
-        return type(self).__name__, {"kernel_size": self.kernel_size, "stride": self.stride, "pad_mode": self.pad_mode}
+        return type(self).__name__, {"kernel_size": self.kernel_size, "stride": self.stride, "pad_mode": self.pad_mode.lower()}
 
 
 class AvgPool2d(MaxPool2d):
-    pass
+    """``nn.AvgPool2d(kernel_size=1, stride=1, pad_mode='valid')``."""
+    _op = "AvgPool2D"
 
 
-class ReLU(Cell):
+class _Activation(Cell):
+    _op = None
+
+    def construct(self, x):
+        return _pynative.run1(self._op, [x])
+
     def _layer_spec(self):
-        return "ReLU", {}
+        return type(self).__name__, {}
+
+
+class ReLU(_Activation):
+    """``nn.ReLU()``: max(x, 0)."""
+    _op = "ReLU"
+
+
+class Sigmoid(_Activation):
+    """``nn.Sigmoid()``: 1/(1 + e⁻ˣ)."""
+    _op = "Sigmoid"
+
+
+class Tanh(_Activation):
+    """``nn.Tanh()``."""
+    _op = "Tanh"
 
 
 class Flatten(Cell):
+    """``nn.Flatten()``: [N, …] to [N, rest]."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        if start_dim != 1 or end_dim != -1:
+            raise Unsupported("nn.Flatten with start_dim or end_dim")
+
+    def construct(self, x):
+        shape = x.shape
+        return _pynative.run1("Reshape", [x], shape=[shape[0], int(np.prod(shape[1:], dtype=np.int64))])
+
     def _layer_spec(self):
         return "Flatten", {}
 
 
+def _cross_entropy(logits, labels, reduction, what):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"For '{what}', the 'reduction' must be in ['mean', 'sum', 'none'], but got {reduction}.")
+    sparse = np.dtype(labels.dtype).kind in "iu"
+    if sparse and labels.dtype != _dtype.int32:
+        labels = Tensor(labels.asnumpy().astype(np.int32))
+    return _pynative.run1("SoftmaxCrossEntropyWithLogits", [logits, labels], sparse=sparse, reduction=reduction)
+
+
 class SoftmaxCrossEntropyWithLogits(Cell):
+    """``nn.SoftmaxCrossEntropyWithLogits(sparse=False, reduction='none')``."""
+
     def __init__(self, sparse=False, reduction="none"):
         super().__init__()
         self.sparse, self.reduction = sparse, reduction
+
+    def construct(self, logits, labels):
+        if not self.sparse and np.dtype(labels.dtype).kind in "iu":
+            raise Unsupported("SoftmaxCrossEntropyWithLogits(sparse=False) with class-index labels (use sparse=True)")
+        return _cross_entropy(logits, labels, self.reduction, "SoftmaxCrossEntropyWithLogits")
 
     def _loss_spec(self):
         return "SoftmaxCrossEntropyWithLogits", {"sparse": self.sparse, "reduction": self.reduction}
 
 
-class Optimizer:
-    def __init__(self, params, learning_rate):
-        self.parameters = list(params)
-        if not isinstance(learning_rate, (int, float)):
-            raise Unsupported("an optimizer with a Tensor or schedule learning rate")
-        self.learning_rate = float(learning_rate)
+class CrossEntropyLoss(Cell):
+    """``nn.CrossEntropyLoss(weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0)``
+    on logits [N, C] and class indices [N] (or class probabilities [N, C]): log-softmax and the
+    negative log-likelihood, as ``ops.cross_entropy``."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__()
+        if weight is not None or label_smoothing:
+            raise Unsupported("nn.CrossEntropyLoss with weight or label_smoothing")
+        self.reduction, self.ignore_index = reduction, ignore_index
+
+    def construct(self, logits, labels):
+        if np.dtype(labels.dtype).kind in "iu" and (labels.asnumpy() == self.ignore_index).any():
+            raise Unsupported("nn.CrossEntropyLoss with labels equal to ignore_index")
+        return _cross_entropy(logits, labels, self.reduction, "CrossEntropyLoss")
+
+    def _loss_spec(self):
+        if self.reduction == "none":
+            raise Unsupported("CrossEntropyLoss(reduction='none') in Model.train", "reduction='mean' or 'sum'")
+        return "SoftmaxCrossEntropyWithLogits", {"sparse": True, "reduction": self.reduction}
 
 
-class Momentum(Optimizer):
-    def __init__(self, params, learning_rate, momentum, weight_decay=0.0, loss_scale=1.0, use_nesterov=False):
-        super().__init__(params, learning_rate)
-        if weight_decay or use_nesterov or loss_scale != 1.0:
-            raise Unsupported("nn.Momentum with weight_decay, use_nesterov or loss_scale")
-        self.momentum = float(momentum)
+class MSELoss(Cell):
+    """``nn.MSELoss(reduction='mean')``: the mean (or sum) of (x − y)²."""
 
-    def _optimizer_spec(self):
-        return "Momentum", {"learning_rate": self.learning_rate, "momentum": self.momentum}
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"For 'MSELoss', the 'reduction' must be in ['mean', 'sum', 'none'], but got {reduction}.")
+        self.reduction = reduction
+
+    def construct(self, logits, labels):
+        d = _pynative.run1("Sub", [logits, labels])
+        x = _pynative.run1("Mul", [d, d])
+        if self.reduction == "none":
+            return x
+        return _pynative.run1("ReduceMean" if self.reduction == "mean" else "ReduceSum", [x], axis=[], keep_dims=False)
+
+    def _loss_spec(self):
+        if self.reduction != "mean":
+            raise Unsupported(f"MSELoss(reduction={self.reduction!r}) in Model.train", "reduction='mean'")
+        return "MSELoss", {}
+
+
+class WithLossCell(Cell):
+    """``nn.WithLossCell(backbone, loss_fn)``: ``loss_fn(backbone(data), label)``."""
+
+    def __init__(self, backbone, loss_fn):
+        super().__init__()
+        self._backbone, self._loss_fn = backbone, loss_fn
+
+    def construct(self, data, label):
+        return self._loss_fn(self._backbone(data), label)
+
+
+class TrainOneStepCell(Cell):
+    """``nn.TrainOneStepCell(network, optimizer, sens=None)``: one call is one training step
+    (the loss, its gradients with respect to the optimizer's parameters, the update); returns
+    the loss."""
+
+    def __init__(self, network, optimizer, sens=None):
+        super().__init__()
+        from .._grad import value_and_grad
+        self.network, self.optimizer = network, optimizer
+        self.sens = 1.0 if sens is None else float(sens)
+        self._grad = value_and_grad(network, None, optimizer.parameters, sens=self.sens)
+
+    def construct(self, *inputs):
+        loss, grads = self._grad(*inputs)
+        self.optimizer(grads)
+        return loss
+
+
+class Optimizer(Cell):
+    """An optimizer: ``optimizer(grads)`` updates its parameters in place (PyNative) and
+    returns True; ``learning_rate`` a float or a 1-D Tensor (one rate per step, the last kept)."""
+
+    def __init__(self, learning_rate, parameters, weight_decay=0.0, loss_scale=1.0):
+        super().__init__()
+        if any(isinstance(p, dict) for p in parameters):
+            raise Unsupported("optimizer parameter groups (dicts)")
+        object.__setattr__(self, "parameters", list(parameters))
+        if isinstance(learning_rate, Tensor):
+            rates = learning_rate.asnumpy().astype(np.float32).reshape(-1)
+            if learning_rate.ndim > 1 or rates.size == 0:
+                raise ValueError("For 'Optimizer', the dim of Tensor type 'learning_rate' should be 0 or 1, "
+                                 f"but got {learning_rate.ndim}.")
+            self._rates = rates
+        elif isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool):
+            if learning_rate < 0:
+                raise ValueError(f"For 'Optimizer', the argument 'learning_rate' must be >= 0, but got {learning_rate}.")
+            self._rates = np.array([learning_rate], dtype=np.float32)
+        else:
+            raise Unsupported(f"an optimizer learning_rate of type {type(learning_rate).__name__}", "a float or a Tensor")
+        self.learning_rate = float(self._rates[0])
+        self.global_step = 0
+        if weight_decay or loss_scale != 1.0:
+            raise Unsupported(f"nn.{type(self).__name__} with weight_decay or loss_scale")
+
+    def _lr(self):
+        return Tensor(np.float32(self._rates[min(self.global_step, len(self._rates) - 1)]))
+
+    def __call__(self, gradients):
+        grads = list(gradients)
+        if len(grads) != len(self.parameters):
+            raise ValueError(f"For '{type(self).__name__}', got {len(grads)} gradients for {len(self.parameters)} parameters.")
+        lr = self._lr()
+        self._apply(lr, grads)
+        self.global_step += 1
+        return True
+
+    def _script_rate(self):
+        if len(self._rates) > 1:
+            raise Unsupported("a per-step Tensor learning rate in Model.train", "a float, or a hand loop with value_and_grad")
+        return self.learning_rate
 
 
 class SGD(Optimizer):
+    """``nn.SGD(params, learning_rate=0.1)`` (no momentum): p ← p − lr·g."""
+
     def __init__(self, params, learning_rate=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, loss_scale=1.0):
-        super().__init__(params, learning_rate)
-        if momentum or dampening or weight_decay or nesterov or loss_scale != 1.0:
-            raise Unsupported("nn.SGD with momentum, dampening, weight_decay, nesterov or loss_scale (use nn.Momentum)")
+        super().__init__(learning_rate, list(params), weight_decay, loss_scale)
+        if momentum or dampening or nesterov:
+            raise Unsupported("nn.SGD with momentum, dampening or nesterov (use nn.Momentum)")
+
+    def _apply(self, lr, grads):
+        for p, g in zip(self.parameters, grads):
+            p.data = _pynative.run1("Sub", [p, _pynative.run1("Mul", [lr, g])])
 
     def _optimizer_spec(self):
-        return "SGD", {"learning_rate": self.learning_rate}
+        return "SGD", {"learning_rate": self._script_rate()}
+
+
+class Momentum(Optimizer):
+    """``nn.Momentum(params, learning_rate, momentum)``: accum ← accum·momentum + g;
+    p ← p − lr·accum (ApplyMomentum)."""
+
+    def __init__(self, params, learning_rate, momentum, weight_decay=0.0, loss_scale=1.0, use_nesterov=False):
+        super().__init__(learning_rate, list(params), weight_decay, loss_scale)
+        if use_nesterov:
+            raise Unsupported("nn.Momentum with use_nesterov")
+        if momentum < 0:
+            raise ValueError(f"For 'Momentum', the argument 'momentum' must be at least 0.0, but got {momentum}")
+        self.momentum = float(momentum)
+        object.__setattr__(self, "moments", [Tensor(np.zeros(p.shape, np.float32)) for p in self.parameters])
+
+    def _apply(self, lr, grads):
+        mu = Tensor(np.float32(self.momentum))
+        for k, (p, g) in enumerate(zip(self.parameters, grads)):
+            p.data, self.moments[k] = _pynative.run("ApplyMomentum", [p, self.moments[k], lr, g, mu])
+
+    def _optimizer_spec(self):
+        return "Momentum", {"learning_rate": self._script_rate(), "momentum": self.momentum}
+
+
+class Adam(Optimizer):
+    """``nn.Adam(params, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)``: the β powers
+    advance first, then ApplyAdam per parameter."""
+
+    def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, use_locking=False, use_nesterov=False,
+                 weight_decay=0.0, loss_scale=1.0, use_amsgrad=False):
+        super().__init__(learning_rate, list(params), weight_decay, loss_scale)
+        if use_nesterov or use_amsgrad:
+            raise Unsupported("nn.Adam with use_nesterov or use_amsgrad")
+        if not 0 < beta1 < 1 or not 0 < beta2 < 1:
+            raise ValueError(f"For 'Adam', beta1 and beta2 must be in (0.0, 1.0), but got {beta1} and {beta2}.")
+        if eps <= 0:
+            raise ValueError(f"For 'Adam', the argument 'eps' must be greater than 0, but got {eps}.")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        zeros = lambda: [Tensor(np.zeros(p.shape, np.float32)) for p in self.parameters]
+        object.__setattr__(self, "moment1", zeros())
+        object.__setattr__(self, "moment2", zeros())
+        object.__setattr__(self, "_powers", [Tensor(np.float32(1)), Tensor(np.float32(1))])
+
+    def _apply(self, lr, grads):
+        b1, b2, eps = (Tensor(np.float32(v)) for v in (self.beta1, self.beta2, self.eps))
+        self._powers = [_pynative.run1("Mul", [self._powers[0], b1]), _pynative.run1("Mul", [self._powers[1], b2])]
+        for k, (p, g) in enumerate(zip(self.parameters, grads)):
+            p.data, self.moment1[k], self.moment2[k] = _pynative.run(
+                "ApplyAdam", [p, self.moment1[k], self.moment2[k], self._powers[0], self._powers[1], lr, b1, b2, eps, g])
+
+    def _optimizer_spec(self):
+        return "Adam", {"learning_rate": self._script_rate(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
 
 def __getattr__(name):

@@ -14,7 +14,7 @@ FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "NPURando
 
 
 def test_abi_version_matches_the_bindings():
-    assert npusim.abi_version() == npusim.ABI_VERSION == 2
+    assert npusim.abi_version() == npusim.ABI_VERSION == 3
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int32, np.int64, np.bool_])
