@@ -215,6 +215,11 @@ public enum Transform: Equatable, Sendable {
     /// `vision.RandomHorizontalFlip(prob)`: mirrors the width axis when
     /// `std::bernoulli_distribution(prob)` says so.
     case randomHorizontalFlip(prob: Double)
+    /// `vision.Resize((height, width))`, bilinear (MindSpore's default Inter.LINEAR, which is
+    /// OpenCV's `cv::resize` INTER_LINEAR) on [H, W] or [H, W, C] samples. `integral`: the
+    /// sample is still MindSpore's uint8 image (no Rescale or Normalize before it), resized with
+    /// OpenCV's 11-bit fixed-point weights and rounding; else float32 arithmetic.
+    case resize(height: Int, width: Int, integral: Bool)
 
     /// True for the transforms that draw random numbers.
     public var isRandom: Bool {
@@ -265,6 +270,9 @@ public enum Transform: Equatable, Sendable {
         case .randomHorizontalFlip:
             guard s.rank == 2 || s.rank == 3 else { throw DataError("RandomHorizontalFlip takes samples of [H, W] or [H, W, C], got \(s)") }
             return s
+        case .resize(let height, let width, _):
+            guard s.rank == 2 || s.rank == 3 else { throw DataError("Resize takes samples of [H, W] or [H, W, C], got \(s)") }
+            return Shape([height, width] + (s.rank == 3 ? [s[2]] : []))
         }
     }
 
@@ -306,7 +314,66 @@ public enum Transform: Equatable, Sendable {
             let (h, w, c) = (shape[0], shape[1], shape.rank == 3 ? shape[2] : 1)
             let source = values
             for r in 0..<h { for q in 0..<w { for k in 0..<c { values[(r * w + q) * c + k] = source[(r * w + (w - 1 - q)) * c + k] } } }
+        case .resize(let height, let width, let integral):
+            values = Self.resizeLinear(values, shape[0], shape[1], shape.rank == 3 ? shape[2] : 1, height, width, integral: integral)
         }
+    }
+
+    /// OpenCV's INTER_LINEAR resize (imgproc/resize.cpp, as MindSpore 2.10's Resize runs it;
+    /// checked bit for bit against it): source coordinate (d + ½)·scale − ½ in float32; columns
+    /// clamped at the borders (weight 1 on the edge pixel), rows not (the row index is clamped,
+    /// the weights stay). uint8 images: weights rounded to 11 bits, the horizontal pass in
+    /// integers, the vertical as OpenCV's vector kernel ((b₀·(r₀>>4))>>16 + (b₁·(r₁>>4))>>16 + 2)>>2.
+    static func resizeLinear(_ src: [Float], _ h: Int, _ w: Int, _ c: Int, _ oh: Int, _ ow: Int, integral: Bool) -> [Float] {
+        func weights(_ out: Int, _ size: Int, clamp: Bool) -> [(index: Int, a0: Float, a1: Float)] {
+            let scale = Double(size) / Double(out)
+            return (0..<out).map { d in
+                var f = Float((Double(d) + 0.5) * scale - 0.5)
+                var i = Int(f.rounded(.down))
+                f -= Float(i)
+                if clamp && i < 0 { (f, i) = (0, 0) }
+                if clamp && i >= size - 1 { (f, i) = (0, size - 1) }
+                return (i, 1 - f, f)
+            }
+        }
+        let rows = weights(oh, h, clamp: false), cols = weights(ow, w, clamp: true)
+        func clampRow(_ r: Int) -> Int { min(max(r, 0), h - 1) }
+        var out = [Float](repeating: 0, count: oh * ow * c)
+        if integral {
+            func q(_ x: Float) -> Int { Int((x * 2048).rounded(.toNearestOrEven)) }
+            let xs = cols.map { (min($0.index, w - 1), min($0.index + 1, w - 1), q($0.a0), q($0.a1)) }
+            func horizontal(_ r: Int) -> [Int] {
+                let base = clampRow(r) * w * c
+                var row = [Int](repeating: 0, count: ow * c)
+                for (d, (x0, x1, a0, a1)) in xs.enumerated() {
+                    for k in 0..<c { row[d * c + k] = Int(src[base + x0 * c + k]) * a0 + Int(src[base + x1 * c + k]) * a1 }
+                }
+                return row
+            }
+            for (d, r) in rows.enumerated() {
+                let (b0, b1) = (q(r.a0), q(r.a1))
+                let top = horizontal(r.index), bottom = horizontal(r.index + 1)
+                for j in 0..<(ow * c) {
+                    let v = (((b0 * (top[j] >> 4)) >> 16) + ((b1 * (bottom[j] >> 4)) >> 16) + 2) >> 2
+                    out[d * ow * c + j] = Float(min(max(v, 0), 255))
+                }
+            }
+        } else {
+            func horizontal(_ r: Int) -> [Float] {
+                let base = clampRow(r) * w * c
+                var row = [Float](repeating: 0, count: ow * c)
+                for (d, x) in cols.enumerated() {
+                    let x0 = min(x.index, w - 1), x1 = min(x.index + 1, w - 1)
+                    for k in 0..<c { row[d * c + k] = src[base + x0 * c + k] * x.a0 + src[base + x1 * c + k] * x.a1 }
+                }
+                return row
+            }
+            for (d, r) in rows.enumerated() {
+                let top = horizontal(r.index), bottom = horizontal(r.index + 1)
+                for j in 0..<(ow * c) { out[d * ow * c + j] = top[j] * r.a0 + bottom[j] * r.a1 }
+            }
+        }
+        return out
     }
 }
 

@@ -321,7 +321,11 @@ struct Reader {
         var d = Script.DatasetSpec(source: source)
         if let n = m["shuffle"] { d.shuffle = try flag(n, "dataset.shuffle") }
         if let n = m["num_parallel_workers"] { d.workers = try integer(n, "dataset.num_parallel_workers", 1...64) }
-        if let n = m["map"] { d.transforms = try transforms(n) }
+        if let n = m["map"] {
+            let images: Bool
+            switch source { case .idx, .cifar10: images = true; default: images = false }
+            d.transforms = try transforms(n, uint8Images: images)
+        }
         if let n = m["num_shards"] ?? m["shard_id"] { throw error(n, "sharding is set by context.cards; do not give num_shards or shard_id") }
         if let n = m["batch"] {
             let b = try mapping(n, "dataset.batch", valid: ["batch_size", "drop_remainder"])
@@ -345,8 +349,10 @@ struct Reader {
     }
 
     /// `map: [{operations: [{Rescale: {rescale, shift}}, …], input_columns: data}]`: MindSpore's
-    /// deterministic vision transforms on the data column.
-    func transforms(_ node: Node) throws(ScriptError) -> [Transform] {
+    /// vision transforms on the data column. `uint8Images`: the source gives uint8 images (MNIST,
+    /// CIFAR-10), which stay uint8 until a Rescale or Normalize (what Resize computes on).
+    func transforms(_ node: Node, uint8Images: Bool) throws(ScriptError) -> [Transform] {
+        var integral = uint8Images
         guard let list = node.sequence else { throw error(node, "dataset.map must be a list of {operations: [...], input_columns: data}") }
         var out: [Transform] = []
         for (i, item) in list.enumerated() {
@@ -363,7 +369,7 @@ struct Reader {
                 let (type, args) = try oneClass(op, "\(path).operations", ["Rescale": ["rescale", "shift"], "Normalize": ["mean", "std", "is_hwc"],
                                                                              "HWC2CHW": [], "TypeCast": ["data_type"],
                                                                              "RandomCrop": ["size", "padding", "pad_if_needed", "fill_value", "padding_mode"],
-                                                                             "RandomHorizontalFlip": ["prob"]])
+                                                                             "RandomHorizontalFlip": ["prob"], "Resize": ["size", "interpolation"]])
                 func num(_ k: String) throws(ScriptError) -> Float {
                     guard case .number(let v)? = args[k] else { throw error(op, "\(type) needs \(k), a number") }
                     return Float(v)
@@ -373,8 +379,19 @@ struct Reader {
                     return v.map { Float($0) }
                 }
                 switch type {
-                case "Rescale": out.append(.rescale(try num("rescale"), try num("shift")))
+                case "Rescale":
+                    out.append(.rescale(try num("rescale"), try num("shift")))
+                    integral = false
+                case "Resize":
+                    if let i = args["interpolation"], case .text(let t) = i, !["linear", "bilinear", "Inter.LINEAR"].contains(t) {
+                        throw error(op, "Resize interpolation '\(t)' is not supported; linear (MindSpore's default) is")
+                    }
+                    guard case .list(let size)? = args["size"], size.count == 2, size.allSatisfy({ $0 >= 1 && $0 <= 16384 && $0 == $0.rounded() }) else {
+                        throw error(op, "Resize needs size: [height, width], whole numbers from 1 to 16384")
+                    }
+                    out.append(.resize(height: Int(size[0]), width: Int(size[1]), integral: integral))
                 case "Normalize":
+                    integral = false
                     if case .flag(false)? = args["is_hwc"] { throw error(op, "Normalize with is_hwc false is not supported; put HWC2CHW after Normalize") }
                     let std = try list("std")
                     guard std.allSatisfy({ $0 != 0 }) else { throw error(op, "Normalize std must not be 0") }
@@ -392,6 +409,7 @@ struct Reader {
                     guard case .text(let t)? = args["data_type"], ["float32", "mstype.float32"].contains(t) else {
                         throw error(op, "TypeCast of the data column supports data_type float32 (batches are float32)")
                     }
+                    integral = false
                 }
             }
         }

@@ -219,6 +219,8 @@ public func npusim_random_op(_ name: UnsafePointer<CChar>?, _ seed: Int64, _ see
 final class ModelBox {
     let script: Script
     var prepared: ScriptRunner.Prepared
+    /// Engine callbacks the front end asked for (`ModelCheckpoint`), before its own.
+    var callbacks: [any Callback] = []
     init(_ script: Script, _ prepared: ScriptRunner.Prepared) { (self.script, self.prepared) = (script, prepared) }
 }
 
@@ -229,16 +231,17 @@ private func model(_ handle: OpaquePointer?) throws -> ModelBox {
 
 /// A model from a training script's text (`yaml`, Docs/ScriptFormat.md; `file` the path its
 /// relative data paths are resolved against, and the name errors give), built as `npusim run`
-/// builds it. `seed` ≥ 0 replaces the script's seed; −1 keeps it.
+/// builds it. `seed` ≥ 0 replaces the script's seed; −1 keeps it. `keepHidden` 1 keeps the
+/// per-step losses a sink hides (the callback's hook 6).
 @_cdecl("npusim_model_from_script")
-public func npusim_model_from_script(_ yaml: UnsafePointer<CChar>?, _ file: UnsafePointer<CChar>?, _ seed: Int64,
+public func npusim_model_from_script(_ yaml: UnsafePointer<CChar>?, _ file: UnsafePointer<CChar>?, _ seed: Int64, _ keepHidden: Int32,
                                      _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded {
         guard let yaml, let file, let out else { throw ABIError(message: "the script, file or out pointer is null") }
         let script = try Script.parse(yaml: String(cString: yaml), file: String(cString: file))
         var options = RunOptions()
         if seed >= 0 { options.seed = seed }
-        let prepared = try ScriptRunner.prepare(script, options)
+        let prepared = try ScriptRunner.prepare(script, options, keepHidden: keepHidden == 1)
         out.pointee = OpaquePointer(Unmanaged.passRetained(ModelBox(script, prepared)).toOpaque())
     }
 }
@@ -279,7 +282,9 @@ public func npusim_model_parameter(_ handle: OpaquePointer?, _ name: UnsafePoint
 /// A callback of `npusim_model_train`: `hook` 0 on_train_begin, 1 on_train_epoch_begin, 2
 /// on_train_step_begin, 3 on_train_step_end, 4 on_train_epoch_end, 5 on_train_end, with
 /// `cb_params`' cur_epoch_num, cur_step_num, batch_num, the loss (NaN before the first step) and
-/// card 0's simulated host time in seconds (what NPUSim's TimeMonitor measures).
+/// card 0's simulated host time in seconds (what NPUSim's TimeMonitor measures). Hook 6 (with a
+/// model that keeps hidden losses) comes before on_train_step_end for each step a sink hid, with
+/// that step's number in its epoch in place of cur_step_num.
 /// Returns 0 to go on, 1 to request a stop (`run_context.request_stop()`), −1 for an error the
 /// caller keeps (training stops; the call returns 1 with "a callback failed").
 public typealias ModelCallback = @convention(c) (UnsafeMutableRawPointer?, Int32, Int64, Int64, Int64, Double, Double) -> Int32
@@ -291,6 +296,12 @@ final class CallbackBridge: Callback {
     init(_ function: @escaping ModelCallback, _ user: UnsafeMutableRawPointer?) { (self.function, self.user) = (function, user) }
     func call(_ hook: Int32, _ run: RunContext) throws {
         let p = run.cbParams
+        if hook == 3 {
+            let last = p.curStepInEpoch, hidden = p.hiddenLosses
+            for (k, h) in hidden.enumerated() {
+                _ = function(user, 6, Int64(p.curEpochNum), Int64(last - hidden.count + k), Int64(p.batchNum), Double(h.loss), p.device.hostTime.seconds)
+            }
+        }
         let status = function(user, hook, Int64(p.curEpochNum), Int64(p.curStepNum), Int64(p.batchNum), p.loss.map(Double.init) ?? .nan,
                               p.device.hostTime.seconds)
         if status == 1 { run.requestStop() }
@@ -306,14 +317,15 @@ final class CallbackBridge: Callback {
 
 /// `Model.train(epochs, dataset, callbacks, dataset_sink_mode, sink_size)` on the script's
 /// dataset: `epochs` ≤ 0 takes the script's; `sink` −1 the script's, 0 no, 1 yes; `sinkSize` 0
-/// the script's. The callback (may be null) sees every hook, in MindSpore's order.
+/// the script's; `maxSteps` > 0 ends training after that many steps (`--steps`). The callback
+/// (may be null) sees every hook, in MindSpore's order.
 @_cdecl("npusim_model_train")
-public func npusim_model_train(_ handle: OpaquePointer?, _ epochs: Int64, _ sink: Int32, _ sinkSize: Int64,
+public func npusim_model_train(_ handle: OpaquePointer?, _ epochs: Int64, _ sink: Int32, _ sinkSize: Int64, _ maxSteps: Int64,
                                _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
     guarded {
         let m = try model(handle)
         try train(m, on: m.prepared.dataset, epochs, sink, sinkSize, defaultSinkSize: m.prepared.sinkSize,
-                  initialStep: m.prepared.resumed, callback, user)
+                  initialStep: m.prepared.resumed, maxSteps: maxSteps, callback, user)
     }
 }
 
@@ -338,7 +350,7 @@ public func npusim_model_set_parameter(_ handle: OpaquePointer?, _ name: UnsafeP
 @_cdecl("npusim_model_train_arrays")
 public func npusim_model_train_arrays(_ handle: OpaquePointer?, _ data: OpaquePointer?, _ labels: OpaquePointer?, _ batchSize: Int64,
                                       _ dropRemainder: Int32, _ shuffle: Int32, _ epochs: Int64, _ sink: Int32, _ sinkSize: Int64,
-                                      _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
+                                      _ maxSteps: Int64, _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
     guarded {
         let m = try model(handle)
         let p = m.prepared
@@ -346,35 +358,51 @@ public func npusim_model_train_arrays(_ handle: OpaquePointer?, _ data: OpaquePo
         let source = try TensorSource(data: try box(data).tensor, labels: try box(labels).tensor)
         var dataset = try Dataset(source: source, shuffle: shuffle == 1, batchSize: Int(batchSize), dropRemainder: dropRemainder == 1)
         dataset.seed = p.dataset.seed
-        try train(m, on: dataset, epochs, sink, sinkSize, defaultSinkSize: -1, initialStep: 0, callback, user)
+        try train(m, on: dataset, epochs, sink, sinkSize, defaultSinkSize: -1, initialStep: 0, maxSteps: maxSteps, callback, user)
     }
 }
 
 /// `Model.train` for the ABI's train calls: `epochs` ≤ 0 the script's, `sink` −1 the script's,
 /// `sinkSize` 0 `defaultSinkSize`; the C callback (if any) at every hook.
 private func train(_ m: ModelBox, on dataset: Dataset, _ epochs: Int64, _ sink: Int32, _ sinkSize: Int64, defaultSinkSize: Int,
-                   initialStep: Int, _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) throws {
+                   initialStep: Int, maxSteps: Int64, _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) throws {
     let p = m.prepared
-    let callbacks: [any Callback] = callback.map { [CallbackBridge($0, user)] } ?? []
+    let callbacks: [any Callback] = m.callbacks + (callback.map { [CallbackBridge($0, user)] } ?? [])
     try p.model.train(epochs: epochs > 0 ? Int(epochs) : p.epochs, dataset: dataset, callbacks: callbacks,
                       datasetSinkMode: sink < 0 ? p.sink : sink == 1, sinkSize: sinkSize != 0 ? Int(sinkSize) : defaultSinkSize,
-                      initialStep: initialStep)
+                      initialStep: initialStep, maxSteps: maxSteps > 0 ? Int(maxSteps) : nil)
 }
 
-/// `Model.eval` on a dataset of the arrays `data` and `labels` (`batch(batchSize, dropRemainder)`,
-/// no shuffle): the model's metrics (the script's `eval.metrics`) in order, into `values` (room
-/// for `count`).
-@_cdecl("npusim_model_eval_arrays")
-public func npusim_model_eval_arrays(_ handle: OpaquePointer?, _ data: OpaquePointer?, _ labels: OpaquePointer?, _ batchSize: Int64,
-                                     _ dropRemainder: Int32, _ values: UnsafeMutablePointer<Double>?, _ count: Int32) -> Int32 {
+/// `Model.eval` on a dataset (`npusim_dataset_*`): the model's metrics (the script's
+/// `eval.metrics`) in order, into `values` (room for `count`).
+@_cdecl("npusim_model_eval")
+public func npusim_model_eval(_ handle: OpaquePointer?, _ dataset: OpaquePointer?, _ values: UnsafeMutablePointer<Double>?, _ count: Int32) -> Int32 {
     guarded {
         let m = try model(handle)
-        guard batchSize >= 1 else { throw ABIError(message: "batch_size must be at least 1, got \(batchSize)") }
-        let source = try TensorSource(data: try box(data).tensor, labels: try box(labels).tensor)
-        let dataset = try Dataset(source: source, batchSize: Int(batchSize), dropRemainder: dropRemainder == 1)
-        let results = try m.prepared.model.eval(dataset)
+        guard let dataset else { throw ABIError(message: "the dataset handle is null") }
+        let d = Unmanaged<DatasetBox>.fromOpaque(UnsafeRawPointer(dataset)).takeUnretainedValue().dataset
+        let results = try m.prepared.model.eval(d)
         guard let values, Int(count) >= results.count else { throw ABIError(message: "the model has \(results.count) metrics; the buffer has room for \(count)") }
         for (k, r) in results.enumerated() { values[k] = r.value }
+    }
+}
+
+/// Adds MindSpore's `ModelCheckpoint(prefix, directory, CheckpointConfig(save_checkpoint_steps,
+/// keep_checkpoint_max, format))` to the model's training callbacks (`directory` null: the
+/// working directory; `format` 0 `.ckpt`, 1 safetensors): the engine saves the parameters and
+/// the optimizer's state as MindSpore's does.
+@_cdecl("npusim_model_add_checkpoint")
+public func npusim_model_add_checkpoint(_ handle: OpaquePointer?, _ prefix: UnsafePointer<CChar>?, _ directory: UnsafePointer<CChar>?,
+                                        _ saveSteps: Int64, _ keepMax: Int64, _ format: Int32) -> Int32 {
+    guarded {
+        let m = try model(handle)
+        guard let prefix else { throw ABIError(message: "the prefix is null") }
+        guard saveSteps >= 1, keepMax >= 1 else {
+            throw ABIError(message: "save_checkpoint_steps and keep_checkpoint_max must be at least 1, got \(saveSteps) and \(keepMax)")
+        }
+        let config = CheckpointConfig(saveCheckpointSteps: Int(min(saveSteps, 1 << 40)), keepCheckpointMax: Int(min(keepMax, 1 << 20)),
+                                      format: format == 1 ? .safetensors : .mindspore)
+        m.callbacks.append(try ModelCheckpoint(prefix: String(cString: prefix), directory: directory.map { String(cString: $0) }, config: config))
     }
 }
 

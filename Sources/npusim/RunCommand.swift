@@ -105,20 +105,31 @@ extension RunCommand {
     /// the npusim package (`NPUSIM_PYTHON`, else the repository's `.venv` made by `make python`),
     /// with the script's arguments after `--`. Exits with the script's status.
     func runPython() throws {
-        let unsupported = [("--mode", flags.mode != nil), ("--determinism", flags.determinism != nil), ("--order-seed", flags.orderSeed != nil),
-                           ("--cards", flags.cards != nil), ("--device", flags.device != nil), ("--epochs", flags.epochs != nil),
-                           ("--steps", flags.steps != nil), ("--sink", flags.sink != nil), ("--sink-size", flags.sinkSize != nil),
-                           ("--losses", losses != nil), ("--trace", trace != nil), ("--load-checkpoint", loadCheckpoint != nil),
-                           ("--save-checkpoint", saveCheckpoint != nil), ("--json", json), ("--quiet", quiet), ("--hidden-steps", hiddenSteps)]
+        let unsupported = [("--trace", trace != nil), ("--load-checkpoint", loadCheckpoint != nil), ("--save-checkpoint", saveCheckpoint != nil),
+                           ("--json", json), ("--quiet", quiet)]
             .filter(\.1).map(\.0)
         guard unsupported.isEmpty else {
-            throw CLIError(message: "npusim run SCRIPT.py takes --seed so far; \(unsupported.joined(separator: ", ")) come with the rest of the Python front end (Docs/Python.md)")
+            throw CLIError(message: "npusim run SCRIPT.py does not take \(unsupported.joined(separator: ", ")): a Python script saves and loads checkpoints itself (save_checkpoint, ModelCheckpoint), and prints its own lines (Docs/Python.md)")
         }
         guard FileManager.default.fileExists(atPath: script) else { throw CLIError(message: "\(script): no such file (the training script was not found)") }
-        let python = try Self.pythonEnvironment()
+        var arguments = ["-m", "npusim.runner"]
+        let options: [(String, String?)] = [
+            ("--seed", flags.seed.map(String.init)), ("--mode", flags.mode), ("--determinism", flags.determinism), ("--order-seed", flags.orderSeed),
+            ("--device", flags.device), ("--cards", flags.cards.map(String.init)), ("--epochs", flags.epochs.map(String.init)),
+            ("--steps", flags.steps.map(String.init)), ("--sink-size", flags.sinkSize.map(String.init)), ("--losses", losses),
+        ]
+        for case let (name, value?) in options { arguments += [name, value] }
+        if let sink = flags.sink { arguments.append(sink ? "--sink" : "--no-sink") }
+        if hiddenSteps { arguments.append("--hidden-steps") }
+        try Self.runPythonModule(arguments + [script, "--"] + scriptArguments)
+    }
+
+    /// Runs `python -m ...` with `arguments` in the package's environment and exits with its status.
+    static func runPythonModule(_ arguments: [String]) throws -> Never {
+        let python = try pythonEnvironment()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-m", "npusim.runner"] + (flags.seed.map { ["--seed", String($0)] } ?? []) + [script, "--"] + scriptArguments
+        process.arguments = arguments
         do { try process.run() } catch { throw CLIError(message: "cannot start \(python): \(error.localizedDescription)", code: 1) }
         process.waitUntilExit()
         Foundation.exit(process.terminationStatus)

@@ -641,7 +641,15 @@ let mindSporePython: String? = {
         #expect(r.out.contains("argv ['--lr', '0.1']\n") && r.out.contains("module npusim.mindspore\n"))
         let bad = try npusim(["run", Self.scripts + "/unsupported_api.py"])
         #expect(bad.code == 2 && bad.err == "error: \(Self.scripts)/unsupported_api.py:4: mindspore.jit_class_that_does_not_exist is not supported by NPUSim\n")
-        let flags = try npusim(["run", Self.scripts + "/seeds_demo.py", "--steps", "3"])
-        #expect(flags.code == 2 && flags.err.contains("takes --seed so far; --steps come with"))
+        // npusim's flags reach the script: two steps of the quick start, every loss recorded.
+        let losses = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-py-losses-\(getpid()).csv").path
+        defer { try? FileManager.default.removeItem(atPath: losses) }
+        let steps = try npusim(["run", Self.scripts + "/quickstart.py", "--seed", "1", "--steps", "2", "--determinism", "on", "--losses", losses])
+        #expect(steps.code == 0, "\(steps.err)")
+        let rows = try String(contentsOfFile: losses, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 3 && rows[0] == "step,loss" && rows[1].hasPrefix("1,2.3189"))
+        #expect(steps.out.contains("loss: 2.318924  [  0/  8]\n") && !steps.out.contains("Test:"))
+        let json = try npusim(["run", Self.scripts + "/seeds_demo.py", "--json"])
+        #expect(json.code == 2 && json.err.contains("npusim run SCRIPT.py does not take --json"))
     }
 }

@@ -52,7 +52,8 @@ _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ct
                              ctypes.c_double)
 
 #: MindSpore's train hooks, by the code the engine calls them with.
-HOOKS = ["on_train_begin", "on_train_epoch_begin", "on_train_step_begin", "on_train_step_end", "on_train_epoch_end", "on_train_end"]
+HOOKS = ["on_train_begin", "on_train_epoch_begin", "on_train_step_begin", "on_train_step_end", "on_train_epoch_end", "on_train_end",
+         "hidden_step"]
 
 
 def _load():
@@ -91,7 +92,7 @@ def _load():
     lib.npusim_initializer_fill.restype = i32
     lib.npusim_random_op.argtypes = [ctypes.c_char_p, i64, i64, ctypes.POINTER(i64), i32, dbl, dbl, ptr, ctypes.POINTER(ptr)]
     lib.npusim_random_op.restype = i32
-    lib.npusim_model_from_script.argtypes = [ctypes.c_char_p, ctypes.c_char_p, i64, ctypes.POINTER(ptr)]
+    lib.npusim_model_from_script.argtypes = [ctypes.c_char_p, ctypes.c_char_p, i64, i32, ctypes.POINTER(ptr)]
     lib.npusim_model_from_script.restype = i32
     lib.npusim_model_free.argtypes = [ptr]
     lib.npusim_model_free.restype = None
@@ -99,14 +100,14 @@ def _load():
     lib.npusim_model_load_checkpoint.restype = i32
     lib.npusim_model_parameter.argtypes = [ptr, ctypes.c_char_p, ctypes.POINTER(ptr)]
     lib.npusim_model_parameter.restype = i32
-    lib.npusim_model_train.argtypes = [ptr, i64, i32, i64, _CALLBACK, ptr]
+    lib.npusim_model_train.argtypes = [ptr, i64, i32, i64, i64, _CALLBACK, ptr]
     lib.npusim_model_train.restype = i32
     lib.npusim_model_set_parameter.argtypes = [ptr, ctypes.c_char_p, ptr]
     lib.npusim_model_set_parameter.restype = i32
-    lib.npusim_model_train_arrays.argtypes = [ptr, ptr, ptr, i64, i32, i32, i64, i32, i64, _CALLBACK, ptr]
+    lib.npusim_model_train_arrays.argtypes = [ptr, ptr, ptr, i64, i32, i32, i64, i32, i64, i64, _CALLBACK, ptr]
     lib.npusim_model_train_arrays.restype = i32
-    lib.npusim_model_eval_arrays.argtypes = [ptr, ptr, ptr, i64, i32, ctypes.POINTER(dbl), i32]
-    lib.npusim_model_eval_arrays.restype = i32
+    lib.npusim_model_eval.argtypes = [ptr, ptr, ctypes.POINTER(dbl), i32]
+    lib.npusim_model_eval.restype = i32
     lib.npusim_checkpoint_read.argtypes = [ctypes.c_char_p, ctypes.POINTER(ptr)]
     lib.npusim_checkpoint_read.restype = i32
     lib.npusim_checkpoint_count.argtypes = [ptr]
@@ -128,6 +129,8 @@ def _load():
     }.items():
         getattr(lib, name).argtypes = args
         getattr(lib, name).restype = i32
+    lib.npusim_model_add_checkpoint.argtypes = [ptr, ctypes.c_char_p, ctypes.c_char_p, i64, i64, i32]
+    lib.npusim_model_add_checkpoint.restype = i32
     for name in ("npusim_eager_free", "npusim_dataset_free"):
         getattr(lib, name).argtypes = [ptr]
         getattr(lib, name).restype = None
@@ -244,9 +247,10 @@ class ScriptModel:
     """A model the engine builds from a training script's text (Docs/ScriptFormat.md), trained by
     the engine's ``Model.train`` with a Python callback at every hook."""
 
-    def __init__(self, yaml_text, file="<script>", seed=None):
+    def __init__(self, yaml_text, file="<script>", seed=None, keep_hidden=False):
         out = ctypes.c_void_p()
-        _check(_lib.npusim_model_from_script(yaml_text.encode(), file.encode(), -1 if seed is None else int(seed), ctypes.byref(out)))
+        _check(_lib.npusim_model_from_script(yaml_text.encode(), file.encode(), -1 if seed is None else int(seed), int(bool(keep_hidden)),
+                                             ctypes.byref(out)))
         self._handle = out
 
     def __del__(self):
@@ -254,6 +258,11 @@ class ScriptModel:
         if handle and _lib is not None:
             _lib.npusim_model_free(handle)
             self._handle = None
+
+    def add_checkpoint(self, prefix, directory, save_steps, keep_max, format="ckpt"):
+        """Adds MindSpore's ModelCheckpoint (saved by the engine) to the training callbacks."""
+        _check(_lib.npusim_model_add_checkpoint(self._handle, prefix.encode(), None if directory is None else os.fspath(directory).encode(),
+                                                int(save_steps), int(keep_max), 1 if format == "safetensors" else 0))
 
     def load_checkpoint(self, path):
         """Loads a MindSpore ``.ckpt`` (or safetensors) into the parameters."""
@@ -270,12 +279,15 @@ class ScriptModel:
         value = Tensor(np.asarray(value, dtype=np.float32))  # alive until the call returns
         _check(_lib.npusim_model_set_parameter(self._handle, name.encode(), value._handle))
 
-    def train(self, epochs=0, callback=None, sink=None, sink_size=0, arrays=None):
+    def train(self, epochs=0, callback=None, sink=None, sink_size=0, arrays=None, max_steps=0):
         """``Model.train``: ``callback(hook, cur_epoch_num, cur_step_num, batch_num, loss)`` is
         called at every hook (names in ``HOOKS``); it returns True to request a stop. An exception
         it raises stops training and is raised here; ``simulated_seconds`` is card 0's simulated
         host time at the hook. ``arrays`` = (data, labels, batch_size,
-        drop_remainder, shuffle) trains on those instead of the script's dataset."""
+        drop_remainder, shuffle) trains on those instead of the script's dataset; ``max_steps`` > 0
+        ends training after that many steps. With ``keep_hidden``, hook ``hidden_step`` reports each
+        step a sink hid (its step number in the epoch in place of cur_step_num) before
+        on_train_step_end."""
         failure = []
 
         def bridge(user, hook, epoch, step, batch_num, loss, seconds):
@@ -289,22 +301,21 @@ class ScriptModel:
         function = _CALLBACK(bridge) if callback is not None else _CALLBACK()
         sink_code = -1 if sink is None else int(bool(sink))
         if arrays is None:
-            status = _lib.npusim_model_train(self._handle, int(epochs), sink_code, int(sink_size), function, None)
+            status = _lib.npusim_model_train(self._handle, int(epochs), sink_code, int(sink_size), int(max_steps), function, None)
         else:
             # arrays: (data, labels, batch_size, drop_remainder, shuffle); the tensors live through the call.
             data, labels, batch_size, drop_remainder, shuffle = arrays
             d, l = Tensor(np.asarray(data, dtype=np.float32)), Tensor(np.asarray(labels, dtype=np.int32))
             status = _lib.npusim_model_train_arrays(self._handle, d._handle, l._handle, int(batch_size), int(bool(drop_remainder)),
-                                                    int(bool(shuffle)), int(epochs), sink_code, int(sink_size), function, None)
+                                                    int(bool(shuffle)), int(epochs), sink_code, int(sink_size), int(max_steps), function, None)
         if failure:
             raise failure[0]
         _check(status)
 
-    def eval_arrays(self, data, labels, batch_size, drop_remainder, count):
-        """``Model.eval`` on the arrays: the script's metrics, in order (``count`` of them)."""
-        d, l = Tensor(np.asarray(data, dtype=np.float32)), Tensor(np.asarray(labels, dtype=np.int32))
+    def eval(self, dataset, count):
+        """``Model.eval`` on an engine ``Dataset``: the script's metrics, in order (``count`` of them)."""
         out = (ctypes.c_double * count)()
-        _check(_lib.npusim_model_eval_arrays(self._handle, d._handle, l._handle, int(batch_size), int(bool(drop_remainder)), out, count))
+        _check(_lib.npusim_model_eval(self._handle, dataset._handle, out, count))
         return list(out)
 
 

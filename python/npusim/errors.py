@@ -20,3 +20,11 @@ def _caller():
         if not os.path.abspath(frame.filename).startswith(here):
             return f"{frame.filename}:{frame.lineno}"
     return "<unknown>"
+
+
+class InputError(Exception):
+    """Input a network cannot take (a shape or dtype that does not fit a cell), named with the
+    script's file:line: ``npusim run`` prints it as one line and exits 2."""
+
+    def __init__(self, message):
+        super().__init__(f"{_caller()}: {message}")

@@ -20,5 +20,9 @@ from .train import Model, load_checkpoint, load_param_into_net, save_checkpoint
 __version__ = "2.10.0"
 
 
+__all__ = ["GRAPH_MODE", "PYNATIVE_MODE", "get_context", "set_context", "set_device", "dtype", "bool_", "float16", "float32", "int32", "int64", "get_seed", "set_seed", "Tensor", "grad", "value_and_grad", "Model", "load_checkpoint", "load_param_into_net", "save_checkpoint"]
+
 def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)  # the import system's probes (__path__, __file__)
     raise Unsupported(f"mindspore.{name}")

@@ -1,7 +1,7 @@
 """``mindspore.value_and_grad`` and ``mindspore.grad`` in PyNative: the function runs once with
 its ops recorded on the engine's tape; the engine's reverse mode (the one graph mode uses) gives
 the gradients of its first output."""
-from . import _pynative
+from . import _pynative, _steps
 from ..errors import Unsupported
 from .common.tensor import Tensor
 
@@ -32,6 +32,7 @@ def _run(fn, grad_position, weights, has_aux, sens, args):
     positions = _positions(grad_position, len(args))
     params = _weights(weights)
     inputs = [a if isinstance(a, Tensor) else Tensor(a) for a in args]
+    _steps.check()
     _pynative.record()
     try:
         out = fn(*inputs)
@@ -45,6 +46,7 @@ def _run(fn, grad_position, weights, has_aux, sens, args):
     finally:
         _pynative.stop()
     grads = [Tensor._from_engine(g) for g in grads]
+    _steps.step_done(loss.asnumpy() if _steps._options.losses() else 0.0)
     n = len(positions or ())
     input_grads = None if positions is None else (grads[0] if isinstance(grad_position, int) else tuple(grads[:n]))
     weight_grads = None if params is None else tuple(grads[n:])

@@ -8,7 +8,7 @@ The run's switches come from ``npusim run``'s flags (environment ``NPUSIM_DEVICE
 import json
 import os
 
-from .. import _engine
+from .. import _engine, _options
 from . import context
 
 _context = None
@@ -20,11 +20,13 @@ def engine():
     """The PyNative context, made on first use with the run's device and reduction policy."""
     global _context
     if _context is None:
-        policy = os.environ.get("NPUSIM_DETERMINISM") or ("on" if context.get_context("deterministic") == "ON" else "off")
-        seed = os.environ.get("NPUSIM_ORDER_SEED")
-        _context = _engine.Eager(device=os.environ.get("NPUSIM_DEVICE", "ascend910"), determinism=policy,
-                                 order_seed=int(seed) if seed else None)
+        _context = _engine.Eager(device=_options.device(), determinism=determinism(), order_seed=_options.order_seed())
     return _context
+
+
+def determinism():
+    """The reduction policy: --determinism, else set_context(deterministic="ON") → on, else off."""
+    return _options.determinism() or ("on" if context.get_context("deterministic") == "ON" else "off")
 
 
 def run(op, inputs, **attributes):

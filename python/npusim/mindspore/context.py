@@ -3,7 +3,10 @@ NPUSim acts on (``mode``, ``deterministic``), and MindSpore 2.10's device-select
 settings, accepted with one notice line each (the simulated card is ``--device``)."""
 import sys
 
+from .. import _options
 from ..errors import Unsupported
+
+__all__ = ["GRAPH_MODE", "PYNATIVE_MODE", "set_context", "get_context", "set_device"]
 
 GRAPH_MODE = 0
 PYNATIVE_MODE = 1
@@ -48,6 +51,8 @@ def get_context(attr_key):
     """The value ``set_context`` set (or MindSpore's default)."""
     if attr_key not in _settings:
         raise Unsupported(f"get_context({attr_key!r})")
+    if attr_key == "mode" and _options.mode():
+        return GRAPH_MODE if _options.mode() == "graph" else PYNATIVE_MODE  # --mode wins
     return _settings[attr_key]
 
 

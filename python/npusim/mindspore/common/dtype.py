@@ -3,6 +3,8 @@ and converts to its numpy dtype (``np.dtype(mindspore.float32)``)."""
 import numpy as np
 
 
+__all__ = ["Type", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool_", "float_", "half", "single", "double", "int_"]
+
 class Type:
     """A MindSpore dtype: ``str`` is MindSpore's name; ``dtype`` the numpy dtype it holds."""
 

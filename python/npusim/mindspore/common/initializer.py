@@ -12,6 +12,8 @@ from ... import _engine
 from ...errors import Unsupported
 from .tensor import Tensor
 
+__all__ = ["Initializer", "Normal", "Uniform", "TruncatedNormal", "XavierUniform", "XavierNormal", "HeUniform", "HeNormal", "Zero", "One", "Constant", "initializer"]
+
 _NAN = float("nan")
 
 
@@ -34,6 +36,8 @@ class Initializer:
 
 
 class Normal(Initializer):
+    """``Normal(sigma=0.01, mean=0.0)``: N(mean, sigma²) from MindSpore's Philox, bit for bit."""
+
     _name = "normal"
 
     def __init__(self, sigma=0.01, mean=0.0):
@@ -44,6 +48,8 @@ class Normal(Initializer):
 
 
 class Uniform(Initializer):
+    """``Uniform(scale=0.07)``: U(−scale, scale)."""
+
     _name = "uniform"
 
     def __init__(self, scale=0.07):
@@ -54,6 +60,8 @@ class Uniform(Initializer):
 
 
 class TruncatedNormal(Initializer):
+    """``TruncatedNormal(sigma=0.01, mean=0.0)``: N(mean, sigma²) redrawn outside ±2 (bounds other than (−2, 2) unsupported)."""
+
     _name = "truncatednormal"
 
     def __init__(self, sigma=0.01, mean=0.0, a=-2.0, b=2.0):
@@ -66,6 +74,8 @@ class TruncatedNormal(Initializer):
 
 
 class XavierUniform(Initializer):
+    """``XavierUniform(gain=1)``: U(−b, b), b = gain·√(6/(fan_in + fan_out))."""
+
     _name = "xavier_uniform"
 
     def __init__(self, gain=1):
@@ -76,10 +86,14 @@ class XavierUniform(Initializer):
 
 
 class XavierNormal(XavierUniform):
+    """``XavierNormal(gain=1)``: N(0, gain²·2/(fan_in + fan_out))."""
+
     _name = "xavier_normal"
 
 
 class HeUniform(Initializer):
+    """``HeUniform(negative_slope=0)``: U(−b, b), b = √(6/((1 + slope²)·fan_in)) (fan_in, leaky_relu)."""
+
     _name = "he_uniform"
 
     def __init__(self, negative_slope=0, mode="fan_in", nonlinearity="leaky_relu"):
@@ -92,10 +106,14 @@ class HeUniform(Initializer):
 
 
 class HeNormal(HeUniform):
+    """``HeNormal(negative_slope=0)``: N(0, 2/((1 + slope²)·fan_in)) (fan_in, leaky_relu)."""
+
     _name = "he_normal"
 
 
 class Zero(Initializer):
+    """``Zero()``: zeros."""
+
     _name = "zeros"
 
     def _random(self):
@@ -103,10 +121,14 @@ class Zero(Initializer):
 
 
 class One(Zero):
+    """``One()``: ones."""
+
     _name = "ones"
 
 
 class Constant(Zero):
+    """``Constant(value)``: every value ``value``."""
+
     _name = "constant"
 
     def __init__(self, value):

@@ -17,6 +17,8 @@ from ..common import seed as _seed
 from ..common.tensor import Tensor
 
 
+__all__ = ["NumpySlicesDataset", "MnistDataset", "vision", "transforms"]
+
 class _Iterator:
     """MindSpore's dataset iterator: each pass over it is the next epoch of the pipeline (a new
     iterator starts again at epoch 1, as a new MindSpore pipeline does); ``num_epochs`` passes
@@ -107,8 +109,8 @@ class NumpySlicesDataset(_Dataset):
         return (n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)) * self.repeat_count
 
     def shuffle(self, buffer_size):
-        self.shuffle_flag = True
-        return self
+        raise Unsupported("Dataset.shuffle(buffer_size) (MindSpore's shuffle buffer, a second shuffle of its own)",
+                          "the dataset's own shuffle=True (its random sampler)")
 
     def _columns(self):
         return self.column_names
@@ -159,6 +161,8 @@ class MnistDataset(_Dataset):
             return self
         if column not in (None, "image"):
             raise Unsupported(f"map on the column {column!r}", "'image' or 'label'")
+        if self.batch_size != 1 or self.repeat_count != 1:
+            raise Unsupported("map after batch or repeat (on whole batches)", "map before batch")
         for o in operations:
             if not hasattr(o, "_spec"):
                 raise Unsupported(f"the transform {type(o).__name__}")
@@ -168,8 +172,8 @@ class MnistDataset(_Dataset):
         return self
 
     def shuffle(self, buffer_size):
-        self.shuffle_flag = True
-        return self
+        raise Unsupported("Dataset.shuffle(buffer_size) (MindSpore's shuffle buffer, a second shuffle of its own)",
+                          "the dataset's own shuffle=True (its random sampler)")
 
     def batch(self, batch_size, drop_remainder=False, num_parallel_workers=None):
         self.batch_size, self.drop_remainder = int(batch_size), bool(drop_remainder)
@@ -209,4 +213,6 @@ def _find(folder, name):
 
 
 def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)  # the import system's probes (__path__, __file__)
     raise Unsupported(f"mindspore.dataset.{name}")

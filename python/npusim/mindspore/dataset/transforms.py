@@ -5,7 +5,11 @@ import numpy as np
 from ...errors import Unsupported
 
 
+__all__ = ["TypeCast"]
+
 class TypeCast:
+    """``TypeCast(data_type)``: to float32 on the image column, to an integer type on the label column (the engine's labels are int32)."""
+
     def __init__(self, data_type):
         self.data_type = np.dtype(data_type) if not hasattr(data_type, "kind") else data_type
 
@@ -16,4 +20,6 @@ class TypeCast:
 
 
 def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)  # the import system's probes (__path__, __file__)
     raise Unsupported(f"mindspore.dataset.transforms.{name}")

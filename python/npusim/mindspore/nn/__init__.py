@@ -12,10 +12,13 @@ import numpy as np
 
 from . import _tracing
 from .. import _pynative
-from ...errors import Unsupported
+from ... import _engine
+from ...errors import InputError, Unsupported
 from ..common import dtype as _dtype
 from ..common.initializer import HeUniform, Uniform, initializer
 from ..common.tensor import Tensor
+
+__all__ = ["Parameter", "Cell", "SequentialCell", "Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Sigmoid", "Tanh", "Flatten", "SoftmaxCrossEntropyWithLogits", "CrossEntropyLoss", "MSELoss", "WithLossCell", "TrainOneStepCell", "Optimizer", "SGD", "Momentum", "Adam"]
 
 class Parameter:
     """A named trainable value (its name is set where the network is built: ``fc1.weight``)."""
@@ -103,7 +106,13 @@ class Cell:
         tracer = _tracing.current
         if tracer is not None:
             return tracer.call(self, inputs)
-        return self.construct(*inputs)
+        try:
+            return self.construct(*inputs)
+        except _engine.NpusimError as e:
+            if not e.bad_input:
+                raise
+            shapes = ", ".join(str(list(x.shape)) if hasattr(x, "shape") else repr(x) for x in inputs)
+            raise InputError(f"nn.{type(self).__name__} cannot take its input {shapes}: {e}") from None
 
     def extend_repr(self):
         return ""
@@ -493,4 +502,6 @@ class Adam(Optimizer):
 
 
 def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)  # the import system's probes (__path__, __file__)
     raise Unsupported(f"mindspore.nn.{name}")

@@ -11,6 +11,8 @@ from ..common.seed import _get_seed
 from ..common.tensor import Tensor
 
 
+__all__ = ["uniform", "rand", "standard_normal", "randn", "normal", "dropout"]
+
 def _shape(shape):
     if isinstance(shape, numbers.Integral):
         return (int(shape),)
@@ -60,4 +62,6 @@ def dropout(input, p=0.5, training=True, seed=None):
 
 
 def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)  # the import system's probes (__path__, __file__)
     raise Unsupported(f"mindspore.ops.{name}")

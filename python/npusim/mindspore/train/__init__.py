@@ -4,18 +4,21 @@ import sys
 
 import numpy as np
 
-from ... import _engine
-from ...errors import Unsupported
+from ... import _engine, _options
+from .. import _pynative, _steps
+from ...errors import InputError, Unsupported
 from .. import context
 from ..common import seed as seed_rules
 from ..common.tensor import Tensor
-from .callback import Callback, LossMonitor, RunContext, TimeMonitor, _CallbackParams
+from .callback import CheckpointConfig, Callback, LossMonitor, ModelCheckpoint, RunContext, TimeMonitor, _CallbackParams
 from .metrics import Accuracy, Loss, Metric
 from .serialization import load_checkpoint, load_param_into_net, save_checkpoint
 
 
 from ..nn._tracing import _mapping, _yaml, trace
 
+
+__all__ = ["Model", "Callback", "RunContext", "LossMonitor", "TimeMonitor", "ModelCheckpoint", "CheckpointConfig", "Accuracy", "Loss", "Metric", "load_checkpoint", "load_param_into_net", "save_checkpoint"]
 
 class Model:
     """``Model(network, loss_fn, optimizer, metrics=None)``: ``train`` runs the engine's
@@ -46,7 +49,8 @@ class Model:
         seed = seed_rules.get_seed()
         nodes, output = trace(self.network)
         mode = "graph" if context.get_context("mode") == context.GRAPH_MODE else "pynative"
-        determinism = "on" if context.get_context("deterministic") == "ON" else "off"
+        determinism = _pynative.determinism()
+        extra = "".join(f", {k}: {v}" for k, v in (("order_seed", _options.order_seed()), ("cards", _options.cards())) if v is not None)
         if hasattr(dataset, "_spec"):
             section = dataset._spec()  # a file dataset: the engine's pipeline reads it
         else:
@@ -56,7 +60,8 @@ class Model:
                        f"  batch: {{batch_size: {dataset.batch_size}, drop_remainder: {_yaml(dataset.drop_remainder)}}}"]
         return "\n".join([
             f"seed: {seed}" if seed is not None else "",
-            f'context: {{mode: {mode}, device: ascend910, determinism: "{determinism}"}}',
+            f'context: {{mode: {mode}, device: "{_options.device()}", determinism: "{determinism}"{extra}}}',
+
             *section,
             "network:",
             "  nodes:",
@@ -83,14 +88,12 @@ class Model:
             raise ValueError("For Model.eval, the model argument 'metrics' can not be None or empty, you should set the argument 'metrics' for model.")
         if callbacks:
             raise Unsupported("Model.eval with callbacks")
-        if hasattr(valid_dataset, "_spec"):
-            raise Unsupported(f"Model.eval on {type(valid_dataset).__name__}", "NumpySlicesDataset so far")
         if self._engine is None:
             self._engine = _engine.ScriptModel(self._script(valid_dataset), file="<model>")
             for name, p in self.network.parameters_and_names():
                 self._engine.set_parameter(name, p.asnumpy())
         order = sorted(set(self._metrics.values()))
-        values = self._engine.eval_arrays(valid_dataset.data, valid_dataset.labels, valid_dataset.batch_size, valid_dataset.drop_remainder, len(order))
+        values = self._engine.eval(valid_dataset._pipeline(), len(order))
         by_name = dict(zip(order, values))
         return {k: by_name[v] for k, v in self._metrics.items()}
 
@@ -98,13 +101,33 @@ class Model:
         if initial_epoch:
             raise Unsupported("Model.train(initial_epoch=...)")
         callbacks = [] if callbacks is None else (list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks])
-        engine = _engine.ScriptModel(self._script(train_dataset), file="<model>")
+        # npusim run's flags win over the script's arguments.
+        epoch = _options.epochs() or epoch
+        dataset_sink_mode = dataset_sink_mode if _options.sink() is None else _options.sink()
+        sink_size = sink_size if _options.sink_size() is None else _options.sink_size()
+        limit = _options.steps()
+        _steps.check()
+        try:
+            engine = _engine.ScriptModel(self._script(train_dataset), file="<model>", keep_hidden=_options.hidden_steps())
+        except _engine.NpusimError as e:
+            if not e.bad_input:
+                raise
+            raise InputError(f"Model.train: the network cannot be built for this dataset: {e}") from None
         for name, p in self.network.parameters_and_names():
             engine.set_parameter(name, p.asnumpy())
+        for c in callbacks:
+            if isinstance(c, ModelCheckpoint):  # the engine saves what MindSpore's callback saves
+                engine.add_checkpoint(c.prefix, c.directory, c.config.save_checkpoint_steps, c.config.keep_checkpoint_max, c.config.format)
+        callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
         params = _CallbackParams(self, train_dataset, epoch, dataset_sink_mode, sink_size)
         run = RunContext(params)
 
         def hook(name, cur_epoch, cur_step, batch_num, loss):
+            if name == "hidden_step":  # a step a sink hid: its number in the epoch is cur_step here
+                _steps.step_done(loss, cur_epoch, cur_step, visible=False)
+                return False
+            if name == "on_train_step_end":
+                _steps.step_done(loss, cur_epoch, (cur_step - 1) % batch_num + 1 if batch_num > 0 else cur_step)
             params.cur_epoch_num, params.cur_step_num, params.batch_num = cur_epoch, cur_step, batch_num
             params.simulated_seconds = engine.simulated_seconds
             params.net_outputs = None if np.isnan(loss) and name != "on_train_step_end" else loss
@@ -114,9 +137,11 @@ class Model:
 
         arrays = None if hasattr(train_dataset, "_spec") else train_dataset._arrays()
         try:
-            engine.train(epochs=epoch, callback=hook, sink=dataset_sink_mode, sink_size=sink_size if sink_size != -1 else 0, arrays=arrays)
+            engine.train(epochs=epoch, callback=hook, sink=dataset_sink_mode, sink_size=sink_size if sink_size != -1 else 0, arrays=arrays,
+                         max_steps=max(limit - _steps.done, 0) if limit is not None else 0)
         finally:
             # The network's Parameters hold the trained values, as MindSpore's do after train.
             for name, p in self.network.parameters_and_names():
                 p.data = Tensor(engine.parameter(name))
             self._engine = engine
+        _steps.check()  # --steps reached: the script ends here

@@ -7,6 +7,8 @@ import sys
 import numpy as np
 
 
+__all__ = ["Callback", "RunContext", "LossMonitor", "TimeMonitor", "ModelCheckpoint", "CheckpointConfig"]
+
 class _CallbackParams:
     """``cb_params``: attribute access, MindSpore's field names."""
 
@@ -32,6 +34,8 @@ class _CallbackParams:
 
 
 class RunContext:
+    """``RunContext``: ``original_args()`` gives ``cb_params``; ``request_stop()`` ends training after the current step (or sink)."""
+
     def __init__(self, original_args):
         self._original_args = original_args
         self._stop_requested = False
@@ -47,6 +51,8 @@ class RunContext:
 
 
 class Callback:
+    """``Callback``: MindSpore 2.10's hooks (``on_train_begin`` … ``on_train_end``), which call the older names (``begin``, ``step_end``, …) by default."""
+
     def begin(self, run_context): pass
     def epoch_begin(self, run_context): pass
     def epoch_end(self, run_context): pass
@@ -107,3 +113,36 @@ class TimeMonitor(Callback):
         if not isinstance(steps, int) or steps <= 0:
             raise ValueError(f"For 'TimeMonitor', the 'data_size' must be a positive int, but got {steps}.")
         print("{} epoch time: {:5.3f} ms, per step time: {:5.3f} ms".format(p.mode.title(), ms, ms / steps), flush=True)
+
+
+class CheckpointConfig:
+    """``CheckpointConfig(save_checkpoint_steps=1, save_checkpoint_seconds=0,
+    keep_checkpoint_max=5, ...)``: how often ``ModelCheckpoint`` saves and how many it keeps;
+    ``format`` 'ckpt' or 'safetensors'."""
+
+    def __init__(self, save_checkpoint_steps=1, save_checkpoint_seconds=0, keep_checkpoint_max=5, keep_checkpoint_per_n_minutes=0,
+                 integrated_save=True, async_save=False, saved_network=None, append_info=None, enc_key=None, enc_mode="AES-GCM",
+                 exception_save=False, crc_check=False, remove_redundancy=False, format="ckpt", **kwargs):
+        from ...errors import Unsupported
+        for name, value in (("save_checkpoint_steps", save_checkpoint_steps), ("keep_checkpoint_max", keep_checkpoint_max)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"For 'CheckpointConfig', the '{name}' must be int and >= 0, but got {value}.")
+        if save_checkpoint_seconds or keep_checkpoint_per_n_minutes or saved_network is not None or append_info or enc_key or kwargs:
+            raise Unsupported("CheckpointConfig with time-based saving, saved_network, append_info or encryption")
+        if format not in ("ckpt", "safetensors"):
+            raise ValueError(f"For 'CheckpointConfig', the 'format' must be 'ckpt' or 'safetensors', but got {format}.")
+        self.save_checkpoint_steps = save_checkpoint_steps or 1
+        self.keep_checkpoint_max = keep_checkpoint_max or 1
+        self.format = format
+
+
+class ModelCheckpoint(Callback):
+    """``ModelCheckpoint(prefix='CKP', directory=None, config=None)``: saves
+    ``PREFIX-EPOCH_STEP.ckpt`` (parameters and optimizer state, MindSpore's format) as MindSpore's
+    callback does; inside ``Model.train`` the engine saves them."""
+
+    def __init__(self, prefix="CKP", directory=None, config=None):
+        if not isinstance(prefix, str) or not prefix or "/" in prefix:
+            raise ValueError(f"For 'ModelCheckpoint', the argument 'prefix' for checkpoint file name is invalid, '{prefix}' is given.")
+        self.prefix, self.directory = prefix, directory
+        self.config = config if config is not None else CheckpointConfig()

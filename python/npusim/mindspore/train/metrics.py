@@ -3,11 +3,17 @@
 the batches' mean loss)."""
 
 
+__all__ = ["Metric", "Accuracy", "Loss"]
+
 class Metric:
+    """The base of the metrics ``Model.eval`` computes in the engine."""
+
     _engine_name = None
 
 
 class Accuracy(Metric):
+    """``Accuracy()``: the share of samples whose largest logit (the first on ties) is the label."""
+
     _engine_name = "Accuracy"
 
     def __init__(self, eval_type="classification"):
@@ -15,4 +21,6 @@ class Accuracy(Metric):
 
 
 class Loss(Metric):
+    """``Loss()``: the mean of the batches' losses."""
+
     _engine_name = "Loss"
