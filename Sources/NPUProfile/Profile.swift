@@ -214,6 +214,30 @@ public struct Profile {
     /// op_statistic.csv, step_trace_time.csv, reductions.csv) and `DIR/timeline.svg`, each file
     /// written durably.
     /// - Throws: `ProfileError` naming the file that could not be written.
+    /// What `npusim profile` prints of card 0: its ten costliest op types (count, total, mean,
+    /// share) and the mean step's breakdown (computing, communication, idle, host), one line each.
+    public func summaryLines() -> [String] {
+        func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s.padding(toLength: w, withPad: " ", startingAt: 0) }
+        var lines = ["", "top ops (card 0)                  count    total µs   avg µs   share"]
+        for s in opStatistics().filter({ $0.device == 0 }).prefix(10) {
+            lines.append(pad("\(s.type) [\(s.core)]", 32) + String(format: "%7d %11.1f %8.2f %6.1f %%", s.count, s.total.microseconds, s.total.microseconds / Double(s.count), s.ratio))
+        }
+        let steps = steps().filter { $0.device == 0 }
+        if !steps.isEmpty {
+            func mean(_ f: (StepBreakdown) -> SimTime) -> Double { steps.reduce(0.0) { $0 + f($1).microseconds } / Double(steps.count) }
+            let length = mean(\.length)
+            lines.append("")
+            lines.append("step (card 0, mean of \(steps.count))     µs      share")
+            for (name, value) in [("computing", mean(\.computing)), ("communication", mean(\.communication)),
+                                  ("  overlapped with computing", mean(\.overlapped)), ("  not overlapped", mean(\.communicationNotOverlapped)),
+                                  ("free (idle)", mean(\.free)), ("host (launch, sync, callbacks)", mean(\.host))] {
+                lines.append(pad(name, 32) + String(format: "%9.1f %7.1f %%", value, length > 0 ? value / length * 100 : 0))
+            }
+            lines.append(pad("step", 32) + String(format: "%9.1f", length))
+        }
+        return lines
+    }
+
     public func write(to dir: String, timelineSteps: Int = 3) throws {
         let out = URL(fileURLWithPath: dir).appendingPathComponent("ASCEND_PROFILER_OUTPUT")
         do { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) } catch {

@@ -84,7 +84,7 @@ func box(_ handle: OpaquePointer?) throws -> TensorBox {
     return Unmanaged<TensorBox>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
 }
 
-private func shape(_ dims: UnsafePointer<Int64>?, _ ndim: Int32) throws -> Shape {
+func shape(_ dims: UnsafePointer<Int64>?, _ ndim: Int32) throws -> Shape {
     guard ndim >= 0, ndim <= 32 else { throw ABIError(message: "a tensor has 0 to 32 dimensions, got \(ndim)") }
     guard ndim == 0 || dims != nil else { throw ABIError(message: "the shape pointer is null for \(ndim) dimensions") }
     let values = (0..<Int(ndim)).map { Int(dims![$0]) }
@@ -231,17 +231,19 @@ private func model(_ handle: OpaquePointer?) throws -> ModelBox {
 
 /// A model from a training script's text (`yaml`, Docs/ScriptFormat.md; `file` the path its
 /// relative data paths are resolved against, and the name errors give), built as `npusim run`
-/// builds it. `seed` ≥ 0 replaces the script's seed; −1 keeps it. `keepHidden` 1 keeps the
-/// per-step losses a sink hides (the callback's hook 6).
+/// builds it. `seed` ≥ 0 replaces the script's seed; −1 keeps it. `flags`: bit 0 keeps the
+/// per-step losses a sink hides (the callback's hook 6), bit 1 records every task for a profile
+/// (`npusim_profile_write`).
 @_cdecl("npusim_model_from_script")
-public func npusim_model_from_script(_ yaml: UnsafePointer<CChar>?, _ file: UnsafePointer<CChar>?, _ seed: Int64, _ keepHidden: Int32,
+public func npusim_model_from_script(_ yaml: UnsafePointer<CChar>?, _ file: UnsafePointer<CChar>?, _ seed: Int64, _ flags: Int32,
                                      _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded {
         guard let yaml, let file, let out else { throw ABIError(message: "the script, file or out pointer is null") }
         let script = try Script.parse(yaml: String(cString: yaml), file: String(cString: file))
         var options = RunOptions()
         if seed >= 0 { options.seed = seed }
-        let prepared = try ScriptRunner.prepare(script, options, keepHidden: keepHidden == 1)
+        options.record = flags & 2 != 0
+        let prepared = try ScriptRunner.prepare(script, options, keepHidden: flags & 1 != 0)
         out.pointee = OpaquePointer(Unmanaged.passRetained(ModelBox(script, prepared)).toOpaque())
     }
 }

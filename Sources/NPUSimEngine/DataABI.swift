@@ -87,3 +87,31 @@ public func npusim_dataset_from_arrays(_ data: OpaquePointer?, _ labels: OpaqueP
         out.pointee = OpaquePointer(Unmanaged.passRetained(DatasetBox(d)).toOpaque())
     }
 }
+
+/// The samples of the training-script format's `synthetic` source (`count` samples of `shape`
+/// from `classes` classes, drawn from `seed`): new tensors `data` [count, shape...] (float32)
+/// and `labels` [count] (int32), the values `npusim run` trains a script's synthetic data on.
+@_cdecl("npusim_synthetic")
+public func npusim_synthetic(_ count: Int64, _ dims: UnsafePointer<Int64>?, _ ndim: Int32, _ classes: Int64, _ seed: UInt64,
+                             _ data: UnsafeMutablePointer<OpaquePointer?>?, _ labels: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let data, let labels else { throw ABIError(message: "an out pointer is null") }
+        guard (1...10_000_000).contains(count), (1...1_000_000).contains(classes) else {
+            throw ABIError(message: "count must be 1 to 10000000 and classes 1 to 1000000, got \(count) and \(classes)")
+        }
+        let s = try shape(dims, ndim)
+        let source = try SyntheticSource(count: Int(count), shape: s, classes: Int(classes), seed: seed)
+        guard let total = Shape([Int(count)] + s.dims).checkedCount, total <= 1 << 31 else {
+            throw ABIError(message: "\(count) samples of \(s) are more than 2^31 values")
+        }
+        var x = Tensor(unfilled: Shape([Int(count)] + s.dims)), y = Tensor(unfilled: Shape([Int(count)]), dtype: .int32)
+        let sample = s.count * 4
+        x.withUnsafeMutableBytes { xs in
+            y.withUnsafeMutableBytes { ys in
+                for i in 0..<Int(count) { source.copySample(i, data: xs.baseAddress! + i * sample, label: ys.baseAddress! + i * 4) }
+            }
+        }
+        data.pointee = OpaquePointer(Unmanaged.passRetained(TensorBox(x)).toOpaque())
+        labels.pointee = OpaquePointer(Unmanaged.passRetained(TensorBox(y)).toOpaque())
+    }
+}

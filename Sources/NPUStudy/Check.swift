@@ -38,6 +38,8 @@ public struct ReproducibilityCheck {
     public var firstDifferentParameter: String?
     /// The order seed each run replayed (`--order-seed` replays one).
     public var orderSeeds: [UInt64] = []
+    /// Whether the runs' final parameters were compared.
+    public var parametersCompared = true
 
     /// The steps the host compared (the guide's criterion looks at these).
     public var visibleSteps: [Step] { steps.filter(\.visible) }
@@ -69,27 +71,40 @@ public struct ReproducibilityCheck {
             if varyOrder { o.orderSeed = .seed(base + UInt64(r)) }
             results.append(try ScriptRunner.run(script, o, keepHidden: sink != nil))
         }
+        let parameters = results.map { r in r.store.map { s in s.names.sorted().map { (name: $0, tensor: s[$0]!) } } ?? [] }
+        return try Self.compare(results.map(\.losses), parameters: parameters, atol: atol, rtol: rtol, sink: sink != nil,
+                           orderSeeds: results.compactMap(\.orderSeed))
+    }
+
+    /// Compares runs made elsewhere (a Python script's, `npusim check train.py`): every run's
+    /// loss records in order, and its final named parameters (nil: not compared).
+    /// - Throws: `TrainError` when the runs recorded different numbers of losses.
+    public static func compare(_ losses: [[LossRecord]], parameters: [[(name: String, tensor: Tensor)]]?, atol: Double, rtol: Double,
+                               sink: Bool, orderSeeds: [UInt64] = []) throws -> ReproducibilityCheck {
         var steps: [Step] = []
-        let counts = Set(results.map(\.losses.count))
+        let counts = Set(losses.map(\.count))
         guard counts.count == 1 else { throw TrainError("the runs recorded different numbers of losses: \(counts.sorted())") }
-        for k in results[0].losses.indices {
-            let records = results.map { $0.losses[k] }
+        for k in losses[0].indices {
+            let records = losses.map { $0[k] }
             let base = Double(records[0].loss)
             let diffs = records.map { abs(Double($0.loss) - base) }
             let close = records.allSatisfy { abs(Double($0.loss) - base) <= atol + rtol * abs(base) }
             steps.append(Step(step: k + 1, epoch: records[0].epoch, losses: records.map(\.loss), maxAbs: diffs.max() ?? 0,
                               maxRel: base == 0 ? (diffs.max() == 0 ? 0 : .infinity) : (diffs.max() ?? 0) / abs(base),
-                              allclose: close, visible: sink == nil || records[0].visible))
+                              allclose: close, visible: !sink || records[0].visible))
         }
         var different: String?
-        if let first = results[0].store {
-            search: for name in first.names.sorted() {
-                for other in results.dropFirst() {
-                    guard let a = first[name], let b = other.store?[name], a.hasSameBits(as: b) else { different = name; break search }
+        if let parameters, let first = parameters.first {
+            search: for (k, entry) in first.enumerated() {
+                for other in parameters.dropFirst() {
+                    guard k < other.count, other[k].name == entry.name, entry.tensor.hasSameBits(as: other[k].tensor) else { different = entry.name; break search }
                 }
             }
+            if different == nil, Set(parameters.map(\.count)).count > 1 { different = "(the runs made different parameters)" }
         }
-        return ReproducibilityCheck(runs: runs, atol: atol, rtol: rtol, steps: steps, parametersBitIdentical: different == nil,
-                                    firstDifferentParameter: different, orderSeeds: results.compactMap(\.orderSeed))
+        var check = ReproducibilityCheck(runs: losses.count, atol: atol, rtol: rtol, steps: steps, parametersBitIdentical: different == nil,
+                                         firstDifferentParameter: different, orderSeeds: orderSeeds)
+        check.parametersCompared = parameters != nil
+        return check
     }
 }

@@ -17,8 +17,11 @@ struct CheckCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The training script (YAML).")
+    @Argument(help: "The training script: YAML, or a MindSpore Python script (Docs/Python.md).")
     var script: String
+
+    @Argument(parsing: .postTerminator, help: "After --: the Python script's own arguments (its sys.argv).")
+    var scriptArguments: [String] = []
 
     @Option(name: .long, help: "How many runs to compare (at least 2).")
     var runs = 2
@@ -47,15 +50,24 @@ struct CheckCommand: ParsableCommand {
     var steps: Int { flags.steps ?? 2 }
 
     func run() throws {
-        let parsed = try Script.load(path: script)
-        let options = try flags.options()
-        let report = try ReproducibilityCheck.run(parsed, options, runs: runs, compare: steps, atol: atol, rtol: rtol, varyOrder: varyOrder)
-        let policy = options.determinism ?? parsed.context.determinism
-        let seeds = report.orderSeeds
-        let replay = seeds.map { "--order-seed \($0)" }.joined(separator: ", ")
-        let orders = policy != .off ? "" : varyOrder ? ", run r replaying order seed \(seeds.first ?? 0) + r"
-            : Set(seeds).count == 1 ? ", order seed \(seeds[0]) (every run replays it)"
-            : ", orders drawn afresh each run: order seeds \(seeds.map(String.init).joined(separator: ", ")) (replay: \(replay))"
+        let report: ReproducibilityCheck, policy: String, orders: String
+        if PythonScript.isPython(script) {
+            report = try checkPython()
+            policy = flags.determinism ?? "as the script sets it (MindSpore's default: off)"
+            let base = flags.orderSeed.flatMap(UInt64.init) ?? 0
+            orders = varyOrder ? ", run r replaying order seed \(base) + r" : flags.orderSeed.map { ", order seed \($0) (every run replays it)" } ?? ""
+        } else {
+            let parsed = try Script.load(path: script)
+            let options = try flags.options()
+            report = try ReproducibilityCheck.run(parsed, options, runs: runs, compare: steps, atol: atol, rtol: rtol, varyOrder: varyOrder)
+            let determinism = options.determinism ?? parsed.context.determinism
+            policy = determinism.rawValue
+            let seeds = report.orderSeeds
+            let replay = seeds.map { "--order-seed \($0)" }.joined(separator: ", ")
+            orders = determinism != .off ? "" : varyOrder ? ", run r replaying order seed \(seeds.first ?? 0) + r"
+                : Set(seeds).count == 1 ? ", order seed \(seeds[0]) (every run replays it)"
+                : ", orders drawn afresh each run: order seeds \(seeds.map(String.init).joined(separator: ", ")) (replay: \(replay))"
+        }
         if json {
             for s in report.steps {
                 emit("{\"step\":\(s.step),\"epoch\":\(s.epoch),\"visible\":\(s.visible),\"losses\":[\(s.losses.map { jsonNumber(Double($0)) }.joined(separator: ","))],"
@@ -75,7 +87,7 @@ struct CheckCommand: ParsableCommand {
             }
             let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
             for r in rows { emit(r.enumerated().map { $1.padding(toLength: widths[$0] + 2, withPad: " ", startingAt: 0) }.joined().trimmingCharacters(in: .whitespaces)) }
-            emit(report.bitIdentical ? "bit-identical: yes (every loss and every parameter)"
+            emit(report.bitIdentical ? "bit-identical: yes (every loss and every parameter\(report.parametersCompared ? "" : "; parameters not compared"))"
                  : "bit-identical: no (" + [report.steps.first { !$0.bitIdentical }.map { "losses first differ at step \($0.step)" },
                                             report.firstDifferentParameter.map { "parameters differ at the end, first '\($0)'" }].compactMap { $0 }.joined(separator: "; ") + ")")
             if sink {
@@ -89,6 +101,27 @@ struct CheckCommand: ParsableCommand {
         if let bad = report.visibleSteps.first(where: { !$0.allclose }) {
             throw CLIError(message: "not reproducible: step \(bad.step)'s losses differ by up to \(figure(bad.maxAbs)) (allclose(atol=\(atol), rtol=\(rtol)) fails)", code: 1)
         }
+    }
+
+    /// A Python script run `runs` times by the runner, each run ended once the host has seen
+    /// `steps` losses; every loss (hidden ones too) and every Parameter's final value compared.
+    func checkPython() throws -> ReproducibilityCheck {
+        let dir = try PythonScript.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var losses: [[LossRecord]] = [], parameters: [[(name: String, tensor: Tensor)]] = []
+        var runFlags = flags
+        runFlags.steps = nil  // check's --steps counts the losses the host sees
+        let base = flags.orderSeed.flatMap(UInt64.init) ?? 0
+        for r in 0..<runs {
+            let csv = "\(dir)/losses-\(r).csv", values = "\(dir)/parameters-\(r).safetensors"
+            var arguments = PythonScript.arguments(runFlags, orderSeed: varyOrder ? String(base + UInt64(r)) : nil)
+            arguments += ["--host-losses", String(steps), "--hidden-steps", "--losses", csv, "--final-parameters", values]
+            try PythonScript.runQuietly(arguments, script: script, scriptArguments: scriptArguments)
+            losses.append(try PythonScript.losses(csv))
+            parameters.append(try Checkpoint.read(values))
+        }
+        guard !losses[0].isEmpty else { throw CLIError(message: "\(script) trained no step: nothing to compare", code: 1) }
+        return try ReproducibilityCheck.compare(losses, parameters: parameters, atol: atol, rtol: rtol, sink: losses[0].contains { !$0.visible })
     }
 
     /// A difference: 0, or three significant digits.

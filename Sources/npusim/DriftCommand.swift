@@ -45,6 +45,9 @@ struct DriftCommand: ParsableCommand {
     }
 
     func run() throws {
+        if PythonScript.isPython(script) {
+            throw CLIError(message: "\(script): drift takes a YAML script so far; a MindSpore Python script runs with npusim run, check and profile (Docs/Python.md)")
+        }
         let parsed = try Script.load(path: script)
         let options = try flags.options()
         let steps = flags.steps ?? 100

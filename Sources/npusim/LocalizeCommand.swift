@@ -45,6 +45,9 @@ struct LocalizeCommand: ParsableCommand {
     }
 
     func run() throws {
+        if PythonScript.isPython(script) {
+            throw CLIError(message: "\(script): localize takes a YAML script so far; a MindSpore Python script runs with npusim run, check and profile (Docs/Python.md)")
+        }
         let parsed = try Script.load(path: script)
         var options = try flags.options()
         if options.determinism == nil && parsed.context.determinism != .off && plant == nil {

@@ -111,28 +111,10 @@ extension RunCommand {
         guard unsupported.isEmpty else {
             throw CLIError(message: "npusim run SCRIPT.py does not take \(unsupported.joined(separator: ", ")): a Python script saves and loads checkpoints itself (save_checkpoint, ModelCheckpoint), and prints its own lines (Docs/Python.md)")
         }
-        guard FileManager.default.fileExists(atPath: script) else { throw CLIError(message: "\(script): no such file (the training script was not found)") }
-        var arguments = ["-m", "npusim.runner"]
-        let options: [(String, String?)] = [
-            ("--seed", flags.seed.map(String.init)), ("--mode", flags.mode), ("--determinism", flags.determinism), ("--order-seed", flags.orderSeed),
-            ("--device", flags.device), ("--cards", flags.cards.map(String.init)), ("--epochs", flags.epochs.map(String.init)),
-            ("--steps", flags.steps.map(String.init)), ("--sink-size", flags.sinkSize.map(String.init)), ("--losses", losses),
-        ]
-        for case let (name, value?) in options { arguments += [name, value] }
-        if let sink = flags.sink { arguments.append(sink ? "--sink" : "--no-sink") }
+        var arguments = PythonScript.arguments(flags)
+        if let losses { arguments += ["--losses", losses] }
         if hiddenSteps { arguments.append("--hidden-steps") }
-        try Self.runPythonModule(arguments + [script, "--"] + scriptArguments)
-    }
-
-    /// Runs `python -m ...` with `arguments` in the package's environment and exits with its status.
-    static func runPythonModule(_ arguments: [String]) throws -> Never {
-        let python = try pythonEnvironment()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        do { try process.run() } catch { throw CLIError(message: "cannot start \(python): \(error.localizedDescription)", code: 1) }
-        process.waitUntilExit()
-        Foundation.exit(process.terminationStatus)
+        try PythonScript.exec(arguments, script: script, scriptArguments: scriptArguments)
     }
 
     /// The Python that has the npusim package: `NPUSIM_PYTHON`, else `.venv/bin/python` of the

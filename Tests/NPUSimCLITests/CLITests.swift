@@ -652,4 +652,22 @@ let mindSporePython: String? = {
         let json = try npusim(["run", Self.scripts + "/seeds_demo.py", "--json"])
         #expect(json.code == 2 && json.err.contains("npusim run SCRIPT.py does not take --json"))
     }
+
+    @Test func checkAndProfileTakeAPythonScript() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.venv) else { return }
+        let lenet = Self.scripts + "/lenet_zoo.py"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-py-check-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let check = try npusim(["check", lenet, "--runs", "2", "--steps", "2", "--determinism", "on", "--", "--ckpt_path", dir + "/ckpt"])
+        #expect(check.code == 0, "\(check.err)")
+        #expect(check.out.contains("bit-identical: yes (every loss and every parameter)"))
+        #expect(check.out.contains("\n1     1      2.302241325378418   2.302241325378418   0"))
+        let profile = try npusim(["profile", lenet, "--out", dir + "/p", "--steps", "3", "--", "--ckpt_path", dir + "/ckpt"])
+        #expect(profile.code == 0, "\(profile.err)")
+        #expect(profile.out.contains("profile of 3 steps: \(dir)/p/ASCEND_PROFILER_OUTPUT/"))
+        let steps = try String(contentsOfFile: dir + "/p/ASCEND_PROFILER_OUTPUT/step_trace_time.csv", encoding: .utf8).split(separator: "\n")
+        #expect(steps.count == 4)
+        let missing = try npusim(["check", Self.scripts + "/unsupported_api.py", "--runs", "2"])
+        #expect(missing.code == 2 && missing.err.contains("mindspore.jit_class_that_does_not_exist is not supported by NPUSim"))
+    }
 }

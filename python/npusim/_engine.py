@@ -129,6 +129,12 @@ def _load():
     }.items():
         getattr(lib, name).argtypes = args
         getattr(lib, name).restype = i32
+    lib.npusim_profile_write.argtypes = [ctypes.c_char_p, pp, i32, ptr, ctypes.POINTER(ctypes.c_void_p)]
+    lib.npusim_profile_write.restype = i32
+    lib.npusim_string_free.argtypes = [ptr]
+    lib.npusim_string_free.restype = None
+    lib.npusim_synthetic.argtypes = [i64, ctypes.POINTER(i64), i32, i64, ctypes.c_uint64, pp, pp]
+    lib.npusim_synthetic.restype = i32
     lib.npusim_model_add_checkpoint.argtypes = [ptr, ctypes.c_char_p, ctypes.c_char_p, i64, i64, i32]
     lib.npusim_model_add_checkpoint.restype = i32
     for name in ("npusim_eager_free", "npusim_dataset_free"):
@@ -220,6 +226,27 @@ def random_op(name, seed, seed2, shape=(), a=float("nan"), b=float("nan"), input
     return Tensor(_handle=out)
 
 
+def synthetic(count, shape, classes, seed=0):
+    """The training-script format's synthetic source: (data float32 [count, *shape], labels int32 [count])."""
+    dims, n = _dims(shape)
+    d, l = ctypes.c_void_p(), ctypes.c_void_p()
+    _check(_lib.npusim_synthetic(int(count), dims, n, int(classes), int(seed), ctypes.byref(d), ctypes.byref(l)))
+    return Tensor(_handle=d).numpy(), Tensor(_handle=l).numpy()
+
+
+def write_profile(folder, models=(), eager=None):
+    """Writes the profile of the models' cards (made with ``record=True``) and of the PyNative
+    context into ``folder`` in the Ascend layout; returns what ``npusim profile`` prints of it."""
+    handles = (ctypes.c_void_p * max(len(models), 1))(*[m._handle for m in models])
+    text = ctypes.c_void_p()
+    _check(_lib.npusim_profile_write(os.fspath(folder).encode(), handles, len(models), eager._handle if eager is not None else None,
+                                     ctypes.byref(text)))
+    try:
+        return ctypes.string_at(text.value).decode()
+    finally:
+        _lib.npusim_string_free(text)
+
+
 def read_checkpoint(path):
     """The (name, numpy array) pairs of a checkpoint: MindSpore's ``.ckpt`` or safetensors."""
     handle = ctypes.c_void_p()
@@ -247,10 +274,10 @@ class ScriptModel:
     """A model the engine builds from a training script's text (Docs/ScriptFormat.md), trained by
     the engine's ``Model.train`` with a Python callback at every hook."""
 
-    def __init__(self, yaml_text, file="<script>", seed=None, keep_hidden=False):
+    def __init__(self, yaml_text, file="<script>", seed=None, keep_hidden=False, record=False):
         out = ctypes.c_void_p()
-        _check(_lib.npusim_model_from_script(yaml_text.encode(), file.encode(), -1 if seed is None else int(seed), int(bool(keep_hidden)),
-                                             ctypes.byref(out)))
+        flags = (1 if keep_hidden else 0) | (2 if record else 0)
+        _check(_lib.npusim_model_from_script(yaml_text.encode(), file.encode(), -1 if seed is None else int(seed), flags, ctypes.byref(out)))
         self._handle = out
 
     def __del__(self):

@@ -53,6 +53,19 @@ def steps():
     return _get("NPUSIM_STEPS", int)
 
 
+def host_losses():
+    return _get("NPUSIM_HOST_LOSSES", int)
+
+
+def profile():
+    """The folder ``npusim profile`` writes into, or None."""
+    return _get("NPUSIM_PROFILE")
+
+
+def final_parameters():
+    return _get("NPUSIM_FINAL_PARAMETERS")
+
+
 def losses():
     return _get("NPUSIM_LOSSES")
 

@@ -46,7 +46,8 @@ def install():
 #: The flags that reach the script's process as environment variables (npusim/_options.py).
 FLAGS = {"mode": "NPUSIM_MODE", "determinism": "NPUSIM_DETERMINISM", "order_seed": "NPUSIM_ORDER_SEED", "device": "NPUSIM_DEVICE",
          "cards": "NPUSIM_CARDS", "epochs": "NPUSIM_EPOCHS", "steps": "NPUSIM_STEPS", "sink_size": "NPUSIM_SINK_SIZE",
-         "losses": "NPUSIM_LOSSES"}
+         "losses": "NPUSIM_LOSSES", "host_losses": "NPUSIM_HOST_LOSSES", "profile": "NPUSIM_PROFILE",
+         "final_parameters": "NPUSIM_FINAL_PARAMETERS"}
 
 
 def positive(text):
@@ -81,6 +82,9 @@ def main(argv=None):
     parser.add_argument("--sink-size", type=int, help="steps per sink (-1: an epoch)")
     parser.add_argument("--losses", help="write every step's loss to this CSV file")
     parser.add_argument("--hidden-steps", action="store_true", help="with --losses: the steps a sink hides too")
+    parser.add_argument("--host-losses", type=positive, help="ends the script once the host has seen N losses (npusim check)")
+    parser.add_argument("--final-parameters", help="write every Parameter's final value here (safetensors; npusim check)")
+    parser.add_argument("--profile", help="write the run's profile (Ascend layout) into this folder (npusim profile)")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     script = options.script
@@ -118,11 +122,17 @@ def main(argv=None):
         runpy.run_path(script, run_name="__main__")
     except _steps.StepLimit:
         pass  # --steps N: the script ends cleanly after N steps
+    except BrokenPipeError:
+        # The reader of the output went away (`| head`): stop quietly, as a shell tool does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (Unsupported, TraceError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
         _steps.write_losses()
+    _steps.write_parameters()
+    _steps.write_profile()
     return 0
 
 

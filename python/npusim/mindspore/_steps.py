@@ -1,14 +1,26 @@
 """The run's training steps, counted wherever they happen (a gradient function's call, a step of
-``Model.train``): ``--steps N`` ends the script cleanly after N, and ``--losses FILE`` gets every
-step's loss (written when the script ends, durably)."""
+``Model.train``): ``--steps N`` ends the script cleanly after N steps, ``NPUSIM_HOST_LOSSES=N``
+(what ``npusim check`` sets) after the host has seen N losses (one per sink in sink mode), and
+``--losses FILE`` gets every step's loss (written when the script ends, durably)."""
 import os
 import tempfile
 
-from .. import _options
+import itertools
+import sys
+import weakref
+
+from .. import _engine, _options
 
 #: (epoch or None, step, loss, visible) of every step so far, when --losses asks for them.
 records = []
+#: Every live Parameter with its creation number (npusim check compares their final values).
+_order = weakref.WeakKeyDictionary()
+_counter = itertools.count()
+#: The engine models Model.train ran (their cards are what a profile shows).
+models = []
+#: Steps run so far, and losses the host saw (fewer in sink mode).
 done = 0
+seen = 0
 
 
 class StepLimit(Exception):
@@ -16,19 +28,62 @@ class StepLimit(Exception):
 
 
 def check():
-    """Before a step: ends the script when ``--steps`` are done."""
-    limit = _options.steps()
-    if limit is not None and done >= limit:
+    """Before a step: ends the script when ``--steps`` are done or the host has seen its losses."""
+    limit, losses = _options.steps(), _options.host_losses()
+    if (limit is not None and done >= limit) or (losses is not None and seen >= losses):
         raise StepLimit()
 
 
-def step_done(loss, epoch=None, step=None, visible=True):
-    """After a step (``visible`` False: a step a sink hid, which is not counted again)."""
-    global done
+def steps_left(per_visible):
+    """How many more steps may run (None: no limit) when the host sees one loss every
+    ``per_visible`` steps."""
+    left = []
+    if _options.steps() is not None:
+        left.append(_options.steps() - done)
+    if _options.host_losses() is not None:
+        left.append((_options.host_losses() - seen) * per_visible)
+    return max(min(left), 0) if left else None
+
+
+def step_done(loss, epoch=None, step=None, visible=True, count=1):
+    """After a step the host saw (``count`` steps run since the last one it saw: a sink's), or
+    with ``visible`` False a step a sink hid (already counted by its sink's visible step)."""
+    global done, seen
     if visible:
-        done += 1
+        done += count
+        seen += 1
     if _options.losses():
         records.append((epoch, step if step is not None else done, float(loss), visible))
+
+
+def write_profile():
+    """``npusim profile``: the run's cards in the Ascend layout, and what the command prints."""
+    folder = _options.profile()
+    if not folder:
+        return
+    from . import _pynative
+    cards = len(models) + (_pynative._context is not None)
+    if cards == 0:
+        print("npusim profile: the script ran nothing on the card", file=sys.stderr)
+        return
+    text = _engine.write_profile(folder, models, _pynative._context)
+    print(f"profile of {done} step{'s' if done != 1 else ''}: {folder}/ASCEND_PROFILER_OUTPUT/, {folder}/timeline.svg")
+    print(text)
+
+
+def write_parameters():
+    """``NPUSIM_FINAL_PARAMETERS=FILE`` (what ``npusim check`` sets): every live Parameter's
+    final value, named ``K:NAME`` by creation order, in a safetensors file."""
+    path = _options.final_parameters()
+    if not path:
+        return
+    live = sorted(_order.items(), key=lambda item: item[1])
+    _engine.write_checkpoint(path, [(f"{k:06d}:{p.name}", p.asnumpy()) for k, (p, _) in enumerate(live)])
+
+
+def register(parameter):
+    """Called by every new Parameter."""
+    _order[parameter] = next(_counter)
 
 
 def write_losses():

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from . import _tracing
-from .. import _pynative
+from .. import _pynative, _steps
 from ... import _engine
 from ...errors import InputError, Unsupported
 from ..common import dtype as _dtype
@@ -27,6 +27,7 @@ class Parameter:
         self.data = default_input if isinstance(default_input, Tensor) else Tensor(default_input)
         self.name = name
         self.requires_grad = requires_grad
+        _steps.register(self)
 
     def asnumpy(self):
         return self.data.asnumpy()

@@ -12,6 +12,7 @@ from ..common import seed as seed_rules
 from ..common.tensor import Tensor
 from .callback import CheckpointConfig, Callback, LossMonitor, ModelCheckpoint, RunContext, TimeMonitor, _CallbackParams
 from .metrics import Accuracy, Loss, Metric
+from ..profiler import Profiler
 from .serialization import load_checkpoint, load_param_into_net, save_checkpoint
 
 
@@ -105,10 +106,11 @@ class Model:
         epoch = _options.epochs() or epoch
         dataset_sink_mode = dataset_sink_mode if _options.sink() is None else _options.sink()
         sink_size = sink_size if _options.sink_size() is None else _options.sink_size()
-        limit = _options.steps()
         _steps.check()
         try:
-            engine = _engine.ScriptModel(self._script(train_dataset), file="<model>", keep_hidden=_options.hidden_steps())
+            engine = _engine.ScriptModel(self._script(train_dataset), file="<model>", keep_hidden=_options.hidden_steps(),
+                                         record=_options.profile() is not None or Profiler.recording())
+            _steps.models.append(engine)  # what a profile shows
         except _engine.NpusimError as e:
             if not e.bad_input:
                 raise
@@ -127,7 +129,9 @@ class Model:
                 _steps.step_done(loss, cur_epoch, cur_step, visible=False)
                 return False
             if name == "on_train_step_end":
-                _steps.step_done(loss, cur_epoch, (cur_step - 1) % batch_num + 1 if batch_num > 0 else cur_step)
+                _steps.step_done(loss, cur_epoch, (cur_step - 1) % batch_num + 1 if batch_num > 0 else cur_step,
+                                 count=cur_step - last[0])
+                last[0] = cur_step
             params.cur_epoch_num, params.cur_step_num, params.batch_num = cur_epoch, cur_step, batch_num
             params.simulated_seconds = engine.simulated_seconds
             params.net_outputs = None if np.isnan(loss) and name != "on_train_step_end" else loss
@@ -135,10 +139,15 @@ class Model:
                 getattr(c, name)(run)
             return run.get_stop_requested()
 
+        last = [0]  # cur_step_num at the last step end the host saw
         arrays = None if hasattr(train_dataset, "_spec") else train_dataset._arrays()
+        per_sink = 1
+        if dataset_sink_mode:
+            per_sink = sink_size if sink_size not in (-1, None) else train_dataset.get_dataset_size()
+        left = _steps.steps_left(per_sink)
         try:
             engine.train(epochs=epoch, callback=hook, sink=dataset_sink_mode, sink_size=sink_size if sink_size != -1 else 0, arrays=arrays,
-                         max_steps=max(limit - _steps.done, 0) if limit is not None else 0)
+                         max_steps=left if left is not None else 0)
         finally:
             # The network's Parameters hold the trained values, as MindSpore's do after train.
             for name, p in self.network.parameters_and_names():
