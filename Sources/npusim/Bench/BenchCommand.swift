@@ -45,7 +45,7 @@ struct BenchCommand: ParsableCommand {
         discussion: "Benchmarks: " + BenchCommand.all.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")
     )
 
-    static let all: [Benchmark] = [sgemmBenchmark, membwBenchmark, rngBenchmark, reduceSumBenchmark, conv2dBenchmark, mlpStepBenchmark, lenetStepBenchmark, allReduceBenchmark, timingOnlyBenchmark, traceWriteBenchmark, startupBenchmark, streamBenchmark, soakBenchmark]
+    static let all: [Benchmark] = [sgemmBenchmark, membwBenchmark, rngBenchmark, reduceSumBenchmark, conv2dBenchmark, mlpStepBenchmark, lenetStepBenchmark, quickstartStepBenchmark, allReduceBenchmark, timingOnlyBenchmark, traceWriteBenchmark, startupBenchmark, streamBenchmark, soakBenchmark]
 
     @Argument(help: "Benchmarks to run (default: all).")
     var names: [String] = []
@@ -61,7 +61,7 @@ struct BenchCommand: ParsableCommand {
         let selected = names.isEmpty ? Self.all : Self.all.filter { names.contains($0.name) }
         if !json {
             emit("OpenBLAS kernels: \(BLAS.coreName)\(BLAS.wasTuned ? " (selected by NPUSim at start-up)" : ""); host cores: \(ProcessInfo.processInfo.activeProcessorCount)")
-            emit("bench        case                          unit          median         min         max")
+            emit("bench            case                          unit          median         min         max")
         }
         for benchmark in selected {
             for figure in try benchmark.run() {
@@ -69,7 +69,7 @@ struct BenchCommand: ParsableCommand {
                     emit(figure.json)
                 } else {
                     func f(_ x: Double) -> String { String(format: "%11.2f", x) }
-                    emit(figure.bench.padding(toLength: 13, withPad: " ", startingAt: 0)
+                    emit((figure.bench + " ").padding(toLength: max(17, figure.bench.count + 1), withPad: " ", startingAt: 0)
                         + (figure.caseName + " ").padding(toLength: max(30, figure.caseName.count + 1), withPad: " ", startingAt: 0)
                         + (figure.unit + " ").padding(toLength: max(11, figure.unit.count + 1), withPad: " ", startingAt: 0)
                         + f(figure.median) + " " + f(figure.min) + " " + f(figure.max))

@@ -62,5 +62,6 @@ let mlpStepBenchmark = Benchmark(name: "mlp-step", summary: "reference MLP train
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
     } + (try stepFigures("mlp-step", input: [32, 784], modes: [.graph], recording: true) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
-    }) + (try modelTrainFigures()) + numpyStep("mlp-step", script: numpyMLPStep)
+    }) + (try modelTrainFigures()) + (try pythonFigures("mlp-step", "python-model-train", script: pythonModelTrainScript))
+        + numpyStep("mlp-step", script: numpyMLPStep)
 }

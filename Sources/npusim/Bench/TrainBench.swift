@@ -74,5 +74,5 @@ let startupBenchmark = Benchmark(name: "startup", summary: "npusim run examples/
         seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         process.waitUntilExit()
     }
-    return [BenchFigure(bench: "startup", caseName: "run-to-first-loss", unit: "s", values: Array(seconds.dropFirst()))]
+    return [BenchFigure(bench: "startup", caseName: "run-to-first-loss", unit: "s", values: Array(seconds.dropFirst()))] + (try pythonStartupFigures())
 }
