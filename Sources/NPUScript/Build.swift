@@ -14,7 +14,7 @@ public enum LayerCatalog {
         "ReLU": [], "Sigmoid": [], "Tanh": [], "GELU": [], "Flatten": [], "Softmax": ["axis"],
         "MaxPool2d": ["kernel_size", "stride", "pad_mode"], "AvgPool2d": ["kernel_size", "stride", "pad_mode"],
         "BatchNorm2d": ["num_features", "eps", "momentum"],
-        "Dropout": ["p", "keep_prob"],
+        "Dropout": ["p", "keep_prob", "seed0", "seed1"],
         "LayerNorm": ["normalized_shape", "epsilon"],
         "MultiheadAttention": ["embed_dim", "num_heads", "has_bias", "batch_first"],
         "Embedding": ["vocab_size", "embedding_size"],
@@ -114,7 +114,16 @@ struct Builder {
             case "Dropout":
                 let p = try a["keep_prob"] != nil ? 1 - number(a, "keep_prob", what, default: nil, l) : number(a, "p", what, default: 0.5, l)
                 guard p >= 0, p < 1 else { throw fail(l, "\(what): p must be in [0, 1), got \(p)") }
-                return try DropoutLayer(p: p, ctx)
+                var seeds: SeedPair?
+                if a["seed0"] != nil || a["seed1"] != nil {
+                    // The seeds MindSpore's nn.Dropout drew at construction (the Python front end's).
+                    let s0 = try number(a, "seed0", what, default: nil, l), s1 = try number(a, "seed1", what, default: nil, l)
+                    guard [s0, s1].allSatisfy({ $0 >= 0 && $0 <= Double(Int32.max) && $0 == $0.rounded() }) else {
+                        throw fail(l, "\(what): seed0 and seed1 must be whole numbers from 0 to 2147483647, got \(s0) and \(s1)")
+                    }
+                    seeds = SeedPair(seed: Int64(s0), seed2: Int64(s1), rule: s0 == 0 && s1 == 0 ? .entropy : .bothSeeds(call: 1))
+                }
+                return try DropoutLayer(p: p, seeds: seeds, ctx)
             case "LayerNorm":
                 guard case .list(let dims)? = a["normalized_shape"], !dims.isEmpty, dims.allSatisfy({ $0 >= 1 && $0 == $0.rounded() }) else {
                     throw fail(l, "\(what) needs normalized_shape, a list of whole numbers")

@@ -2,6 +2,7 @@ import Foundation
 import NPUDevice
 import NPUGraph
 import NPUOps
+import NPURandom
 import NPUTensor
 
 // PyNative through the ABI: ops run at once on a simulated card, recorded on a tape while a
@@ -91,31 +92,67 @@ public func npusim_eager_op(_ handle: OpaquePointer?, _ type: UnsafePointer<CCha
                             _ inputs: UnsafePointer<OpaquePointer?>?, _ count: Int32, _ outputs: UnsafeMutablePointer<OpaquePointer?>?,
                             _ room: Int32, _ produced: UnsafeMutablePointer<Int32>?) -> Int32 {
     guarded {
-        let e = try eager(handle)
-        guard let type, let outputs, let produced, count >= 0, count == 0 || inputs != nil else {
-            throw ABIError(message: "the op type, inputs, outputs or count pointer is null")
-        }
+        guard let type else { throw ABIError(message: "the op type is null") }
         let op = try makeOp(String(cString: type), attributes.map { String(cString: $0) } ?? "{}")
-        let boxes = try (0..<Int(count)).map { try box(inputs![$0]) }
-        let results: [Tensor]
-        if e.recorded != nil {
-            let outs = try e.tape.run(op, boxes.map(e.value))
-            let made = outs.map { TensorBox($0.tensor) }
-            for (b, v) in zip(made, outs) {
-                e.recorded![ObjectIdentifier(b)] = v
-                e.kept.append(b)
-            }
-            guard made.count <= Int(room) else { throw ABIError(message: "\(op.type) has \(made.count) outputs; room for \(room)") }
-            for (k, b) in made.enumerated() { outputs[k] = OpaquePointer(Unmanaged.passRetained(b).toOpaque()) }
-            produced.pointee = Int32(made.count)
-            return
-        } else {
-            results = try e.context.run(op, boxes.map(\.tensor))
-        }
-        guard results.count <= Int(room) else { throw ABIError(message: "\(op.type) has \(results.count) outputs; room for \(room)") }
-        for (k, t) in results.enumerated() { outputs[k] = OpaquePointer(Unmanaged.passRetained(TensorBox(t)).toOpaque()) }
-        produced.pointee = Int32(results.count)
+        try apply(op, try eager(handle), inputs, count, outputs, room, produced)
     }
+}
+
+/// An op kept between calls (`npusim_eager_apply`): a random op's kernel continues its stream
+/// from call to call, as the primitive a MindSpore cell made at construction does.
+final class OpBox {
+    let op: any OpDef
+    init(_ op: any OpDef) { self.op = op }
+}
+
+/// A new op handle: `type` and `attributes` as `npusim_eager_op` takes them.
+@_cdecl("npusim_op_new")
+public func npusim_op_new(_ type: UnsafePointer<CChar>?, _ attributes: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let type, let out else { throw ABIError(message: "the op type or out pointer is null") }
+        let op = try makeOp(String(cString: type), attributes.map { String(cString: $0) } ?? "{}")
+        out.pointee = OpaquePointer(Unmanaged.passRetained(OpBox(op)).toOpaque())
+    }
+}
+
+/// Releases an op handle.
+@_cdecl("npusim_op_free")
+public func npusim_op_free(_ handle: OpaquePointer?) {
+    guard let handle else { return }
+    Unmanaged<OpBox>.fromOpaque(UnsafeRawPointer(handle)).release()
+}
+
+/// `npusim_eager_op` with an op handle.
+@_cdecl("npusim_eager_apply")
+public func npusim_eager_apply(_ handle: OpaquePointer?, _ op: OpaquePointer?, _ inputs: UnsafePointer<OpaquePointer?>?, _ count: Int32,
+                               _ outputs: UnsafeMutablePointer<OpaquePointer?>?, _ room: Int32, _ produced: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded {
+        guard let op else { throw ABIError(message: "the op handle is null") }
+        try apply(Unmanaged<OpBox>.fromOpaque(UnsafeRawPointer(op)).takeUnretainedValue().op, try eager(handle), inputs, count, outputs, room, produced)
+    }
+}
+
+/// Runs `op` in the PyNative context (on the tape while recording); new handles for its outputs.
+private func apply(_ op: any OpDef, _ e: EagerBox, _ inputs: UnsafePointer<OpaquePointer?>?, _ count: Int32,
+                   _ outputs: UnsafeMutablePointer<OpaquePointer?>?, _ room: Int32, _ produced: UnsafeMutablePointer<Int32>?) throws {
+    guard let outputs, let produced, count >= 0, count == 0 || inputs != nil else {
+        throw ABIError(message: "the inputs, outputs or count pointer is null")
+    }
+    let boxes = try (0..<Int(count)).map { try box(inputs![$0]) }
+    let made: [TensorBox]
+    if e.recorded != nil {
+        let outs = try e.tape.run(op, boxes.map(e.value))
+        made = outs.map { TensorBox($0.tensor) }
+        for (b, v) in zip(made, outs) {
+            e.recorded![ObjectIdentifier(b)] = v
+            e.kept.append(b)
+        }
+    } else {
+        made = try e.context.run(op, boxes.map(\.tensor)).map(TensorBox.init)
+    }
+    guard made.count <= Int(room) else { throw ABIError(message: "\(op.type) has \(made.count) outputs; room for \(room)") }
+    for (k, b) in made.enumerated() { outputs[k] = OpaquePointer(Unmanaged.passRetained(b).toOpaque()) }
+    produced.pointee = Int32(made.count)
 }
 
 /// The gradients of the recorded float32 scalar `loss` with respect to the `count` tensors
@@ -161,7 +198,9 @@ public func npusim_eager_sync(_ handle: OpaquePointer?, _ seconds: UnsafeMutable
 /// (axis: list, keep_dims), `Softmax`/`LogSoftmax` (axis), `SoftmaxCrossEntropyWithLogits` (sparse,
 /// reduction), `OneHot` (depth, on_value, off_value), `Conv2D` (stride, pad_mode, pad: [t, b, l,
 /// r], dilation), `MaxPool2D`/`AvgPool2D` (kernel_size, strides, pad_mode), `Slice` (begin, size),
-/// `Concat` (axis), `BatchNorm` (is_training, epsilon), `LayerNorm` (begin_norm_axis, epsilon), and
+/// `Concat` (axis), `BatchNorm` (is_training, epsilon), `LayerNorm` (begin_norm_axis, epsilon),
+/// `Dropout` (keep_prob, seed0, seed1: a kernel of its own, whose stream continues across the
+/// calls of one op handle, `npusim_op_new`), and
 /// the optimizer updates `ApplyMomentum` and `ApplyAdam`, and the elementwise ops without
 /// attributes.
 func makeOp(_ type: String, _ json: String) throws -> any OpDef {
@@ -247,6 +286,12 @@ func makeOp(_ type: String, _ json: String) throws -> any OpDef {
     case "Concat": return Concat(axis: try int("axis", 0))
     case "BatchNorm": return BatchNorm(isTraining: bool("is_training"), epsilon: float("epsilon", 1e-5))
     case "LayerNorm": return LayerNorm(beginNormAxis: try int("begin_norm_axis", -1), epsilon: float("epsilon", 1e-7))
+    case "Dropout":
+        let keep = float("keep_prob", 0.5), s0 = try int("seed0", 0), s1 = try int("seed1", 0)
+        guard keep > 0, keep <= 1 else { throw ABIError(message: "Dropout: keep_prob must be in (0, 1], got \(keep)") }
+        guard s0 >= 0, s1 >= 0 else { throw ABIError(message: "Dropout: seeds must be non-negative, got (\(s0), \(s1))") }
+        let pair = SeedPair(seed: Int64(s0), seed2: Int64(s1), rule: s0 == 0 && s1 == 0 ? .entropy : .bothSeeds(call: 1))
+        return Dropout(keepProb: keep, kernel: RandomKernel(.dropout, seeds: pair))
     case "ApplyMomentum": return ApplyMomentum()
     case "ApplyAdam": return ApplyAdam()
     default:

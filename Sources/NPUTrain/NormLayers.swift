@@ -70,14 +70,15 @@ public final class LayerNormLayer: Layer {
     }
 }
 
-/// `nn.Dropout(p=0.5)`: takes its seeds at construction (kernel "dropout", op seed 0), so the
-/// same layer continues one random stream from step to step; identity when not training.
+/// `nn.Dropout(p=0.5)`: takes its seeds at construction (kernel "dropout", op seed 0, or `seeds`:
+/// the pair a front end drew when the user's cell was made), so the same layer continues one
+/// random stream from step to step; identity when not training.
 public final class DropoutLayer: Layer {
     public var cellClass: String? { "Dropout" }
     public let op: Dropout
-    public init(p: Double = 0.5, _ ctx: LayerContext) throws {
+    public init(p: Double = 0.5, seeds: SeedPair? = nil, _ ctx: LayerContext) throws {
         guard p >= 0, p < 1 else { throw TrainError("Dropout p must be in [0, 1), got \(p)") }
-        op = Dropout(keepProb: Float(1 - p), kernel: RandomKernel(.dropout, seeds: try ctx.seeds.opSeeds(kernel: "dropout", opSeed: 0)))
+        op = Dropout(keepProb: Float(1 - p), kernel: RandomKernel(.dropout, seeds: try seeds ?? ctx.seeds.opSeeds(kernel: "dropout", opSeed: 0)))
     }
     public var parameters: [Parameter] { [] }
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {

@@ -112,7 +112,7 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(flag.err.hasPrefix("error: Unknown option '--no-such-flag'"))
         let bench = try npusim(["bench", "nope"])
         #expect(bench.code == 2)
-        #expect(bench.err == "error: unknown benchmark 'nope'; benchmarks are sgemm, membw, rng, reduce-sum, conv2d, mlp-step, lenet-step, allreduce, timing-only, trace-write, startup, stream, soak\n")
+        #expect(bench.err == "error: unknown benchmark 'nope'; benchmarks are sgemm, membw, rng, reduce-sum, conv2d, mlp-step, lenet-step, quickstart-step, allreduce, timing-only, trace-write, startup, stream, soak\n")
     }
 
     @Test func demoSchedulesTheMatMulAfterTheCopies() throws {

@@ -154,3 +154,34 @@ def test_the_quick_start_by_plain_python_gives_the_runners_bits(tmp_path):
         assert r.returncode == 0, r.stderr
         runs.append(next(l for l in r.stdout.splitlines() if l.startswith("LOSSES")))
     assert runs[0] == runs[1] and len(eval(runs[0][7:])) == 24
+
+
+def test_dropout_batchnorm_and_layernorm_cells_give_mindspores_values():
+    # Recorded from MindSpore 2.10 CPU (PyNative) with the same calls: the masks bit for bit
+    # (the kernel takes its seeds at construction and continues its stream), the norms within
+    # float32 rounding.
+    ms.set_seed(1)
+    d = nn.Dropout(p=0.3)
+    d.set_train()
+    x = ms.Tensor(np.ones((4, 16), np.float32))
+    a, b = d(x).asnumpy(), d(x).asnumpy()
+    assert (a != 0).astype(int).ravel().tolist()[:32] == [1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert (b != 0).astype(int).ravel().tolist()[:16] == [0, 1, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 0, 1, 1]
+    assert a.max() == np.float32(1 / 0.7)
+    d.set_train(False)
+    assert d(x) is x
+    bn = nn.BatchNorm2d(3)
+    bn.set_train()
+    rng = np.random.default_rng(0)
+    inp = ms.Tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32))
+    y = bn(inp).asnumpy()
+    assert np.allclose(y.ravel()[:4], [0.1934387981891632, -0.05420540273189545, 0.6877880692481995, 0.17343199253082275], atol=1e-6)
+    assert np.allclose(bn.moving_mean.asnumpy(), [-0.007566883694380522, 0.003553845454007387, -0.006732039153575897], atol=1e-8)
+    assert bn.moving_variance.asnumpy().tolist() == [np.float32(1.0094934701919556), np.float32(0.9964647889137268), np.float32(1.0071929693222046)]
+    bn.set_train(False)
+    assert np.allclose(bn(inp).asnumpy().ravel()[:3], [0.13266818225383759, -0.12395039200782776, 0.644932210445404], atol=1e-7)
+    ln = nn.LayerNorm((5,))
+    out = ln(ms.Tensor(rng.standard_normal((2, 5)).astype(np.float32))).asnumpy().ravel()[:5]
+    assert np.allclose(out, [0.7917577028274536, 0.4773622453212738, 0.433642715215683, -1.9710907936096191, 0.26832813024520874], atol=1e-6)
+    assert [name for name, _ in nn.SequentialCell(nn.BatchNorm2d(2)).parameters_and_names()] == \
+        ["0.gamma", "0.beta", "0.moving_mean", "0.moving_variance"]

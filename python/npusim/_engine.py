@@ -137,7 +137,11 @@ def _load():
     lib.npusim_synthetic.restype = i32
     lib.npusim_model_add_checkpoint.argtypes = [ptr, ctypes.c_char_p, ctypes.c_char_p, i64, i64, i32]
     lib.npusim_model_add_checkpoint.restype = i32
-    for name in ("npusim_eager_free", "npusim_dataset_free"):
+    lib.npusim_op_new.argtypes = [ctypes.c_char_p, ctypes.c_char_p, pp]
+    lib.npusim_op_new.restype = i32
+    lib.npusim_eager_apply.argtypes = [ptr, ptr, pp, i32, pp, i32, i32p]
+    lib.npusim_eager_apply.restype = i32
+    for name in ("npusim_eager_free", "npusim_dataset_free", "npusim_op_free"):
         getattr(lib, name).argtypes = [ptr]
         getattr(lib, name).restype = None
     if lib.npusim_abi_version() != ABI_VERSION:
@@ -346,6 +350,22 @@ class ScriptModel:
         return list(out)
 
 
+class Op:
+    """An engine op kept between calls (a random op's kernel continues its stream), as the
+    primitive a MindSpore cell makes at construction."""
+
+    def __init__(self, type, attributes="{}"):
+        out = ctypes.c_void_p()
+        _check(_lib.npusim_op_new(type.encode(), attributes.encode(), ctypes.byref(out)))
+        self._handle = out
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle and _lib is not None:
+            _lib.npusim_op_free(handle)
+            self._handle = None
+
+
 class Eager:
     """A PyNative context: ops run at once on a simulated card (``device`` a built-in profile,
     ``determinism`` "off"/"on"/"strict", ``order_seed`` None for OS entropy); a gradient function
@@ -364,11 +384,15 @@ class Eager:
             self._handle = None
 
     def op(self, type, inputs, attributes="{}"):
-        """Runs op ``type`` on the engine Tensors ``inputs``; its outputs as engine Tensors."""
+        """Runs op ``type`` (a name, or an ``Op`` kept between calls) on the engine Tensors
+        ``inputs``; its outputs as engine Tensors."""
         n = len(inputs)
         handles = (ctypes.c_void_p * max(n, 1))(*[t._handle for t in inputs])
         outs, produced = (ctypes.c_void_p * 4)(), ctypes.c_int32()
-        _check(_lib.npusim_eager_op(self._handle, type.encode(), attributes.encode(), handles, n, outs, 4, ctypes.byref(produced)))
+        if isinstance(type, Op):
+            _check(_lib.npusim_eager_apply(self._handle, type._handle, handles, n, outs, 4, ctypes.byref(produced)))
+        else:
+            _check(_lib.npusim_eager_op(self._handle, type.encode(), attributes.encode(), handles, n, outs, 4, ctypes.byref(produced)))
         return [Tensor(_handle=ctypes.c_void_p(outs[k])) for k in range(produced.value)]
 
     def record(self, step):

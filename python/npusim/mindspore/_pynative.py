@@ -29,8 +29,14 @@ def determinism():
     return _options.determinism() or ("on" if context.get_context("deterministic") == "ON" else "off")
 
 
+def op(type, **attributes):
+    """An engine op kept between calls (``run`` takes it in place of a name)."""
+    return _engine.Op(type, json.dumps(attributes))
+
+
 def run(op, inputs, **attributes):
-    """Runs engine op ``op`` on MindSpore Tensors now; its outputs as Tensors."""
+    """Runs engine op ``op`` (a name, or an ``op(...)``) on MindSpore Tensors now; its outputs as
+    Tensors."""
     from .common.tensor import Tensor
 
     outs = engine().op(op, [_as_tensor(x)._engine_tensor() for x in inputs], json.dumps(attributes) if attributes else "{}")

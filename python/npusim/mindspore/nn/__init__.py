@@ -16,9 +16,11 @@ from ... import _engine
 from ...errors import InputError, Unsupported
 from ..common import dtype as _dtype
 from ..common.initializer import HeUniform, Uniform, initializer
+from ..common.seed import _get_seed
 from ..common.tensor import Tensor
 
-__all__ = ["Parameter", "Cell", "SequentialCell", "Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Sigmoid", "Tanh", "Flatten", "SoftmaxCrossEntropyWithLogits", "CrossEntropyLoss", "MSELoss", "WithLossCell", "TrainOneStepCell", "Optimizer", "SGD", "Momentum", "Adam"]
+__all__ = ["Parameter", "Cell", "SequentialCell", "Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Sigmoid", "Tanh", "Flatten",
+           "Dropout", "BatchNorm2d", "LayerNorm", "SoftmaxCrossEntropyWithLogits", "CrossEntropyLoss", "MSELoss", "WithLossCell", "TrainOneStepCell", "Optimizer", "SGD", "Momentum", "Adam"]
 
 class Parameter:
     """A named trainable value (its name is set where the network is built: ``fc1.weight``)."""
@@ -290,6 +292,111 @@ class Flatten(Cell):
 
     def _layer_spec(self):
         return "Flatten", {}
+
+
+class Dropout(Cell):
+    """``nn.Dropout(keep_prob=None, p=None)``: zeroes each value with probability ``p`` (0.5 by
+    default) and scales the rest by 1/(1 − p) while training; its kernel takes its seeds now, at
+    construction (MindSpore's ``_get_graph_seed(0, 'dropout')``), and continues one stream from
+    call to call."""
+
+    def __init__(self, keep_prob=None, p=None, dtype=None):
+        super().__init__()
+        if p is None:
+            p = 0.5 if keep_prob is None else 1.0 - keep_prob
+        if not 0 <= p < 1:
+            raise ValueError(f"For 'Dropout', the 'p' must be a number in range [0, 1), but got {p}.")
+        self.p = float(p)
+        self.seed0, self.seed1 = _get_seed(0, "dropout")
+        self._op = _pynative.op("Dropout", keep_prob=1.0 - self.p, seed0=self.seed0, seed1=self.seed1) if self.p > 0 else None
+
+    def construct(self, x):
+        if not self.training or self._op is None:
+            return x
+        return _pynative.run(self._op, [x])[0]
+
+    def extend_repr(self):
+        return f"p={self.p}"
+
+    def _layer_spec(self):
+        return "Dropout", {"p": self.p, "seed0": self.seed0, "seed1": self.seed1}
+
+
+class BatchNorm2d(Cell):
+    """``nn.BatchNorm2d(num_features, eps=1e-5, momentum=0.9)``: gamma ones, beta zeros, moving
+    mean zeros, moving variance ones. Training normalises with the batch's statistics and updates
+    moving = moving·momentum + batch·(1 − momentum) (the variance's batch value unbiased, as
+    MindSpore 2.10 does); inference uses the moving statistics."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.9, affine=True, gamma_init="ones", beta_init="zeros",
+                 moving_mean_init="zeros", moving_var_init="ones", use_batch_statistics=None, data_format="NCHW", dtype=None):
+        super().__init__()
+        if not affine or use_batch_statistics is not None or data_format != "NCHW" or \
+                (gamma_init, beta_init, moving_mean_init, moving_var_init) != ("ones", "zeros", "zeros", "ones"):
+            raise Unsupported("nn.BatchNorm2d with affine=False, use_batch_statistics, NHWC or other initial values")
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"For 'BatchNorm2d', the 'momentum' must be in range [0, 1], but got {momentum}.")
+        if eps <= 0:
+            raise ValueError(f"For 'BatchNorm2d', the 'eps' must be greater than 0, but got {eps}.")
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        n = self.num_features
+        self.gamma = Parameter(Tensor(np.ones(n, np.float32)), "gamma")
+        self.beta = Parameter(Tensor(np.zeros(n, np.float32)), "beta")
+        self.moving_mean = Parameter(Tensor(np.zeros(n, np.float32)), "mean", requires_grad=False)
+        self.moving_variance = Parameter(Tensor(np.ones(n, np.float32)), "variance", requires_grad=False)
+
+    def construct(self, x):
+        out = _pynative.run("BatchNorm", [x, self.gamma, self.beta, self.moving_mean, self.moving_variance],
+                            is_training=self.training, epsilon=self.eps)
+        if self.training:
+            # As the engine's layer (and MindSpore): the op keeps float32(1 − momentum).
+            factor = np.float32(1.0 - self.momentum)
+            shape = x.shape
+            count = int(np.prod(shape)) // shape[1]
+            keep, take = Tensor(np.float32(1) - factor), Tensor(factor)
+            unbiased = _pynative.run1("Mul", [out[2], Tensor(np.float32(count / max(count - 1, 1)))])
+            self.moving_mean.data = _pynative.run1("Add", [_pynative.run1("Mul", [self.moving_mean, keep]), _pynative.run1("Mul", [out[1], take])])
+            self.moving_variance.data = _pynative.run1("Add", [_pynative.run1("Mul", [self.moving_variance, keep]), _pynative.run1("Mul", [unbiased, take])])
+        return out[0]
+
+    def extend_repr(self):
+        return (f"num_features={self.num_features}, eps={self.eps}, momentum={self.momentum}, gamma={self.gamma!r}, beta={self.beta!r}, "
+                f"moving_mean={self.moving_mean!r}, moving_variance={self.moving_variance!r}")
+
+    def _layer_spec(self):
+        return "BatchNorm2d", {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
+
+
+class LayerNorm(Cell):
+    """``nn.LayerNorm(normalized_shape, begin_norm_axis=-1, begin_params_axis=-1, epsilon=1e-7)``
+    over the last ``len(normalized_shape)`` axes: gamma ones, beta zeros."""
+
+    def __init__(self, normalized_shape, begin_norm_axis=-1, begin_params_axis=-1, gamma_init="ones", beta_init="zeros", epsilon=1e-7,
+                 dtype=None):
+        super().__init__()
+        if not isinstance(normalized_shape, (list, tuple)) or not normalized_shape or any(int(d) < 1 for d in normalized_shape):
+            raise TypeError(f"For 'LayerNorm', the type of 'normalized_shape' must be tuple[int] or list[int], but got {normalized_shape}.")
+        k = len(normalized_shape)
+        if (begin_norm_axis, begin_params_axis) not in ((-k, -k), (-1, -1)) or (k > 1 and begin_norm_axis == -1):
+            raise Unsupported("nn.LayerNorm with begin_norm_axis or begin_params_axis other than -len(normalized_shape)")
+        if (gamma_init, beta_init) != ("ones", "zeros"):
+            raise Unsupported("nn.LayerNorm with other initial values")
+        if epsilon <= 0:
+            raise ValueError(f"For 'LayerNorm', the 'epsilon' must be greater than 0, but got {epsilon}.")
+        self.normalized_shape, self.epsilon = tuple(int(d) for d in normalized_shape), float(epsilon)
+        self.begin_norm_axis = self.begin_params_axis = -k
+        self.gamma = Parameter(Tensor(np.ones(self.normalized_shape, np.float32)), "gamma")
+        self.beta = Parameter(Tensor(np.zeros(self.normalized_shape, np.float32)), "beta")
+
+    def construct(self, x):
+        return _pynative.run("LayerNorm", [x, self.gamma, self.beta], begin_norm_axis=self.begin_norm_axis, epsilon=self.epsilon)[0]
+
+    def extend_repr(self):
+        return (f"normalized_shape={self.normalized_shape}, begin_norm_axis={self.begin_norm_axis}, "
+                f"begin_params_axis={self.begin_params_axis}, gamma{self.gamma!r}, beta={self.beta!r}")
+
+    def _layer_spec(self):
+        return "LayerNorm", {"normalized_shape": list(self.normalized_shape), "epsilon": self.epsilon}
 
 
 def _cross_entropy(logits, labels, reduction, what):
