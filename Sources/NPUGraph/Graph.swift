@@ -6,6 +6,7 @@ import NPUTensor
 public struct GraphValue: Hashable, Sendable, CustomStringConvertible {
     public let node: Int
     public let index: Int
+    public init(node: Int, index: Int) { (self.node, self.index) = (node, index) }
     public var description: String { "%\(node):\(index)" }
 }
 

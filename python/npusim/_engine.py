@@ -137,6 +137,20 @@ def _load():
     lib.npusim_synthetic.restype = i32
     lib.npusim_model_add_checkpoint.argtypes = [ptr, ctypes.c_char_p, ctypes.c_char_p, i64, i64, i32]
     lib.npusim_model_add_checkpoint.restype = i32
+    i64p = ctypes.POINTER(i64)
+    for name, args in {
+        "npusim_graph_new": [ptr, pp], "npusim_graph_input": [ptr, ctypes.c_char_p, i32, i64p, i32, i64p],
+        "npusim_graph_parameter": [ptr, ctypes.c_char_p, ptr, i64p], "npusim_graph_constant": [ptr, ptr, i64p],
+        "npusim_graph_op": [ptr, ctypes.c_char_p, ctypes.c_char_p, i64p, i32, i64p, i32, i32p],
+        "npusim_graph_type": [ptr, i64, i32p, i32p, i64p], "npusim_graph_gradients": [ptr, i64, i64p, i32, ctypes.c_float, i64p],
+        "npusim_graph_assign": [ptr, ctypes.c_char_p, i64], "npusim_graph_compile": [ptr, i64p, i32],
+        "npusim_graph_run": [ptr, pp, i32, pp], "npusim_graph_get_parameter": [ptr, ctypes.c_char_p, pp],
+        "npusim_graph_set_parameter": [ptr, ctypes.c_char_p, ptr],
+    }.items():
+        getattr(lib, name).argtypes = args
+        getattr(lib, name).restype = i32
+    lib.npusim_graph_free.argtypes = [ptr]
+    lib.npusim_graph_free.restype = None
     lib.npusim_op_new.argtypes = [ctypes.c_char_p, ctypes.c_char_p, pp]
     lib.npusim_op_new.restype = i32
     lib.npusim_eager_apply.argtypes = [ptr, ptr, pp, i32, pp, i32, i32p]
@@ -358,6 +372,7 @@ class Op:
         out = ctypes.c_void_p()
         _check(_lib.npusim_op_new(type.encode(), attributes.encode(), ctypes.byref(out)))
         self._handle = out
+        self.type, self.attributes = type, attributes
 
     def __del__(self):
         handle = getattr(self, "_handle", None)
@@ -416,6 +431,80 @@ class Eager:
         seconds = ctypes.c_double()
         _check(_lib.npusim_eager_sync(self._handle, ctypes.byref(seconds)))
         return seconds.value
+
+
+def _ids(values):
+    return (ctypes.c_int64 * max(len(values), 1))(*[int(v) for v in values])
+
+
+class Graph:
+    """A graph being traced (then compiled and run as steps) on the PyNative context ``eager``'s
+    card. Values are integer ids."""
+
+    def __init__(self, eager):
+        out = ctypes.c_void_p()
+        _check(_lib.npusim_graph_new(eager._handle, ctypes.byref(out)))
+        self._handle = out
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle and _lib is not None:
+            _lib.npusim_graph_free(handle)
+            self._handle = None
+
+    def input(self, name, dtype, shape):
+        dims, n = _dims(shape)
+        out = ctypes.c_int64()
+        _check(_lib.npusim_graph_input(self._handle, name.encode(), _DTYPES.index(np.dtype(dtype).type), dims, n, ctypes.byref(out)))
+        return out.value
+
+    def parameter(self, name, value):
+        out = ctypes.c_int64()
+        _check(_lib.npusim_graph_parameter(self._handle, name.encode(), value._handle, ctypes.byref(out)))
+        return out.value
+
+    def constant(self, value):
+        out = ctypes.c_int64()
+        _check(_lib.npusim_graph_constant(self._handle, value._handle, ctypes.byref(out)))
+        return out.value
+
+    def op(self, type, inputs, attributes="{}"):
+        outs, produced = (ctypes.c_int64 * 4)(), ctypes.c_int32()
+        _check(_lib.npusim_graph_op(self._handle, type.encode(), attributes.encode(), _ids(inputs), len(inputs), outs, 4, ctypes.byref(produced)))
+        return [outs[k] for k in range(produced.value)]
+
+    def type(self, value):
+        """(numpy dtype, shape) of a value."""
+        dtype, ndim, dims = ctypes.c_int32(), ctypes.c_int32(), (ctypes.c_int64 * 32)()
+        _check(_lib.npusim_graph_type(self._handle, int(value), ctypes.byref(dtype), ctypes.byref(ndim), dims))
+        return np.dtype(_DTYPES[dtype.value]), tuple(dims[k] for k in range(ndim.value))
+
+    def gradients(self, loss, wrt, sens=1.0):
+        out = (ctypes.c_int64 * max(len(wrt), 1))()
+        _check(_lib.npusim_graph_gradients(self._handle, int(loss), _ids(wrt), len(wrt), float(sens), out))
+        return [out[k] for k in range(len(wrt))]
+
+    def assign(self, name, value):
+        _check(_lib.npusim_graph_assign(self._handle, name.encode(), int(value)))
+
+    def compile(self, fetches):
+        self.fetch_count = len(fetches)
+        _check(_lib.npusim_graph_compile(self._handle, _ids(fetches), len(fetches)))
+
+    def run(self, feeds):
+        """One step: the feeds (engine Tensors, in input order); the fetched engine Tensors."""
+        handles = (ctypes.c_void_p * max(len(feeds), 1))(*[t._handle for t in feeds])
+        outs = (ctypes.c_void_p * max(self.fetch_count, 1))()
+        _check(_lib.npusim_graph_run(self._handle, handles, len(feeds), outs))
+        return [Tensor(_handle=ctypes.c_void_p(outs[k])) for k in range(self.fetch_count)]
+
+    def get_parameter(self, name):
+        out = ctypes.c_void_p()
+        _check(_lib.npusim_graph_get_parameter(self._handle, name.encode(), ctypes.byref(out)))
+        return Tensor(_handle=out)
+
+    def set_parameter(self, name, value):
+        _check(_lib.npusim_graph_set_parameter(self._handle, name.encode(), value._handle))
 
 
 class Dataset:

@@ -26,7 +26,33 @@ def _weights(weights):
     return list(weights)
 
 
+def _traced(fn, positions, params, has_aux, sens, args):
+    """Inside a graph being traced: the gradient nodes of the engine's reverse mode."""
+    from . import _jit
+    tracer = _jit.current
+    out = fn(*args)
+    if has_aux and not isinstance(out, tuple):
+        raise ValueError("For 'value_and_grad', with 'has_aux' True the function must return a tuple (loss, aux...)")
+    loss = out[0] if isinstance(out, tuple) else out
+    if not isinstance(loss, _jit.Traced):
+        raise TypeError("For 'value_and_grad', the function's first output must be a Tensor computed from its inputs or weights.")
+    targets = []
+    for p in positions or ():
+        if not isinstance(args[p], _jit.Traced):
+            raise TypeError(f"For 'value_and_grad', input {p} is not a Tensor.")
+        targets.append(args[p]._id)
+    targets += [tracer.parameter(p) for p in params or ()]
+    grads = [_jit.Traced(tracer, g) for g in tracer.graph.gradients(loss._id, targets, sens)]
+    tracer.loss = loss._id
+    return out, grads
+
+
 def _run(fn, grad_position, weights, has_aux, sens, args):
+    from . import _jit
+    if _jit.tracing():
+        positions, params = _positions(grad_position, len(args)), _weights(weights)
+        out, grads = _traced(fn, positions, params, has_aux, sens, args)
+        return _shape_result(out, grads, grad_position, positions, params)
     if _pynative.recording():
         raise Unsupported("a gradient function called inside another (higher-order gradients)")
     positions = _positions(grad_position, len(args))
@@ -47,6 +73,12 @@ def _run(fn, grad_position, weights, has_aux, sens, args):
         _pynative.stop()
     grads = [Tensor._from_engine(g) for g in grads]
     _steps.step_done(loss.asnumpy() if _steps._options.losses() else 0.0)
+    return _shape_result(out, grads, grad_position, positions, params)
+
+
+def _shape_result(out, grads, grad_position, positions, params):
+    """(outputs, gradients) as MindSpore shapes them: the inputs' (one or a tuple), the weights'
+    (a tuple), or both."""
     n = len(positions or ())
     input_grads = None if positions is None else (grads[0] if isinstance(grad_position, int) else tuple(grads[:n]))
     weight_grads = None if params is None else tuple(grads[n:])

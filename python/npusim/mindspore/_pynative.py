@@ -38,7 +38,10 @@ def run(op, inputs, **attributes):
     """Runs engine op ``op`` (a name, or an ``op(...)``) on MindSpore Tensors now; its outputs as
     Tensors."""
     from .common.tensor import Tensor
+    from . import _jit
 
+    if _jit.current is not None:  # a graph being traced: the op becomes a node
+        return _jit.current.op(op, inputs, json.dumps(attributes) if attributes else "{}")
     outs = engine().op(op, [_as_tensor(x)._engine_tensor() for x in inputs], json.dumps(attributes) if attributes else "{}")
     return [Tensor._from_engine(t) for t in outs]
 

@@ -98,7 +98,10 @@ class Cell:
         return dict(self.parameters_and_names())
 
     def set_train(self, mode=True):
+        from .. import _jit
         for _, cell in self.cells_and_names():
+            if cell.training != mode:
+                _jit.mode_epoch += 1  # graphs are compiled for one mode
             object.__setattr__(cell, "training", mode)
         return self
 
@@ -109,8 +112,19 @@ class Cell:
         tracer = _tracing.current
         if tracer is not None:
             return tracer.call(self, inputs)
+        from .. import _jit, context
+        if context.get_context("mode") == context.GRAPH_MODE and not _jit.tracing() and not _pynative.recording():
+            # GRAPH_MODE: the cell's construct is compiled on its first call (per input signature).
+            graph = self.__dict__.get("_graph_construct")
+            if graph is None:
+                graph = _jit.JitFunction(self.construct)
+                object.__setattr__(self, "_graph_construct", graph)
+            return self._call_reporting(graph, inputs)
+        return self._call_reporting(self.construct, inputs)
+
+    def _call_reporting(self, construct, inputs):
         try:
-            return self.construct(*inputs)
+            return construct(*inputs)
         except _engine.NpusimError as e:
             if not e.bad_input:
                 raise
@@ -436,7 +450,9 @@ class CrossEntropyLoss(Cell):
         self.reduction, self.ignore_index = reduction, ignore_index
 
     def construct(self, logits, labels):
-        if np.dtype(labels.dtype).kind in "iu" and (labels.asnumpy() == self.ignore_index).any():
+        from .. import _jit
+        # (A traced label's value is unknown: a label outside the classes fails in the kernel.)
+        if np.dtype(labels.dtype).kind in "iu" and not isinstance(labels, _jit.Traced) and (labels.asnumpy() == self.ignore_index).any():
             raise Unsupported("nn.CrossEntropyLoss with labels equal to ignore_index")
         return _cross_entropy(logits, labels, self.reduction, "CrossEntropyLoss")
 
@@ -541,6 +557,12 @@ class Optimizer(Cell):
         return self.learning_rate
 
 
+def _state(prefix, parameters):
+    """An optimizer's state, one zeros Parameter per parameter (``moments.fc1.weight``), as
+    MindSpore's optimizers keep it."""
+    return [Parameter(Tensor(np.zeros(p.shape, np.float32)), f"{prefix}.{p.name}", requires_grad=False) for p in parameters]
+
+
 class SGD(Optimizer):
     """``nn.SGD(params, learning_rate=0.1)`` (no momentum): p ← p − lr·g."""
 
@@ -568,12 +590,12 @@ class Momentum(Optimizer):
         if momentum < 0:
             raise ValueError(f"For 'Momentum', the argument 'momentum' must be at least 0.0, but got {momentum}")
         self.momentum = float(momentum)
-        object.__setattr__(self, "moments", [Tensor(np.zeros(p.shape, np.float32)) for p in self.parameters])
+        object.__setattr__(self, "moments", _state("moments", self.parameters))
 
     def _apply(self, lr, grads):
         mu = Tensor(np.float32(self.momentum))
         for k, (p, g) in enumerate(zip(self.parameters, grads)):
-            p.data, self.moments[k] = _pynative.run("ApplyMomentum", [p, self.moments[k], lr, g, mu])
+            p.data, self.moments[k].data = _pynative.run("ApplyMomentum", [p, self.moments[k], lr, g, mu])
 
     def _optimizer_spec(self):
         return "Momentum", {"learning_rate": self._script_rate(), "momentum": self.momentum}
@@ -593,16 +615,17 @@ class Adam(Optimizer):
         if eps <= 0:
             raise ValueError(f"For 'Adam', the argument 'eps' must be greater than 0, but got {eps}.")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
-        zeros = lambda: [Tensor(np.zeros(p.shape, np.float32)) for p in self.parameters]
-        object.__setattr__(self, "moment1", zeros())
-        object.__setattr__(self, "moment2", zeros())
-        object.__setattr__(self, "_powers", [Tensor(np.float32(1)), Tensor(np.float32(1))])
+        object.__setattr__(self, "moment1", _state("moment1", self.parameters))
+        object.__setattr__(self, "moment2", _state("moment2", self.parameters))
+        object.__setattr__(self, "_powers", [Parameter(Tensor(np.float32(1)), "beta1_power", requires_grad=False),
+                                             Parameter(Tensor(np.float32(1)), "beta2_power", requires_grad=False)])
 
     def _apply(self, lr, grads):
         b1, b2, eps = (Tensor(np.float32(v)) for v in (self.beta1, self.beta2, self.eps))
-        self._powers = [_pynative.run1("Mul", [self._powers[0], b1]), _pynative.run1("Mul", [self._powers[1], b2])]
+        self._powers[0].data = _pynative.run1("Mul", [self._powers[0], b1])
+        self._powers[1].data = _pynative.run1("Mul", [self._powers[1], b2])
         for k, (p, g) in enumerate(zip(self.parameters, grads)):
-            p.data, self.moment1[k], self.moment2[k] = _pynative.run(
+            p.data, self.moment1[k].data, self.moment2[k].data = _pynative.run(
                 "ApplyAdam", [p, self.moment1[k], self.moment2[k], self._powers[0], self._powers[1], lr, b1, b2, eps, g])
 
     def _optimizer_spec(self):
