@@ -292,6 +292,9 @@ func makeOp(_ type: String, _ json: String) throws -> any OpDef {
         guard s0 >= 0, s1 >= 0 else { throw ABIError(message: "Dropout: seeds must be non-negative, got (\(s0), \(s1))") }
         let pair = SeedPair(seed: Int64(s0), seed2: Int64(s1), rule: s0 == 0 && s1 == 0 ? .entropy : .bothSeeds(call: 1))
         return Dropout(keepProb: keep, kernel: RandomKernel(.dropout, seeds: pair))
+    case "Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual": return Compare(Compare.Kind(rawValue: type)!)
+    case "Select": return Select()
+    case "Argmax": return ArgMax(axis: try int("axis", -1))
     case "ApplyMomentum": return ApplyMomentum()
     case "ApplyAdam": return ApplyAdam()
     default:

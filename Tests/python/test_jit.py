@@ -127,3 +127,22 @@ def test_steps_count_jit_training_steps(tmp_path):
     assert r.stdout.count("step ") == 4
     rows = (tmp_path / "l.csv").read_text().splitlines()
     assert rows[0] == "step,loss" and len(rows) == 5
+
+
+def test_select_comparisons_and_argmax_run_on_the_card_and_trace():
+    from npusim.mindspore import ops
+    x = Tensor(np.array([[1.0, -2.0, 3.0], [3.0, 0.5, 3.0]], np.float32))
+
+    def clipped(t):
+        return ops.select(t > 1.0, t * 2.0, ops.zeros_like(t))
+
+    want = np.where(x.asnumpy() > 1, x.asnumpy() * 2, 0).astype(np.float32)
+    assert clipped(x).asnumpy().tobytes() == want.tobytes()
+    assert ms.jit(clipped)(x).asnumpy().tobytes() == want.tobytes()  # traced: a data-dependent choice without a branch
+    assert x.argmax(1).asnumpy().tolist() == [2, 0] and x.argmax(1).dtype == ms.int64  # the first on ties, as numpy
+    assert x.argmax().asnumpy().tolist() == 2
+    assert ms.jit(lambda t: t.argmax(1))(x).asnumpy().tolist() == [2, 0]
+    assert (x == 3.0).asnumpy().tolist() == [[False, False, True], [True, False, True]]
+    # The gradient of select goes to the branch taken.
+    g = ms.grad(lambda t: ops.sum(ops.select(t > 1.0, t * t, t)))(x)
+    assert g.asnumpy().tolist() == [[1.0, 1.0, 6.0], [6.0, 1.0, 6.0]]

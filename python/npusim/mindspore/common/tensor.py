@@ -1,7 +1,7 @@
 """``mindspore.Tensor``: a value on the host (numpy) or on the simulated card (an engine tensor
-that PyNative ops made), each made from the other when first needed. Arithmetic on float tensors
-runs as the engine's ops (kernels on the simulated card); comparisons, ``argmax`` and indexing are
-computed on the host."""
+that PyNative ops made), each made from the other when first needed. Arithmetic on float tensors,
+comparisons and ``argmax`` run as the engine's ops (kernels on the simulated card, nodes when
+traced); indexing and integer arithmetic are computed on the host."""
 import numbers
 
 import numpy as np
@@ -172,27 +172,31 @@ class Tensor:
     def __abs__(self):
         return Tensor(np.abs(self._data()))
 
-    # Comparisons and indexing: on the host.
-    def _compare(self, other, f):
-        return Tensor(f(self._data(), other._data() if isinstance(other, Tensor) else np.asarray(other)))
+    # Comparisons: engine ops for two tensors of one numeric dtype, else on the host.
+    def _compare(self, other, op, f):
+        o = _operand(other, self)
+        if o.dtype == self.dtype and np.dtype(self.dtype).kind in "fiu" and np.dtype(self.dtype).itemsize >= 4:
+            from .. import _pynative
+            return _pynative.run1(op, [self, o])
+        return Tensor(f(self._data(), o._data()))
 
     def __eq__(self, other):
-        return self._compare(other, np.equal)
+        return self._compare(other, "Equal", np.equal)
 
     def __ne__(self, other):
-        return self._compare(other, np.not_equal)
+        return self._compare(other, "NotEqual", np.not_equal)
 
     def __lt__(self, other):
-        return self._compare(other, np.less)
+        return self._compare(other, "Less", np.less)
 
     def __le__(self, other):
-        return self._compare(other, np.less_equal)
+        return self._compare(other, "LessEqual", np.less_equal)
 
     def __gt__(self, other):
-        return self._compare(other, np.greater)
+        return self._compare(other, "Greater", np.greater)
 
     def __ge__(self, other):
-        return self._compare(other, np.greater_equal)
+        return self._compare(other, "GreaterEqual", np.greater_equal)
 
     __hash__ = object.__hash__
 
@@ -200,8 +204,16 @@ class Tensor:
         return Tensor(np.asarray(self._data()[_index(index)]))
 
     def argmax(self, axis=None, keepdims=False):
-        """Indices of the largest values (Int64, as MindSpore's ``Tensor.argmax``)."""
-        return Tensor(np.argmax(self._data(), axis=axis, keepdims=keepdims).astype(np.int64))
+        """Indices of the largest values, the first on ties (Int64, as MindSpore's
+        ``Tensor.argmax``): the engine's Argmax and a Cast."""
+        from .. import _pynative
+        x = self if axis is not None else _pynative.run1("Reshape", [self], shape=[self.size])
+        out = _pynative.run1("Argmax", [x], axis=int(axis) if axis is not None else 0)
+        out = _pynative.run1("Cast", [out], dtype=3)
+        if keepdims:
+            shape = [1] * len(self.shape) if axis is None else [1 if k == axis % len(self.shape) else d for k, d in enumerate(self.shape)]
+            out = _pynative.run1("Reshape", [out], shape=shape)
+        return out
 
     def argmin(self, axis=None, keepdims=False):
         return Tensor(np.argmin(self._data(), axis=axis, keepdims=keepdims).astype(np.int64))
@@ -231,12 +243,14 @@ class Tensor:
 
 
 def _operand(x, like):
+    """``x`` as a Tensor to combine with ``like``: a Python number takes ``like``'s dtype."""
     if isinstance(x, Tensor):
         return x
     if hasattr(x, "data") and isinstance(getattr(x, "data"), Tensor):  # a Parameter
         return x.data
-    if isinstance(x, numbers.Number) and like.dtype == _dtype.float32:
-        return Tensor(np.float32(x))
+    if isinstance(x, numbers.Number) and not isinstance(x, bool) and np.dtype(like.dtype).kind in "fiu":
+        if np.dtype(like.dtype).kind == "f" or float(x) == int(x):
+            return Tensor(np.asarray(x, dtype=np.dtype(like.dtype)))
     return Tensor(x)
 
 

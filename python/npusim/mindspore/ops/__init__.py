@@ -1,6 +1,7 @@
-"""``mindspore.ops``: the functional random ops so far (PyNative), with MindSpore 2.10's seeds
-and values bit for bit: ``uniform``, ``rand``, ``standard_normal``, ``randn``, ``normal``,
-``dropout``."""
+"""``mindspore.ops``: the functional random ops (PyNative), with MindSpore 2.10's seeds and
+values bit for bit (``uniform``, ``rand``, ``standard_normal``, ``randn``, ``normal``,
+``dropout``); the functional ops and primitives of ``functional.py``; ``value_and_grad``,
+``grad``."""
 import numbers
 
 import numpy as np
@@ -11,7 +12,11 @@ from ..common.seed import _get_seed
 from ..common.tensor import Tensor
 
 
-__all__ = ["uniform", "rand", "standard_normal", "randn", "normal", "dropout"]
+from .functional import *  # noqa: F401,F403
+from .functional import FUNCTIONS
+from .._grad import grad, value_and_grad
+
+__all__ = ["uniform", "rand", "standard_normal", "randn", "normal", "dropout", "grad", "value_and_grad"] + FUNCTIONS
 
 def _shape(shape):
     if isinstance(shape, numbers.Integral):
