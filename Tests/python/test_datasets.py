@@ -44,3 +44,46 @@ def test_repeat_reads_further_epochs_in_one_pass():
     two = [l.asnumpy()[:4].tolist() for _, l in d2.create_tuple_iterator()]
     # MindSpore 2.10's, set_seed(1): epoch 1's order then epoch 2's.
     assert two == [[2, 8, 9, 5], [5, 1, 9, 9], [5, 9, 8, 7], [9, 5, 8, 6]] and two[:2] == one and d2.get_dataset_size() == 4
+
+
+def test_cifar10_and_generator_datasets_read_as_mindspore(tmp_path):
+    # CIFAR-10 batches of 10,000 records (the size MindSpore reads) with labels and pixels from a
+    # fixed generator; the expected values are MindSpore 2.10's for the same files and calls.
+    from npusim.mindspore.dataset import Cifar10Dataset, GeneratorDataset
+    rng = np.random.default_rng(9)
+    for name in ("data_batch_1.bin", "data_batch_2.bin", "test_batch.bin"):
+        records = np.zeros((10000, 3073), np.uint8)
+        records[:, 0] = rng.integers(0, 10, 10000)
+        records[:, 1:] = rng.integers(0, 256, (10000, 3072))
+        records.tofile(tmp_path / name)
+    ms.set_seed(5)
+    seen = {}
+    for usage in ("train", "test", "all"):
+        d = Cifar10Dataset(str(tmp_path), usage=usage, shuffle=False)
+        labels = [int(l) for _, (_, l) in zip(range(14), d.create_tuple_iterator(output_numpy=True))]
+        seen[usage] = (d.get_dataset_size(), [int(x) for x in labels])
+    assert seen == {"train": (20000, [4, 8, 9, 2, 1, 6, 6, 7, 6, 7, 9, 9, 9, 8]), "test": (10000, [7, 4, 0, 1, 9, 1, 3, 4, 8, 9, 9, 7, 9, 2]),
+                    "all": (30000, [4, 8, 9, 2, 1, 6, 6, 7, 6, 7, 9, 9, 9, 8])}
+    d = Cifar10Dataset(str(tmp_path), usage="train").map([vision.Resize((16, 16)), vision.Rescale(1 / 255, 0), vision.HWC2CHW()], "image").batch(8)
+    img, label = next(iter(d.create_tuple_iterator(output_numpy=True)))
+    assert img.shape == (8, 3, 16, 16) and label.tolist() == [5, 2, 4, 4, 5, 9, 6, 6]
+    assert float(img[0, 1, 2, 3]) == 0.364705890417099 and float(img.sum()) == 3067.9140625
+
+    class Source:
+        def __getitem__(self, i):
+            return np.arange(40, dtype=np.float32).reshape(10, 4)[i], np.arange(10)[i] % 3
+
+        def __len__(self):
+            return 10
+
+    g = GeneratorDataset(Source(), column_names=["data", "label"]).batch(4)
+    assert [l.tolist() for _, l in g.create_tuple_iterator(output_numpy=True)] == [[0, 2, 2, 2], [1, 0, 1, 1], [0, 0]]
+
+    def gen():
+        for i in range(5):
+            yield np.full(3, i, np.float32), np.array(i % 2)
+
+    g = GeneratorDataset(gen, ["data", "label"]).batch(2)
+    assert [x[:, 0].tolist() for x, _ in g.create_tuple_iterator(output_numpy=True)] == [[0.0, 1.0], [2.0, 3.0], [4.0]]
+    with pytest.raises(ValueError, match="not random-accessible"):
+        GeneratorDataset(gen, ["data", "label"], shuffle=True)

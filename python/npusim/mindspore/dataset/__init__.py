@@ -1,6 +1,6 @@
-"""``mindspore.dataset`` so far: ``NumpySlicesDataset`` of (data, label) arrays, and
-``MnistDataset`` with ``map`` of the vision transforms the engine has, ``shuffle``, ``batch`` and
-``repeat``; iterated (``create_tuple_iterator``, ``create_dict_iterator``, ``for``) or given to
+"""``mindspore.dataset``: ``NumpySlicesDataset`` and ``GeneratorDataset`` of (data, label)
+samples, ``MnistDataset`` and ``Cifar10Dataset`` with ``map`` of the vision transforms the
+engine has, ``batch`` and ``repeat``; iterated (``create_tuple_iterator``, ``create_dict_iterator``, ``for``) or given to
 ``Model.train``. The engine reads them (the random sampler's order is MindSpore's, seeded by
 ``set_seed``): a file dataset becomes the training-script format's ``dataset:`` section, so the
 engine's pipeline (IDX decoding, MindSpore's transforms) reads the files."""
@@ -17,7 +17,7 @@ from ..common import seed as _seed
 from ..common.tensor import Tensor
 
 
-__all__ = ["NumpySlicesDataset", "MnistDataset", "vision", "transforms"]
+__all__ = ["NumpySlicesDataset", "GeneratorDataset", "MnistDataset", "Cifar10Dataset", "vision", "transforms"]
 
 class _Iterator:
     """MindSpore's dataset iterator: each pass over it is the next epoch of the pipeline (a new
@@ -27,6 +27,7 @@ class _Iterator:
     def __init__(self, dataset, names, num_epochs, output_numpy):
         self._pipeline = dataset._pipeline()
         self._names, self._numpy, self._repeat = names, output_numpy, dataset.repeat_count
+        self._batched = dataset.batched
         self._left = num_epochs
         self._epoch, self._pass, self._open = 0, 0, False
         seed = _seed._dataset_seed
@@ -46,6 +47,8 @@ class _Iterator:
             batch = self._pipeline.next()
             if batch is not None:
                 values = [t.numpy() if self._numpy else Tensor._from_engine(t) for t in batch]
+                if not self._batched:  # an unbatched dataset yields samples, without a batch axis
+                    values = [v[0] for v in values]
                 return dict(zip(self._names, values)) if self._names else tuple(values)
             self._open = False
             self._pass += 1
@@ -58,6 +61,7 @@ class _Iterator:
 class _Dataset:
     """What MindSpore's datasets share: iteration, ``get_dataset_size``, ``repeat``."""
     repeat_count = 1
+    batched = False
 
     def create_tuple_iterator(self, columns=None, num_epochs=-1, output_numpy=False, do_copy=True):
         """An iterator of (data, label) tuples of Tensors (numpy arrays with ``output_numpy``)."""
@@ -101,7 +105,7 @@ class NumpySlicesDataset(_Dataset):
         self.batch_size, self.drop_remainder = 1, False
 
     def batch(self, batch_size, drop_remainder=False, num_parallel_workers=None):
-        self.batch_size, self.drop_remainder = int(batch_size), bool(drop_remainder)
+        self.batch_size, self.drop_remainder, self.batched = int(batch_size), bool(drop_remainder), True
         return self
 
     def get_dataset_size(self):
@@ -122,30 +126,13 @@ class NumpySlicesDataset(_Dataset):
         return self.data, self.labels, self.batch_size, self.drop_remainder, self.shuffle_flag
 
 
-class MnistDataset(_Dataset):
-    """``MnistDataset(dataset_dir, usage=None, num_samples=None, num_parallel_workers=None,
-    shuffle=None)``: MNIST's IDX files in ``dataset_dir`` (``train-…`` for usage 'train' or None,
-    ``t10k-…`` for 'test'); samples HWC [28, 28, 1] of 0…255 and their labels, as MindSpore yields
-    them."""
+class _FileDataset(_Dataset):
+    """A dataset of files the engine reads (MindSpore's C++ source ops): ``map`` of the
+    transforms the engine has on the image column, ``batch``, iteration, Model.train. It becomes
+    the training-script format's ``dataset:`` section."""
 
-    def __init__(self, dataset_dir, usage=None, num_samples=None, num_parallel_workers=None, shuffle=None, sampler=None,
-                 num_shards=None, shard_id=None):
-        if num_samples is not None or sampler is not None or num_shards is not None:
-            raise Unsupported("MnistDataset with num_samples, a sampler or shards")
-        if usage in (None, "all"):
-            # MindSpore's 'all' reads the training files then the test files, whichever are there.
-            present = [p for p in ("train", "t10k") if _exists(dataset_dir, f"{p}-labels-idx1-ubyte")]
-            if len(present) == 2:
-                raise Unsupported("MnistDataset(usage='all') over a folder with both training and test files", "usage='train' or 'test'")
-            prefix = present[0] if present else "train"
-        else:
-            prefix = {"train": "train", "test": "t10k"}.get(usage)
-            if prefix is None:
-                raise ValueError(f"usage is not within the valid set of ['train', 'test', 'all'], but got {usage!r}.")
-        self.images = _find(dataset_dir, f"{prefix}-images-idx3-ubyte")
-        self.labels_file = _find(dataset_dir, f"{prefix}-labels-idx1-ubyte")
-        with open(self.labels_file, "rb") as f:
-            magic, self.count = struct.unpack(">II", f.read(8))
+    def _setup(self, count, shuffle):
+        self.count = count
         self.shuffle_flag = True if shuffle is None else bool(shuffle)
         self.operations = []
         self.batch_size, self.drop_remainder = 1, False
@@ -176,7 +163,7 @@ class MnistDataset(_Dataset):
                           "the dataset's own shuffle=True (its random sampler)")
 
     def batch(self, batch_size, drop_remainder=False, num_parallel_workers=None):
-        self.batch_size, self.drop_remainder = int(batch_size), bool(drop_remainder)
+        self.batch_size, self.drop_remainder, self.batched = int(batch_size), bool(drop_remainder), True
         return self
 
     def get_dataset_size(self):
@@ -186,18 +173,130 @@ class MnistDataset(_Dataset):
         return ["image", "label"]
 
     def _pipeline(self):
-        return _engine.Dataset(yaml="\n".join(self._spec()) + "\n", file=self.images)
+        return _engine.Dataset(yaml="\n".join(self._spec()) + "\n", file=self._file)
 
     def _spec(self):
         """The training-script format's `dataset:` section."""
         ops = [o for o in self.operations if o is not None]
-        lines = ["dataset:", f"  source: {{idx: {{data: \"{self.images}\", label: \"{self.labels_file}\"}}}}",
+        lines = ["dataset:", f"  source: {self._source()}",
                  f"  shuffle: {'true' if self.shuffle_flag else 'false'}",
                  f"  batch: {{batch_size: {self.batch_size}, drop_remainder: {'true' if self.drop_remainder else 'false'}}}"]
         if ops:
             lines.append(f"  num_parallel_workers: {self.workers}")
             lines.append(f"  map: [{{operations: [{', '.join('{' + o + '}' for o in ops)}], input_columns: data}}]")
         return lines
+
+
+def _no_sampling(what, num_samples, sampler, num_shards):
+    if num_samples is not None or sampler is not None or num_shards is not None:
+        raise Unsupported(f"{what} with num_samples, a sampler or shards", "the engine shards by --cards")
+
+
+class MnistDataset(_FileDataset):
+    """``MnistDataset(dataset_dir, usage=None, num_samples=None, num_parallel_workers=None,
+    shuffle=None)``: MNIST's IDX files in ``dataset_dir`` (``train-…`` for usage 'train', ``t10k-…``
+    for 'test', whichever is there for None/'all'); samples HWC [28, 28, 1] of 0…255 and their
+    labels, as MindSpore yields them."""
+
+    def __init__(self, dataset_dir, usage=None, num_samples=None, num_parallel_workers=None, shuffle=None, sampler=None,
+                 num_shards=None, shard_id=None):
+        _no_sampling("MnistDataset", num_samples, sampler, num_shards)
+        if usage in (None, "all"):
+            # MindSpore's 'all' reads the training files then the test files, whichever are there.
+            present = [p for p in ("train", "t10k") if _exists(dataset_dir, f"{p}-labels-idx1-ubyte")]
+            if len(present) == 2:
+                raise Unsupported("MnistDataset(usage='all') over a folder with both training and test files", "usage='train' or 'test'")
+            prefix = present[0] if present else "train"
+        else:
+            prefix = {"train": "train", "test": "t10k"}.get(usage)
+            if prefix is None:
+                raise ValueError(f"usage is not within the valid set of ['train', 'test', 'all'], but got {usage!r}.")
+        self.images = _find(dataset_dir, f"{prefix}-images-idx3-ubyte")
+        self.labels_file = _find(dataset_dir, f"{prefix}-labels-idx1-ubyte")
+        with open(self.labels_file, "rb") as f:
+            _, count = struct.unpack(">II", f.read(8))
+        self._file = self.images
+        self._setup(count, shuffle)
+
+    def _source(self):
+        return f"{{idx: {{data: \"{self.images}\", label: \"{self.labels_file}\"}}}}"
+
+
+class Cifar10Dataset(_FileDataset):
+    """``Cifar10Dataset(dataset_dir, usage=None, num_samples=None, num_parallel_workers=None,
+    shuffle=None)``: CIFAR-10's binary batches in ``dataset_dir`` (``data_batch_1.bin`` …
+    ``data_batch_5.bin`` for usage 'train', ``test_batch.bin`` for 'test', both for None/'all',
+    in that order); samples HWC [32, 32, 3] of 0…255 and their labels, as MindSpore yields them."""
+
+    RECORD = 1 + 32 * 32 * 3
+
+    def __init__(self, dataset_dir, usage=None, num_samples=None, num_parallel_workers=None, shuffle=None, sampler=None,
+                 num_shards=None, shard_id=None):
+        _no_sampling("Cifar10Dataset", num_samples, sampler, num_shards)
+        if usage not in (None, "train", "test", "all"):
+            raise ValueError(f"usage is not within the valid set of ['train', 'test', 'all'], but got {usage!r}.")
+        names = sorted(n for n in os.listdir(dataset_dir) if n.startswith("data_batch_") and n.endswith(".bin")) if usage != "test" else []
+        if usage in ("test", "all", None) and os.path.exists(os.path.join(dataset_dir, "test_batch.bin")):
+            names.append("test_batch.bin")
+        if not names:
+            raise ValueError(f"Invalid file, no .bin files found under {dataset_dir} for usage {usage or 'all'!r}.")
+        self.files = [os.path.abspath(os.path.join(dataset_dir, n)) for n in names]
+        count = 0
+        for path in self.files:
+            size = os.path.getsize(path)
+            if size % self.RECORD:
+                raise ValueError(f"{path}: {size} bytes is not a whole number of CIFAR-10 records ({self.RECORD} bytes each)")
+            count += size // self.RECORD
+        self._file = self.files[0]
+        self._setup(count, shuffle)
+
+    def _source(self):
+        return "{cifar10: {files: [" + ", ".join(f'"{f}"' for f in self.files) + "]}}"
+
+
+class GeneratorDataset(NumpySlicesDataset):
+    """``GeneratorDataset(source, column_names=None, shuffle=None, ...)`` of two columns (data,
+    label): ``source`` random-accessible (``__getitem__`` and ``__len__``; shuffled by MindSpore's
+    random sampler unless ``shuffle=False``), a generator function or an iterable (read in order).
+    Its samples are read when the dataset is first used — iterated or trained on — so a source
+    that draws from numpy's generator draws after the network's initializers, as in MindSpore —
+    and kept for later epochs."""
+
+    def __init__(self, source, column_names=None, column_types=None, schema=None, num_samples=None, num_parallel_workers=1,
+                 shuffle=None, sampler=None, num_shards=None, shard_id=None, python_multiprocessing=True, max_rowsize=None):
+        _no_sampling("GeneratorDataset", num_samples, sampler, num_shards)
+        random_access = hasattr(source, "__getitem__") and hasattr(source, "__len__")
+        if shuffle and not random_access:
+            raise ValueError("shuffle is not supported when the source of GeneratorDataset is not random-accessible.")
+        self._source_object, self._random_access = source, random_access
+        names = [column_names] if isinstance(column_names, str) else list(column_names or [])
+        if names and len(names) != 2:
+            raise Unsupported(f"GeneratorDataset of {len(names)} columns", "two: data and label")
+        self.column_names = names or ["column_0", "column_1"]
+        self.shuffle_flag = random_access if shuffle is None else bool(shuffle)
+        self.batch_size, self.drop_remainder = 1, False
+        self._arrays_read = None
+
+    def _read(self):
+        if self._arrays_read is None:
+            s = self._source_object
+            rows = [s[i] for i in range(len(s))] if self._random_access else list(s() if callable(s) and not hasattr(s, "__iter__") else s)
+            if not rows:
+                raise ValueError("GeneratorDataset: the source gave no samples")
+            if any(not isinstance(r, (tuple, list)) or len(r) != 2 for r in rows[:1]):
+                raise Unsupported("GeneratorDataset rows other than (data, label) pairs")
+            data = np.stack([np.asarray(r[0], dtype=np.float32) for r in rows])
+            labels = np.asarray([np.asarray(r[1]).reshape(()) for r in rows]).astype(np.int32)
+            self._arrays_read = (data, labels)
+        return self._arrays_read
+
+    @property
+    def data(self):
+        return self._read()[0]
+
+    @property
+    def labels(self):
+        return self._read()[1]
 
 
 def _exists(folder, name):
