@@ -140,21 +140,34 @@ public struct DriftStudy {
         }
         let distances = exchange.collect()
         let summaries = try jobs.map { try $0.result!.get() }
+        var study = try assemble(summaries.map(\.losses), distances: distances, sink: sink != nil, vary: vary, orderSeeds: orderSeeds, seeds: seeds)
+        study.finalMetrics = summaries.map { s in Dictionary(s.evaluations.last?.metrics.map { ($0.name, $0.value) } ?? [], uniquingKeysWith: { a, _ in a }) }
+        return study
+    }
+
+    /// A study of replicas run elsewhere (a Python script's, `npusim drift train.py`): every
+    /// replica's loss records in order (hidden ones too in sink mode) and, by step (from 1) and
+    /// replica, the parameter distances to replica 0 where the host read the parameters.
+    /// - Throws: `TrainError` when the replicas ran different numbers of steps.
+    public static func assemble(_ losses: [[LossRecord]], distances: [Int: [Int: (l2: Double, ulp: UInt32)]], sink: Bool, vary: Vary,
+                                orderSeeds: [UInt64], seeds: [Int64]) throws -> DriftStudy {
         var rows: [Row] = []
-        let count = summaries[0].losses.count
-        guard summaries.allSatisfy({ $0.losses.count == count }) else { throw TrainError("the replicas ran different numbers of steps") }
+        let count = losses[0].count
+        guard losses.allSatisfy({ $0.count == count }) else { throw TrainError("the replicas ran different numbers of steps") }
         for k in 0..<count {
-            let base = summaries[0].losses[k].loss
-            for (r, s) in summaries.enumerated() {
-                let l = s.losses[k], d = Double(l.loss) - Double(base)
+            let base = losses[0][k].loss
+            for (r, s) in losses.enumerated() {
+                let l = s[k], d = Double(l.loss) - Double(base)
                 let far = distances[k + 1]?[r]
                 rows.append(Row(step: k + 1, replica: r, loss: l.loss, absDiff: abs(d), relDiff: base == 0 ? (d == 0 ? 0 : .infinity) : abs(d) / abs(Double(base)),
-                                paramL2: far?.l2, maxULP: far?.ulp, visible: sink == nil || l.visible))
+                                paramL2: far?.l2, maxULP: far?.ulp, visible: !sink || l.visible))
             }
         }
-        let metrics = summaries.map { s in Dictionary(s.evaluations.last?.metrics.map { ($0.name, $0.value) } ?? [], uniquingKeysWith: { a, _ in a }) }
-        return DriftStudy(replicas: replicas, vary: vary, orderSeeds: orderSeeds, seeds: seeds, rows: rows, finalMetrics: metrics)
+        return DriftStudy(replicas: losses.count, vary: vary, orderSeeds: orderSeeds, seeds: seeds, rows: rows)
     }
+
+    /// The L2 distance and the largest ulp distance between two parameter sets (flattened alike).
+    public static func distance(_ a: [[Float]], _ b: [[Float]]) -> (l2: Double, ulp: UInt32) { StepExchange.distance(a, b) }
 
     /// `drift.csv`: step,replica,loss,abs_diff,rel_diff,param_l2,max_ulp (empty inside a sink),
     /// and in sink mode a column `visible`.

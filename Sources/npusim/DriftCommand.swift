@@ -17,8 +17,11 @@ struct DriftCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The training script (YAML).")
+    @Argument(help: "The training script: YAML, or a MindSpore Python script (Docs/Python.md).")
     var script: String
+
+    @Argument(parsing: .postTerminator, help: "After --: the Python script's own arguments (its sys.argv).")
+    var scriptArguments: [String] = []
 
     @Option(name: .long, help: "How many replicas (at least 2).")
     var replicas: Int
@@ -45,20 +48,23 @@ struct DriftCommand: ParsableCommand {
     }
 
     func run() throws {
-        if PythonScript.isPython(script) {
-            throw CLIError(message: "\(script): drift takes a YAML script so far; a MindSpore Python script runs with npusim run, check and profile (Docs/Python.md)")
-        }
-        let parsed = try Script.load(path: script)
-        let options = try flags.options()
         let steps = flags.steps ?? 100
-        let study = try DriftStudy.run(parsed, options, replicas: replicas, steps: steps, vary: DriftStudy.Vary(rawValue: vary)!, jobs: jobs)
+        let study: DriftStudy, policy: String
+        if PythonScript.isPython(script) {
+            study = try driftPython(steps: steps)
+            policy = flags.determinism ?? "script"
+        } else {
+            let parsed = try Script.load(path: script)
+            let options = try flags.options()
+            study = try DriftStudy.run(parsed, options, replicas: replicas, steps: steps, vary: DriftStudy.Vary(rawValue: vary)!, jobs: jobs)
+            policy = (options.determinism ?? parsed.context.determinism).rawValue
+        }
         do {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         } catch {
             throw CLIError(message: "cannot make \(out): \(error.localizedDescription)", code: 1)
         }
-        let policy = options.determinism ?? parsed.context.determinism
-        let summary = summaryJSON(study, steps: steps, policy: policy.rawValue)
+        let summary = summaryJSON(study, steps: steps, policy: policy)
         let title = "\(URL(fileURLWithPath: script).lastPathComponent): \(replicas) replicas varying \(vary == "both" ? "seed and order" : vary), determinism \(policy)"
         for (name, text) in [("drift.csv", study.csv()), ("summary.json", summary + "\n"), ("drift.svg", study.svg(title: title))] {
             do { try writeDurably(Array(text.utf8), to: out + "/" + name) } catch { throw CLIError(message: "cannot write \(out)/\(name): \(error)", code: 1) }
@@ -69,7 +75,7 @@ struct DriftCommand: ParsableCommand {
         }
         let spread = study.finalSpread
         emit("drift: \(replicas) replicas of \(script), \(steps) steps, varying \(vary), determinism \(policy): \(out)/drift.csv, \(out)/summary.json, \(out)/drift.svg")
-        if policy == .off && vary != "seed" {
+        if policy == "off" && vary != "seed" {
             emit("order seeds \(study.orderSeeds.map(String.init).joined(separator: ", ")) (replica r replays --order-seed \(study.orderSeeds[0]) + r)")
         }
         emit("first step failing allclose(1e-3, 1e-3) against replica 0: " + (study.firstFailingStep.map(String.init) ?? "none"))
@@ -82,6 +88,52 @@ struct DriftCommand: ParsableCommand {
         } else {
             emit("growth: fewer than 3 steps with a distance above 0, nothing to fit")
         }
+    }
+
+    /// A Python script's replicas, one runner process after another (`--jobs` does not apply):
+    /// replica r with order seed base + r (or global seed base + r), each step's loss and, after
+    /// each step the host saw, its trainable parameters, compared with replica 0's.
+    func driftPython(steps: Int) throws -> DriftStudy {
+        let dir = try PythonScript.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let kind = DriftStudy.Vary(rawValue: vary)!
+        let baseOrder = flags.orderSeed.flatMap(UInt64.init) ?? 0, baseSeed = flags.seed ?? 0
+        let orderSeeds = (0..<replicas).map { kind == .seed ? baseOrder : baseOrder + UInt64($0) }
+        let seeds = (0..<replicas).map { kind == .order ? baseSeed : baseSeed + Int64($0) }
+        var runFlags = flags
+        runFlags.steps = steps
+        var losses: [[LossRecord]] = [], traces: [FileHandle] = []
+        defer { traces.forEach { try? $0.close() } }
+        for r in 0..<replicas {
+            runFlags.seed = kind == .order ? flags.seed : seeds[r]
+            let csv = "\(dir)/losses-\(r).csv", trace = "\(dir)/parameters-\(r).bin"
+            let arguments = PythonScript.arguments(runFlags, orderSeed: String(orderSeeds[r])) + ["--hidden-steps", "--losses", csv, "--parameter-trace", trace]
+            try PythonScript.runQuietly(arguments, script: script, scriptArguments: scriptArguments)
+            losses.append(try PythonScript.losses(csv))
+            guard let handle = FileHandle(forReadingAtPath: trace) else { throw CLIError(message: "\(script): the run recorded no parameters (no optimizer step?)", code: 1) }
+            traces.append(handle)
+        }
+        guard !losses[0].isEmpty else { throw CLIError(message: "\(script) trained no step: nothing to compare", code: 1) }
+        // Parameters were recorded at each step the host saw: the distances are keyed by that step.
+        let visible = losses[0].enumerated().filter(\.element.visible).map { $0.offset + 1 }
+        let sizes = try traces.map { h -> Int in
+            guard let head = try h.read(upToCount: 8), head.count == 8 else { throw CLIError(message: "a parameter trace is empty", code: 1) }
+            return Int(head.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        }
+        guard Set(sizes).count == 1, let size = sizes.first else { throw CLIError(message: "the replicas trained different parameters", code: 1) }
+        var distances: [Int: [Int: (l2: Double, ulp: UInt32)]] = [:]
+        for step in visible {
+            let records = try traces.map { h -> [Float] in
+                guard let data = try h.read(upToCount: size * 4), data.count == size * 4 else { return [] }
+                return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            }
+            guard records.allSatisfy({ $0.count == size }) else { break }
+            var row: [Int: (l2: Double, ulp: UInt32)] = [:]
+            for (r, values) in records.enumerated() { row[r] = DriftStudy.distance([values], [records[0]]) }
+            distances[step] = row
+        }
+        return try DriftStudy.assemble(losses, distances: distances, sink: losses[0].contains { !$0.visible }, vary: kind,
+                                       orderSeeds: orderSeeds, seeds: seeds)
     }
 
     private func fmt(_ x: Double) -> String { x == 0 ? "0" : String(format: "%.3g", x) }

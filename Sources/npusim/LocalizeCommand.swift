@@ -46,7 +46,7 @@ struct LocalizeCommand: ParsableCommand {
 
     func run() throws {
         if PythonScript.isPython(script) {
-            throw CLIError(message: "\(script): localize takes a YAML script so far; a MindSpore Python script runs with npusim run, check and profile (Docs/Python.md)")
+            throw CLIError(message: "\(script): localize takes a YAML script so far; a MindSpore Python script runs with npusim run, check, drift and profile (Docs/Python.md)")
         }
         let parsed = try Script.load(path: script)
         var options = try flags.options()

@@ -667,6 +667,19 @@ let mindSporePython: String? = {
         #expect(profile.out.contains("profile of 3 steps: \(dir)/p/ASCEND_PROFILER_OUTPUT/"))
         let steps = try String(contentsOfFile: dir + "/p/ASCEND_PROFILER_OUTPUT/step_trace_time.csv", encoding: .utf8).split(separator: "\n")
         #expect(steps.count == 4)
+        // drift: replicas differing in their order seeds drift apart under off, not under on.
+        for (policy, drifts) in [("off", true), ("on", false)] {
+            let out = dir + "/drift-" + policy
+            let drift = try npusim(["drift", lenet, "--replicas", "2", "--steps", "4", "--determinism", policy, "--out", out, "--json", "--", "--ckpt_path", dir + "/ckpt"])
+            #expect(drift.code == 0, "\(drift.err)")
+            let summary = try JSONSerialization.jsonObject(with: Data(drift.out.utf8)) as! [String: Any]
+            #expect(summary["steps"] as? Int == 4 && summary["order_seeds"] as? [Int] == [0, 1])
+            #expect(((summary["final_max_ulp"] as? Int) ?? 0 > 0) == drifts, "\(policy): \(drift.out)")
+            let rows = try String(contentsOfFile: out + "/drift.csv", encoding: .utf8).split(separator: "\n")
+            #expect(rows.count == 1 + 4 * 2)
+        }
+        let localize = try npusim(["localize", lenet, "--order-seeds", "1", "2"])
+        #expect(localize.code == 2 && localize.err.contains("localize takes a YAML script so far"))
         let missing = try npusim(["check", Self.scripts + "/unsupported_api.py", "--runs", "2"])
         #expect(missing.code == 2 && missing.err.contains("mindspore.jit_class_that_does_not_exist is not supported by NPUSim"))
     }

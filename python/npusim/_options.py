@@ -62,6 +62,10 @@ def profile():
     return _get("NPUSIM_PROFILE")
 
 
+def parameter_trace():
+    return _get("NPUSIM_PARAMETER_TRACE")
+
+
 def final_parameters():
     return _get("NPUSIM_FINAL_PARAMETERS")
 

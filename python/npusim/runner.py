@@ -47,7 +47,7 @@ def install():
 FLAGS = {"mode": "NPUSIM_MODE", "determinism": "NPUSIM_DETERMINISM", "order_seed": "NPUSIM_ORDER_SEED", "device": "NPUSIM_DEVICE",
          "cards": "NPUSIM_CARDS", "epochs": "NPUSIM_EPOCHS", "steps": "NPUSIM_STEPS", "sink_size": "NPUSIM_SINK_SIZE",
          "losses": "NPUSIM_LOSSES", "host_losses": "NPUSIM_HOST_LOSSES", "profile": "NPUSIM_PROFILE",
-         "final_parameters": "NPUSIM_FINAL_PARAMETERS"}
+         "final_parameters": "NPUSIM_FINAL_PARAMETERS", "parameter_trace": "NPUSIM_PARAMETER_TRACE"}
 
 
 def positive(text):
@@ -83,6 +83,7 @@ def main(argv=None):
     parser.add_argument("--losses", help="write every step's loss to this CSV file")
     parser.add_argument("--hidden-steps", action="store_true", help="with --losses: the steps a sink hides too")
     parser.add_argument("--host-losses", type=positive, help="ends the script once the host has seen N losses (npusim check)")
+    parser.add_argument("--parameter-trace", help="append the trainable parameters after every step to this file (npusim drift)")
     parser.add_argument("--final-parameters", help="write every Parameter's final value here (safetensors; npusim check)")
     parser.add_argument("--profile", help="write the run's profile (Ascend layout) into this folder (npusim profile)")
     parser.add_argument("args", nargs=argparse.REMAINDER)

@@ -175,6 +175,7 @@ class Compiled:
         if self.training:
             loss = tensors.pop()
             _steps.step_done(loss.asnumpy() if _steps._options.losses() else 0.0)
+            _steps.trace_parameters()
         return self.rebuild(tensors)
 
 

@@ -9,6 +9,8 @@ import itertools
 import sys
 import weakref
 
+import numpy as np
+
 from .. import _engine, _options
 
 #: (epoch or None, step, loss, visible) of every step so far, when --losses asks for them.
@@ -69,6 +71,27 @@ def write_profile():
     text = _engine.write_profile(folder, models, _pynative._context)
     print(f"profile of {done} step{'s' if done != 1 else ''}: {folder}/ASCEND_PROFILER_OUTPUT/, {folder}/timeline.svg")
     print(text)
+
+
+_trace = None
+
+
+def trace_parameters(values=None):
+    """``NPUSIM_PARAMETER_TRACE=FILE`` (what ``npusim drift`` sets): after each step the host saw,
+    the trainable parameters' values (``values``, or every live trainable Parameter's in creation
+    order) appended as one record of float32; the file starts with the record's length (uint64)."""
+    global _trace
+    path = _options.parameter_trace()
+    if not path:
+        return
+    if values is None:
+        values = [p.asnumpy() for p, _ in sorted(_order.items(), key=lambda item: item[1]) if p.requires_grad]
+    record = np.concatenate([np.asarray(v, dtype=np.float32).ravel() for v in values]) if values else np.zeros(0, np.float32)
+    if _trace is None:
+        _trace = open(path, "wb")
+        _trace.write(np.uint64(record.size).tobytes())
+    _trace.write(record.tobytes())
+    _trace.flush()
 
 
 def write_parameters():

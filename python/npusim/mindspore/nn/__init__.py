@@ -549,6 +549,9 @@ class Optimizer(Cell):
         lr = self._lr()
         self._apply(lr, grads)
         self.global_step += 1
+        from .. import _jit
+        if not _jit.tracing():
+            _steps.trace_parameters()  # a hand loop's step ends with its update (npusim drift)
         return True
 
     def _script_rate(self):

@@ -132,6 +132,8 @@ class Model:
                 _steps.step_done(loss, cur_epoch, (cur_step - 1) % batch_num + 1 if batch_num > 0 else cur_step,
                                  count=cur_step - last[0])
                 last[0] = cur_step
+                if _options.parameter_trace():
+                    _steps.trace_parameters([engine.parameter(n) for n, p in self.network.parameters_and_names() if p.requires_grad])
             params.cur_epoch_num, params.cur_step_num, params.batch_num = cur_epoch, cur_step, batch_num
             params.simulated_seconds = engine.simulated_seconds
             params.net_outputs = None if np.isnan(loss) and name != "on_train_step_end" else loss
