@@ -26,9 +26,9 @@ public final class Tape {
         return TapeValue(id: nextID, tensor: tensor)
     }
 
-    /// Runs `op` now and records it.
-    public func run(_ op: any OpDef, _ inputs: [TapeValue]) throws(OpError) -> [TapeValue] {
-        let name = context.namer.name(op.type)
+    /// Runs `op` now and records it, named `name` (by default the next name for its type).
+    public func run(_ op: any OpDef, _ inputs: [TapeValue], name: String? = nil) throws(OpError) -> [TapeValue] {
+        let name = name ?? context.namer.name(op.type)
         let outputs = try context.run(op, inputs.map(\.tensor), name: name).map(watch)
         entries.append(TapeEntry(op: op, name: name, inputs: inputs.map(\.id), outputs: outputs.map(\.id)))
         return outputs

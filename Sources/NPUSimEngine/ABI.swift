@@ -243,6 +243,7 @@ public func npusim_model_from_script(_ yaml: UnsafePointer<CChar>?, _ file: Unsa
         var options = RunOptions()
         if seed >= 0 { options.seed = seed }
         options.record = flags & 2 != 0
+        if let o = Observation.current { options.observer = { card, out in o.observe(card: card, out) } }
         let prepared = try ScriptRunner.prepare(script, options, keepHidden: flags & 1 != 0)
         out.pointee = OpaquePointer(Unmanaged.passRetained(ModelBox(script, prepared)).toOpaque())
     }

@@ -140,15 +140,20 @@ private func apply(_ op: any OpDef, _ e: EagerBox, _ inputs: UnsafePointer<Opaqu
     }
     let boxes = try (0..<Int(count)).map { try box(inputs![$0]) }
     let made: [TensorBox]
+    let name = e.context.namer.name(op.type)
     if e.recorded != nil {
-        let outs = try e.tape.run(op, boxes.map(e.value))
+        let outs = try e.tape.run(op, boxes.map(e.value), name: name)
         made = outs.map { TensorBox($0.tensor) }
         for (b, v) in zip(made, outs) {
             e.recorded![ObjectIdentifier(b)] = v
             e.kept.append(b)
         }
     } else {
-        made = try e.context.run(op, boxes.map(\.tensor)).map(TensorBox.init)
+        made = try e.context.run(op, boxes.map(\.tensor), name: name).map(TensorBox.init)
+    }
+    if let o = Observation.current, op.launchesKernel {
+        o.observe(Launch(step: e.context.planner.step, sink: nil, card: 0, name: name, fullName: name, type: op.type, outputs: made.map(\.tensor),
+                         plans: []))
     }
     guard made.count <= Int(room) else { throw ABIError(message: "\(op.type) has \(made.count) outputs; room for \(room)") }
     for (k, b) in made.enumerated() { outputs[k] = OpaquePointer(Unmanaged.passRetained(b).toOpaque()) }

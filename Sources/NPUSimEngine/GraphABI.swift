@@ -178,6 +178,7 @@ public func npusim_graph_compile(_ handle: OpaquePointer?, _ fetches: UnsafePoin
         guard count >= 0, count == 0 || fetches != nil else { throw ABIError(message: "the fetches pointer is null") }
         let values = try (0..<Int(count)).map { try g.value(fetches![$0]) }
         g.compiled = try CompiledGraph(g.graph, fetches: values, device: g.device, store: g.store, planner: g.planner)
+        if let o = Observation.current { g.compiled!.observer = { o.observe(card: 0, $0) } }
     }
 }
 

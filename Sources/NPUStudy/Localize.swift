@@ -33,6 +33,35 @@ public struct Localization {
         public var maxULP: UInt32
         public var differing: Int
         public var elements: Int
+
+        /// The divergence of launch B from launch A at output `output` (their reduction plans and
+        /// how far that output is apart).
+        public init(step: Int, sink: Int?, card: Int, name: String, fullName: String, type: String, output: Int, plansA: [PlanRecord],
+                    plansB: [PlanRecord], a: Tensor, b: Tensor) {
+            (self.step, self.sink, self.card, self.name, self.fullName, self.type) = (step, sink, card, name, fullName, type)
+            (self.output, self.plansA, self.plansB) = (output, plansA, plansB)
+            (maxAbs, maxULP, differing, elements) = Localization.difference(a, b)
+        }
+    }
+
+    public init(orderSeeds: (a: UInt64, b: UInt64), steps: Int, compared: Int, divergence: Divergence?, plantTookEffect: Bool? = nil) {
+        (self.orderSeeds, self.steps, self.compared, self.divergence, self.plantTookEffect) = (orderSeeds, steps, compared, divergence, plantTookEffect)
+    }
+
+    /// How far two outputs are apart: the largest absolute and ulp differences and how many
+    /// elements differ (all of them when the types differ), and the element count.
+    static func difference(_ x: Tensor, _ y: Tensor) -> (maxAbs: Double, maxULP: UInt32, differing: Int, elements: Int) {
+        var maxAbs = 0.0, maxULP: UInt32 = 0, differing = 0
+        if x.dtype == .float32 && y.dtype == .float32 && x.shape == y.shape, let u = try? x.toArray(of: Float.self), let v = try? y.toArray(of: Float.self) {
+            for (p, q) in zip(u, v) where p.bitPattern != q.bitPattern {
+                differing += 1
+                maxAbs = max(maxAbs, abs(Double(p) - Double(q)))
+                maxULP = max(maxULP, ulpDistance(p, q))
+            }
+        } else {
+            differing = max(x.count, y.count)
+        }
+        return (maxAbs, maxULP, differing, y.count)
     }
 
     public var orderSeeds: (a: UInt64, b: UInt64)
@@ -101,21 +130,9 @@ public struct Localization {
         }
         do { _ = try ScriptRunner.run(script, a) } catch is Stop {}
         guard let theirs, theirs.name == found.out.name else { throw TrainError("replay A did not run \(found.out.name) again at the same point: the runs are not replays of one program") }
-        let x = theirs.outputs[found.output], y = found.out.outputs[found.output]
-        var maxAbs = 0.0, maxULP: UInt32 = 0, differing = 0
-        if x.dtype == .float32 && y.dtype == .float32 && x.shape == y.shape {
-            let u = try x.toArray(of: Float.self), v = try y.toArray(of: Float.self)
-            for (p, q) in zip(u, v) where p.bitPattern != q.bitPattern {
-                differing += 1
-                maxAbs = max(maxAbs, abs(Double(p) - Double(q)))
-                maxULP = max(maxULP, ulpDistance(p, q))
-            }
-        } else {
-            differing = max(x.count, y.count)
-        }
         let divergence = Divergence(step: found.out.step + 1, sink: found.out.sink.map { $0 + 1 }, card: found.card, name: found.out.name,
                                     fullName: found.out.fullName, type: found.out.type, output: found.output, plansA: theirs.plans,
-                                    plansB: found.out.plans, maxAbs: maxAbs, maxULP: maxULP, differing: differing, elements: y.count)
+                                    plansB: found.out.plans, a: theirs.outputs[found.output], b: found.out.outputs[found.output])
         return Localization(orderSeeds: orderSeeds, steps: steps, compared: found.position + 1, divergence: divergence, plantTookEffect: planted)
     }
 

@@ -16,8 +16,11 @@ struct LocalizeCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The training script (YAML).")
+    @Argument(help: "The training script: YAML, or a MindSpore Python script (Docs/Python.md).")
     var script: String
+
+    @Argument(parsing: .postTerminator, help: "After --: the Python script's own arguments (its sys.argv).")
+    var scriptArguments: [String] = []
 
     @Option(name: .customLong("order-seeds"), parsing: .upToNextOption, help: "The two replays' order seeds.")
     var orderSeeds: [UInt64]
@@ -39,27 +42,79 @@ struct LocalizeCommand: ParsableCommand {
         if let plant, planted(plant) == nil { throw ValidationError("--plant takes OP@STEP with STEP from 1, e.g. 'Gradients/fc1/MatMul/MatMul-1@2', got '\(plant)'") }
     }
 
+    /// A Python script replayed by the runner (every op launch of its process observed: compiled
+    /// steps, jit graphs and PyNative ops alike): A records fingerprints, B keeps its first launch
+    /// that differs, A runs again to keep that launch.
+    func localizePython(steps: Int) throws -> Localization {
+        let dir = try PythonScript.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var runFlags = flags
+        runFlags.steps = steps
+        if runFlags.determinism == nil { runFlags.determinism = "off" }  // the order seeds only matter under off
+        func replay(_ seed: UInt64, _ observe: String) throws {
+            try PythonScript.runQuietly(PythonScript.arguments(runFlags, orderSeed: String(seed)) + ["--observe", observe], script: script,
+                                        scriptArguments: scriptArguments)
+        }
+        try replay(orderSeeds[0], "record:\(dir)/a.txt")
+        try replay(orderSeeds[1], "compare:\(dir)/b.json:\(dir)/a.txt")
+        let b = try launch("\(dir)/b.json")
+        guard let position = b.fields["position"] as? Int else {
+            return Localization(orderSeeds: (orderSeeds[0], orderSeeds[1]), steps: steps, compared: b.fields["launches"] as? Int ?? 0, divergence: nil)
+        }
+        try replay(orderSeeds[0], "capture:\(dir)/a2.json:\(position)")
+        let a = try launch("\(dir)/a2.json")
+        guard a.fields["name"] as? String == b.fields["name"] as? String, let output = b.fields["output"] as? Int, output < a.outputs.count,
+              output < b.outputs.count else {
+            throw CLIError(message: "replay A did not run \(b.fields["name"] ?? "the op") again at the same point: the runs are not replays of one program", code: 1)
+        }
+        func plans(_ fields: [String: Any]) -> [PlanRecord] {
+            (fields["plans"] as? [[String: Any]] ?? []).map { p in
+                PlanRecord(site: p["site"] as? String ?? "", policy: p["policy"] as? String ?? "", blockSizes: Array(repeating: 0, count: p["blocks"] as? Int ?? 0),
+                           tileSize: 0, order: (p["order"] as? [Int] ?? []).map { Int32(truncatingIfNeeded: $0) })
+            }
+        }
+        let f = b.fields
+        let divergence = Localization.Divergence(step: (f["step"] as? Int ?? 0) + 1, sink: (f["sink"] as? Int).map { $0 + 1 }, card: f["card"] as? Int ?? 0,
+                                                 name: f["name"] as? String ?? "", fullName: f["full_name"] as? String ?? "", type: f["type"] as? String ?? "",
+                                                 output: output, plansA: plans(a.fields), plansB: plans(f), a: a.outputs[output], b: b.outputs[output])
+        return Localization(orderSeeds: (orderSeeds[0], orderSeeds[1]), steps: steps, compared: position + 1, divergence: divergence)
+    }
+
+    /// A launch the runner kept: its JSON line and its outputs.
+    private func launch(_ path: String) throws -> (fields: [String: Any], outputs: [Tensor]) {
+        guard let data = FileManager.default.contents(atPath: path), let fields = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw CLIError(message: "the replay wrote no observation (\(path))", code: 1)
+        }
+        guard fields["position"] != nil else { return (fields, []) }
+        let outputs = try Checkpoint.read(path + ".safetensors").sorted { $0.name.count == $1.name.count ? $0.name < $1.name : $0.name.count < $1.name.count }
+        return (fields, outputs.map(\.tensor))
+    }
+
     private func planted(_ text: String) -> (String, Int)? {
         guard let at = text.lastIndex(of: "@"), let step = Int(text[text.index(after: at)...]), step >= 1, at > text.startIndex else { return nil }
         return (String(text[..<at]), step)
     }
 
     func run() throws {
-        if PythonScript.isPython(script) {
-            throw CLIError(message: "\(script): localize takes a YAML script so far; a MindSpore Python script runs with npusim run, check, drift and profile (Docs/Python.md)")
-        }
-        let parsed = try Script.load(path: script)
-        var options = try flags.options()
-        if options.determinism == nil && parsed.context.determinism != .off && plant == nil {
-            options.determinism = .off  // the order seeds only matter under off
-        }
         let steps = flags.steps ?? 10
-        let plantedInB = plant.map { text -> (card: Int, instance: String, step: Int, seed: UInt64) in
-            let (name, step) = planted(text)!
-            return (plantCard, name, step - 1, orderSeeds[1] ^ 0x9E37_79B9_7F4A_7C15)
+        let result: Localization, policy: String
+        if PythonScript.isPython(script) {
+            guard plant == nil else { throw CLIError(message: "--plant takes a YAML script; a Python script's launches are replayed as they come") }
+            result = try localizePython(steps: steps)
+            policy = flags.determinism ?? "off"
+        } else {
+            let parsed = try Script.load(path: script)
+            var options = try flags.options()
+            if options.determinism == nil && parsed.context.determinism != .off && plant == nil {
+                options.determinism = .off  // the order seeds only matter under off
+            }
+            let plantedInB = plant.map { text -> (card: Int, instance: String, step: Int, seed: UInt64) in
+                let (name, step) = planted(text)!
+                return (plantCard, name, step - 1, orderSeeds[1] ^ 0x9E37_79B9_7F4A_7C15)
+            }
+            result = try Localization.run(parsed, options, orderSeeds: (orderSeeds[0], orderSeeds[1]), steps: steps, plantedInB: plantedInB)
+            policy = (options.determinism ?? parsed.context.determinism).rawValue
         }
-        let result = try Localization.run(parsed, options, orderSeeds: (orderSeeds[0], orderSeeds[1]), steps: steps, plantedInB: plantedInB)
-        let policy = options.determinism ?? parsed.context.determinism
         guard let d = result.divergence else {
             if json {
                 emit("{\"diverged\":false,\"steps\":\(steps),\"compared\":\(result.compared)}")

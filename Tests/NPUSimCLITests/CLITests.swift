@@ -678,8 +678,14 @@ let mindSporePython: String? = {
             let rows = try String(contentsOfFile: out + "/drift.csv", encoding: .utf8).split(separator: "\n")
             #expect(rows.count == 1 + 4 * 2)
         }
-        let localize = try npusim(["localize", lenet, "--order-seeds", "1", "2"])
-        #expect(localize.code == 2 && localize.err.contains("localize takes a YAML script so far"))
+        // localize: the first launch where two order streams part (the first split-K MatMul), and none under on.
+        let localize = try npusim(["localize", lenet, "--order-seeds", "7", "8", "--steps", "2", "--json", "--", "--ckpt_path", dir + "/ckpt"])
+        #expect(localize.code == 0, "\(localize.err)")
+        let found = try JSONSerialization.jsonObject(with: Data(localize.out.utf8)) as! [String: Any]
+        #expect(found["diverged"] as? Bool == true && found["op"] as? String == "fc1/MatMul" && found["step"] as? Int == 1)
+        #expect((found["differing"] as? Int ?? 0) > 0 && (found["plans_a"] as? [[String: Any]])?.first?["site"] as? String == "splitK")
+        let same = try npusim(["localize", lenet, "--order-seeds", "7", "8", "--steps", "2", "--determinism", "on", "--", "--ckpt_path", dir + "/ckpt"])
+        #expect(same.code == 0 && same.out.contains("agree bit for bit: 88 op launches over 2 steps"), "\(same.out)")
         let missing = try npusim(["check", Self.scripts + "/unsupported_api.py", "--runs", "2"])
         #expect(missing.code == 2 && missing.err.contains("mindspore.jit_class_that_does_not_exist is not supported by NPUSim"))
     }

@@ -133,6 +133,10 @@ def _load():
     lib.npusim_profile_write.restype = i32
     lib.npusim_string_free.argtypes = [ptr]
     lib.npusim_string_free.restype = None
+    lib.npusim_observe_begin.argtypes = [i32, ctypes.c_char_p, ctypes.c_char_p, i64]
+    lib.npusim_observe_begin.restype = i32
+    lib.npusim_observe_end.argtypes = []
+    lib.npusim_observe_end.restype = i32
     lib.npusim_synthetic.argtypes = [i64, ctypes.POINTER(i64), i32, i64, ctypes.c_uint64, pp, pp]
     lib.npusim_synthetic.restype = i32
     lib.npusim_model_add_checkpoint.argtypes = [ptr, ctypes.c_char_p, ctypes.c_char_p, i64, i64, i32]
@@ -242,6 +246,18 @@ def random_op(name, seed, seed2, shape=(), a=float("nan"), b=float("nan"), input
     _check(_lib.npusim_random_op(name.encode(), int(seed), int(seed2), dims, n, float(a), float(b),
                                  input._handle if input is not None else None, ctypes.byref(out)))
     return Tensor(_handle=out)
+
+
+def observe_begin(mode, path, reference=None, index=0):
+    """Observes every op launch of this process (``npusim localize``): ``mode`` "record",
+    "compare" (with replay A's ``reference``) or "capture" (launch ``index``)."""
+    _check(_lib.npusim_observe_begin(["record", "compare", "capture"].index(mode), os.fspath(path).encode(),
+                                     os.fspath(reference).encode() if reference else None, int(index)))
+
+
+def observe_end():
+    """Ends the observation and writes its result."""
+    _check(_lib.npusim_observe_end())
 
 
 def synthetic(count, shape, classes, seed=0):

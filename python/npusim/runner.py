@@ -84,6 +84,7 @@ def main(argv=None):
     parser.add_argument("--hidden-steps", action="store_true", help="with --losses: the steps a sink hides too")
     parser.add_argument("--host-losses", type=positive, help="ends the script once the host has seen N losses (npusim check)")
     parser.add_argument("--parameter-trace", help="append the trainable parameters after every step to this file (npusim drift)")
+    parser.add_argument("--observe", help="record:PATH, compare:PATH:REFERENCE or capture:PATH:INDEX — every op launch (npusim localize)")
     parser.add_argument("--final-parameters", help="write every Parameter's final value here (safetensors; npusim check)")
     parser.add_argument("--profile", help="write the run's profile (Ascend layout) into this folder (npusim profile)")
     parser.add_argument("args", nargs=argparse.REMAINDER)
@@ -109,6 +110,10 @@ def main(argv=None):
     if options.hidden_steps:
         os.environ["NPUSIM_HIDDEN_STEPS"] = "1"
     install()
+    from . import _engine
+    if options.observe:
+        mode, path, *rest = options.observe.split(":")
+        _engine.observe_begin(mode, path, reference=rest[0] if mode == "compare" else None, index=int(rest[0]) if mode == "capture" else 0)
     from .mindspore.common import seed as seed_rules
 
     if options.seed is not None:
@@ -132,6 +137,8 @@ def main(argv=None):
         return 2
     finally:
         _steps.write_losses()
+        if options.observe:
+            _engine.observe_end()
     _steps.write_parameters()
     _steps.write_profile()
     return 0
