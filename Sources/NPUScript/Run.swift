@@ -162,6 +162,7 @@ public enum ScriptRunner {
     /// so its order seed matters.
     public static func drawsOrders(_ script: Script, _ options: RunOptions) -> Bool {
         (options.determinism ?? script.context.determinism) == .off || options.overrides.values.contains(.off)
+            || script.context.allReduceDeterminism == .off
     }
 
     /// A script made ready to train: its `Model` built for its dataset (on its cards, a resumed
@@ -210,6 +211,9 @@ public enum ScriptRunner {
         context.mode = options.mode ?? script.context.mode
         context.determinism = options.determinism ?? script.context.determinism
         context.overrides = options.overrides
+        if let policy = script.context.allReduceDeterminism {
+            for op in ["AllReduce", "ReduceScatter"] where context.overrides[op] == nil { context.overrides[op] = policy }
+        }
         let orderSeed = Self.orderSeed(script, options)
         context.orderSource = .replay(orderSeed)
         context.device = try deviceSpec(script, options)

@@ -55,6 +55,9 @@ public struct Script {
         /// `all_reduce_fusion_config`: parameter indices where a new gradient bucket starts.
         public var fusionSplits: [Int]?
         public var determinism = Determinism.off
+        /// `allreduce_determinism`: the policy of the collectives (AllReduce, ReduceScatter) when it
+        /// is not `determinism` (what HCCL_DETERMINISTIC sets on a card); nil: `determinism`.
+        public var allReduceDeterminism: Determinism?
         public var orderSeed: UInt64?
         public var ampLevel = AmpLevel.O0
     }
@@ -247,7 +250,7 @@ struct Reader {
 
     func context(_ node: Node) throws(ScriptError) -> Script.Context {
         let m = try mapping(node, "context", valid: ["mode", "device", "cards", "determinism", "order_seed", "amp_level", "seed_semantics",
-                                                     "allreduce_algorithm", "all_reduce_fusion_config"])
+                                                     "allreduce_algorithm", "all_reduce_fusion_config", "allreduce_determinism"])
         var c = Script.Context()
         if let n = m["mode"] { c.mode = try choice(n, "context.mode", ["graph", "pynative"]) == "graph" ? .graph : .pynative }
         if let n = m["device"] { c.device = try text(n, "context.device") }
@@ -271,6 +274,11 @@ struct Reader {
             let word = n.scalar?.string.lowercased() ?? ""
             let policy = ["true", "yes"].contains(word) ? "on" : ["false", "no"].contains(word) ? "off" : try choice(n, "context.determinism", ["off", "on", "strict"])
             c.determinism = policy == "on" ? .on : policy == "strict" ? .strict : .off
+        }
+        if let n = m["allreduce_determinism"] {
+            let word = n.scalar?.string.lowercased() ?? ""
+            let policy = ["true", "yes"].contains(word) ? "on" : ["false", "no"].contains(word) ? "off" : try choice(n, "context.allreduce_determinism", ["off", "on", "strict"])
+            c.allReduceDeterminism = Determinism(rawValue: policy)
         }
         if let n = m["order_seed"] { c.orderSeed = UInt64(try integer(n, "context.order_seed", 0...Double(UInt32.max))) }
         if let n = m["amp_level"] { c.ampLevel = try choice(n, "context.amp_level", ["O0", "O2"]) == "O2" ? .O2 : .O0 }

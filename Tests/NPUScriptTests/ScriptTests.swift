@@ -18,6 +18,17 @@ import NPUDevice
         #expect(s.dataset.batchSize == 32 && s.dataset.dropRemainder && s.train.epochs == 2 && s.train.printEvery == 1)
     }
 
+    /// HCCL_DETERMINISTIC's setting: the collectives' policy apart from the ops', in the runner's overrides.
+    @Test func allReduceDeterminismOverridesTheCollectives() throws {
+        let yaml = Self.mlp.replacingOccurrences(of: "determinism: \"on\"}", with: "determinism: \"off\", allreduce_determinism: strict}")
+        let s = try Script.parse(yaml: yaml, file: "x.yaml")
+        #expect(s.context.determinism == .off && s.context.allReduceDeterminism == .strict)
+        let prepared = try ScriptRunner.prepare(s)
+        #expect(prepared.model.context.overrides == ["AllReduce": .strict, "ReduceScatter": .strict])
+        let bad = Self.mlp.replacingOccurrences(of: "determinism: \"on\"}", with: "allreduce_determinism: always}")
+        #expect(throws: ScriptError.self) { try Script.parse(yaml: bad, file: "x.yaml") }
+    }
+
     /// Errors point at file:line:column, name the key, what was found and what is valid.
     @Test(arguments: [
         ("- Dense: {in_channels: 784, out_channels: 128, name: fc1}", "- Conv2D: {in_channels: 784, out_channels: 128, name: fc1}",

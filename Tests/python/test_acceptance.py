@@ -107,3 +107,25 @@ def test_profiler_in_a_script_writes_the_ascend_layout(tmp_path):
     with open(out / "op_statistic.csv") as f:
         rows = {row["OP Type"]: row for row in csv.DictReader(f)}
     assert rows["MatMul"]["Count"] == "3" and rows["BiasAdd"]["Count"] == "3"
+
+
+def test_hccl_deterministic_sets_the_collectives_policy(tmp_path, monkeypatch):
+    # Four cards under on: HCCL_DETERMINISTIC=strict makes the AllReduce exact, which changes
+    # the trained bits; a value HCCL does not know is an error.
+    lenet = os.path.join(SCRIPTS, "lenet_zoo.py")
+    final = {}
+    for hccl in ("", "strict"):
+        monkeypatch.setenv("HCCL_DETERMINISTIC", hccl)
+        path = tmp_path / f"final-{hccl or 'unset'}.safetensors"
+        r = run("--determinism", "on", "--cards", "4", "--steps", "8", "--final-parameters", str(path), lenet, "--", "--ckpt_path", str(tmp_path / "c"))
+        assert r.returncode == 0, r.stderr
+        from npusim import _engine
+        final[hccl] = dict(_engine.read_checkpoint(path))
+    assert final[""].keys() == final["strict"].keys()
+    assert any((final[""][k] != final["strict"][k]).any() for k in final[""])
+    # The optimizer's moments came back from the engine too.
+    assert any(k.split(":")[1].startswith("moments.") and final[""][k].any() for k in final[""])
+    monkeypatch.setenv("HCCL_DETERMINISTIC", "maybe")
+    r = run("--steps", "1", lenet, "--", "--ckpt_path", str(tmp_path / "c"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"error: {lenet}:96: HCCL_DETERMINISTIC must be true, false or strict, got 'maybe'")

@@ -27,3 +27,14 @@ def test_device_settings_are_noted_once_and_unknown_keys_refused(capsys):
     assert mindspore.get_context("device_id") == 3
     with pytest.raises(npusim.Unsupported, match=r"set_context\(no_such_key=...\)"):
         mindspore.set_context(no_such_key=1)
+
+
+def test_device_context_tuning_calls_are_accepted_with_one_notice(capsys):
+    import npusim.mindspore as ms
+    ms.device_context.ascend.op_precision.precision_mode("allow_fp32_to_fp16")
+    ms.device_context.ascend.op_precision.precision_mode("force_fp16")
+    ms.device_context.cpu.op_tuning.threads_num(2)
+    assert ms.device_context.ascend.device_count() == 1 and ms.device_context.ascend.is_available() is True
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["npusim: mindspore.device_context.ascend.op_precision.precision_mode(...) accepted; the simulated card is the run's --device",
+                   "npusim: mindspore.device_context.cpu.op_tuning.threads_num(...) accepted; the simulated card is the run's --device"]

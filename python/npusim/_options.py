@@ -32,6 +32,19 @@ def device():
     return _get("NPUSIM_DEVICE") or "ascend910"
 
 
+def hccl_determinism():
+    """The collectives' policy from HCCL_DETERMINISTIC (true: on, strict: strict, false: off), or
+    None: they follow the run's policy."""
+    value = (os.environ.get("HCCL_DETERMINISTIC") or "").strip().lower()
+    if not value:
+        return None
+    policies = {"true": "on", "1": "on", "on": "on", "strict": "strict", "false": "off", "0": "off", "off": "off"}
+    if value not in policies:
+        from .errors import InputError
+        raise InputError(f"HCCL_DETERMINISTIC must be true, false or strict, got {value!r}")
+    return policies[value]
+
+
 def cards():
     return _get("NPUSIM_CARDS", int)
 

@@ -9,7 +9,7 @@ import sys
 #: The import paths scripts use, in the order the table lists them.
 MODULES = ["mindspore", "mindspore.nn", "mindspore.ops", "mindspore.common.initializer", "mindspore.common.dtype", "mindspore.context",
            "mindspore.dataset", "mindspore.dataset.vision", "mindspore.dataset.transforms", "mindspore.train",
-           "mindspore.train.callback", "mindspore.train.metrics", "mindspore.profiler", "mindspore.communication.management"]
+           "mindspore.train.callback", "mindspore.train.metrics", "mindspore.profiler", "mindspore.communication.management", "mindspore.device_context"]
 START, END = "<!-- coverage:start -->", "<!-- coverage:end -->"
 
 

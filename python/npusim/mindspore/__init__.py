@@ -8,7 +8,7 @@ cross-entropy loss, Momentum, SGD), ``dataset.NumpySlicesDataset`` and ``Model.t
 and your file:line.
 """
 from ..errors import Unsupported
-from . import common, context, dataset, nn, ops, train
+from . import common, context, dataset, device_context, nn, ops, train
 from .context import GRAPH_MODE, PYNATIVE_MODE, get_context, set_context, set_device
 from .common import dtype
 from .common.dtype import bool_, float16, float32, int32, int64

@@ -51,7 +51,8 @@ class Model:
         nodes, output = trace(self.network)
         mode = "graph" if context.get_context("mode") == context.GRAPH_MODE else "pynative"
         determinism = _pynative.determinism()
-        extra = "".join(f", {k}: {v}" for k, v in (("order_seed", _options.order_seed()), ("cards", _options.cards())) if v is not None)
+        extra = "".join(f", {k}: {v}" for k, v in (("order_seed", _options.order_seed()), ("cards", _options.cards()),
+                                                      ("allreduce_determinism", _options.hccl_determinism())) if v is not None)
         if hasattr(dataset, "_spec"):
             section = dataset._spec()  # a file dataset: the engine's pipeline reads it
         else:
@@ -151,8 +152,15 @@ class Model:
             engine.train(epochs=epoch, callback=hook, sink=dataset_sink_mode, sink_size=sink_size if sink_size != -1 else 0, arrays=arrays,
                          max_steps=left if left is not None else 0)
         finally:
-            # The network's Parameters hold the trained values, as MindSpore's do after train.
+            # The network's Parameters hold the trained values, as MindSpore's do after train, and
+            # the optimizer's state Parameters theirs (the engine names them alike: moments.fc1.weight).
             for name, p in self.network.parameters_and_names():
                 p.data = Tensor(engine.parameter(name))
+            for attribute in ("moments", "moment1", "moment2", "_powers"):
+                for p in getattr(self.optimizer, attribute, []):
+                    try:
+                        p.data = Tensor(engine.parameter(p.name))
+                    except _engine.NpusimError:
+                        pass  # a state the engine's optimizer does not keep
             self._engine = engine
         _steps.check()  # --steps reached: the script ends here
