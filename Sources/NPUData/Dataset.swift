@@ -1,3 +1,4 @@
+import Foundation
 import NPUDevice
 import NPURandom
 import NPUTensor
@@ -377,6 +378,14 @@ public enum Transform: Equatable, Sendable {
     }
 }
 
+/// The buffer shuffle's engine of one pipeline and the epoch it reads next.
+final class BufferShuffleState: @unchecked Sendable {
+    let lock = NSLock()
+    var rng = MT19937_64(seed: 0)
+    var seed: UInt32?
+    var nextEpoch = 1
+}
+
 /// The random transforms' generators of one pipeline: one mt19937 per (transform, worker), the
 /// worker whose turn is next, and the epoch the pipeline reads next.
 final class AugmentationState: @unchecked Sendable {
@@ -416,6 +425,11 @@ public struct Dataset {
     /// How many batches a training run makes ahead on a thread of its own (MindSpore's
     /// `prefetch_size`, 16 by default).
     public var prefetchSize = Prefetcher.defaultCapacity
+    /// MindSpore's `Dataset.shuffle(buffer_size)` after the sampler: samples pass through a buffer
+    /// of this many and leave from a slot `mt19937_64() % filled` (MindSpore's ShuffleOp, seeded
+    /// with the dataset seed, its engine continuing from epoch to epoch); nil: no buffer.
+    public var shuffleBuffer: Int?
+    let bufferShuffle = BufferShuffleState()
     let augmentation = AugmentationState()
 
     /// One sample's data type after the transforms.
@@ -455,6 +469,7 @@ public struct Dataset {
         d.numParallelWorkers = numParallelWorkers
         d.seed = seed
         d.prefetchSize = prefetchSize
+        d.shuffleBuffer = shuffleBuffer
         return d
     }
 
@@ -477,7 +492,48 @@ public struct Dataset {
     func compactOrder(epoch: Int, shuffleSeed: UInt32) -> [UInt32] {
         let all = shuffle ? randomSamplerOrder(count: source.count, seed: shuffleSeed, epoch: epoch, as: UInt32.self)
             : (0..<source.count).map { UInt32(truncatingIfNeeded: $0) }
+        let sharded = numShards == 1 ? all : stride(from: shardID, to: all.count, by: numShards).map { all[$0] }
+        guard let size = shuffleBuffer else { return sharded }
+        // The buffer's engine continues across the epochs of one pipeline: replay the earlier ones
+        // unless the last epoch read was the one before this.
+        let state = bufferShuffle
+        return state.lock.withLock {
+            if state.seed != shuffleSeed || state.nextEpoch != epoch {
+                state.rng = MT19937_64(seed: UInt64(shuffleSeed))
+                state.seed = shuffleSeed
+                for e in 1..<max(epoch, 1) { _ = Self.bufferShuffled(compactSamplerOrder(epoch: e, shuffleSeed: shuffleSeed), size, &state.rng) }
+            }
+            state.nextEpoch = epoch + 1
+            return Self.bufferShuffled(sharded, size, &state.rng)
+        }
+    }
+
+    /// The sampler's order of this shard, before any buffer.
+    private func compactSamplerOrder(epoch: Int, shuffleSeed: UInt32) -> [UInt32] {
+        let all = shuffle ? randomSamplerOrder(count: source.count, seed: shuffleSeed, epoch: epoch, as: UInt32.self)
+            : (0..<source.count).map { UInt32(truncatingIfNeeded: $0) }
         return numShards == 1 ? all : stride(from: shardID, to: all.count, by: numShards).map { all[$0] }
+    }
+
+    /// MindSpore's ShuffleOp over one epoch: fill the buffer, then repeatedly send the row at a
+    /// random slot, move the last row into it and refill the last slot from the input; once the
+    /// input is spent, drain.
+    static func bufferShuffled(_ input: [UInt32], _ size: Int, _ rng: inout MT19937_64) -> [UInt32] {
+        var buffer = Array(input.prefix(size)), next = buffer.count, out: [UInt32] = []
+        out.reserveCapacity(input.count)
+        var last = buffer.count - 1
+        while last >= 0 {
+            let slot = Int(rng.next() % UInt64(last + 1))
+            out.append(buffer[slot])
+            buffer[slot] = buffer[last]
+            if next < input.count {
+                buffer[last] = input[next]
+                next += 1
+            } else {
+                last -= 1
+            }
+        }
+        return out
     }
 
     /// The batches of `epoch` in order (the first epoch without its `skip` first batches).

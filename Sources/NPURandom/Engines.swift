@@ -35,6 +35,34 @@ public struct MT19937 {
     public static let range: (min: UInt64, max: UInt64) = (0, 0xFFFF_FFFF)
 }
 
+/// `std::mt19937_64` (the 64-bit Mersenne Twister: n 312, m 156, MindSpore's dataset ShuffleOp's
+/// engine). Not a hot loop: Swift, with the standard's constants.
+public struct MT19937_64 {
+    private var mt = [UInt64](repeating: 0, count: 312)
+    private var index = 312
+
+    public init(seed: UInt64) {
+        mt[0] = seed
+        for i in 1..<312 { mt[i] = 6_364_136_223_846_793_005 &* (mt[i - 1] ^ (mt[i - 1] >> 62)) &+ UInt64(i) }
+    }
+
+    public mutating func next() -> UInt64 {
+        if index >= 312 {
+            for k in 0..<312 {
+                let y = (mt[k] & 0xFFFF_FFFF_8000_0000) | (mt[(k + 1) % 312] & 0x7FFF_FFFF)
+                mt[k] = mt[(k + 156) % 312] ^ (y >> 1) ^ (y & 1 == 0 ? 0 : 0xB502_6F5A_A966_19E9)
+            }
+            index = 0
+        }
+        var y = mt[index]
+        index += 1
+        y ^= (y >> 29) & 0x5555_5555_5555_5555
+        y ^= (y << 17) & 0x71D6_7FFF_EDA6_0000
+        y ^= (y << 37) & 0xFFF7_EEE0_0000_0000
+        return y ^ (y >> 43)
+    }
+}
+
 /// `std::minstd_rand0` (libstdc++'s default_random_engine): x ← 16807·x mod (2³¹−1).
 public struct MinstdRand0 {
     var state = npu_minstd()

@@ -200,6 +200,7 @@ extension Script.DatasetSpec {
         }
         var dataset = try Dataset(source: source, shuffle: d.shuffle, batchSize: d.batchSize, dropRemainder: d.dropRemainder, skip: d.skip)
         dataset.transforms = d.transforms
+        dataset.shuffleBuffer = d.shuffleBuffer
         dataset.numParallelWorkers = d.workers
         _ = try dataset.sampleType()
         return dataset

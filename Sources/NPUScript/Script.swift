@@ -80,6 +80,8 @@ public struct Script {
         public var batchSize = 1
         public var dropRemainder = false
         public var skip = 0
+        /// `shuffle_buffer`: MindSpore's `Dataset.shuffle(buffer_size)` after the sampler.
+        public var shuffleBuffer: Int?
     }
 
     /// One layer of `network.layers`: its class and arguments, and its cell name.
@@ -289,7 +291,7 @@ struct Reader {
     }
 
     func dataset(_ node: Node) throws(ScriptError) -> Script.DatasetSpec {
-        let m = try mapping(node, "dataset", valid: ["source", "shuffle", "num_parallel_workers", "map", "batch", "skip", "num_shards", "shard_id"])
+        let m = try mapping(node, "dataset", valid: ["source", "shuffle", "shuffle_buffer", "num_parallel_workers", "map", "batch", "skip", "num_shards", "shard_id"])
         guard let sourceNode = m["source"] else { throw error(node, "dataset has no 'source'; valid sources are npy, idx, csv, cifar10, synthetic") }
         let sources = try mapping(sourceNode, "dataset.source", valid: ["npy", "synthetic", "idx", "cifar10", "csv"])
         guard sources.count == 1, let (kind, spec) = sources.first else { throw error(sourceNode, "dataset.source names exactly one source, got \(sources.count)") }
@@ -341,6 +343,13 @@ struct Reader {
             if let r = b["drop_remainder"] { d.dropRemainder = try flag(r, "dataset.batch.drop_remainder") }
         }
         if let n = m["skip"] { d.skip = try integer(n, "dataset.skip", 0...1e9) }
+        if let n = m["shuffle_buffer"] {
+            d.shuffleBuffer = try integer(n, "dataset.shuffle_buffer", 2...Double(Int32.max))
+            // MindSpore's random transforms draw in the order rows reach them: before the buffer.
+            if d.transforms.contains(where: \.isRandom) {
+                throw error(n, "dataset.shuffle_buffer with random transforms (RandomCrop, RandomHorizontalFlip) is not supported: they would draw in another order than MindSpore's")
+            }
+        }
         return d
     }
 

@@ -349,11 +349,12 @@ public func npusim_model_set_parameter(_ handle: OpaquePointer?, _ name: UnsafeP
 
 /// `npusim_model_train` on a dataset of the arrays `data` [N, ...] (float32) and `labels` [N]
 /// (int32) instead of the script's: `batch(batchSize, dropRemainder)`, shuffled with the dataset
-/// seed when `shuffle` is 1. The batches must have the type the model was built for.
+/// seed when `shuffle` is 1 (and through a buffer of `shuffleBuffer` rows when ≥ 2, as
+/// `npusim_dataset_from_arrays`). The batches must have the type the model was built for.
 @_cdecl("npusim_model_train_arrays")
 public func npusim_model_train_arrays(_ handle: OpaquePointer?, _ data: OpaquePointer?, _ labels: OpaquePointer?, _ batchSize: Int64,
-                                      _ dropRemainder: Int32, _ shuffle: Int32, _ epochs: Int64, _ sink: Int32, _ sinkSize: Int64,
-                                      _ maxSteps: Int64, _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
+                                      _ dropRemainder: Int32, _ shuffle: Int32, _ shuffleBuffer: Int64, _ epochs: Int64, _ sink: Int32,
+                                      _ sinkSize: Int64, _ maxSteps: Int64, _ callback: ModelCallback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
     guarded {
         let m = try model(handle)
         let p = m.prepared
@@ -361,6 +362,7 @@ public func npusim_model_train_arrays(_ handle: OpaquePointer?, _ data: OpaquePo
         let source = try TensorSource(data: try box(data).tensor, labels: try box(labels).tensor)
         var dataset = try Dataset(source: source, shuffle: shuffle == 1, batchSize: Int(batchSize), dropRemainder: dropRemainder == 1)
         dataset.seed = p.dataset.seed
+        dataset.shuffleBuffer = try buffer(shuffleBuffer)
         try train(m, on: dataset, epochs, sink, sinkSize, defaultSinkSize: -1, initialStep: 0, maxSteps: maxSteps, callback, user)
     }
 }

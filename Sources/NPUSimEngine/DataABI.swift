@@ -75,15 +75,17 @@ public func npusim_dataset_next(_ handle: OpaquePointer?, _ data: UnsafeMutableP
 }
 
 /// A dataset of the arrays `data` [N, ...] (float32) and `labels` [N] (int32):
-/// `batch(batchSize, dropRemainder)`, shuffled by MindSpore's random sampler when `shuffle` is 1.
+/// `batch(batchSize, dropRemainder)`, shuffled by MindSpore's random sampler when `shuffle` is 1,
+/// and through a shuffle buffer of `shuffleBuffer` rows (MindSpore's `Dataset.shuffle`) when ≥ 2.
 @_cdecl("npusim_dataset_from_arrays")
 public func npusim_dataset_from_arrays(_ data: OpaquePointer?, _ labels: OpaquePointer?, _ batchSize: Int64, _ dropRemainder: Int32,
-                                       _ shuffle: Int32, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+                                       _ shuffle: Int32, _ shuffleBuffer: Int64, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded {
         guard let out else { throw ABIError(message: "the out pointer is null") }
         guard batchSize >= 1, batchSize <= 1 << 31 else { throw ABIError(message: "batch_size must be at least 1, got \(batchSize)") }
         let source = try TensorSource(data: try box(data).tensor, labels: try box(labels).tensor)
-        let d = try Dataset(source: source, shuffle: shuffle == 1, batchSize: Int(batchSize), dropRemainder: dropRemainder == 1)
+        var d = try Dataset(source: source, shuffle: shuffle == 1, batchSize: Int(batchSize), dropRemainder: dropRemainder == 1)
+        d.shuffleBuffer = try buffer(shuffleBuffer)
         out.pointee = OpaquePointer(Unmanaged.passRetained(DatasetBox(d)).toOpaque())
     }
 }
@@ -114,4 +116,11 @@ public func npusim_synthetic(_ count: Int64, _ dims: UnsafePointer<Int64>?, _ nd
         data.pointee = OpaquePointer(Unmanaged.passRetained(TensorBox(x)).toOpaque())
         labels.pointee = OpaquePointer(Unmanaged.passRetained(TensorBox(y)).toOpaque())
     }
+}
+
+/// A shuffle buffer size from the ABI: 0 none, else at least 2 (MindSpore's rule).
+func buffer(_ size: Int64) throws -> Int? {
+    guard size != 0 else { return nil }
+    guard size >= 2, size <= Int64(Int32.max) else { throw ABIError(message: "the shuffle buffer size must be greater than 1, got \(size)") }
+    return Int(size)
 }

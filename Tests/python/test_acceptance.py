@@ -128,4 +128,5 @@ def test_hccl_deterministic_sets_the_collectives_policy(tmp_path, monkeypatch):
     monkeypatch.setenv("HCCL_DETERMINISTIC", "maybe")
     r = run("--steps", "1", lenet, "--", "--ckpt_path", str(tmp_path / "c"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.startswith(f"error: {lenet}:96: HCCL_DETERMINISTIC must be true, false or strict, got 'maybe'")
+    line = next(k for k, text in enumerate(open(lenet), 1) if text.startswith("model.train("))
+    assert r.stderr.startswith(f"error: {lenet}:{line}: HCCL_DETERMINISTIC must be true, false or strict, got 'maybe'")

@@ -104,7 +104,7 @@ def _load():
     lib.npusim_model_train.restype = i32
     lib.npusim_model_set_parameter.argtypes = [ptr, ctypes.c_char_p, ptr]
     lib.npusim_model_set_parameter.restype = i32
-    lib.npusim_model_train_arrays.argtypes = [ptr, ptr, ptr, i64, i32, i32, i64, i32, i64, i64, _CALLBACK, ptr]
+    lib.npusim_model_train_arrays.argtypes = [ptr, ptr, ptr, i64, i32, i32, i64, i64, i32, i64, i64, _CALLBACK, ptr]
     lib.npusim_model_train_arrays.restype = i32
     lib.npusim_model_eval.argtypes = [ptr, ptr, ctypes.POINTER(dbl), i32]
     lib.npusim_model_eval.restype = i32
@@ -123,7 +123,7 @@ def _load():
         "npusim_eager_new": [ctypes.c_char_p, i32, i64, pp], "npusim_eager_record": [ptr, i32, i64],
         "npusim_eager_op": [ptr, ctypes.c_char_p, ctypes.c_char_p, pp, i32, pp, i32, i32p],
         "npusim_eager_grad": [ptr, ptr, pp, i32, ctypes.c_float, pp], "npusim_eager_sync": [ptr, ctypes.POINTER(dbl)],
-        "npusim_dataset_from_yaml": [ctypes.c_char_p, ctypes.c_char_p, pp], "npusim_dataset_from_arrays": [ptr, ptr, i64, i32, i32, pp],
+        "npusim_dataset_from_yaml": [ctypes.c_char_p, ctypes.c_char_p, pp], "npusim_dataset_from_arrays": [ptr, ptr, i64, i32, i32, i64, pp],
         "npusim_dataset_size": [ptr, ctypes.POINTER(i64)], "npusim_dataset_start": [ptr, i64, ctypes.c_uint32],
         "npusim_dataset_next": [ptr, pp, pp],
     }.items():
@@ -364,11 +364,12 @@ class ScriptModel:
         if arrays is None:
             status = _lib.npusim_model_train(self._handle, int(epochs), sink_code, int(sink_size), int(max_steps), function, None)
         else:
-            # arrays: (data, labels, batch_size, drop_remainder, shuffle); the tensors live through the call.
-            data, labels, batch_size, drop_remainder, shuffle = arrays
+            # arrays: (data, labels, batch_size, drop_remainder, shuffle, shuffle buffer or None); the
+            # tensors live through the call.
+            data, labels, batch_size, drop_remainder, shuffle, buffer = arrays
             d, l = Tensor(np.asarray(data, dtype=np.float32)), Tensor(np.asarray(labels, dtype=np.int32))
             status = _lib.npusim_model_train_arrays(self._handle, d._handle, l._handle, int(batch_size), int(bool(drop_remainder)),
-                                                    int(bool(shuffle)), int(epochs), sink_code, int(sink_size), int(max_steps), function, None)
+                                                    int(bool(shuffle)), int(buffer or 0), int(epochs), sink_code, int(sink_size), int(max_steps), function, None)
         if failure:
             raise failure[0]
         _check(status)
@@ -525,15 +526,16 @@ class Graph:
 
 class Dataset:
     """The engine's data pipeline, read batch by batch: from a ``dataset:`` section (``yaml``)
-    or from arrays (``arrays`` = data, labels, batch_size, drop_remainder, shuffle)."""
+    or from arrays (``arrays`` = data, labels, batch_size, drop_remainder, shuffle, shuffle buffer
+    or None)."""
 
     def __init__(self, yaml=None, file="<dataset>", arrays=None):
         out = ctypes.c_void_p()
         if arrays is not None:
-            data, labels, batch_size, drop_remainder, shuffle = arrays
+            data, labels, batch_size, drop_remainder, shuffle, buffer = arrays
             d, l = Tensor(np.asarray(data, dtype=np.float32)), Tensor(np.asarray(labels, dtype=np.int32))
             _check(_lib.npusim_dataset_from_arrays(d._handle, l._handle, int(batch_size), int(bool(drop_remainder)), int(bool(shuffle)),
-                                                   ctypes.byref(out)))
+                                                   int(buffer or 0), ctypes.byref(out)))
         else:
             _check(_lib.npusim_dataset_from_yaml(yaml.encode(), file.encode(), ctypes.byref(out)))
         self._handle = out

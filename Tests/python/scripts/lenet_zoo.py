@@ -1,7 +1,8 @@
 # LeNet-5 trained as the model zoo's lenet/train.py trains it, written for this project in its
 # style: GRAPH_MODE, set_seed(1), the zoo's create_dataset (Resize to 32×32, Rescale, TypeCast,
-# HWC2CHW, batch with drop_remainder), Momentum, TimeMonitor, ModelCheckpoint, LossMonitor and
-# Model with an Accuracy metric, on the MNIST-format fixture in Tests/python/data/mnist640.
+# HWC2CHW, a shuffle buffer, batch with drop_remainder), Momentum, TimeMonitor, ModelCheckpoint,
+# LossMonitor and Model with an Accuracy metric, on the MNIST-format fixture in
+# Tests/python/data/mnist640.
 import argparse
 import os
 
@@ -46,6 +47,8 @@ def create_dataset(data_path, batch_size=32, repeat_size=1, num_parallel_workers
     mnist_ds = mnist_ds.map(operations=rescale_nml_op, input_columns="image", num_parallel_workers=num_parallel_workers)
     mnist_ds = mnist_ds.map(operations=hwc2chw_op, input_columns="image", num_parallel_workers=num_parallel_workers)
 
+    buffer_size = 10000
+    mnist_ds = mnist_ds.shuffle(buffer_size=buffer_size)  # randomness of the dataset
     mnist_ds = mnist_ds.batch(batch_size, drop_remainder=True)
     mnist_ds = mnist_ds.repeat(repeat_size)
     return mnist_ds

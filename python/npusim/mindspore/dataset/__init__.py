@@ -76,6 +76,16 @@ class _Dataset:
     def __iter__(self):
         return self.create_tuple_iterator()
 
+    def _shuffle(self, buffer_size):
+        if not isinstance(buffer_size, int) or isinstance(buffer_size, bool) or buffer_size < 2:
+            raise ValueError(f"Input buffer_size is not within the required interval of [2, 2147483647], got {buffer_size}.")
+        if self.batched or self.repeat_count != 1:
+            raise Unsupported("shuffle after batch or repeat (of whole batches)", "shuffle before batch")
+        if getattr(self, "shuffle_buffer", None) is not None:
+            raise Unsupported("two shuffle buffers in one pipeline")
+        self.shuffle_buffer = int(buffer_size)
+        return self
+
     def repeat(self, count=None):
         """Each pass reads ``count`` epochs (after ``batch``)."""
         if count is None or count == -1 or count < 1:
@@ -113,8 +123,10 @@ class NumpySlicesDataset(_Dataset):
         return (n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)) * self.repeat_count
 
     def shuffle(self, buffer_size):
-        raise Unsupported("Dataset.shuffle(buffer_size) (MindSpore's shuffle buffer, a second shuffle of its own)",
-                          "the dataset's own shuffle=True (its random sampler)")
+        """MindSpore's ``shuffle(buffer_size)``: rows pass through a buffer of ``buffer_size`` and
+        leave from random slots (its engine seeded by the dataset seed, continuing from epoch to
+        epoch), after the dataset's own sampler."""
+        return self._shuffle(buffer_size)
 
     def _columns(self):
         return self.column_names
@@ -123,7 +135,7 @@ class NumpySlicesDataset(_Dataset):
         return _engine.Dataset(arrays=self._arrays())
 
     def _arrays(self):
-        return self.data, self.labels, self.batch_size, self.drop_remainder, self.shuffle_flag
+        return self.data, self.labels, self.batch_size, self.drop_remainder, self.shuffle_flag, getattr(self, "shuffle_buffer", None)
 
 
 class _FileDataset(_Dataset):
@@ -159,8 +171,10 @@ class _FileDataset(_Dataset):
         return self
 
     def shuffle(self, buffer_size):
-        raise Unsupported("Dataset.shuffle(buffer_size) (MindSpore's shuffle buffer, a second shuffle of its own)",
-                          "the dataset's own shuffle=True (its random sampler)")
+        """MindSpore's ``shuffle(buffer_size)``: rows pass through a buffer of ``buffer_size`` and
+        leave from random slots (its engine seeded by the dataset seed, continuing from epoch to
+        epoch), after the dataset's own sampler."""
+        return self._shuffle(buffer_size)
 
     def batch(self, batch_size, drop_remainder=False, num_parallel_workers=None):
         self.batch_size, self.drop_remainder, self.batched = int(batch_size), bool(drop_remainder), True
@@ -181,6 +195,8 @@ class _FileDataset(_Dataset):
         lines = ["dataset:", f"  source: {self._source()}",
                  f"  shuffle: {'true' if self.shuffle_flag else 'false'}",
                  f"  batch: {{batch_size: {self.batch_size}, drop_remainder: {'true' if self.drop_remainder else 'false'}}}"]
+        if getattr(self, "shuffle_buffer", None) is not None:
+            lines.append(f"  shuffle_buffer: {self.shuffle_buffer}")
         if ops:
             lines.append(f"  num_parallel_workers: {self.workers}")
             lines.append(f"  map: [{{operations: [{', '.join('{' + o + '}' for o in ops)}], input_columns: data}}]")
