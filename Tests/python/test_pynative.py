@@ -177,7 +177,8 @@ def test_dropout_batchnorm_and_layernorm_cells_give_mindspores_values():
     y = bn(inp).asnumpy()
     assert np.allclose(y.ravel()[:4], [0.1934387981891632, -0.05420540273189545, 0.6877880692481995, 0.17343199253082275], atol=1e-6)
     assert np.allclose(bn.moving_mean.asnumpy(), [-0.007566883694380522, 0.003553845454007387, -0.006732039153575897], atol=1e-8)
-    assert bn.moving_variance.asnumpy().tolist() == [np.float32(1.0094934701919556), np.float32(0.9964647889137268), np.float32(1.0071929693222046)]
+    # (Under off, MindSpore's default, the batch variance's reduction order varies: the last bit may.)
+    assert np.allclose(bn.moving_variance.asnumpy(), [1.0094934701919556, 0.9964647889137268, 1.0071929693222046], rtol=3e-7, atol=0)
     bn.set_train(False)
     assert np.allclose(bn(inp).asnumpy().ravel()[:3], [0.13266818225383759, -0.12395039200782776, 0.644932210445404], atol=1e-7)
     ln = nn.LayerNorm((5,))

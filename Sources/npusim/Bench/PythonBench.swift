@@ -114,26 +114,7 @@ let quickstartStepBenchmark = Benchmark(name: "quickstart-step", summary: "the q
 func pythonStartupFigures() throws -> [BenchFigure] {
     let script = URL(fileURLWithPath: "Tests/python/scripts/quickstart.py").path
     guard FileManager.default.fileExists(atPath: script), benchPython("startup") != nil else { return [] }
-    let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-    var seconds: [Double] = []
-    for _ in 0..<6 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", script, "--steps", "1", "--seed", "1"]
-        process.environment = ProcessInfo.processInfo.environment.merging(["QUICKSTART_OUT": FileManager.default.temporaryDirectory.path]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        let start = DispatchTime.now().uptimeNanoseconds
-        try process.run()
-        var buffer = Data()
-        while !String(decoding: buffer, as: UTF8.self).contains("loss: ") {
-            let chunk = pipe.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-        }
-        seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        process.waitUntilExit()
-    }
-    return [BenchFigure(bench: "startup", caseName: "python-run-to-first-loss", unit: "s", values: Array(seconds.dropFirst()))]
+    let seconds = try secondsToOutput(["run", script, "--steps", "1", "--seed", "1"], containing: "loss: ",
+                                      environment: ["QUICKSTART_OUT": FileManager.default.temporaryDirectory.path])
+    return [BenchFigure(bench: "startup", caseName: "python-run-to-first-loss", unit: "s", values: seconds)]
 }
