@@ -80,6 +80,20 @@ NPU_VECTOR void npu_col2im_f32(float *restrict x, const float *restrict col, con
             }
 }
 
+/* The taps k in [*lo, *hi) of a window (output position o, stride s, padding pad, dilation d, k
+ * taps) that land inside an input of n: the window clipped to the input, so a huge kernel costs
+ * the input's size, not the kernel's. Taps keep their order. */
+static inline void npu_tap_range(int o, int s, int pad, int d, int k, int n, int *lo, int *hi) {
+    long long start = (long long)o * s - pad; /* where tap 0 lands */
+    long long first = start >= 0 ? 0 : (-start + d - 1) / d;
+    long long end = start > (long long)n - 1 ? 0 : ((long long)n - 1 - start) / d + 1;
+    if (first > k) first = k;
+    if (end > k) end = k;
+    if (end < first) end = first;
+    *lo = (int)first;
+    *hi = (int)end;
+}
+
 /* y: [planes][OH][OW], argmax: same, x: [planes][H][W]. The first of equal maxima wins; a NaN
  * in the window is kept once it is the maximum so far (nothing compares greater than it). */
 NPU_VECTOR void npu_maxpool_f32(float *restrict y, int *restrict argmax, const float *restrict x, const npu_window *g, int planes) {
@@ -113,13 +127,13 @@ NPU_VECTOR void npu_maxpool_f32(float *restrict y, int *restrict argmax, const f
         for (int oi = 0; oi < OH; oi++)
             for (int oj = 0; oj < OW; oj++) {
                 float best = 0.0f;
-                int at = -1;
-                for (int ki = 0; ki < KH; ki++) {
+                int at = -1, k0, k1, l0, l1;
+                npu_tap_range(oi, SH, PT, DH, KH, H, &k0, &k1);
+                npu_tap_range(oj, SW, PL, DW, KW, W, &l0, &l1);
+                for (int ki = k0; ki < k1; ki++) {
                     int ii = oi * SH - PT + ki * DH;
-                    if (ii < 0 || ii >= H) continue;
-                    for (int kj = 0; kj < KW; kj++) {
+                    for (int kj = l0; kj < l1; kj++) {
                         int jj = oj * SW - PL + kj * DW;
-                        if (jj < 0 || jj >= W) continue;
                         float v = src[ii * W + jj];
                         if (at < 0 || v > best) {
                             best = v;
@@ -141,13 +155,13 @@ NPU_VECTOR void npu_avgpool_f32(float *restrict y, const float *restrict x, cons
         for (int oi = 0; oi < g->oh; oi++)
             for (int oj = 0; oj < g->ow; oj++) {
                 float s = 0.0f;
-                int count = 0;
-                for (int ki = 0; ki < g->kh; ki++) {
+                int count = 0, k0, k1, l0, l1;
+                npu_tap_range(oi, g->sh, g->pt, g->dh, g->kh, g->h, &k0, &k1);
+                npu_tap_range(oj, g->sw, g->pl, g->dw, g->kw, g->w, &l0, &l1);
+                for (int ki = k0; ki < k1; ki++) {
                     int ii = oi * g->sh - g->pt + ki * g->dh;
-                    if (ii < 0 || ii >= g->h) continue;
-                    for (int kj = 0; kj < g->kw; kj++) {
+                    for (int kj = l0; kj < l1; kj++) {
                         int jj = oj * g->sw - g->pl + kj * g->dw;
-                        if (jj < 0 || jj >= g->w) continue;
                         s += src[ii * g->w + jj];
                         count++;
                     }
@@ -164,22 +178,17 @@ NPU_VECTOR void npu_avgpool_grad_f32(float *restrict dx, const float *restrict d
         float *dst = dx + (size_t)p * g->h * g->w;
         for (int oi = 0; oi < g->oh; oi++)
             for (int oj = 0; oj < g->ow; oj++) {
-                int count = 0;
-                for (int ki = 0; ki < g->kh; ki++) {
-                    int ii = oi * g->sh - g->pt + ki * g->dh;
-                    for (int kj = 0; kj < g->kw; kj++) {
-                        int jj = oj * g->sw - g->pl + kj * g->dw;
-                        count += ii >= 0 && ii < g->h && jj >= 0 && jj < g->w;
-                    }
-                }
+                int k0, k1, l0, l1;
+                npu_tap_range(oi, g->sh, g->pt, g->dh, g->kh, g->h, &k0, &k1);
+                npu_tap_range(oj, g->sw, g->pl, g->dw, g->kw, g->w, &l0, &l1);
+                int count = (k1 - k0) * (l1 - l0);
                 if (!count) continue;
                 float share = dy[((size_t)p * g->oh + oi) * g->ow + oj] / (float)count;
-                for (int ki = 0; ki < g->kh; ki++) {
+                for (int ki = k0; ki < k1; ki++) {
                     int ii = oi * g->sh - g->pt + ki * g->dh;
-                    if (ii < 0 || ii >= g->h) continue;
-                    for (int kj = 0; kj < g->kw; kj++) {
+                    for (int kj = l0; kj < l1; kj++) {
                         int jj = oj * g->sw - g->pl + kj * g->dw;
-                        if (jj >= 0 && jj < g->w) dst[ii * g->w + jj] += share;
+                        dst[ii * g->w + jj] += share;
                     }
                 }
             }

@@ -47,6 +47,23 @@ struct Builder {
         }
     }
 
+    /// A number that must satisfy `valid` (MindSpore's validator for the argument), else an error
+    /// naming the field, the value and `rule`. NaN never passes.
+    func checked(_ args: [String: Script.Argument], _ key: String, _ what: String, default value: Double?, _ layer: Script.LayerSpec? = nil,
+                 _ rule: String, _ valid: (Double) -> Bool) throws -> Double {
+        let v = try number(args, key, what, default: value, layer)
+        guard !v.isNaN, valid(v) else { throw fail(layer, "\(what).\(key) must be \(rule), got \(v)") }
+        return v
+    }
+
+    /// A whole number in `range` (an axis, an index): never a Double cast that could trap.
+    func integer(_ args: [String: Script.Argument], _ key: String, _ what: String, default value: Int, _ range: ClosedRange<Int>, _ layer: Script.LayerSpec) throws -> Int {
+        let v = try checked(args, key, what, default: Double(value), layer, "a whole number from \(range.lowerBound) to \(range.upperBound)") {
+            $0 == $0.rounded() && $0 >= Double(range.lowerBound) && $0 <= Double(range.upperBound)
+        }
+        return Int(v)
+    }
+
     func whole(_ args: [String: Script.Argument], _ key: String, _ what: String, default value: Int?, _ layer: Script.LayerSpec? = nil) throws -> Int {
         let v = try number(args, key, what, default: value.map(Double.init), layer)
         guard v == v.rounded(), v >= 1, v <= 1e7 else { throw fail(layer, "\(what).\(key) must be a whole number from 1 to 10000000, got \(v)") }
@@ -102,15 +119,17 @@ struct Builder {
             case "Sigmoid": return OpLayer.sigmoid()
             case "Tanh": return OpLayer.tanh()
             case "GELU": return OpLayer.gelu()
-            case "Softmax": return OpLayer.softmax(axis: Int(try number(a, "axis", what, default: -1, l)))
+            case "Softmax": return OpLayer.softmax(axis: try integer(a, "axis", what, default: -1, -8...7, l))
             case "Flatten": return Flatten()
             case "MaxPool2d", "AvgPool2d":
                 let k = try whole(a, "kernel_size", what, default: 1, l), s = try whole(a, "stride", what, default: 1, l)
                 let p = try padMode(a, what, default: "valid", l)
                 return l.type == "MaxPool2d" ? OpLayer.maxPool2d(kernel: k, stride: s, padMode: p) : OpLayer.avgPool2d(kernel: k, stride: s, padMode: p)
             case "BatchNorm2d":
-                return try BatchNorm2d(whole(a, "num_features", what, default: nil, l), epsilon: Float(number(a, "eps", what, default: 1e-5, l)),
-                                       momentum: number(a, "momentum", what, default: 0.9, l), name: l.name, ctx)
+                // MindSpore's _BatchNorm: momentum in [0, 1]; ops.BatchNorm: epsilon in (0, 1].
+                return try BatchNorm2d(whole(a, "num_features", what, default: nil, l),
+                                       epsilon: Float(checked(a, "eps", what, default: 1e-5, l, "in (0, 1]") { $0 > 0 && $0 <= 1 }),
+                                       momentum: checked(a, "momentum", what, default: 0.9, l, "in [0, 1]") { $0 >= 0 && $0 <= 1 }, name: l.name, ctx)
             case "Dropout":
                 let p = try a["keep_prob"] != nil ? 1 - number(a, "keep_prob", what, default: nil, l) : number(a, "p", what, default: 0.5, l)
                 guard p >= 0, p < 1 else { throw fail(l, "\(what): p must be in [0, 1), got \(p)") }
@@ -125,10 +144,16 @@ struct Builder {
                 }
                 return try DropoutLayer(p: p, seeds: seeds, ctx)
             case "LayerNorm":
-                guard case .list(let dims)? = a["normalized_shape"], !dims.isEmpty, dims.allSatisfy({ $0 >= 1 && $0 == $0.rounded() }) else {
-                    throw fail(l, "\(what) needs normalized_shape, a list of whole numbers")
+                guard case .list(let dims)? = a["normalized_shape"], !dims.isEmpty, dims.count <= 8,
+                      dims.allSatisfy({ $0 >= 1 && $0 <= 1e7 && $0 == $0.rounded() }) else {
+                    throw fail(l, "\(what) needs normalized_shape, a list of 1 to 8 whole numbers from 1 to 10000000")
                 }
-                return try LayerNormLayer(dims.map { Int($0) }, epsilon: Float(number(a, "epsilon", what, default: 1e-7, l)), name: l.name, ctx)
+                guard let count = Shape(dims.map { Int($0) }).checkedCount, count <= 1 << 28 else {
+                    throw fail(l, "\(what): normalized_shape \(dims.map { Int($0) }) has more than 268435456 elements (gamma and beta would need \(String(format: "%.3g", dims.reduce(8, *))) bytes)")
+                }
+                // A non-positive epsilon divides by zero where a feature is constant (NaN losses).
+                let epsilon = try checked(a, "epsilon", what, default: 1e-7, l, "above 0") { $0 > 0 }
+                return try LayerNormLayer(dims.map { Int($0) }, epsilon: Float(epsilon), name: l.name, ctx)
             case "MultiheadAttention":
                 guard try flag(a, "batch_first", what, default: false, l) else {
                     throw fail(l, "\(what): batches are [batch, sequence, embed_dim] here; set batch_first: true (MindSpore's default false means [sequence, batch, embed_dim])")
@@ -165,19 +190,25 @@ struct Builder {
 
     func optimizer(_ parameters: [Parameter], _ ctx: LayerContext) throws -> any Optimizer {
         let a = script.optimizer.arguments, what = "optimizer.\(script.optimizer.type)"
+        guard !parameters.filter(\.requiresGrad).isEmpty else {
+            throw fail(nil, "\(what): the network has no trainable parameters (MindSpore's optimizers refuse an empty parameter list)")
+        }
+        // MindSpore 2.10's validators: Optimizer._preprocess_single_lr, check_non_negative_float(learning_rate);
+        // Momentum, momentum ≥ 0.0; adam._check_param_value, beta1 and beta2 in (0, 1) and eps > 0;
+        // AdamWeightDecay, weight_decay ≥ 0 (nn/optim/optimizer.py, momentum.py, adam.py).
+        func lr(_ fallback: Double?) throws -> Float { Float(try checked(a, "learning_rate", what, default: fallback, nil, "at least 0") { $0 >= 0 && $0.isFinite }) }
+        func beta(_ key: String, _ fallback: Double) throws -> Float { Float(try checked(a, key, what, default: fallback, nil, "in (0, 1)") { $0 > 0 && $0 < 1 }) }
+        func eps(_ fallback: Double) throws -> Float { Float(try checked(a, "eps", what, default: fallback, nil, "above 0") { $0 > 0 && $0.isFinite }) }
         switch script.optimizer.type {
         case "Momentum":
-            return try Momentum(parameters, learningRate: Float(number(a, "learning_rate", what, default: nil)),
-                                momentum: Float(number(a, "momentum", what, default: nil)), ctx)
-        case "SGD": return SGD(parameters, learningRate: Float(try number(a, "learning_rate", what, default: 0.1)))
+            return try Momentum(parameters, learningRate: lr(nil),
+                                momentum: Float(checked(a, "momentum", what, default: nil, nil, "at least 0.0") { $0 >= 0 && $0.isFinite }), ctx)
+        case "SGD": return SGD(parameters, learningRate: try lr(0.1))
         case "Adam":
-            return try Adam(parameters, learningRate: Float(number(a, "learning_rate", what, default: 1e-3)), beta1: Float(number(a, "beta1", what, default: 0.9)),
-                            beta2: Float(number(a, "beta2", what, default: 0.999)), epsilon: Float(number(a, "eps", what, default: 1e-8)), ctx)
+            return try Adam(parameters, learningRate: lr(1e-3), beta1: beta("beta1", 0.9), beta2: beta("beta2", 0.999), epsilon: eps(1e-8), ctx)
         default:
-            return try AdamWeightDecay(parameters, learningRate: Float(number(a, "learning_rate", what, default: 1e-3)),
-                                       beta1: Float(number(a, "beta1", what, default: 0.9)), beta2: Float(number(a, "beta2", what, default: 0.999)),
-                                       epsilon: Float(number(a, "eps", what, default: 1e-6)),
-                                       weightDecay: Float(number(a, "weight_decay", what, default: 0)), ctx)
+            return try AdamWeightDecay(parameters, learningRate: lr(1e-3), beta1: beta("beta1", 0.9), beta2: beta("beta2", 0.999), epsilon: eps(1e-6),
+                                       weightDecay: Float(checked(a, "weight_decay", what, default: 0, nil, "at least 0") { $0 >= 0 && $0.isFinite }), ctx)
         }
     }
 

@@ -243,7 +243,7 @@ struct Reader {
         }
         guard let datasetSpec else { throw error(root, "the script has no 'dataset'; give a source (npy: or synthetic:) and a batch size") }
         var s = Script(file: file, seed: nil, dataset: datasetSpec, network: layers, graph: net?.graph, loss: lossSpec, optimizer: optimizerSpec)
-        if let n = top["seed"] { s.seed = Int64(try integer(n, "seed", 0...Double(Int64.max / 2))) }
+        if let n = top["seed"] { s.seed = Int64(try integer(n, "seed", 0...Double(UInt32.max))) }
         if let n = top["context"] { s.context = try context(n) }
         if let n = top["train"] { s.train = try train(n) }
         if let n = top["eval"] { s.eval = try eval(n) }
@@ -492,7 +492,13 @@ struct Reader {
             }
             var args = try arguments(v, path + "." + type, valid: spec + ["name"])
             var name = String(i)
-            if case .text(let n)? = args["name"] { name = n }
+            if let given = args["name"] {
+                // The cell's attribute name: its parameters are named after it (fc1.weight).
+                guard case .text(let n) = given, !n.isEmpty, n.unicodeScalars.allSatisfy({ !$0.properties.isWhitespace && $0.value >= 0x20 && $0.value != 0x7F }) else {
+                    throw error(v, "\(path).\(type).name must be a word without spaces or control characters (a cell name like fc1), got \(given.shown)")
+                }
+                name = n
+            }
             args["name"] = nil
             out.append(Script.LayerSpec(type: type, arguments: args, name: name, line: k.mark?.line, column: k.mark?.column))
         }

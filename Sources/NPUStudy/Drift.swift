@@ -97,6 +97,9 @@ public struct DriftStudy {
         guard steps >= 1 else { throw TrainError("a drift study runs at least 1 step, got \(steps)") }
         let baseOrder = ScriptRunner.baseOrderSeed(script, options)
         let baseSeed = options.seed ?? script.seed ?? 0
+        guard vary == .order || baseSeed + Int64(replicas - 1) <= Int64(UInt32.max) else {
+            throw TrainError("with --vary \(vary.rawValue) replica r takes the global seed \(baseSeed) + r, above 4294967295 for the last of \(replicas) replicas; give a smaller --seed")
+        }
         let orderSeeds = (0..<replicas).map { vary == .seed ? baseOrder : baseOrder + UInt64($0) }
         let seeds = (0..<replicas).map { vary == .order ? baseSeed : baseSeed + Int64($0) }
         let sink = try ScriptRunner.sinkSize(script, options)

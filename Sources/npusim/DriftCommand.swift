@@ -99,6 +99,9 @@ struct DriftCommand: ParsableCommand {
         let kind = DriftStudy.Vary(rawValue: vary)!
         let baseOrder = flags.orderSeed.flatMap(UInt64.init) ?? 0, baseSeed = flags.seed ?? 0
         let orderSeeds = (0..<replicas).map { kind == .seed ? baseOrder : baseOrder + UInt64($0) }
+        guard kind == .order || baseSeed + Int64(replicas - 1) <= Int64(UInt32.max) else {
+            throw CLIError(message: "with --vary \(vary) replica r takes the global seed \(baseSeed) + r, above 4294967295 for the last of \(replicas) replicas; give a smaller --seed")
+        }
         let seeds = (0..<replicas).map { kind == .order ? baseSeed : baseSeed + Int64($0) }
         var runFlags = flags
         runFlags.steps = steps

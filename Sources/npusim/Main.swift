@@ -71,3 +71,22 @@ extension DeviceSpec {
 func emit(_ text: String) {
     print(text)
 }
+
+/// An output a command will write: its folder must exist and be writable, it must not be a
+/// folder, and it must not be one of `inputs` (the script being run, the data it reads) — checked
+/// before any work, so nothing is trained to be lost or written over an input.
+func checkOutput(_ path: String, flag: String, inputs: [String]) throws {
+    let url = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath()
+    let folder = url.deletingLastPathComponent().path
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+        throw CLIError(message: "\(flag) \(path): the folder \(folder) does not exist")
+    }
+    guard access(folder, W_OK) == 0 else { throw CLIError(message: "\(flag) \(path): the folder \(folder) is not writable") }
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
+        throw CLIError(message: "\(flag) \(path) is a folder; give a file name")
+    }
+    for input in inputs where URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path == url.path {
+        throw CLIError(message: "\(flag) \(path) is an input of this run (\(input)); writing it would destroy it — give another file")
+    }
+}

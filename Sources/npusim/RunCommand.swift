@@ -43,6 +43,11 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Every output is checked before the first step: a run never trains to lose its results.
+        let inputs = [script] + (loadCheckpoint.map { [$0] } ?? [])
+        for (flag, path) in [("--losses", losses), ("--trace", trace), ("--save-checkpoint", saveCheckpoint)] {
+            if let path { try checkOutput(path, flag: flag, inputs: flag == "--save-checkpoint" ? [script] : inputs) }
+        }
         if script.hasSuffix(".py") { return try runPython() }
         let parsed = try Script.load(path: script)
         var bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0)
@@ -173,25 +178,25 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("order-seed"), help: "Replay one order stream under off (0 to 4294967295; overrides context.order_seed), or 'entropy': a fresh draw, printed so it can be replayed. Without either an off run draws one and prints it.")
     var orderSeed: String?
 
-    @Option(name: .long, help: "Data-parallel cards: 1 to 64 with real numerics, to 4096 with --timing-only (overrides context.cards).")
+    @Option(name: .long, parsing: .unconditional, help: "Data-parallel cards: 1 to 64 with real numerics, to 4096 with --timing-only (overrides context.cards).")
     var cards: Int?
 
     @Option(name: .long, help: "Device profile: a built-in name or a profile YAML file (overrides context.device).")
     var device: String?
 
-    @Option(name: .long, help: "mindspore.set_seed value (overrides seed).")
+    @Option(name: .long, parsing: .unconditional, help: "mindspore.set_seed value, 0 to 4294967295 (overrides seed).")
     var seed: Int64?
 
-    @Option(name: .long, help: "Epochs (overrides train.epochs).")
+    @Option(name: .long, parsing: .unconditional, help: "Epochs, 1 to 1000000 (overrides train.epochs).")
     var epochs: Int?
 
-    @Option(name: .long, help: "Train this many steps, continuing into further epochs when the script's end first (counted from the start of training: a run resumed at step k runs N - k more). check compares the first N losses the host sees instead (one per sink in sink mode).")
+    @Option(name: .long, parsing: .unconditional, help: "Train this many steps, continuing into further epochs when the script's end first (counted from the start of training: a run resumed at step k runs N - k more). check compares the first N losses the host sees instead (one per sink in sink mode).")
     var steps: Int?
 
     @Flag(inversion: .prefixedNo, help: "Dataset sink mode (overrides train.dataset_sink_mode).")
     var sink: Bool?
 
-    @Option(name: .customLong("sink-size"), help: "Steps per sink; -1: a whole epoch (overrides train.sink_size).")
+    @Option(name: .customLong("sink-size"), parsing: .unconditional, help: "Steps per sink, 1 to 1000000; -1: a whole epoch (overrides train.sink_size).")
     var sinkSize: Int?
 
     func validate() throws {
@@ -200,9 +205,15 @@ struct RunFlags: ParsableArguments {
             throw ValidationError("--order-seed must be a whole number from 0 to 4294967295 or 'entropy', got '\(orderSeed)'")
         }
         if let determinism, !["off", "on", "strict"].contains(determinism) { throw ValidationError("--determinism must be off, on or strict, got '\(determinism)'") }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
-        if let sinkSize, sinkSize == 0 || sinkSize < -1 { throw ValidationError("--sink-size must be -1 or a positive number of steps, got \(sinkSize)") }
+        // The script's ranges (train.epochs, train.sink_size, seed) hold for the flags too.
+        if let epochs, !(1...1_000_000).contains(epochs) { throw ValidationError("--epochs must be 1 to 1000000, got \(epochs)") }
+        if let steps, !(1...1_000_000_000).contains(steps) { throw ValidationError("--steps must be 1 to 1000000000, got \(steps)") }
+        if let sinkSize, sinkSize != -1 && !(1...1_000_000).contains(sinkSize) {
+            throw ValidationError("--sink-size must be -1 (a whole epoch) or 1 to 1000000 steps, got \(sinkSize)")
+        }
+        if let seed, !(0...Int64(UInt32.max)).contains(seed) {
+            throw ValidationError("--seed must be 0 to 4294967295 (MindSpore's set_seed feeds numpy, which takes 32 bits), got \(seed)")
+        }
         if let cards, !(1...4096).contains(cards) { throw ValidationError("--cards must be 1 to 4096 (64 with real numerics), got \(cards)") }
     }
 

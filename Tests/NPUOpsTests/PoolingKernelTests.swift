@@ -41,4 +41,20 @@ import NPUTensor
         #expect(try y.toArray(of: Float.self).map(\.bitPattern) == ry.map(\.bitPattern))
         #expect(argmax == rat)
     }
+
+    /// A window far larger than the input ("same" padding) costs the input's size, not the
+    /// kernel's: it used to scan 10^14 positions. Every output sees the whole plane.
+    @Test func aHugeWindowIsClippedToTheInput() throws {
+        let values: [Float] = [3, -1, 7, 2, 0, 5, -4, 6, 1, 9, -2, 8, 4, -3, 2, 0]
+        let x = try Tensor(shape: [1, 1, 4, 4], values: values)
+        let huge = 10_000_000
+        let (y, argmax) = try MaxPool2D(kernel: (huge, huge), stride: (2, 2), padMode: .same).pool(x)
+        let maxima = try y.toArray(of: Float.self)
+        #expect(y.shape == [1, 1, 2, 2] && maxima == [9, 9, 9, 9] && argmax == [9, 9, 9, 9])
+        let ctx = KernelContext(planner: ReductionPlanner(spec: .ascend910, policy: .on))
+        let mean = try AvgPool2D(kernel: (huge, huge), stride: (2, 2), padMode: .same).forward([x], ctx)[0]
+        let m = values.reduce(0, +) / 16
+        let means = try mean.toArray(of: Float.self)
+        #expect(means.count == 4 && means.allSatisfy { abs($0 - m) < 1e-6 })
+    }
 }

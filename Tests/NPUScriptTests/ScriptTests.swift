@@ -29,6 +29,57 @@ import NPUDevice
         #expect(throws: ScriptError.self) { try Script.parse(yaml: bad, file: "x.yaml") }
     }
 
+    /// Values MindSpore's validators refuse, and numbers that used to trap or hang, are clean
+    /// errors naming the field, the value and the valid range (issue 22: each trapped or was
+    /// accepted before).
+    @Test(arguments: [
+        ("- ReLU: {}", "- Softmax: {axis: 1e19}", "x.yaml:10:7: Softmax '1'.axis must be a whole number from -8 to 7, got 1e+19"),
+        ("- ReLU: {}", "- LayerNorm: {normalized_shape: [1e19]}", "needs normalized_shape, a list of 1 to 8 whole numbers from 1 to 10000000"),
+        ("- ReLU: {}", "- LayerNorm: {normalized_shape: [128], epsilon: 0}", "LayerNorm '1'.epsilon must be above 0, got 0.0"),
+        ("learning_rate: 0.01, momentum: 0.9", "learning_rate: -0.01, momentum: 0.9", "optimizer.Momentum.learning_rate must be at least 0, got -0.01"),
+        ("learning_rate: 0.01, momentum: 0.9", "learning_rate: 0.01, momentum: -0.9", "optimizer.Momentum.momentum must be at least 0.0, got -0.9"),
+        ("Momentum: {learning_rate: 0.01, momentum: 0.9}", "Adam: {beta1: 1.5}", "optimizer.Adam.beta1 must be in (0, 1), got 1.5"),
+        ("Momentum: {learning_rate: 0.01, momentum: 0.9}", "Adam: {eps: 0}", "optimizer.Adam.eps must be above 0, got 0.0"),
+        ("Momentum: {learning_rate: 0.01, momentum: 0.9}", "AdamWeightDecay: {weight_decay: -1}", "optimizer.AdamWeightDecay.weight_decay must be at least 0, got -1.0"),
+        ("name: fc1}", "name: 123}", "x.yaml:9:14: network.layers[0].Dense.name must be a word without spaces or control characters (a cell name like fc1), got 123"),
+        ("seed: 1", "seed: 4294967296", "x.yaml:1:7: seed is 4294967296; valid values are whole numbers from 0 to 4294967295"),
+    ] as [(String, String, String)])
+    func absurdValuesAreRefusedWithTheirField(find: String, replace: String, message: String) {
+        let yaml = Self.mlp.replacingOccurrences(of: find, with: replace)
+        #expect(yaml != Self.mlp)
+        do {
+            _ = try ScriptRunner.prepare(try Script.parse(yaml: yaml, file: "x.yaml"))
+            Issue.record("no error for \(replace)")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+    }
+
+    /// BatchNorm2d's momentum in [0, 1] and eps in (0, 1], as MindSpore's _BatchNorm and ops.BatchNorm.
+    @Test func batchNormArgumentsAreChecked() throws {
+        let conv = """
+        seed: 1
+        dataset:
+          source: {synthetic: {count: 8, shape: [1, 4, 4], classes: 2}}
+          batch: {batch_size: 4}
+        network:
+          layers:
+            - Conv2d: {in_channels: 1, out_channels: 2, kernel_size: 3, name: conv}
+            - BatchNorm2d: {num_features: 2, momentum: MOMENTUM, name: bn}
+            - Flatten: {}
+            - Dense: {in_channels: 32, out_channels: 2, name: fc}
+        loss: {SoftmaxCrossEntropyWithLogits: {sparse: true, reduction: mean}}
+        optimizer: {SGD: {learning_rate: 0.1}}
+        """
+        _ = try ScriptRunner.prepare(try Script.parse(yaml: conv.replacingOccurrences(of: "MOMENTUM", with: "0.9"), file: "bn.yaml"))
+        #expect(throws: (any Error).self) { try ScriptRunner.prepare(try Script.parse(yaml: conv.replacingOccurrences(of: "MOMENTUM", with: "2"), file: "bn.yaml")) }
+        do {
+            _ = try ScriptRunner.prepare(try Script.parse(yaml: conv.replacingOccurrences(of: "MOMENTUM", with: "2"), file: "bn.yaml"))
+        } catch {
+            #expect("\(error)".contains("BatchNorm2d 'bn'.momentum must be in [0, 1], got 2.0"), "\(error)")
+        }
+    }
+
     /// Errors point at file:line:column, name the key, what was found and what is valid.
     @Test(arguments: [
         ("- Dense: {in_channels: 784, out_channels: 128, name: fc1}", "- Conv2D: {in_channels: 784, out_channels: 128, name: fc1}",

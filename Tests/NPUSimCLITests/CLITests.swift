@@ -115,6 +115,30 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(bench.err == "error: unknown benchmark 'nope'; benchmarks are sgemm, membw, rng, reduce-sum, conv2d, mlp-step, lenet-step, quickstart-step, allreduce, timing-only, trace-write, startup, stream, soak\n")
     }
 
+    /// Flags take the script's ranges (they used to overflow or run for ever), negative values
+    /// parse as numbers, and drift's seeds stay in MindSpore's range.
+    @Test func flagsAreCheckedAsTheScriptIs() throws {
+        let example = RunCommandTests.example
+        for (args, message) in [(["--epochs", "9223372036854775807"], "--epochs must be 1 to 1000000, got 9223372036854775807"),
+                                (["--sink", "--sink-size", "9223372036854775807"], "--sink-size must be -1 (a whole epoch) or 1 to 1000000 steps"),
+                                (["--steps", "-1"], "--steps must be 1 to 1000000000, got -1"),
+                                (["--seed", "4294967296"], "--seed must be 0 to 4294967295")] {
+            let r = try npusim(["run", example] + args)
+            #expect(r.code == 2 && r.err.hasPrefix("error: " + message), "\(args): \(r.err)")
+        }
+        // Outputs are checked before training: a missing folder, a folder, the script itself.
+        for (args, message) in [(["--losses", "/nonexistent-npusim/x.csv"], "--losses /nonexistent-npusim/x.csv: the folder /nonexistent-npusim does not exist"),
+                                (["--losses", "/tmp"], "--losses /tmp is a folder; give a file name"),
+                                (["--save-checkpoint", example], "--save-checkpoint \(example) is an input of this run")] {
+            let r = try npusim(["run", example, "--quiet"] + args)
+            #expect(r.code == 2 && r.err.hasPrefix("error: " + message) && r.out.isEmpty, "\(args): \(r.err)")
+        }
+        let whole = try npusim(["run", example, "--sink", "--sink-size", "-1", "--steps", "3", "--quiet"])
+        #expect(whole.code == 0, "\(whole.err)")
+        let drift = try npusim(["drift", example, "--replicas", "2", "--steps", "1", "--vary", "seed", "--seed", "4294967295", "--out", "/tmp/npusim-drift-\(getpid())"])
+        #expect(drift.code == 2 && drift.err.contains("above 4294967295 for the last of 2 replicas"), "\(drift.err)")
+    }
+
     @Test func demoSchedulesTheMatMulAfterTheCopies() throws {
         let r = try npusim(["demo", "--device", "test", "--size", "64", "--no-training"])
         #expect(r.code == 0)

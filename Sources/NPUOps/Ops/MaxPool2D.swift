@@ -43,7 +43,10 @@ public struct MaxPool2D: OpDef {
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work {
-        elementwiseWork(inputs, outputs, flopsPerElement: Double(kernel.0 * kernel.1))
+        // A window is clipped to the input: the taps that land inside it, never more.
+        let s = inputs[0].shape
+        let taps = s.rank == 4 ? min(kernel.0, s[2]) * min(kernel.1, s[3]) : kernel.0 * kernel.1
+        return elementwiseWork(inputs, outputs, flopsPerElement: Double(taps))
     }
 
     static let info = OpInfo(type: "MaxPool", summary: "2-D max pooling", hasBackward: true, plannedReductions: []) {
