@@ -474,7 +474,9 @@ public struct Dataset {
     }
 
     /// Samples of this shard per epoch.
-    public var shardSamples: Int { (source.count - shardID + numShards - 1) / numShards }
+    /// Every shard the same, ⌈count / numShards⌉ (MindSpore's DistributedSampler with even_dist:
+    /// the last shards are padded from the start of the order, distributed_sampler.cc).
+    public var shardSamples: Int { numShards == 1 ? source.count : (source.count + numShards - 1) / numShards }
 
     /// Batches per epoch (after `skip`, which applies to the first epoch only).
     public var batchesPerEpoch: Int {
@@ -492,7 +494,7 @@ public struct Dataset {
     func compactOrder(epoch: Int, shuffleSeed: UInt32) -> [UInt32] {
         let all = shuffle ? randomSamplerOrder(count: source.count, seed: shuffleSeed, epoch: epoch, as: UInt32.self)
             : (0..<source.count).map { UInt32(truncatingIfNeeded: $0) }
-        let sharded = numShards == 1 ? all : stride(from: shardID, to: all.count, by: numShards).map { all[$0] }
+        let sharded = shardOf(all)
         guard let size = shuffleBuffer else { return sharded }
         // The buffer's engine continues across the epochs of one pipeline: replay the earlier ones
         // unless the last epoch read was the one before this.
@@ -512,7 +514,14 @@ public struct Dataset {
     private func compactSamplerOrder(epoch: Int, shuffleSeed: UInt32) -> [UInt32] {
         let all = shuffle ? randomSamplerOrder(count: source.count, seed: shuffleSeed, epoch: epoch, as: UInt32.self)
             : (0..<source.count).map { UInt32(truncatingIfNeeded: $0) }
-        return numShards == 1 ? all : stride(from: shardID, to: all.count, by: numShards).map { all[$0] }
+        return shardOf(all)
+    }
+
+    /// This shard's part of the order: positions numShards·c + shardID (mod count) for c below
+    /// ⌈count / numShards⌉, as MindSpore's DistributedSampler takes them (GetNextSample).
+    func shardOf(_ all: [UInt32]) -> [UInt32] {
+        guard numShards > 1, !all.isEmpty else { return all }
+        return (0..<shardSamples).map { all[(numShards * $0 + shardID) % all.count] }
     }
 
     /// MindSpore's ShuffleOp over one epoch: fill the buffer, then repeatedly send the row at a

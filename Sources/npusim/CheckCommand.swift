@@ -99,6 +99,10 @@ struct CheckCommand: ParsableCommand {
             emit("reproducible by MindSpore's criterion: \(report.reproducible ? "yes" : "no")")
         }
         if let bad = report.visibleSteps.first(where: { !$0.allclose }) {
+            let nan = bad.losses.indices.filter { bad.losses[$0].isNaN }.map { String($0 + 1) }
+            if !nan.isEmpty {
+                throw CLIError(message: "not reproducible: step \(bad.step)'s loss is NaN in run\(nan.count == 1 ? "" : "s") \(nan.joined(separator: ", ")) (allclose never holds for NaN: the training diverged)", code: 1)
+            }
             throw CLIError(message: "not reproducible: step \(bad.step)'s losses differ by up to \(figure(bad.maxAbs)) (allclose(atol=\(atol), rtol=\(rtol)) fails)", code: 1)
         }
     }

@@ -51,8 +51,22 @@ struct NPUSimCommand: ParsableCommand {
 
     static func fail(_ message: String, code: Int32) -> Never {
         let text = message.hasPrefix("error: ") ? message : "error: \(message)"
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        FileHandle.standardError.write(Data((escapingControls(text) + "\n").utf8))
         Foundation.exit(code)
+    }
+
+    /// A message fit for a terminal: control characters (a key holding escape sequences, say)
+    /// shown as `\u{1B}` instead of acting on the screen; line breaks kept.
+    static func escapingControls(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar == "\n" || scalar == "\t" || !(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)) {
+                out.unicodeScalars.append(scalar)
+            } else {
+                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            }
+        }
+        return out
     }
 }
 

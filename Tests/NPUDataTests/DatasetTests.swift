@@ -8,6 +8,15 @@ import NPUTensor
 @Suite struct DatasetTests {
     func tempFile(_ name: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("npusim-\(getpid())-\(name)").path }
 
+    /// Ten samples on four cards: every shard ⌈10/4⌉ = 3, the last ones padded from the start of the
+    /// order (MindSpore's DistributedSampler, even_dist: position 4·c + k mod 10).
+    @Test func unevenShardsArePaddedAsMindSporesDistributedSampler() throws {
+        let source = try SyntheticSource(count: 10, shape: [2], classes: 2, seed: 1)
+        let shards = try (0..<4).map { try Dataset(source: source, batchSize: 3, numShards: 4, shardID: $0) }
+        #expect(try shards.map { try $0.batches(epoch: 1, shuffleSeed: 0).flatMap(\.indices) } == [[0, 4, 8], [1, 5, 9], [2, 6, 0], [3, 7, 1]])
+        #expect(shards.allSatisfy { $0.shardSamples == 3 && $0.batchesPerEpoch == 1 })
+    }
+
     @Test func npyPairsBatchInOrderAndShuffleInTheRandomSamplersOrder() throws {
         let (dp, lp) = (tempFile("x.npy"), tempFile("y.npy"))
         defer { try? FileManager.default.removeItem(atPath: dp); try? FileManager.default.removeItem(atPath: lp) }

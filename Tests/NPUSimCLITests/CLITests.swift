@@ -133,10 +133,33 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
             let r = try npusim(["run", example, "--quiet"] + args)
             #expect(r.code == 2 && r.err.hasPrefix("error: " + message) && r.out.isEmpty, "\(args): \(r.err)")
         }
+        // 1,437 samples on 4 cards: padded as MindSpore's distributed sampler pads them, under every policy.
+        let lenet = URL(fileURLWithPath: example).deletingLastPathComponent().appendingPathComponent("lenet.yaml").path
+        for policy in ["off", "on", "strict"] {
+            let r = try npusim(["run", lenet, "--cards", "4", "--steps", "2", "--determinism", policy, "--quiet"])
+            #expect(r.code == 0 && r.out.hasPrefix("2 steps, 256 samples"), "\(policy): \(r.err)")
+        }
         let whole = try npusim(["run", example, "--sink", "--sink-size", "-1", "--steps", "3", "--quiet"])
         #expect(whole.code == 0, "\(whole.err)")
         let drift = try npusim(["drift", example, "--replicas", "2", "--steps", "1", "--vary", "seed", "--seed", "4294967295", "--out", "/tmp/npusim-drift-\(getpid())"])
         #expect(drift.code == 2 && drift.err.contains("above 4294967295 for the last of 2 replicas"), "\(drift.err)")
+    }
+
+    /// check says when the losses are NaN (it said "differ by up to nan"); keys holding terminal
+    /// escapes are shown escaped, never acted on.
+    @Test func nanLossesAndControlCharactersAreSaidInWords() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-words-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let base = try String(contentsOfFile: RunCommandTests.example, encoding: .utf8)
+        let nan = base.replacingOccurrences(of: "learning_rate: 0.01", with: "learning_rate: 1e30")
+            .replacingOccurrences(of: "callbacks: [LossMonitor: {per_print_times: 5}]", with: "callbacks: []")
+        try nan.write(toFile: dir + "/nan.yaml", atomically: true, encoding: .utf8)
+        let check = try npusim(["check", dir + "/nan.yaml", "--steps", "3"])
+        #expect(check.code == 1 && check.err == "error: not reproducible: step 2's loss is NaN in runs 1, 2 (allclose never holds for NaN: the training diverged)\n", "\(check.err)")
+        try "seed: 1\n\"\\e[2Jbad\": 1\n".write(toFile: dir + "/esc.yaml", atomically: true, encoding: .utf8)
+        let esc = try npusim(["run", dir + "/esc.yaml"])
+        #expect(esc.code == 2 && esc.err.contains("unknown key '\\u{1B}[2Jbad'") && !esc.err.contains("\u{1B}"), "\(esc.err)")
     }
 
     @Test func demoSchedulesTheMatMulAfterTheCopies() throws {

@@ -254,13 +254,7 @@ public final class Model {
             throw TrainError("dataset sink mode needs graph mode (context.mode or --mode graph)")
         }
         let cards = context.cards
-        if cards > 1 {
-            guard dataset.source.count % cards == 0 else {
-                throw DataError(
-                    "\(dataset.source.origin): \(dataset.source.count) samples do not split evenly over \(cards) cards; give a multiple of \(cards) samples"
-                )
-            }
-        }
+        // A count that does not split evenly is padded as MindSpore's DistributedSampler pads it.
         var shards = try (0..<cards).map { try cards > 1 ? dataset.shard($0, of: cards) : dataset }
         var entropy = SystemRandomNumberGenerator()
         let seed = dataset.seed ?? UInt32(truncatingIfNeeded: entropy.next())
