@@ -47,13 +47,14 @@ public enum NPY {
         return try decode(bytes, file: path)
     }
 
-    /// Writes `tensor` to `path` atomically (a temporary file renamed into place), so an existing
-    /// file is never left half-written. Uses format 1.0 unless the header needs 2.0.
+    /// Writes `tensor` to `path` durably (`writeDurably`: a temporary file renamed into place,
+    /// file and folder flushed), so an existing file is never left half-written. Uses format 1.0
+    /// unless the header needs 2.0.
     public static func write(_ tensor: Tensor, path: String) throws(NPYError) {
         do {
-            try Data(encode(tensor)).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try writeDurably(encode(tensor), to: path)
         } catch {
-            throw NPYError(file: path, kind: .unwritable, message: "cannot write the file: \(error.localizedDescription)")
+            throw NPYError(file: path, kind: .unwritable, message: "cannot write the file: \(error.message)")
         }
     }
 

@@ -109,11 +109,15 @@ public enum Safetensors {
 }
 
 /// Writes `bytes` to `path` so that an interrupted write never damages what was there: a temporary
-/// file in the same folder, flushed to the disk (fsync), then renamed into place.
+/// file in the same folder (`.NAME.tmp-PID`), flushed to the disk (fsync), renamed into place, and
+/// the folder flushed too, so the rename itself survives a crash. Temporaries that processes no
+/// longer alive left in the folder (a write killed half-way) are removed first.
 /// - Throws: `SafetensorsError` naming the path and the system's reason.
 public func writeDurably(_ bytes: [UInt8], to path: String) throws(SafetensorsError) {
     let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    let folder = url.deletingLastPathComponent()
+    removeStaleTemporaries(in: folder.path)
+    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
     guard FileManager.default.createFile(atPath: temporary.path, contents: nil), let handle = FileHandle(forWritingAtPath: temporary.path) else {
         throw SafetensorsError("\(path): cannot create \(temporary.path) (does the folder exist and is it writable?)")
     }
@@ -125,5 +129,22 @@ public func writeDurably(_ bytes: [UInt8], to path: String) throws(SafetensorsEr
     } catch {
         try? FileManager.default.removeItem(at: temporary)
         throw SafetensorsError("\(path): cannot write: \(error)")
+    }
+    let fd = open(folder.path, O_RDONLY)
+    if fd >= 0 {
+        _ = fsync(fd)
+        close(fd)
+    }
+}
+
+/// Removes `.NAME.tmp-PID` files in `folder` whose process is gone (what a killed durable write
+/// leaves); those of live processes (a write in progress) stay.
+public func removeStaleTemporaries(in folder: String) {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+    for name in names where name.hasPrefix(".") {
+        guard let marker = name.range(of: ".tmp-", options: .backwards), let pid = Int32(name[marker.upperBound...]), pid > 0 else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH {
+            try? FileManager.default.removeItem(atPath: folder + "/" + name)
+        }
     }
 }

@@ -80,11 +80,7 @@ struct RunCommand: ParsableCommand {
             for r in summary.losses where r.visible || hiddenSteps {
                 csv += "\(r.epoch),\(r.step),\(Double(r.loss))" + (r.globalLoss.map { ",\(Double($0))" } ?? "") + (hiddenSteps ? ",\(r.visible)\n" : "\n")
             }
-            do {
-                try Data(csv.utf8).write(to: URL(fileURLWithPath: losses), options: .atomic)
-            } catch {
-                throw CLIError(message: "cannot write \(losses): \(error.localizedDescription)", code: 1)
-            }
+            do { try writeDurably(Array(csv.utf8), to: losses) } catch { throw CLIError(message: "cannot write \(losses): \(error.message)", code: 1) }
         }
         let simulated = summary.simulatedTime.seconds
         // Under off the order seed the run drew its orders from, and the flag that replays it.

@@ -162,6 +162,43 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(esc.code == 2 && esc.err.contains("unknown key '\\u{1B}[2Jbad'") && !esc.err.contains("\u{1B}"), "\(esc.err)")
     }
 
+    /// Saves killed at random points (SIGKILL) never leave a damaged checkpoint: the file is the
+    /// old one or the new one, whole; the next save removes what the killed ones left behind.
+    @Test func killedSavesLeaveTheOldOrTheNewFileAndNothingBehind() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-kill-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let target = dir + "/model.ckpt"
+        let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/debug/npusim").standardized.path
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<30 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["run", RunCommandTests.example, "--steps", "2", "--quiet", "--save-checkpoint", target]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 20_000...160_000, using: &rng))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if FileManager.default.fileExists(atPath: target) {
+                let check = try npusim(["run", RunCommandTests.example, "--steps", "1", "--quiet", "--load-checkpoint", target])
+                #expect(check.code == 0, "a killed save left a damaged checkpoint: \(check.err)")
+            }
+        }
+        // What a save killed half-way leaves (a process now gone), and a save in progress (alive).
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: dir + "/.model.ckpt.tmp-\(gone.processIdentifier)"))
+        try Data(repeating: 7, count: 10).write(to: URL(fileURLWithPath: dir + "/.other.ckpt.tmp-\(getpid())"))
+        let last = try npusim(["run", RunCommandTests.example, "--steps", "2", "--quiet", "--save-checkpoint", target])
+        #expect(last.code == 0, "\(last.err)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
+        #expect(left == [".other.ckpt.tmp-\(getpid())"], "left behind: \(left)")
+    }
+
     @Test func demoSchedulesTheMatMulAfterTheCopies() throws {
         let r = try npusim(["demo", "--device", "test", "--size", "64", "--no-training"])
         #expect(r.code == 0)

@@ -2,8 +2,6 @@
 ``Model.train``): ``--steps N`` ends the script cleanly after N steps, ``NPUSIM_HOST_LOSSES=N``
 (what ``npusim check`` sets) after the host has seen N losses (one per sink in sink mode), and
 ``--losses FILE`` gets every step's loss (written when the script ends, durably)."""
-import os
-import tempfile
 
 import itertools
 import sys
@@ -11,7 +9,7 @@ import weakref
 
 import numpy as np
 
-from .. import _engine, _options
+from .. import _durable, _engine, _options
 
 #: (epoch or None, step, loss, visible) of every step so far, when --losses asks for them.
 records = []
@@ -122,15 +120,4 @@ def write_losses():
         if not visible and not hidden:
             continue
         rows.append((f"{epoch},{step},{loss!r}" if epochs else f"{step},{loss!r}") + ((",true" if visible else ",false") if hidden and epochs else ""))
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".losses-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write("\n".join(rows) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _durable.write_text(path, "\n".join(rows) + "\n")
