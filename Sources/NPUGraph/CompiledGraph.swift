@@ -132,6 +132,11 @@ public final class CompiledGraph {
     }
 
     /// A random op with a generator of its own, started afresh from its seeds (nil: not random).
+    /// The random kernels the step keeps between launches (Dropout's), by node name.
+    public var randomKernels: [(name: String, kernel: RandomKernel)] {
+        ownOps.keys.sorted().compactMap { i in (ownOps[i] as? Dropout).map { (graph.nodes[i].name, $0.kernel) } }
+    }
+
     private static func ownKernel(_ op: any OpDef) -> (any OpDef)? {
         guard let op = op as? Dropout else { return nil }
         return Dropout(keepProb: op.keepProb, kernel: RandomKernel(op.kernel.kind, seeds: op.kernel.seeds))

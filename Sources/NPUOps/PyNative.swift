@@ -15,6 +15,10 @@ public final class PyNative {
     /// Names every launch as graph mode names its nodes (`fc1/MatMul`): the op's identity in the
     /// program, which keys its reduction orders.
     public var namer = OpNamer()
+    /// The random kernels a program's ops kept between launches, by op instance name (Dropout's,
+    /// which a checkpoint saves), and states to give a kernel when its op first runs (a resume).
+    public private(set) var kernels: [String: RandomKernel] = [:]
+    public var pendingStates: [String: [UInt64]] = [:]
 
     public init(device: Device, determinism: Determinism = .off, orderSource: OrderSource = .entropy, seeds: SeedState = SeedState()) {
         self.device = device
@@ -38,6 +42,10 @@ public final class PyNative {
         let inTypes = inputs.map(\.type)
         let outTypes = try op.infer(inTypes)
         let instance = name ?? namer.name(op.type)
+        if let dropout = op as? Dropout, kernels[instance] !== dropout.kernel {
+            kernels[instance] = dropout.kernel
+            if let state = pendingStates.removeValue(forKey: instance) { dropout.kernel.restore(state) }
+        }
         // The host dispatches every op (type inference, kernel selection, the launch call).
         device.hostWork("Dispatch", instance, duration: device.spec.host.dispatch)
         planner.enter(op: instance)

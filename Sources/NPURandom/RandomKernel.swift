@@ -34,6 +34,36 @@ public final class RandomKernel {
         }
     }
 
+    /// The engine's state (what a checkpoint keeps so a resumed run continues the stream): the
+    /// minstd word, or the 624 mt19937 words and the index.
+    public var state: [UInt64] {
+        switch kind {
+        case .uniformReal:
+            var mt = self.mt
+            let words = withUnsafeBytes(of: &mt.mt) { Array($0.bindMemory(to: UInt32.self)) }
+            return words.map(UInt64.init) + [UInt64(bitPattern: Int64(mt.index))]
+        case .standardNormal, .dropout: return [minstd.x]
+        }
+    }
+
+    /// Continues from a saved `state` (of a kernel of this kind).
+    /// - Returns: false when the state is not one of this kind's (its length).
+    @discardableResult
+    public func restore(_ state: [UInt64]) -> Bool {
+        switch kind {
+        case .uniformReal:
+            guard state.count == 625, (0...624).contains(Int64(bitPattern: state[624])) else { return false }
+            withUnsafeMutableBytes(of: &mt.mt) { raw in
+                for (k, w) in state.prefix(624).enumerated() { raw.storeBytes(of: UInt32(truncatingIfNeeded: w), toByteOffset: 4 * k, as: UInt32.self) }
+            }
+            mt.index = Int32(Int64(bitPattern: state[624]))
+        case .standardNormal, .dropout:
+            guard state.count == 1, state[0] > 0, state[0] < 2_147_483_647 else { return false }
+            minstd.x = state[0]
+        }
+        return true
+    }
+
     /// One launch of UniformReal: float32 values in [0, 1].
     public func uniform(_ shape: Shape) -> Tensor {
         precondition(kind == .uniformReal, "uniform() on a \(kind.rawValue) kernel")

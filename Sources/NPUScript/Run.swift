@@ -258,6 +258,8 @@ public enum ScriptRunner {
             let loaded = try Checkpoint.load(path, into: model.store, network: names)
             for store in model.stores.dropFirst() { _ = try Checkpoint.load(path, into: store, network: names) }
             loaded.notes.forEach(message)
+            // Dropout's streams continue where the saved run left them (every card's).
+            model.restoreRandomStates(loaded.randomStates)
             if let reached = loaded.step {
                 if sink && reached % sinkSize != 0 {
                     throw CheckpointError(
@@ -344,7 +346,7 @@ public enum ScriptRunner {
         }
         let done = model.stepsTrained
         if let path = options.saveCheckpoint {
-            try Checkpoint.save(model.store, to: path, step: done, epoch: recorder.records.last?.epoch ?? 1)
+            try Checkpoint.save(model.store, to: path, step: done, epoch: recorder.records.last?.epoch ?? 1, extra: model.randomStates())
         }
         if let path = options.trace {
             do { try ChromeTrace.write(model.devices, to: path) } catch { throw DataError("--trace: \(error)") }

@@ -264,7 +264,10 @@ public func npusim_model_load_checkpoint(_ handle: OpaquePointer?, _ path: Unsaf
         let m = try model(handle)
         guard let path else { throw ABIError(message: "the path is null") }
         let names = Set(m.prepared.parameterNames)
-        for store in m.prepared.model.stores { _ = try Checkpoint.load(String(cString: path), into: store, network: names) }
+        for (k, store) in m.prepared.model.stores.enumerated() {
+            let loaded = try Checkpoint.load(String(cString: path), into: store, network: names)
+            if k == 0 { m.prepared.model.restoreRandomStates(loaded.randomStates) }
+        }
     }
 }
 

@@ -118,6 +118,22 @@ public final class TrainStep {
     /// The reduction planner every launch of the step goes through (its policy, recorded plans).
     public var planner: ReductionPlanner { compiled?.context.planner ?? pynative!.planner }
 
+    /// The random kernels the step keeps between launches (Dropout's), by op instance name: what
+    /// a checkpoint saves so that a resumed run continues their streams.
+    public var randomKernels: [(name: String, kernel: RandomKernel)] {
+        if let compiled { return compiled.randomKernels }
+        return (pynative?.kernels ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// Continues the random kernels from saved states by name; in PyNative a kernel whose op has
+    /// not run yet takes its state when it first runs.
+    public func restoreRandomStates(_ states: [String: [UInt64]]) {
+        for (name, kernel) in randomKernels { if let s = states[name] { kernel.restore(s) } }
+        if let pynative {
+            for (name, s) in states where pynative.kernels[name] == nil { pynative.pendingStates[name] = s }
+        }
+    }
+
     /// Graph mode: the pool that recycles each step's tensors.
     public var storagePool: StoragePool? { compiled?.pool }
 

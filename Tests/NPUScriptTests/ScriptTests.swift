@@ -150,6 +150,37 @@ import NPUDevice
         try ScriptRunner.run(try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml"), options).losses.map(\.loss.bitPattern)
     }
 
+    /// With Dropout, 10 steps, a checkpoint and 10 more give the 20 uninterrupted steps' bits:
+    /// every card's Dropout stream is saved and continued (it restarted before: steps 11-20
+    /// differed), in graph mode and PyNative, on 1 and 4 cards, with and without sinks, in both
+    /// checkpoint formats.
+    @Test(arguments: [("graph", 1, false), ("pynative", 1, false), ("graph", 4, false), ("graph", 1, true), ("graph", 4, true)])
+    func dropoutResumesBitForBit(mode: String, cards: Int, sink: Bool) throws {
+        let yaml = ScriptRunnerTests.yaml.replacingOccurrences(of: "    - ReLU: {}", with: "    - ReLU: {}\n    - Dropout: {p: 0.3}")
+        #expect(yaml != ScriptRunnerTests.yaml)
+        let script = try Script.parse(yaml: yaml, file: "/tmp/mlp-dropout.yaml")
+        var base = RunOptions()
+        base.mode = ExecutionMode(rawValue: mode)
+        base.cards = cards
+        if sink { (base.sink, base.sinkSize) = (true, 2) }
+        var full = base
+        full.steps = 20
+        let whole = try ScriptRunner.run(script, full, keepHidden: true).losses
+        for format in ["ckpt", "safetensors"] {
+            let path = temp("dropout-\(mode)-\(cards)-\(sink).\(format)")
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            var first = base
+            first.steps = 10
+            first.saveCheckpoint = path
+            _ = try ScriptRunner.run(script, first)
+            var rest = base
+            rest.steps = 20
+            rest.loadCheckpoint = path
+            let resumed = try ScriptRunner.run(script, rest, keepHidden: true).losses
+            #expect(resumed.count == 10 && resumed.map(\.loss.bitPattern) == whole.suffix(10).map(\.loss.bitPattern), "\(format)")
+        }
+    }
+
     @Test(arguments: ["on", "off"])
     func resumingReproducesTheUninterruptedRun(policy: String) throws {
         let path = temp("resume-\(policy).safetensors")

@@ -67,6 +67,9 @@ public final class CallbackParams {
     public internal(set) var stepsTrained = 0
     /// A callback's own values, by name.
     public var userValues: [String: Any] = [:]
+    /// Every card's random kernel states as checkpoint entries (`Model.randomStates`), for a
+    /// checkpoint that resumes bit for bit.
+    public var randomStates: () -> [(name: String, tensor: Tensor)] = { [] }
 
     init(network: any Layer, lossFn: any Loss, optimizer: any Optimizer, device: Device, store: ParameterStore) {
         (self.network, self.lossFn, self.optimizer, self.device, self.store) = (

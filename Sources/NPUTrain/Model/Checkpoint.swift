@@ -38,12 +38,16 @@ public enum Checkpoint {
         /// What the load did that a user should know (state the file lacked, values it held that
         /// NPUSim keeps elsewhere), one sentence each.
         public var notes: [String] = []
+        /// The random kernels' states the file holds (`Model.randomStates`), for `Model.restoreRandomStates`.
+        public var randomStates: [(name: String, tensor: Tensor)] = []
+
+        public static func == (a: Loaded, b: Loaded) -> Bool { a.step == b.step && a.notes == b.notes && a.randomStates.map(\.name) == b.randomStates.map(\.name) }
     }
 
     /// Saves `store` to `path` after `step` steps (in `epoch`), in the format its name says.
     /// - Throws: `CheckpointError` naming the path and the system's reason.
-    public static func save(_ store: ParameterStore, to path: String, step: Int, epoch: Int) throws {
-        var entries = store.names.map { (name: $0, tensor: store[$0]!) }
+    public static func save(_ store: ParameterStore, to path: String, step: Int, epoch: Int, extra: [(name: String, tensor: Tensor)] = []) throws {
+        var entries = store.names.map { (name: $0, tensor: store[$0]!) } + extra
         if Format(path: path) == .mindspore {
             // MindSpore's optimizers keep the step count as `global_step`, int32[1].
             entries.append((name: "global_step", tensor: try! Tensor(shape: [1], values: [Int32(clamping: step)])))
@@ -101,8 +105,10 @@ public enum Checkpoint {
     }
 
     static func loadSafetensors(_ bytes: [UInt8], _ path: String, _ store: ParameterStore) throws -> Loaded {
-        let file: (tensors: [String: Tensor], metadata: [String: String])
+        var file: (tensors: [String: Tensor], metadata: [String: String])
         do { file = try Safetensors.decode(bytes, file: path) } catch { throw CheckpointError(error.message) }
+        let random = file.tensors.filter { $0.key.hasPrefix(Model.randomStatePrefix) }.sorted { $0.key < $1.key }.map { (name: $0.key, tensor: $0.value) }
+        for (name, _) in random { file.tensors[name] = nil }
         let ours = Set(store.names), theirs = Set(file.tensors.keys)
         guard ours == theirs else {
             throw CheckpointError("\(path) does not match the network: in the file only: \(theirs.subtracting(ours).sorted().joined(separator: ", ").nonEmpty); in the network only: \(ours.subtracting(theirs).sorted().joined(separator: ", ").nonEmpty)")
@@ -112,7 +118,9 @@ public enum Checkpoint {
             throw CheckpointError("\(path) has no step in its metadata; it was not saved by `npusim run --save-checkpoint`")
         }
         for name in store.names { store[name] = file.tensors[name]! }
-        return Loaded(step: reached)
+        var loaded = Loaded(step: reached)
+        loaded.randomStates = random
+        return loaded
     }
 
     /// The names MindSpore's optimizers and `ModelCheckpoint` save that are not parameters of an
@@ -124,9 +132,10 @@ public enum Checkpoint {
         let contents: MindSporeCheckpoint.Contents
         do { contents = try MindSporeCheckpoint.decode(bytes, file: path) } catch { throw CheckpointError(error.message) }
         var file: [String: Tensor] = [:]
-        for (name, t) in contents.tensors { file[name] = t }
+        for (name, t) in contents.tensors where !name.hasPrefix(Model.randomStatePrefix) { file[name] = t }
+        let random = contents.tensors.filter { $0.name.hasPrefix(Model.randomStatePrefix) }.map { (name: $0.name, tensor: $0.tensor) }
         let params = store.names.filter { network.contains($0) }, state = store.names.filter { !network.contains($0) }
-        let unknown = contents.tensors.map(\.name).filter { store[$0] == nil && !mindSporeExtras.contains($0) }
+        let unknown = contents.tensors.map(\.name).filter { store[$0] == nil && !mindSporeExtras.contains($0) && !$0.hasPrefix(Model.randomStatePrefix) }
         let missing = params.filter { file[$0] == nil }
         let presentState = state.filter { file[$0] != nil }
         let differ = (params + presentState).filter { file[$0] != nil && file[$0]!.type != store.type(of: $0) }
@@ -151,6 +160,7 @@ public enum Checkpoint {
         let loaded = params + presentState
         for name in loaded { store[name] = file[name]! }
         var result = Loaded(step: nil)
+        result.randomStates = random
         if !state.isEmpty && presentState.isEmpty {
             result.notes.append("\(path) holds no optimizer state (as `save_checkpoint(net)` writes); the optimizer starts from its initial state")
         }
@@ -268,7 +278,7 @@ public final class ModelCheckpoint: Callback {
             try? FileManager.default.removeItem(atPath: files.removeFirst())
         }
         lastTriggered = step
-        try Checkpoint.save(p.store, to: path, step: p.stepsTrained, epoch: p.curEpochNum)
+        try Checkpoint.save(p.store, to: path, step: p.stepsTrained, epoch: p.curEpochNum, extra: p.randomStates())
         files.append(path)
         saved.append(path)
     }

@@ -89,6 +89,32 @@ public final class Model {
     public private(set) var trainNetwork: TrainStep?
     /// Every card's training step (card 0 first), once built.
     public var replicas: [TrainStep] { parallel?.replicas ?? trainNetwork.map { [$0] } ?? [] }
+
+    /// The prefix of the random kernels' states in a checkpoint (`npusim.random_state/card0/...`).
+    public static let randomStatePrefix = "npusim.random_state/"
+
+    /// Every card's random kernel states (Dropout's streams), as checkpoint entries: int64 words
+    /// named `npusim.random_state/card<k>/<op>`.
+    public func randomStates() -> [(name: String, tensor: Tensor)] {
+        replicas.enumerated().flatMap { k, step in
+            step.randomKernels.map { name, kernel in
+                let words = kernel.state.map { Int64(bitPattern: $0) }
+                return (Self.randomStatePrefix + "card\(k)/" + name, try! Tensor(shape: [words.count], values: words))
+            }
+        }
+    }
+
+    /// Continues every card's random kernels from checkpoint entries `randomStates` wrote.
+    public func restoreRandomStates(_ entries: [(name: String, tensor: Tensor)]) {
+        for (k, step) in replicas.enumerated() {
+            let prefix = Self.randomStatePrefix + "card\(k)/"
+            var states: [String: [UInt64]] = [:]
+            for (name, t) in entries where name.hasPrefix(prefix) && t.dtype == .int64 {
+                states[String(name.dropFirst(prefix.count))] = ((try? t.toArray(of: Int64.self)) ?? []).map { UInt64(bitPattern: $0) }
+            }
+            step.restoreRandomStates(states)
+        }
+    }
     var parallel: DataParallelStep?
     var replicaStores: [ParameterStore] = []
     /// The batch types the step was built for.
@@ -271,6 +297,7 @@ public final class Model {
         let batchShape = builtFor!["data"]!.shape
 
         let p = CallbackParams(network: network, lossFn: lossFn, optimizer: optimizer, device: devices[0], store: store)
+        p.randomStates = { [unowned self] in self.randomStates() }
         p.curStepNum = initialStep
         p.epochNum = epochs - initialEpoch
         p.batchNum = sink ?? datasetSize
