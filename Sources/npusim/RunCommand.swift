@@ -91,7 +91,7 @@ struct RunCommand: ParsableCommand {
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
             let rssField = ",\"peak_rss_bytes\":\(Int(usage.ru_maxrss) * 1024)"
-            emit("{\"steps\":\(summary.steps),\"steps_run\":\(summary.stepsRun),\"samples\":\(summary.samples),\"host_seconds\":\(jsonNumber(summary.hostSeconds)),\"simulated_seconds\":\(jsonNumber(simulated)),\"samples_per_second\":\(jsonNumber(summary.samplesPerSecond))\(seedField)\(rssField)}")
+            emit("{\"steps\":\(summary.steps),\"steps_run\":\(summary.stepsRun),\"samples\":\(summary.samples),\"host_seconds\":\(jsonNumber(summary.hostSeconds)),\"simulated_seconds\":\(jsonNumber(simulated)),\"samples_per_second\":\(jsonNumber(summary.samplesPerSecond))\(seedField)\(rssField),\"numerics\":\"\(BLAS.numerics)\"}")
         } else {
             let resumed = summary.stepsRun == summary.steps ? "" : " (\(summary.stepsRun) run here, from step \(summary.steps - summary.stepsRun))"
             emit("\(summary.steps) steps\(resumed), " + String(format: "%d samples: host %.3f s, simulated %.3f ms on the card (%.0f samples/s simulated)",
