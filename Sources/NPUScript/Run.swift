@@ -36,7 +36,7 @@ public struct RunOptions {
     public var cards: Int?
     /// Start from this checkpoint (parameters, optimizer state, the step reached).
     public var loadCheckpoint: String?
-    /// Save a checkpoint here when training ends.
+    /// Save a checkpoint here when training ends (or of the steps trained when a step fails late).
     public var saveCheckpoint: String?
     /// Write the run's timeline here (Chrome trace event format): every task of every card.
     public var trace: String?
@@ -64,6 +64,21 @@ public struct StepEnd {
     public var store: ParameterStore
     /// The network's parameter names (no optimizer state), in construction order.
     public var parameters: [String]
+}
+
+/// What a run had when a step failed after training began: the loss records so far and where
+/// the steps trained were saved (`--save-checkpoint`), if they were.
+public struct PartialRun {
+    /// The error that stopped the run.
+    public let error: any Error
+    /// The losses the host received before the error.
+    public let losses: [LossRecord]
+    /// Steps trained when it stopped (a resumed run counts its checkpoint's).
+    public let steps: Int
+    /// Where the steps trained were saved, when they were.
+    public let savedTo: String?
+    /// Whether every parameter was finite (a diverged run's are not saved).
+    public let finite: Bool
 }
 
 /// One evaluation (`Model.eval`): the metrics by name, in the script's order.
@@ -188,6 +203,47 @@ public enum ScriptRunner {
         public let parameterNames: [String]
     }
 
+    /// Whether every floating-point parameter in `store` is finite.
+    static func allFinite(_ store: ParameterStore) -> Bool {
+        store.names.allSatisfy { name in
+            guard let t = store[name] else { return true }
+            switch t.dtype {
+            case .float32: return (try? t.toArray(of: Float.self).allSatisfy(\.isFinite)) ?? true
+            case .float16: return (try? t.toArray(of: Float16.self).allSatisfy(\.isFinite)) ?? true
+            default: return true
+            }
+        }
+    }
+
+    /// Plans before allocating: the network and optimizer declared by shape only (no value made),
+    /// their bytes checked against the card's HBM and, for every card's copy, the host's memory —
+    /// so a model too big fails at once with the timing-only path's message, never after minutes
+    /// of allocation or with the system's "failed to allocate".
+    static func checkMemory(_ script: Script, _ options: RunOptions, _ builder: Builder) throws {
+        let plan = LayerContext(store: ParameterStore(shapeOnly: true), seeds: SeedState())
+        let network = try builder.network(plan)
+        _ = try builder.optimizer(network.parameters, plan)
+        var bytes: Int64 = 0
+        for name in plan.store.names {
+            guard let t = plan.store.type(of: name), let n = t.shape.checkedCount else {
+                throw ScriptError(file: script.file, message: "parameter '\(name)' has too many elements")
+            }
+            let (b, overflow) = Int64(n).multipliedReportingOverflow(by: Int64(t.dtype.size))
+            guard !overflow, bytes <= Int64.max - b else { throw ScriptError(file: script.file, message: "the parameters' size overflows") }
+            bytes += b
+        }
+        let device = try deviceSpec(script, options)
+        guard bytes <= device.hbmBytes else {
+            throw ScriptError(file: script.file, message: "the parameters and optimizer state need \(formatBytes(bytes)) of HBM but \(device.name) has \(formatBytes(device.hbmBytes)) (npusim profile --timing-only simulates a model of any size on shapes alone)")
+        }
+        let cards = Int64(options.cards ?? script.context.cards)
+        let host = Int64(clamping: ProcessInfo.processInfo.physicalMemory)
+        let (all, overflow) = bytes.multipliedReportingOverflow(by: cards)
+        guard !overflow, all <= host / 10 * 8 else {
+            throw ScriptError(file: script.file, message: "the parameters and optimizer state of \(cards) card\(cards == 1 ? "" : "s") need \(overflow ? "more than 8 EiB" : formatBytes(all)) of host memory (every card's copy is computed for real) but this host has \(formatBytes(host)); use fewer cards, or npusim profile --timing-only for shapes alone")
+        }
+    }
+
     /// Builds `script` with `options` into a `Prepared` run: network, loss, optimizer and dataset
     /// from the script, the `Model` with the context the flags and script set, built for the
     /// dataset, and a checkpoint loaded when resuming. `message` receives the loader's notes.
@@ -195,6 +251,7 @@ public enum ScriptRunner {
     public static func prepare(_ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
                                message: (String) -> Void = { _ in }) throws -> Prepared {
         let builder = Builder(script: script)
+        try checkMemory(script, options, builder)
         let seeds = SeedState()
         if let s = options.seed ?? script.seed { try seeds.setSeed(s) }
         let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
@@ -238,6 +295,9 @@ public enum ScriptRunner {
                 network: net, loss: try builder.loss(), optimizer: try builder.optimizer(net.parameters, replica),
                 store: replica.store)
         }
+        // The evaluation graph is compiled now: a dataset the network does not take stops the run
+        // before its first step, not after its last.
+        if let evalData { try model.prepareEval(evalData) }
         let sink = options.sink ?? script.train.sink
         let perEpoch = try Self.shardBatches(dataset, cards: context.cards)
         var sinkSize = options.sinkSize ?? script.train.sinkSize
@@ -273,6 +333,14 @@ public enum ScriptRunner {
         var epochs = options.epochs ?? script.train.epochs
         // Enough epochs for --steps (counts from flags may be huge: no product may overflow).
         if let steps = options.steps { epochs = max(epochs, steps / batchNum + (steps % batchNum == 0 ? 0 : 1)) }
+        if let path = options.loadCheckpoint {
+            let (all, overflow) = epochs.multipliedReportingOverflow(by: batchNum)
+            let total = options.steps ?? (overflow ? Int.max : all)
+            // Nothing left to train is no error (a checkpoint loaded to evaluate it), but said.
+            if resumed >= total {
+                message("\(path) was saved at step \(resumed), and this run trains \(total) step\(total == 1 ? "" : "s") in all (\(options.steps != nil ? "--steps" : "\(epochs) epoch\(epochs == 1 ? "" : "s") of \(batchNum) batches")): nothing is left to train; raise --epochs or --steps past \(resumed) to continue it")
+            }
+        }
         return Prepared(model: model, dataset: dataset, evalData: evalData, sink: sink, sinkSize: sinkSize, batchNum: batchNum,
                         epochs: epochs, resumed: resumed, orderSeed: orderSeed, parameterNames: parameterNames)
     }
@@ -281,14 +349,17 @@ public enum ScriptRunner {
     /// script into `Model` and callbacks): `line` receives each LossMonitor line's record,
     /// `stepEnd` card 0's store after each step the host launched (or sink), `message` the other
     /// lines the host prints (TimeMonitor, notes), `evaluated` each evaluation; the summary holds
-    /// every loss the host received (and with `keepHidden` the ones a sink hid).
+    /// every loss the host received (and with `keepHidden` the ones a sink hid). When a step fails
+    /// after training began, the steps trained are saved to `saveCheckpoint` first and
+    /// `interrupted` receives what the run had; then the error is thrown.
     /// - Throws: `ScriptError`, `DataError`, `TrainError`, `GraphError`, `OpError` naming what
     ///   failed; `CallbackError` (LossMonitor's NaN stop).
     public static func run(
         _ script: Script, _ options: RunOptions = RunOptions(), keepHidden: Bool = false,
         line: @escaping (LossRecord) -> Void = { _ in }, stepEnd: @escaping (StepEnd) -> Void = { _ in },
         evaluated: @escaping (EvalResult) -> Void = { _ in }, message: @escaping (String) -> Void = { _ in },
-        progress: @escaping (_ done: Int, _ total: Int) -> Void = { _, _ in }
+        progress: @escaping (_ done: Int, _ total: Int) -> Void = { _, _ in },
+        interrupted: (PartialRun) -> Void = { _ in }
     ) throws -> RunSummary {
         let started = DispatchTime.now().uptimeNanoseconds
         let prepared = try prepare(script, options, keepHidden: keepHidden, message: message)
@@ -336,18 +407,31 @@ public enum ScriptRunner {
                     evaluated(result)
                 }))
         }
-        try model.train(
-            epochs: prepared.epochs, dataset: dataset, callbacks: callbacks, datasetSinkMode: prepared.sink,
-            sinkSize: prepared.sinkSize, initialStep: prepared.resumed, maxSteps: options.steps)
-        if let spec = script.eval, let evalData, !spec.perEpoch {
-            let result = EvalResult(epoch: options.epochs ?? script.train.epochs, metrics: try model.eval(evalData))
-            evaluations.append(result)
-            evaluated(result)
+        func save(_ path: String) throws {
+            try Checkpoint.save(model.store, to: path, step: model.stepsTrained, epoch: recorder.records.last?.epoch ?? 1, extra: model.randomStates())
+        }
+        do {
+            try model.train(
+                epochs: prepared.epochs, dataset: dataset, callbacks: callbacks, datasetSinkMode: prepared.sink,
+                sinkSize: prepared.sinkSize, initialStep: prepared.resumed, maxSteps: options.steps)
+            if let spec = script.eval, let evalData, !spec.perEpoch {
+                let result = EvalResult(epoch: options.epochs ?? script.train.epochs, metrics: try model.eval(evalData))
+                evaluations.append(result)
+                evaluated(result)
+            }
+        } catch {
+            // A step failed late: what was trained is saved first (the parameters after the last
+            // whole step), then the error is reported with the losses so far.
+            // Parameters gone NaN or infinite (a diverged run) are not worth a file, and never
+            // replace one.
+            var saved: String?
+            let finite = allFinite(model.store)
+            if let path = options.saveCheckpoint, model.stepsTrained > prepared.resumed, finite, (try? save(path)) != nil { saved = path }
+            interrupted(PartialRun(error: error, losses: recorder.records, steps: model.stepsTrained, savedTo: saved, finite: finite))
+            throw error
         }
         let done = model.stepsTrained
-        if let path = options.saveCheckpoint {
-            try Checkpoint.save(model.store, to: path, step: done, epoch: recorder.records.last?.epoch ?? 1, extra: model.randomStates())
-        }
+        if let path = options.saveCheckpoint { try save(path) }
         if let path = options.trace {
             do { try ChromeTrace.write(model.devices, to: path) } catch { throw DataError("--trace: \(error)") }
         }

@@ -29,7 +29,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("load-checkpoint"), help: "Start from this checkpoint: safetensors, or MindSpore's .ckpt (parameters, optimizer state, the step reached).")
     var loadCheckpoint: String?
 
-    @Option(name: .customLong("save-checkpoint"), help: "Save a checkpoint here when training ends (written durably): MindSpore's format for a .ckpt name, else safetensors.")
+    @Option(name: .customLong("save-checkpoint"), help: "Save a checkpoint here when training ends, or of the steps trained when a step fails (written durably): MindSpore's format for a .ckpt name, else safetensors.")
     var saveCheckpoint: String?
 
     @Flag(name: .long, help: "JSON lines instead of text.")
@@ -70,18 +70,17 @@ struct RunCommand: ParsableCommand {
             if !quiet && !json { emit(text) }
         }, progress: { done, total in
             bar.update(done, total)
+        }, interrupted: { partial in
+            // A late failure keeps what was trained: the checkpoint (saved by the runner) and the losses.
+            bar.finish()
+            if let path = partial.savedTo { FileHandle.standardError.write(Data("note: the \(partial.steps) steps trained are saved in \(path)\n".utf8)) }
+            if let path = saveCheckpoint, !partial.finite { FileHandle.standardError.write(Data("note: nothing is saved in \(path): the parameters are NaN or infinite\n".utf8)) }
+            if let losses, !partial.losses.isEmpty, (try? writeLosses(partial.losses, to: losses)) != nil {
+                FileHandle.standardError.write(Data("note: the losses so far are in \(losses)\n".utf8))
+            }
         })
         bar.finish()
-        if let losses {
-            // With several cards a column of the mean loss over the cards (the lines show card 0's).
-            let cards = summary.losses.first?.globalLoss != nil
-            var csv = "epoch,step,loss" + (cards ? ",global_loss" : "") + (hiddenSteps ? ",visible\n" : "\n")
-            // Every loss the host received (every step without sinking, one per sink with it).
-            for r in summary.losses where r.visible || hiddenSteps {
-                csv += "\(r.epoch),\(r.step),\(Double(r.loss))" + (r.globalLoss.map { ",\(Double($0))" } ?? "") + (hiddenSteps ? ",\(r.visible)\n" : "\n")
-            }
-            do { try writeDurably(Array(csv.utf8), to: losses) } catch { throw CLIError(message: "cannot write \(losses): \(error.message)", code: 1) }
-        }
+        if let losses { try writeLosses(summary.losses, to: losses) }
         let simulated = summary.simulatedTime.seconds
         // Under off the order seed the run drew its orders from, and the flag that replays it.
         let seed = ScriptRunner.drawsOrders(parsed, options) ? summary.orderSeed : nil
@@ -102,6 +101,18 @@ struct RunCommand: ParsableCommand {
 }
 
 extension RunCommand {
+    /// `--losses`: every loss the host received (every step without sinking, one per sink with
+    /// it; with `--hidden-steps` the hidden ones too), and with several cards a column of the mean
+    /// loss over the cards (the lines show card 0's).
+    func writeLosses(_ records: [LossRecord], to path: String) throws {
+        let cards = records.first?.globalLoss != nil
+        var csv = "epoch,step,loss" + (cards ? ",global_loss" : "") + (hiddenSteps ? ",visible\n" : "\n")
+        for r in records where r.visible || hiddenSteps {
+            csv += "\(r.epoch),\(r.step),\(Double(r.loss))" + (r.globalLoss.map { ",\(Double($0))" } ?? "") + (hiddenSteps ? ",\(r.visible)\n" : "\n")
+        }
+        do { try writeDurably(Array(csv.utf8), to: path) } catch { throw CLIError(message: "cannot write \(path): \(error.message)", code: 1) }
+    }
+
     /// A MindSpore Python script: `python -m npusim.runner` in the Python environment that has
     /// the npusim package (`NPUSIM_PYTHON`, else the repository's `.venv` made by `make python`),
     /// with the script's arguments after `--`. Exits with the script's status.

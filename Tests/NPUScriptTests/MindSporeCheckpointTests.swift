@@ -120,6 +120,62 @@ import NPUTrain
         #expect(try losses(second) == Array(all.suffix(7)))
     }
 
+    /// A step that fails late keeps what was trained (issue 22: the run wrote no checkpoint):
+    /// the parameters after the last whole step are saved before the error is thrown, the losses
+    /// so far are handed over, and resuming from the checkpoint continues the uninterrupted run.
+    @Test func aLateFailureSavesWhatWasTrainedFirst() throws {
+        struct Injected: Error {}
+        let script = try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml")
+        let path = temp("late.ckpt")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var whole = RunOptions()
+        whole.steps = 9
+        let all = try ScriptRunner.run(script, whole).losses.map(\.loss.bitPattern)
+        var failing = whole
+        failing.saveCheckpoint = path
+        failing.observer = { _, out in if out.step == 5 { throw Injected() } }  // inside the 6th step
+        var partial: PartialRun?
+        #expect(throws: Injected.self) { try ScriptRunner.run(script, failing, interrupted: { partial = $0 }) }
+        #expect(partial?.savedTo == path && partial?.steps == 5)
+        #expect(partial?.losses.map(\.loss.bitPattern) == Array(all.prefix(5)))
+        #expect(try Checkpoint.read(path).first { $0.name == "global_step" }?.tensor.toArray(of: Int32.self) == [5])
+        var resume = whole
+        resume.loadCheckpoint = path
+        #expect(try ScriptRunner.run(script, resume).losses.map(\.loss.bitPattern) == Array(all.suffix(4)))
+    }
+
+    /// A checkpoint far along (global_step 2·10⁹) resumes at once: the data skips whole epochs
+    /// without reading them (issue 22: sink mode read 2·10⁹ batches first, a hang), and a run with
+    /// nothing left to train says so (and still loads, to be evaluated).
+    @Test func aCheckpointFarAlongResumesWithoutReadingTheSkippedData() throws {
+        let script = try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml")
+        let path = temp("far.ckpt")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var first = RunOptions()
+        first.steps = 5
+        first.saveCheckpoint = path
+        _ = try ScriptRunner.run(script, first)
+        let entries = try Checkpoint.read(path).map { e in
+            e.name == "global_step" ? (name: e.name, tensor: try Tensor(shape: [1], values: [Int32(2_000_000_000)])) : e
+        }
+        try Checkpoint.write(entries, to: path)
+        var resume = RunOptions()
+        resume.loadCheckpoint = path
+        var notes: [String] = []
+        let clock = ContinuousClock.now
+        let none = try ScriptRunner.run(script, resume, message: { notes.append($0) })
+        #expect(none.stepsRun == 0 && none.steps == 2_000_000_000)
+        #expect(notes.contains("\(path) was saved at step 2000000000, and this run trains 20 steps in all (2 epochs of 10 batches): nothing is left to train; raise --epochs or --steps past 2000000000 to continue it"), "\(notes)")
+        for sink in [false, true] {
+            resume.sink = sink
+            resume.sinkSize = 5
+            resume.steps = 2_000_000_010
+            let summary = try ScriptRunner.run(script, resume)
+            #expect(summary.stepsRun == 10 && summary.steps == 2_000_000_010, "sink \(sink)")
+        }
+        #expect(ContinuousClock.now - clock < .seconds(20))
+    }
+
     @Test func aCheckpointOfAnotherNetworkListsBothSidesNamesAndShapes() throws {
         let script = try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml")
         var options = RunOptions()

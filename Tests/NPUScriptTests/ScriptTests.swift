@@ -55,6 +55,33 @@ import NPUDevice
         }
     }
 
+    /// Plan before allocating (issue 22): a Dense of 7.8 G weights used to allocate until the system
+    /// refused ("failed to allocate") after minutes; it is now refused from shapes alone, at once.
+    @Test func aModelTooBigIsRefusedBeforeAllocating() throws {
+        let huge = Self.mlp.replacingOccurrences(of: "out_channels: 128, name: fc1", with: "out_channels: 10000000, name: fc1")
+            .replacingOccurrences(of: "in_channels: 128,", with: "in_channels: 10000000,")
+        let clock = ContinuousClock.now
+        do {
+            _ = try ScriptRunner.prepare(try Script.parse(yaml: huge, file: "big.yaml"))
+            Issue.record("a 64 GB model was accepted")
+        } catch {
+            #expect("\(error)".contains("big.yaml: the parameters and optimizer state need 59.232 GiB (63600000080 bytes) of HBM but ascend910 has 32 GiB"), "\(error)")
+        }
+        #expect(ContinuousClock.now - clock < .seconds(5))
+        // Fits one card's HBM, not the host's memory for every card's copy.
+        let wide = Self.mlp.replacingOccurrences(of: "out_channels: 128, name: fc1", with: "out_channels: 2000000, name: fc1")
+            .replacingOccurrences(of: "in_channels: 128,", with: "in_channels: 2000000,")
+        let host = Int64(ProcessInfo.processInfo.physicalMemory)
+        var options = RunOptions()
+        options.cards = Int(min(4096, host / 10 * 8 / 12_720_000_080 + 1))  // (784·2M + 2M + 2M·10 + 10) floats × 2 (momentum) × 4 bytes
+        do {
+            _ = try ScriptRunner.prepare(try Script.parse(yaml: wide, file: "wide.yaml"), options)
+            Issue.record("\(options.cards!) cards of a 12.7 GB model were accepted")
+        } catch {
+            #expect("\(error)".contains("of host memory (every card's copy is computed for real)"), "\(error)")
+        }
+    }
+
     /// BatchNorm2d's momentum in [0, 1] and eps in (0, 1], as MindSpore's _BatchNorm and ops.BatchNorm.
     @Test func batchNormArgumentsAreChecked() throws {
         let conv = """
@@ -414,6 +441,24 @@ import NPUDevice
         let yaml = ScriptTests.mlp + "\neval:\n  dataset:\n    source: {synthetic: {count: 40, shape: [784], classes: 10}}\n    batch: {batch_size: 40}\n  metrics: [Accuracy]\n"
         let s = try Script.parse(yaml: yaml, file: "/tmp/x.yaml")
         #expect(s.eval != nil && s.eval?.perEpoch == false && s.eval?.metrics == ["Accuracy"])
+    }
+
+    /// An evaluation dataset the network does not take, or whose last batch is partial, stops
+    /// the run before its first step (issue 22: it was found after the whole training).
+    @Test(arguments: [
+        ("shape: [10]", "batch_size: 40", "the network does not take the evaluation dataset's batches of float32[40, 10]"),
+        ("shape: [784]", "batch_size: 32", "the last evaluation batch would hold 8 of 32 samples and the graph is compiled for full batches; set drop_remainder: true or a batch_size that divides 40"),
+    ] as [(String, String, String)])
+    func aBadEvalDatasetStopsTheRunBeforeTraining(shape: String, batch: String, message: String) throws {
+        let yaml = ScriptTests.mlp + "\neval:\n  dataset:\n    source: {synthetic: {count: 40, \(shape), classes: 10}}\n    batch: {\(batch)}\n  metrics: [Accuracy]\n"
+        var steps = 0
+        do {
+            _ = try ScriptRunner.run(try Script.parse(yaml: yaml, file: "/tmp/x.yaml"), stepEnd: { _ in steps += 1 })
+            Issue.record("the run accepted the evaluation dataset")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+        #expect(steps == 0)
     }
 }
 

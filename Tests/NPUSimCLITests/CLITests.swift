@@ -162,6 +162,23 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(esc.code == 2 && esc.err.contains("unknown key '\\u{1B}[2Jbad'") && !esc.err.contains("\u{1B}"), "\(esc.err)")
     }
 
+    /// A run stopped late (LossMonitor's NaN stop at step 2) still writes the losses it had, and
+    /// does not save NaN parameters over the checkpoint path (issue 22: it wrote neither).
+    @Test func aRunStoppedLateKeepsItsLossesAndSavesNoNaN() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-late-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let nan = try String(contentsOfFile: RunCommandTests.example, encoding: .utf8)
+            .replacingOccurrences(of: "learning_rate: 0.01", with: "learning_rate: 1e30")
+            .replacingOccurrences(of: "per_print_times: 5", with: "per_print_times: 1")
+        try nan.write(toFile: dir + "/nan.yaml", atomically: true, encoding: .utf8)
+        let r = try npusim(["run", dir + "/nan.yaml", "--losses", dir + "/l.csv", "--save-checkpoint", dir + "/m.ckpt"])
+        #expect(r.code == 1 && r.err.hasSuffix("note: nothing is saved in \(dir)/m.ckpt: the parameters are NaN or infinite\nnote: the losses so far are in \(dir)/l.csv\nerror: In epoch: 1 step: 2, loss is NAN or INF, training process cannot continue, terminating training.\n"), "\(r.err)")
+        let csv = try String(contentsOfFile: dir + "/l.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 2 && csv[0] == "epoch,step,loss" && csv[1].hasPrefix("1,1,2.32"), "\(csv)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/m.ckpt"))
+    }
+
     /// Saves killed at random points (SIGKILL) never leave a damaged checkpoint: the file is the
     /// old one or the new one, whole; the next save removes what the killed ones left behind.
     @Test func killedSavesLeaveTheOldOrTheNewFileAndNothingBehind() throws {
@@ -171,7 +188,7 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         let target = dir + "/model.ckpt"
         let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/debug/npusim").standardized.path
         var rng = SystemRandomNumberGenerator()
-        for _ in 0..<30 {
+        for _ in 0..<100 {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["run", RunCommandTests.example, "--steps", "2", "--quiet", "--save-checkpoint", target]

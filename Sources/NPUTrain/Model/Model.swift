@@ -334,7 +334,7 @@ public final class Model {
             // One stream of batches per card across the dataset's epochs; a resumed run skips the
             // batches it already trained on.
             let streams = shards.map { shard in
-                var stream = BatchStream(dataset: shard)
+                var stream = BatchStream(dataset: shard, epoch: initialStep / datasetSize)
                 return Prefetcher(capacity: shard.prefetchSize) { try stream.next() }
             }
             defer { streams.forEach { $0.cancel() } }
@@ -344,7 +344,7 @@ public final class Model {
                 }
                 return b
             }
-            for k in streams.indices { for _ in 0..<initialStep { _ = try next(k) } }
+            for k in streams.indices { for _ in 0..<initialStep % datasetSize { _ = try next(k) } }
             var epoch = initialEpoch + initialStep / sink
             while epoch < epochs && p.curStepNum < limit {
                 p.curEpochNum = epoch + 1
@@ -374,7 +374,8 @@ public final class Model {
         } else {
             let skipEpochs = initialStep / datasetSize
             var skipSteps = initialStep % datasetSize
-            epochLoop: for epoch in (initialEpoch + skipEpochs)..<epochs {
+            // A resumed run past the last epoch trains nothing (never a reversed range).
+            epochLoop: for epoch in min(initialEpoch + skipEpochs, epochs)..<epochs {
                 guard p.curStepNum < limit else { break }
                 p.curEpochNum = epoch + 1
                 try list.call({ $0.onTrainEpochBegin }, run)
@@ -422,6 +423,36 @@ public final class Model {
         try list.call({ $0.onTrainEnd }, run)
     }
 
+    /// Compiles the evaluation graph for `dataset`'s batches, so a dataset the network does not
+    /// take is found before training rather than after it (`eval` calls it too; a second call
+    /// with the same batch shape does nothing).
+    /// - Throws: `DataError` for batches that do not fit the network.
+    public func prepareEval(_ dataset: Dataset) throws {
+        let sample = try dataset.sampleType()
+        let shape = Shape([dataset.batchSize] + sample.shape.dims)
+        guard evaluator == nil || evaluator!.shape != shape else { return }
+        if !dataset.dropRemainder && dataset.shardSamples % dataset.batchSize != 0 {
+            throw DataError(
+                "\(dataset.source.origin): the last evaluation batch would hold \(dataset.shardSamples % dataset.batchSize) of \(dataset.batchSize) samples and the graph is compiled for full batches; set drop_remainder: true or a batch_size that divides \(dataset.shardSamples)"
+            )
+        }
+        var b = GraphModel(isTraining: false, ampLevel: ampLevel)
+        let x = b.graph.input("data", TensorType(sample.dtype, shape)),
+            y = b.graph.input("label", TensorType(.int32, [dataset.batchSize]))
+        let logits: GraphValue
+        do { logits = try evalNetwork(&b, x) } catch let error as OpError {
+            throw DataError(
+                "the network does not take the evaluation dataset's batches of \(sample.dtype)\(shape) (from \(dataset.source.origin)): \(error)"
+            )
+        }
+        let fetches = [logits, try lossFn(&b, logits, y)]
+        let planner = ReductionPlanner(
+            spec: device.spec, policy: context.determinism, source: context.orderSource, card: device.ordinal)
+        evaluator = (
+            try CompiledGraph(b.graph, fetches: fetches, device: device, store: store, planner: planner), shape
+        )
+    }
+
     /// MindSpore's `Model.eval(valid_dataset, callbacks)`: the network in inference mode (Dropout
     /// off, BatchNorm's moving statistics) on every batch of one epoch of `dataset`, compiled as a
     /// graph on card 0, with the `on_eval_*` callbacks. Returns the model's metrics in order.
@@ -433,26 +464,8 @@ public final class Model {
                 "For Model.eval, the model argument 'metrics' can not be None or empty, you should set the argument 'metrics' for model."
             )
         }
-        let sample = try dataset.sampleType()
-        let shape = Shape([dataset.batchSize] + sample.shape.dims)
-        if evaluator == nil || evaluator!.shape != shape {
-            var b = GraphModel(isTraining: false, ampLevel: ampLevel)
-            let x = b.graph.input("data", TensorType(sample.dtype, shape)),
-                y = b.graph.input("label", TensorType(.int32, [dataset.batchSize]))
-            let logits: GraphValue
-            do { logits = try evalNetwork(&b, x) } catch let error as OpError {
-                throw DataError(
-                    "the network does not take the evaluation dataset's batches of \(sample.dtype)\(shape) (from \(dataset.source.origin)): \(error)"
-                )
-            }
-            let fetches = [logits, try lossFn(&b, logits, y)]
-            let planner = ReductionPlanner(
-                spec: device.spec, policy: context.determinism, source: context.orderSource, card: device.ordinal)
-            evaluator = (
-                try CompiledGraph(b.graph, fetches: fetches, device: device, store: store, planner: planner), shape
-            )
-        }
-        let graph = evaluator!.graph
+        try prepareEval(dataset)
+        let (graph, shape) = evaluator!
         let p = CallbackParams(network: network, lossFn: lossFn, optimizer: optimizer, device: device, store: store)
         p.mode = .eval
         p.batchNum = dataset.batchesPerEpoch
@@ -508,7 +521,8 @@ struct BatchStream {
     var epoch = 0
     var current: Dataset.EpochBatches?
 
-    init(dataset: Dataset) { self.dataset = dataset }
+    /// A stream that starts after `epoch` whole epochs (a resumed run skips them without reading).
+    init(dataset: Dataset, epoch: Int = 0) { (self.dataset, self.epoch) = (dataset, epoch) }
 
     mutating func next() throws -> Batch {
         if let b = try current?.nextBatch() { return b }
