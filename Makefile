@@ -95,10 +95,14 @@ bench: build $(BENCH_DIR)/sgemm_c $(BENCH_DIR)/sum_c
 	NPUSIM_BENCH_TOOLS=$(BENCH_DIR) $(NPUSIM) bench
 
 # libFuzzer harnesses, one per parser a user can feed (Docs/Reliability.md). FUZZ_RUNS executions
-# each, from the committed seed corpora (copied, so the committed ones stay as they are).
+# each, from the committed seed corpora (copied, so the committed ones stay as they are). Then
+# MUTATE_CASES mutated example scripts through the release npusim (run, check, drift, profile; two
+# steps; 4 GiB address space; 30 s each); MUTATE_CASES=0 skips them.
 FUZZ_RUNS    ?= 1000000
 FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds Script:script Safetensors:safetensors MindSporeCkpt:ckpt IDX:idx CSV:csv CIFAR10:cifar10
-fuzz: setup
+MUTATE_CASES ?= 100000
+MUTATE_SEED  ?= 1
+fuzz: build
 	NPUSIM_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  name=$${t%%:*}; corpus=$${t##*:}; work=.build-fuzz/corpus-$$corpus; log=.build-fuzz/fuzz-$$name.log; \
@@ -109,6 +113,11 @@ fuzz: setup
 	  grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|Done|==|SUMMARY|ERROR)" $$log || true; \
 	  if [ $$status -ne 0 ]; then echo "fuzz: Fuzz$$name failed (status $$status): $$log, input in .build-fuzz/"; exit $$status; fi; \
 	done
+	@if [ "$(MUTATE_CASES)" != 0 ]; then \
+	  rm -rf .build-fuzz/mutate; \
+	  .build-fuzz/release/MutateScripts $(NPUSIM) examples .build-fuzz/mutate $(MUTATE_CASES) $(MUTATE_SEED) $$(nproc) \
+	    || { echo "fuzz: mutated scripts found crashes, hangs, memory blow-ups or unclear errors: .build-fuzz/mutate/findings"; exit 1; }; \
+	fi
 
 clean:
 	rm -rf .build .build-fuzz

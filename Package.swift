@@ -124,4 +124,7 @@ if ProcessInfo.processInfo.environment["NPUSIM_FUZZ"] != nil {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", .target(name: module)], path: "Fuzz/\(name)"))
         package.products.append(.executable(name: name, targets: [name]))
     }
+    // Mutated example scripts through the real npusim binary (a driver, not a libFuzzer harness).
+    package.targets.append(.executableTarget(name: "MutateScripts", dependencies: [.product(name: "Yams", package: "Yams")], path: "Fuzz/MutateScripts"))
+    package.products.append(.executable(name: "MutateScripts", targets: ["MutateScripts"]))
 }

@@ -35,12 +35,13 @@ public struct AllReduce: CollectiveOp {
     public let cardsPerServer: Int
 
     /// Under `strict`, for each reduced tensor the op that made it when it can add its terms
-    /// exactly (`ExactTerms`), and how many inputs it takes: those inputs follow the reduced
-    /// tensors among the node's inputs, so every card's terms are added exactly and rounded once.
-    public let exact: [(op: any ExactTerms, arity: Int)?]
+    /// exactly (`ExactTerms`), how many inputs it takes and which of its outputs the tensor is:
+    /// those inputs follow the reduced tensors among the node's inputs, so every card's terms
+    /// are added exactly and rounded once.
+    public let exact: [(op: any ExactTerms, arity: Int, output: Int)?]
 
     public init(cards: Int, algorithm: AllReduceAlgorithm, mean: Bool = false, cardsPerServer: Int = 8,
-                exact: [(op: any ExactTerms, arity: Int)?] = []) {
+                exact: [(op: any ExactTerms, arity: Int, output: Int)?] = []) {
         self.cards = cards
         self.algorithm = algorithm
         self.mean = mean
@@ -123,13 +124,13 @@ public struct AllReduce: CollectiveOp {
         for (k, slot) in exact.enumerated() {
             let count = all[0][k].count
             defer { offset += count }
-            guard let (op, arity) = slot else { continue }
+            guard let (op, arity, output) = slot else { continue }
             defer { input += arity }
             let acc = UnsafeMutablePointer<npu_exact>.allocate(capacity: max(count, 1))
             defer { acc.deallocate() }
             for e in 0..<count { npu_exact_init(acc + e) }
             // Every card's terms, or (if one card's cannot) the rounded tensors' exact sum stays.
-            guard all.allSatisfy({ op.addExactTerms(Array($0[input..<(input + arity)]), into: acc) }) else { continue }
+            guard all.allSatisfy({ op.addExactTerms(Array($0[input..<(input + arity)]), output: output, into: acc) }) else { continue }
             for e in 0..<count { total[offset + e] = npu_exact_round_f32(acc + e) / divisor }
         }
     }

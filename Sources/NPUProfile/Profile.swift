@@ -6,9 +6,19 @@ import NPUDevice
 /// (`trace_view.json`) and `timeline.svg`, all from the devices' timelines and host lanes
 /// (Docs/Profiling.md says what every column means and where its definition comes from).
 public struct Profile {
+    /// Every card: `op_statistic.csv` and `step_trace_time.csv` have rows for all of them.
     public let devices: [Device]
+    /// The cards whose every task is written (`trace_view.json`, `kernel_details.csv`,
+    /// `reductions.csv`, `timeline.svg`): all of them by default; a subset keeps a big cluster's
+    /// profile to the size of a few cards.
+    public let detailed: [Device]
 
-    public init(devices: [Device]) { self.devices = devices }
+    /// A profile of `devices`, with per-task files for the cards whose ordinals are in
+    /// `detailCards` (nil: every card).
+    public init(devices: [Device], detailCards: Set<Int>? = nil) {
+        self.devices = devices
+        detailed = detailCards.map { cards in devices.filter { cards.contains($0.ordinal) } } ?? devices
+    }
 
     /// The tasks a table lists: kernels, copies and link transfers (not event records and waits,
     /// not host callbacks), card by card in submission order.
@@ -45,10 +55,10 @@ public struct Profile {
         s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
-    /// `kernel_details.csv`: one row per task.
+    /// `kernel_details.csv`: one row per task of the detailed cards.
     public func kernelDetails() -> String {
         var out = "Device_id,Step ID,Model ID,Task ID,Stream ID,Name,Type,Accelerator Core,Start Time(us),Duration(us),Wait Time(us)\n"
-        for d in devices {
+        for d in detailed {
             var lastEnd: [Int: SimTime] = [:]
             for t in d.timeline {
                 defer { lastEnd[t.stream] = t.end }
@@ -80,9 +90,12 @@ public struct Profile {
 
     /// Per card, op type and core: count, total, min, average and max time, and the share of the
     /// card's task time — largest total first.
-    public func opStatistics() -> [OpStatistic] {
+    public func opStatistics() -> [OpStatistic] { devices.flatMap(Self.opStatistics) }
+
+    /// One card's rows of `op_statistic.csv`, largest total first.
+    static func opStatistics(of d: Device) -> [OpStatistic] {
         var rows: [OpStatistic] = []
-        for d in devices {
+        do {
             var byKey: [String: OpStatistic] = [:], order: [String] = []
             var all = SimTime.zero
             for t in Self.tasks(of: d) {
@@ -154,28 +167,50 @@ public struct Profile {
     }
 
     /// Every card's steps (tasks the executor recorded with a step), in order.
-    public func steps() -> [StepBreakdown] {
-        var rows: [StepBreakdown] = []
-        for d in devices {
-            let recorded = d.timeline.filter { $0.info?.step != nil }
-            let ids = Array(Set(recorded.map { $0.info!.step! })).sorted()
-            var previousEnd = (d.hostEvents.first?.start).map { min($0, recorded.first?.start ?? $0) } ?? recorded.first?.start ?? .zero
-            for step in ids {
-                let tasks = recorded.filter { $0.info!.step == step }
-                let end = tasks.map(\.end).max()!
-                let window = (previousEnd, end)
-                func clip(_ t: TaskRecord) -> (SimTime, SimTime) { (max(t.start, window.0), min(t.end, window.1)) }
-                let kernels = d.timeline.filter { if case .kernel = $0.kind { true } else { false } }.map(clip)
-                let links = d.timeline.filter { if case .transfer = $0.kind { true } else { false } }.map(clip)
-                let computing = Self.union(kernels), communication = Self.union(links)
-                let busy = Self.union(kernels + links)
-                let host = d.hostEvents.map { e in max(SimTime.zero, min(e.start + e.duration, end) - max(e.start, previousEnd)) }
-                    .reduce(SimTime.zero, +)
-                rows.append(StepBreakdown(device: d.ordinal, step: step, start: previousEnd, end: end, computing: computing,
-                                          communication: communication, communicationNotOverlapped: busy - computing,
-                                          free: (end - previousEnd) - busy, host: host))
-                previousEnd = end
+    public func steps() -> [StepBreakdown] { devices.flatMap(Self.steps) }
+
+    /// One card's steps: each window from the end of the previous step to the end of this
+    /// step's last task, and what filled it (one pass over the card's timeline per step kind,
+    /// not per step: a big cluster's profile is millions of tasks).
+    static func steps(of d: Device) -> [StepBreakdown] {
+        let timeline = d.timeline
+        var ends: [Int: SimTime] = [:]
+        var first: SimTime?
+        var kernels: [(SimTime, SimTime)] = [], links: [(SimTime, SimTime)] = []
+        for t in timeline {
+            if let step = t.info?.step {
+                ends[step] = max(ends[step] ?? t.end, t.end)
+                if first == nil { first = t.start }
             }
+            switch t.kind {
+            case .kernel: kernels.append((t.start, t.end))
+            case .transfer: links.append((t.start, t.end))
+            default: break
+            }
+        }
+        kernels.sort { $0.0 < $1.0 }
+        links.sort { $0.0 < $1.0 }
+        let host = d.hostEvents.sorted { $0.start < $1.start }
+        var previousEnd = (host.first?.start).map { min($0, first ?? $0) } ?? first ?? .zero
+        var rows: [StepBreakdown] = []
+        for step in ends.keys.sorted() {
+            let end = ends[step]!
+            let window = (previousEnd, end)
+            // Intervals clipped to the window (a task may start in one step and end in the next).
+            func clipped(_ list: [(SimTime, SimTime)]) -> [(SimTime, SimTime)] {
+                var out: [(SimTime, SimTime)] = []
+                var lo = 0, hi = list.count
+                while lo < hi { let mid = (lo + hi) / 2; if list[mid].0 < window.1 { lo = mid + 1 } else { hi = mid } }
+                for k in 0..<lo where list[k].1 > window.0 { out.append((max(list[k].0, window.0), min(list[k].1, window.1))) }
+                return out
+            }
+            let k = clipped(kernels), l = clipped(links)
+            let computing = Self.union(k), communication = Self.union(l), busy = Self.union(k + l)
+            let inside = host.map { e in max(SimTime.zero, min(e.start + e.duration, end) - max(e.start, previousEnd)) }.reduce(SimTime.zero, +)
+            rows.append(StepBreakdown(device: d.ordinal, step: step, start: previousEnd, end: end, computing: computing,
+                                      communication: communication, communicationNotOverlapped: busy - computing,
+                                      free: (end - previousEnd) - busy, host: inside))
+            previousEnd = end
         }
         return rows
     }
@@ -193,10 +228,10 @@ public struct Profile {
         return out
     }
 
-    /// NPUSim's `reductions.csv`: every planned reduction the recorder kept.
+    /// NPUSim's `reductions.csv`: every planned reduction the recorder kept on the detailed cards.
     public func reductions() -> String {
         var out = "Device_id,Step ID,Name,Type,Site,Policy,Blocks,Block Sizes,Tile Size,Tiles,Order\n"
-        for d in devices {
+        for d in detailed {
             for t in d.timeline {
                 guard let info = t.info else { continue }
                 for p in info.plans {
@@ -210,19 +245,16 @@ public struct Profile {
         return out
     }
 
-    /// Writes `DIR/ASCEND_PROFILER_OUTPUT/` (trace_view.json, kernel_details.csv,
-    /// op_statistic.csv, step_trace_time.csv, reductions.csv) and `DIR/timeline.svg`, each file
-    /// written durably.
-    /// - Throws: `ProfileError` naming the file that could not be written.
     /// What `npusim profile` prints of card 0: its ten costliest op types (count, total, mean,
     /// share) and the mean step's breakdown (computing, communication, idle, host), one line each.
     public func summaryLines() -> [String] {
         func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s.padding(toLength: w, withPad: " ", startingAt: 0) }
         var lines = ["", "top ops (card 0)                  count    total µs   avg µs   share"]
-        for s in opStatistics().filter({ $0.device == 0 }).prefix(10) {
+        guard let card0 = devices.first else { return lines }
+        for s in Self.opStatistics(of: card0).prefix(10) {
             lines.append(pad("\(s.type) [\(s.core)]", 32) + String(format: "%7d %11.1f %8.2f %6.1f %%", s.count, s.total.microseconds, s.total.microseconds / Double(s.count), s.ratio))
         }
-        let steps = steps().filter { $0.device == 0 }
+        let steps = Self.steps(of: card0)
         if !steps.isEmpty {
             func mean(_ f: (StepBreakdown) -> SimTime) -> Double { steps.reduce(0.0) { $0 + f($1).microseconds } / Double(steps.count) }
             let length = mean(\.length)
@@ -238,18 +270,22 @@ public struct Profile {
         return lines
     }
 
+    /// Writes `DIR/ASCEND_PROFILER_OUTPUT/` (trace_view.json, kernel_details.csv,
+    /// op_statistic.csv, step_trace_time.csv, reductions.csv) and `DIR/timeline.svg`, each file
+    /// written durably; the per-task files hold the detailed cards, the tables every card.
+    /// - Throws: `ProfileError` naming the file that could not be written.
     public func write(to dir: String, timelineSteps: Int = 3) throws {
         let out = URL(fileURLWithPath: dir).appendingPathComponent("ASCEND_PROFILER_OUTPUT")
         do { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) } catch {
             throw ProfileError("cannot create \(out.path): \(error.localizedDescription)")
         }
-        try ChromeTrace.write(devices, to: out.appendingPathComponent("trace_view.json").path)
+        try ChromeTrace.write(detailed, to: out.appendingPathComponent("trace_view.json").path)
         let files: [(URL, [UInt8])] = [
             (out.appendingPathComponent("kernel_details.csv"), Array(kernelDetails().utf8)),
             (out.appendingPathComponent("op_statistic.csv"), Array(opStatistic().utf8)),
             (out.appendingPathComponent("step_trace_time.csv"), Array(stepTraceTime().utf8)),
             (out.appendingPathComponent("reductions.csv"), Array(reductions().utf8)),
-            (URL(fileURLWithPath: dir).appendingPathComponent("timeline.svg"), Array(TimelineSVG.render(devices, steps: timelineSteps).utf8)),
+            (URL(fileURLWithPath: dir).appendingPathComponent("timeline.svg"), Array(TimelineSVG.render(detailed, steps: timelineSteps).utf8)),
         ]
         for (url, bytes) in files { try writeBytes(bytes, to: url.path) }
     }

@@ -237,10 +237,15 @@ public enum ScriptRunner {
             throw ScriptError(file: script.file, message: "the parameters and optimizer state need \(formatBytes(bytes)) of HBM but \(device.name) has \(formatBytes(device.hbmBytes)) (npusim profile --timing-only simulates a model of any size on shapes alone)")
         }
         let cards = Int64(options.cards ?? script.context.cards)
-        let host = Int64(clamping: ProcessInfo.processInfo.physicalMemory)
+        // The host's memory, or less when this process is capped (ulimit -v).
+        var host = Int64(clamping: ProcessInfo.processInfo.physicalMemory), capped = false
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max, Int64(clamping: limit.rlim_cur) < host {
+            (host, capped) = (Int64(clamping: limit.rlim_cur), true)
+        }
         let (all, overflow) = bytes.multipliedReportingOverflow(by: cards)
         guard !overflow, all <= host / 10 * 8 else {
-            throw ScriptError(file: script.file, message: "the parameters and optimizer state of \(cards) card\(cards == 1 ? "" : "s") need \(overflow ? "more than 8 EiB" : formatBytes(all)) of host memory (every card's copy is computed for real) but this host has \(formatBytes(host)); use fewer cards, or npusim profile --timing-only for shapes alone")
+            throw ScriptError(file: script.file, message: "the parameters and optimizer state of \(cards) card\(cards == 1 ? "" : "s") need \(overflow ? "more than 8 EiB" : formatBytes(all)) of host memory (every card's copy is computed for real) but this \(capped ? "process may use" : "host has") \(formatBytes(host))\(capped ? " (ulimit -v)" : ""); use fewer cards, or npusim profile --timing-only for shapes alone")
         }
     }
 
@@ -279,6 +284,14 @@ public enum ScriptRunner {
         context.fusionSplits = script.context.fusionSplits
         context.recording = options.trace != nil || options.record
         context.keepHiddenSteps = keepHidden
+        // Batch statistics are each card's own: there N cards are not one card, by definition.
+        if context.cards > 1, (context.overrides["AllReduce"] ?? context.determinism) == .strict {
+            let norms = script.network.filter { $0.type == "BatchNorm2d" }.map(\.name)
+            let names = parameterNames.filter { p in norms.contains { p.hasPrefix($0 + ".") } }
+            if !norms.isEmpty {
+                message("note: strict on \(context.cards) cards gives one card's bits with the global batch except through batch statistics: BatchNorm2d \(norms.map { "'\($0)'" }.joined(separator: ", ")) normalises over each card's batch of \(dataset.batchSize), so \(names.joined(separator: ", ")) and everything they feed differ from a one-card run")
+            }
+        }
         let metrics = script.eval?.metrics.compactMap(Metric.init(rawValue:)) ?? []
         let model = try Model(
             network: network, loss: loss, optimizer: optimizer, store: ctx.store, metrics: metrics,

@@ -250,13 +250,13 @@ public final class TrainStep {
         var out = grads
         let strict = (c.overrides["AllReduce"] ?? c.determinism) == .strict
         for bucket in buckets {
-            var exact: [(op: any ExactTerms, arity: Int)?] = []
+            var exact: [(op: any ExactTerms, arity: Int, output: Int)?] = []
             var terms: [GraphValue] = []
             if strict {
                 for k in bucket {
                     let node = b.graph.nodes[grads[k].node]
-                    if grads[k].index == 0, case .op(let op) = node.kind, let e = op as? any ExactTerms {
-                        exact.append((e, node.inputs.count))
+                    if case .op(let op) = node.kind, let e = op as? any ExactTerms {
+                        exact.append((e, node.inputs.count, grads[k].index))
                         terms += node.inputs
                     } else {
                         exact.append(nil)

@@ -23,13 +23,13 @@ struct CheckCommand: ParsableCommand {
     @Argument(parsing: .postTerminator, help: "After --: the Python script's own arguments (its sys.argv).")
     var scriptArguments: [String] = []
 
-    @Option(name: .long, help: "How many runs to compare (at least 2).")
+    @Option(name: .long, parsing: .unconditional, help: "How many runs to compare (at least 2).")
     var runs = 2
 
-    @Option(name: .long, help: "allclose's absolute tolerance.")
+    @Option(name: .long, parsing: .unconditional, help: "allclose's absolute tolerance.")
     var atol = 1e-3
 
-    @Option(name: .long, help: "allclose's relative tolerance.")
+    @Option(name: .long, parsing: .unconditional, help: "allclose's relative tolerance.")
     var rtol = 1e-3
 
     @Flag(name: .customLong("vary-order"), help: "Run r replays order seed s + r (s: --order-seed, context.order_seed or 0): runs as different as a card's, each replayable.")
@@ -49,7 +49,9 @@ struct CheckCommand: ParsableCommand {
     /// How many losses the host sees are compared: --steps (2 by default, as the guide's check).
     var steps: Int { flags.steps ?? 2 }
 
-    func run() throws {
+    func run() throws { try naming(script) { try runScript() } }
+
+    func runScript() throws {
         let report: ReproducibilityCheck, policy: String, orders: String
         if PythonScript.isPython(script) {
             report = try checkPython()

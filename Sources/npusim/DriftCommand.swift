@@ -23,7 +23,7 @@ struct DriftCommand: ParsableCommand {
     @Argument(parsing: .postTerminator, help: "After --: the Python script's own arguments (its sys.argv).")
     var scriptArguments: [String] = []
 
-    @Option(name: .long, help: "How many replicas (at least 2).")
+    @Option(name: .long, parsing: .unconditional, help: "How many replicas (at least 2).")
     var replicas: Int
 
     @Option(name: .long, help: "What the replicas differ in: order, seed or both.")
@@ -32,7 +32,7 @@ struct DriftCommand: ParsableCommand {
     @Option(name: .long, help: "The folder to write drift.csv, summary.json and drift.svg into (made if missing).")
     var out = "drift"
 
-    @Option(name: .long, help: "Replicas computing at once (default: the host's cores).")
+    @Option(name: .long, parsing: .unconditional, help: "Replicas computing at once (default: the host's cores).")
     var jobs = ProcessInfo.processInfo.activeProcessorCount
 
     @OptionGroup var flags: RunFlags
@@ -47,7 +47,9 @@ struct DriftCommand: ParsableCommand {
         if let steps = flags.steps, steps > 1_000_000 { throw ValidationError("--steps must be 1 to 1000000, got \(steps)") }
     }
 
-    func run() throws {
+    func run() throws { try naming(script) { try runScript() } }
+
+    func runScript() throws {
         let steps = flags.steps ?? 100
         let study: DriftStudy, policy: String
         if PythonScript.isPython(script) {

@@ -95,7 +95,9 @@ struct LocalizeCommand: ParsableCommand {
         return (String(text[..<at]), step)
     }
 
-    func run() throws {
+    func run() throws { try naming(script) { try runScript() } }
+
+    func runScript() throws {
         let steps = flags.steps ?? 10
         let result: Localization, policy: String
         if PythonScript.isPython(script) {

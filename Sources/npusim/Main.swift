@@ -70,6 +70,20 @@ struct NPUSimCommand: ParsableCommand {
     }
 }
 
+/// Runs a command's `body` for `script`: a library error that names neither the script nor a
+/// flag gets the script's path in front, so every error says which file it is about (a shape
+/// error deep in the network names its op, not the file). The CLI's own messages (verdicts,
+/// flags) stay as they are.
+func naming(_ script: String, _ body: () throws -> Void) throws {
+    func located(_ text: String) -> Bool { text.contains(script) || text.hasPrefix("--") || text.hasPrefix("error: --") }
+    do { try body() } catch let error as CLIError {
+        throw error
+    } catch let error as CategorizedError {
+        guard located(error.description) else { throw CLIError(message: "\(script): \(error.description)", code: error.category.exitCode) }
+        throw error
+    }
+}
+
 extension DeviceSpec {
     /// A built-in profile by name, or a profile YAML file by path.
     static func resolve(_ nameOrPath: String) throws -> DeviceSpec {

@@ -22,9 +22,29 @@ struct ProfileCommand: ParsableCommand {
     @Flag(name: .customLong("timing-only"), help: "Shapes only, no numerics: the same streams, scheduler and cost model (and sinks), for models and clusters too big to compute.")
     var timingOnly = false
 
+    @Option(name: .customLong("detail-cards"), help: "The cards whose every task is written (trace_view.json, kernel_details.csv, reductions.csv, timeline.svg): 'all', or ordinals and ranges such as 0,3,8-15. Default: all up to 8 cards, else card 0. op_statistic.csv and step_trace_time.csv always cover every card.")
+    var detailCards: String?
+
     @OptionGroup var flags: RunFlags
 
-    func run() throws {
+    func run() throws { try naming(script) { try runScript() } }
+
+    /// `--detail-cards` as ordinals below `cards` (nil: every card).
+    static func detail(_ text: String?, cards: Int) throws -> Set<Int>? {
+        guard let text else { return cards <= 8 ? nil : [0] }
+        if text == "all" { return nil }
+        var out: Set<Int> = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let ends = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            guard (1...2).contains(ends.count), let a = ends.first!, let b = ends.last!, a >= 0, a <= b, b < cards else {
+                throw CLIError(message: "--detail-cards '\(text)': give 'all' or card ordinals and ranges from 0 to \(cards - 1), such as 0,3,8-\(max(cards - 1, 0))")
+            }
+            out.formUnion(a...b)
+        }
+        return out
+    }
+
+    func runScript() throws {
         if PythonScript.isPython(script) {
             // The script runs its first steps (5 unless --steps) with every task recorded; the
             // runner writes the profile and prints the same summary.
@@ -37,10 +57,15 @@ struct ProfileCommand: ParsableCommand {
         var options = try flags.options()
         if options.steps == nil { options.steps = 5 }
         options.record = true
+        let detail = try Self.detail(detailCards, cards: options.cards ?? parsed.context.cards)
         let summary = timingOnly ? try ScriptRunner.simulate(parsed, options, steps: options.steps!) : try ScriptRunner.run(parsed, options)
-        let profile = Profile(devices: summary.devices)
+        let profile = Profile(devices: summary.devices, detailCards: detail)
         try profile.write(to: out)
         emit("profile of \(summary.steps) step\(summary.steps == 1 ? "" : "s") on \(summary.devices.count) card\(summary.devices.count == 1 ? "" : "s"): \(out)/ASCEND_PROFILER_OUTPUT/, \(out)/timeline.svg")
+        if profile.detailed.count < summary.devices.count {
+            let list = profile.detailed.count == 1 ? "card \(profile.detailed[0].ordinal)" : "\(profile.detailed.count) cards"
+            emit("every task of \(list) (--detail-cards); op_statistic.csv and step_trace_time.csv for all \(summary.devices.count)")
+        }
         // The top ops of card 0 by simulated time.
         for line in profile.summaryLines() { emit(line) }
         emit(String(format: "\nsimulated throughput: %.0f samples/s (%d samples in %.3f ms on the card)",

@@ -42,7 +42,9 @@ struct RunCommand: ParsableCommand {
         if hiddenSteps && losses == nil { throw ValidationError("--hidden-steps needs --losses FILE.csv") }
     }
 
-    func run() throws {
+    func run() throws { try naming(script) { try runScript() } }
+
+    func runScript() throws {
         // Every output is checked before the first step: a run never trains to lose its results.
         let inputs = [script] + (loadCheckpoint.map { [$0] } ?? [])
         for (flag, path) in [("--losses", losses), ("--trace", trace), ("--save-checkpoint", saveCheckpoint)] {
@@ -182,7 +184,7 @@ struct RunFlags: ParsableArguments {
     @Option(name: .long, help: "off, on or strict (overrides context.determinism).")
     var determinism: String?
 
-    @Option(name: .customLong("order-seed"), help: "Replay one order stream under off (0 to 4294967295; overrides context.order_seed), or 'entropy': a fresh draw, printed so it can be replayed. Without either an off run draws one and prints it.")
+    @Option(name: .customLong("order-seed"), parsing: .unconditional, help: "Replay one order stream under off (0 to 4294967295; overrides context.order_seed), or 'entropy': a fresh draw, printed so it can be replayed. Without either an off run draws one and prints it.")
     var orderSeed: String?
 
     @Option(name: .long, parsing: .unconditional, help: "Data-parallel cards: 1 to 64 with real numerics, to 4096 with --timing-only (overrides context.cards).")

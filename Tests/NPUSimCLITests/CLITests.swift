@@ -6,8 +6,9 @@ import Testing
 import NPUTensor
 @testable import npusim
 
-/// Runs the `npusim` built next to the test binary and returns (exit code, stdout, stderr).
-func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: String) {
+/// Runs the `npusim` built next to the test binary (after `wrapper`, a command such as prlimit
+/// that runs it) and returns (exit code, stdout, stderr).
+func npusim(_ arguments: [String], wrapper: [String] = []) throws -> (code: Int32, out: String, err: String) {
     let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     var dir = testBinary.deletingLastPathComponent()
     // On Linux the test binary is <build>/NPUSimPackageTests.xctest; on macOS a bundle inside <build>.
@@ -15,8 +16,13 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         dir = dir.deletingLastPathComponent()
     }
     let process = Process()
-    process.executableURL = dir.appendingPathComponent("npusim")
-    process.arguments = arguments
+    if let tool = wrapper.first {
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = Array(wrapper.dropFirst()) + [dir.appendingPathComponent("npusim").path] + arguments
+    } else {
+        process.executableURL = dir.appendingPathComponent("npusim")
+        process.arguments = arguments
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
@@ -162,6 +168,22 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
         #expect(esc.code == 2 && esc.err.contains("unknown key '\\u{1B}[2Jbad'") && !esc.err.contains("\u{1B}"), "\(esc.err)")
     }
 
+    /// Under an address-space cap (ulimit -v, as the mutation fuzzer runs it) a model that fits
+    /// the host but not the cap is refused before allocating (issue 22: "failed to allocate" and
+    /// SIGABRT, found by the mutated scripts: a Conv2d kernel_size of 3000).
+    @Test func aCappedProcessRefusesAModelPastItsCap() throws {
+        let prlimit = "/usr/bin/prlimit"
+        guard FileManager.default.isExecutableFile(atPath: prlimit) else { Issue.record("util-linux's prlimit is missing"); return }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-capped-\(getpid()).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let text = try String(contentsOfFile: RunCommandTests.example, encoding: .utf8)
+            .replacingOccurrences(of: "out_channels: 128, name: fc1", with: "out_channels: 1000000, name: fc1")
+            .replacingOccurrences(of: "in_channels: 128,", with: "in_channels: 1000000,")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try npusim(["run", path, "--steps", "1"], wrapper: [prlimit, "--as=\(3 << 30)", "--"])
+        #expect(r.code == 2 && r.err.contains("need 5.923 GiB (6360000080 bytes) of host memory (every card's copy is computed for real) but this process may use 3 GiB (3221225472 bytes) (ulimit -v)"), "\(r.code) \(r.err.prefix(300))")
+    }
+
     /// A run stopped late (LossMonitor's NaN stop at step 2) still writes the losses it had, and
     /// does not save NaN parameters over the checkpoint path (issue 22: it wrote neither).
     @Test func aRunStoppedLateKeepsItsLossesAndSavesNoNaN() throws {
@@ -173,7 +195,7 @@ func npusim(_ arguments: [String]) throws -> (code: Int32, out: String, err: Str
             .replacingOccurrences(of: "per_print_times: 5", with: "per_print_times: 1")
         try nan.write(toFile: dir + "/nan.yaml", atomically: true, encoding: .utf8)
         let r = try npusim(["run", dir + "/nan.yaml", "--losses", dir + "/l.csv", "--save-checkpoint", dir + "/m.ckpt"])
-        #expect(r.code == 1 && r.err.hasSuffix("note: nothing is saved in \(dir)/m.ckpt: the parameters are NaN or infinite\nnote: the losses so far are in \(dir)/l.csv\nerror: In epoch: 1 step: 2, loss is NAN or INF, training process cannot continue, terminating training.\n"), "\(r.err)")
+        #expect(r.code == 1 && r.err.hasSuffix("note: nothing is saved in \(dir)/m.ckpt: the parameters are NaN or infinite\nnote: the losses so far are in \(dir)/l.csv\nerror: \(dir)/nan.yaml: In epoch: 1 step: 2, loss is NAN or INF, training process cannot continue, terminating training.\n"), "\(r.err)")
         let csv = try String(contentsOfFile: dir + "/l.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 2 && csv[0] == "epoch,step,loss" && csv[1].hasPrefix("1,1,2.32"), "\(csv)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/m.ckpt"))
@@ -570,6 +592,21 @@ let mindSporePython: String? = {
         let timed = try String(contentsOf: shapes.appendingPathComponent("ASCEND_PROFILER_OUTPUT/kernel_details.csv"), encoding: .utf8)
         func kernels(_ csv: String) -> [String] { csv.split(separator: "\n").filter { $0.contains("AI_CORE") }.map { $0.split(separator: ",")[5...7].joined(separator: ",") } }
         #expect(kernels(timed) == kernels(details) && !kernels(timed).isEmpty)
+        // --detail-cards: every task of the cards asked for, the tables of every card (issue 22:
+        // a 4,096-card profile wrote every task of every card, gigabytes).
+        let one = dir.appendingPathComponent("one")
+        let d = try npusim(["profile", RunCommandTests.example, "--out", one.path, "--steps", "2", "--cards", "3", "--timing-only", "--detail-cards", "1"])
+        #expect(d.code == 0 && d.out.contains("every task of card 1 (--detail-cards); op_statistic.csv and step_trace_time.csv for all 3"), "\(d.err)")
+        func devices(_ file: String) throws -> Set<Substring> {
+            Set(try String(contentsOf: one.appendingPathComponent("ASCEND_PROFILER_OUTPUT/" + file), encoding: .utf8)
+                .split(separator: "\n").dropFirst().map { $0.prefix { $0 != "," } })
+        }
+        #expect(try devices("kernel_details.csv") == ["1"])
+        #expect(try devices("op_statistic.csv") == ["0", "1", "2"] && devices("step_trace_time.csv") == ["0", "1", "2"])
+        let trace = try String(contentsOf: one.appendingPathComponent("ASCEND_PROFILER_OUTPUT/trace_view.json"), encoding: .utf8)
+        #expect(trace.contains("\"NPU 1\"") && !trace.contains("\"NPU 0\"") && !trace.contains("\"NPU 2\""))
+        let bad = try npusim(["profile", RunCommandTests.example, "--out", one.path, "--cards", "3", "--timing-only", "--detail-cards", "1-5"])
+        #expect(bad.code == 2 && bad.err.contains("--detail-cards '1-5': give 'all' or card ordinals and ranges from 0 to 2, such as 0,3,8-2"), "\(bad.err)")
     }
 }
 

@@ -95,7 +95,14 @@ public struct LayerNormGrad: OpDef {
         return [inputs[1], inputs[4], inputs[4]]
     }
 
-    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+    /// The elementwise terms of the backward pass, rounded as the kernel rounds them (the
+    /// strict AllReduce adds dγ's and dβ's exactly: they must be the same floats).
+    struct Terms {
+        var rows: Int, d: Int
+        var dy: [Float], rstd: [Float], xhat: [Float], dyXhat: [Float], dyGamma: [Float], dyGammaXhat: [Float]
+    }
+
+    func terms(_ inputs: [Tensor]) throws(OpError) -> Terms {
         let (rows, d, _) = try LayerNorm(beginNormAxis: beginNormAxis, epsilon: epsilon).layout(inputs[1].shape)
         let dy = try! inputs[0].toArray(of: Float.self), x = try! inputs[1].toArray(of: Float.self)
         let variance = try! inputs[2].toArray(of: Float.self), mean = try! inputs[3].toArray(of: Float.self)
@@ -111,6 +118,12 @@ public struct LayerNormGrad: OpDef {
                 dyGammaXhat[j] = dyGamma[j] * xhat[j]
             }
         }
+        return Terms(rows: rows, d: d, dy: dy, rstd: rstd, xhat: xhat, dyXhat: dyXhat, dyGamma: dyGamma, dyGammaXhat: dyGammaXhat)
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
+        let t = try terms(inputs)
+        let (rows, d, dy, rstd, xhat, dyXhat, dyGamma, dyGammaXhat) = (t.rows, t.d, t.dy, t.rstd, t.xhat, t.dyXhat, t.dyGamma, t.dyGammaXhat)
         func planned(_ data: [Float], site: String, outer: Int, extent: Int, inner: Int) -> [Float] {
             var out = [Float](repeating: 0, count: outer * inner)
             data.withUnsafeBufferPointer { ctx.planner.sum(op: type, site: site, $0.baseAddress!, outer: outer, extent: extent, inner: inner, into: &out) }
@@ -120,7 +133,7 @@ public struct LayerNormGrad: OpDef {
         let dbeta = planned(dy, site: "dbeta", outer: 1, extent: rows, inner: d)
         let s1 = planned(dyGamma, site: "dx", outer: rows, extent: d, inner: 1)
         let s2 = planned(dyGammaXhat, site: "dx", outer: rows, extent: d, inner: 1)
-        var dx = x
+        var dx = xhat  // every element is overwritten
         for r in 0..<rows {
             for k in 0..<d {
                 let j = r * d + k
