@@ -274,10 +274,12 @@ func makeCase(_ base: (name: String, text: String, node: Node), _ files: [String
 
 enum Outcome: String, CaseIterable { case ran, cleanError = "clean error", unclearError = "unclear error", crash, hang, memory = "memory blow-up" }
 
-/// Whether an error line says where: the script, a data file, a flag, a device or a folder.
+/// Whether an error line says where: the script, a data file, a flag, a device or a folder
+/// (or is `check`'s verdict, exit 1: its answer, not an error).
 func isClear(_ line: String) -> Bool {
     guard line.hasPrefix("error: "), !line.contains("NSCocoaErrorDomain"), !line.contains("Optional("), !line.contains("Swift."),
           !line.contains("\u{1B}") else { return false }
+    if line.hasPrefix("error: not reproducible: ") { return true }
     return ["case.yaml", "data/", "--", "/dev/", "out", ".npy", ".idx", ".csv", ".bin", "device", "card"].contains { line.contains($0) }
 }
 
@@ -329,7 +331,8 @@ func runCase(_ c: Case, npusim: String, work: String, seconds: Double, memoryMB:
     let message = err.range(of: "error: ").map { String(err[$0.lowerBound...]) } ?? err
     if process.terminationReason == .uncaughtSignal {
         let memory = err.contains("failed to allocate") || err.contains("Cannot allocate") || err.contains("out of memory") || err.contains("std::bad_alloc")
-        return (memory ? .memory : .crash, String(err.suffix(2000)))
+        // The message and the first frames (the top of the report), then its end.
+        return (memory ? .memory : .crash, String(err.prefix(4000)) + (err.count > 6000 ? "\n...\n" + String(err.suffix(2000)) : ""))
     }
     switch process.terminationStatus {
     case 0: return (.ran, "")

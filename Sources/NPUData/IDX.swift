@@ -9,12 +9,16 @@ import NPUTensor
 public enum IDX {
     /// The most bytes a (decompressed) IDX file may hold.
     public static let byteLimit = 4 << 30
+    /// The most values an IDX file may hold (1 GiB as float32; MNIST's images are 47 M values).
+    public static let valueLimit = 1 << 28
 
-    /// The values of an IDX file's bytes as float32 (images) with their shape, and the element
-    /// type code; `file` names it in errors.
-    /// - Throws: `DataError` naming the file for a bad magic number, type, shape or length.
-    public static func decode(_ bytes: [UInt8], file: String) throws -> (values: [Float], shape: [Int], integer: Bool) {
-        guard bytes.count >= 4, bytes[0] == 0, bytes[1] == 0 else {
+    /// The header of an IDX file: element size in bytes, shape, value count and the header's
+    /// length; nil while `bytes` is too short to hold it.
+    /// - Throws: `DataError` naming the file for a bad magic number, type or rank, or more
+    ///   values than `valueLimit` (checked before anything is allocated).
+    static func header(_ bytes: [UInt8], file: String) throws -> (size: Int, shape: [Int], count: Int, length: Int)? {
+        guard bytes.count >= 4 else { return nil }
+        guard bytes[0] == 0, bytes[1] == 0 else {
             throw DataError("\(file): not an IDX file (it starts with \(bytes.prefix(4).map { String($0) }.joined(separator: " ")), IDX starts with 0 0 type rank)")
         }
         let sizes: [UInt8: Int] = [0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8]
@@ -22,17 +26,29 @@ public enum IDX {
             throw DataError("\(file): IDX type code 0x\(String(bytes[2], radix: 16)); valid are 08 (ubyte), 09 (byte), 0B (short), 0C (int), 0D (float), 0E (double)")
         }
         let rank = Int(bytes[3])
-        guard rank >= 1, rank <= 8, bytes.count >= 4 + 4 * rank else { throw DataError("\(file): IDX rank \(rank) with a header of \(bytes.count) bytes") }
+        guard rank >= 1, rank <= 8 else { throw DataError("\(file): IDX rank \(rank); valid ranks are 1 to 8") }
+        guard bytes.count >= 4 + 4 * rank else { return nil }
         var shape: [Int] = []
         for d in 0..<rank {
             let o = 4 + 4 * d
             shape.append(Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3]))
         }
-        guard let count = Shape(shape).checkedCount, count.multipliedReportingOverflow(by: size).partialValue == bytes.count - 4 - 4 * rank,
-              !count.multipliedReportingOverflow(by: size).overflow else {
-            throw DataError("\(file): the IDX header says \(shape) values of \(size) byte\(size == 1 ? "" : "s") but the file has \(bytes.count - 4 - 4 * rank) bytes of data (truncated?)")
+        guard let count = Shape(shape).checkedCount, count <= valueLimit else {
+            throw DataError("\(file): the IDX header says \(shape): more than \(valueLimit) values, the most NPUSim reads from one file")
         }
-        let base = 4 + 4 * rank
+        return (size, shape, count, 4 + 4 * rank)
+    }
+
+    /// The values of an IDX file's bytes as float32 (images) with their shape, and the element
+    /// type code; `file` names it in errors.
+    /// - Throws: `DataError` naming the file for a bad magic number, type, shape or length.
+    public static func decode(_ bytes: [UInt8], file: String) throws -> (values: [Float], shape: [Int], integer: Bool) {
+        guard let (size, shape, count, base) = try header(bytes, file: file) else {
+            throw DataError("\(file): the IDX header is truncated (\(bytes.count) bytes)")
+        }
+        guard count * size == bytes.count - base else {
+            throw DataError("\(file): the IDX header says \(shape) values of \(size) byte\(size == 1 ? "" : "s") but the file has \(bytes.count - base) bytes of data (truncated?)")
+        }
         var values = [Float](repeating: 0, count: count)
         func word(_ i: Int, _ n: Int) -> UInt64 { (0..<n).reduce(UInt64(0)) { $0 << 8 | UInt64(bytes[base + i * n + $1]) } }
         for i in 0..<count {
@@ -55,15 +71,19 @@ public enum IDX {
         let raw: [UInt8]
         do { raw = try readUserFile(path, what: "IDX file", limit: byteLimit) } catch { throw DataError("\(path): \(error.message)") }
         guard raw.count >= 2, raw[0] == 0x1f, raw[1] == 0x8b else { return raw }
-        return try gunzip(raw, file: path)
+        // The header, once decompressed, bounds the rest: a bomb stops at its first megabyte.
+        return try gunzip(raw, file: path) { prefix in try header(prefix, file: path).map { $0.length + $0.count * $0.size } }
     }
 
     /// `gunzip` with a 64 MiB output limit, for the fuzz harness (a decompression bomb must be
     /// refused quickly).
     public static func gunzipForFuzzing(_ data: [UInt8]) throws -> [UInt8] { try gunzip(data, file: "fuzz.gz", limit: 64 << 20) }
 
-    /// Decompresses gzip data with zlib, refusing more than `limit` bytes of output.
-    static func gunzip(_ data: [UInt8], file: String, limit: Int = byteLimit) throws -> [UInt8] {
+    /// Decompresses gzip data with zlib, refusing more than `limit` bytes of output, or more
+    /// than `expected` says once it can tell from what is decompressed (nil: not yet); the
+    /// output is allocated once at that size.
+    static func gunzip(_ data: [UInt8], file: String, limit: Int = byteLimit, expected: ([UInt8]) throws -> Int? = { _ in nil }) throws -> [UInt8] {
+        var limit = limit, known = false
         var stream = z_stream()
         guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DataError("\(file): cannot start gzip decompression")
@@ -84,7 +104,13 @@ public enum IDX {
                     }
                     out.append(contentsOf: buffer.prefix(buffer.count - Int(stream.avail_out)))
                 }
-                guard out.count <= limit else { throw DataError("\(file): decompresses to more than \(limit) bytes") }
+                if !known, let total = try expected(out) {
+                    known = true
+                    guard total <= limit else { throw DataError("\(file): its header says \(total) bytes, more than \(limit)") }
+                    limit = total
+                    out.reserveCapacity(total)
+                }
+                guard out.count <= limit else { throw DataError("\(file): decompresses to more than \(limit) bytes\(known ? ", more than its header says" : "")") }
                 if status != Z_STREAM_END && stream.avail_in == 0 && stream.avail_out != 0 {
                     throw DataError("\(file): the gzip data is truncated after \(out.count) bytes")
                 }

@@ -52,6 +52,9 @@ public struct RunOptions {
     /// A planted divergence: on `card`, op instance `instance` at step `step` (from 0) draws its
     /// orders from order seed `seed` (`ReductionPlanner.perturbation`).
     public var perturbation: (card: Int, instance: String, step: Int, seed: UInt64)?
+    /// Runs of this script alive at once in this process (a drift study's replicas, which train
+    /// in lockstep): the host-memory check before allocating counts every one.
+    public var concurrentRuns = 1
     public init() {}
 }
 
@@ -236,16 +239,19 @@ public enum ScriptRunner {
         guard bytes <= device.hbmBytes else {
             throw ScriptError(file: script.file, message: "the parameters and optimizer state need \(formatBytes(bytes)) of HBM but \(device.name) has \(formatBytes(device.hbmBytes)) (npusim profile --timing-only simulates a model of any size on shapes alone)")
         }
-        let cards = Int64(options.cards ?? script.context.cards)
+        let cards = Int64(options.cards ?? script.context.cards), runs = Int64(max(1, options.concurrentRuns))
         // The host's memory, or less when this process is capped (ulimit -v).
         var host = Int64(clamping: ProcessInfo.processInfo.physicalMemory), capped = false
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max, Int64(clamping: limit.rlim_cur) < host {
             (host, capped) = (Int64(clamping: limit.rlim_cur), true)
         }
-        let (all, overflow) = bytes.multipliedReportingOverflow(by: cards)
+        let (copiesCount, tooMany) = cards.multipliedReportingOverflow(by: runs)
+        let (product, tooBig) = bytes.multipliedReportingOverflow(by: copiesCount)
+        let (all, overflow) = (product, tooMany || tooBig)
         guard !overflow, all <= host / 10 * 8 else {
-            throw ScriptError(file: script.file, message: "the parameters and optimizer state of \(cards) card\(cards == 1 ? "" : "s") need \(overflow ? "more than 8 EiB" : formatBytes(all)) of host memory (every card's copy is computed for real) but this \(capped ? "process may use" : "host has") \(formatBytes(host))\(capped ? " (ulimit -v)" : ""); use fewer cards, or npusim profile --timing-only for shapes alone")
+            let copies = "\(cards) card\(cards == 1 ? "" : "s")" + (runs > 1 ? " × \(runs) runs at once" : "")
+            throw ScriptError(file: script.file, message: "the parameters and optimizer state of \(copies) need \(overflow ? "more than 8 EiB" : formatBytes(all)) of host memory (every card's copy is computed for real) but this \(capped ? "process may use" : "host has") \(formatBytes(host))\(capped ? " (ulimit -v)" : ""); use fewer cards, or npusim profile --timing-only for shapes alone")
         }
     }
 

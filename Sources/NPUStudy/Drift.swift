@@ -105,6 +105,7 @@ public struct DriftStudy {
         let sink = try ScriptRunner.sinkSize(script, options)
         var base = options
         base.steps = steps
+        base.concurrentRuns = replicas  // in lockstep: every replica's parameters are alive at once
 
         // Replicas run in lockstep: at each step end (sink end in sink mode) every replica hands
         // over its parameters and waits until the distances to replica 0 are taken.

@@ -148,6 +148,33 @@ import NPUTensor
     }
 }
 
+extension IDXTests {
+    /// A small gzipped file whose header asks for more than the value limit, or whose data runs
+    /// past its header, stops at once (issue 22: a 2 MB bomb decompressed to 4 GiB and took
+    /// 10.5 GB before its error).
+    @Test func aDecompressionBombStopsAtItsHeader() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-idxbomb-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func gzipped(_ name: String, _ bytes: [UInt8]) throws -> String {
+            let url = dir.appendingPathComponent(name)
+            try Data(bytes).write(to: url)
+            let gz = Process()
+            gz.executableURL = URL(fileURLWithPath: "/bin/gzip")
+            gz.arguments = ["-f", url.path]
+            try gz.run()
+            gz.waitUntilExit()
+            return url.path + ".gz"
+        }
+        // 2^30 values declared (over the 2^28 limit), 64 MiB of zeros following.
+        let huge = try gzipped("huge", idx(0x08, [1 << 30], []) + [UInt8](repeating: 0, count: 64 << 20))
+        #expect(throws: DataError("\(huge): the IDX header says [1073741824]: more than 268435456 values, the most NPUSim reads from one file")) { try IDX.read(huge) }
+        // 1,000 values declared, 64 MiB following: refused after the first megabyte, not at 4 GiB.
+        let long = try gzipped("long", idx(0x08, [1000], []) + [UInt8](repeating: 0, count: 64 << 20))
+        #expect(throws: DataError("\(long): decompresses to more than 1008 bytes, more than its header says")) { try IDX.read(long) }
+    }
+}
+
 /// Tabular data: a label column and feature columns; every bad cell named by line and column.
 @Suite struct CSVTests {
     @Test func rowsBecomeSamplesAndBadCellsAreNamed() throws {

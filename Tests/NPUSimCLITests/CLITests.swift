@@ -182,6 +182,11 @@ func npusim(_ arguments: [String], wrapper: [String] = []) throws -> (code: Int3
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         let r = try npusim(["run", path, "--steps", "1"], wrapper: [prlimit, "--as=\(3 << 30)", "--"])
         #expect(r.code == 2 && r.err.contains("need 5.923 GiB (6360000080 bytes) of host memory (every card's copy is computed for real) but this process may use 3 GiB (3221225472 bytes) (ulimit -v)"), "\(r.code) \(r.err.prefix(300))")
+        // A drift study's replicas train in lockstep, all alive at once: 2 × 1.5 GiB is refused
+        // under the same cap (found by the mutated scripts: MultiheadAttention embed_dim 8000).
+        try text.replacingOccurrences(of: "1000000", with: "250000").write(toFile: path, atomically: true, encoding: .utf8)
+        let drift = try npusim(["drift", path, "--steps", "1", "--replicas", "2", "--out", path + "-drift"], wrapper: [prlimit, "--as=\(3 << 30)", "--"])
+        #expect(drift.code == 2 && drift.err.contains("of 1 card × 2 runs at once need 2.962 GiB (3180000160 bytes) of host memory"), "\(drift.code) \(drift.err.prefix(300))")
     }
 
     /// A run stopped late (LossMonitor's NaN stop at step 2) still writes the losses it had, and
