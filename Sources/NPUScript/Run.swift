@@ -218,6 +218,33 @@ public enum ScriptRunner {
         }
     }
 
+    /// The host's memory, or less when this process is capped (`ulimit -v`), and whether it is.
+    static func hostMemory() -> (bytes: Int64, capped: Bool) {
+        let host = Int64(clamping: ProcessInfo.processInfo.physicalMemory)
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max, Int64(clamping: limit.rlim_cur) < host {
+            return (Int64(clamping: limit.rlim_cur), true)
+        }
+        return (host, false)
+    }
+
+    /// The compiled steps' memory plans (every card's, and the evaluation graph's): what a step
+    /// holds on the host — parameters, inputs, intermediate values and kernel workspace (a
+    /// convolution's unfolded input) — must fit the host before the first step allocates it.
+    static func checkStepMemory(_ script: Script, _ model: Model, runs: Int) throws {
+        var needed: Int64 = 0, largest: [(String, Int64)] = []
+        for plan in model.replicas.compactMap({ $0.compiled?.memory }) + (model.evaluationMemory.map { [$0] } ?? []) {
+            needed = needed.addingReportingOverflow(plan.peakBytes.addingReportingOverflow(plan.residentBytes).partialValue).partialValue
+            largest += plan.largest.prefix(2)
+        }
+        let (all, overflow) = needed.multipliedReportingOverflow(by: Int64(max(1, runs)))
+        let (host, capped) = hostMemory()
+        guard !overflow, all >= 0, all <= host / 10 * 8 else {
+            let top = largest.sorted { $0.1 > $1.1 }.prefix(3).map { "\($0.0) \(formatBytes($0.1))" }.joined(separator: ", ")
+            throw ScriptError(file: script.file, message: "a step needs \(overflow || all < 0 ? "more than 8 EiB" : formatBytes(all)) of host memory (parameters, intermediate values and kernel workspace on \(model.replicas.count) card\(model.replicas.count == 1 ? "" : "s")\(runs > 1 ? " × \(runs) runs at once" : "")) but this \(capped ? "process may use" : "host has") \(formatBytes(host))\(capped ? " (ulimit -v)" : ""); largest values: \(top)")
+        }
+    }
+
     /// Plans before allocating: the network and optimizer declared by shape only (no value made),
     /// their bytes checked against the card's HBM and, for every card's copy, the host's memory —
     /// so a model too big fails at once with the timing-only path's message, never after minutes
@@ -240,12 +267,7 @@ public enum ScriptRunner {
             throw ScriptError(file: script.file, message: "the parameters and optimizer state need \(formatBytes(bytes)) of HBM but \(device.name) has \(formatBytes(device.hbmBytes)) (npusim profile --timing-only simulates a model of any size on shapes alone)")
         }
         let cards = Int64(options.cards ?? script.context.cards), runs = Int64(max(1, options.concurrentRuns))
-        // The host's memory, or less when this process is capped (ulimit -v).
-        var host = Int64(clamping: ProcessInfo.processInfo.physicalMemory), capped = false
-        var limit = rlimit()
-        if getrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max, Int64(clamping: limit.rlim_cur) < host {
-            (host, capped) = (Int64(clamping: limit.rlim_cur), true)
-        }
+        let (host, capped) = hostMemory()
         let (copiesCount, tooMany) = cards.multipliedReportingOverflow(by: runs)
         let (product, tooBig) = bytes.multipliedReportingOverflow(by: copiesCount)
         let (all, overflow) = (product, tooMany || tooBig)
@@ -323,6 +345,7 @@ public enum ScriptRunner {
         if sinkSize == -1 { sinkSize = perEpoch }
         let batchNum = sink ? sinkSize : perEpoch
         try model.build(trainDataset: context.cards > 1 ? try dataset.shard(0, of: context.cards) : dataset)
+        try checkStepMemory(script, model, runs: options.concurrentRuns)
         for (k, replica) in model.replicas.enumerated() {
             if let observer = options.observer { replica.compiled?.observer = { try observer(k, $0) } }
             if let p = options.perturbation, p.card == k { replica.planner.perturbation = (p.instance, p.step, p.seed) }

@@ -187,6 +187,15 @@ func npusim(_ arguments: [String], wrapper: [String] = []) throws -> (code: Int3
         try text.replacingOccurrences(of: "1000000", with: "250000").write(toFile: path, atomically: true, encoding: .utf8)
         let drift = try npusim(["drift", path, "--steps", "1", "--replicas", "2", "--out", path + "-drift"], wrapper: [prlimit, "--as=\(3 << 30)", "--"])
         #expect(drift.code == 2 && drift.err.contains("of 1 card × 2 runs at once need 2.962 GiB (3180000160 bytes) of host memory"), "\(drift.code) \(drift.err.prefix(300))")
+        // A step's workspace counts too: LeNet with a 1000×1000 kernel unfolds its input into 8 GB
+        // (found by the mutated scripts: "failed to allocate 8192000000 bytes").
+        let lenet = URL(fileURLWithPath: RunCommandTests.example).deletingLastPathComponent().appendingPathComponent("lenet.yaml").path
+        let wide = try String(contentsOfFile: lenet, encoding: .utf8).replacingOccurrences(of: "out_channels: 8, kernel_size: 3", with: "out_channels: 8, kernel_size: 1000")
+        let widePath = URL(fileURLWithPath: lenet).deletingLastPathComponent().appendingPathComponent(".wide-\(getpid()).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: widePath) }
+        try wide.write(toFile: widePath, atomically: true, encoding: .utf8)
+        let step = try npusim(["run", widePath, "--steps", "1"], wrapper: [prlimit, "--as=\(3 << 30)", "--"])
+        #expect(step.code == 2 && step.err.contains("a step needs 17.286 GiB (18560261584 bytes) of host memory (parameters, intermediate values and kernel workspace on 1 card) but this process may use 3 GiB"), "\(step.code) \(step.err.prefix(300))")
     }
 
     /// A run stopped late (LossMonitor's NaN stop at step 2) still writes the losses it had, and

@@ -120,6 +120,8 @@ public final class Model {
     /// The batch types the step was built for.
     var builtFor: [String: TensorType]?
     var evaluator: (graph: CompiledGraph, shape: Shape)?
+    /// The compiled evaluation graph's memory plan, once `prepareEval` or `eval` compiled it.
+    public var evaluationMemory: MemoryPlan? { evaluator?.graph.memory }
     /// Steps trained in all, across `train` calls (a resumed run starts from its checkpoint's).
     public private(set) var stepsTrained = 0
 
