@@ -37,11 +37,13 @@ public struct AllReduce: CollectiveOp {
     /// Under `strict`, for each reduced tensor the op that made it when it can add its terms
     /// exactly (`ExactTerms`), how many inputs it takes and which of its outputs the tensor is:
     /// those inputs follow the reduced tensors among the node's inputs, so every card's terms
-    /// are added exactly and rounded once.
-    public let exact: [(op: any ExactTerms, arity: Int, output: Int)?]
+    /// are added exactly and rounded once. `scale` is what the tensor is its producer's output
+    /// times (a loss scale's power-of-two unscale in between), applied after the rounded sum as
+    /// the one-card step applies it.
+    public let exact: [(op: any ExactTerms, arity: Int, output: Int, scale: Float)?]
 
     public init(cards: Int, algorithm: AllReduceAlgorithm, mean: Bool = false, cardsPerServer: Int = 8,
-                exact: [(op: any ExactTerms, arity: Int, output: Int)?] = []) {
+                exact: [(op: any ExactTerms, arity: Int, output: Int, scale: Float)?] = []) {
         self.cards = cards
         self.algorithm = algorithm
         self.mean = mean
@@ -124,14 +126,14 @@ public struct AllReduce: CollectiveOp {
         for (k, slot) in exact.enumerated() {
             let count = all[0][k].count
             defer { offset += count }
-            guard let (op, arity, output) = slot else { continue }
+            guard let (op, arity, output, scale) = slot else { continue }
             defer { input += arity }
             let acc = UnsafeMutablePointer<npu_exact>.allocate(capacity: max(count, 1))
             defer { acc.deallocate() }
             for e in 0..<count { npu_exact_init(acc + e) }
             // Every card's terms, or (if one card's cannot) the rounded tensors' exact sum stays.
             guard all.allSatisfy({ op.addExactTerms(Array($0[input..<(input + arity)]), output: output, into: acc) }) else { continue }
-            for e in 0..<count { total[offset + e] = npu_exact_round_f32(acc + e) / divisor }
+            for e in 0..<count { total[offset + e] = npu_exact_round_f32(acc + e) / divisor * scale }
         }
     }
 

@@ -16,6 +16,19 @@ public final class Cluster {
         for d in devices { d.join(self) }
     }
 
+    /// Some cards of a bigger cluster, by ordinal: what a timing-only run simulates of a cluster
+    /// whose cards are all alike (every card runs the same step on a shard of the same shape, so
+    /// each card's timeline is every card's; the collectives are costed for the whole cluster).
+    /// - Throws: `DeviceError.badCluster` for no ordinals, a repeated one or one outside
+    ///   0..<maxTimingOnlyCards.
+    public init(spec: DeviceSpec, ordinals: [Int]) throws(DeviceError) {
+        guard !ordinals.isEmpty, Set(ordinals).count == ordinals.count, ordinals.allSatisfy({ (0..<Self.maxTimingOnlyCards).contains($0) }) else {
+            throw .badCluster("a cluster simulates 1 to \(Self.maxTimingOnlyCards) distinct cards with ordinals below \(Self.maxTimingOnlyCards), got \(ordinals)")
+        }
+        devices = ordinals.map { Device(spec: spec, ordinal: $0) }
+        for d in devices { d.join(self) }
+    }
+
     /// The most cards one host simulates with real numerics.
     public static let maxCards = 64
     /// The most cards one host simulates on shapes alone (timing-only).

@@ -230,7 +230,11 @@ public final class Device {
 
     /// The device that made `event`: this one, or a card of the same cluster.
     fileprivate func eventOwner(_ event: Event) -> Device? {
-        let owner = event.origin == ObjectIdentifier(self) ? self : cluster?.devices.first { ObjectIdentifier($0) == event.origin }
+        // Card k is usually the cluster's k-th device: looked up there first, then searched.
+        let owner = event.origin == ObjectIdentifier(self) ? self : cluster.flatMap { c in
+            c.devices.indices.contains(event.device) && ObjectIdentifier(c.devices[event.device]) == event.origin
+                ? c.devices[event.device] : c.devices.first { ObjectIdentifier($0) == event.origin }
+        }
         guard let owner, event.id < owner.eventCount else { return nil }
         return owner
     }

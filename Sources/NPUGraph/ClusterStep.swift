@@ -140,9 +140,10 @@ public final class ClusterStep {
                 // Timing-only steps carry no values: only the transfers are simulated.
                 let outputs = graphs[0].timingOnly ? Array(repeating: [], count: graphs.count)
                     : try op.combine(zip(graphs, runs).map { g, r in g.nodeInputs(at: position, r) }, graphs[0].collectiveContext(at: position, runs[0]))
-                let ready = graphs.map { $0.recordCollectiveReady() }
+                var gathered: Event?
+                for g in graphs { gathered = g.joinCollective(after: gathered) }
                 let plans = graphs[0].timingOnly ? [] : graphs[0].collectivePlans()
-                for (k, g) in graphs.enumerated() { try g.runCollective(at: position, runs[k], outputs: outputs[k], ready: ready, plans: plans) }
+                for (k, g) in graphs.enumerated() { try g.runCollective(at: position, runs[k], outputs: outputs[k], ready: [gathered!], plans: plans) }
             } else {
                 for r in runs { try r.runNext() }
             }

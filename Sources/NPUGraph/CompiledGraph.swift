@@ -51,6 +51,8 @@ public final class CompiledGraph {
     let collectiveReady: Event
     /// Each collective's completion on the `comm` stream, waited for by its first consumer.
     var collectiveDone: [Int: Event] = [:]
+    /// This card's link of the chain that finds when every card reached a collective.
+    var collectiveGathered: Event?
     var allocation: Allocation?
     /// Steps begun so far (the next step's number).
     public internal(set) var steps = 0
@@ -163,6 +165,7 @@ public final class CompiledGraph {
         device.releaseEvent(computeDone)
         device.releaseEvent(collectiveReady)
         for e in collectiveDone.values { device.releaseEvent(e) }
+        if let collectiveGathered { device.releaseEvent(collectiveGathered) }
     }
 
     /// Ops whose inputs are all constants run once, now (random ops never: they are stateful).
@@ -291,9 +294,9 @@ public final class CompiledGraph {
     }
 
     /// Runs the collective at `position` for this card with its `outputs` (combined across the
-    /// cards by the caller): the compute stream records that its inputs are ready, the `comm`
-    /// stream waits for every card's `ready` event, transfers, and records `done`, which the
-    /// compute stream waits for before the collective's consumers.
+    /// cards by the caller): the `comm` stream waits for the `ready` events (every card's arrival,
+    /// `joinCollective`), transfers, and records `done`, which the compute stream waits for
+    /// before the collective's consumers.
     func runCollective(at position: Int, _ run: StepRun, outputs: [Tensor], ready: [Event], plans: [PlanRecord] = []) throws {
         let i = schedule[position]
         let n = graph.nodes[i]
@@ -334,10 +337,20 @@ public final class CompiledGraph {
         return context.planner.plans.map(\.record)
     }
 
-    /// This card's event that its compute reached the collective (recorded now).
-    func recordCollectiveReady() -> Event {
+    /// This card's link of the chain that finds when every card has reached the collective: the
+    /// `comm` stream waits for this card's compute and for the previous card's link, then records
+    /// its own, so the last card's link completes when every card's compute and comm stream
+    /// reached the collective — as a collective starts when all its members have entered it. A
+    /// chain costs each card three tasks per collective where waiting for every card cost N.
+    func joinCollective(after previous: Event?) -> Event {
         device.defaultStream.record(collectiveReady)
-        return collectiveReady
+        let comm = device.stream(named: "comm")
+        comm.wait(collectiveReady)
+        if let previous { comm.wait(previous) }
+        let link = collectiveGathered ?? device.makeEvent()
+        collectiveGathered = link
+        comm.record(link)
+        return link
     }
 
     /// The nodes whose values are the same on every card of a data-parallel cluster whose cards

@@ -6,8 +6,13 @@ import NPUDevice
 /// (`trace_view.json`) and `timeline.svg`, all from the devices' timelines and host lanes
 /// (Docs/Profiling.md says what every column means and where its definition comes from).
 public struct Profile {
-    /// Every card: `op_statistic.csv` and `step_trace_time.csv` have rows for all of them.
+    /// The simulated cards: `op_statistic.csv` and `step_trace_time.csv` have rows for all of
+    /// them, and for every other card of `cards`.
     public let devices: [Device]
+    /// The cluster's cards, ordinals 0..<cards: `devices.count`, or more when only some cards of
+    /// a timing-only cluster were simulated — every card but card 0 is alike, so the others'
+    /// table rows are the first simulated card's but card 0's, under their own ordinal.
+    public let cards: Int
     /// The cards whose every task is written (`trace_view.json`, `kernel_details.csv`,
     /// `reductions.csv`, `timeline.svg`): all of them by default; a subset keeps a big cluster's
     /// profile to the size of a few cards.
@@ -15,9 +20,22 @@ public struct Profile {
 
     /// A profile of `devices`, with per-task files for the cards whose ordinals are in
     /// `detailCards` (nil: every card).
-    public init(devices: [Device], detailCards: Set<Int>? = nil) {
+    /// `cards` is the cluster's size when `devices` are some of its alike cards (nil: these are all).
+    public init(devices: [Device], detailCards: Set<Int>? = nil, cards: Int? = nil) {
         self.devices = devices
+        self.cards = max(cards ?? devices.count, devices.count)
         detailed = detailCards.map { cards in devices.filter { cards.contains($0.ordinal) } } ?? devices
+    }
+
+    /// Rows of a per-card table for every card: a simulated card's own, else those of the first
+    /// simulated card other than card 0, with the card's ordinal.
+    func everyCard<Row>(_ rows: (Device) -> [Row], _ relabel: (inout Row, Int) -> Void) -> [Row] {
+        guard cards > devices.count, let first = devices.first(where: { $0.ordinal != 0 }) ?? devices.first else { return devices.flatMap(rows) }
+        let byOrdinal = Dictionary(devices.map { ($0.ordinal, $0) }, uniquingKeysWith: { a, _ in a })
+        let shared = rows(first)
+        return (0..<cards).flatMap { k in
+            byOrdinal[k].map(rows) ?? shared.map { var row = $0; relabel(&row, k); return row }
+        }
     }
 
     /// The tasks a table lists: kernels, copies and link transfers (not event records and waits,
@@ -90,7 +108,7 @@ public struct Profile {
 
     /// Per card, op type and core: count, total, min, average and max time, and the share of the
     /// card's task time — largest total first.
-    public func opStatistics() -> [OpStatistic] { devices.flatMap(Self.opStatistics) }
+    public func opStatistics() -> [OpStatistic] { everyCard(Self.opStatistics) { $0.device = $1 } }
 
     /// One card's rows of `op_statistic.csv`, largest total first.
     static func opStatistics(of d: Device) -> [OpStatistic] {
@@ -167,7 +185,7 @@ public struct Profile {
     }
 
     /// Every card's steps (tasks the executor recorded with a step), in order.
-    public func steps() -> [StepBreakdown] { devices.flatMap(Self.steps) }
+    public func steps() -> [StepBreakdown] { everyCard(Self.steps) { $0.device = $1 } }
 
     /// One card's steps: each window from the end of the previous step to the end of this
     /// step's last task, and what filled it (one pass over the card's timeline per step kind,

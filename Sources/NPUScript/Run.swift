@@ -117,6 +117,9 @@ public struct RunSummary {
     /// The order seed `off` drew its orders from (the script's, the flag's or a fresh draw);
     /// nil for a timing-only simulation.
     public var orderSeed: UInt64?
+    /// The cluster's cards: `devices.count`, or more when a timing-only run simulated only some
+    /// cards of an alike cluster (every other card's timeline is the first simulated card's).
+    public var cards: Int?
     /// Samples per simulated second.
     public var samplesPerSecond: Double { simulatedTime > .zero ? Double(samples) / simulatedTime.seconds : 0 }
 }
@@ -318,6 +321,9 @@ public enum ScriptRunner {
             let names = parameterNames.filter { p in norms.contains { p.hasPrefix($0 + ".") } }
             if !norms.isEmpty {
                 message("note: strict on \(context.cards) cards gives one card's bits with the global batch except through batch statistics: BatchNorm2d \(norms.map { "'\($0)'" }.joined(separator: ", ")) normalises over each card's batch of \(dataset.batchSize), so \(names.joined(separator: ", ")) and everything they feed differ from a one-card run")
+            }
+            if script.context.ampLevel == .O2 {
+                message("note: strict on \(context.cards) cards under amp_level O2 is not one card with the global batch: each card's cube writes its gradients in float16, rounded on the card before the AllReduce adds them, so the parameters differ from a one-card run (amp_level O0 gives one card's bits)")
             }
         }
         let metrics = script.eval?.metrics.compactMap(Metric.init(rawValue:)) ?? []

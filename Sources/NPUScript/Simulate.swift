@@ -13,8 +13,15 @@ extension ScriptRunner {
     /// streams, scheduler and cost model, on shapes alone — no parameter values, no data values, no
     /// numerics — with every task recorded (`RunSummary.devices`), for models and clusters too big
     /// to compute. The batch shape is the dataset's.
+    ///
+    /// `simulating` names the cards to simulate of a cluster (nil: all): every card of a
+    /// timing-only cluster runs the same step on a shard of the same shape and the collectives
+    /// are costed for the whole cluster; only card 0's host differs (it prints the loss lines).
+    /// So every card but card 0 has the same timeline, whether its peers are simulated or not
+    /// (tested), and a cluster of thousands of cards costs what its named cards do. Card 0 and
+    /// one other card are always simulated.
     /// - Throws: what building the network, the dataset or the step throws.
-    public static func simulate(_ script: Script, _ options: RunOptions = RunOptions(), steps: Int) throws -> RunSummary {
+    public static func simulate(_ script: Script, _ options: RunOptions = RunOptions(), steps: Int, simulating: Set<Int>? = nil) throws -> RunSummary {
         let started = DispatchTime.now().uptimeNanoseconds
         let builder = Builder(script: script)
         let spec = try deviceSpec(script, options), cards = options.cards ?? script.context.cards
@@ -38,7 +45,11 @@ extension ScriptRunner {
         let perEpoch = try Self.shardBatches(dataset, cards: cards), sinkSize = Self.sinkSize(script, options) { perEpoch }
         let devices: [Device], advance: (Int) throws -> SimTime
         if cards > 1 {
-            let cluster = try Cluster(spec: spec, cards: cards)
+            let named = simulating.map { asked -> [Int] in
+                let named = asked.union([0]).filter { $0 < cards }
+                return (named.count > 1 ? named : named.union([1])).sorted()
+            }
+            let cluster = try named.map { try Cluster(spec: spec, ordinals: $0) } ?? Cluster(spec: spec, cards: cards)
             for d in cluster.devices { d.timelineMode = .all }
             let parallel = try DataParallelStep(cluster: cluster, timingOnlyPrototype: replica)
             advance = { n in try parallel.simulate(steps: n, sinkSize: sinkSize == nil ? nil : n) }
@@ -64,6 +75,7 @@ extension ScriptRunner {
             }
         }
         return RunSummary(steps: steps, samples: steps * dataset.batchSize * cards,
-                          hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: end, losses: [], devices: devices)
+                          hostSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, simulatedTime: end, losses: [], devices: devices,
+                          cards: cards)
     }
 }

@@ -21,7 +21,9 @@ public final class DataParallelStep {
         let steps = try cluster.devices.enumerated().map { k, d in try replica(k, d) }
         for (k, s) in steps.enumerated() {
             guard s.device === cluster.devices[k] else { throw TrainError("replica \(k) runs on \(s.device.label), not on card \(k)") }
-            guard s.compiled != nil, s.configuration.cards == cluster.devices.count else {
+            // A timing-only cluster may simulate some of its cards (`Cluster(spec:ordinals:)`).
+            let cards = s.configuration.cards, simulated = cluster.devices.count
+            guard s.compiled != nil, cards == simulated || (s.configuration.timingOnly && cards > simulated) else {
                 throw TrainError("replica \(k) must be a graph-mode step built for \(cluster.devices.count) cards (StepConfiguration.cards)")
             }
         }
@@ -31,8 +33,9 @@ public final class DataParallelStep {
     }
 
     /// A timing-only cluster: card 0's step is built by `prototype` (timing-only, graph mode,
-    /// `StepConfiguration.cards` equal to the cluster's size) and every other card runs a replica
-    /// of it (`TrainStep.timingReplica(on:)`), so the step is compiled once, not once per card.
+    /// `StepConfiguration.cards` equal to the cluster's size, or larger when the cluster holds
+    /// only the simulated cards of an alike cluster) and every other card runs a replica of it
+    /// (`TrainStep.timingReplica(on:)`), so the step is compiled once, not once per card.
     public convenience init(cluster: Cluster, timingOnlyPrototype prototype: (Device) throws -> TrainStep) throws {
         let first = try prototype(cluster.devices[0])
         guard first.configuration.timingOnly else { throw TrainError("init(cluster:timingOnlyPrototype:) needs a timing-only step") }

@@ -181,9 +181,11 @@ public final class TrainStep {
             let l = try model.loss(&b, values)
             let params = optimizer.parameters.map { b.read($0) }
             let grads = try b.graph.gradients(of: l, wrt: params, lossScale: self.lossScale)
-            var unscaled = try Self.unscale(&b, try Self.require(grads, optimizer.parameters), self.lossScale)
+            let scaled = try Self.require(grads, optimizer.parameters)
+            var unscaled = try Self.unscale(&b, scaled, self.lossScale)
             if configuration.cards > 1 {
-                unscaled = try Self.allReduce(&b, unscaled, configuration, cardsPerServer: device.spec.cardsPerServer)
+                unscaled = try Self.allReduce(&b, unscaled, configuration, cardsPerServer: device.spec.cardsPerServer,
+                                              producers: scaled, unscale: 1 / self.lossScale)
             }
             try b.inCell("optimizer", optimizer.cellClass) { b in try optimizer.update(&b, gradients: unscaled) }
             let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
@@ -224,7 +226,10 @@ public final class TrainStep {
     /// Under `strict` each AllReduce also takes the inputs of the ops that made its gradients
     /// when they can add their terms exactly (MatMul, ReduceSum): it adds every card's terms
     /// exactly and rounds once, so N cards give the bits one card gives with the global batch.
-    static func allReduce(_ b: inout GraphModel, _ grads: [GraphValue], _ c: StepConfiguration, cardsPerServer: Int) throws -> [GraphValue] {
+    /// `producers` are the gradients before `unscale`, the power of two `grads` are those times
+    /// (the loss scale's inverse): their producers' terms go to the AllReduce, scaled after the sum.
+    static func allReduce(_ b: inout GraphModel, _ grads: [GraphValue], _ c: StepConfiguration, cardsPerServer: Int,
+                          producers: [GraphValue]? = nil, unscale: Float = 1) throws -> [GraphValue] {
         let algorithm = c.allReduceAlgorithm ?? .auto(cards: c.cards, cardsPerServer: cardsPerServer)
         var buckets: [[Int]] = []
         if let splits = c.fusionSplits {
@@ -250,13 +255,15 @@ public final class TrainStep {
         var out = grads
         let strict = (c.overrides["AllReduce"] ?? c.determinism) == .strict
         for bucket in buckets {
-            var exact: [(op: any ExactTerms, arity: Int, output: Int)?] = []
+            var exact: [(op: any ExactTerms, arity: Int, output: Int, scale: Float)?] = []
             var terms: [GraphValue] = []
+            // Exact only when the unscale is a power of two (then it commutes with rounding).
+            let (source, scale) = producers.map { unscale.significandBitPattern == 0 && unscale.isNormal ? ($0, unscale) : (grads, 1) } ?? (grads, 1)
             if strict {
                 for k in bucket {
-                    let node = b.graph.nodes[grads[k].node]
+                    let node = b.graph.nodes[source[k].node]
                     if case .op(let op) = node.kind, let e = op as? any ExactTerms {
-                        exact.append((e, node.inputs.count, grads[k].index))
+                        exact.append((e, node.inputs.count, source[k].index, scale))
                         terms += node.inputs
                     } else {
                         exact.append(nil)

@@ -58,13 +58,17 @@ struct ProfileCommand: ParsableCommand {
         if options.steps == nil { options.steps = 5 }
         options.record = true
         let detail = try Self.detail(detailCards, cards: options.cards ?? parsed.context.cards)
-        let summary = timingOnly ? try ScriptRunner.simulate(parsed, options, steps: options.steps!) : try ScriptRunner.run(parsed, options)
-        let profile = Profile(devices: summary.devices, detailCards: detail)
+        // Timing-only, the cards not detailed are not simulated: they are alike (Profiling.md).
+        let summary = timingOnly ? try ScriptRunner.simulate(parsed, options, steps: options.steps!, simulating: detail) : try ScriptRunner.run(parsed, options)
+        let cards = summary.cards ?? summary.devices.count
+        let profile = Profile(devices: summary.devices, detailCards: detail, cards: cards)
         try profile.write(to: out)
-        emit("profile of \(summary.steps) step\(summary.steps == 1 ? "" : "s") on \(summary.devices.count) card\(summary.devices.count == 1 ? "" : "s"): \(out)/ASCEND_PROFILER_OUTPUT/, \(out)/timeline.svg")
-        if profile.detailed.count < summary.devices.count {
+        emit("profile of \(summary.steps) step\(summary.steps == 1 ? "" : "s") on \(cards) card\(cards == 1 ? "" : "s"): \(out)/ASCEND_PROFILER_OUTPUT/, \(out)/timeline.svg")
+        if profile.detailed.count < cards {
             let list = profile.detailed.count == 1 ? "card \(profile.detailed[0].ordinal)" : "\(profile.detailed.count) cards"
-            emit("every task of \(list) (--detail-cards); op_statistic.csv and step_trace_time.csv for all \(summary.devices.count)")
+            let template = summary.devices.first { $0.ordinal != 0 }?.ordinal ?? 0
+            let simulated = summary.devices.count < cards ? " (the cards beside card 0 are alike: \(summary.devices.count) were simulated, the others have card \(template)'s figures)" : ""
+            emit("every task of \(list) (--detail-cards); op_statistic.csv and step_trace_time.csv for all \(cards)\(simulated)")
         }
         // The top ops of card 0 by simulated time.
         for line in profile.summaryLines() { emit(line) }

@@ -187,7 +187,7 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("order-seed"), parsing: .unconditional, help: "Replay one order stream under off (0 to 4294967295; overrides context.order_seed), or 'entropy': a fresh draw, printed so it can be replayed. Without either an off run draws one and prints it.")
     var orderSeed: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Data-parallel cards: 1 to 64 with real numerics, to 4096 with --timing-only (about 1,024 in a minute on a laptop: the cost grows with the square of the cards; Docs/Profiling.md) (overrides context.cards).")
+    @Option(name: .long, parsing: .unconditional, help: "Data-parallel cards: 1 to 64 with real numerics, to 4096 with npusim profile --timing-only (a second for 4,096: only the cards --detail-cards names, card 0 and one more are simulated, the others are alike; Docs/Profiling.md) (overrides context.cards).")
     var cards: Int?
 
     @Option(name: .long, help: "Device profile: a built-in name or a profile YAML file (overrides context.device).")

@@ -126,6 +126,32 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
         }
     }
 
+    /// Every card of a timing-only cluster but card 0 (whose host prints the loss lines) is alike,
+    /// so simulating some of its cards gives each of them the timeline it has in the whole
+    /// cluster, and every other card the same tables: 24 cards over three servers (the
+    /// hierarchical AllReduce, a bucket per layer) against cards 0, 5 and 17 of them; and card 0
+    /// alone asked for simulates card 1 too.
+    @Test func someCardsOfAnAlikeClusterHaveTheWholeClustersTimelines() throws {
+        let yaml = mlpScript.replacingOccurrences(of: "order_seed: 3}", with: "order_seed: 3, all_reduce_fusion_config: [2]}")
+            .replacingOccurrences(of: "count: 320", with: "count: 1536")
+        let script = try Script.parse(yaml: yaml, file: "/tmp/p.yaml")
+        var o = RunOptions()
+        o.cards = 24
+        let whole = try ScriptRunner.simulate(script, o, steps: 3), some = try ScriptRunner.simulate(script, o, steps: 3, simulating: [5, 17])
+        #expect(whole.devices.count == 24 && some.devices.map(\.ordinal) == [0, 5, 17] && some.cards == 24)
+        #expect(whole.simulatedTime == some.simulatedTime && whole.samples == some.samples)
+        func lanes(_ d: Device) -> [String] { d.timeline.map { "\($0.streamName) \($0.name) \($0.start) \($0.end)" } }
+        for (k, d) in zip([0, 5, 17], some.devices) {
+            #expect(lanes(d) == lanes(whole.devices[k]) && d.timeline.contains { $0.type == "AllReduce" && $0.duration > .zero }, "card \(k)")
+        }
+        let all = Profile(devices: whole.devices), part = Profile(devices: some.devices, cards: 24)
+        #expect(part.opStatistic() == all.opStatistic() && part.stepTraceTime() == all.stepTraceTime(),
+                "\(zip(part.stepTraceTime().split(separator: "\n"), all.stepTraceTime().split(separator: "\n")).filter { $0 != $1 }.prefix(3))")
+        #expect(part.stepTraceTime().split(separator: "\n").count == 1 + 24 * 3)
+        let first = try ScriptRunner.simulate(script, o, steps: 3, simulating: [0])
+        #expect(first.devices.map(\.ordinal) == [0, 1] && Profile(devices: first.devices, cards: 24).stepTraceTime() == all.stepTraceTime())
+    }
+
     /// 4 cards with a bucket per layer: the first bucket's AllReduce runs on the comm stream while
     /// the backward pass still computes, and the step breakdown counts the overlap.
     @Test func fourCardsOverlapTheAllReduceWithTheBackwardPass() throws {

@@ -315,13 +315,13 @@ import NPUDevice
     /// Under `strict` 4 cards of batch 8 train as 1 card of batch 32, bit for bit, when every
     /// gradient carries exact terms into the AllReduce: LeNet's Conv2D filter gradients and the
     /// transformer's LayerNorm γ and β now do (issue 22: they differed after one step).
-    @Test(arguments: [("lenet.yaml", "determinism: \"off\"", 12), ("transformer.yaml", "determinism: \"on\"", 44)])
-    func strictOnFourCardsIsOneCardWithTheGlobalBatch(example: String, policy: String, count: Int) throws {
+    @Test(arguments: [("lenet.yaml", "determinism: \"off\"", 12, "O0"), ("transformer.yaml", "determinism: \"on\"", 44, "O0")])
+    func strictOnFourCardsIsOneCardWithTheGlobalBatch(example: String, policy: String, count: Int, amp: String) throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/" + example).standardized.path
-        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: policy, with: "determinism: strict")
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: policy, with: "determinism: strict\n  amp_level: \(amp)")
         func parameters(cards: Int, batch: Int) throws -> [String: [UInt32]] {
             let yaml = text.replacingOccurrences(of: "batch: {batch_size: 32, drop_remainder: true}", with: "batch: {batch_size: \(batch), drop_remainder: true}")
-            #expect(yaml.contains("batch_size: \(batch),") && yaml.contains("strict"))
+            #expect(yaml.contains("batch_size: \(batch),") && yaml.contains("strict\n  amp_level: \(amp)"))
             var options = RunOptions()
             options.cards = cards
             options.steps = 6
@@ -332,6 +332,27 @@ import NPUDevice
         #expect(one.keys.sorted() == four.keys.sorted() && one.count == count, "\(one.keys.sorted())")
         let differ = one.keys.sorted().filter { one[$0] != four[$0] }
         #expect(differ.isEmpty, "differ: \(differ)")
+    }
+
+    /// Under O2 each card's cube writes its gradients in float16, rounded per card before the
+    /// AllReduce (as on a card), so N cards are not one card by definition: the run says so, and
+    /// the parameters do differ (were they equal, the note would be wrong).
+    @Test func strictUnderO2SaysWhyFourCardsAreNotOne() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/lenet.yaml").standardized.path
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "determinism: \"off\"", with: "determinism: strict\n  amp_level: O2")
+        func parameters(cards: Int, batch: Int, notes: inout [String]) throws -> [UInt32] {
+            let yaml = text.replacingOccurrences(of: "batch: {batch_size: 32, drop_remainder: true}", with: "batch: {batch_size: \(batch), drop_remainder: true}")
+            var options = RunOptions()
+            (options.cards, options.steps) = (cards, 2)
+            var seen: [String] = []
+            let store = try #require(try ScriptRunner.run(try Script.parse(yaml: yaml, file: path), options, message: { seen.append($0) }).store)
+            notes = seen.filter { $0.hasPrefix("note:") }
+            return try store["fc2.weight"]!.toArray(of: Float.self).map(\.bitPattern)
+        }
+        var none: [String] = [], notes: [String] = []
+        let one = try parameters(cards: 1, batch: 32, notes: &none), four = try parameters(cards: 4, batch: 8, notes: &notes)
+        #expect(none.isEmpty && notes == ["note: strict on 4 cards under amp_level O2 is not one card with the global batch: each card's cube writes its gradients in float16, rounded on the card before the AllReduce adds them, so the parameters differ from a one-card run (amp_level O0 gives one card's bits)"], "\(notes)")
+        #expect(one != four)
     }
 
     /// Embedding's scatter-add carries exact terms too: a token model on 4 cards of batch 8
