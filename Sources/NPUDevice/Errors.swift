@@ -87,7 +87,8 @@ public func printable(_ text: String) -> String {
 
 /// Refuses YAML shapes no NPUSim file uses and that make YAML composition slow (Yams compares
 /// mapping keys deeply, in time exponential in their depth): explicit `?` keys (keys that are
-/// themselves mappings or lists), and flow nesting or indentation deeper than allowed. Returns the
+/// themselves mappings or lists), aliases as keys, and flow nesting or indentation deeper than
+/// allowed. Returns the
 /// line, column and a message, or nil when the text is fine to hand to the YAML parser.
 public func unsupportedYAMLStructure(_ text: String) -> (line: Int, column: Int, message: String)? {
     var depth = 0
@@ -110,6 +111,16 @@ public func unsupportedYAMLStructure(_ text: String) -> (line: Int, column: Int,
             case "}", "]": depth = max(0, depth - 1)
             case "?" where "-{,[:".contains(last) && (c + 1 == chars.count || chars[c + 1] == " " || chars[c + 1] == "\t"):
                 return (n + 1, c + 1, "explicit '?' keys (keys that are lists or mappings) are not part of the format")
+            case "*" where "-{,[".contains(last):
+                // An alias where a key may start: a key if a ':' follows its name (the YAML
+                // library hashes a key's whole tree, exponential for a chain of aliases).
+                var e = c + 1
+                while e < chars.count, !" \t,[]{}".contains(chars[e]) { e += 1 }
+                let name = chars[(c + 1)..<e]
+                while e < chars.count, chars[e] == " " || chars[e] == "\t" { e += 1 }
+                if name.last == ":" || (e < chars.count && chars[e] == ":") {
+                    return (n + 1, c + 1, "an alias (*name) as a mapping key is not part of the format; write the key itself")
+                }
             default: break
             }
             if ch != " " && ch != "\t" { last = ch }

@@ -629,6 +629,24 @@ import NPUDevice
         #expect(throws: ScriptError(file: "y.yaml", line: 1, column: 39, message: "lists or mappings nested more than 32 deep")) {
             try Script.parse(yaml: "seed: " + String(repeating: "[", count: 40), file: "y.yaml")
         }
+        // An alias as a mapping key: the YAML library hashes the key's whole tree, so a key that
+        // names a doubling chain of aliases ran for minutes (issue 22: a hang in scripts and
+        // device profiles alike); aliases as values, which scripts may use, stay.
+        let chain = "a0: &a0 [x, x]\n" + (1..<30).map { "a\($0): &a\($0) [*a\($0 - 1), *a\($0 - 1)]\n" }.joined()
+        let message = "an alias (*name) as a mapping key is not part of the format; write the key itself"
+        let started = DispatchTime.now().uptimeNanoseconds
+        #expect(throws: ScriptError(file: "y.yaml", line: 31, column: 1, message: message)) { try Script.parse(yaml: chain + "*a29 : 1\n", file: "y.yaml") }
+        #expect(throws: ScriptError(file: "y.yaml", line: 31, column: 5, message: message)) { try Script.parse(yaml: chain + "m: {*a29 : 1, *a28: 2}\n", file: "y.yaml") }
+        #expect(throws: ScriptError(file: "y.yaml", line: 31, column: 11, message: message)) { try Script.parse(yaml: chain + "m: {b: 1, *a28: 2}\n", file: "y.yaml") }
+        #expect(throws: ScriptError(file: "y.yaml", line: 31, column: 3, message: message)) { try Script.parse(yaml: chain + "- *a29: 1\n", file: "y.yaml") }
+        do {
+            _ = try DeviceSpec.parse(yaml: chain + "*a29 : 1\n", file: "d.yaml")
+            Issue.record("a device profile with an alias as a key parsed")
+        } catch let e as DeviceSpecError {
+            #expect(e.file == "d.yaml" && e.line == 31 && e.column == 1 && e.message == message, "\(e)")
+        }
+        #expect(DispatchTime.now().uptimeNanoseconds - started < 5_000_000_000)
+        #expect(unsupportedYAMLStructure(chain + "m: *a29\nn: [*a1, *a2]\no: {p: *a3}\n- *a4\n") == nil)
         #expect(unsupportedYAMLStructure("# why? - ?\nname: 'what? ok'\nsummary: \"a ? b\"\n") == nil)
         #expect(unsupportedYAMLStructure(ScriptTests.mlp) == nil)
     }
