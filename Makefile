@@ -1,6 +1,5 @@
 # NPUSim. On a fresh Debian machine: `make demo` and `make test` do everything (set-up included).
 SWIFT      ?= swift
-BENCH_DIR  := .build/bench
 NPUSIM     := .build/release/npusim
 # apt-get needs root; use sudo when we are not root.
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -29,8 +28,11 @@ setup:
 # Release products link the Swift runtime statically: they need only system libraries.
 SWIFT_LINK := -Xswiftc -static-stdlib
 
+# npusim and the plain-C yardsticks its bench runs (products of the package, built next to it).
 build: setup
 	$(SWIFT) build -c release --product npusim $(SWIFT_LINK)
+	$(SWIFT) build -c release --product npusim-yardstick-sgemm
+	$(SWIFT) build -c release --product npusim-yardstick-sum
 
 # The Python package (python/npusim) over the engine's C ABI, installed into the project's own
 # virtual environment (.venv; Debian's python3 refuses pip outside one).
@@ -49,6 +51,8 @@ python-test: python
 	$(PY) -m pytest -q Tests/python
 
 test: setup python
+	$(SWIFT) build --product npusim-yardstick-sgemm
+	$(SWIFT) build --product npusim-yardstick-sum
 	$(SWIFT) test
 	$(MAKE) --no-print-directory python-test
 
@@ -83,16 +87,8 @@ check-pictures: build
 study: build
 	$(NPUSIM) study --doc Docs/Studies.md --figures Docs/images/studies
 
-$(BENCH_DIR)/sgemm_c: bench/sgemm_c.c | setup
-	@mkdir -p $(BENCH_DIR)
-	cc -O2 -o $@ $< $$(pkg-config --cflags --libs openblas)
-
-$(BENCH_DIR)/sum_c: bench/sum_c.c | setup
-	@mkdir -p $(BENCH_DIR)
-	cc -O3 -march=native -ffast-math -o $@ $<
-
-bench: build $(BENCH_DIR)/sgemm_c $(BENCH_DIR)/sum_c
-	NPUSIM_BENCH_TOOLS=$(BENCH_DIR) $(NPUSIM) bench
+bench: build
+	$(NPUSIM) bench
 
 # libFuzzer harnesses, one per parser a user can feed (Docs/Reliability.md). FUZZ_RUNS executions
 # each, from the committed seed corpora (copied, so the committed ones stay as they are). Then

@@ -12,6 +12,9 @@ let package = Package(
         .executable(name: "npusim", targets: ["npusim"]),
         // The engine's C ABI for other languages (`make python` ships it as libnpusim.so).
         .library(name: "NPUSimEngine", type: .dynamic, targets: ["NPUSimEngine"]),
+        // Plain-C yardsticks `npusim bench` runs (found next to npusim).
+        .executable(name: "npusim-yardstick-sgemm", targets: ["YardstickSGEMM"]),
+        .executable(name: "npusim-yardstick-sum", targets: ["YardstickSum"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -99,6 +102,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "YardstickSGEMM", dependencies: ["COpenBLAS"]),
+        .executableTarget(name: "YardstickSum"),
         .testTarget(name: "NPUSimCLITests", dependencies: ["npusim", "NPUTensor"]),
         .testTarget(name: "NPUSimAPITests", dependencies: ["NPUSim"]),
         .testTarget(name: "NPURandomTests", dependencies: ["NPURandom", "NPUKernels"], exclude: ["Fixtures"]),

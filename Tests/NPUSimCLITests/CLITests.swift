@@ -121,6 +121,19 @@ func npusim(_ arguments: [String], wrapper: [String] = []) throws -> (code: Int3
         #expect(bench.err == "error: unknown benchmark 'nope'; benchmarks are sgemm, membw, rng, reduce-sum, conv2d, mlp-step, lenet-step, quickstart-step, allreduce, timing-only, trace-write, startup, stream, soak\n")
     }
 
+    /// The plain-C yardsticks are products of the package, found next to npusim: `bench
+    /// reduce-sum` and `bench sgemm` work after the build (issue 24: they failed with "run `make
+    /// bench`", which alone built them), and a missing one is named with how to build it.
+    @Test func theBenchYardsticksAreBuiltWithNpusim() throws {
+        let sum = try npusim(["bench", "reduce-sum"])
+        let baseline = sum.out.split(separator: "\n").first { $0.hasPrefix("reduce-sum       c-baseline") }
+        #expect(sum.code == 0 && baseline.map { $0.split(separator: " ").compactMap { Double($0) }.count == 3 && $0.split(separator: " ").compactMap { Double($0) }.allSatisfy { $0 > 0 } } == true, "\(sum.out)\(sum.err)")
+        let sgemm = try npusim(["64", "1", "2"], wrapper: ["/bin/sh", "-c", "exec \"$(dirname \"$0\")/npusim-yardstick-sgemm\" \"$@\""])
+        #expect(sgemm.code == 0 && sgemm.out.split(separator: "\n").compactMap { Double($0) }.count == 2, "\(sgemm.out)\(sgemm.err)")
+        let missing = try npusim(["bench", "reduce-sum"], wrapper: ["/usr/bin/env", "NPUSIM_BENCH_TOOLS=/nonexistent"])
+        #expect(missing.code == 1 && missing.err.contains("error: the yardstick /nonexistent/npusim-yardstick-sum is not built; `make build` builds it with npusim (or: swift build -c release --product npusim-yardstick-sum)"), "\(missing.err)")
+    }
+
     /// Flags take the script's ranges (they used to overflow or run for ever), negative values
     /// parse as numbers, and drift's seeds stay in MindSpore's range.
     @Test func flagsAreCheckedAsTheScriptIs() throws {

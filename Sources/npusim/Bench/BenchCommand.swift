@@ -10,6 +10,11 @@ struct BenchFigure {
     var median: Double
     var min: Double
     var max: Double
+    /// What the case ran on (a yardstick's BLAS kernel and threads), and any doubt about it.
+    var notes: [String] = []
+    /// A multi-thread yardstick slower than its one-thread self: the machine was contended, and
+    /// no ratio is taken against it.
+    var contended = false
 
     /// Figures from per-run values (higher is better units, e.g. GFLOP/s).
     init(bench: String, caseName: String, unit: String, values: [Double]) {
@@ -26,7 +31,9 @@ struct BenchFigure {
 
     var json: String {
         func f(_ x: Double) -> String { String(format: "%.4g", x) }
-        return "{\"bench\": \"\(bench)\", \"case\": \"\(caseName)\", \"unit\": \"\(unit)\", \"median\": \(f(median)), \"min\": \(f(min)), \"max\": \(f(max))}"
+        let notes = self.notes.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ", ")
+        return "{\"bench\": \"\(bench)\", \"case\": \"\(caseName)\", \"unit\": \"\(unit)\", \"median\": \(f(median)), \"min\": \(f(min)), \"max\": \(f(max))"
+            + ", \"contended\": \(contended), \"notes\": [\(notes)]}"
     }
 }
 
@@ -72,7 +79,9 @@ struct BenchCommand: ParsableCommand {
                     emit((figure.bench + " ").padding(toLength: max(17, figure.bench.count + 1), withPad: " ", startingAt: 0)
                         + (figure.caseName + " ").padding(toLength: max(30, figure.caseName.count + 1), withPad: " ", startingAt: 0)
                         + (figure.unit + " ").padding(toLength: max(11, figure.unit.count + 1), withPad: " ", startingAt: 0)
-                        + f(figure.median) + " " + f(figure.min) + " " + f(figure.max))
+                        + f(figure.median) + " " + f(figure.min) + " " + f(figure.max)
+                        + (figure.contended ? "  CONTENDED (slower than its one-thread self: no ratio taken)" : ""))
+                    for note in figure.notes { emit("                 " + note) }
                 }
             }
         }
@@ -93,16 +102,20 @@ func wallSeconds(_ body: () -> Void) -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
-/// Where `make` put the plain-C yardstick programs (`NPUSIM_BENCH_TOOLS`, else `.build/bench`).
+/// A plain-C yardstick program of the package (`npusim-yardstick-sgemm`, `npusim-yardstick-sum`):
+/// in `NPUSIM_BENCH_TOOLS` when set, else next to this npusim (the build puts products together).
 func benchToolPath(_ name: String) -> String {
-    let dir = ProcessInfo.processInfo.environment["NPUSIM_BENCH_TOOLS"] ?? ".build/bench"
+    let dir = ProcessInfo.processInfo.environment["NPUSIM_BENCH_TOOLS"]
+        ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map { ($0 as NSString).deletingLastPathComponent }
+        ?? Bundle.main.executableURL?.deletingLastPathComponent().path ?? "."
     return (dir as NSString).appendingPathComponent(name)
 }
 
 /// Runs a yardstick program and returns its standard output lines.
 func runTool(_ path: String, _ arguments: [String]) throws -> [String] {
     guard FileManager.default.isExecutableFile(atPath: path) else {
-        throw CLIError(message: "the plain-C yardstick \(path) is not built; run `make bench` (it builds it)", code: 1)
+        let name = (path as NSString).lastPathComponent
+        throw CLIError(message: "the yardstick \(path) is not built; `make build` builds it with npusim (or: swift build -c release --product \(name))", code: 1)
     }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)

@@ -20,7 +20,7 @@ let reduceSumBenchmark = Benchmark(name: "reduce-sum", summary: "ReduceSum 16 Mi
         }
     }
     var figures = Determinism.allCases.map { BenchFigure(bench: "reduce-sum", caseName: $0.rawValue, unit: "GB/s", values: values[$0]!) }
-    let c = try runTool(benchToolPath("sum_c"), ["\(n)", "9"]).compactMap(Double.init).map { 4 * Double(n) / $0 / 1e9 }
+    let c = try runTool(benchToolPath("npusim-yardstick-sum"), ["\(n)", "9"]).compactMap(Double.init).map { 4 * Double(n) / $0 / 1e9 }
     figures.append(BenchFigure(bench: "reduce-sum", caseName: "c-baseline", unit: "GB/s", values: c))
     return figures
 }

@@ -31,7 +31,7 @@ let sgemmBenchmark = Benchmark(name: "sgemm", summary: "OpenBLAS sgemm via NPUSi
                 // OpenBLAS's worker threads spin for a while after a call; let ours go to sleep so
                 // the C program gets both cores.
                 Thread.sleep(forTimeInterval: 0.5)
-                let lines = try runTool(benchToolPath("sgemm_c"), ["\(n)", "\(threads)", "\(runs)"])
+                let lines = try runTool(benchToolPath("npusim-yardstick-sgemm"), ["\(n)", "\(threads)", "\(runs)"])
                 plainC += lines.compactMap(Double.init).map { flops / $0 / 1e9 }
             }
             figures.append(BenchFigure(bench: "sgemm", caseName: "package-\(threads)t-\(n)", unit: "GFLOP/s", values: package))

@@ -51,17 +51,19 @@ func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recordin
 }
 
 let lenetStepBenchmark = Benchmark(name: "lenet-step", summary: "LeNet5 training step (28×28, batch 32), host ms/step") {
-    try stepFigures("lenet-step", input: [32, 1, 28, 28], modes: ExecutionMode.allCases, floor: lenetGEMMs, network: lenet5)
-        + numpyStep("lenet-step", script: numpyLeNetStep)
+    let figures = try stepFigures("lenet-step", input: [32, 1, 28, 28], modes: ExecutionMode.allCases, floor: lenetGEMMs, network: lenet5)
+        + numpyStep("lenet-step", script: numpyLeNetStep, gemms: lenetGEMMs) + pytorchLeNetStep("lenet-step")
+    return figures + yardstickRatios("lenet-step", figures, against: ["pytorch", "pytorch-1thread", "numpy", "numpy-1thread", "gemm-floor", "numpy-gemm-floor", "numpy-gemm-floor-1thread"])
 }
 
 /// The reference MLP of the graph-mode issue: Dense 784→128, ReLU, Dense 128→10, sparse softmax
 /// cross-entropy (mean), Momentum lr 0.01 / 0.9, batch 32, float32. Host time per training step.
 let mlpStepBenchmark = Benchmark(name: "mlp-step", summary: "reference MLP training step, host ms/step") {
-    try stepFigures("mlp-step", input: [32, 784], modes: ExecutionMode.allCases, floor: mlpGEMMs) { ctx in
+    let figures = try stepFigures("mlp-step", input: [32, 784], modes: ExecutionMode.allCases, floor: mlpGEMMs) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
     } + (try stepFigures("mlp-step", input: [32, 784], modes: [.graph], recording: true) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
     }) + (try modelTrainFigures()) + (try pythonFigures("mlp-step", "python-model-train", script: pythonModelTrainScript))
-        + numpyStep("mlp-step", script: numpyMLPStep)
+    let numpy = numpyStep("mlp-step", script: numpyMLPStep, gemms: mlpGEMMs)
+    return figures + numpy + yardstickRatios("mlp-step", figures + numpy, against: ["numpy", "numpy-1thread", "gemm-floor", "numpy-gemm-floor", "numpy-gemm-floor-1thread"])
 }

@@ -66,12 +66,71 @@ final class GemmFloor {
     }
 }
 
+/// The yardsticks' Python, run with the BLAS tuning variables this machine sets for old
+/// OpenBLAS builds removed (`OPENBLAS_CORETYPE`, `OPENBLAS_L2_SIZE`: they handicap a current
+/// numpy or PyTorch, and a handicapped yardstick flatters us).
+let honestEnvironment = ["/usr/bin/env", "-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE"]
+
+/// Python that prints "# blas ..." naming the OpenBLAS numpy (or PyTorch) loaded: its kernel
+/// (core), version and threads, read from the library itself as threadpoolctl does.
+let blasProbe = """
+def _blas_line():
+    import ctypes
+    paths = []
+    for line in open('/proc/self/maps'):
+        f = line.split()
+        if len(f) >= 6 and 'openblas' in f[-1].lower() and f[-1] not in paths: paths.append(f[-1])
+    out = []
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for prefix in ('scipy_openblas', 'openblas'):
+            for suffix in ('64_', ''):
+                core, config, threads = (getattr(lib, prefix + '_get_' + n + suffix, None) for n in ('corename', 'config', 'num_threads'))
+                if core and config and threads:
+                    core.restype = config.restype = ctypes.c_char_p
+                    out.append('%s, kernel %s, %d threads' % (config().decode().split('  ')[0], core().decode(), threads()))
+                    break
+            else: continue
+            break
+    print('# blas ' + ('; '.join(out) or 'not OpenBLAS (or not loaded)'))
+"""
+
+/// Our threads asleep before a yardstick runs: the helpers told to rest, then verified by this
+/// process's CPU time over 200 ms of sleep (OpenBLAS's own threads spin a while after a call).
+/// False when they did not settle within 2 s.
+func quietThreads() -> Bool {
+    Parallel.rest()
+    func cpu() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+    }
+    for _ in 0..<10 {
+        let before = cpu()
+        usleep(200_000)
+        if cpu() - before < 0.01 { return true }
+    }
+    return false
+}
+
 /// The "numpy" cases: a hand-written numpy training step of the same net (python3 in the same
-/// run), with numpy's default BLAS threads and with one; skipped with a message without numpy.
-func numpyStep(_ bench: String, script body: String) -> [BenchFigure] {
+/// run), with numpy's default BLAS threads and with one, and "numpy-gemm-floor" (and its
+/// one-thread twin), the step's GEMMs alone through numpy — each with our threads verified asleep and the BLAS tuning
+/// variables removed. A multi-thread figure slower than its one-thread self is contended: it is
+/// marked and no ratio is taken against it. Skipped with a message without numpy.
+func numpyStep(_ bench: String, script body: String, gemms: [StepGEMM]) -> [BenchFigure] {
+    let shapes = gemms.map { "(\($0.m), \($0.n), \($0.k), \($0.ta ? "True" : "False"), \($0.tb ? "True" : "False"))" }.joined(separator: ", ")
     let script = """
-    import time, numpy as np
+    import sys, time, numpy as np
+    \(blasProbe)
     \(body)
+    if sys.argv[1] == 'floor':
+        rng2 = np.random.default_rng(2)
+        G = [(rng2.standard_normal((k, m) if ta else (m, k), dtype=np.float32), rng2.standard_normal((n, k) if tb else (k, n), dtype=np.float32), ta, tb)
+             for m, n, k, ta, tb in [\(shapes)]]
+        def step():
+            for a, b, ta, tb in G: (a.T if ta else a) @ (b.T if tb else b)
+    _blas_line()
     for _ in range(10): step()
     for _ in range(9):
         t = time.perf_counter()
@@ -79,19 +138,91 @@ func numpyStep(_ bench: String, script body: String) -> [BenchFigure] {
         print((time.perf_counter() - t) / 20 * 1e3)
     """
     var figures: [BenchFigure] = []
-    Parallel.rest()  // the cores to numpy alone
-    for (caseName, threads) in [("numpy", nil), ("numpy-1thread", "1")] as [(String, String?)] {
-        let environment = threads.map { ["OPENBLAS_NUM_THREADS=\($0)", "OMP_NUM_THREADS=\($0)"] } ?? []
+    for (caseName, threads, what) in [("numpy", nil, "step"), ("numpy-1thread", "1", "step"), ("numpy-gemm-floor", nil, "floor"),
+                                      ("numpy-gemm-floor-1thread", "1", "floor")] as [(String, String?, String)] {
+        let idle = quietThreads()  // the cores to numpy alone
+        let environment = honestEnvironment + (threads.map { ["OPENBLAS_NUM_THREADS=\($0)", "OMP_NUM_THREADS=\($0)"] } ?? [])
         do {
-            let values = try runTool("/usr/bin/env", environment + ["python3", "-c", script]).compactMap(Double.init)
+            let lines = try runTool(environment[0], Array(environment.dropFirst()) + ["python3", "-c", script, what])
+            let values = lines.compactMap(Double.init)
             guard !values.isEmpty else { throw CLIError(message: "no figures printed", code: 1) }
-            figures.append(BenchFigure(bench: bench, caseName: caseName, unit: "ms/step", values: values))
+            var figure = BenchFigure(bench: bench, caseName: caseName, unit: "ms/step", values: values)
+            figure.notes = lines.filter { $0.hasPrefix("# blas ") }.map { String($0.dropFirst(2)) } + (idle ? [] : ["our threads were not idle"])
+            figures.append(figure)
         } catch {
-            FileHandle.standardError.write(Data("npusim bench \(bench): numpy yardstick skipped (\(error)); install python3-numpy to compare\n".utf8))
+            FileHandle.standardError.write(Data("npusim bench \(bench): numpy yardstick skipped (\(error)); install numpy for python3 to compare\n".utf8))
             return figures
         }
     }
+    for k in [0, 2] where figures.count == 4 && figures[k].median > figures[k + 1].median { figures[k].contended = true }
     return figures
+}
+
+/// PyTorch's eager LeNet-5 step, the same net, loss and update as `lenet-step` (with a `pytorch`
+/// case at torch's default threads and `pytorch-1thread`), run by `NPUSIM_TORCH_PYTHON` (else
+/// python3) with the BLAS tuning variables removed; skipped with how to install torch when absent.
+func pytorchLeNetStep(_ bench: String) -> [BenchFigure] {
+    let python = ProcessInfo.processInfo.environment["NPUSIM_TORCH_PYTHON"] ?? "python3"
+    guard (try? runTool("/usr/bin/env", [python, "-c", "import torch"])) != nil else {
+        FileHandle.standardError.write(Data("""
+        npusim bench \(bench): the PyTorch yardstick is skipped: \(python) cannot import torch. Install it outside the repository:
+          python3 -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu
+          NPUSIM_TORCH_PYTHON=/tmp/torchvenv/bin/python npusim bench \(bench)
+
+        """.utf8))
+        return []
+    }
+    let script = """
+    import time, torch
+    from torch import nn
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(1, 6, 5, bias=False), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Conv2d(6, 16, 5, bias=False), nn.ReLU(),
+                        nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.randn(32, 1, 28, 28); y = torch.arange(32) % 10
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(x), y); loss.backward(); opt.step()
+        return loss.item()
+    # torch's own BLAS (its wheel's build settings), not the OpenBLAS numpy may have mapped.
+    blas = [f.split('=', 1)[1] for f in torch.__config__.show().replace(',', ' ').split() if f.startswith('BLAS_INFO=')]
+    print('# torch %s eager, %d threads, BLAS %s, oneDNN %s' % (torch.__version__, torch.get_num_threads(), blas[0] if blas else 'unknown',
+                                                           'on' if torch.backends.mkldnn.is_available() else 'off'))
+    for _ in range(10): step()
+    for _ in range(9):
+        t = time.perf_counter()
+        for _ in range(20): step()
+        print((time.perf_counter() - t) / 20 * 1e3)
+    """
+    var figures: [BenchFigure] = []
+    for (caseName, threads) in [("pytorch", nil), ("pytorch-1thread", "1")] as [(String, String?)] {
+        let idle = quietThreads()
+        let environment = honestEnvironment + (threads.map { ["OMP_NUM_THREADS=\($0)", "OPENBLAS_NUM_THREADS=\($0)", "MKL_NUM_THREADS=\($0)"] } ?? [])
+        do {
+            let lines = try runTool(environment[0], Array(environment.dropFirst()) + [python, "-c", script])
+            let values = lines.compactMap(Double.init)
+            guard !values.isEmpty else { throw CLIError(message: "no figures printed", code: 1) }
+            var figure = BenchFigure(bench: bench, caseName: caseName, unit: "ms/step", values: values)
+            figure.notes = lines.filter { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) } + (idle ? [] : ["our threads were not idle"])
+            figures.append(figure)
+        } catch {
+            FileHandle.standardError.write(Data("npusim bench \(bench): the PyTorch yardstick failed: \(error)\n".utf8))
+            return []
+        }
+    }
+    if figures.count == 2, figures[0].median > figures[1].median { figures[0].contended = true }
+    return figures
+}
+
+/// Ratios of the graph step's median to each yardstick's (`graph/<case>`), never to a contended
+/// one.
+func yardstickRatios(_ bench: String, _ figures: [BenchFigure], against cases: [String]) -> [BenchFigure] {
+    guard let graph = figures.first(where: { $0.caseName == "graph" }) else { return [] }
+    return cases.compactMap { name in
+        guard let y = figures.first(where: { $0.caseName == name && !$0.contended }), y.median > 0 else { return nil }
+        return BenchFigure(bench: bench, caseName: "graph/" + name, unit: "ratio", values: [graph.median / y.median])
+    }
 }
 
 /// The reference MLP's step in numpy: Dense weights [out, in] as MindSpore's, ReLU, sparse

@@ -1,10 +1,21 @@
 /* Plain-C yardstick for `npusim bench reduce-sum`: the best vectorised float32 sum we can write
- * in C, compiled with -O3 -march=native -ffast-math (the compiler may reorder freely here).
- * usage: sum_c N RUNS  -> one line per timed run: seconds for one sum of N floats (the faster of
- * a plain loop and 64 explicit accumulators). */
+ * in C — the compiler may reorder the additions freely (the pragma below is -ffast-math's
+ * reassociation, without flags) and the loops are compiled for AVX-512, AVX2 and SSE2, the best
+ * one picked at load time (what -march=native gave, on any x86-64 host).
+ * usage: npusim-yardstick-sum N RUNS -> one line per timed run: seconds for one sum of N floats
+ * (the faster of a plain loop and 64 explicit accumulators). A product of the package. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define VECTOR __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef VECTOR
+#define VECTOR
+#endif
 
 static double now(void) {
     struct timespec t;
@@ -12,13 +23,15 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static float sum_plain(const float *x, size_t n) {
+VECTOR static float sum_plain(const float *x, size_t n) {
+#pragma clang fp reassociate(on)
     float s = 0.0f;
     for (size_t i = 0; i < n; i++) s += x[i];
     return s;
 }
 
-static float sum_lanes(const float *x, size_t n) {
+VECTOR static float sum_lanes(const float *x, size_t n) {
+#pragma clang fp reassociate(on)
     float acc[64] = {0};
     size_t i = 0;
     for (; i + 64 <= n; i += 64)
@@ -31,7 +44,7 @@ static float sum_lanes(const float *x, size_t n) {
 
 int main(int argc, char **argv) {
     if (argc != 3) {
-        fprintf(stderr, "usage: sum_c N RUNS\n");
+        fprintf(stderr, "usage: npusim-yardstick-sum N RUNS\n");
         return 2;
     }
     size_t n = (size_t)atol(argv[1]);

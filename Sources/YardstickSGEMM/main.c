@@ -1,6 +1,7 @@
 /* Plain-C yardstick for `npusim bench sgemm`: the same cblas_sgemm call the package makes.
- * usage: sgemm_c N THREADS RUNS   -> one line per timed run: seconds for one N×N×N sgemm.
- * Built by the Makefile against the system OpenBLAS; npusim runs it in the same session. */
+ * usage: npusim-yardstick-sgemm N THREADS RUNS -> one line per timed run: seconds for one
+ * N×N×N sgemm. A product of the package (built next to npusim against the system OpenBLAS);
+ * npusim runs it in the same session. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,19 +15,19 @@ static double now(void) {
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: sgemm_c N THREADS RUNS\n");
+        fprintf(stderr, "usage: npusim-yardstick-sgemm N THREADS RUNS\n");
         return 2;
     }
     int n = atoi(argv[1]), threads = atoi(argv[2]), runs = atoi(argv[3]);
     if (n <= 0 || threads <= 0 || runs <= 0) {
-        fprintf(stderr, "sgemm_c: N, THREADS and RUNS must be positive\n");
+        fprintf(stderr, "npusim-yardstick-sgemm: N, THREADS and RUNS must be positive\n");
         return 2;
     }
     openblas_set_num_threads(threads);
     size_t count = (size_t)n * (size_t)n;
     float *a = malloc(count * sizeof(float)), *b = malloc(count * sizeof(float)), *c = malloc(count * sizeof(float));
     if (!a || !b || !c) {
-        fprintf(stderr, "sgemm_c: out of memory\n");
+        fprintf(stderr, "npusim-yardstick-sgemm: out of memory\n");
         return 1;
     }
     for (size_t i = 0; i < count; i++) {
