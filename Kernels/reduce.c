@@ -444,17 +444,73 @@ float npu_exact_dot_f32(const float *restrict a, size_t sa, const float *restric
     return npu_exact_round_f32(&acc);
 }
 
-void npu_exact_sum_rows_f32(float *restrict out, const float *restrict rows, size_t k, size_t n, float divisor) {
+/* The exact sum of one column, rounded once (the general path). */
+static float exact_column(const float *const *rows, size_t k, size_t i) {
     npu_exact acc;
     float column[64];
-    for (size_t i = 0; i < n; i++) {
-        npu_exact_init(&acc);
-        for (size_t r0 = 0; r0 < k; r0 += 64) {
-            size_t m = k - r0 < 64 ? k - r0 : 64;
-            for (size_t r = 0; r < m; r++) column[r] = rows[(r0 + r) * n + i];
-            npu_exact_add_f32(&acc, column, m);
-        }
-        float sum = npu_exact_round_f32(&acc);
-        out[i] = divisor != 1.0f ? sum / divisor : sum;
+    npu_exact_init(&acc);
+    for (size_t r0 = 0; r0 < k; r0 += 64) {
+        size_t m = k - r0 < 64 ? k - r0 : 64;
+        for (size_t r = 0; r < m; r++) column[r] = rows[r0 + r][i];
+        npu_exact_add_f32(&acc, column, m);
     }
+    return npu_exact_round_f32(&acc);
+}
+
+/* Columns [i0, i0 + m) of the fast path below (m ≤ 32; inlined with m = 32, so the sums and
+ * exponents stay in registers across the rows). */
+static inline __attribute__((always_inline)) void exact_sum_block(float *restrict out, const float *const *rows, size_t k,
+                                                                  size_t i0, size_t m, float divisor, uint32_t window) {
+    double s[32];
+    uint32_t largest[32], smallest[32];
+    for (size_t i = 0; i < m; i++) {
+        s[i] = 0.0;
+        largest[i] = 0;
+        smallest[i] = 0xFFFFFFFFu;
+    }
+    for (size_t r = 0; r < k; r++) {
+        const float *restrict row = rows[r] + i0;
+        const uint32_t *restrict bits = (const uint32_t *)(const void *)row;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t magnitude = bits[i] & 0x7FFFFFFFu;
+            largest[i] = magnitude > largest[i] ? magnitude : largest[i];
+            smallest[i] = magnitude - 1u < smallest[i] ? magnitude - 1u : smallest[i]; /* a zero wraps to the top */
+            s[i] += (double)row[i];
+        }
+    }
+    /* Every column as if exact (branch-free; x / 1 is x), then the others again through the
+     * general path. */
+    int inexact = 0;
+    for (size_t i = 0; i < m; i++) {
+        float v = (float)s[i];
+        out[i0 + i] = (s[i] == 0.0 ? 0.0f : v) / divisor;
+        uint32_t emax = largest[i] >> 23, emin = (smallest[i] + 1u) >> 23; /* a subnormal is on exponent 1's grid */
+        emin = smallest[i] == 0xFFFFFFFFu ? emax : (emin == 0 ? 1u : emin);
+        inexact |= emax == 0xFFu || emax > emin + window;
+    }
+    if (inexact) {
+        for (size_t i = 0; i < m; i++) {
+            uint32_t emax = largest[i] >> 23, emin = (smallest[i] + 1u) >> 23;
+            emin = smallest[i] == 0xFFFFFFFFu ? emax : (emin == 0 ? 1u : emin);
+            if (emax == 0xFFu || emax > emin + window) out[i0 + i] = exact_column(rows, k, i0 + i) / divisor;
+        }
+    }
+}
+
+/* Fast path: a column's floats are integer multiples of the smallest one's grid, 2^(emin − 150),
+ * and below 2^(emax − 126); when k · 2^(24 + emax − emin) ≤ 2^53 every partial sum is an integer
+ * of at most 53 bits on that grid, so a plain double sum is exact and its one rounding to float is
+ * the exact sum's (zero as +0, as the accumulator gives it). Columns with a wider exponent spread,
+ * a NaN or an infinity take the general path; cards' gradients of like magnitudes never do. */
+NPU_VECTOR void npu_exact_sum_rows_f32(float *restrict out, const float *const *rows, size_t k, size_t n, float divisor) {
+    uint32_t bits = 0; /* ⌈log2 k⌉ */
+    while (bits < 64 && ((size_t)1 << bits) < k) bits++;
+    if (k == 0 || bits > 29) {
+        for (size_t i = 0; i < n; i++) out[i] = k == 0 ? 0.0f : exact_column(rows, k, i) / divisor;
+        return;
+    }
+    uint32_t window = 29 - bits;
+    size_t i0 = 0;
+    for (; i0 + 32 <= n; i0 += 32) exact_sum_block(out, rows, k, i0, 32, divisor, window);
+    if (i0 < n) exact_sum_block(out, rows, k, i0, n - i0, divisor, window);
 }

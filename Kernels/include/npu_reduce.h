@@ -47,8 +47,8 @@ void npu_sum_ptrs_ordered_f32(float *restrict out, const float *const *rows, con
                               size_t lo, size_t hi, float divisor);
 
 /* The `strict` collective: out[i] = (Σ_r rows[r][i] exactly, rounded once to float32) / divisor;
- * rows: [k][n]. */
-void npu_exact_sum_rows_f32(float *restrict out, const float *restrict rows, size_t k, size_t n, float divisor);
+ * rows: k pointers to n floats each (the cards' buffers, read in place). */
+void npu_exact_sum_rows_f32(float *restrict out, const float *const *rows, size_t k, size_t n, float divisor);
 
 /* ---- exact accumulation (the `strict` policy) ---- */
 

@@ -167,15 +167,6 @@ public struct AllReduce: CollectiveOp {
         var segments: [Segment]
         /// Copies the pointers read from (kept alive with the rows).
         var keep: [Tensor] = []
-        /// The rows as one [count][width] buffer (for the exact sum).
-        func contiguous() -> [Float] {
-            [Float](unsafeUninitializedCapacity: count * width) { buffer, initialized in
-                for s in segments where s.length > 0 {
-                    for r in 0..<count { (buffer.baseAddress! + r * width + s.start).update(from: s.rows[r]!, count: s.length) }
-                }
-                initialized = count * width
-            }
-        }
     }
 
     /// Chunk c of `count` chunks over `n` elements.
@@ -217,8 +208,12 @@ public struct AllReduce: CollectiveOp {
     /// The exact sum of every contribution, rounded once (the `strict` result).
     static func exactSum(_ rows: Rows, into total: inout [Float], divisor: Float = 1) {
         guard rows.width > 0 else { return }
-        rows.contiguous().withUnsafeBufferPointer { r in
-            total.withUnsafeMutableBufferPointer { t in npu_exact_sum_rows_f32(t.baseAddress!, r.baseAddress!, rows.count, rows.width, divisor) }
+        // Segment by segment, every card's buffer read in place.
+        total.withUnsafeMutableBufferPointer { t in
+            for s in rows.segments where s.length > 0 {
+                let pointers: [UnsafePointer<Float>?] = s.rows
+                pointers.withUnsafeBufferPointer { p in npu_exact_sum_rows_f32(t.baseAddress! + s.start, p.baseAddress!, rows.count, s.length, divisor) }
+            }
         }
     }
 

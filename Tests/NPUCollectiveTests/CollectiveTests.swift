@@ -1,5 +1,6 @@
 import Testing
 import NPUDevice
+import NPUKernels
 import NPUOps
 import NPUTensor
 @testable import NPUCollective
@@ -49,6 +50,44 @@ func bits(_ out: [[Tensor]]) -> [UInt32] { (try? out[0][0].toArray(of: Float.sel
                 let exact = inputs.reduce(0.0) { $0 + Double($1[i]) }, magnitude = inputs.reduce(0.0) { $0 + abs(Double($1[i])) }
                 let bound = policy == .strict ? abs(exact) * 0x1p-24 : Double(max(cards - 1, 1)) * magnitude * 0x1p-24
                 #expect(abs(Double(values[i]) - exact) <= bound, "\(algorithm) \(cards) cards \(policy): element \(i)")
+            }
+        }
+    }
+
+    /// The strict combine's fast path (each column added in double, every addition's error found
+    /// exactly) gives the exact accumulator's bits, and hands it the columns a double cannot add
+    /// exactly: a huge value cancelled around a small one, a tie decided far below, zeros of
+    /// either sign, subnormals, infinities and NaN — on 1, 3 and 8 cards, with the mean's divisor.
+    @Test(arguments: [1, 3, 8])
+    func theStrictFastPathGivesTheExactAccumulatorsBits(cards: Int) throws {
+        let hard: [[Float]] = [
+            [1e30, 1, -1e30], [16777216, 1, 1e-30], [-0.0, -0.0, -0.0], [3.5, -3.5, 0], [.infinity, 1, 2], [.infinity, -.infinity, 0],
+            [.nan, 1, 1], [Float.leastNonzeroMagnitude, Float.leastNonzeroMagnitude, -0.0], [Float.greatestFiniteMagnitude, Float.greatestFiniteMagnitude, 1],
+            [1, 0x1p-60, -0x1p-70], [0x1p100, 0x1p-100, -0x1p100], [0.1, 0.2, 0.3],
+            // A tie at float precision that a bit far below breaks: lost in a double sum.
+            [1, 0x1p-24, 0x1p-60], [1, 0x1p-24, -0x1p-60], [1, 0x1p-24, 0x1p-40], [1, 0x1p-24, 0x1p-26],
+            [0x1.fffffep0, 0x1.fffffep-30, 0x1.fffffep-50],
+        ]
+        var columns = hard
+        var state: UInt64 = 7
+        for _ in 0..<500 {  // like magnitudes, as gradients are
+            columns.append((0..<3).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(bitPattern: UInt32(truncatingIfNeeded: state >> 33) & 0xBF7F_FFFF | 0x3000_0000)
+            })
+        }
+        let n = columns.count
+        let x = (0..<cards).map { k in [try! Tensor(shape: [n], values: columns.map { $0[k % 3] * (k < 3 ? 1 : 0.5) })] }
+        let inputs = try x.map { try $0[0].toArray(of: Float.self) }
+        for mean in [false, true] {
+            let out = try AllReduce(cards: cards, algorithm: .ring, mean: mean).combine(x, context(.strict))[0][0].toArray(of: Float.self)
+            for i in 0..<n {
+                var acc = npu_exact()
+                npu_exact_init(&acc)
+                var column = inputs.map { $0[i] }
+                npu_exact_add_f32(&acc, &column, column.count)
+                let expected = npu_exact_round_f32(&acc) / (mean ? Float(cards) : 1)
+                #expect(out[i].bitPattern == expected.bitPattern || (out[i].isNaN && expected.isNaN), "column \(i) \(column): \(out[i]) against \(expected)")
             }
         }
     }
