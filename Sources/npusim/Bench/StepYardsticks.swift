@@ -131,28 +131,13 @@ func numpyStep(_ bench: String, script body: String, gemms: [StepGEMM]) -> [Benc
         def step():
             for a, b, ta, tb in G: (a.T if ta else a) @ (b.T if tb else b)
     _blas_line()
-    for _ in range(10): step()
-    for _ in range(9):
-        t = time.perf_counter()
-        for _ in range(20): step()
-        print((time.perf_counter() - t) / 20 * 1e3)
+    \(timingLoop)
     """
-    var figures: [BenchFigure] = []
-    for (caseName, threads, what) in [("numpy", nil, "step"), ("numpy-1thread", "1", "step"), ("numpy-gemm-floor", nil, "floor"),
-                                      ("numpy-gemm-floor-1thread", "1", "floor")] as [(String, String?, String)] {
-        let idle = quietThreads()  // the cores to numpy alone
-        let environment = honestEnvironment + (threads.map { ["OPENBLAS_NUM_THREADS=\($0)", "OMP_NUM_THREADS=\($0)"] } ?? [])
-        do {
-            let lines = try runTool(environment[0], Array(environment.dropFirst()) + ["python3", "-c", script, what])
-            let values = lines.compactMap(Double.init)
-            guard !values.isEmpty else { throw CLIError(message: "no figures printed", code: 1) }
-            var figure = BenchFigure(bench: bench, caseName: caseName, unit: "ms/step", values: values)
-            figure.notes = lines.filter { $0.hasPrefix("# blas ") }.map { String($0.dropFirst(2)) } + (idle ? [] : ["our threads were not idle"])
-            figures.append(figure)
-        } catch {
-            FileHandle.standardError.write(Data("npusim bench \(bench): numpy yardstick skipped (\(error)); install numpy for python3 to compare\n".utf8))
-            return figures
-        }
+    let cases: [(String, String?, [String])] = [("numpy", nil, ["step"]), ("numpy-1thread", "1", ["step"]), ("numpy-gemm-floor", nil, ["floor"]),
+                                                ("numpy-gemm-floor-1thread", "1", ["floor"])]
+    guard var figures = pythonCases(bench, python: "python3", script: script, cases: cases) else {
+        FileHandle.standardError.write(Data("npusim bench \(bench): numpy yardstick skipped; install numpy for python3 to compare\n".utf8))
+        return []
     }
     for k in [0, 2] where figures.count == 4 && figures[k].median > figures[k + 1].median { figures[k].contended = true }
     return figures
@@ -189,29 +174,43 @@ func pytorchLeNetStep(_ bench: String) -> [BenchFigure] {
     blas = [f.split('=', 1)[1] for f in torch.__config__.show().replace(',', ' ').split() if f.startswith('BLAS_INFO=')]
     print('# torch %s eager, %d threads, BLAS %s, oneDNN %s' % (torch.__version__, torch.get_num_threads(), blas[0] if blas else 'unknown',
                                                            'on' if torch.backends.mkldnn.is_available() else 'off'))
-    for _ in range(10): step()
-    for _ in range(9):
-        t = time.perf_counter()
-        for _ in range(20): step()
-        print((time.perf_counter() - t) / 20 * 1e3)
+    \(timingLoop)
     """
+    guard var figures = pythonCases(bench, python: python, script: script, cases: [("pytorch", nil, []), ("pytorch-1thread", "1", [])]) else { return [] }
+    if figures.count == 2, figures[0].median > figures[1].median { figures[0].contended = true }
+    return figures
+}
+
+/// The timing loop every Python yardstick ends with: 10 warm-up steps, then 9 figures of 20 steps
+/// each, in ms per step.
+let timingLoop = """
+for _ in range(10): step()
+for _ in range(9):
+    t = time.perf_counter()
+    for _ in range(20): step()
+    print((time.perf_counter() - t) / 20 * 1e3)
+"""
+
+/// Runs `script` once per case (`threads` nil: the library's default; arguments after the
+/// script), with our threads verified asleep and the BLAS tuning variables removed; each case's
+/// "# " lines become its notes. Nil (after a message) when a case fails.
+func pythonCases(_ bench: String, python: String, script: String, cases: [(name: String, threads: String?, arguments: [String])]) -> [BenchFigure]? {
     var figures: [BenchFigure] = []
-    for (caseName, threads) in [("pytorch", nil), ("pytorch-1thread", "1")] as [(String, String?)] {
-        let idle = quietThreads()
+    for (caseName, threads, arguments) in cases {
+        let idle = quietThreads()  // the cores to the yardstick alone
         let environment = honestEnvironment + (threads.map { ["OMP_NUM_THREADS=\($0)", "OPENBLAS_NUM_THREADS=\($0)", "MKL_NUM_THREADS=\($0)"] } ?? [])
         do {
-            let lines = try runTool(environment[0], Array(environment.dropFirst()) + [python, "-c", script])
+            let lines = try runTool(environment[0], Array(environment.dropFirst()) + [python, "-c", script] + arguments)
             let values = lines.compactMap(Double.init)
             guard !values.isEmpty else { throw CLIError(message: "no figures printed", code: 1) }
             var figure = BenchFigure(bench: bench, caseName: caseName, unit: "ms/step", values: values)
             figure.notes = lines.filter { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) } + (idle ? [] : ["our threads were not idle"])
             figures.append(figure)
         } catch {
-            FileHandle.standardError.write(Data("npusim bench \(bench): the PyTorch yardstick failed: \(error)\n".utf8))
-            return []
+            FileHandle.standardError.write(Data("npusim bench \(bench): the \(caseName) yardstick failed: \(error)\n".utf8))
+            return nil
         }
     }
-    if figures.count == 2, figures[0].median > figures[1].median { figures[0].contended = true }
     return figures
 }
 
