@@ -91,3 +91,43 @@ import NPUTensor
         #expect(throws: OpError("SoftmaxCrossEntropyWithLogits", "label \(c) of sample 3 is outside 0..<\(c)")) { try op.forward([logits, bad], ctx) }
     }
 }
+
+/// The strict product's fast path (the product and |A|·|B| in double, each output accepted when
+/// its error interval rounds to one float) gives the bits of an exact dot product per output, on
+/// every layout: random values, and rows built to land on or next to a rounding boundary of
+/// float (a tie broken by a term 2^-60 below, exact cancellation to zero, NaN and infinity).
+@Suite struct StrictProductTests {
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func theFastPathGivesTheExactDotProductsBits(ta: Bool, tb: Bool) throws {
+        let (m, n, k) = (7, 9, 300)
+        var state: UInt64 = 3
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state) >> 40) * 0x1p-20
+        }
+        var a = (0..<(m * k)).map { _ in next() }, b = (0..<(k * n)).map { _ in next() }
+        func setA(_ i: Int, _ p: Int, _ v: Float) { a[ta ? p * m + i : i * k + p] = v }
+        func setB(_ p: Int, _ j: Int, _ v: Float) { b[tb ? j * k + p : p * n + j] = v }
+        // Row 0 · column 0 = 1 + 2^-24 + 2^-60 (rounds up; without the last term it would tie to 1);
+        // row 1 · column 0 = x − x; row 2 · column 1 = NaN; row 3 · column 2 = inf.
+        for p in 0..<k { setA(0, p, 0); setA(1, p, 0); setB(p, 0, 0) }
+        setA(0, 0, 1); setA(0, 1, 0x1p-24); setA(0, 2, 0x1p-60)
+        setB(0, 0, 1); setB(1, 0, 1); setB(2, 0, 1)
+        setA(1, 3, 3); setA(1, 4, -3); setB(3, 0, 0.1); setB(4, 0, 0.1)
+        setA(2, 5, .nan); setB(5, 1, 1)
+        setA(3, 6, .infinity); setB(6, 2, 1)
+        var out = [Float](repeating: 0, count: m * n)
+        let lda = ta ? m : k, ldb = tb ? k : n
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { po in
+            exactProduct(ta, tb, m, n, k, pa.baseAddress!, lda, pb.baseAddress!, ldb, po.baseAddress!)
+        } } }
+        for i in 0..<m {
+            for j in 0..<n {
+                let row = (0..<k).map { ta ? a[$0 * m + i] : a[i * k + $0] }, column = (0..<k).map { tb ? b[j * k + $0] : b[$0 * n + j] }
+                let expected = exactDot(row, 1, column, 1, k)
+                #expect(out[i * n + j].bitPattern == expected.bitPattern || (out[i * n + j].isNaN && expected.isNaN), "(\(i), \(j)): \(out[i * n + j]) against \(expected)")
+            }
+        }
+        #expect(out[0] == 1 + 0x1p-23 && out[n].bitPattern == 0 && out[2 * n + 1].isNaN && out[3 * n + 2] == .infinity)
+    }
+}

@@ -184,9 +184,8 @@ public struct Conv2DBackpropFilter: OpDef {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(oc), Int32(patch), Int32(images.count * plane), 1,
                             gp + start, Int32(cols), cp + start, Int32(cols), 0, buffer, Int32(patch))
             }, exact: { buffer in
-                for o in 0..<oc {
-                    for p in 0..<patch { buffer[o * patch + p] = exactDot(gp + o * cols, 1, cp + p * cols, 1, cols) }
-                }
+                // dW = G · Cᵀ over every image and position: the strict product's exact dots.
+                exactProduct(false, true, oc, patch, cols, gp, cols, cp, cols, buffer)
             })
         }
         return [dw]

@@ -12,46 +12,58 @@ func lenet5(_ ctx: LayerContext) throws -> SequentialCell {
     ])
 }
 
-/// Host ms per training step of `network` in each mode (Momentum 0.01/0.9, sparse CE mean). With
+/// Host ms per training step of `network` in each mode under each policy (cases `graph`,
+/// `graph-on`, `graph-strict`, …: `off` is unsuffixed), Momentum 0.01/0.9, sparse CE mean; and
+/// `<mode>-strict/<mode>-on` where both ran. With
 /// `floor`, the graph step's rounds alternate with rounds of those GEMMs alone (the `gemm-floor`
 /// case), so both are timed on the same machine.
 func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recording: Bool = false, floor: [StepGEMM]? = nil,
-                 network: (LayerContext) throws -> SequentialCell) throws -> [BenchFigure] {
+                 policies: [Determinism] = [.off], network: (LayerContext) throws -> SequentialCell) throws -> [BenchFigure] {
     var figures: [BenchFigure] = []
     for mode in modes {
-        let seeds = SeedState()
-        try seeds.setSeed(1)
-        let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
-        let net = try network(ctx)
-        let opt = try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx)
-        let step = try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
-                                 inputs: ["data": TensorType(.float32, input), "label": TensorType(.int32, [input[0]])],
-                                 optimizer: opt, mode: mode, device: Device(spec: .ascend910), store: ctx.store,
-                                 configuration: StepConfiguration(determinism: .off, recording: recording))
-        let x = sampleTensor(input), y = try Tensor(shape: [input[0]], values: (0..<input[0]).map { Int32($0 % 10) })
-        let yardstick = mode == .graph ? floor.map(GemmFloor.init) : nil
-        var ms: [Double] = [], floorMS: [Double] = []
-        let n = 20
-        // Three rounds of three timed runs each, every round after 0.25 s of warm-up: enough for the
-        // other side's threads to have gone to sleep and these to have settled on their cores.
-        for _ in 0..<3 {
-            try warmUp { _ = try step(x, y) }
-            for _ in 0..<3 { ms.append(wallSeconds { for _ in 0..<n { _ = try! step(x, y) } } / Double(n) * 1e3) }
-            if let yardstick {
-                yardstick.atBest {
-                    warmUp(yardstick.run)
-                    for _ in 0..<3 { floorMS.append(wallSeconds { for _ in 0..<n { yardstick.run() } } / Double(n) * 1e3) }
+        for policy in policies {
+            let seeds = SeedState()
+            try seeds.setSeed(1)
+            let ctx = LayerContext(store: ParameterStore(), seeds: seeds)
+            let net = try network(ctx)
+            let opt = try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx)
+            let step = try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
+                                     inputs: ["data": TensorType(.float32, input), "label": TensorType(.int32, [input[0]])],
+                                     optimizer: opt, mode: mode, device: Device(spec: .ascend910), store: ctx.store,
+                                     configuration: StepConfiguration(determinism: policy, recording: recording))
+            let x = sampleTensor(input), y = try Tensor(shape: [input[0]], values: (0..<input[0]).map { Int32($0 % 10) })
+            let yardstick = mode == .graph && policy == .off ? floor.map(GemmFloor.init) : nil
+            var ms: [Double] = [], floorMS: [Double] = []
+            let n = 20
+            // Three rounds of three timed runs each, every round after 0.25 s of warm-up: enough for the
+            // other side's threads to have gone to sleep and these to have settled on their cores.
+            for _ in 0..<3 {
+                try warmUp { _ = try step(x, y) }
+                for _ in 0..<3 { ms.append(wallSeconds { for _ in 0..<n { _ = try! step(x, y) } } / Double(n) * 1e3) }
+                if let yardstick {
+                    yardstick.atBest {
+                        warmUp(yardstick.run)
+                        for _ in 0..<3 { floorMS.append(wallSeconds { for _ in 0..<n { yardstick.run() } } / Double(n) * 1e3) }
+                    }
                 }
             }
+            let name = mode.rawValue + (policy == .off ? "" : "-" + policy.rawValue) + (recording ? "-recording" : "")
+            figures.append(BenchFigure(bench: bench, caseName: name, unit: "ms/step", values: ms))
+            if yardstick != nil { figures.append(BenchFigure(bench: bench, caseName: "gemm-floor", unit: "ms/step", values: floorMS)) }
         }
-        figures.append(BenchFigure(bench: bench, caseName: mode.rawValue + (recording ? "-recording" : ""), unit: "ms/step", values: ms))
-        if yardstick != nil { figures.append(BenchFigure(bench: bench, caseName: "gemm-floor", unit: "ms/step", values: floorMS)) }
+    }
+    // strict against on (issue 24's target: within 1.5×), per mode measured under both.
+    for mode in modes {
+        if let on = figures.first(where: { $0.caseName == mode.rawValue + "-on" }), let strict = figures.first(where: { $0.caseName == mode.rawValue + "-strict" }) {
+            figures.append(BenchFigure(bench: bench, caseName: "\(mode.rawValue)-strict/\(mode.rawValue)-on", unit: "ratio", values: [strict.median / on.median]))
+        }
     }
     return figures
 }
 
 let lenetStepBenchmark = Benchmark(name: "lenet-step", summary: "LeNet5 training step (28×28, batch 32), host ms/step") {
-    let figures = try stepFigures("lenet-step", input: [32, 1, 28, 28], modes: ExecutionMode.allCases, floor: lenetGEMMs, network: lenet5)
+    let figures = try stepFigures("lenet-step", input: [32, 1, 28, 28], modes: ExecutionMode.allCases, floor: lenetGEMMs,
+                                  policies: [.off, .on, .strict], network: lenet5)
         + numpyStep("lenet-step", script: numpyLeNetStep, gemms: lenetGEMMs) + pytorchLeNetStep("lenet-step")
     return figures + yardstickRatios("lenet-step", figures, against: ["pytorch", "pytorch-1thread", "numpy", "numpy-1thread", "gemm-floor", "numpy-gemm-floor", "numpy-gemm-floor-1thread"])
 }
@@ -59,7 +71,7 @@ let lenetStepBenchmark = Benchmark(name: "lenet-step", summary: "LeNet5 training
 /// The reference MLP of the graph-mode issue: Dense 784→128, ReLU, Dense 128→10, sparse softmax
 /// cross-entropy (mean), Momentum lr 0.01 / 0.9, batch 32, float32. Host time per training step.
 let mlpStepBenchmark = Benchmark(name: "mlp-step", summary: "reference MLP training step, host ms/step") {
-    let figures = try stepFigures("mlp-step", input: [32, 784], modes: ExecutionMode.allCases, floor: mlpGEMMs) { ctx in
+    let figures = try stepFigures("mlp-step", input: [32, 784], modes: ExecutionMode.allCases, floor: mlpGEMMs, policies: [.off, .on, .strict]) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
     } + (try stepFigures("mlp-step", input: [32, 784], modes: [.graph], recording: true) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
