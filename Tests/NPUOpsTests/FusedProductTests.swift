@@ -95,7 +95,8 @@ import NPUTensor
 /// The strict product's fast path (the product and |A|·|B| in double, each output accepted when
 /// its error interval rounds to one float) gives the bits of an exact dot product per output, on
 /// every layout: random values, and rows built to land on or next to a rounding boundary of
-/// float (a tie broken by a term 2^-60 below, exact cancellation to zero, NaN and infinity).
+/// float (a tie broken by a term 2^-60 below, exact cancellation to zero, NaN, infinity, and a
+/// zero row against an infinity).
 @Suite struct StrictProductTests {
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
     func theFastPathGivesTheExactDotProductsBits(ta: Bool, tb: Bool) throws {
@@ -116,6 +117,9 @@ import NPUTensor
         setA(1, 3, 3); setA(1, 4, -3); setB(3, 0, 0.1); setB(4, 0, 0.1)
         setA(2, 5, .nan); setB(5, 1, 1)
         setA(3, 6, .infinity); setB(6, 2, 1)
+        // Row 4 is all zeros against column 3's infinity: 0 · inf is NaN, not the zero row's +0.
+        for p in 0..<k { setA(4, p, 0) }
+        setB(7, 3, .infinity)
         var out = [Float](repeating: 0, count: m * n)
         let lda = ta ? m : k, ldb = tb ? k : n
         a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { po in
@@ -128,6 +132,6 @@ import NPUTensor
                 #expect(out[i * n + j].bitPattern == expected.bitPattern || (out[i * n + j].isNaN && expected.isNaN), "(\(i), \(j)): \(out[i * n + j]) against \(expected)")
             }
         }
-        #expect(out[0] == 1 + 0x1p-23 && out[n].bitPattern == 0 && out[2 * n + 1].isNaN && out[3 * n + 2] == .infinity)
+        #expect(out[0] == 1 + 0x1p-23 && out[n].bitPattern == 0 && out[2 * n + 1].isNaN && out[3 * n + 2] == .infinity && out[4 * n + 3].isNaN)
     }
 }

@@ -168,46 +168,62 @@ let fusedMinimumDepth = 16
 
 /// The `strict` product: every output an exact dot product, rounded once.
 ///
-/// Fast path: the product in double through OpenBLAS (a float product is exact in double; each of
-/// the k additions, in whatever order and with FMA, errs by at most 2^-53 of a partial sum, so the
-/// result is within γ_k·Σ|a||b| of the exact sum, γ_k = k·2^-53/(1 − k·2^-53)), and |A|·|B| for
-/// that bound. Where every value in the interval rounds to the same float, that float is the
-/// correctly rounded exact sum (zero as +0, as the accumulator gives it); the other outputs (near a
-/// rounding boundary, NaN, infinity) are summed exactly one by one.
+/// Fast path: the product in double through OpenBLAS. A float product is exact in double, and
+/// each of the k additions, in whatever order and with FMA, errs by at most 2^-53 of a partial
+/// sum, so the result is within γ_k·Σ|a||b| of the exact sum (γ_k = k·2^-53/(1 − k·2^-53)), and
+/// Σ|a||b| ≤ ‖row‖·‖column‖ (Cauchy–Schwarz). Where every value in that interval rounds to the
+/// same float, that float is the correctly rounded exact sum (zero as +0, as the accumulator gives
+/// it); the other outputs (near a rounding boundary, NaN, infinity) are summed exactly one by one.
 func exactProduct(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
                   _ b: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>) {
-    // Rows of op(A) and columns of op(B) packed contiguous once, so every exact dot product
-    // reads two contiguous vectors.
-    let rows = UnsafeMutablePointer<Float>.allocate(capacity: m * k), cols = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
-    defer { rows.deallocate(); cols.deallocate() }
-    for i in 0..<m { for p in 0..<k { rows[i * k + p] = ta ? a[p * lda + i] : a[i * lda + p] } }
-    for j in 0..<n { for p in 0..<k { cols[j * k + p] = tb ? b[j * ldb + p] : b[p * ldb + j] } }
+    // Row i of op(A) and column j of op(B) as a start and a stride, for the exact fallback.
+    func row(_ i: Int) -> (UnsafePointer<Float>, Int) { ta ? (a + i, lda) : (a + i * lda, 1) }
+    func column(_ j: Int) -> (UnsafePointer<Float>, Int) { tb ? (b + j * ldb, 1) : (b + j, ldb) }
     guard k > 0 else {
-        for e in 0..<(m * n) { out[e] = exactDot(rows, 1, cols, 1, 0) }
+        for e in 0..<(m * n) { out[e] = exactDot(a, 1, b, 1, 0) }
         return
     }
-    // op(A) [m × k] and op(B)ᵀ [n × k] in double, and their magnitudes.
-    let da = UnsafeMutablePointer<Double>.allocate(capacity: 2 * m * k), db = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n * k)
-    let dc = UnsafeMutablePointer<Double>.allocate(capacity: 2 * m * n)
+    // op(A) [m × k] and op(B)ᵀ [n × k] in double, with their rows' Euclidean norms.
+    let da = UnsafeMutablePointer<Double>.allocate(capacity: m * k), db = UnsafeMutablePointer<Double>.allocate(capacity: n * k)
+    let dc = UnsafeMutablePointer<Double>.allocate(capacity: m * n)
+    var rowNorm = [Double](repeating: 0, count: m), columnNorm = [Double](repeating: 0, count: n)
     defer { da.deallocate(); db.deallocate(); dc.deallocate() }
-    for e in 0..<(m * k) { da[e] = Double(rows[e]); da[m * k + e] = abs(Double(rows[e])) }
-    for e in 0..<(n * k) { db[e] = Double(cols[e]); db[n * k + e] = abs(Double(cols[e])) }
+    for i in 0..<m {
+        let (start, stride) = row(i)
+        var squares = 0.0
+        for p in 0..<k {
+            let v = Double(start[p * stride])
+            da[i * k + p] = v
+            squares += v * v
+        }
+        rowNorm[i] = squares.squareRoot()
+    }
+    for j in 0..<n {
+        let (start, stride) = column(j)
+        var squares = 0.0
+        for p in 0..<k {
+            let v = Double(start[p * stride])
+            db[j * k + p] = v
+            squares += v * v
+        }
+        columnNorm[j] = squares.squareRoot()
+    }
     let (mi, ni, ki) = (Int32(m), Int32(n), Int32(k))
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, ni, ki, 1, da, ki, db, ki, 0, dc, ni)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, ni, ki, 1, da + m * k, ki, db + n * k, ki, 0, dc + m * n, ni)
     let u = 0x1p-53, kd = Double(k)
-    // γ_k, doubled for the rounding of |A|·|B| itself and of the interval's ends.
+    // γ_k, doubled for the rounding of the norms and of the interval's ends.
     let gamma = kd * u < 0.25 ? 2 * kd * u / (1 - kd * u) : .infinity
     for i in 0..<m {
         for j in 0..<n {
-            let e = i * n + j, r = dc[e], magnitude = dc[m * n + e]
-            if magnitude == 0 { out[e] = 0; continue }  // every product is zero: the exact sum is +0
+            let e = i * n + j, r = dc[e], magnitude = rowNorm[i] * columnNorm[j]
+            if magnitude == 0 { out[e] = 0; continue }  // a zero row or column: the exact sum is +0
             let bound = gamma * magnitude
             let low = Float((r - bound).nextDown), high = Float((r + bound).nextUp)
             if r.isFinite, bound.isFinite, low.bitPattern == high.bitPattern {
                 out[e] = low
             } else {
-                out[e] = exactDot(rows + i * k, 1, cols + j * k, 1, k)
+                let (x, sx) = row(i), (y, sy) = column(j)
+                out[e] = exactDot(x, sx, y, sy, k)
             }
         }
     }
