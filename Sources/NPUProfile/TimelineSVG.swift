@@ -48,10 +48,14 @@ public enum TimelineSVG {
             }
         }
         let height = top + Double(lanes.count) * laneHeight + 60
+        // The steps the picture holds, as the title says them.
+        let drawn = Set(tasks.flatMap { $0.compactMap { $0.info?.step } }).sorted()
+        let drawnSteps = drawn.isEmpty ? "every task" : drawn.count == 1 ? "step \(drawn[0])" : "steps \(drawn.first!)–\(drawn.last!)"
+        let axis = Self.axis(end)
         var svg = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="11">
         <rect width="100%" height="100%" fill="white"/>
-        <text x="10" y="20" font-size="14">NPUSim timeline: the first \(steps) step\(steps == 1 ? "" : "s"), simulated time in µs\(all.count > devices.count ? "; cards 0–\(devices.count - 1) of \(all.count) (every card is in trace_view.json)" : "")</text>
+        <text x="10" y="20" font-size="14">NPUSim timeline: \(drawnSteps), simulated time in \(axis.unit)\(all.count > devices.count ? "; cards 0–\(devices.count - 1) of \(all.count) (every card is in trace_view.json)" : "")</text>
 
         """
         for (i, lane) in lanes.enumerated() {
@@ -67,13 +71,18 @@ public enum TimelineSVG {
         for e in hosts.first ?? [] where e.type == "GraphLaunch" || e.type == "SinkLaunch" {
             let x = left + e.start.microseconds * scale
             svg += "<line x1=\"\(String(format: "%.2f", x))\" y1=\"\(top - 5)\" x2=\"\(String(format: "%.2f", x))\" y2=\"\(top + Double(lanes.count) * laneHeight)\" stroke=\"#888\" stroke-dasharray=\"3,3\"/>\n"
+            // Its step number (a sink: the steps it runs).
+            svg += "<text x=\"\(String(format: "%.2f", x + 3))\" y=\"\(top - 6)\" font-size=\"9\" fill=\"#555\">\(escape(e.name))</text>\n"
         }
-        // Axis: five ticks.
+        // Axis: ticks on round values in a unit that fits the span; the last label ends at its tick
+        // so the picture's edge never cuts it.
         let axisY = top + Double(lanes.count) * laneHeight + 15
-        for k in 0...5 {
-            let t = end.microseconds * Double(k) / 5, x = left + t * scale
+        var t = 0.0
+        while t <= end.microseconds * (1 + 1e-9) {
+            let x = left + t * scale, anchor = x > width - 60 ? "end" : "middle"
             svg += "<line x1=\"\(String(format: "%.2f", x))\" y1=\"\(axisY - 5)\" x2=\"\(String(format: "%.2f", x))\" y2=\"\(axisY)\" stroke=\"black\"/>"
-            svg += "<text x=\"\(String(format: "%.2f", x))\" y=\"\(axisY + 12)\" text-anchor=\"middle\">\(String(format: "%.0f", t)) µs</text>\n"
+            svg += "<text x=\"\(String(format: "%.2f", x))\" y=\"\(axisY + 12)\" text-anchor=\"\(anchor)\">\(Self.label(t / axis.perUnit)) \(axis.unit)</text>\n"
+            t += axis.tick
         }
         var legendX = left
         for key in ["cube", "vector", "copy", "link", "host"] {
@@ -81,5 +90,28 @@ public enum TimelineSVG {
             legendX += 80
         }
         return svg + "</svg>\n"
+    }
+
+    /// The axis for a span of `end`: its unit (µs under 1 ms, ms under 10 s, else s), µs per
+    /// unit, and a tick spacing in µs: the largest 1, 2 or 5 times a power of ten at most a fifth
+    /// of the span (6 to 13 ticks).
+    static func axis(_ end: SimTime) -> (unit: String, perUnit: Double, tick: Double) {
+        let span = end.microseconds
+        let (unit, perUnit) = span < 1_000 ? ("µs", 1.0) : span < 10_000_000 ? ("ms", 1_000.0) : ("s", 1_000_000.0)
+        return (unit, perUnit, niceStep(span / perUnit / 5) * perUnit)
+    }
+
+    /// The largest 1, 2 or 5 times a power of ten at most `raw` (> 0): a tick spacing people read.
+    public static func niceStep(_ raw: Double) -> Double {
+        let power = pow(10, log10(raw).rounded(.down))
+        return [5.0, 2, 1].map { $0 * power }.first { $0 <= raw * (1 + 1e-12) } ?? power
+    }
+
+    /// A tick value without trailing zeros (0.25, 2, 150).
+    static func label(_ v: Double) -> String {
+        var text = String(format: "%.3f", v)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
     }
 }

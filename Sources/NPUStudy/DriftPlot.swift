@@ -26,10 +26,12 @@ extension DriftStudy {
         var lo = losses.min() ?? 0, hi = losses.max() ?? 1
         if hi - lo < 1e-12 { (lo, hi) = (lo - 0.5, hi + 0.5) }
         func y1(_ v: Double) -> Double { top + panel - panel * (v - lo) / (hi - lo) }
-        svg += axes(top: top, height: panel, left: left, width: plotWidth, label: "loss", ticks: (0...4).map { k in
-            let v = lo + (hi - lo) * Double(k) / 4
-            return (y1(v), String(format: "%.4g", v))
-        }, steps: steps, x: x)
+        // Ticks on round values (a nice spacing, at least four of them inside the panel).
+        let lossTick = TimelineSVG.niceStep((hi - lo) / 4)
+        let lossTicks = stride(from: (lo / lossTick).rounded(.up) * lossTick, through: hi + lossTick * 1e-9, by: lossTick).map { v in
+            (y1(v), String(format: "%.6g", abs(v) < lossTick * 1e-9 ? 0 : v))
+        }
+        svg += axes(top: top, height: panel, left: left, width: plotWidth, label: "loss", ticks: lossTicks, steps: steps, x: x)
         // Panel 2: parameter distance (log10), replicas 1…, only where the parameters were read.
         let top2 = top + panel + gap
         let distances = rows.compactMap { r in r.replica > 0 ? r.paramL2 : nil }.filter { $0 > 0 }
@@ -39,6 +41,8 @@ extension DriftStudy {
                     ticks: stride(from: dlo, through: dhi, by: 1).map { (y2(pow(10, $0)), "1e\(Int($0))") }, steps: steps, x: x)
         if distances.isEmpty {
             svg += "<text x=\"\(f(left + 10))\" y=\"\(f(top2 + panel / 2))\">every replica's parameters are bit-identical to replica 0's: no distance to draw</text>\n"
+        } else {
+            svg += "<text x=\"\(f(left + plotWidth - 6))\" y=\"\(f(top2 + 14))\" text-anchor=\"end\" fill=\"\(colour(0))\">replica 0 is the reference: its distance is 0</text>\n"
         }
         // Sink ends: where the host saw a loss.
         if sink {
@@ -48,11 +52,14 @@ extension DriftStudy {
                 }
             }
         }
-        for r in 0..<replicas {
+        // Replica 0 drawn last and wider, under its dashes the others show where they part from it
+        // (drawn first, it lay hidden under replicas with the same losses).
+        for r in (0..<replicas).reversed() {
             let mine = rows.filter { $0.replica == r }
             let points = mine.filter { $0.loss.isFinite }.map { "\(f(x($0.step))),\(f(y1(Double($0.loss))))" }
             if points.count > 1 {
-                svg += "<polyline fill=\"none\" stroke=\"\(colour(r))\" stroke-width=\"\(sink ? 0.8 : 1.5)\" points=\"\(points.joined(separator: " "))\"><title>replica \(r)</title></polyline>\n"
+                let width = r == 0 ? (sink ? 1.6 : 3) : (sink ? 0.8 : 1.5), dashes = r == 0 && replicas > 1 ? " stroke-dasharray=\"6,4\"" : ""
+                svg += "<polyline fill=\"none\" stroke=\"\(colour(r))\" stroke-width=\"\(width)\"\(dashes) points=\"\(points.joined(separator: " "))\"><title>replica \(r)</title></polyline>\n"
             }
             for m in mine where m.visible && sink && m.loss.isFinite {
                 svg += "<circle cx=\"\(f(x(m.step)))\" cy=\"\(f(y1(Double(m.loss))))\" r=\"3\" fill=\"\(colour(r))\"><title>replica \(r), step \(m.step): \(m.loss) (the host saw it)</title></circle>\n"
@@ -92,7 +99,9 @@ extension DriftStudy {
             s += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(left + width))\" y2=\"\(f(y))\" stroke=\"#eee\"/>"
             s += "<text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" text-anchor=\"end\">\(TimelineSVG.escape(text))</text>\n"
         }
-        let tickSteps = Array(Set((0...5).map { 1 + (steps - 1) * $0 / 5 })).sorted()
+        // Step 1, then round multiples of a nice spacing.
+        let spacing = max(1, Int(TimelineSVG.niceStep(Double(max(steps - 1, 1)) / 5)))
+        let tickSteps = [1] + stride(from: spacing, through: steps, by: spacing).filter { $0 > 1 }
         for step in tickSteps {
             s += "<line x1=\"\(f(x(step)))\" y1=\"\(f(top + height))\" x2=\"\(f(x(step)))\" y2=\"\(f(top + height + 4))\" stroke=\"#444\"/>"
             s += "<text x=\"\(f(x(step)))\" y=\"\(f(top + height + 16))\" text-anchor=\"middle\">\(step)</text>\n"

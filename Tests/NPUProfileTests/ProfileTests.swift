@@ -170,6 +170,27 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
         let parser = XMLParser(data: Data(svg.utf8))
         #expect(parser.parse(), "timeline.svg is not well-formed XML")
         for lane in ["NPU 0 host", "NPU 0 compute", "NPU 0 copy", "NPU 1 comm"] { #expect(svg.contains(">\(lane)</text>"), "\(lane)") }
+        // The title names the steps drawn, each step line its step, and the axis ticks fall on
+        // round values, the last label ending at its tick (issue 23: the title always said "the
+        // first 3 steps", ticks fell on fifths of the span and the last label was cut off).
+        #expect(svg.contains("NPUSim timeline: steps 0–1, simulated time in µs") && svg.contains(">step 0</text>") && svg.contains(">step 1</text>"), "\(svg.prefix(400))")
+        // Tick labels: (x, anchor, value).
+        func ticks(_ svg: String) -> [(Double, String, Double)] {
+            svg.components(separatedBy: "<text x=\"").dropFirst().compactMap { piece in
+                let x = Double(piece.prefix { $0 != "\"" }), anchor = piece.components(separatedBy: "text-anchor=\"").dropFirst().first?.prefix { $0 != "\"" }
+                let label = piece.drop { $0 != ">" }.dropFirst().prefix { $0 != "<" }
+                guard let x, let anchor, label.hasSuffix(" µs"), let value = Double(label.dropLast(3)) else { return nil }
+                return (x, String(anchor), value)
+            }
+        }
+        let axis = ticks(svg), spacing = axis.count > 1 ? axis[1].2 - axis[0].2 : 0
+        #expect(axis.count >= 6 && axis.count <= 13 && axis[0].2 == 0 && [1.0, 2, 5, 10, 20, 50, 100, 200, 500].contains(spacing), "\(axis)")
+        #expect(axis.enumerated().allSatisfy { $0.element.2 == Double($0.offset) * spacing }, "\(axis)")
+        let three = TimelineSVG.render(p.devices, steps: 3)
+        #expect(three.contains("steps 0–2"))
+        for svg in [svg, three] { #expect(ticks(svg).allSatisfy { ($0.1 == "end") == ($0.0 > 1140) }, "\(ticks(svg))") }
+        #expect(TimelineSVG.axis(.microseconds(419_000)) == ("ms", 1_000, 50_000) && TimelineSVG.axis(.microseconds(730)) == ("µs", 1, 100))
+        #expect(TimelineSVG.axis(.microseconds(12_000_000)) == ("s", 1_000_000, 2_000_000) && TimelineSVG.label(0.25) == "0.25" && TimelineSVG.label(150) == "150")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-profile-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
         try p.write(to: dir.path)

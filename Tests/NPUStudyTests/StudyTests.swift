@@ -89,6 +89,17 @@ enum StudyScripts {
         #expect(s.csv().hasPrefix("step,replica,loss,abs_diff,rel_diff,param_l2,max_ulp,visible\n"))
         let svg = s.svg(title: "sink")
         #expect(svg.contains("<circle") && svg.contains("stroke-dasharray") && svg.hasPrefix("<svg"))
+        // Replica 0 is drawn last (on top), dashed and wider, and said to be the reference; the
+        // axes tick on round values (issue 23: it was in the legend and nowhere in the plot, and
+        // ticks fell on fifths of the range).
+        let lines = svg.components(separatedBy: "<polyline").dropFirst()
+        #expect(lines.last?.contains("<title>replica 0</title>") == true && lines.last?.contains("stroke-dasharray=\"6,4\"") == true)
+        #expect(svg.contains("replica 0 is the reference") || svg.contains("bit-identical to replica 0"))
+        let stepTicks = svg.components(separatedBy: "text-anchor=\"middle\">").dropFirst().compactMap { Int($0.prefix { $0 != "<" }) }
+        #expect(stepTicks.prefix(5) == [1, 2, 4, 6, 8], "\(stepTicks)")
+        let lossTicks = svg.components(separatedBy: "text-anchor=\"end\">").dropFirst().compactMap { Double($0.prefix { $0 != "<" }) }
+        let spacing = lossTicks.count > 1 ? lossTicks[1] - lossTicks[0] : 0
+        #expect(lossTicks.count >= 2 && [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1].contains { abs($0 - spacing) < 1e-9 }, "\(lossTicks)")
     }
 
     @Test func ulpDistancesCountRepresentableValues() {
