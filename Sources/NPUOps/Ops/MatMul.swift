@@ -186,28 +186,21 @@ func exactProduct(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Uns
     // op(A) [m × k] and op(B)ᵀ [n × k] in double, with their rows' Euclidean norms.
     let da = UnsafeMutablePointer<Double>.allocate(capacity: m * k), db = UnsafeMutablePointer<Double>.allocate(capacity: n * k)
     let dc = UnsafeMutablePointer<Double>.allocate(capacity: m * n)
-    var rowNorm = [Double](repeating: 0, count: m), columnNorm = [Double](repeating: 0, count: n)
     defer { da.deallocate(); db.deallocate(); dc.deallocate() }
-    for i in 0..<m {
-        let (start, stride) = row(i)
-        var squares = 0.0
-        for p in 0..<k {
-            let v = Double(start[p * stride])
-            da[i * k + p] = v
-            squares += v * v
+    // Vectors `count` of k floats each into `to` as doubles; their Euclidean norms.
+    func pack(_ count: Int, _ vector: (Int) -> (UnsafePointer<Float>, Int), to: UnsafeMutablePointer<Double>) -> [Double] {
+        (0..<count).map { i in
+            let (start, stride) = vector(i)
+            var squares = 0.0
+            for p in 0..<k {
+                let v = Double(start[p * stride])
+                to[i * k + p] = v
+                squares += v * v
+            }
+            return squares.squareRoot()
         }
-        rowNorm[i] = squares.squareRoot()
     }
-    for j in 0..<n {
-        let (start, stride) = column(j)
-        var squares = 0.0
-        for p in 0..<k {
-            let v = Double(start[p * stride])
-            db[j * k + p] = v
-            squares += v * v
-        }
-        columnNorm[j] = squares.squareRoot()
-    }
+    let rowNorm = pack(m, row, to: da), columnNorm = pack(n, column, to: db)
     let (mi, ni, ki) = (Int32(m), Int32(n), Int32(k))
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, ni, ki, 1, da, ki, db, ki, 0, dc, ni)
     let u = 0x1p-53, kd = Double(k)
