@@ -165,3 +165,33 @@ void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const flo
                  ta, tb, bounds, orders, workspace};
     npu_parallel_for((n + NR - 1) / NR, threads ? threads : 1, panel_task, &p);
 }
+
+/* The strict product's acceptance test, vectorised: out[i·n + j] = (float)c[i·n + j] when every
+ * value within γ·rows[i]·cols[j] of it rounds to that float (the interval widened by at least a
+ * double ulp at each end, for the rounding of its ends); otherwise again[i·n + j] = 1. A zero
+ * row or column (the bound 0) is an exact +0. Returns how many were not accepted. */
+NPU_VECTOR size_t npu_strict_round_f64(float *restrict out, unsigned char *restrict again, const double *restrict c,
+                                       const double *restrict rows, const double *restrict cols, size_t m, size_t n, double gamma) {
+    size_t rejected = 0;
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < n; j++) {
+            size_t e = i * n + j;
+            double r = c[e], magnitude = rows[i] * cols[j], bound = gamma * magnitude;
+            double lo = r - bound, hi = r + bound;
+            lo = lo - fabs(lo) * 0x1p-52 - 0x1p-1074;
+            hi = hi + fabs(hi) * 0x1p-52 + 0x1p-1074;
+            float fl = (float)lo, fh = (float)hi;
+            uint32_t bl, bh;
+            memcpy(&bl, &fl, 4);
+            memcpy(&bh, &fh, 4);
+            /* NaN or infinity anywhere makes r, bound or the ends non-finite: not accepted. */
+            int finite = (r - r == 0.0) & (bound - bound == 0.0);
+            int zero = magnitude == 0.0;
+            int ok = zero | (finite & (bl == bh));
+            out[e] = zero ? 0.0f : fl;
+            again[e] = (unsigned char)!ok;
+            rejected += !ok;
+        }
+    }
+    return rejected;
+}

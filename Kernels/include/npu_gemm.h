@@ -23,4 +23,10 @@ void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const flo
 /* Floats of workspace npu_splitk_gemm_f32 needs. */
 size_t npu_splitk_gemm_workspace(size_t k, size_t blocks, size_t threads);
 
+/* The strict product's acceptance test: out[e] = (float)c[e] where every value within
+ * gamma·rows[i]·cols[j] of c[e] rounds to that float (+0 where the bound is 0), else again[e] = 1;
+ * returns how many were not accepted. c: [m][n]; rows: [m]; cols: [n]. */
+size_t npu_strict_round_f64(float *restrict out, unsigned char *restrict again, const double *restrict c,
+                            const double *restrict rows, const double *restrict cols, size_t m, size_t n, double gamma);
+
 #endif
