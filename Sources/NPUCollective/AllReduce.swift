@@ -211,8 +211,7 @@ public struct AllReduce: CollectiveOp {
         // Segment by segment, every card's buffer read in place.
         total.withUnsafeMutableBufferPointer { t in
             for s in rows.segments where s.length > 0 {
-                let pointers: [UnsafePointer<Float>?] = s.rows
-                pointers.withUnsafeBufferPointer { p in npu_exact_sum_rows_f32(t.baseAddress! + s.start, p.baseAddress!, rows.count, s.length, divisor) }
+                s.rows.withUnsafeBufferPointer { p in npu_exact_sum_rows_f32(t.baseAddress! + s.start, p.baseAddress!, rows.count, s.length, divisor) }
             }
         }
     }

@@ -8,12 +8,11 @@ public final class Cluster {
 
     /// `cards` cards of profile `spec`.
     /// - Throws: `DeviceError.badCluster` for a card count outside 1...maxTimingOnlyCards.
-    public init(spec: DeviceSpec, cards: Int) throws(DeviceError) {
+    public convenience init(spec: DeviceSpec, cards: Int) throws(DeviceError) {
         guard (1...Self.maxTimingOnlyCards).contains(cards) else {
             throw .badCluster("a cluster has 1 to \(Self.maxTimingOnlyCards) cards (\(Self.maxCards) with real numerics), got \(cards)")
         }
-        devices = (0..<cards).map { Device(spec: spec, ordinal: $0) }
-        for d in devices { d.join(self) }
+        try self.init(spec: spec, ordinals: Array(0..<cards))
     }
 
     /// Some cards of a bigger cluster, by ordinal: what a timing-only run simulates of a cluster

@@ -224,7 +224,8 @@ public final class TrainStep {
     /// appear), each bucket one fused AllReduce that starts when its gradients exist.
     ///
     /// Under `strict` each AllReduce also takes the inputs of the ops that made its gradients
-    /// when they can add their terms exactly (MatMul, ReduceSum): it adds every card's terms
+    /// when they can add their terms exactly (`ExactTerms`: MatMul, ReduceSum, Conv2D's filter
+    /// gradient, LayerNorm's γ and β, Embedding's scatter): it adds every card's terms
     /// exactly and rounds once, so N cards give the bits one card gives with the global batch.
     /// `producers` are the gradients before `unscale`, the power of two `grads` are those times
     /// (the loss scale's inverse): their producers' terms go to the AllReduce, scaled after the sum.
@@ -254,11 +255,11 @@ public final class TrainStep {
         }
         var out = grads
         let strict = (c.overrides["AllReduce"] ?? c.determinism) == .strict
+        // Through the unscale only when it is a power of two (then it commutes with rounding).
+        let (source, scale) = producers.map { unscale.significandBitPattern == 0 && unscale.isNormal ? ($0, unscale) : (grads, 1) } ?? (grads, 1)
         for bucket in buckets {
             var exact: [(op: any ExactTerms, arity: Int, output: Int, scale: Float)?] = []
             var terms: [GraphValue] = []
-            // Exact only when the unscale is a power of two (then it commutes with rounding).
-            let (source, scale) = producers.map { unscale.significandBitPattern == 0 && unscale.isNormal ? ($0, unscale) : (grads, 1) } ?? (grads, 1)
             if strict {
                 for k in bucket {
                     let node = b.graph.nodes[source[k].node]

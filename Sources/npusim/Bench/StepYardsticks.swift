@@ -115,9 +115,9 @@ func quietThreads() -> Bool {
 
 /// The "numpy" cases: a hand-written numpy training step of the same net (python3 in the same
 /// run), with numpy's default BLAS threads and with one, and "numpy-gemm-floor" (and its
-/// one-thread twin), the step's GEMMs alone through numpy — each with our threads verified asleep and the BLAS tuning
-/// variables removed. A multi-thread figure slower than its one-thread self is contended: it is
-/// marked and no ratio is taken against it. Skipped with a message without numpy.
+/// one-thread twin), the step's GEMMs alone through numpy — each with our threads verified asleep
+/// and the BLAS tuning variables removed (`pythonCases`, which marks a multi-thread figure slower
+/// than its twin contended). Skipped with a message without numpy.
 func numpyStep(_ bench: String, script body: String, gemms: [StepGEMM]) -> [BenchFigure] {
     let shapes = gemms.map { "(\($0.m), \($0.n), \($0.k), \($0.ta ? "True" : "False"), \($0.tb ? "True" : "False"))" }.joined(separator: ", ")
     let script = """
@@ -135,11 +135,10 @@ func numpyStep(_ bench: String, script body: String, gemms: [StepGEMM]) -> [Benc
     """
     let cases: [(String, String?, [String])] = [("numpy", nil, ["step"]), ("numpy-1thread", "1", ["step"]), ("numpy-gemm-floor", nil, ["floor"]),
                                                 ("numpy-gemm-floor-1thread", "1", ["floor"])]
-    guard var figures = pythonCases(bench, python: "python3", script: script, cases: cases) else {
+    guard let figures = pythonCases(bench, python: "python3", script: script, cases: cases) else {
         FileHandle.standardError.write(Data("npusim bench \(bench): numpy yardstick skipped; install numpy for python3 to compare\n".utf8))
         return []
     }
-    for k in [0, 2] where figures.count == 4 && figures[k].median > figures[k + 1].median { figures[k].contended = true }
     return figures
 }
 
@@ -176,9 +175,7 @@ func pytorchLeNetStep(_ bench: String) -> [BenchFigure] {
                                                            'on' if torch.backends.mkldnn.is_available() else 'off'))
     \(timingLoop)
     """
-    guard var figures = pythonCases(bench, python: python, script: script, cases: [("pytorch", nil, []), ("pytorch-1thread", "1", [])]) else { return [] }
-    if figures.count == 2, figures[0].median > figures[1].median { figures[0].contended = true }
-    return figures
+    return pythonCases(bench, python: python, script: script, cases: [("pytorch", nil, []), ("pytorch-1thread", "1", [])]) ?? []
 }
 
 /// The timing loop every Python yardstick ends with: 10 warm-up steps, then 9 figures of 20 steps
@@ -193,7 +190,8 @@ for _ in range(9):
 
 /// Runs `script` once per case (`threads` nil: the library's default; arguments after the
 /// script), with our threads verified asleep and the BLAS tuning variables removed; each case's
-/// "# " lines become its notes. Nil (after a message) when a case fails.
+/// "# " lines become its notes, and a case slower than its "-1thread" twin is marked contended.
+/// Nil (after a message) when a case fails.
 func pythonCases(_ bench: String, python: String, script: String, cases: [(name: String, threads: String?, arguments: [String])]) -> [BenchFigure]? {
     var figures: [BenchFigure] = []
     for (caseName, threads, arguments) in cases {
@@ -210,6 +208,9 @@ func pythonCases(_ bench: String, python: String, script: String, cases: [(name:
             FileHandle.standardError.write(Data("npusim bench \(bench): the \(caseName) yardstick failed: \(error)\n".utf8))
             return nil
         }
+    }
+    for k in figures.indices {
+        if let twin = figures.first(where: { $0.caseName == figures[k].caseName + "-1thread" }), figures[k].median > twin.median { figures[k].contended = true }
     }
     return figures
 }
