@@ -7,7 +7,10 @@
 #include "npu_gemm.h"
 #include "npu_parallel.h"
 
+#include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef float v16 __attribute__((ext_vector_type(16), aligned(4)));
@@ -166,20 +169,23 @@ void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const flo
     npu_parallel_for((n + NR - 1) / NR, threads ? threads : 1, panel_task, &p);
 }
 
-/* The strict product's acceptance test, vectorised: out[i·n + j] = (float)c[i·n + j] when every
+/* The strict product's acceptance test on rows [r0, r1), vectorised: out[e] = (float)c[e] when every
  * value within γ·rows[i]·cols[j] of it rounds to that float (the interval widened by at least a
- * double ulp at each end, for the rounding of its ends); otherwise again[i·n + j] = 1. A zero
- * row or column (the bound 0) is an exact +0. Returns how many were not accepted. */
-NPU_VECTOR size_t npu_strict_round_f64(float *restrict out, unsigned char *restrict again, const double *restrict c,
-                                       const double *restrict rows, const double *restrict cols, size_t m, size_t n, double gamma) {
+ * double ulp at each end, for the rounding of its ends); otherwise again[e] = 1. A zero row or
+ * column (the bound 0) is an exact +0. Returns how many were not accepted. */
+NPU_VECTOR static size_t strict_round(float *restrict out, unsigned char *restrict again, const double *restrict c,
+                                      const double *restrict rows, const double *restrict cols, size_t r0, size_t r1, size_t n,
+                                      double gamma) {
     size_t rejected = 0;
-    for (size_t i = 0; i < m; i++) {
+    for (size_t i = r0; i < r1; i++) {
+        double scale = gamma * rows[i];
         for (size_t j = 0; j < n; j++) {
             size_t e = i * n + j;
-            double r = c[e], magnitude = rows[i] * cols[j], bound = gamma * magnitude;
+            double r = c[e], magnitude = rows[i] * cols[j], bound = scale * cols[j];
             double lo = r - bound, hi = r + bound;
-            lo = lo - fabs(lo) * 0x1p-52 - 0x1p-1074;
-            hi = hi + fabs(hi) * 0x1p-52 + 0x1p-1074;
+            /* 2^-1022 rather than the least subnormal: as safe (wider), and no slow subnormal operand. */
+            lo = lo - (fabs(lo) * 0x1p-52 + 0x1p-1022);
+            hi = hi + (fabs(hi) * 0x1p-52 + 0x1p-1022);
             float fl = (float)lo, fh = (float)hi;
             uint32_t bl, bh;
             memcpy(&bl, &fl, 4);
@@ -194,4 +200,190 @@ NPU_VECTOR size_t npu_strict_round_f64(float *restrict out, unsigned char *restr
         }
     }
     return rejected;
+}
+
+typedef struct {
+    float *out;
+    unsigned char *again;
+    const float *a, *b;
+    size_t lda, ldb, m, n, k;
+    int ta, tb;
+    double *da, *db, *rows, *cols, *dc, gamma;
+    size_t chunk;    /* vectors per packing task */
+    size_t band;     /* output rows per band task */
+    size_t slices;   /* K slices (1: bands) */
+    size_t *rejected;
+} strict_product;
+
+/* Vectors [v0, v1) of k floats (vector v at base + v·step, element p at + p·stride) to[v·k + p] in
+ * double, and their Euclidean norms. In whatever order the squares add the norm is within γ_k of
+ * its value, which the doubled γ of the bound allows for. */
+NPU_VECTOR static void pack_vectors(double *restrict to, double *restrict norms, const float *base, size_t step, size_t stride,
+                                    size_t v0, size_t v1, size_t k) {
+    if (stride == 1) {
+        for (size_t v = v0; v < v1; v++)
+            for (size_t p = 0; p < k; p++) to[v * k + p] = (double)base[v * step + p];
+    } else {
+        /* step == 1: read row p of the matrix along v, write across. */
+        for (size_t p = 0; p < k; p++)
+            for (size_t v = v0; v < v1; v++) to[v * k + p] = (double)base[p * stride + v];
+    }
+    for (size_t v = v0; v < v1; v++) {
+        const double *x = to + v * k;
+        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        size_t p = 0;
+        for (; p + 8 <= k; p += 8)
+            for (int l = 0; l < 8; l++) s[l] += x[p + l] * x[p + l];
+        double t = 0;
+        for (; p < k; p++) t += x[p] * x[p];
+        norms[v] = sqrt(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t);
+    }
+}
+
+static void strict_pack_task(void *context, size_t task, size_t worker) {
+    (void)worker;
+    strict_product *p = context;
+    /* Tasks for the rows of op(A) first, then for the columns of op(B). */
+    size_t rowTasks = (p->m + p->chunk - 1) / p->chunk;
+    if (task < rowTasks) {
+        size_t v0 = task * p->chunk, v1 = v0 + p->chunk > p->m ? p->m : v0 + p->chunk;
+        pack_vectors(p->da, p->rows, p->a, p->ta ? 1 : p->lda, p->ta ? p->lda : 1, v0, v1, p->k);
+    } else {
+        size_t v0 = (task - rowTasks) * p->chunk, v1 = v0 + p->chunk > p->n ? p->n : v0 + p->chunk;
+        pack_vectors(p->db, p->cols, p->b, p->tb ? p->ldb : 1, p->tb ? 1 : p->ldb, v0, v1, p->k);
+    }
+}
+
+static void strict_band_task(void *context, size_t task, size_t worker) {
+    (void)worker;
+    strict_product *p = context;
+    size_t r0 = task * p->band, r1 = r0 + p->band > p->m ? p->m : r0 + p->band;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)p->n, (int)p->k, 1, p->da + r0 * p->k, (int)p->k, p->db,
+                (int)p->k, 0, p->dc + r0 * p->n, (int)p->n);
+    p->rejected[task] = strict_round(p->out, p->again, p->dc, p->rows, p->cols, r0, r1, p->n, p->gamma);
+}
+
+/* One K slice's product into its own m × n buffer (slice 0 into dc itself). */
+static void strict_slice_task(void *context, size_t task, size_t worker) {
+    (void)worker;
+    strict_product *p = context;
+    size_t per = (p->k + p->slices - 1) / p->slices, k0 = task * per, k1 = k0 + per > p->k ? p->k : k0 + per;
+    double *c = p->dc + task * p->m * p->n;
+    if (k1 <= k0) {
+        memset(c, 0, p->m * p->n * sizeof(double));
+        return;
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p->m, (int)p->n, (int)(k1 - k0), 1, p->da + k0, (int)p->k, p->db + k0,
+                (int)p->k, 0, c, (int)p->n);
+}
+
+typedef double v8d __attribute__((ext_vector_type(8)));
+
+/* Second chance for an output the bound above left undecided (cancellation in a deep sum makes
+ * ‖row‖·‖column‖ far larger than the result): the dot product of x and y (k doubles, each term
+ * a float product, exact) by compensated summation, eight lanes of TwoSum (Ogita, Rump & Oishi,
+ * "Accurate sum and dot product", 2005, Algorithm 4.4 Sum2). Every TwoSum is error-free, so the
+ * exact sum is s + Σq; only Σq's own sum and the final s + c round. |Σq| ≤ u·Σ over the partial
+ * sums ≤ k·u·Σ|p| (with slack), and Σq errs by at most γ_k of that, so the result is within
+ * u·|res| + (γ_k)²·Σ|p| of the exact sum; doubled here. Writes the float and returns 1 when
+ * every value in that interval rounds to it; returns 0 (undecided) otherwise. */
+NPU_VECTOR static int strict_refine(float *out, const double *restrict x, const double *restrict y, size_t k) {
+    v8d s = 0, c = 0, abs = 0;
+    size_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        v8d xv, yv;
+        memcpy(&xv, x + p, sizeof xv);
+        memcpy(&yv, y + p, sizeof yv);
+        v8d prod = xv * yv;
+        v8d t = s + prod, z = t - s;
+        c += (s - (t - z)) + (prod - z);
+        s = t;
+        abs += __builtin_elementwise_abs(prod);
+    }
+    double ss = 0, cc = 0, aa = 0;
+    for (int l = 0; l < 8; l++) {
+        double t = ss + s[l], z = t - ss;
+        cc += ((ss - (t - z)) + (s[l] - z)) + c[l];
+        ss = t;
+        aa += abs[l];
+    }
+    for (; p < k; p++) {
+        double prod = x[p] * y[p], t = ss + prod, z = t - ss;
+        cc += (ss - (t - z)) + (prod - z);
+        ss = t;
+        aa += fabs(prod);
+    }
+    double res = ss + cc, u = 0x1p-53, kd = (double)k + 16;
+    if (kd * u >= 0.25) return 0;
+    double g = kd * u / (1 - kd * u);
+    double bound = 2 * (u * fabs(res) + g * g * aa) + 0x1p-1022;
+    double lo = res - bound, hi = res + bound;
+    lo = lo - fabs(lo) * 0x1p-52;
+    hi = hi + fabs(hi) * 0x1p-52;
+    float fl = (float)lo, fh = (float)hi;
+    uint32_t bl, bh;
+    memcpy(&bl, &fl, 4);
+    memcpy(&bh, &fh, 4);
+    if (!(res - res == 0.0) || !(aa - aa == 0.0) || bl != bh) return 0;
+    *out = fl;
+    return 1;
+}
+
+static void strict_refine_task(void *context, size_t task, size_t worker) {
+    (void)worker;
+    strict_product *p = context;
+    size_t r0 = task * p->band, r1 = r0 + p->band > p->m ? p->m : r0 + p->band, left = 0;
+    for (size_t i = r0; i < r1; i++)
+        for (size_t j = 0; j < p->n; j++) {
+            size_t e = i * p->n + j;
+            if (!p->again[e]) continue;
+            if (strict_refine(p->out + e, p->da + i * p->k, p->db + j * p->k, p->k)) p->again[e] = 0;
+            else left++;
+        }
+    p->rejected[task] = left;
+}
+
+size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, size_t lda, int ta, const float *b, size_t ldb,
+                              int tb, size_t m, size_t n, size_t k, double gamma, size_t threads) {
+    if (m == 0 || n == 0) return 0;
+    if (threads < 1) threads = 1;
+    /* Bands when the output has rows enough for every thread, else K slices for long, thin products. */
+    size_t slices = m * n < 4096 && k >= 1024 ? threads : 1;
+    double *da = malloc(sizeof(double) * (m * k + n * k + m + n + m * n * slices));
+    size_t *rejected = malloc(sizeof(size_t) * (m + 1));
+    if (!da || !rejected) {
+        free(da);
+        free(rejected);
+        return (size_t)-1;
+    }
+    double *db = da + m * k, *rows = db + n * k, *cols = rows + m, *dc = cols + n;
+    /* Bands of about 64 KiB of double output (in L2 for the test), and at least one per thread. */
+    size_t band = 65536 / (8 * n) ? 65536 / (8 * n) : 1;
+    if (band * threads > m) band = (m + threads - 1) / threads;
+    size_t chunk = 16;
+    strict_product p = {out, again, a, b, lda, ldb, m, n, k, ta, tb, da, db, rows, cols, dc, gamma, chunk, band, slices, rejected};
+    npu_parallel_for((m + chunk - 1) / chunk + (n + chunk - 1) / chunk, threads, strict_pack_task, &p);
+    size_t total = 0;
+    if (slices == 1) {
+        size_t bands = (m + band - 1) / band;
+        npu_parallel_for(bands, threads, strict_band_task, &p);
+        for (size_t t = 0; t < bands; t++) total += rejected[t];
+    } else {
+        npu_parallel_for(slices, threads, strict_slice_task, &p);
+        /* The slices' partial sums add in double: k additions in all still, so γ_k still bounds the error. */
+        for (size_t s = 1; s < slices; s++)
+            for (size_t e = 0; e < m * n; e++) dc[e] += dc[s * m * n + e];
+        total = strict_round(out, again, dc, rows, cols, 0, m, n, gamma);
+    }
+    if (total > 0) {
+        /* The undecided ones again, by compensated sums, in bands across the threads. */
+        p.band = (m + threads - 1) / threads;
+        size_t bands = (m + p.band - 1) / p.band;
+        npu_parallel_for(bands, threads, strict_refine_task, &p);
+        total = 0;
+        for (size_t t = 0; t < bands; t++) total += rejected[t];
+    }
+    free(da);
+    free(rejected);
+    return total;
 }

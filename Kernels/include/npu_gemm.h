@@ -23,10 +23,14 @@ void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const flo
 /* Floats of workspace npu_splitk_gemm_f32 needs. */
 size_t npu_splitk_gemm_workspace(size_t k, size_t blocks, size_t threads);
 
-/* The strict product's acceptance test: out[e] = (float)c[e] where every value within
- * gamma·rows[i]·cols[j] of c[e] rounds to that float (+0 where the bound is 0), else again[e] = 1;
- * returns how many were not accepted. c: [m][n]; rows: [m]; cols: [n]. */
-size_t npu_strict_round_f64(float *restrict out, unsigned char *restrict again, const double *restrict c,
-                            const double *restrict rows, const double *restrict cols, size_t m, size_t n, double gamma);
+/* The strict product's fast path: op(A)·op(B) [m × n] in double through OpenBLAS (op(A) rows and
+ * op(B) columns packed to double on `threads` threads, then row bands, or K slices when the
+ * output is small and K deep, one OpenBLAS call each), and the acceptance test on each band while
+ * it is in cache: out[i·n + j] = the float every value within gamma·‖row i‖·‖column j‖ of the
+ * double result rounds to (+0 where that bound is 0), else again[i·n + j] = 1. Returns how many
+ * were not accepted (those are for the caller to sum exactly), or (size_t)-1 when memory for the
+ * double operands could not be had. */
+size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, size_t lda, int ta, const float *b, size_t ldb,
+                              int tb, size_t m, size_t n, size_t k, double gamma, size_t threads);
 
 #endif

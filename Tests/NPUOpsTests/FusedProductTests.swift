@@ -134,4 +134,59 @@ import NPUTensor
         }
         #expect(out[0] == 1 + 0x1p-23 && out[n].bitPattern == 0 && out[2 * n + 1].isNaN && out[3 * n + 2] == .infinity && out[4 * n + 3].isNaN)
     }
+
+    /// Deep sums that nearly cancel (a conv filter gradient's shape: a few outputs, thousands of
+    /// terms): ‖row‖·‖column‖ is then far above the result and the first bound cannot decide, so
+    /// the compensated second chance (and, for an exact tie, the one-by-one exact sum) must still
+    /// give the exact dot product's bits. Both ways of splitting the work: K slices for a small
+    /// output, row bands for a larger one.
+    @Test(arguments: [(5, 6, 5000), (40, 33, 2000)])
+    func deepCancellingSumsGiveTheExactDotProductsBits(m: Int, n: Int, k: Int) throws {
+        var state: UInt64 = 11
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state) >> 40) * 0x1p-20
+        }
+        // Row i's second half is its first half negated and nudged by one ulp now and then: the
+        // terms cancel to a sum some 2^-20 of ‖row‖·‖column‖.
+        var a = [Float](repeating: 0, count: m * k), b = [Float](repeating: 0, count: k * n)
+        let half = k / 2
+        for i in 0..<m {
+            for p in 0..<half {
+                let v = next()
+                a[i * k + p] = v
+                a[i * k + half + p] = p % 7 == 0 ? -v.nextUp : -v
+            }
+        }
+        for j in 0..<n {
+            for p in 0..<half {
+                let v = next()
+                b[p * n + j] = v
+                b[(half + p) * n + j] = v
+            }
+        }
+        // Row 0 · column 0 = 2^20 − 2^20 + 1 + 2^-24: an exact tie, which rounds to even (1).
+        for p in 0..<k { a[p] = 0 }
+        a[0] = 0x1p20; a[1] = -0x1p20; a[2] = 1; a[3] = 0x1p-24
+        b[0] = 1; b[n] = 1; b[2 * n] = 1; b[3 * n] = 1
+        var out = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { po in
+            exactProduct(false, false, m, n, k, pa.baseAddress!, k, pb.baseAddress!, n, po.baseAddress!)
+        } } }
+        var cancelled = 0
+        for i in 0..<m {
+            for j in 0..<n {
+                let column = (0..<k).map { b[$0 * n + j] }
+                let expected = a.withUnsafeBufferPointer { exactDot($0.baseAddress! + i * k, 1, column, 1, k) }
+                #expect(out[i * n + j].bitPattern == expected.bitPattern, "(\(i), \(j)): \(out[i * n + j]) against \(expected)")
+                let norms = (0..<k).reduce(0.0) { $0 + Double(a[i * k + $1]) * Double(a[i * k + $1]) }.squareRoot()
+                    * column.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+                if Double(abs(expected)) < norms * 0x1p-16 { cancelled += 1 }
+            }
+        }
+        // The data is what it claims: most outputs far below their Cauchy–Schwarz bound.
+        #expect(cancelled > m * n / 2)
+        #expect(out[0] == 1)
+    }
 }
+

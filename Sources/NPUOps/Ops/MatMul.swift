@@ -183,35 +183,19 @@ func exactProduct(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Uns
         for e in 0..<(m * n) { out[e] = exactDot(a, 1, b, 1, 0) }
         return
     }
-    // op(A) [m × k] and op(B)ᵀ [n × k] in double, with their rows' Euclidean norms.
-    let da = UnsafeMutablePointer<Double>.allocate(capacity: m * k), db = UnsafeMutablePointer<Double>.allocate(capacity: n * k)
-    let dc = UnsafeMutablePointer<Double>.allocate(capacity: m * n)
-    defer { da.deallocate(); db.deallocate(); dc.deallocate() }
-    // Vectors `count` of k floats each into `to` as doubles; their Euclidean norms.
-    func pack(_ count: Int, _ vector: (Int) -> (UnsafePointer<Float>, Int), to: UnsafeMutablePointer<Double>) -> [Double] {
-        (0..<count).map { i in
-            let (start, stride) = vector(i)
-            var squares = 0.0
-            for p in 0..<k {
-                let v = Double(start[p * stride])
-                to[i * k + p] = v
-                squares += v * v
-            }
-            return squares.squareRoot()
-        }
-    }
-    let rowNorm = pack(m, row, to: da), columnNorm = pack(n, column, to: db)
-    let (mi, ni, ki) = (Int32(m), Int32(n), Int32(k))
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, ni, ki, 1, da, ki, db, ki, 0, dc, ni)
     let u = 0x1p-53, kd = Double(k)
     // γ_k, doubled for the rounding of the norms and of the interval's ends.
     let gamma = kd * u < 0.25 ? 2 * kd * u / (1 - kd * u) : .infinity
-    // Accept each output whose interval rounds to one float (Kernels/gemm.c), the rest exactly.
+    // The double product and the acceptance test (Kernels/gemm.c), on NPUSim's threads while
+    // OpenBLAS runs one per call; the outputs it does not accept are summed exactly one by one.
     let again = UnsafeMutablePointer<UInt8>.allocate(capacity: m * n)
     defer { again.deallocate() }
-    guard npu_strict_round_f64(out, again, dc, rowNorm, columnNorm, m, n, gamma) > 0 else { return }
+    let threads = BLAS.threads == 1 && m * n * k >= 1 << 16 ? Parallel.threads : 1
+    let rejected = npu_strict_product_f32(out, again, a, lda, ta ? 1 : 0, b, ldb, tb ? 1 : 0, m, n, k, gamma, threads)
+    guard rejected != 0 else { return }
+    let all = rejected == -1  // (size_t)-1: no memory for the double operands, so every output exactly
     for i in 0..<m {
-        for j in 0..<n where again[i * n + j] != 0 {
+        for j in 0..<n where all || again[i * n + j] != 0 {
             let (x, sx) = row(i), (y, sy) = column(j)
             out[i * n + j] = exactDot(x, sx, y, sy, k)
         }
