@@ -4,8 +4,24 @@
 
 #include <string.h>
 
+typedef float v16f __attribute__((ext_vector_type(16), aligned(4)));
+typedef float v8f __attribute__((ext_vector_type(8), aligned(4)));
+
+/* dst[0 ..< w] = src[0 ..< w]. Rows of a small image are short (24 floats for LeNet): vector moves
+ * in line, where a loop would become a call to memcpy per row or leave a short row to a scalar
+ * remainder. */
+static inline __attribute__((always_inline)) void copy_row(float *restrict dst, const float *restrict src, int w) {
+    int j = 0;
+    for (; j + 16 <= w; j += 16) *(v16f *)(dst + j) = *(const v16f *)(src + j);
+    if (j + 8 <= w) {
+        *(v8f *)(dst + j) = *(const v8f *)(src + j);
+        j += 8;
+    }
+    for (; j < w; j++) dst[j] = src[j];
+}
+
 /* col: [C·KH·KW][n·OH·OW], x: [n][C][H][W] */
-NPU_VECTOR void npu_im2col_f32(float *restrict col, const float *restrict x, const npu_window *g, int n) {
+__attribute__((no_builtin("memcpy"))) NPU_VECTOR void npu_im2col_f32(float *restrict col, const float *restrict x, const npu_window *g, int n) {
     /* The geometry in locals: the stores to col cannot then force reloads of it. */
     const int C = g->c, H = g->h, W = g->w, KH = g->kh, KW = g->kw, SH = g->sh, SW = g->sw;
     const int PT = g->pt, PL = g->pl, DH = g->dh, DW = g->dw, OH = g->oh, OW = g->ow;
@@ -26,7 +42,7 @@ NPU_VECTOR void npu_im2col_f32(float *restrict col, const float *restrict x, con
                         float *dst = row + (size_t)img * plane;
                         for (int oi = 0; oi < OH; oi++, dst += OW, src += (size_t)SH * W) {
                             if (SW == 1) {
-                                for (int oj = 0; oj < OW; oj++) dst[oj] = src[oj];
+                                copy_row(dst, src, OW);
                             } else {
                                 for (int oj = 0; oj < OW; oj++) dst[oj] = src[oj * SW];
                             }
@@ -47,7 +63,7 @@ NPU_VECTOR void npu_im2col_f32(float *restrict col, const float *restrict x, con
                         const float *in = src + (size_t)ii * W + off;
                         for (int oj = 0; oj < lo; oj++) out[oj] = 0.0f;
                         if (SW == 1) {
-                            for (int oj = lo; oj < hi; oj++) out[oj] = in[oj];
+                            copy_row(out + lo, in + lo, hi - lo);
                         } else {
                             for (int oj = lo; oj < hi; oj++) out[oj] = in[oj * SW];
                         }
@@ -57,23 +73,33 @@ NPU_VECTOR void npu_im2col_f32(float *restrict col, const float *restrict x, con
             }
 }
 
-/* x: [n][C][H][W], col: [C·KH·KW][n·OH·OW] */
+/* x: [n][C][H][W], col: [C·KH·KW][n·OH·OW]. Each x element adds its col entries in the loops'
+ * order (c, ki, kj, image, oi, oj); a row's in-image span [lo, hi) is found once, not per element. */
 NPU_VECTOR void npu_col2im_f32(float *restrict x, const float *restrict col, const npu_window *g, int n) {
-    const size_t plane = (size_t)g->oh * g->ow, cols = (size_t)n * plane;
-    for (size_t i = 0; i < (size_t)n * g->c * g->h * g->w; i++) x[i] = 0.0f;
-    for (int c = 0; c < g->c; c++)
-        for (int ki = 0; ki < g->kh; ki++)
-            for (int kj = 0; kj < g->kw; kj++) {
-                const float *row = col + ((size_t)(c * g->kh + ki) * g->kw + kj) * cols;
+    const int C = g->c, H = g->h, W = g->w, KH = g->kh, KW = g->kw, SH = g->sh, SW = g->sw;
+    const int PT = g->pt, PL = g->pl, DH = g->dh, DW = g->dw, OH = g->oh, OW = g->ow;
+    const size_t plane = (size_t)OH * OW, cols = (size_t)n * plane;
+    for (size_t i = 0; i < (size_t)n * C * H * W; i++) x[i] = 0.0f;
+    for (int c = 0; c < C; c++)
+        for (int ki = 0; ki < KH; ki++)
+            for (int kj = 0; kj < KW; kj++) {
+                const float *row = col + ((size_t)(c * KH + ki) * KW + kj) * cols;
+                const int off = kj * DW - PL;
+                int lo = 0, hi = OW;
+                while (lo < OW && lo * SW + off < 0) lo++;
+                while (hi > lo && (hi - 1) * SW + off >= W) hi--;
                 for (int img = 0; img < n; img++) {
-                    float *dst = x + ((size_t)img * g->c + c) * g->h * g->w;
+                    float *dst = x + ((size_t)img * C + c) * H * W;
                     const float *src = row + (size_t)img * plane;
-                    for (int oi = 0; oi < g->oh; oi++) {
-                        int ii = oi * g->sh - g->pt + ki * g->dh;
-                        if (ii < 0 || ii >= g->h) continue;
-                        for (int oj = 0; oj < g->ow; oj++) {
-                            int jj = oj * g->sw - g->pl + kj * g->dw;
-                            if (jj >= 0 && jj < g->w) dst[ii * g->w + jj] += src[oi * g->ow + oj];
+                    for (int oi = 0; oi < OH; oi++) {
+                        const int ii = oi * SH - PT + ki * DH;
+                        if (ii < 0 || ii >= H) continue;
+                        float *out = dst + (size_t)ii * W + off;
+                        const float *in = src + (size_t)oi * OW;
+                        if (SW == 1) {
+                            for (int oj = lo; oj < hi; oj++) out[oj] += in[oj];
+                        } else {
+                            for (int oj = lo; oj < hi; oj++) out[oj * SW] += in[oj];
                         }
                     }
                 }
@@ -148,6 +174,20 @@ NPU_VECTOR void npu_maxpool_f32(float *restrict y, int *restrict argmax, const f
     }
 }
 
+void npu_maxpool_grad_f32(float *restrict dx, const float *restrict x, const float *restrict dy, const npu_window *g, int planes,
+                          void *scratch) {
+    size_t outs = (size_t)planes * g->oh * g->ow, plane = (size_t)g->h * g->w, outPlane = (size_t)g->oh * g->ow;
+    float *y = scratch;
+    int *argmax = (int *)(y + outs);
+    npu_maxpool_f32(y, argmax, x, g, planes);
+    memset(dx, 0, sizeof(float) * plane * (size_t)planes);
+    for (size_t p = 0; p < (size_t)planes; p++)
+        for (size_t o = 0; o < outPlane; o++) {
+            int at = argmax[p * outPlane + o];
+            if (at >= 0) dx[p * plane + (size_t)at] += dy[p * outPlane + o];
+        }
+}
+
 /* y: [planes][OH][OW], x: [planes][H][W] */
 NPU_VECTOR void npu_avgpool_f32(float *restrict y, const float *restrict x, const npu_window *g, int planes) {
     for (int p = 0; p < planes; p++) {
@@ -196,11 +236,13 @@ NPU_VECTOR void npu_avgpool_grad_f32(float *restrict dx, const float *restrict d
 }
 
 /* dst: [b][a][p], src: [a][b][p] */
-NPU_VECTOR void npu_swap_outer_f32(float *restrict dst, const float *restrict src, size_t a, size_t b, size_t p) {
+__attribute__((no_builtin("memcpy"))) NPU_VECTOR void npu_swap_outer_f32(float *restrict dst, const float *restrict src, size_t a, size_t b, size_t p) {
     for (size_t i = 0; i < a; i++)
         for (size_t j = 0; j < b; j++) {
             const float *from = src + (i * b + j) * p;
             float *to = dst + (j * a + i) * p;
-            for (size_t k = 0; k < p; k++) to[k] = from[k];
+            size_t k = 0;
+            for (; k + 16 <= p; k += 16) *(v16f *)(to + k) = *(const v16f *)(from + k);
+            for (; k < p; k++) to[k] = from[k];
         }
 }

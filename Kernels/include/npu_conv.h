@@ -21,6 +21,12 @@ void npu_col2im_f32(float *restrict x, const float *restrict col, const npu_wind
  * within its channel plane (first maximum in window order; padding never wins). */
 void npu_maxpool_f32(float *restrict y, int *restrict argmax, const float *restrict x, const npu_window *g, int planes);
 
+/* MaxPool's backward: dx[N·C][H][W] (overwritten) = each dy element added to its window's first
+ * maximum of x (npu_maxpool_f32's choice), windows in order. scratch: room for planes·OH·OW
+ * floats and as many ints. */
+void npu_maxpool_grad_f32(float *restrict dx, const float *restrict x, const float *restrict dy, const npu_window *g, int planes,
+                          void *scratch);
+
 /* Average pooling over the valid (non-padding) elements of each window. */
 void npu_avgpool_f32(float *restrict y, const float *restrict x, const npu_window *g, int planes);
 

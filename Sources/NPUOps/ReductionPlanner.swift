@@ -296,12 +296,15 @@ public final class ReductionPlanner {
 
     /// Planned accumulation of per-block partial results computed by the caller (Conv2D filter
     /// gradient, scatter-add): `partial(block, buffer)` fills `count` floats for the elements of
-    /// `block`; `exact` computes the `strict` result.
-    public func accumulate(op: String, site: String, extent: Int, count: Int, into out: UnsafeMutablePointer<Float>,
+    /// `block`, blocks on up to `threads` threads at once; `exact` computes the `strict` result.
+    public func accumulate(op: String, site: String, extent: Int, count: Int, into out: UnsafeMutablePointer<Float>, threads: Int = 1,
                            partial: (Range<Int>, UnsafeMutablePointer<Float>) -> Void,
                            exact: (UnsafeMutablePointer<Float>) -> Void) {
         guard let (plan, partials) = planPartials(op: op, site: site, extent: extent, count: count, into: out, exact: exact) else { return }
-        for (b, block) in plan.blocks.enumerated() { partial(block, partials + b * count) }
+        // Each block writes its own partial, so blocks may run on several threads (`partial` must allow that).
+        plan.blocks.withUnsafeBufferPointer { blocks in
+            Parallel.forEach(blocks.count, threads: threads) { b in partial(blocks[b], partials + b * count) }
+        }
         combine(plan, partials, into: out, count: count)
     }
 

@@ -57,4 +57,27 @@ import NPUTensor
         let means = try mean.toArray(of: Float.self)
         #expect(means.count == 4 && means.allSatisfy { abs($0 - m) < 1e-6 })
     }
+
+    /// MaxPool's backward sends each dy to its window's first maximum; where windows overlap (3×3
+    /// stride 2, "same" padding) an input collects several, added in window order. Checked bit for
+    /// bit against that definition, with ties and a dy that does not sum exactly in another order.
+    @Test func theGradientGoesToEachWindowsFirstMaximumInWindowOrder() throws {
+        let (planes, h, w) = (2, 7, 6)
+        let values = (0..<(planes * h * w)).map { Float(($0 * 7919) % 4) }
+        let x = try Tensor(shape: [1, planes, h, w], values: values)
+        let pool = MaxPool2D(kernel: (3, 3), stride: (2, 2), padMode: .same)
+        let (y, argmax) = try pool.pool(x)
+        let dyValues: [Float] = (0..<y.count).map { k in Float(1 + k % 3) * 0.1 + (k % 2 == 0 ? 1e7 : 0) }
+        let dy = try Tensor(shape: y.shape, values: dyValues)
+        let ctx = KernelContext(planner: ReductionPlanner(spec: .ascend910, policy: .on))
+        let dx = try MaxPoolGrad(kernel: (3, 3), stride: (2, 2), padMode: .same).forward([x, dy], ctx)[0]
+        var expected = [Float](repeating: 0, count: x.count)
+        let outPlane = y.shape[2] * y.shape[3]
+        for k in 0..<y.count { expected[(k / outPlane) * h * w + Int(argmax[k])] += dyValues[k] }
+        let got = try dx.toArray(of: Float.self)
+        #expect(got.map { $0.bitPattern } == expected.map { $0.bitPattern })
+        // Windows overlap: some input took more than one window's gradient.
+        #expect(Set(argmax.indices.map { ($0 / outPlane) * h * w + Int(argmax[$0]) }).count < y.count)
+    }
 }
+

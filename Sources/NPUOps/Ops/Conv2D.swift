@@ -41,7 +41,7 @@ public struct Conv2D: OpDef {
         let n = x.shape[0], oc = w.shape[0], plane = g.outHeight * g.outWidth
         // Tiles of images whose columns fit in L2 (~512 KiB): im2col then writes to cache, not DRAM.
         let tile = max(1, min(n, 131_072 / max(g.patch * plane, 1)))
-        let col = ctx.workspace.floats(g.patch * tile * plane, slot: 0), product = ctx.workspace.floats(oc * tile * plane, slot: 1)
+        let col = ctx.workspace.floats(g.patch * tile * plane, slot: 0)
         let imageSize = x.shape.dims.dropFirst().reduce(1, *)
         var out = Tensor(zeros: [n, oc, g.outHeight, g.outWidth])
         out.withMutableFloats { dst in
@@ -50,8 +50,7 @@ public struct Conv2D: OpDef {
                     for start in Swift.stride(from: 0, to: n, by: tile) {
                         let count = min(tile, n - start), cols = count * plane
                         npu_im2col_f32(col, xp + start * imageSize, &g.window, Int32(count))
-                        BLAS.sgemmShared(m: oc, n: cols, k: g.patch, a: wp, lda: g.patch, b: col, ldb: cols, c: product, ldc: cols)
-                        npu_swap_outer_f32(dst + start * oc * plane, product, oc, count, plane)  // [OC, T, P] → [T, OC, P]
+                        imageProducts(count, m: oc, plane: plane, k: g.patch, a: wp, lda: g.patch, transA: false, b: col, ldb: cols, c: dst + start * oc * plane)
                     }
                 }
             }
@@ -79,6 +78,25 @@ public struct Conv2D: OpDef {
                              backwardReductions: ["Conv2DBackpropFilter/dW (batch tiles add into dW)"]) {
         OpSample(Conv2D(stride: (2, 1), padMode: .same), [sampleTensor([2, 2, 5, 4]), sampleTensor([3, 2, 3, 2], seed: 2)]) { i in
             [referenceConv(i[0], [2, 2, 5, 4], i[1], [3, 2, 3, 2], stride: (2, 1), pad: (1, 0), out: (3, 4))]
+        }
+    }
+}
+
+/// One product per image, C_t = op(A)·B_t with B_t = b + t·imageStride [k × plane] and C_t at
+/// c + t·outputStride [m × plane] (row length ldc): Conv2D's output lands in NCHW order and
+/// Conv2DBackpropInput reads dy as it is, with no transposing copy. Each is a column panel of
+/// the one product over all the images, so each output's additions are the same. Small
+/// products share the threads image by image; larger ones split into panels (`sgemmShared`).
+func imageProducts(_ images: Int, m: Int, plane: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transA: Bool, b: UnsafePointer<Float>,
+                   ldb: Int, imageStride: Int? = nil, c: UnsafeMutablePointer<Float>, ldc: Int? = nil, outputStride: Int? = nil) {
+    let bStep = imageStride ?? plane, cStep = outputStride ?? m * plane, cRow = ldc ?? plane
+    if images > 1 && m * plane * k < BLAS.panelProducts {
+        Parallel.forEach(images, threads: BLAS.threads == 1 ? Parallel.threads : 1) { t in
+            BLAS.sgemm(transA: transA, m: m, n: plane, k: k, a: a, lda: lda, b: b + t * bStep, ldb: ldb, c: c + t * cStep, ldc: cRow)
+        }
+    } else {
+        for t in 0..<images {
+            BLAS.sgemmShared(transA: transA, m: m, n: plane, k: k, a: a, lda: lda, b: b + t * bStep, ldb: ldb, c: c + t * cStep, ldc: cRow)
         }
     }
 }
@@ -126,10 +144,13 @@ public struct Conv2DBackpropInput: OpDef {
         let dy = inputs[0], w = inputs[1]
         var g = try Conv2D(stride: conv.stride, padMode: conv.padMode, dilation: conv.dilation).geometry(Shape(inputShape), w.shape)
         let n = inputShape[0], oc = w.shape[0], plane = g.outHeight * g.outWidth, cols = n * plane
-        let dyT = ctx.workspace.floats(oc * cols, slot: 1), dcol = ctx.workspace.floats(g.patch * cols, slot: 0)
-        dy.withFloats { npu_swap_outer_f32(dyT, $0, n, oc, plane) }  // [N, OC, P] → [OC, N·P]
+        let dcol = ctx.workspace.floats(g.patch * cols, slot: 0)
+        // Image t's dy [OC × P] is contiguous: its columns of dcol come straight from it.
         w.withFloats { wp in
-            BLAS.sgemmShared(transA: true, m: g.patch, n: cols, k: oc, a: wp, lda: g.patch, b: dyT, ldb: cols, c: dcol, ldc: cols)
+            dy.withFloats { dyp in
+                imageProducts(n, m: g.patch, plane: plane, k: oc, a: wp, lda: g.patch, transA: true, b: dyp, ldb: plane, imageStride: oc * plane,
+                              c: dcol, ldc: cols, outputStride: plane)
+            }
         }
         var dx = Tensor(zeros: Shape(inputShape))
         dx.withMutableFloats { npu_col2im_f32($0, dcol, &g.window, Int32(n)) }
@@ -172,21 +193,36 @@ public struct Conv2DBackpropFilter: OpDef {
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
         let dy = inputs[0], x = inputs[1]
-        var g = try Conv2D(stride: conv.stride, padMode: conv.padMode, dilation: conv.dilation).geometry(x.shape, Shape(filterShape))
+        let g = try Conv2D(stride: conv.stride, padMode: conv.padMode, dilation: conv.dilation).geometry(x.shape, Shape(filterShape))
         let n = x.shape[0], oc = filterShape[0], plane = g.outHeight * g.outWidth, cols = n * plane, patch = g.patch
         let cp = ctx.workspace.floats(patch * cols, slot: 0), gp = ctx.workspace.floats(oc * cols, slot: 1)
-        x.withFloats { npu_im2col_f32(cp, $0, &g.window, Int32(n)) }
-        dy.withFloats { npu_swap_outer_f32(gp, $0, n, oc, plane) }
+        let imageSize = x.shape.dims.dropFirst().reduce(1, *), window = g.window
+        // A block's columns and dy rows, laid out for its product: all at once for the exact
+        // product, else each block's just before its product (then still in cache), in its own
+        // part of the buffers. The values and their order are the same either way.
+        func lay(_ images: Range<Int>, _ xp: UnsafePointer<Float>, _ dyp: UnsafePointer<Float>) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+            let start = images.lowerBound * plane
+            var w = window
+            npu_im2col_f32(cp + patch * start, xp + images.lowerBound * imageSize, &w, Int32(images.count))
+            npu_swap_outer_f32(gp + oc * start, dyp + images.lowerBound * oc * plane, images.count, oc, plane)  // [T, OC, P] → [OC, T·P]
+            return (gp + oc * start, cp + patch * start)
+        }
         var dw = Tensor(zeros: Shape(filterShape))
-        dw.withMutableFloats { out in
-            ctx.planner.accumulate(op: type, site: "dW", extent: n, count: oc * patch, into: out, partial: { images, buffer in
-                let start = images.lowerBound * plane
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(oc), Int32(patch), Int32(images.count * plane), 1,
-                            gp + start, Int32(cols), cp + start, Int32(cols), 0, buffer, Int32(patch))
-            }, exact: { buffer in
-                // dW = G · Cᵀ over every image and position: the strict product's exact dots.
-                exactProduct(false, true, oc, patch, cols, gp, cols, cp, cols, buffer)
-            })
+        x.withFloats { xp in
+            dy.withFloats { dyp in
+                dw.withMutableFloats { out in
+                    ctx.planner.accumulate(op: type, site: "dW", extent: n, count: oc * patch, into: out,
+                                           threads: BLAS.threads == 1 ? Parallel.threads : 1, partial: { images, buffer in
+                        let (g, c) = lay(images, xp, dyp), k = images.count * plane
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(oc), Int32(patch), Int32(k), 1, g, Int32(k), c, Int32(k), 0,
+                                    buffer, Int32(patch))
+                    }, exact: { buffer in
+                        // dW = G · Cᵀ over every image and position: the strict product's exact dots.
+                        _ = lay(0..<n, xp, dyp)
+                        exactProduct(false, true, oc, patch, cols, gp, cols, cp, cols, buffer)
+                    })
+                }
+            }
         }
         return [dw]
     }

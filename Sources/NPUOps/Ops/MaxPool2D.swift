@@ -79,13 +79,13 @@ public struct MaxPoolGrad: OpDef {
     }
 
     public func forward(_ inputs: [Tensor], _ ctx: KernelContext) throws(OpError) -> [Tensor] {
-        let x = inputs[0]
-        let (_, argmax) = try MaxPool2D(kernel: kernel, stride: stride, padMode: padMode).pool(x)
-        let dy = try! inputs[1].toArray(of: Float.self)
-        let plane = x.shape[2] * x.shape[3], outPlane = inputs[1].shape[2] * inputs[1].shape[3]
-        var dx = [Float](repeating: 0, count: x.count)
-        for k in 0..<dy.count where argmax[k] >= 0 { dx[(k / outPlane) * plane + Int(argmax[k])] += dy[k] }
-        return [try! Tensor(shape: x.shape, values: dx)]
+        let x = inputs[0], dy = inputs[1]
+        var g = try MaxPool2D(kernel: kernel, stride: stride, padMode: padMode).geometry(x.shape)
+        let planes = x.shape[0] * x.shape[1]
+        let scratch = ctx.workspace.floats(2 * planes * g.outHeight * g.outWidth)  // the pooled values and their argmax
+        var dx = Tensor(zeros: x.shape)
+        dx.withMutableFloats { out in x.withFloats { xp in dy.withFloats { npu_maxpool_grad_f32(out, xp, $0, &g.window, Int32(planes), scratch) } } }
+        return [dx]
     }
 
     public func work(_ inputs: [TensorType], _ outputs: [TensorType]) -> Work { elementwiseWork(inputs, outputs) }
