@@ -152,7 +152,7 @@ func onThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
                         for (i, e) in (rows.lowerBound * Self.rowLength..<rows.upperBound * Self.rowLength).enumerated() { buffer[i] = partials[b][e] }
                     }, exact: { _ in Issue.record("strict is not planned here") })
                 } else {
-                    planner.accumulate(op: "MatMul", site: "splitK", extent: 100, count: count, into: &out, partial: { block, buffer in
+                    planner.accumulate(op: "MatMul", site: "splitK", extent: 100, count: count, into: &out, threads: threads, partial: { block, buffer in
                         let b = Self.blocks * block.lowerBound / 100
                         for e in 0..<count { buffer[e] = partials[b][e] }
                     }, exact: { _ in Issue.record("strict is not planned here") })
@@ -164,6 +164,27 @@ func onThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
                 #expect(wrong == 0, "banded \(banded): \(wrong) outputs differ")
             }
         }
+    }
+}
+
+/// Conv2D's filter gradient lays out and multiplies each batch block on its own thread: the bits
+/// are the one-thread bits under every policy.
+@Suite(.serialized) struct ConvFilterThreadTests {
+    @Test(arguments: [Determinism.off, .on, .strict])
+    func filterGradientsGiveTheOneThreadBits(policy: Determinism) throws {
+        let x = try Tensor(shape: [8, 3, 13, 11], values: roundingData(8 * 3 * 13 * 11, seed: 70))
+        let dy = try Tensor(shape: [8, 5, 11, 9], values: roundingData(8 * 5 * 11 * 9, seed: 71))
+        let op = Conv2DBackpropFilter(ConvAttributes(stride: (1, 1), padMode: .valid, dilation: (1, 1)), filterShape: [5, 3, 3, 3])
+        func dw(threads: Int) throws -> [UInt32] {
+            try onThreads(threads) {
+                let planner = makePlanner(policy, .replay(9), blocks: 4)
+                return try op.forward([dy, x], KernelContext(planner: planner))[0].toArray(of: Float.self).map(\.bitPattern)
+            }
+        }
+        let one = try dw(threads: 1)
+        #expect(try dw(threads: 2) == one)
+        // Not all zeros (the gradient was computed).
+        #expect(one.contains { $0 != 0 })
     }
 }
 
