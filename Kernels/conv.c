@@ -1,6 +1,7 @@
 /* im2col / col2im and pooling. Loops in a fixed order; no allocation. */
 #include "npu_build.h"
 #include "npu_conv.h"
+#include "npu_parallel.h"
 
 #include <string.h>
 
@@ -20,13 +21,14 @@ static inline __attribute__((always_inline)) void copy_row(float *restrict dst, 
     for (; j < w; j++) dst[j] = src[j];
 }
 
-/* col: [C·KH·KW][n·OH·OW], x: [n][C][H][W] */
-__attribute__((no_builtin("memcpy"))) NPU_VECTOR void npu_im2col_f32(float *restrict col, const float *restrict x, const npu_window *g, int n) {
+/* Rows [r0, r1) of col: [C·KH·KW][n·OH·OW], x: [n][C][H][W] */
+NPU_VECTOR static void im2col_rows(float *restrict col, const float *restrict x, const npu_window *g, int n,
+                              int r0, int r1) {
     /* The geometry in locals: the stores to col cannot then force reloads of it. */
     const int C = g->c, H = g->h, W = g->w, KH = g->kh, KW = g->kw, SH = g->sh, SW = g->sw;
     const int PT = g->pt, PL = g->pl, DH = g->dh, DW = g->dw, OH = g->oh, OW = g->ow;
     const size_t plane = (size_t)OH * OW, cols = (size_t)n * plane;
-    for (int r = 0; r < C * KH * KW; r++) {
+    for (int r = r0; r < r1; r++) {
         const int c = r / (KH * KW), ki = (r / KW) % KH, kj = r % KW;
                 float *row = col + (size_t)r * cols;
                 /* Output columns whose input column is inside the image: oj in [lo, hi). */
@@ -71,6 +73,34 @@ __attribute__((no_builtin("memcpy"))) NPU_VECTOR void npu_im2col_f32(float *rest
                     }
                 }
             }
+}
+
+typedef struct {
+    float *col;
+    const float *x;
+    const npu_window *g;
+    int n, rows, per;
+} im2col_job;
+
+static void im2col_task(void *context, size_t task, size_t worker) {
+    (void)worker;
+    const im2col_job *j = context;
+    int r0 = (int)task * j->per, r1 = r0 + j->per < j->rows ? r0 + j->per : j->rows;
+    im2col_rows(j->col, j->x, j->g, j->n, r0, r1);
+}
+
+/* A large im2col (a whole batch's columns, megabytes) is written by every thread, a band of rows
+ * each: it is bound by the stores, and one core cannot issue them fast enough. */
+void npu_im2col_f32(float *restrict col, const float *restrict x, const npu_window *g, int n) {
+    int rows = g->c * g->kh * g->kw;
+    size_t size = (size_t)rows * n * g->oh * g->ow, threads = npu_parallel_threads();
+    if (size < (1 << 17) || threads < 2 || rows < 2) {
+        im2col_rows(col, x, g, n, 0, rows);
+        return;
+    }
+    int tasks = rows < 4 * (int)threads ? rows : 4 * (int)threads;
+    im2col_job job = {col, x, g, n, rows, (rows + tasks - 1) / tasks};
+    npu_parallel_for((size_t)(rows + job.per - 1) / job.per, threads, im2col_task, &job);
 }
 
 /* x: [n][C][H][W], col: [C·KH·KW][n·OH·OW]. Each x element adds its col entries in the loops'
@@ -236,7 +266,7 @@ NPU_VECTOR void npu_avgpool_grad_f32(float *restrict dx, const float *restrict d
 }
 
 /* dst: [b][a][p], src: [a][b][p] */
-__attribute__((no_builtin("memcpy"))) NPU_VECTOR void npu_swap_outer_f32(float *restrict dst, const float *restrict src, size_t a, size_t b, size_t p) {
+NPU_VECTOR void npu_swap_outer_f32(float *restrict dst, const float *restrict src, size_t a, size_t b, size_t p) {
     for (size_t i = 0; i < a; i++)
         for (size_t j = 0; j < b; j++) {
             const float *from = src + (i * b + j) * p;

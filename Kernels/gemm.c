@@ -15,6 +15,8 @@
 
 typedef float v16 __attribute__((ext_vector_type(16), aligned(4)));
 typedef float v8 __attribute__((ext_vector_type(8), aligned(4)));
+typedef float v8f __attribute__((ext_vector_type(8), aligned(4)));
+typedef double v8d __attribute__((ext_vector_type(8)));
 
 #define MR 6
 #define NR 32
@@ -216,10 +218,26 @@ typedef struct {
 } strict_product;
 
 /* Vectors [v0, v1) of k floats (vector v at base + v·step, element p at + p·stride) to[v·k + p] in
- * double, and their Euclidean norms. In whatever order the squares add the norm is within γ_k of
- * its value, which the doubled γ of the bound allows for. */
+ * double, and their Euclidean norms; with no `to` (the thin product reads the floats themselves),
+ * the norms alone. In whatever order the squares add the norm is within γ_k of its value, which
+ * the doubled γ of the bound allows for. */
 NPU_VECTOR static void pack_vectors(double *restrict to, double *restrict norms, const float *base, size_t step, size_t stride,
                                     size_t v0, size_t v1, size_t k) {
+    if (!to) {
+        for (size_t v = v0; v < v1; v++) {
+            const float *x = base + v * step;
+            v8d s = 0;
+            size_t p = 0;
+            for (; p + 8 <= k; p += 8) {
+                v8d d = __builtin_convertvector(*(const v8f *)(x + p), v8d);
+                s += d * d;
+            }
+            double t = 0;
+            for (; p < k; p++) t += (double)x[p] * x[p];
+            norms[v] = sqrt(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t);
+        }
+        return;
+    }
     if (stride == 1) {
         for (size_t v = v0; v < v1; v++)
             for (size_t p = 0; p < k; p++) to[v * k + p] = (double)base[v * step + p];
@@ -277,24 +295,24 @@ static void strict_slice_task(void *context, size_t task, size_t worker) {
                 (int)p->k, 0, c, (int)p->n);
 }
 
-typedef double v8d __attribute__((ext_vector_type(8)));
-
 /* Second chance for an output the bound above left undecided (cancellation in a deep sum makes
- * ‖row‖·‖column‖ far larger than the result): the dot product of x and y (k doubles, each term
- * a float product, exact) by compensated summation, eight lanes of TwoSum (Ogita, Rump & Oishi,
+ * ‖row‖·‖column‖ far larger than the result): the dot product of x and y (k floats at strides
+ * sx and sy; each term a float product, exact in double) by compensated summation, eight lanes of TwoSum (Ogita, Rump & Oishi,
  * "Accurate sum and dot product", 2005, Algorithm 4.4 Sum2). Every TwoSum is error-free, so the
  * exact sum is s + Σq; only Σq's own sum and the final s + c round. |Σq| ≤ u·Σ over the partial
  * sums ≤ k·u·Σ|p| (with slack), and Σq errs by at most γ_k of that, so the result is within
  * u·|res| + (γ_k)²·Σ|p| of the exact sum; doubled here. Writes the float and returns 1 when
  * every value in that interval rounds to it; returns 0 (undecided) otherwise. */
-NPU_VECTOR static int strict_refine(float *out, const double *restrict x, const double *restrict y, size_t k) {
+NPU_VECTOR static int strict_refine(float *out, const float *x, size_t sx, const float *y, size_t sy, size_t k) {
     v8d s = 0, c = 0, abs = 0;
     size_t p = 0;
     for (; p + 8 <= k; p += 8) {
-        v8d xv, yv;
-        memcpy(&xv, x + p, sizeof xv);
-        memcpy(&yv, y + p, sizeof yv);
-        v8d prod = xv * yv;
+        v8f xf, yf;
+        if (sx == 1) xf = *(const v8f *)(x + p);
+        else for (int l = 0; l < 8; l++) xf[l] = x[(p + l) * sx];
+        if (sy == 1) yf = *(const v8f *)(y + p);
+        else for (int l = 0; l < 8; l++) yf[l] = y[(p + l) * sy];
+        v8d prod = __builtin_convertvector(xf, v8d) * __builtin_convertvector(yf, v8d);
         v8d t = s + prod, z = t - s;
         c += (s - (t - z)) + (prod - z);
         s = t;
@@ -308,7 +326,7 @@ NPU_VECTOR static int strict_refine(float *out, const double *restrict x, const 
         aa += abs[l];
     }
     for (; p < k; p++) {
-        double prod = x[p] * y[p], t = ss + prod, z = t - ss;
+        double prod = (double)x[p * sx] * y[p * sy], t = ss + prod, z = t - ss;
         cc += (ss - (t - z)) + (prod - z);
         ss = t;
         aa += fabs(prod);
@@ -337,39 +355,90 @@ static void strict_refine_task(void *context, size_t task, size_t worker) {
         for (size_t j = 0; j < p->n; j++) {
             size_t e = i * p->n + j;
             if (!p->again[e]) continue;
-            if (strict_refine(p->out + e, p->da + i * p->k, p->db + j * p->k, p->k)) p->again[e] = 0;
+            const float *x = p->ta ? p->a + i : p->a + i * p->lda, *y = p->tb ? p->b + j * p->ldb : p->b + j;
+            if (strict_refine(p->out + e, x, p->ta ? p->lda : 1, y, p->tb ? 1 : p->ldb, p->k)) p->again[e] = 0;
             else left++;
         }
     p->rejected[task] = left;
+}
+
+#define THIN_R 4
+#define THIN_S 4
+#define THIN_CHUNK 1024
+
+/* The thin product's slice `task` (K split in `slices`): dc_slice[i·n + j] = Σ a[i][p]·b[j][p] in
+ * double over the slice, rows of A and of B read as floats (no double copy: a deep product's
+ * operands are large), 4 × 4 outputs at a time, a chunk of K at a time so the rows stay in cache.
+ * Any order of additions is within the same γ_k bound. */
+NPU_VECTOR static void strict_thin_task(void *context, size_t task, size_t worker) {
+    (void)worker;
+    strict_product *p = context;
+    size_t per = (p->k + p->slices - 1) / p->slices, k0 = task * per, k1 = k0 + per > p->k ? p->k : k0 + per;
+    double *c = p->dc + task * p->m * p->n;
+    memset(c, 0, p->m * p->n * sizeof(double));
+    for (size_t c0 = k0; c0 < k1; c0 += THIN_CHUNK) {
+        size_t c1 = c0 + THIN_CHUNK < k1 ? c0 + THIN_CHUNK : k1;
+        for (size_t i0 = 0; i0 < p->m; i0 += THIN_R)
+            for (size_t j0 = 0; j0 < p->n; j0 += THIN_S) {
+                /* Edge tiles repeat their last row or column; the repeats are not stored. */
+                const float *ra[THIN_R], *rb[THIN_S];
+                for (int r = 0; r < THIN_R; r++) ra[r] = p->a + (i0 + r < p->m ? i0 + r : p->m - 1) * p->lda;
+                for (int t = 0; t < THIN_S; t++) rb[t] = p->b + (j0 + t < p->n ? j0 + t : p->n - 1) * p->ldb;
+                v8d acc[THIN_R][THIN_S];
+                for (int r = 0; r < THIN_R; r++)
+                    for (int t = 0; t < THIN_S; t++) acc[r][t] = 0;
+                size_t q = c0;
+                for (; q + 8 <= c1; q += 8) {
+                    v8d x[THIN_R], y[THIN_S];
+                    for (int r = 0; r < THIN_R; r++) x[r] = __builtin_convertvector(*(const v8f *)(ra[r] + q), v8d);
+                    for (int t = 0; t < THIN_S; t++) y[t] = __builtin_convertvector(*(const v8f *)(rb[t] + q), v8d);
+                    for (int r = 0; r < THIN_R; r++)
+                        for (int t = 0; t < THIN_S; t++) acc[r][t] += x[r] * y[t];
+                }
+                for (int r = 0; r < THIN_R && i0 + r < p->m; r++)
+                    for (int t = 0; t < THIN_S && j0 + t < p->n; t++) {
+                        v8d v = acc[r][t];
+                        double sum = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+                        for (size_t e = q; e < c1; e++) sum += (double)ra[r][e] * rb[t][e];
+                        c[(i0 + r) * p->n + j0 + t] += sum;
+                    }
+            }
+    }
 }
 
 size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, size_t lda, int ta, const float *b, size_t ldb,
                               int tb, size_t m, size_t n, size_t k, double gamma, size_t threads) {
     if (m == 0 || n == 0) return 0;
     if (threads < 1) threads = 1;
-    /* Bands when the output has rows enough for every thread, else K slices for long, thin products. */
-    size_t slices = m * n < 4096 && k >= 1024 ? threads : 1;
-    double *da = malloc(sizeof(double) * (m * k + n * k + m + n + m * n * slices));
+    /* A small output over a deep K (a convolution's filter gradient) with op(A)'s rows and op(B)'s
+     * columns contiguous: K slices of the float rows themselves. Otherwise the operands in double
+     * and OpenBLAS: row bands when the output has rows enough for every thread, else K slices. */
+    int thin = m * n < 4096 && k >= 1024;
+    int direct = thin && !ta && tb;
+    size_t slices = thin ? threads : 1;
+    size_t doubles = direct ? m + n + m * n * slices : m * k + n * k + m + n + m * n * slices;
+    double *da = malloc(sizeof(double) * doubles);
     size_t *rejected = malloc(sizeof(size_t) * (m + 1));
     if (!da || !rejected) {
         free(da);
         free(rejected);
         return (size_t)-1;
     }
-    double *db = da + m * k, *rows = db + n * k, *cols = rows + m, *dc = cols + n;
+    double *db = direct ? da : da + m * k, *rows = direct ? da : db + n * k, *cols = rows + m, *dc = cols + n;
     /* Bands of about 64 KiB of double output (in L2 for the test), and at least one per thread. */
     size_t band = 65536 / (8 * n) ? 65536 / (8 * n) : 1;
     if (band * threads > m) band = (m + threads - 1) / threads;
     size_t chunk = 16;
-    strict_product p = {out, again, a, b, lda, ldb, m, n, k, ta, tb, da, db, rows, cols, dc, gamma, chunk, band, slices, rejected};
+    strict_product p = {out, again, a, b, lda, ldb, m, n, k, ta, tb, direct ? NULL : da, direct ? NULL : db, rows, cols, dc, gamma,
+                        chunk, band, slices, rejected};
     npu_parallel_for((m + chunk - 1) / chunk + (n + chunk - 1) / chunk, threads, strict_pack_task, &p);
     size_t total = 0;
-    if (slices == 1) {
+    if (!thin) {
         size_t bands = (m + band - 1) / band;
         npu_parallel_for(bands, threads, strict_band_task, &p);
         for (size_t t = 0; t < bands; t++) total += rejected[t];
     } else {
-        npu_parallel_for(slices, threads, strict_slice_task, &p);
+        npu_parallel_for(slices, threads, direct ? strict_thin_task : strict_slice_task, &p);
         /* The slices' partial sums add in double: k additions in all still, so γ_k still bounds the error. */
         for (size_t s = 1; s < slices; s++)
             for (size_t e = 0; e < m * n; e++) dc[e] += dc[s * m * n + e];

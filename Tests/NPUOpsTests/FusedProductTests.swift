@@ -138,10 +138,11 @@ import NPUTensor
     /// Deep sums that nearly cancel (a conv filter gradient's shape: a few outputs, thousands of
     /// terms): ‖row‖·‖column‖ is then far above the result and the first bound cannot decide, so
     /// the compensated second chance (and, for an exact tie, the one-by-one exact sum) must still
-    /// give the exact dot product's bits. Both ways of splitting the work: K slices for a small
-    /// output, row bands for a larger one.
-    @Test(arguments: [(5, 6, 5000), (40, 33, 2000)])
-    func deepCancellingSumsGiveTheExactDotProductsBits(m: Int, n: Int, k: Int) throws {
+    /// give the exact dot product's bits. Every way of splitting the work: K slices of the float
+    /// rows for a small output with op(B)ᵀ's rows contiguous (a filter gradient), K slices in
+    /// double through OpenBLAS otherwise, and row bands for a larger output.
+    @Test(arguments: [(5, 6, 5000, true), (5, 6, 5000, false), (7, 9, 1031, true), (40, 33, 2000, false)])
+    func deepCancellingSumsGiveTheExactDotProductsBits(m: Int, n: Int, k: Int, tb: Bool) throws {
         var state: UInt64 = 11
         func next() -> Float {
             state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -158,25 +159,30 @@ import NPUTensor
                 a[i * k + half + p] = p % 7 == 0 ? -v.nextUp : -v
             }
         }
+        // Element p of column j of op(B).
+        func at(_ p: Int, _ j: Int) -> Int { tb ? j * k + p : p * n + j }
         for j in 0..<n {
             for p in 0..<half {
                 let v = next()
-                b[p * n + j] = v
-                b[(half + p) * n + j] = v
+                b[at(p, j)] = v
+                b[at(half + p, j)] = v
             }
         }
         // Row 0 · column 0 = 2^20 − 2^20 + 1 + 2^-24: an exact tie, which rounds to even (1).
         for p in 0..<k { a[p] = 0 }
         a[0] = 0x1p20; a[1] = -0x1p20; a[2] = 1; a[3] = 0x1p-24
-        b[0] = 1; b[n] = 1; b[2 * n] = 1; b[3 * n] = 1
-        var out = [Float](repeating: 0, count: m * n)
-        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { po in
-            exactProduct(false, false, m, n, k, pa.baseAddress!, k, pb.baseAddress!, n, po.baseAddress!)
-        } } }
+        for p in 0..<4 { b[at(p, 0)] = 1 }
+        // On one thread and on two (the work splits differently; the bits may not).
+        var out = [Float](repeating: 0, count: m * n), two = out
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+            out.withUnsafeMutableBufferPointer { exactProduct(false, tb, m, n, k, pa.baseAddress!, k, pb.baseAddress!, tb ? k : n, $0.baseAddress!, threads: 1) }
+            two.withUnsafeMutableBufferPointer { exactProduct(false, tb, m, n, k, pa.baseAddress!, k, pb.baseAddress!, tb ? k : n, $0.baseAddress!, threads: 2) }
+        } }
+        #expect(out.map(\.bitPattern) == two.map(\.bitPattern))
         var cancelled = 0
         for i in 0..<m {
             for j in 0..<n {
-                let column = (0..<k).map { b[$0 * n + j] }
+                let column = (0..<k).map { b[at($0, j)] }
                 let expected = a.withUnsafeBufferPointer { exactDot($0.baseAddress! + i * k, 1, column, 1, k) }
                 #expect(out[i * n + j].bitPattern == expected.bitPattern, "(\(i), \(j)): \(out[i * n + j]) against \(expected)")
                 let norms = (0..<k).reduce(0.0) { $0 + Double(a[i * k + $1]) * Double(a[i * k + $1]) }.squareRoot()

@@ -39,11 +39,33 @@ public struct Conv2D: OpDef {
         let x = inputs[0], w = inputs[1]
         var g = try geometry(x.shape, w.shape)
         let n = x.shape[0], oc = w.shape[0], plane = g.outHeight * g.outWidth
+        let imageSize = x.shape.dims.dropFirst().reduce(1, *)
+        var out = Tensor(zeros: [n, oc, g.outHeight, g.outWidth])
+        let threads = BLAS.threads == 1 ? Parallel.threads : 1
+        if oc * plane * g.patch < BLAS.panelProducts && n > 1 && threads > 1 {
+            // Small images: each thread lays out one image's columns (in its core's cache) and
+            // multiplies them, images dealt round-robin; the same product per image as below.
+            let workers = min(threads, n), window = g.window, patch = g.patch
+            let col = ctx.workspace.floats(patch * plane * workers, slot: 0)
+            out.withMutableFloats { dst in
+                x.withFloats { xp in
+                    w.withFloats { wp in
+                        Parallel.forEach(workers, threads: workers) { worker in
+                            var win = window
+                            let mine = col + worker * patch * plane
+                            for t in Swift.stride(from: worker, to: n, by: workers) {
+                                npu_im2col_f32(mine, xp + t * imageSize, &win, 1)
+                                BLAS.sgemm(m: oc, n: plane, k: patch, a: wp, lda: patch, b: mine, ldb: plane, c: dst + t * oc * plane, ldc: plane)
+                            }
+                        }
+                    }
+                }
+            }
+            return [out]
+        }
         // Tiles of images whose columns fit in L2 (~512 KiB): im2col then writes to cache, not DRAM.
         let tile = max(1, min(n, 131_072 / max(g.patch * plane, 1)))
         let col = ctx.workspace.floats(g.patch * tile * plane, slot: 0)
-        let imageSize = x.shape.dims.dropFirst().reduce(1, *)
-        var out = Tensor(zeros: [n, oc, g.outHeight, g.outWidth])
         out.withMutableFloats { dst in
             x.withFloats { xp in
                 w.withFloats { wp in

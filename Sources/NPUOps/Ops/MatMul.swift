@@ -175,7 +175,7 @@ let fusedMinimumDepth = 16
 /// same float, that float is the correctly rounded exact sum (zero as +0, as the accumulator gives
 /// it); the other outputs (near a rounding boundary, NaN, infinity) are summed exactly one by one.
 func exactProduct(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
-                  _ b: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>) {
+                  _ b: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>, threads: Int? = nil) {
     // Row i of op(A) and column j of op(B) as a start and a stride, for the exact fallback.
     func row(_ i: Int) -> (UnsafePointer<Float>, Int) { ta ? (a + i, lda) : (a + i * lda, 1) }
     func column(_ j: Int) -> (UnsafePointer<Float>, Int) { tb ? (b + j * ldb, 1) : (b + j, ldb) }
@@ -190,7 +190,7 @@ func exactProduct(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Uns
     // OpenBLAS runs one per call; the outputs it does not accept are summed exactly one by one.
     let again = UnsafeMutablePointer<UInt8>.allocate(capacity: m * n)
     defer { again.deallocate() }
-    let threads = BLAS.threads == 1 && m * n * k >= 1 << 16 ? Parallel.threads : 1
+    let threads = threads ?? (BLAS.threads == 1 && m * n * k >= 1 << 16 ? Parallel.threads : 1)
     let rejected = npu_strict_product_f32(out, again, a, lda, ta ? 1 : 0, b, ldb, tb ? 1 : 0, m, n, k, gamma, threads)
     guard rejected != 0 else { return }
     let all = rejected == -1  // (size_t)-1: no memory for the double operands, so every output exactly
