@@ -386,6 +386,15 @@ final class BufferShuffleState: @unchecked Sendable {
     var nextEpoch = 1
 }
 
+/// The random sampler's last order: epoch e's order is epoch e − 1's shuffled once more, so reading
+/// epochs in turn costs one shuffle each instead of e (a long run over a small dataset was
+/// quadratic in its epochs).
+final class SamplerOrderState: @unchecked Sendable {
+    let lock = NSLock()
+    var key: (seed: UInt32, count: Int, epoch: Int)?
+    var order: [UInt32] = []
+}
+
 /// The random transforms' generators of one pipeline: one mt19937 per (transform, worker), the
 /// worker whose turn is next, and the epoch the pipeline reads next.
 final class AugmentationState: @unchecked Sendable {
@@ -430,6 +439,7 @@ public struct Dataset {
     /// with the dataset seed, its engine continuing from epoch to epoch); nil: no buffer.
     public var shuffleBuffer: Int?
     let bufferShuffle = BufferShuffleState()
+    let samplerOrder = SamplerOrderState()
     let augmentation = AugmentationState()
 
     /// One sample's data type after the transforms.
@@ -492,9 +502,7 @@ public struct Dataset {
     /// `order` as 32-bit indices: what an epoch's batches hold while they are read (the one
     /// structure of a run that grows with the dataset, as MindSpore's sampler's ids do).
     func compactOrder(epoch: Int, shuffleSeed: UInt32) -> [UInt32] {
-        let all = shuffle ? randomSamplerOrder(count: source.count, seed: shuffleSeed, epoch: epoch, as: UInt32.self)
-            : (0..<source.count).map { UInt32(truncatingIfNeeded: $0) }
-        let sharded = shardOf(all)
+        let sharded = compactSamplerOrder(epoch: epoch, shuffleSeed: shuffleSeed)
         guard let size = shuffleBuffer else { return sharded }
         // The buffer's engine continues across the epochs of one pipeline: replay the earlier ones
         // unless the last epoch read was the one before this.
@@ -512,8 +520,21 @@ public struct Dataset {
 
     /// The sampler's order of this shard, before any buffer.
     private func compactSamplerOrder(epoch: Int, shuffleSeed: UInt32) -> [UInt32] {
-        let all = shuffle ? randomSamplerOrder(count: source.count, seed: shuffleSeed, epoch: epoch, as: UInt32.self)
-            : (0..<source.count).map { UInt32(truncatingIfNeeded: $0) }
+        guard shuffle else { return shardOf((0..<source.count).map { UInt32(truncatingIfNeeded: $0) }) }
+        let state = samplerOrder, count = source.count
+        let all = state.lock.withLock {
+            if let key = state.key, key.seed == shuffleSeed, key.count == count, key.epoch <= epoch, key.epoch >= 1 {
+                // Continue from the order held: the shuffles of the epochs after it.
+                for e in (key.epoch + 1)..<(epoch + 1) {
+                    var g = MT19937(seed: shuffleSeed &+ UInt32(truncatingIfNeeded: e - 1))
+                    shuffleGCC9(&state.order, &g)
+                }
+            } else {
+                state.order = randomSamplerOrder(count: count, seed: shuffleSeed, epoch: epoch, as: UInt32.self)
+            }
+            state.key = (shuffleSeed, count, epoch)
+            return state.order
+        }
         return shardOf(all)
     }
 

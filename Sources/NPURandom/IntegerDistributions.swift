@@ -9,7 +9,7 @@ extension MinstdRand0: UniformBitGenerator {}
 
 /// `std::uniform_int_distribution<size_t>(a, b)` as GCC 9 computes it (downscaling by division
 /// with rejection; newer GCCs use Lemire's method, which gives other values).
-public func uniformIntGCC9<G: UniformBitGenerator>(_ g: inout G, _ a: UInt64, _ b: UInt64) -> UInt64 {
+@inlinable public func uniformIntGCC9<G: UniformBitGenerator>(_ g: inout G, _ a: UInt64, _ b: UInt64) -> UInt64 {
     let urngRange = G.range.max - G.range.min
     let range = b - a
     if urngRange > range {
@@ -33,7 +33,7 @@ public func uniformIntGCC9<G: UniformBitGenerator>(_ g: inout G, _ a: UInt64, _ 
 
 /// `std::shuffle` of libstdc++ (GCC 7 and later): two positions per draw when the engine's range
 /// allows, otherwise Fisher–Yates; with GCC 9's uniform_int_distribution.
-public func shuffleGCC9<T, G: UniformBitGenerator>(_ items: inout [T], _ g: inout G) {
+@inlinable public func shuffleGCC9<T, G: UniformBitGenerator>(_ items: inout [T], _ g: inout G) {
     let n = items.count
     guard n > 1 else { return }
     let urngRange = G.range.max - G.range.min
@@ -65,7 +65,7 @@ public func randomSamplerOrder(count n: Int, seed: UInt32, epoch: Int) -> [Int] 
 
 /// `randomSamplerOrder` as indices of type `I` (UInt32 holds a dataset's order in half the
 /// memory of Int; the order is the same).
-public func randomSamplerOrder<I: FixedWidthInteger>(count n: Int, seed: UInt32, epoch: Int, as: I.Type) -> [I] {
+@inlinable public func randomSamplerOrder<I: FixedWidthInteger>(count n: Int, seed: UInt32, epoch: Int, as: I.Type) -> [I] {
     precondition(n >= 0 && epoch >= 1 && (I.bitWidth >= Int.bitWidth || n - 1 <= Int(I.max)))
     var order = (0..<n).map { I(truncatingIfNeeded: $0) }
     for e in 1...epoch {

@@ -17,6 +17,20 @@ import NPUTensor
         #expect(shards.allSatisfy { $0.shardSamples == 3 && $0.batchesPerEpoch == 1 })
     }
 
+    /// Epoch e's order continues from the order held (one shuffle per epoch read in turn, not e):
+    /// whatever the epochs are read in — in turn, again, backwards, skipping, another seed — each
+    /// is the random sampler's order computed afresh.
+    @Test func samplerOrdersContinuedFromTheLastEpochAreTheSamplersOrders() throws {
+        let source = try SyntheticSource(count: 37, shape: [1], classes: 2, seed: 1)
+        let d = try Dataset(source: source, shuffle: true, batchSize: 5)
+        for (epoch, seed) in [(1, 9), (2, 9), (3, 9), (3, 9), (2, 9), (6, 9), (7, 9), (7, 4), (8, 9), (40, 9)] as [(Int, UInt32)] {
+            #expect(d.order(epoch: epoch, shuffleSeed: seed) == randomSamplerOrder(count: 37, seed: seed, epoch: epoch),
+                    "epoch \(epoch), seed \(seed)")
+        }
+        // Epochs reshuffle: the 40th is not the first.
+        #expect(d.order(epoch: 40, shuffleSeed: 9) != d.order(epoch: 1, shuffleSeed: 9))
+    }
+
     @Test func npyPairsBatchInOrderAndShuffleInTheRandomSamplersOrder() throws {
         let (dp, lp) = (tempFile("x.npy"), tempFile("y.npy"))
         defer { try? FileManager.default.removeItem(atPath: dp); try? FileManager.default.removeItem(atPath: lp) }

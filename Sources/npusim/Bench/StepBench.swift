@@ -14,12 +14,14 @@ func lenet5(_ ctx: LayerContext) throws -> SequentialCell {
 
 /// Host ms per training step of `network` in each mode under each policy (cases `graph`,
 /// `graph-on`, `graph-strict`, …: `off` is unsuffixed), Momentum 0.01/0.9, sparse CE mean; and
-/// `<mode>-strict/<mode>-on` where both ran. With
-/// `floor`, the graph step's rounds alternate with rounds of those GEMMs alone (the `gemm-floor`
-/// case), so both are timed on the same machine.
+/// `<mode>-strict/<mode>-on` and `pynative/graph` (per policy) where both ran. Every case is timed
+/// in each of three rounds, one after another (with `floor`, the graph step's GEMMs alone as the
+/// `gemm-floor` case too), so a ratio compares figures taken on the same machine: this shared VM's
+/// two cores change speed from second to second. A ratio's figures are its rounds' ratios.
 func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recording: Bool = false, floor: [StepGEMM]? = nil,
                  policies: [Determinism] = [.off], network: (LayerContext) throws -> SequentialCell) throws -> [BenchFigure] {
-    var figures: [BenchFigure] = []
+    let x = sampleTensor(input), y = try Tensor(shape: [input[0]], values: (0..<input[0]).map { Int32($0 % 10) })
+    var cases: [(name: String, run: () throws -> Void)] = []
     for mode in modes {
         for policy in policies {
             let seeds = SeedState()
@@ -31,32 +33,40 @@ func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recordin
                                      inputs: ["data": TensorType(.float32, input), "label": TensorType(.int32, [input[0]])],
                                      optimizer: opt, mode: mode, device: Device(spec: .ascend910), store: ctx.store,
                                      configuration: StepConfiguration(determinism: policy, recording: recording))
-            let x = sampleTensor(input), y = try Tensor(shape: [input[0]], values: (0..<input[0]).map { Int32($0 % 10) })
-            let yardstick = mode == .graph && policy == .off ? floor.map(GemmFloor.init) : nil
-            var ms: [Double] = [], floorMS: [Double] = []
-            let n = 20
-            // Three rounds of three timed runs each, every round after 0.25 s of warm-up: enough for the
-            // other side's threads to have gone to sleep and these to have settled on their cores.
-            for _ in 0..<3 {
-                try warmUp { _ = try step(x, y) }
-                for _ in 0..<3 { ms.append(wallSeconds { for _ in 0..<n { _ = try! step(x, y) } } / Double(n) * 1e3) }
-                if let yardstick {
-                    yardstick.atBest {
-                        warmUp(yardstick.run)
-                        for _ in 0..<3 { floorMS.append(wallSeconds { for _ in 0..<n { yardstick.run() } } / Double(n) * 1e3) }
-                    }
-                }
-            }
             let name = mode.rawValue + (policy == .off ? "" : "-" + policy.rawValue) + (recording ? "-recording" : "")
-            figures.append(BenchFigure(bench: bench, caseName: name, unit: "ms/step", values: ms))
-            if yardstick != nil { figures.append(BenchFigure(bench: bench, caseName: "gemm-floor", unit: "ms/step", values: floorMS)) }
+            cases.append((name, { _ = try step(x, y) }))
         }
     }
-    // strict against on (issue 24's target: within 1.5×), per mode measured under both.
-    for mode in modes {
-        if let on = figures.first(where: { $0.caseName == mode.rawValue + "-on" }), let strict = figures.first(where: { $0.caseName == mode.rawValue + "-strict" }) {
-            figures.append(BenchFigure(bench: bench, caseName: "\(mode.rawValue)-strict/\(mode.rawValue)-on", unit: "ratio", values: [strict.median / on.median]))
+    let yardstick = floor.map(GemmFloor.init)
+    let n = 20
+    var ms = [[Double]](repeating: [], count: cases.count), floorMS: [Double] = []
+    // Three rounds; in each, every case gets 0.25 s of warm-up (enough for the other side's threads
+    // to have gone to sleep and these to have settled on their cores) and three timed runs.
+    for _ in 0..<3 {
+        for (c, timed) in cases.enumerated() {
+            try warmUp(timed.run)
+            for _ in 0..<3 { ms[c].append(try wallSecondsThrowing { for _ in 0..<n { try timed.run() } } / Double(n) * 1e3) }
         }
+        if let yardstick {
+            yardstick.atBest {
+                warmUp(yardstick.run)
+                for _ in 0..<3 { floorMS.append(wallSeconds { for _ in 0..<n { yardstick.run() } } / Double(n) * 1e3) }
+            }
+        }
+    }
+    var figures = cases.indices.map { BenchFigure(bench: bench, caseName: cases[$0].name, unit: "ms/step", values: ms[$0]) }
+    if yardstick != nil { figures.append(BenchFigure(bench: bench, caseName: "gemm-floor", unit: "ms/step", values: floorMS)) }
+    // Ratios round by round (the median of a round's three runs each).
+    func median(_ v: [Double]) -> Double { BenchFigure(bench: bench, caseName: "", unit: "", values: v).median }
+    func ratio(_ name: String, _ over: String, _ under: String) {
+        guard let a = cases.firstIndex(where: { $0.name == over }), let b = cases.firstIndex(where: { $0.name == under }) else { return }
+        let rounds = (0..<3).map { r in median(Array(ms[a][(3 * r)..<(3 * r + 3)])) / median(Array(ms[b][(3 * r)..<(3 * r + 3)])) }
+        figures.append(BenchFigure(bench: bench, caseName: name, unit: "ratio", values: rounds))
+    }
+    for mode in modes { ratio("\(mode.rawValue)-strict/\(mode.rawValue)-on", mode.rawValue + "-strict", mode.rawValue + "-on") }
+    for policy in policies {
+        let suffix = policy == .off ? "" : "-" + policy.rawValue
+        ratio("pynative\(suffix)/graph\(suffix)", "pynative" + suffix, "graph" + suffix)
     }
     return figures
 }
