@@ -167,9 +167,28 @@ func onThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
     }
 }
 
-/// Conv2D's filter gradient lays out and multiplies each batch block on its own thread: the bits
-/// are the one-thread bits under every policy.
+/// Conv2D's filter gradient lays out and multiplies each batch block on its own thread, and its
+/// forward and input gradient multiply image by image (on small images, an image per thread): the
+/// bits are the one-thread bits under every policy.
 @Suite(.serialized) struct ConvFilterThreadTests {
+    @Test func forwardAndInputGradientGiveTheOneThreadBits() throws {
+        let x = try Tensor(shape: [7, 3, 13, 11], values: roundingData(7 * 3 * 13 * 11, seed: 72))
+        let w = try Tensor(shape: [5, 3, 3, 3], values: roundingData(5 * 27, seed: 73))
+        let dy = try Tensor(shape: [7, 5, 11, 9], values: roundingData(7 * 5 * 11 * 9, seed: 74))
+        let conv = ConvAttributes(stride: (1, 1), padMode: .valid, dilation: (1, 1))
+        func run(threads: Int) throws -> [[UInt32]] {
+            try onThreads(threads) {
+                let ctx = KernelContext(planner: makePlanner(.on, .replay(9)))
+                let y = try Conv2D().forward([x, w], ctx)[0]
+                let dx = try Conv2DBackpropInput(conv, inputShape: [7, 3, 13, 11]).forward([dy, w], ctx)[0]
+                return try [y, dx].map { try $0.toArray(of: Float.self).map(\.bitPattern) }
+            }
+        }
+        let one = try run(threads: 1)
+        #expect(try run(threads: 2) == one)
+        #expect(one.allSatisfy { $0.contains { $0 != 0 } })
+    }
+
     @Test(arguments: [Determinism.off, .on, .strict])
     func filterGradientsGiveTheOneThreadBits(policy: Determinism) throws {
         let x = try Tensor(shape: [8, 3, 13, 11], values: roundingData(8 * 3 * 13 * 11, seed: 70))
