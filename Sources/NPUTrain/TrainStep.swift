@@ -134,8 +134,9 @@ public final class TrainStep {
         }
     }
 
-    /// Graph mode: the pool that recycles each step's tensors.
-    public var storagePool: StoragePool? { compiled?.pool }
+    /// The pool that recycles each step's tensors (graph mode: the compiled graph's; PyNative: the
+    /// step's own). Nil for a timing-only replica.
+    public var storagePool: StoragePool? { compiled?.pool ?? (pynative != nil ? pynativePool : nil) }
 
     /// A step of `network` and `loss` fed inputs named "data" and "label".
     /// - Throws: `TrainError`/`GraphError`/`OpError` naming what does not fit.
@@ -313,6 +314,23 @@ public final class TrainStep {
             guard let t = feeds[name] else { throw TrainError("no feed for input '\(name)'; the step's inputs are \(inputs.keys.sorted().map { "'\($0)'" }.joined(separator: ", "))") }
             guard t.type == type else { throw TrainError("input '\(name)' is \(t.type), the step expects \(type)") }
         }
+        // The step's tensors come from and return to a pool, as a compiled step's do: from the
+        // second step on, op outputs reuse the last step's memory instead of allocating (and
+        // faulting in) fresh pages.
+        return try pynativePool.run {
+            lastLoss = nil  // back to the pool, if the caller has let it go
+            let loss = try pynativeStep(feeds)
+            lastLoss = loss
+            return loss
+        }
+    }
+
+    /// Recycles a PyNative step's tensors (op outputs, gradients) from step to step.
+    private let pynativePool = StoragePool()
+    /// The last PyNative step's loss, released inside the next step so that it returns to the pool.
+    private var lastLoss: Tensor?
+
+    private func pynativeStep(_ feeds: [String: Tensor]) throws -> Tensor {
         let tape = self.tape!
         tape.reset()
         pynative!.beginStep(steps)

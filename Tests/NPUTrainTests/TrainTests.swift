@@ -186,6 +186,24 @@ func train(_ mode: ExecutionMode, _ policy: Determinism, steps: Int, network: (L
         _ = try step.sink(batches)
         #expect(pool.freshAllocations == afterSink)
     }
+
+    /// A PyNative step's tensors come from a pool too: after the first steps, op outputs and
+    /// gradients reuse the memory of those that died (no fresh pages to fault in every step).
+    @Test func steadyStatePyNativeStepsAllocateNoTensors() throws {
+        let ctx = try context()
+        let net = try mlp(ctx)
+        let step = try TrainStep(network: net, loss: SoftmaxCrossEntropyLoss(), optimizer: try Adam(net.parameters, ctx), mode: .pynative,
+                                 device: Device(spec: .ascend910), store: ctx.store, determinism: .off,
+                                 inputType: TensorType(.float32, [32, 784]), labelType: TensorType(.int32, [32]))
+        let (x, y) = batch(0, [32, 784], classes: 10)
+        _ = try step(x, y)
+        _ = try step(x, y)
+        let pool = try #require(step.storagePool)
+        let before = pool.freshAllocations
+        #expect(before > 0)
+        for _ in 0..<3 { _ = try step(x, y) }
+        #expect(pool.freshAllocations == before)
+    }
 }
 
 @Suite struct GraphErrorTests {
