@@ -217,27 +217,24 @@ typedef struct {
     size_t *rejected;
 } strict_product;
 
+/* Σ x[p]² over k floats, in double (eight lanes). */
+NPU_VECTOR static double sum_squares(const float *x, size_t k) {
+    v8d s = 0;
+    size_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        v8d d = __builtin_convertvector(*(const v8f *)(x + p), v8d);
+        s += d * d;
+    }
+    double t = 0;
+    for (; p < k; p++) t += (double)x[p] * x[p];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t;
+}
+
 /* Vectors [v0, v1) of k floats (vector v at base + v·step, element p at + p·stride) to[v·k + p] in
- * double, and their Euclidean norms; with no `to` (the thin product reads the floats themselves),
- * the norms alone. In whatever order the squares add the norm is within γ_k of its value, which
- * the doubled γ of the bound allows for. */
+ * double, and their Euclidean norms. In whatever order the squares add the norm is within γ_k of
+ * its value, which the doubled γ of the bound allows for. */
 NPU_VECTOR static void pack_vectors(double *restrict to, double *restrict norms, const float *base, size_t step, size_t stride,
                                     size_t v0, size_t v1, size_t k) {
-    if (!to) {
-        for (size_t v = v0; v < v1; v++) {
-            const float *x = base + v * step;
-            v8d s = 0;
-            size_t p = 0;
-            for (; p + 8 <= k; p += 8) {
-                v8d d = __builtin_convertvector(*(const v8f *)(x + p), v8d);
-                s += d * d;
-            }
-            double t = 0;
-            for (; p < k; p++) t += (double)x[p] * x[p];
-            norms[v] = sqrt(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t);
-        }
-        return;
-    }
     if (stride == 1) {
         for (size_t v = v0; v < v1; v++)
             for (size_t p = 0; p < k; p++) to[v * k + p] = (double)base[v * step + p];
@@ -367,7 +364,7 @@ static void strict_refine_task(void *context, size_t task, size_t worker) {
 #define THIN_CHUNK 1024
 
 /* The thin product's slice `task` (K split in `slices`): dc_slice[i·n + j] = Σ a[i][p]·b[j][p] in
- * double over the slice, rows of A and of B read as floats (no double copy: a deep product's
+ * double over the slice, and the slice's Σ a[i][p]² and Σ b[j][p]², rows of A and of B read as floats (no double copy: a deep product's
  * operands are large), 4 × 4 outputs at a time, a chunk of K at a time so the rows stay in cache.
  * Any order of additions is within the same γ_k bound. */
 NPU_VECTOR static void strict_thin_task(void *context, size_t task, size_t worker) {
@@ -375,9 +372,15 @@ NPU_VECTOR static void strict_thin_task(void *context, size_t task, size_t worke
     strict_product *p = context;
     size_t per = (p->k + p->slices - 1) / p->slices, k0 = task * per, k1 = k0 + per > p->k ? p->k : k0 + per;
     double *c = p->dc + task * p->m * p->n;
+    /* This slice's squares of the rows and columns (their norms' parts), summed chunk by chunk
+     * while the chunk is in cache for the products. */
+    double *rows2 = p->dc + p->slices * p->m * p->n + task * (p->m + p->n), *cols2 = rows2 + p->m;
     memset(c, 0, p->m * p->n * sizeof(double));
+    memset(rows2, 0, (p->m + p->n) * sizeof(double));
     for (size_t c0 = k0; c0 < k1; c0 += THIN_CHUNK) {
         size_t c1 = c0 + THIN_CHUNK < k1 ? c0 + THIN_CHUNK : k1;
+        for (size_t i = 0; i < p->m; i++) rows2[i] += sum_squares(p->a + i * p->lda + c0, c1 - c0);
+        for (size_t j = 0; j < p->n; j++) cols2[j] += sum_squares(p->b + j * p->ldb + c0, c1 - c0);
         for (size_t i0 = 0; i0 < p->m; i0 += THIN_R)
             for (size_t j0 = 0; j0 < p->n; j0 += THIN_S) {
                 /* Edge tiles repeat their last row or column; the repeats are not stored. */
@@ -416,7 +419,7 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
     int thin = m * n < 4096 && k >= 1024;
     int direct = thin && !ta && tb;
     size_t slices = thin ? threads : 1;
-    size_t doubles = direct ? m + n + m * n * slices : m * k + n * k + m + n + m * n * slices;
+    size_t doubles = direct ? m + n + (m * n + m + n) * slices : m * k + n * k + m + n + m * n * slices;
     double *da = malloc(sizeof(double) * doubles);
     size_t *rejected = malloc(sizeof(size_t) * (m + 1));
     if (!da || !rejected) {
@@ -431,7 +434,7 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
     size_t chunk = 16;
     strict_product p = {out, again, a, b, lda, ldb, m, n, k, ta, tb, direct ? NULL : da, direct ? NULL : db, rows, cols, dc, gamma,
                         chunk, band, slices, rejected};
-    npu_parallel_for((m + chunk - 1) / chunk + (n + chunk - 1) / chunk, threads, strict_pack_task, &p);
+    if (!direct) npu_parallel_for((m + chunk - 1) / chunk + (n + chunk - 1) / chunk, threads, strict_pack_task, &p);
     size_t total = 0;
     if (!thin) {
         size_t bands = (m + band - 1) / band;
@@ -442,6 +445,15 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
         /* The slices' partial sums add in double: k additions in all still, so γ_k still bounds the error. */
         for (size_t s = 1; s < slices; s++)
             for (size_t e = 0; e < m * n; e++) dc[e] += dc[s * m * n + e];
+        if (direct) {
+            /* The norms from the slices' squares (any order: within γ_k, as above). */
+            const double *squares = dc + slices * m * n;
+            for (size_t v = 0; v < m + n; v++) {
+                double t = 0;
+                for (size_t s = 0; s < slices; s++) t += squares[s * (m + n) + v];
+                rows[v] = sqrt(t);  /* rows and cols are adjacent: m then n */
+            }
+        }
         total = strict_round(out, again, dc, rows, cols, 0, m, n, gamma);
     }
     if (total > 0) {
