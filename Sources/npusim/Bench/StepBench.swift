@@ -16,10 +16,12 @@ func lenet5(_ ctx: LayerContext) throws -> SequentialCell {
 /// `graph-on`, `graph-strict`, …: `off` is unsuffixed), Momentum 0.01/0.9, sparse CE mean; and
 /// `<mode>-strict/<mode>-on` and `pynative/graph` (per policy) where both ran. Every case is timed
 /// in each of three rounds, one after another (with `floor`, the graph step's GEMMs alone as the
-/// `gemm-floor` case too), so a ratio compares figures taken on the same machine: this shared VM's
-/// two cores change speed from second to second. A ratio's figures are its rounds' ratios.
+/// `gemm-floor` case too, and each Python yardstick's cases, three figures a round), so a ratio
+/// compares figures taken on the same machine: this shared VM's two cores change speed from second
+/// to second. A ratio's figures are its rounds' ratios.
 func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recording: Bool = false, floor: [StepGEMM]? = nil,
-                 policies: [Determinism] = [.off], network: (LayerContext) throws -> SequentialCell) throws -> [BenchFigure] {
+                 yardsticks: [PythonYardstick] = [], policies: [Determinism] = [.off],
+                 network: (LayerContext) throws -> SequentialCell) throws -> [BenchFigure] {
     let x = sampleTensor(input), y = try Tensor(shape: [input[0]], values: (0..<input[0]).map { Int32($0 % 10) })
     var cases: [(name: String, run: () throws -> Void)] = []
     for mode in modes {
@@ -40,6 +42,8 @@ func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recordin
     let yardstick = floor.map(GemmFloor.init)
     let n = 20
     var ms = [[Double]](repeating: [], count: cases.count), floorMS: [Double] = []
+    // Each yardstick's rounds; nil once one of its rounds failed (it said why).
+    var yardstickRounds: [[[(name: String, values: [Double], notes: [String])]]?] = yardsticks.map { _ in [] }
     // Three rounds; in each, every case gets 0.25 s of warm-up (enough for the other side's threads
     // to have gone to sleep and these to have settled on their cores) and three timed runs.
     for _ in 0..<3 {
@@ -53,9 +57,13 @@ func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recordin
                 for _ in 0..<3 { floorMS.append(wallSeconds { for _ in 0..<n { yardstick.run() } } / Double(n) * 1e3) }
             }
         }
+        for (y, python) in yardsticks.enumerated() where yardstickRounds[y] != nil {
+            yardstickRounds[y] = python.round(runs: 3).map { yardstickRounds[y]! + [$0] }
+        }
     }
     var figures = cases.indices.map { BenchFigure(bench: bench, caseName: cases[$0].name, unit: "ms/step", values: ms[$0]) }
     if yardstick != nil { figures.append(BenchFigure(bench: bench, caseName: "gemm-floor", unit: "ms/step", values: floorMS)) }
+    for rounds in yardstickRounds.compactMap({ $0 }) { figures += PythonYardstick.figures(bench, rounds: rounds) }
     // Ratios round by round (the median of a round's three runs each).
     func median(_ v: [Double]) -> Double { BenchFigure(bench: bench, caseName: "", unit: "", values: v).median }
     func ratio(_ name: String, _ over: String, _ under: String) {
@@ -72,20 +80,21 @@ func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recordin
 }
 
 let lenetStepBenchmark = Benchmark(name: "lenet-step", summary: "LeNet5 training step (28×28, batch 32), host ms/step") {
+    let python = [numpyStep("lenet-step", script: numpyLeNetStep, gemms: lenetGEMMs), pytorchLeNetStep("lenet-step")].compactMap { $0 }
     let figures = try stepFigures("lenet-step", input: [32, 1, 28, 28], modes: ExecutionMode.allCases, floor: lenetGEMMs,
-                                  policies: [.off, .on, .strict], network: lenet5)
-        + numpyStep("lenet-step", script: numpyLeNetStep, gemms: lenetGEMMs) + pytorchLeNetStep("lenet-step")
+                                  yardsticks: python, policies: [.off, .on, .strict], network: lenet5)
     return figures + yardstickRatios("lenet-step", figures, against: ["pytorch", "pytorch-1thread", "numpy", "numpy-1thread", "gemm-floor", "numpy-gemm-floor", "numpy-gemm-floor-1thread"])
 }
 
 /// The reference MLP of the graph-mode issue: Dense 784→128, ReLU, Dense 128→10, sparse softmax
 /// cross-entropy (mean), Momentum lr 0.01 / 0.9, batch 32, float32. Host time per training step.
 let mlpStepBenchmark = Benchmark(name: "mlp-step", summary: "reference MLP training step, host ms/step") {
-    let figures = try stepFigures("mlp-step", input: [32, 784], modes: ExecutionMode.allCases, floor: mlpGEMMs, policies: [.off, .on, .strict]) { ctx in
+    let numpy = numpyStep("mlp-step", script: numpyMLPStep, gemms: mlpGEMMs)
+    let figures = try stepFigures("mlp-step", input: [32, 784], modes: ExecutionMode.allCases, floor: mlpGEMMs, yardsticks: numpy.map { [$0] } ?? [],
+                                  policies: [.off, .on, .strict]) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
     } + (try stepFigures("mlp-step", input: [32, 784], modes: [.graph], recording: true) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
     }) + (try modelTrainFigures()) + (try pythonFigures("mlp-step", "python-model-train", script: pythonModelTrainScript))
-    let numpy = numpyStep("mlp-step", script: numpyMLPStep, gemms: mlpGEMMs)
-    return figures + numpy + yardstickRatios("mlp-step", figures + numpy, against: ["numpy", "numpy-1thread", "gemm-floor", "numpy-gemm-floor", "numpy-gemm-floor-1thread"])
+    return figures + yardstickRatios("mlp-step", figures, against: ["numpy", "numpy-1thread", "gemm-floor", "numpy-gemm-floor", "numpy-gemm-floor-1thread"])
 }

@@ -116,9 +116,9 @@ func quietThreads() -> Bool {
 /// The "numpy" cases: a hand-written numpy training step of the same net (python3 in the same
 /// run), with numpy's default BLAS threads and with one, and "numpy-gemm-floor" (and its
 /// one-thread twin), the step's GEMMs alone through numpy — each with our threads verified asleep
-/// and the BLAS tuning variables removed (`pythonCases`, which marks a multi-thread figure slower
-/// than its twin contended). Skipped with a message without numpy.
-func numpyStep(_ bench: String, script body: String, gemms: [StepGEMM]) -> [BenchFigure] {
+/// and the BLAS tuning variables removed (a multi-thread figure slower than its twin is marked
+/// contended). Nil, after a message, without numpy.
+func numpyStep(_ bench: String, script body: String, gemms: [StepGEMM]) -> PythonYardstick? {
     let shapes = gemms.map { "(\($0.m), \($0.n), \($0.k), \($0.ta ? "True" : "False"), \($0.tb ? "True" : "False"))" }.joined(separator: ", ")
     let script = """
     import sys, time, numpy as np
@@ -135,17 +135,17 @@ func numpyStep(_ bench: String, script body: String, gemms: [StepGEMM]) -> [Benc
     """
     let cases: [(String, String?, [String])] = [("numpy", nil, ["step"]), ("numpy-1thread", "1", ["step"]), ("numpy-gemm-floor", nil, ["floor"]),
                                                 ("numpy-gemm-floor-1thread", "1", ["floor"])]
-    guard let figures = pythonCases(bench, python: "python3", script: script, cases: cases) else {
+    guard (try? runTool("/usr/bin/env", ["python3", "-c", "import numpy"])) != nil else {
         FileHandle.standardError.write(Data("npusim bench \(bench): numpy yardstick skipped; install numpy for python3 to compare\n".utf8))
-        return []
+        return nil
     }
-    return figures
+    return PythonYardstick(bench: bench, python: "python3", script: script, cases: cases)
 }
 
 /// PyTorch's eager LeNet-5 step, the same net, loss and update as `lenet-step` (with a `pytorch`
 /// case at torch's default threads and `pytorch-1thread`), run by `NPUSIM_TORCH_PYTHON` (else
 /// python3) with the BLAS tuning variables removed; skipped with how to install torch when absent.
-func pytorchLeNetStep(_ bench: String) -> [BenchFigure] {
+func pytorchLeNetStep(_ bench: String) -> PythonYardstick? {
     let python = ProcessInfo.processInfo.environment["NPUSIM_TORCH_PYTHON"] ?? "python3"
     guard (try? runTool("/usr/bin/env", [python, "-c", "import torch"])) != nil else {
         FileHandle.standardError.write(Data("""
@@ -154,7 +154,7 @@ func pytorchLeNetStep(_ bench: String) -> [BenchFigure] {
           NPUSIM_TORCH_PYTHON=/tmp/torchvenv/bin/python npusim bench \(bench)
 
         """.utf8))
-        return []
+        return nil
     }
     let script = """
     import time, torch
@@ -175,44 +175,65 @@ func pytorchLeNetStep(_ bench: String) -> [BenchFigure] {
                                                            'on' if torch.backends.mkldnn.is_available() else 'off'))
     \(timingLoop)
     """
-    return pythonCases(bench, python: python, script: script, cases: [("pytorch", nil, []), ("pytorch-1thread", "1", [])]) ?? []
+    return PythonYardstick(bench: bench, python: python, script: script, cases: [("pytorch", nil, []), ("pytorch-1thread", "1", [])])
 }
 
-/// The timing loop every Python yardstick ends with: 10 warm-up steps, then 9 figures of 20 steps
-/// each, in ms per step.
+/// The timing loop every Python yardstick ends with: 10 warm-up steps, then
+/// `NPUSIM_YARDSTICK_RUNS` (9 unless set) figures of 20 steps each, in ms per step.
 let timingLoop = """
+import os
 for _ in range(10): step()
-for _ in range(9):
+for _ in range(int(os.environ.get('NPUSIM_YARDSTICK_RUNS', '9'))):
     t = time.perf_counter()
     for _ in range(20): step()
     print((time.perf_counter() - t) / 20 * 1e3)
 """
 
-/// Runs `script` once per case (`threads` nil: the library's default; arguments after the
-/// script), with our threads verified asleep and the BLAS tuning variables removed; each case's
-/// "# " lines become its notes, and a case slower than its "-1thread" twin is marked contended.
-/// Nil (after a message) when a case fails.
-func pythonCases(_ bench: String, python: String, script: String, cases: [(name: String, threads: String?, arguments: [String])]) -> [BenchFigure]? {
-    var figures: [BenchFigure] = []
-    for (caseName, threads, arguments) in cases {
-        let idle = quietThreads()  // the cores to the yardstick alone
-        let environment = honestEnvironment + (threads.map { ["OMP_NUM_THREADS=\($0)", "OPENBLAS_NUM_THREADS=\($0)", "MKL_NUM_THREADS=\($0)"] } ?? [])
-        do {
-            let lines = try runTool(environment[0], Array(environment.dropFirst()) + [python, "-c", script] + arguments)
-            let values = lines.compactMap(Double.init)
-            guard !values.isEmpty else { throw CLIError(message: "no figures printed", code: 1) }
-            var figure = BenchFigure(bench: bench, caseName: caseName, unit: "ms/step", values: values)
-            figure.notes = lines.filter { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) } + (idle ? [] : ["our threads were not idle"])
-            figures.append(figure)
-        } catch {
-            FileHandle.standardError.write(Data("npusim bench \(bench): the \(caseName) yardstick failed: \(error)\n".utf8))
-            return nil
+/// A Python yardstick: `script` run once per case (`threads` nil: the library's default;
+/// arguments after the script), with our threads verified asleep and the BLAS tuning variables
+/// removed. `stepFigures` runs it once in each of its rounds, between the step's own cases, so a
+/// ratio to it compares figures from the same stretch of this host's time.
+struct PythonYardstick {
+    var bench: String
+    var python: String
+    var script: String
+    var cases: [(name: String, threads: String?, arguments: [String])]
+
+    /// One round: each case's `runs` figures (ms per step) and its "# " lines (plus a note when our
+    /// threads were not idle). Nil (after a message) when a case fails.
+    func round(runs: Int) -> [(name: String, values: [Double], notes: [String])]? {
+        var out: [(name: String, values: [Double], notes: [String])] = []
+        for (caseName, threads, arguments) in cases {
+            let idle = quietThreads()  // the cores to the yardstick alone
+            let environment = honestEnvironment + ["NPUSIM_YARDSTICK_RUNS=\(runs)"]
+                + (threads.map { ["OMP_NUM_THREADS=\($0)", "OPENBLAS_NUM_THREADS=\($0)", "MKL_NUM_THREADS=\($0)"] } ?? [])
+            do {
+                let lines = try runTool(environment[0], Array(environment.dropFirst()) + [python, "-c", script] + arguments)
+                let values = lines.compactMap(Double.init)
+                guard !values.isEmpty else { throw CLIError(message: "no figures printed", code: 1) }
+                out.append((caseName, values, lines.filter { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) } + (idle ? [] : ["our threads were not idle"])))
+            } catch {
+                FileHandle.standardError.write(Data("npusim bench \(bench): the \(caseName) yardstick failed: \(error)\n".utf8))
+                return nil
+            }
         }
+        return out
     }
-    for k in figures.indices {
-        if let twin = figures.first(where: { $0.caseName == figures[k].caseName + "-1thread" }), figures[k].median > twin.median { figures[k].contended = true }
+
+    /// The cases' figures from their rounds' values (notes once each); a case slower than its
+    /// "-1thread" twin is marked contended.
+    static func figures(_ bench: String, rounds: [[(name: String, values: [Double], notes: [String])]]) -> [BenchFigure] {
+        guard let first = rounds.first else { return [] }
+        var figures = first.indices.map { c in
+            var figure = BenchFigure(bench: bench, caseName: first[c].name, unit: "ms/step", values: rounds.flatMap { $0[c].values })
+            figure.notes = rounds.flatMap { $0[c].notes }.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            return figure
+        }
+        for k in figures.indices {
+            if let twin = figures.first(where: { $0.caseName == figures[k].caseName + "-1thread" }), figures[k].median > twin.median { figures[k].contended = true }
+        }
+        return figures
     }
-    return figures
 }
 
 /// Ratios of the graph step's median to each yardstick's (`graph/<case>`), never to a contended
