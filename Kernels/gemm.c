@@ -15,7 +15,6 @@
 
 typedef float v16 __attribute__((ext_vector_type(16), aligned(4)));
 typedef float v8 __attribute__((ext_vector_type(8), aligned(4)));
-typedef float v8f __attribute__((ext_vector_type(8), aligned(4)));
 typedef double v8d __attribute__((ext_vector_type(8)));
 
 #define MR 6
@@ -171,9 +170,22 @@ void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const flo
     npu_parallel_for((n + NR - 1) / NR, threads ? threads : 1, panel_task, &p);
 }
 
-/* The strict product's acceptance test on rows [r0, r1), vectorised: out[e] = (float)c[e] when every
- * value within γ·rows[i]·cols[j] of it rounds to that float (the interval widened by at least a
- * double ulp at each end, for the rounding of its ends); otherwise again[e] = 1. A zero row or
+/* The float every value in [lo, hi] rounds to, in *f, when there is one: the ends are widened by
+ * at least a double ulp (for their own rounding; 2^-1022 rather than the least subnormal: as safe,
+ * and no slow subnormal operand) and must give the same bits. Returns 0 otherwise. */
+static inline __attribute__((always_inline)) int one_float(double lo, double hi, float *f) {
+    lo = lo - (fabs(lo) * 0x1p-52 + 0x1p-1022);
+    hi = hi + (fabs(hi) * 0x1p-52 + 0x1p-1022);
+    float fl = (float)lo, fh = (float)hi;
+    uint32_t bl, bh;
+    memcpy(&bl, &fl, 4);
+    memcpy(&bh, &fh, 4);
+    *f = fl;
+    return bl == bh;
+}
+
+/* The strict product's acceptance test on rows [r0, r1), vectorised: out[e] = the float every
+ * value within γ·rows[i]·cols[j] of c[e] rounds to (`one_float`); otherwise again[e] = 1. A zero row or
  * column (the bound 0) is an exact +0. Returns how many were not accepted. */
 NPU_VECTOR static size_t strict_round(float *restrict out, unsigned char *restrict again, const double *restrict c,
                                       const double *restrict rows, const double *restrict cols, size_t r0, size_t r1, size_t n,
@@ -184,18 +196,12 @@ NPU_VECTOR static size_t strict_round(float *restrict out, unsigned char *restri
         for (size_t j = 0; j < n; j++) {
             size_t e = i * n + j;
             double r = c[e], magnitude = rows[i] * cols[j], bound = scale * cols[j];
-            double lo = r - bound, hi = r + bound;
-            /* 2^-1022 rather than the least subnormal: as safe (wider), and no slow subnormal operand. */
-            lo = lo - (fabs(lo) * 0x1p-52 + 0x1p-1022);
-            hi = hi + (fabs(hi) * 0x1p-52 + 0x1p-1022);
-            float fl = (float)lo, fh = (float)hi;
-            uint32_t bl, bh;
-            memcpy(&bl, &fl, 4);
-            memcpy(&bh, &fh, 4);
+            float fl;
+            int same = one_float(r - bound, r + bound, &fl);
             /* NaN or infinity anywhere makes r, bound or the ends non-finite: not accepted. */
             int finite = (r - r == 0.0) & (bound - bound == 0.0);
             int zero = magnitude == 0.0;
-            int ok = zero | (finite & (bl == bh));
+            int ok = zero | (finite & same);
             out[e] = zero ? 0.0f : fl;
             again[e] = (unsigned char)!ok;
             rejected += !ok;
@@ -222,7 +228,7 @@ NPU_VECTOR static double sum_squares(const float *x, size_t k) {
     v8d s = 0;
     size_t p = 0;
     for (; p + 8 <= k; p += 8) {
-        v8d d = __builtin_convertvector(*(const v8f *)(x + p), v8d);
+        v8d d = __builtin_convertvector(*(const v8 *)(x + p), v8d);
         s += d * d;
     }
     double t = 0;
@@ -304,10 +310,10 @@ NPU_VECTOR static int strict_refine(float *out, const float *x, size_t sx, const
     v8d s = 0, c = 0, abs = 0;
     size_t p = 0;
     for (; p + 8 <= k; p += 8) {
-        v8f xf, yf;
-        if (sx == 1) xf = *(const v8f *)(x + p);
+        v8 xf, yf;
+        if (sx == 1) xf = *(const v8 *)(x + p);
         else for (int l = 0; l < 8; l++) xf[l] = x[(p + l) * sx];
-        if (sy == 1) yf = *(const v8f *)(y + p);
+        if (sy == 1) yf = *(const v8 *)(y + p);
         else for (int l = 0; l < 8; l++) yf[l] = y[(p + l) * sy];
         v8d prod = __builtin_convertvector(xf, v8d) * __builtin_convertvector(yf, v8d);
         v8d t = s + prod, z = t - s;
@@ -331,15 +337,9 @@ NPU_VECTOR static int strict_refine(float *out, const float *x, size_t sx, const
     double res = ss + cc, u = 0x1p-53, kd = (double)k + 16;
     if (kd * u >= 0.25) return 0;
     double g = kd * u / (1 - kd * u);
-    double bound = 2 * (u * fabs(res) + g * g * aa) + 0x1p-1022;
-    double lo = res - bound, hi = res + bound;
-    lo = lo - fabs(lo) * 0x1p-52;
-    hi = hi + fabs(hi) * 0x1p-52;
-    float fl = (float)lo, fh = (float)hi;
-    uint32_t bl, bh;
-    memcpy(&bl, &fl, 4);
-    memcpy(&bh, &fh, 4);
-    if (!(res - res == 0.0) || !(aa - aa == 0.0) || bl != bh) return 0;
+    double bound = 2 * (u * fabs(res) + g * g * aa);
+    float fl;
+    if (!(res - res == 0.0) || !(aa - aa == 0.0) || !one_float(res - bound, res + bound, &fl)) return 0;
     *out = fl;
     return 1;
 }
@@ -393,8 +393,8 @@ NPU_VECTOR static void strict_thin_task(void *context, size_t task, size_t worke
                 size_t q = c0;
                 for (; q + 8 <= c1; q += 8) {
                     v8d x[THIN_R], y[THIN_S];
-                    for (int r = 0; r < THIN_R; r++) x[r] = __builtin_convertvector(*(const v8f *)(ra[r] + q), v8d);
-                    for (int t = 0; t < THIN_S; t++) y[t] = __builtin_convertvector(*(const v8f *)(rb[t] + q), v8d);
+                    for (int r = 0; r < THIN_R; r++) x[r] = __builtin_convertvector(*(const v8 *)(ra[r] + q), v8d);
+                    for (int t = 0; t < THIN_S; t++) y[t] = __builtin_convertvector(*(const v8 *)(rb[t] + q), v8d);
                     for (int r = 0; r < THIN_R; r++)
                         for (int t = 0; t < THIN_S; t++) acc[r][t] += x[r] * y[t];
                 }

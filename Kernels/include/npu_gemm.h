@@ -23,13 +23,14 @@ void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const flo
 /* Floats of workspace npu_splitk_gemm_f32 needs. */
 size_t npu_splitk_gemm_workspace(size_t k, size_t blocks, size_t threads);
 
-/* The strict product's fast path: op(A)·op(B) [m × n] in double through OpenBLAS (op(A) rows and
- * op(B) columns packed to double on `threads` threads, then row bands, or K slices when the
- * output is small and K deep, one OpenBLAS call each), and the acceptance test on each band while
- * it is in cache: out[i·n + j] = the float every value within gamma·‖row i‖·‖column j‖ of the
- * double result rounds to (+0 where that bound is 0), else again[i·n + j] = 1. Returns how many
- * were not accepted (those are for the caller to sum exactly), or (size_t)-1 when memory for the
- * double operands could not be had. */
+/* The strict product's fast path (Docs/Determinism.md): op(A)·op(B) [m × n] in double on
+ * `threads` threads — the operands converted to double and multiplied by OpenBLAS in row bands
+ * (or K slices), or, for a small output over a deep K with op(A)'s rows and op(B)'s columns
+ * contiguous, the float rows summed in double directly in K slices — then the acceptance test:
+ * out[i·n + j] = the float every value within gamma·‖row i‖·‖column j‖ of the double result rounds
+ * to (+0 where that bound is 0). Outputs it leaves undecided get a compensated (Sum2) sum with its
+ * own bound; those still undecided have again[i·n + j] = 1. Returns how many (for the caller to sum
+ * exactly), or (size_t)-1 when memory for the double operands could not be had. */
 size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, size_t lda, int ta, const float *b, size_t ldb,
                               int tb, size_t m, size_t n, size_t k, double gamma, size_t threads);
 

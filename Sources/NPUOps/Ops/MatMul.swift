@@ -168,12 +168,13 @@ let fusedMinimumDepth = 16
 
 /// The `strict` product: every output an exact dot product, rounded once.
 ///
-/// Fast path: the product in double through OpenBLAS. A float product is exact in double, and
-/// each of the k additions, in whatever order and with FMA, errs by at most 2^-53 of a partial
-/// sum, so the result is within γ_k·Σ|a||b| of the exact sum (γ_k = k·2^-53/(1 − k·2^-53)), and
-/// Σ|a||b| ≤ ‖row‖·‖column‖ (Cauchy–Schwarz). Where every value in that interval rounds to the
-/// same float, that float is the correctly rounded exact sum (zero as +0, as the accumulator gives
-/// it); the other outputs (near a rounding boundary, NaN, infinity) are summed exactly one by one.
+/// Fast path (`npu_strict_product_f32`, Kernels/gemm.c): the product in double. A float product
+/// is exact in double, and each of the k additions, in whatever order and with FMA, errs by at
+/// most 2^-53 of a partial sum, so the result is within γ_k·Σ|a||b| of the exact sum
+/// (γ_k = k·2^-53/(1 − k·2^-53)), and Σ|a||b| ≤ ‖row‖·‖column‖ (Cauchy–Schwarz). Where every
+/// value in that interval rounds to the same float, that float is the correctly rounded exact sum
+/// (zero as +0, as the accumulator gives it); undecided outputs get a compensated sum with its own
+/// bound, and what that leaves (an exact tie, NaN, infinity) is summed exactly one by one here.
 func exactProduct(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
                   _ b: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>, threads: Int? = nil) {
     // Row i of op(A) and column j of op(B) as a start and a stride, for the exact fallback.
