@@ -12,6 +12,9 @@ public struct Work: Hashable, Sendable {
     public var tiling: Tiling?
     /// HBM scratch the kernel holds while it runs (its workspace), in bytes.
     public var workspaceBytes: Int64
+    /// Vector-unit FLOPs of a fused cube kernel's epilogue (a bias, an activation, a
+    /// BatchNorm's sums): they run on the same cores, overlapped with the cube's.
+    public var vectorFlops: Double = 0
 
     public init(flops: Double, bytes: Double, unit: ComputeUnit, precision: Precision = .float32, tiling: Tiling? = nil,
                 workspaceBytes: Int64 = 0) {
@@ -56,7 +59,11 @@ public struct CostModel: Hashable, Sendable {
         let peak = spec.peak(work.unit, work.precision) ?? spec.vectorPeak[.float32]!
         let busy = Double(spec.usableCores(work.tiling)) / Double(spec.aiCores)
         let flops = work.unit == .cube ? work.flops * spec.fractalPadding(work.tiling) : work.flops
-        let seconds = max(flops / (peak * busy), work.bytes / (spec.hbmBandwidth * spec.hbmEfficiency))
+        var seconds = max(flops / (peak * busy), work.bytes / (spec.hbmBandwidth * spec.hbmEfficiency))
+        if work.vectorFlops > 0 {
+            let vectorPeak = spec.vectorPeak[work.precision] ?? spec.vectorPeak[.float32]!
+            seconds = max(seconds, work.vectorFlops / (vectorPeak * busy))
+        }
         return .seconds(seconds)
     }
 

@@ -52,6 +52,9 @@ public struct DeviceSpec: Hashable, Sendable {
     /// The fraction of `hbmBandwidth` a streaming kernel sustains (Docs/DeviceModel.md,
     /// "Efficiency"); 1 on the round-number `test` profile.
     public var hbmEfficiency: Double = 1
+    /// Graph mode on this card fuses kernels as Ascend's compiler does (BatchNorm split, buffer
+    /// fusion; Docs/DeviceModel.md, "Fusion"): true on the Ascend profiles, false on `test`.
+    public var ubFusion: Bool = false
 
     public init(
         name: String, summary: String, aiCores: Int,
@@ -60,9 +63,10 @@ public struct DeviceSpec: Hashable, Sendable {
         hostLatency: SimTime, hostBandwidth: Double, linkLatency: SimTime, linkBandwidth: Double,
         reductionBlockMin: Int, reductionTile: Int = 256, cubeTile: Int = 16, host: HostCosts = .ascend,
         cardsPerServer: Int = 8, interServerLatency: SimTime = .microseconds(10), interServerBandwidth: Double = 12.5e9,
-        hbmEfficiency: Double = 1
+        hbmEfficiency: Double = 1, ubFusion: Bool = false
     ) {
         self.hbmEfficiency = hbmEfficiency
+        self.ubFusion = ubFusion
         self.host = host
         self.cardsPerServer = cardsPerServer
         self.interServerLatency = interServerLatency
@@ -178,7 +182,8 @@ extension DeviceSpec {
         linkBandwidth: 90e9,
         reductionBlockMin: 8,
         // HBM2 sustains about 83 % of its peak in streaming kernels (Docs/DeviceModel.md).
-        hbmEfficiency: 0.83
+        hbmEfficiency: 0.83,
+        ubFusion: true
     )
 
     /// Huawei Ascend 910B (910B3 figures): 20 AI cores, 313 TFLOPS fp16, 64 GiB HBM2e at 1.6 TB/s.
@@ -196,7 +201,8 @@ extension DeviceSpec {
         linkLatency: .microseconds(3),
         linkBandwidth: 392e9,
         reductionBlockMin: 8,
-        hbmEfficiency: 0.83
+        hbmEfficiency: 0.83,
+        ubFusion: true
     )
 
     /// Round numbers for tests: 1 TFLOP/s cube = 1000 FLOP/ns, 100 GB/s HBM = 100 bytes/ns.

@@ -48,6 +48,7 @@ extension DeviceSpec {
         ("board_link", "what joins a server's cards: hccs (the link figures) or pcie (the host-link figures) (optional; default hccs)"),
         ("roce_latency_us", "latency of the links between servers (RoCE), µs (optional; default 10)"),
         ("roce_bandwidth_gbps", "bandwidth of the links between servers per card and direction, GB/s (optional; default 12.5)"),
+        ("ub_fusion", "whether graph mode fuses kernels as Ascend's compiler does: true or false (optional; default false)"),
     ]
 
     /// The valid range of each numeric field, in the file's units.
@@ -117,7 +118,8 @@ extension DeviceSpec {
             spec.summary = "based on \(base.name)"
         } else {
             let optional: Set = ["base", "summary", "reduction_tile", "cube_tile", "host_dispatch_us", "graph_launch_us", "sink_launch_us",
-                                 "sync_us", "callback_us", "cards_per_server", "roce_latency_us", "roce_bandwidth_gbps", "board_link", "hbm_efficiency"]
+                                 "sync_us", "callback_us", "cards_per_server", "roce_latency_us", "roce_bandwidth_gbps", "board_link", "hbm_efficiency",
+                                 "ub_fusion"]
             let required = fileFields.map(\.key).filter { !optional.contains($0) }
             if let missing = required.first(where: { values[$0] == nil }) {
                 throw fieldError(file, root, missing, "is missing; a profile without 'base' needs every field (\(required.joined(separator: ", ")))")
@@ -133,6 +135,7 @@ extension DeviceSpec {
             spec.interServerLatency = .microseconds(10)
             spec.interServerBandwidth = 12.5e9
             spec.hbmEfficiency = 1
+            spec.ubFusion = false
         }
         if let n = values["name"] {
             let name = try string(n, "name", file)
@@ -174,6 +177,13 @@ extension DeviceSpec {
             case "hccs": spec.boardLink = .onBoard
             case "pcie": spec.boardLink = .pcie
             case let other: throw fieldError(file, n, "board_link", "is '\(printable(other))'; valid values are hccs, pcie")
+            }
+        }
+        if let n = values["ub_fusion"] {
+            switch try string(n, "ub_fusion", file) {
+            case "true": spec.ubFusion = true
+            case "false": spec.ubFusion = false
+            case let other: throw fieldError(file, n, "ub_fusion", "is '\(printable(other))'; valid values are true, false")
             }
         }
         if let n = values["roce_latency_us"] { spec.interServerLatency = .microseconds(try ranged(n, "roce_latency_us", file)) }

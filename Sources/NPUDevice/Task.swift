@@ -131,8 +131,12 @@ public struct TaskInfo: Hashable, Sendable {
     /// The op's full name in MindSpore's scope form (`Default/network-WithLossCell/…/MatMul-op0`),
     /// what the profiler tables and trace name it by; nil: the task's own name.
     public var fullName: String?
+    /// The op instances a fused kernel computes (empty: the kernel of one op).
+    public var fusedOps: [String]
 
-    public init(step: Int? = nil, sink: Int? = nil, hostSeconds: Double = 0, plans: [PlanRecord] = [], fullName: String? = nil) {
+    public init(step: Int? = nil, sink: Int? = nil, hostSeconds: Double = 0, plans: [PlanRecord] = [], fullName: String? = nil,
+                fusedOps: [String] = []) {
+        self.fusedOps = fusedOps
         self.step = step
         self.sink = sink
         self.hostSeconds = hostSeconds

@@ -72,7 +72,9 @@ extension Graph {
         }
         let seed = constant(Tensor(scalar: lossScale))
         let snapshot = self
-        return try reverseMode(&self, entries: entries, value: snapshot.value, type: { snapshot.type(of: snapshot.value($0)) },
-                               loss: id(loss), seed: seed, wrt: wrt.map(id))
+        let found = try reverseMode(&self, entries: entries, value: snapshot.value, type: { snapshot.type(of: snapshot.value($0)) },
+                                    loss: id(loss), seed: seed, wrt: wrt.map(id))
+        gradientValues += found.compactMap { $0 }
+        return found
     }
 }

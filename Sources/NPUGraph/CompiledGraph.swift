@@ -43,6 +43,11 @@ public final class CompiledGraph {
     var identities: [UInt64] = []
     /// Each op node's declared work (its input types are fixed at compile time).
     var works: [Work?] = []
+    /// The card's kernels: what each node launches once it has run (fusion, splits, storage
+    /// precision; `planKernels`).
+    var kernels = KernelPlan(launches: [], groupOf: [], groups: 0)
+    /// How the ops became kernels.
+    public let kernelOptions: KernelOptions
     let copyStream: NPUDevice.Stream
     /// Recorded every step: the inputs are on the card; the compute that produces the fetches is done.
     let inputsCopied: Event
@@ -70,9 +75,12 @@ public final class CompiledGraph {
     /// - Parameter timingOnly: run steps through the streams, scheduler and cost model without
     ///   computing values (same tasks, events and times as a numeric run); parameters need only
     ///   be declared in the store, feeds may be omitted, and steps fetch nothing.
+    /// - Parameter kernels: fusion and storage precision of the card's kernels (timing only;
+    ///   the values are the same). Default: every op a kernel of its own, float32 storage.
     public init(_ graph: Graph, fetches: [GraphValue], device: Device, store: ParameterStore, planner: ReductionPlanner,
-                timingOnly: Bool = false) throws(GraphError) {
+                timingOnly: Bool = false, kernels options: KernelOptions = KernelOptions()) throws(GraphError) {
         self.timingOnly = timingOnly
+        kernelOptions = options
         self.graph = graph
         self.device = device
         self.store = store
@@ -107,6 +115,7 @@ public final class CompiledGraph {
             let inputs = n.inputs.map { graph.nodes[$0.node].outputTypes[$0.index] }
             return planner.charged(op.work(inputs, n.outputTypes), op.reductionSites(inputs, n.outputTypes), op: op.type)
         }
+        kernels = Self.planKernels(graph, schedule: schedule, folded: folded, works: works, fetches: fetches, options: options)
         memory = planMemory()
         allocation = try Self.reserve(memory, on: device)
     }
@@ -119,6 +128,7 @@ public final class CompiledGraph {
     public init(sharing other: CompiledGraph, device: Device, store: ParameterStore, planner: ReductionPlanner) throws(GraphError) {
         (timingOnly, graph, fetches, schedule, folded, identities, works, memory) =
             (other.timingOnly, other.graph, other.fetches, other.schedule, other.folded, other.identities, other.works, other.memory)
+        (kernels, kernelOptions) = (other.kernels, other.kernelOptions)
         self.device = device
         self.store = store
         context = KernelContext(planner: planner)

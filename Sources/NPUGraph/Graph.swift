@@ -58,6 +58,9 @@ public struct Graph: GradBuilder {
     private var scopes: [String: (scope: String, type: String)] = [:]
     /// Ops named so far: MindSpore numbers a graph's ops `-op0`, `-op1`, ….
     private var opCount = 0
+    /// The gradients `gradients(of:wrt:)` returned: float32 master values under mixed precision
+    /// (the kernel planner keeps them, and what is computed from them alone, in float32).
+    public internal(set) var gradientValues: [GraphValue] = []
 
     public init() {}
 

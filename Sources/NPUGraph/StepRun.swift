@@ -107,18 +107,12 @@ extension CompiledGraph {
             // Another card computed these very bits (a replica-invariant node): the same launch,
             // nothing computed.
             run.values[i] = adopted
-            if var work = works[i] {
-                work.workspaceBytes = 0
-                device.defaultStream.launch(n.name, type: op.type, work: work, info: recording ? TaskInfo(step: run.step, sink: run.sink, fullName: n.fullName) : nil)
-            }
+            launchKernels(after: i, run)
             try observer?(NodeOutput(step: run.step, sink: run.sink, node: i, name: n.name, fullName: n.fullName, type: op.type, outputs: adopted, plans: []))
             return
         }
         if timingOnly {  // the same launches, no values
-            if case .op(let op) = n.kind, var work = works[i] {
-                work.workspaceBytes = 0
-                device.defaultStream.launch(n.name, type: op.type, work: work, info: recording ? TaskInfo(step: run.step, sink: run.sink, fullName: n.fullName) : nil)
-            }
+            if case .op = n.kind { launchKernels(after: i, run) }
             return
         }
         switch n.kind {
@@ -137,11 +131,11 @@ extension CompiledGraph {
                 let start = DispatchTime.now().uptimeNanoseconds
                 run.values[i] = try op.forward(inputs, context)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                if var work = works[i] {
-                    work.workspaceBytes = 0
-                    let info = recording ? TaskInfo(step: run.step, sink: run.sink, hostSeconds: seconds, plans: planner.plans.map(\.record), fullName: n.fullName) : nil
-                    device.defaultStream.launch(n.name, type: op.type, work: work, info: info)
+                if recording, let g = kernels.groupOf[i] {
+                    run.groupSeconds[g, default: 0] += seconds
+                    run.groupPlans[g, default: []] += planner.plans.map(\.record)
                 }
+                launchKernels(after: i, run)
                 if let observer {
                     try observer(NodeOutput(step: run.step, sink: run.sink, node: i, name: n.name, fullName: n.fullName, type: op.type,
                                             outputs: run.values[i]!, plans: planner.plans.map(\.record)))
@@ -149,12 +143,25 @@ extension CompiledGraph {
                 planner.clearPlans()
             } else {
                 run.values[i] = try op.forward(inputs, context)
-                if var work = works[i] {
-                    work.workspaceBytes = 0  // planned into the graph's HBM allocation at compile time
-                    device.defaultStream.launch(n.name, type: op.type, work: work)
-                }
+                launchKernels(after: i, run)
             }
         case .assign(let name): run.assigns.append((name, run.values[n.inputs[0].node]![n.inputs[0].index]))
+        }
+    }
+
+    /// Launches the kernels planned after node `i` (none while a fused kernel waits for its
+    /// last member). Workspaces are in the graph's HBM allocation, planned at compile time.
+    private func launchKernels(after i: Int, _ run: StepRun) {
+        for k in kernels.launches[i] {
+            var work = k.work
+            work.workspaceBytes = 0
+            var info: TaskInfo?
+            if recording {
+                info = TaskInfo(step: run.step, sink: run.sink, hostSeconds: run.groupSeconds.removeValue(forKey: k.group) ?? 0,
+                                plans: run.groupPlans.removeValue(forKey: k.group) ?? [], fullName: k.fullName ?? graph.nodes[i].fullName,
+                                fusedOps: k.fusedOps)
+            }
+            device.defaultStream.launch(k.name, type: k.type, work: work, info: info)
         }
     }
 
@@ -237,6 +244,9 @@ public final class StepRun {
     fileprivate var assigns: [(String, Tensor)] = []
     /// Collectives whose outputs the compute stream has not waited for yet, by node.
     var awaiting: [Int: Event] = [:]
+    /// Host seconds and reduction plans of kernels whose launch waits for a later member, by group.
+    var groupSeconds: [Int: Double] = [:]
+    var groupPlans: [Int: [PlanRecord]] = [:]
     /// Schedule positions run so far.
     public private(set) var position = 0
     private var ended = false

@@ -142,6 +142,14 @@ public enum ChromeTrace {
         if let step = info.step { j.raw(",\"step\":"); j.int(step) }
         if let sink = info.sink { j.raw(",\"sink\":"); j.int(sink) }
         if info.hostSeconds > 0 { j.raw(",\"host_wall_us\":"); j.number((info.hostSeconds * 1e9).rounded() / 1e3) }
+        if !info.fusedOps.isEmpty {
+            j.raw(",\"fused_ops\":[")
+            for (k, op) in info.fusedOps.enumerated() {
+                if k > 0 { j.raw(",") }
+                j.string(op)
+            }
+            j.raw("]")
+        }
         guard !info.plans.isEmpty else { return }
         j.raw(",\"reduction_plans\":[")
         for (k, p) in info.plans.enumerated() {

@@ -313,6 +313,7 @@ public enum ScriptRunner {
         context.cards = options.cards ?? script.context.cards
         context.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
         context.fusionSplits = script.context.fusionSplits
+        context.kernelFusion = script.context.kernelFusion
         context.recording = options.trace != nil || options.record
         context.keepHiddenSteps = keepHidden
         // Batch statistics are each card's own: there N cards are not one card, by definition.

@@ -1,6 +1,7 @@
 import Foundation
 import NPUData
 import NPUDevice
+import enum NPUGraph.FusionLevel
 import NPUOps
 import NPUTensor
 import NPUTrain
@@ -60,6 +61,9 @@ public struct Script {
         public var allReduceDeterminism: Determinism?
         public var orderSeed: UInt64?
         public var ampLevel = AmpLevel.O0
+        /// `kernel_fusion` (none, buffer, graph_kernel) or `graph_kernel: true` (MindSpore's
+        /// `enable_graph_kernel`); nil: the device's default.
+        public var kernelFusion: FusionLevel?
     }
 
     /// `dataset:`.
@@ -252,7 +256,8 @@ struct Reader {
 
     func context(_ node: Node) throws(ScriptError) -> Script.Context {
         let m = try mapping(node, "context", valid: ["mode", "device", "cards", "determinism", "order_seed", "amp_level", "seed_semantics",
-                                                     "allreduce_algorithm", "all_reduce_fusion_config", "allreduce_determinism"])
+                                                     "allreduce_algorithm", "all_reduce_fusion_config", "allreduce_determinism",
+                                                     "kernel_fusion", "graph_kernel"])
         var c = Script.Context()
         if let n = m["mode"] { c.mode = try choice(n, "context.mode", ["graph", "pynative"]) == "graph" ? .graph : .pynative }
         if let n = m["device"] { c.device = try text(n, "context.device") }
@@ -283,6 +288,15 @@ struct Reader {
             c.allReduceDeterminism = Determinism(rawValue: policy)
         }
         if let n = m["order_seed"] { c.orderSeed = UInt64(try integer(n, "context.order_seed", 0...Double(UInt32.max))) }
+        if let n = m["kernel_fusion"] {
+            c.kernelFusion = FusionLevel(rawValue: try choice(n, "context.kernel_fusion", FusionLevel.allCases.map(\.rawValue)))
+        }
+        if let n = m["graph_kernel"], try flag(n, "context.graph_kernel") {
+            guard c.kernelFusion == nil || c.kernelFusion == .graphKernel else {
+                throw error(n, "context.graph_kernel: true contradicts kernel_fusion: \(c.kernelFusion!.rawValue); give one of them")
+            }
+            c.kernelFusion = .graphKernel
+        }
         if let n = m["amp_level"] { c.ampLevel = try choice(n, "context.amp_level", ["O0", "O2"]) == "O2" ? .O2 : .O0 }
         if let n = m["seed_semantics"], try choice(n, "context.seed_semantics", ["mindspore", "tensorflow"]) != "mindspore" {
             throw error(n, "context.seed_semantics: tensorflow applies to `npusim seeds` programs only; training scripts use mindspore")

@@ -32,6 +32,7 @@ extension ScriptRunner {
                                               recording: true, timingOnly: true, cards: cards)
         configuration.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
         configuration.fusionSplits = script.context.fusionSplits
+        configuration.kernelFusion = script.context.kernelFusion
         func replica(_ device: Device) throws -> TrainStep {
             let seeds = SeedState()
             let ctx = LayerContext(store: ParameterStore(shapeOnly: true), seeds: seeds)

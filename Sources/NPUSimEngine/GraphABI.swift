@@ -177,7 +177,8 @@ public func npusim_graph_compile(_ handle: OpaquePointer?, _ fetches: UnsafePoin
         try g.building()
         guard count >= 0, count == 0 || fetches != nil else { throw ABIError(message: "the fetches pointer is null") }
         let values = try (0..<Int(count)).map { try g.value(fetches![$0]) }
-        g.compiled = try CompiledGraph(g.graph, fetches: values, device: g.device, store: g.store, planner: g.planner)
+        g.compiled = try CompiledGraph(g.graph, fetches: values, device: g.device, store: g.store, planner: g.planner,
+                                       kernels: KernelOptions(fusion: g.device.spec.ubFusion ? .buffer : .none))
         if let o = Observation.current { g.compiled!.observer = { o.observe(card: 0, $0) } }
     }
 }

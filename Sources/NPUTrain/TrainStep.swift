@@ -72,6 +72,16 @@ public struct StepConfiguration: Sendable {
     public var fusionSplits: [Int]?
     /// The fusion threshold in bytes (MindSpore's default 64 MiB).
     public var fusionBytes = 64 << 20
+    /// How graph mode fuses kernels (timing only); nil: the device's default (Ascend's buffer
+    /// fusion on the Ascend profiles, none on `test`). `.graphKernel` is MindSpore's
+    /// `enable_graph_kernel=True`.
+    public var kernelFusion: FusionLevel?
+
+    /// The kernel planner's options for a step on `spec`: the fusion level, and float16
+    /// activations under O2 (MindSpore's O2 casts the network to float16).
+    public func kernelOptions(on spec: DeviceSpec) -> KernelOptions {
+        KernelOptions(fusion: kernelFusion ?? (spec.ubFusion ? .buffer : .none), activations: ampLevel == .O2 ? .float16 : .float32)
+    }
 
     public init(determinism: Determinism = .off, overrides: [String: Determinism] = [:], orderSource: OrderSource = .entropy,
                 ampLevel: AmpLevel = .O0, lossScale: Float? = nil, recording: Bool = false, timingOnly: Bool = false, cards: Int = 1) {
@@ -192,7 +202,7 @@ public final class TrainStep {
             let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
             planner.overrides = configuration.overrides
             compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store, planner: planner,
-                                         timingOnly: configuration.timingOnly)
+                                         timingOnly: configuration.timingOnly, kernels: configuration.kernelOptions(on: device.spec))
             compiled!.recording = configuration.recording
         }
     }

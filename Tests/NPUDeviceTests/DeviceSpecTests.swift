@@ -134,11 +134,20 @@ import Testing
         ("roce_bandwidth_gbps: 0", "field 'roce_bandwidth_gbps' is 0; valid values are 0.001 to 1000000"),
         ("cards_per_server: 0", "field 'cards_per_server' is 0; valid values are 1 to 1024"),
         ("board_link: nvlink", "field 'board_link' is 'nvlink'; valid values are hccs, pcie"),
+        ("ub_fusion: maybe", "field 'ub_fusion' is 'maybe'; valid values are true, false"),
         ("host_dispatch_us: 2e6", "field 'host_dispatch_us' is 2e6; valid values are 0 to 1000000"),
         ("name: \"a\\e[31mred\"", "field 'name' must be at most 64 letters, digits, '.', '_', '+' or '-', got 'a\\u{1B}[31mred'"),
     ])
     func outOfRangeFiguresAreRefused(line: String, message: String) {
         #expect(failure("base: ascend910\n\(line)\n")?.message == message)
+    }
+
+    /// The Ascend profiles fuse kernels in graph mode as Ascend's compiler does; a profile may
+    /// switch it off, and `test` has none.
+    @Test func ubFusionIsTheAscendProfilesDefault() throws {
+        #expect(DeviceSpec.ascend910.ubFusion && DeviceSpec.ascend910b.ubFusion && !DeviceSpec.test.ubFusion)
+        #expect(try !DeviceSpec.parse(yaml: "base: ascend910\nub_fusion: false\n", file: "p.yaml").ubFusion)
+        #expect(try DeviceSpec.parse(yaml: "base: test\nub_fusion: true\n", file: "p.yaml").ubFusion)
     }
 
     /// A server of PCIe cards: its collectives run at the host-link figures.

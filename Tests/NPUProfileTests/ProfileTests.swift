@@ -8,6 +8,9 @@ import NPUDevice
 import NPUScript
 
 /// The reference MLP as a script: 320 synthetic samples, batch 32.
+/// `mlpScript` with every op a kernel of its own: what tests of per-op names and times read.
+let unfusedScript = mlpScript.replacingOccurrences(of: "order_seed: 3}", with: "order_seed: 3, kernel_fusion: none}")
+
 let mlpScript = """
 seed: 1
 context: {mode: graph, device: ascend910, determinism: "off", order_seed: 3}
@@ -211,7 +214,7 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
     static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/golden_trace.json")
 
     @Test func aTwoCardStepMatchesTheGoldenTrace() throws {
-        let yaml = mlpScript.replacingOccurrences(of: "determinism: \"off\", order_seed: 3", with: "determinism: \"on\"")
+        let yaml = unfusedScript.replacingOccurrences(of: "determinism: \"off\", order_seed: 3", with: "determinism: \"on\"")
         let p = try profile(cards: 2, steps: 2, yaml: yaml)
         let events = try validate(ChromeTrace.encode(p.devices)).filter { $0["ph"] as? String == "X" }.map { e -> [String: Any] in
             ["name": e["name"]!, "pid": e["pid"]!, "tid": e["tid"]!, "ts": e["ts"]!, "dur": e["dur"]!]
@@ -264,7 +267,7 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
     /// backbone and loss, each layer as `attribute-Class` (index-named when it has no name), the
     /// gradients under `Gradients/…/grad<Op>/`, the optimizer's updates under `optimizer-Momentum`.
     @Test func kernelDetailsNameOpsAsMindSporesProfilerDoes() throws {
-        let p = try profile(steps: 1)
+        let p = try profile(steps: 1, yaml: unfusedScript)
         let rows = p.kernelDetails().split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let names = rows.map { $0[5] }
         let net = "Default/network-WithLossCell/_backbone-SequentialCell"
@@ -279,10 +282,36 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
         #expect(kernels.allSatisfy { $0.hasPrefix("Default/") || $0.hasPrefix("Gradients/Default/") } && Set(kernels).count == kernels.count)
     }
 
+    /// On an Ascend profile graph mode fuses as the card's compiler does: Dense's MatMul, BiasAdd
+    /// and the ReLU after it are one kernel, named FusionOp_ and its ops' types in the first op's
+    /// scope, its ops listed in the trace's args; the gradient of the ReLU joins the product
+    /// that reads it no more (it is read by two), and the optimizer's ApplyMomentum stays one.
+    @Test func fusedKernelsCarryTheirOpsNames() throws {
+        let p = try profile(steps: 1)
+        let rows = p.kernelDetails().split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let names = rows.map { $0[5] }, types = rows.map { $0[6] }
+        let net = "Default/network-WithLossCell/_backbone-SequentialCell"
+        #expect(names.contains("\(net)/fc1-Dense/FusionOp_MatMul_BiasAdd_ReLU"), "\(names)")
+        #expect(types.contains("FusionOp_MatMul_BiasAdd_ReLU") && types.contains("FusionOp_MatMul_BiasAdd"), "\(types)")
+        #expect(!types.contains("ReLU") && !types.contains("BiasAdd"), "\(types)")
+        #expect(types.filter { $0 == "ApplyMomentum" }.count == 4)
+        let events = try validate(ChromeTrace.encode(p.devices)).filter { $0["ph"] as? String == "X" }
+        let fused = try #require(events.first { $0["name"] as? String == "\(net)/fc1-Dense/FusionOp_MatMul_BiasAdd_ReLU" })
+        let args = try #require(fused["args"] as? [String: Any])
+        #expect(args["fused_ops"] as? [String] == ["fc1/MatMul", "fc1/BiasAdd", "ReLU"], "\(args)")
+        #expect(args["engine"] as? String == "cube")
+        // One kernel where there were three: fewer tasks, and a shorter step on the card.
+        let unfused = try profile(steps: 1, yaml: unfusedScript)
+        let kernels = { (p: Profile) in p.devices[0].timeline.filter { if case .kernel = $0.kind { true } else { false } } }
+        #expect(kernels(p).count < kernels(unfused).count)
+        let busy = { (p: Profile) in kernels(p).reduce(SimTime.zero) { $0 + $1.duration } }
+        #expect(busy(p) < busy(unfused), "fused \(busy(p)), unfused \(busy(unfused))")
+    }
+
     /// A network of nodes: a node's layer is its cell (`conv1-Conv2d`), an op node sits in the
     /// network's own scope.
     @Test func nodeNetworksNameTheirCellsByNode() throws {
-        let yaml = mlpScript.replacingOccurrences(of: """
+        let yaml = unfusedScript.replacingOccurrences(of: """
           layers:
             - Dense: {in_channels: 784, out_channels: 128, name: fc1}
             - ReLU: {}

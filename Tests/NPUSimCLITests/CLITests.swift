@@ -565,11 +565,12 @@ let mindSporePython: String? = {
         #expect(threads.first == "host" && threads.contains("compute"))
         let tasks = events.filter { $0["ph"] as? String == "X" }
         #expect(tasks.allSatisfy { ($0["ts"] as? Double ?? -1) >= 0 && ($0["dur"] as? Double ?? -1) >= 0 })
-        // The MLP's forward MatMul: once per step on each card, with its step and reduction plan.
+        // The MLP's forward MatMul, fused with its bias and ReLU as the Ascend compiler fuses them:
+        // once per step on each card, with its step and reduction plan.
         for card in [0, 1] {
-            // Named as MindSpore's profiler names it; NPUSim's own op name is in args.op.
-            let matmuls = tasks.filter { $0["pid"] as? Int == card && ($0["args"] as? [String: Any])?["op"] as? String == "fc1/MatMul" }
-            #expect(matmuls.allSatisfy { $0["name"] as? String == "Default/network-WithLossCell/_backbone-SequentialCell/fc1-Dense/MatMul-op0" })
+            // Named as MindSpore's profiler names it; NPUSim's own name is in args.op.
+            let matmuls = tasks.filter { $0["pid"] as? Int == card && ($0["args"] as? [String: Any])?["op"] as? String == "fc1/FusionOp_MatMul_BiasAdd_ReLU" }
+            #expect(matmuls.allSatisfy { $0["name"] as? String == "Default/network-WithLossCell/_backbone-SequentialCell/fc1-Dense/FusionOp_MatMul_BiasAdd_ReLU" })
             #expect(matmuls.compactMap { ($0["args"] as? [String: Any])?["step"] as? Int } == [0, 1, 2], "card \(card)")
             #expect(matmuls.allSatisfy { (($0["args"] as? [String: Any])?["engine"] as? String) == "cube" })
         }

@@ -46,6 +46,8 @@ public struct ModelContext: Sendable {
     public var recording = false
     /// Keep the losses of the steps a sink hides (`CallbackParams.hiddenLosses`).
     public var keepHiddenSteps = false
+    /// How graph mode fuses the card's kernels (timing only); nil: the device's default.
+    public var kernelFusion: FusionLevel?
     public init() {}
 }
 
@@ -210,6 +212,7 @@ public final class Model {
         configuration.allReduceAlgorithm = context.allReduceAlgorithm
         configuration.fusionSplits = context.fusionSplits
         configuration.overrides = context.overrides
+        configuration.kernelFusion = context.kernelFusion
         let step = try TrainStep(
             model: NetworkWithLoss(network: network, loss: lossFn), inputs: inputs, optimizer: optimizer,
             mode: context.mode, device: devices[0], store: store, configuration: configuration)
@@ -451,7 +454,8 @@ public final class Model {
         let planner = ReductionPlanner(
             spec: device.spec, policy: context.determinism, source: context.orderSource, card: device.ordinal)
         evaluator = (
-            try CompiledGraph(b.graph, fetches: fetches, device: device, store: store, planner: planner), shape
+            try CompiledGraph(b.graph, fetches: fetches, device: device, store: store, planner: planner,
+                              kernels: KernelOptions(fusion: device.spec.ubFusion ? .buffer : .none)), shape
         )
     }
 
