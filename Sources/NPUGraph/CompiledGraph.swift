@@ -45,7 +45,7 @@ public final class CompiledGraph {
     var works: [Work?] = []
     /// The card's kernels: what each node launches once it has run (fusion, splits, storage
     /// precision; `planKernels`).
-    var kernels = KernelPlan(launches: [], groupOf: [], groups: 0)
+    var kernels = KernelPlan(launches: [], groupOf: [])
     /// How the ops became kernels.
     public let kernelOptions: KernelOptions
     let copyStream: NPUDevice.Stream
@@ -206,13 +206,8 @@ public final class CompiledGraph {
         // statistics outlive its normalised output). An op that launches no kernel (Reshape, the
         // cube's view of a float16 operand) is a view of its first input: it owns no HBM and
         // keeps that input's buffer alive.
-        var owner: [GraphValue: GraphValue] = [:]
+        let owner = Self.viewOwners(graph, schedule: schedule, folded: folded)
         func root(_ v: GraphValue) -> GraphValue { owner[v] ?? v }
-        for i in schedule {
-            if case .op(let op) = graph.nodes[i].kind, !op.launchesKernel, folded[i] == nil, let first = graph.nodes[i].inputs.first {
-                for k in graph.nodes[i].outputTypes.indices { owner[GraphValue(node: i, index: k)] = root(first) }
-            }
-        }
         var lastUse: [GraphValue: Int] = [:]
         for (position, i) in schedule.enumerated() { for v in graph.nodes[i].inputs { lastUse[root(v)] = position } }
         for f in fetches { lastUse[root(f)] = schedule.count }
@@ -248,6 +243,19 @@ public final class CompiledGraph {
             }
         }
         return MemoryPlan(peakBytes: peak, residentBytes: resident, largest: sizes.sorted { $0.1 > $1.1 })
+    }
+
+    /// The value each view's outputs alias: an op that launches no kernel (Reshape, the cube's
+    /// view of a float16 operand) is a view of its first input's buffer (through views, to the
+    /// value that owns it).
+    static func viewOwners(_ graph: Graph, schedule: [Int], folded: [Int: [Tensor]]) -> [GraphValue: GraphValue] {
+        var owner: [GraphValue: GraphValue] = [:]
+        for i in schedule {
+            if case .op(let op) = graph.nodes[i].kind, !op.launchesKernel, folded[i] == nil, let first = graph.nodes[i].inputs.first {
+                for k in graph.nodes[i].outputTypes.indices { owner[GraphValue(node: i, index: k)] = owner[first] ?? first }
+            }
+        }
+        return owner
     }
 
     /// `order` with every collective moved up to just after the last of its inputs: a bucket's

@@ -49,7 +49,6 @@ struct KernelPlan {
     var launches: [[PlannedKernel]]
     /// The group each node's host time and plans go to (nil: a node that launches nothing).
     var groupOf: [Int?]
-    var groups: Int
 }
 
 /// One kernel's worth of an op: most ops have one; BatchNorm and its gradient have two on Ascend.
@@ -92,16 +91,10 @@ extension CompiledGraph {
     static func planKernels(_ graph: Graph, schedule: [Int], folded: [Int: [Tensor]], works: [Work?], fetches: [GraphValue],
                             options: KernelOptions) -> KernelPlan {
         let nodes = graph.nodes
-        // Views (Reshape, the cube's widened float16 operand) own no buffer: a read of one is a
-        // read of the value it views.
-        var owner: [GraphValue: GraphValue] = [:]
+        // A read of a view (Reshape, the cube's widened float16 operand) is a read of the value it views.
+        var owner = viewOwners(graph, schedule: schedule, folded: folded)
         func root(_ v: GraphValue) -> GraphValue { owner[v] ?? v }
         func type(_ v: GraphValue) -> TensorType { nodes[v.node].outputTypes[v.index] }
-        for i in schedule {
-            if case .op(let op) = nodes[i].kind, !op.launchesKernel, folded[i] == nil, let first = nodes[i].inputs.first {
-                for k in nodes[i].outputTypes.indices { owner[GraphValue(node: i, index: k)] = root(first) }
-            }
-        }
         // Under O2/O3 a float32 value is float16 on the card unless it is float32 master data:
         // a parameter, a gradient the step takes, or computed from those alone (the optimizer).
         var master = Set<Int>()
@@ -126,13 +119,19 @@ extension CompiledGraph {
 
         // Pieces, in launch order.
         var pieces: [Piece] = []
-        var piecesOf: [Int: [Int]] = [:]
-        var dropped = Set<Int>()
+        var planned = Set<Int>()  // nodes with pieces, or a Cast dropped under O2
         for i in schedule {
-            // Collectives run on the comm stream (`runCollective`), not as kernels.
-            guard case .op(let op) = nodes[i].kind, folded[i] == nil, !(op is any CollectiveOp), let charged = works[i] else { continue }
+            // Collectives between cards run on the comm stream (`runCollective`), not as kernels.
+            guard case .op(let op) = nodes[i].kind, folded[i] == nil, ((op as? any CollectiveOp)?.cards ?? 1) <= 1,
+                  let charged = works[i] else { continue }
             let n = nodes[i]
             let outs = n.outputTypes.indices.map { GraphValue(node: i, index: $0) }
+            // Under O2 a Cast between two float16 values exists only in the host's graph.
+            if options.activations != .float32, op is Cast, n.inputs.count == 1, elementBytes(n.inputs[0]) == elementBytes(outs[0]) {
+                owner[outs[0]] = root(n.inputs[0])
+                planned.insert(i)
+                continue
+            }
             var made: [Piece] = []
             if options.fusion != .none, let bn = op as? BatchNorm, bn.isTraining {
                 // Ascend splits a training BatchNorm (MindSpore's bn_split pass): BNTrainingReduce
@@ -170,16 +169,8 @@ extension CompiledGraph {
                 else { kind = .other }
                 made.append(Piece(node: i, part: 0, type: op.type, work: charged, reads: n.inputs, writes: outs, kind: kind))
             }
-            // Under O2 a Cast between two float16 values exists only in the host's graph.
-            if options.activations != .float32, op is Cast, n.inputs.count == 1, elementBytes(n.inputs[0]) == elementBytes(outs[0]) {
-                owner[outs[0]] = root(n.inputs[0])
-                dropped.insert(i)
-                continue
-            }
-            for p in made {
-                piecesOf[i, default: []].append(pieces.count)
-                pieces.append(p)
-            }
+            planned.insert(i)
+            pieces += made
         }
 
         // Who reads each (root) value: pieces, and the places a value leaves the kernels
@@ -189,7 +180,7 @@ extension CompiledGraph {
         for (k, p) in pieces.enumerated() { for v in Set(p.reads.map(root)) { readers[v, default: []].append(k) } }
         var outside: [GraphValue: [Int]] = [:]  // schedule positions of non-kernel readers that order launches
         var escapes = Set<GraphValue>()  // read by something that is not a kernel (fetch, assign, collective)
-        for f in schedule where piecesOf[f] == nil && !dropped.contains(f) {
+        for f in schedule where !planned.contains(f) {
             let n = nodes[f]
             if case .op(let op) = n.kind, !op.launchesKernel || folded[f] != nil { continue }  // a view: its readers read the root
             for v in n.inputs {
@@ -328,6 +319,11 @@ extension CompiledGraph {
             }
         }
 
+        /// A piece that is its op whole (not one part of a split op such as BNTrainingReduce).
+        func isWholeOp(_ p: Piece) -> Bool { p.type == nodes[p.node].kind.opType }
+        /// The op instance's name, or for a part of a split op, the part's type in its scope.
+        func pieceName(_ p: Piece) -> String { isWholeOp(p) ? nodes[p.node].name : scope(of: nodes[p.node].name) + p.type }
+
         // The kernels, each launched after its launch piece.
         var launches = [[PlannedKernel]](repeating: [], count: nodes.count)
         var nodeGroup = [Int?](repeating: nil, count: nodes.count)
@@ -348,9 +344,8 @@ extension CompiledGraph {
             let name: String, type: String, fullName: String?
             if members.count == 1 {
                 type = first.type
-                name = first.part == 0 && first.type == (nodes[first.node].kind.opType ?? "") ? nodes[first.node].name
-                    : scope(of: nodes[first.node].name) + first.type
-                fullName = first.type == (nodes[first.node].kind.opType ?? "") ? nil : scope(of: nodes[first.node].fullName) + first.type
+                name = pieceName(first)
+                fullName = isWholeOp(first) ? nil : scope(of: nodes[first.node].fullName) + first.type
             } else {
                 // MindSpore names a fused kernel FusionOp_ and its ops' types (each type once here:
                 // a long one, an optimizer's update, repeats Mul and Add many times).
@@ -360,16 +355,13 @@ extension CompiledGraph {
                 name = scope(of: nodes[first.node].name) + type
                 fullName = scope(of: nodes[first.node].fullName) + type
             }
-            let ops = members.count == 1 ? [] : members.map { m in
-                pieces[m].part == 0 && pieces[m].type == (nodes[pieces[m].node].kind.opType ?? "") ? nodes[pieces[m].node].name
-                    : scope(of: nodes[pieces[m].node].name) + pieces[m].type
-            }
+            let ops = members.count == 1 ? [] : members.map { pieceName(pieces[$0]) }
             launches[last.node].append(PlannedKernel(name: name, type: type, fullName: fullName, work: work, fusedOps: ops, group: g))
         }
         for i in launches.indices where launches[i].count > 1 {
             launches[i].sort { pieces[groups[$0.group].launch].part < pieces[groups[$1.group].launch].part }
         }
-        return KernelPlan(launches: launches, groupOf: nodeGroup, groups: groups.count)
+        return KernelPlan(launches: launches, groupOf: nodeGroup)
     }
 }
 
