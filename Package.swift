@@ -124,6 +124,10 @@ let package = Package(
 // libFuzzer harnesses, one per parser a user can feed (`make fuzz` builds them with
 // -sanitize=fuzzer; they call libFuzzer's driver, so they exist only in that build).
 if ProcessInfo.processInfo.environment["NPUSIM_FUZZ"] != nil {
+    // The plain-C yardsticks have a main of their own, which libFuzzer's driver would duplicate
+    // at link time; the fuzz build has no use for them.
+    package.products.removeAll { $0.name.hasPrefix("npusim-yardstick-") }
+    package.targets.removeAll { $0.name.hasPrefix("Yardstick") }
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
     for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom"), ("FuzzScript", "NPUScript"), ("FuzzSafetensors", "NPUTensor"), ("FuzzMindSporeCkpt", "NPUTensor"), ("FuzzIDX", "NPUData"), ("FuzzCSV", "NPUData"), ("FuzzCIFAR10", "NPUData")] {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", .target(name: module)], path: "Fuzz/\(name)"))
