@@ -42,6 +42,8 @@ struct PlannedKernel {
     var fusedOps: [String]
     /// The group its host time and reduction plans are gathered in.
     var group: Int
+    /// The nodes it computes (or computes a part of), in launch order.
+    var members: [Int]
 }
 
 /// The kernels of a compiled graph, by the node after which each is launched.
@@ -93,7 +95,12 @@ extension CompiledGraph {
         let nodes = graph.nodes
         // A read of a view (Reshape, the cube's widened float16 operand) is a read of the value it views.
         var owner = viewOwners(graph, schedule: schedule, folded: folded)
-        func root(_ v: GraphValue) -> GraphValue { owner[v] ?? v }
+        /// Through views and dropped casts (a view of a dropped cast takes two steps).
+        func root(_ v: GraphValue) -> GraphValue {
+            var r = v
+            while let o = owner[r] { r = o }
+            return r
+        }
         func type(_ v: GraphValue) -> TensorType { nodes[v.node].outputTypes[v.index] }
         // Under O2/O3 a float32 value is float16 on the card unless it is float32 master data:
         // a parameter, a gradient the step takes, or computed from those alone (the optimizer).
@@ -205,7 +212,8 @@ extension CompiledGraph {
             let launch = key(groups[g].launch)
             let early = pieces[k].reads.allSatisfy { v in
                 let r = root(v)
-                if let q = writer[r] { return groupOf[q] == g || isBefore(key(q), launch) }
+                // The writer's kernel, not the writer, must have launched by then.
+                if let q = writer[r] { return groupOf[q] == g || isBefore(key(groups[groupOf[q]].launch), launch) }
                 switch nodes[r.node].kind {
                 case .parameter, .input, .constant: return true
                 default: return folded[r.node] != nil  // a collective's output: waited for where it is read
@@ -215,7 +223,9 @@ extension CompiledGraph {
             let at = key(k)
             for m in groups[g].members {
                 for v in pieces[m].writes.map(root) {
-                    for r in readers[v] ?? [] where r != k && groupOf[r] != g && !isBefore(at, key(r)) { return nil }
+                    // A reader already in a kernel reads where that kernel launches.
+                    for r in readers[v] ?? [] where r != k && groupOf[r] != g
+                        && !isBefore(at, key(groupOf[r] >= 0 ? groups[groupOf[r]].launch : r)) { return nil }
                     for p in outside[v] ?? [] where p <= at.0 { return nil }
                 }
             }
@@ -356,7 +366,10 @@ extension CompiledGraph {
                 fullName = scope(of: nodes[first.node].fullName) + type
             }
             let ops = members.count == 1 ? [] : members.map { pieceName(pieces[$0]) }
-            launches[last.node].append(PlannedKernel(name: name, type: type, fullName: fullName, work: work, fusedOps: ops, group: g))
+            var memberNodes: [Int] = []
+            for m in members where memberNodes.last != pieces[m].node { memberNodes.append(pieces[m].node) }
+            launches[last.node].append(PlannedKernel(name: name, type: type, fullName: fullName, work: work, fusedOps: ops, group: g,
+                                                     members: memberNodes))
         }
         for i in launches.indices where launches[i].count > 1 {
             launches[i].sort { pieces[groups[$0.group].launch].part < pieces[groups[$1.group].launch].part }
@@ -419,4 +432,44 @@ private func fusedWork(_ members: [Piece], root: (GraphValue) -> GraphValue, car
     }
     return Work(flops: vectorFlops, bytes: bytes, unit: .vector, precision: largest.work.precision, tiling: largest.work.tiling,
                 workspaceBytes: members.map(\.work.workspaceBytes).max() ?? 0)
+}
+
+extension CompiledGraph {
+    /// Launches that would run on the card before a value they read exists: each a kernel and the
+    /// op whose input it lacks. A node's values exist once every kernel computing a part of it has
+    /// launched; a view's, a dropped cast's or a collective's once their inputs exist; parameters,
+    /// inputs and constants always. Empty for a sound plan (tested on every network the tests compile).
+    func launchOrderViolations() -> [String] {
+        let nodes = graph.nodes
+        var parts = [Int](repeating: 0, count: nodes.count)
+        for list in kernels.launches { for k in list { for m in k.members { parts[m] += 1 } } }
+        var ready = [Bool](repeating: false, count: nodes.count)
+        var found: [String] = []
+        /// Whether node `n`'s values exist, or are computed inside the kernel of `inside`: a node
+        /// without a kernel (a view, a dropped cast, a collective) is looked through.
+        func available(_ n: Int, _ inside: Set<Int>) -> Bool {
+            if ready[n] || inside.contains(n) { return true }
+            guard case .op = nodes[n].kind, parts[n] == 0 else { return false }
+            return folded[n] != nil || nodes[n].inputs.allSatisfy { available($0.node, inside) }
+        }
+        // Parameters, inputs and constants are on the card before the step's compute starts.
+        for i in schedule {
+            if case .op = nodes[i].kind {} else { ready[i] = true }
+        }
+        for i in schedule {
+            for k in kernels.launches[i] {
+                let inside = Set(k.members)
+                for m in k.members {
+                    for v in nodes[m].inputs where !available(v.node, inside) {
+                        found.append("\(k.name) launches before \(nodes[v.node].name), which \(nodes[m].name) reads")
+                    }
+                }
+                for m in k.members {
+                    parts[m] -= 1
+                    if parts[m] == 0 { ready[m] = true }
+                }
+            }
+        }
+        return found
+    }
 }

@@ -1,8 +1,10 @@
 import Foundation
 import Testing
 import NPUDevice
-import NPUGraph
-import NPUScript
+@testable import NPUGraph
+@testable import NPUScript
+import NPURandom
+import NPUTensor
 import NPUTrain
 
 /// Graph mode on an Ascend profile fuses kernels as the card's compiler does
@@ -79,6 +81,30 @@ import NPUTrain
         // The casts left: the input's and each weight's to float16, each weight gradient's back.
         let casts = o2.kernels.filter { $0.type == "Cast" }
         #expect(casts.count == 4 + 3, "\(casts.map(\.name))")
+    }
+}
+
+/// The model zoo's graphs (ResNet-50, BERT-Large), compiled on shapes alone as `simulate` does:
+/// no planned kernel launches before a value it reads exists, under buffer and graph-kernel fusion.
+@Suite struct ZooKernelPlanTests {
+    static let zoo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/zoo").standardized
+
+    @Test(arguments: ["resnet50.yaml", "bert_large.yaml"], [FusionLevel.buffer, .graphKernel])
+    func zooPlansLaunchNothingEarly(file: String, fusion: FusionLevel) throws {
+        let script = try Script.load(path: Self.zoo.appendingPathComponent(file).path)
+        let builder = Builder(script: script)
+        let sample = try builder.dataset().sampleType(), batch = try builder.dataset().batchSize
+        var configuration = StepConfiguration(ampLevel: script.context.ampLevel, timingOnly: true)
+        configuration.kernelFusion = fusion
+        let ctx = LayerContext(store: ParameterStore(shapeOnly: true), seeds: SeedState())
+        let net = try builder.network(ctx)
+        let step = try TrainStep(model: NetworkWithLoss(network: net, loss: try builder.loss()),
+                                 inputs: ["data": TensorType(sample.dtype, Shape([batch] + sample.shape.dims)), "label": TensorType(.int32, [batch])],
+                                 optimizer: try builder.optimizer(net.parameters, ctx), mode: .graph, device: Device(spec: .ascend910),
+                                 store: ctx.store, configuration: configuration)
+        let compiled = try #require(step.compiled)
+        #expect(compiled.launchOrderViolations().prefix(3) == [])
+        #expect(compiled.kernels.launches.joined().contains { $0.type.hasPrefix("FusionOp_") })
     }
 }
 
