@@ -5,11 +5,15 @@ import NPUTensor
 
 /// Tests that change OpenBLAS's process-wide thread count must not overlap.
 @Suite(.serialized) struct ThreadIndependenceTests {
-    /// A small conv + dense forward and backward: every value's bits with OpenBLAS on 1 and 2 threads.
+    /// A small conv + dense forward and backward: every value's bits with the host's kernels on 1
+    /// and 2 threads, as NPUSim runs them (OpenBLAS on one thread per call: its own threading
+    /// changes its bits on some CPUs — on AMD's Zen kernels a 32×10×1152 product differs in 5,165
+    /// of 36,864 values — which is why `Parallel.takeHostThreads` turns it off).
     func step(threads: Int, policy: Determinism) throws -> [[UInt32]] {
-        let previous = BLAS.threads
-        BLAS.setThreads(threads)
-        defer { BLAS.setThreads(previous) }
+        try onThreads(threads) { try stepOnce(policy: policy) }
+    }
+
+    func stepOnce(policy: Determinism) throws -> [[UInt32]] {
         let ctx = PyNative(device: Device(spec: .ascend910), determinism: policy, orderSource: .replay(9))
         let x = roundingTensor([32, 3, 12, 12], seed: 1), w = roundingTensor([8, 3, 3, 3], seed: 2)
         let conv = try ctx.run(Conv2D(padMode: .same), [x, w])[0]
