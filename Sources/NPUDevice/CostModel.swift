@@ -50,18 +50,25 @@ public struct CostModel: Hashable, Sendable {
 
     public init(spec: DeviceSpec) { self.spec = spec }
 
-    /// The slower of the arithmetic at the peak of the AI cores the tiling keeps busy and the
-    /// traffic at the sustained HBM bandwidth (shared by all cores). The cube computes whole
-    /// fractals, so a product's rows, columns and depth are padded to the cube tile. A precision
-    /// the unit cannot compute in falls back to float32 on the vector unit (what a compiler does
-    /// with an op the cube cannot take). Docs/DeviceModel.md, "Efficiency", gives the sources.
+    /// The slower of the arithmetic and the traffic. The arithmetic runs at the sustained
+    /// fraction of the peak of the AI cores the tiling keeps busy (`cubeEfficiency`,
+    /// `vectorEfficiency`); the cube computes whole fractals, so a product's rows, columns and
+    /// depth are padded to the cube tile, and a product whose blocks its core's data paths cannot
+    /// feed or drain in time stalls (`cubePipelineStall`). The traffic moves at the sustained HBM
+    /// bandwidth (shared by all cores). A precision the unit cannot compute in falls back to
+    /// float32 on the vector unit (what a compiler does with an op the cube cannot take).
+    /// Docs/DeviceModel.md, "Efficiency", gives the sources.
     public func computeTime(_ work: Work) -> SimTime {
-        let peak = spec.peak(work.unit, work.precision) ?? spec.vectorPeak[.float32]!
+        let cube = work.unit == .cube && spec.peak(.cube, work.precision) != nil
+        let peak = (spec.peak(work.unit, work.precision) ?? spec.vectorPeak[.float32]!) * (cube ? spec.cubeEfficiency : spec.vectorEfficiency)
         let busy = Double(spec.usableCores(work.tiling)) / Double(spec.aiCores)
-        let flops = work.unit == .cube ? work.flops * spec.fractalPadding(work.tiling) : work.flops
+        var flops = work.flops
+        if cube {
+            flops *= spec.fractalPadding(work.tiling) * spec.cubePipelineStall(work.tiling, operandBytes: work.precision == .int8 ? 1 : 2)
+        }
         var seconds = max(flops / (peak * busy), work.bytes / (spec.hbmBandwidth * spec.hbmEfficiency))
         if work.vectorFlops > 0 {
-            let vectorPeak = spec.vectorPeak[work.precision] ?? spec.vectorPeak[.float32]!
+            let vectorPeak = (spec.vectorPeak[work.precision] ?? spec.vectorPeak[.float32]!) * spec.vectorEfficiency
             seconds = max(seconds, work.vectorFlops / (vectorPeak * busy))
         }
         return .seconds(seconds)

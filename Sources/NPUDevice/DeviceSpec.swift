@@ -55,6 +55,15 @@ public struct DeviceSpec: Hashable, Sendable {
     /// Graph mode on this card fuses kernels as Ascend's compiler does (BatchNorm split, buffer
     /// fusion; Docs/DeviceModel.md, "Fusion"): true on the Ascend profiles, false on `test`.
     public var ubFusion: Bool = false
+    /// The fraction of the cube's peak a large, well-shaped product sustains (a measured figure;
+    /// Docs/DeviceModel.md, "Efficiency"); 1 on `test`.
+    public var cubeEfficiency: Double = 1
+    /// The fraction of the vector units' peak a compute-bound vector kernel sustains (measured);
+    /// 1 on `test`.
+    public var vectorEfficiency: Double = 1
+    /// The data paths around one AI core's cube (nil: not modelled, a product runs at the cube's
+    /// rate alone).
+    public var cubePaths: CubePaths?
 
     public init(
         name: String, summary: String, aiCores: Int,
@@ -63,8 +72,12 @@ public struct DeviceSpec: Hashable, Sendable {
         hostLatency: SimTime, hostBandwidth: Double, linkLatency: SimTime, linkBandwidth: Double,
         reductionBlockMin: Int, reductionTile: Int = 256, cubeTile: Int = 16, host: HostCosts = .ascend,
         cardsPerServer: Int = 8, interServerLatency: SimTime = .microseconds(10), interServerBandwidth: Double = 12.5e9,
-        hbmEfficiency: Double = 1, ubFusion: Bool = false
+        hbmEfficiency: Double = 1, ubFusion: Bool = false,
+        cubeEfficiency: Double = 1, vectorEfficiency: Double = 1, cubePaths: CubePaths? = nil
     ) {
+        self.cubeEfficiency = cubeEfficiency
+        self.vectorEfficiency = vectorEfficiency
+        self.cubePaths = cubePaths
         self.hbmEfficiency = hbmEfficiency
         self.ubFusion = ubFusion
         self.host = host
@@ -107,6 +120,32 @@ public struct DeviceSpec: Hashable, Sendable {
         return padded(rows) * padded(columns) * padded(depth)
     }
 
+    /// How much longer than its cube time a product takes on one AI core's pipeline (at least 1;
+    /// 1 without `cubePaths`). A core computes its share of the output block by block — the
+    /// largest square of whole fractals that L0C holds twice in float32, so one block drains
+    /// while the next is computed — and each block is paced by the slowest of: the cube (at
+    /// `cubeEfficiency`), feeding its operands from L1 into L0A and L0B, and draining its result
+    /// from L0C; the last block's drain overlaps nothing. Short products (a small K) and thin
+    /// blocks (a small M or N) are the ones that stall.
+    public func cubePipelineStall(_ tiling: Tiling?, operandBytes: Double = 2) -> Double {
+        guard let p = cubePaths, case .matrix(let batch, let rows, let columns, let splitK, let depth)? = tiling,
+              batch > 0, rows > 0, columns > 0, depth > 0 else { return 1 }
+        let t = Double(cubeTile)
+        func pad(_ n: Double) -> Double { (n / t).rounded(.up) * t }
+        let side = max(t, ((Double(p.l0cBytes) / 8).squareRoot() / t).rounded(.down) * t)
+        let m0 = min(pad(Double(rows)), side), n0 = min(pad(Double(columns)), side)
+        // K is split across cores only as far as the output tiles leave cores idle.
+        let tiles = Double(batch) * pad(Double(rows)) * pad(Double(columns)) / (t * t)
+        let kBlocks = splitK > 1 ? min(Double(reductionBlocks(extent: splitK)), max(1, (Double(aiCores) / tiles).rounded(.up))) : 1
+        let k = pad((Double(depth) / kBlocks).rounded(.up))
+        let cube = m0 * n0 * k / (t * t * t * cubeEfficiency)
+        let feed = k * operandBytes * (m0 / p.l1ToL0a + n0 / p.l1ToL0b)
+        let drain = m0 * n0 * 4 / p.l0cToUb
+        let outputBlocks = Double(batch) * pad(Double(rows)) * pad(Double(columns)) * kBlocks / (m0 * n0)
+        let blocks = max(1, outputBlocks / Double(usableCores(tiling)))
+        return (blocks * max(cube, feed, drain) + drain) / (blocks * cube)
+    }
+
     /// The AI cores a kernel with this tiling keeps busy (all of them when the tiling is unknown).
     public func usableCores(_ tiling: Tiling?) -> Int {
         switch tiling {
@@ -118,6 +157,30 @@ public struct DeviceSpec: Hashable, Sendable {
             return max(1, min(aiCores, tiles.multipliedReportingOverflow(by: blocks).overflow ? aiCores : tiles * blocks))
         }
     }
+}
+
+/// The data paths around one AI core's cube, in bytes per cycle of the core's clock, and its
+/// output buffer: what bounds how fast the cube can be fed and drained. The names are those of
+/// CANN's platform configuration (`[AICoreMemoryRates]`, `[AICoreSpec]`).
+public struct CubePaths: Hashable, Sendable {
+    /// L1 → L0A (the left operand), bytes per cycle (`l1_to_l0_a_rate`).
+    public var l1ToL0a: Double
+    /// L1 → L0B (the right operand), bytes per cycle (`l1_to_l0_b_rate`).
+    public var l1ToL0b: Double
+    /// L0C → the unified buffer (the result), bytes per cycle (`l0_c_to_ub_rate`).
+    public var l0cToUb: Double
+    /// L0C's size, bytes (`l0_c_size`).
+    public var l0cBytes: Int
+
+    public init(l1ToL0a: Double, l1ToL0b: Double, l0cToUb: Double, l0cBytes: Int) {
+        self.l1ToL0a = l1ToL0a
+        self.l1ToL0b = l1ToL0b
+        self.l0cToUb = l0cToUb
+        self.l0cBytes = l0cBytes
+    }
+
+    /// The Da Vinci core of the Ascend 910 (Docs/DeviceModel.md, "Efficiency", gives the sources).
+    public static let davinci910 = CubePaths(l1ToL0a: 512, l1ToL0b: 256, l0cToUb: 256, l0cBytes: 256 << 10)
 }
 
 /// What the host spends, in simulated time, to drive the card: it moves the host's clock, and a
@@ -183,7 +246,10 @@ extension DeviceSpec {
         reductionBlockMin: 8,
         // HBM2 sustains about 83 % of its peak in streaming kernels (Docs/DeviceModel.md).
         hbmEfficiency: 0.83,
-        ubFusion: true
+        ubFusion: true,
+        // Measured on an Ascend 910 (AIBench, 2024): 216 of 256 TFLOP/s from the cube, 3.39 of
+        // 8.192 TFLOP/s from the vector units.
+        cubeEfficiency: 216.0 / 256, vectorEfficiency: 3.39 / 8.192, cubePaths: .davinci910
     )
 
     /// Huawei Ascend 910B (910B3 figures): 20 AI cores, 313 TFLOPS fp16, 64 GiB HBM2e at 1.6 TB/s.

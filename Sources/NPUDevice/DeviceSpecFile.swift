@@ -49,6 +49,12 @@ extension DeviceSpec {
         ("roce_latency_us", "latency of the links between servers (RoCE), µs (optional; default 10)"),
         ("roce_bandwidth_gbps", "bandwidth of the links between servers per card and direction, GB/s (optional; default 12.5)"),
         ("ub_fusion", "whether graph mode fuses kernels as Ascend's compiler does: true or false (optional; default false)"),
+        ("cube_efficiency", "fraction of the cube peak a large product sustains (optional; default 1)"),
+        ("vector_efficiency", "fraction of the vector peak a compute-bound vector kernel sustains (optional; default 1)"),
+        ("l1_to_l0a_rate", "an AI core's L1 → L0A path, bytes per cycle (optional, with the other three cube paths; default: not modelled)"),
+        ("l1_to_l0b_rate", "an AI core's L1 → L0B path, bytes per cycle (optional, as above)"),
+        ("l0c_to_ub_rate", "an AI core's L0C → unified buffer path, bytes per cycle (optional, as above)"),
+        ("l0c_kib", "an AI core's L0C buffer, KiB (optional, as above)"),
     ]
 
     /// The valid range of each numeric field, in the file's units.
@@ -61,6 +67,8 @@ extension DeviceSpec {
         "reduction_block_min": 1...1_048_576, "reduction_tile": 1...1_048_576, "cube_tile": 1...1024,
         "host_dispatch_us": 0...1e6, "graph_launch_us": 0...1e6, "sink_launch_us": 0...1e6, "sync_us": 0...1e6, "callback_us": 0...1e6,
         "cards_per_server": 1...1024, "roce_latency_us": 0...1e6, "roce_bandwidth_gbps": 0.001...1e6,
+        "cube_efficiency": 0.01...1, "vector_efficiency": 0.01...1,
+        "l1_to_l0a_rate": 1...1e6, "l1_to_l0b_rate": 1...1e6, "l0c_to_ub_rate": 1...1e6, "l0c_kib": 1...1_048_576,
     ]
 
     /// The longest profile file read.
@@ -117,9 +125,9 @@ extension DeviceSpec {
             spec = base
             spec.summary = "based on \(base.name)"
         } else {
-            let optional: Set = ["base", "summary", "reduction_tile", "cube_tile", "host_dispatch_us", "graph_launch_us", "sink_launch_us",
+            let optional = Set(["base", "summary", "reduction_tile", "cube_tile", "host_dispatch_us", "graph_launch_us", "sink_launch_us",
                                  "sync_us", "callback_us", "cards_per_server", "roce_latency_us", "roce_bandwidth_gbps", "board_link", "hbm_efficiency",
-                                 "ub_fusion"]
+                                 "ub_fusion", "cube_efficiency", "vector_efficiency"] + cubePathFields)
             let required = fileFields.map(\.key).filter { !optional.contains($0) }
             if let missing = required.first(where: { values[$0] == nil }) {
                 throw fieldError(file, root, missing, "is missing; a profile without 'base' needs every field (\(required.joined(separator: ", ")))")
@@ -136,6 +144,9 @@ extension DeviceSpec {
             spec.interServerBandwidth = 12.5e9
             spec.hbmEfficiency = 1
             spec.ubFusion = false
+            spec.cubeEfficiency = 1
+            spec.vectorEfficiency = 1
+            spec.cubePaths = nil
         }
         if let n = values["name"] {
             let name = try string(n, "name", file)
@@ -186,6 +197,28 @@ extension DeviceSpec {
             case let other: throw fieldError(file, n, "ub_fusion", "is '\(printable(other))'; valid values are true, false")
             }
         }
+        if let n = values["cube_efficiency"] { spec.cubeEfficiency = try ranged(n, "cube_efficiency", file) }
+        if let n = values["vector_efficiency"] { spec.vectorEfficiency = try ranged(n, "vector_efficiency", file) }
+        let pathNodes = cubePathFields.compactMap { key in values[key].map { (key, $0) } }
+        if !pathNodes.isEmpty {
+            var paths = spec.cubePaths
+            if paths == nil {
+                guard pathNodes.count == cubePathFields.count else {
+                    let missing = cubePathFields.filter { values[$0] == nil }
+                    throw fieldError(file, pathNodes[0].1, pathNodes[0].0, "needs the other cube paths too (missing: \(missing.joined(separator: ", "))); give all of \(cubePathFields.joined(separator: ", ")) or none")
+                }
+                paths = CubePaths(l1ToL0a: 1, l1ToL0b: 1, l0cToUb: 1, l0cBytes: 1)
+            }
+            for (key, node) in pathNodes {
+                switch key {
+                case "l1_to_l0a_rate": paths!.l1ToL0a = try ranged(node, key, file)
+                case "l1_to_l0b_rate": paths!.l1ToL0b = try ranged(node, key, file)
+                case "l0c_to_ub_rate": paths!.l0cToUb = try ranged(node, key, file)
+                default: paths!.l0cBytes = Int((try ranged(node, key, file) * 1024).rounded())
+                }
+            }
+            spec.cubePaths = paths
+        }
         if let n = values["roce_latency_us"] { spec.interServerLatency = .microseconds(try ranged(n, "roce_latency_us", file)) }
         if let n = values["roce_bandwidth_gbps"] { spec.interServerBandwidth = try ranged(n, "roce_bandwidth_gbps", file) * 1e9 }
         if spec.vectorPeak[.float32] == nil {
@@ -193,6 +226,9 @@ extension DeviceSpec {
         }
         return spec
     }
+
+    /// The four figures of `CubePaths`: given all together, or over a base that has them.
+    private static let cubePathFields = ["l1_to_l0a_rate", "l1_to_l0b_rate", "l0c_to_ub_rate", "l0c_kib"]
 
     private static var fieldList: String { fileFields.map(\.key).joined(separator: ", ") }
 

@@ -44,6 +44,8 @@ struct DevicesCommand: ParsableCommand {
             ("reduction block min", "\(s.reductionBlockMin) elements"),
             ("reduction tile", "\(s.reductionTile) output elements"),
             ("cube tile", "\(s.cubeTile)×\(s.cubeTile)"),
+            ("sustained", "cube \(number(s.cubeEfficiency * 100)) %, vector \(number(s.vectorEfficiency * 100)) % of peak"),
+            ("cube paths", s.cubePaths.map { "L1→L0A \(number($0.l1ToL0a)), L1→L0B \(number($0.l1ToL0b)), L0C→UB \(number($0.l0cToUb)) B/cycle; L0C \($0.l0cBytes >> 10) KiB" } ?? "not modelled"),
             ("host dispatch", "\(number(s.host.dispatch.microseconds)) µs per op"),
             ("graph launch", "\(number(s.host.graphLaunch.microseconds)) µs per step"),
             ("sink launch", "\(number(s.host.sinkLaunch.microseconds)) µs per sink"),
@@ -60,7 +62,7 @@ struct DevicesCommand: ParsableCommand {
         func map(_ peaks: [Precision: Double]) -> [String: Double] {
             Dictionary(uniqueKeysWithValues: peaks.map { ($0.key.rawValue, $0.value / 1e12) })
         }
-        let object: [String: Any] = [
+        var object: [String: Any] = [
             "name": s.name, "summary": s.summary, "ai_cores": s.aiCores,
             "cube_tflops": map(s.cubePeak), "vector_tflops": map(s.vectorPeak),
             "hbm_bytes": s.hbmBytes, "hbm_bandwidth_gbps": s.hbmBandwidth / 1e9, "hbm_efficiency": s.hbmEfficiency,
@@ -72,7 +74,14 @@ struct DevicesCommand: ParsableCommand {
             "sink_launch_us": s.host.sinkLaunch.microseconds, "sync_us": s.host.syncRoundTrip.microseconds,
             "callback_us": s.host.callback.microseconds, "cards_per_server": s.cardsPerServer, "board_link": s.boardLink == .pcie ? "pcie" : "hccs",
             "roce_latency_us": s.interServerLatency.microseconds, "roce_bandwidth_gbps": s.interServerBandwidth / 1e9,
+            "cube_efficiency": s.cubeEfficiency, "vector_efficiency": s.vectorEfficiency,
         ]
+        if let p = s.cubePaths {
+            object["l1_to_l0a_rate"] = p.l1ToL0a
+            object["l1_to_l0b_rate"] = p.l1ToL0b
+            object["l0c_to_ub_rate"] = p.l0cToUb
+            object["l0c_kib"] = p.l0cBytes >> 10
+        }
         // Every figure is finite (profiles are range-checked), so serialisation cannot fail.
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
             preconditionFailure("profile \(s.name) has a figure JSON cannot hold")

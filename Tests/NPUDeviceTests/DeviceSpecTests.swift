@@ -150,6 +150,19 @@ import Testing
         #expect(try DeviceSpec.parse(yaml: "base: test\nub_fusion: true\n", file: "p.yaml").ubFusion)
     }
 
+    /// The efficiency figures: a profile may override them; the four cube paths go together
+    /// unless the base has them.
+    @Test func efficiencyFiguresAndCubePaths() throws {
+        let s = try DeviceSpec.parse(yaml: "base: ascend910\ncube_efficiency: 0.5\nvector_efficiency: 0.25\nl0c_to_ub_rate: 128\n", file: "p.yaml")
+        #expect(s.cubeEfficiency == 0.5 && s.vectorEfficiency == 0.25)
+        #expect(s.cubePaths == CubePaths(l1ToL0a: 512, l1ToL0b: 256, l0cToUb: 128, l0cBytes: 256 << 10))
+        let t = try DeviceSpec.parse(yaml: "base: test\nl1_to_l0a_rate: 64\nl1_to_l0b_rate: 32\nl0c_to_ub_rate: 16\nl0c_kib: 64\n", file: "p.yaml")
+        #expect(t.cubePaths == CubePaths(l1ToL0a: 64, l1ToL0b: 32, l0cToUb: 16, l0cBytes: 64 << 10))
+        let e = failure("base: test\nl1_to_l0b_rate: 256\n")
+        #expect(e?.description == "bad.yaml:2:17: field 'l1_to_l0b_rate' needs the other cube paths too (missing: l1_to_l0a_rate, l0c_to_ub_rate, l0c_kib); give all of l1_to_l0a_rate, l1_to_l0b_rate, l0c_to_ub_rate, l0c_kib or none")
+        #expect(failure("base: ascend910\ncube_efficiency: 1.5\n")?.message.hasPrefix("field 'cube_efficiency'") == true)
+    }
+
     /// A server of PCIe cards: its collectives run at the host-link figures.
     @Test func aPCIeBoardIsTimedAtTheHostLinkFigures() throws {
         let s = try DeviceSpec.parse(yaml: "base: ascend910\nboard_link: pcie\n", file: "p.yaml")

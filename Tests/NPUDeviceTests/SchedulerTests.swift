@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NPUDevice
 
@@ -225,6 +226,98 @@ func ns(_ n: Int64) -> SimTime { SimTime(nanoseconds: n) }
         #expect(rec(a).start == ns(0) && rec(b).start == ns(0))
         #expect(rec(c).start == rec(a).end)
         #expect(rec(s).start == rec(a).end && rec(r).start == rec(b).end && rec(s).start == rec(r).start)
+    }
+}
+
+/// The efficiency model (Docs/DeviceModel.md, "Efficiency"): sustained fractions of the peaks,
+/// and the stalls of a core's cube pipeline by the product's shape.
+@Suite struct EfficiencyTests {
+    /// The test profile with the Ascend 910 core's paths: L1→L0A 512, L1→L0B 256, L0C→UB 256
+    /// bytes per cycle, 256 KiB of L0C (blocks of up to 176×176), 16×16×16 fractals, 4 cores.
+    var spec: DeviceSpec {
+        var s = DeviceSpec.test
+        s.cubePaths = .davinci910
+        return s
+    }
+
+    @Test func aShortProductWaitsForItsResultToDrain() {
+        // 128×128×16: 128·128·16 / 4096 = 64 cube cycles, but draining 128·128 float32 results
+        // takes 128·128·4 / 256 = 256 cycles, and the one block's drain overlaps nothing:
+        // (256 + 256) / 64 = 8 times the cube's time.
+        let short = Tiling.matrix(batch: 1, rows: 128, columns: 128, splitK: 0, depth: 16)
+        #expect(spec.cubePipelineStall(short) == 8)
+        let work = Work(flops: 2 * 128 * 128 * 16, bytes: 0, unit: .cube, tiling: short)
+        #expect(CostModel(spec: spec).computeTime(work) == .seconds(8 * 2 * 128 * 128 * 16 / 1e12))
+        #expect(CostModel(spec: .test).computeTime(work) == .seconds(2 * 128 * 128 * 16 / 1e12))  // no paths: no stall
+        // Deep: 4096 cube cycles hide the feed (1024·2·(128/512 + 128/256) = 1536) and the drain
+        // but the last: (4096 + 256) / 4096.
+        #expect(spec.cubePipelineStall(.matrix(batch: 1, rows: 128, columns: 128, splitK: 0, depth: 1024)) == 4352.0 / 4096)
+        // 64 of those products on 4 cores: 16 blocks each, one drain exposed.
+        let sixteen: Double = (16 * 4096 + 256) / (16 * 4096)
+        #expect(spec.cubePipelineStall(.matrix(batch: 64, rows: 128, columns: 128, splitK: 0, depth: 1024)) == sixteen)
+    }
+
+    @Test func aThinProductWaitsForItsOperands() {
+        // 2048×16 by K = 1024: blocks of 176×16; the cube needs 176·16·1024/4096 = 704 cycles, L1
+        // feeds 1024·2·(176/512 + 16/256) = 832: the feed paces it. 2048·16/(176·16) blocks on 4
+        // cores, the last drain (176·16·4/256 = 44 cycles) exposed.
+        let blocks = 2048.0 / 176 / 4
+        let expected = (blocks * 832 + 44) / (blocks * 704)
+        #expect(abs(spec.cubePipelineStall(.matrix(batch: 1, rows: 2048, columns: 16, splitK: 0, depth: 1024)) - expected) < 1e-12)
+    }
+
+    @Test func kIsSplitOnlyAsFarAsCoresAreIdle() {
+        // 16×16 output, K 4096 that may split: 1 tile, so K splits in 4 blocks (the 4 cores) of
+        // 1024. A 16×16 block is fed slower than the cube computes it: 1024·2·(16/512 + 16/256)
+        // = 192 cycles against 16·16·1024/4096 = 64, plus its drain of 16·16·4/256 = 4.
+        let split = Tiling.matrix(batch: 1, rows: 16, columns: 16, splitK: 4096, depth: 4096)
+        #expect(spec.cubePipelineStall(split) == 196.0 / 64)
+        // Enough tiles for every core: K stays whole however far it could split.
+        let wide = Tiling.matrix(batch: 1, rows: 1024, columns: 1024, splitK: 1024, depth: 1024)
+        #expect(spec.cubePipelineStall(wide) == spec.cubePipelineStall(.matrix(batch: 1, rows: 1024, columns: 1024, splitK: 0, depth: 1024)))
+    }
+
+    @Test func sustainedFractionsScaleArithmeticNotTraffic() {
+        var s = DeviceSpec.test
+        s.cubeEfficiency = 0.5
+        s.vectorEfficiency = 0.25
+        let m = CostModel(spec: s)
+        #expect(m.computeTime(cubeMicrosecond) == ns(2000))
+        #expect(m.computeTime(vectorMicrosecond) == ns(4000))
+        #expect(m.computeTime(Work(flops: 0, bytes: 1e6, unit: .vector)) == ns(10_000))
+        var fused = Work(flops: 1e6, bytes: 0, unit: .cube)
+        fused.vectorFlops = 1e5
+        #expect(m.computeTime(fused) == ns(4000))  // the epilogue at a quarter of the vector peak
+    }
+
+    /// The Ascend 910's figures are the measured ones; a large product of BERT-Large's shapes runs
+    /// within 1 % of the sustained cube rate, the attention's short products within 2 %.
+    @Test func theAscend910sFigures() {
+        let s = DeviceSpec.ascend910
+        #expect(s.cubeEfficiency == 216.0 / 256 && s.vectorEfficiency == 3.39 / 8.192 && s.cubePaths == .davinci910)
+        #expect(DeviceSpec.test.cubeEfficiency == 1 && DeviceSpec.test.vectorEfficiency == 1 && DeviceSpec.test.cubePaths == nil)
+        let dense = s.cubePipelineStall(.matrix(batch: 1, rows: 12288, columns: 4096, splitK: 1024, depth: 1024))
+        let scores = s.cubePipelineStall(.matrix(batch: 1536, rows: 128, columns: 128, splitK: 0, depth: 64))
+        #expect(dense > 1 && dense < 1.01 && scores > 1 && scores < 1.02, "\(dense) \(scores)")
+    }
+}
+
+/// A cost model's figures are the card's, never a network's: no file of the cost model or of the
+/// kernel planner names a model (issue 23's acceptance: the same cost model for every network).
+@Suite struct NoModelNamesTests {
+    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources").standardized
+
+    @Test func noCostModelFileNamesANetwork() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.sources.appendingPathComponent("NPUDevice").path)
+            .filter { $0.hasSuffix(".swift") }.map { "NPUDevice/\($0)" } + ["NPUGraph/KernelFusion.swift", "NPUOps/OpDef.swift"]
+        #expect(files.count >= 10)
+        let names = ["resnet", "bert", "lenet", "vgg", "alexnet", "inception", "mobilenet", "transformer", "gpt", "llama", "mlp"]
+        for file in files {
+            let text = try String(contentsOf: Self.sources.appendingPathComponent(file), encoding: .utf8).lowercased()
+            for name in names {
+                #expect(!text.contains(name), "\(file) names \(name)")
+            }
+        }
     }
 }
 

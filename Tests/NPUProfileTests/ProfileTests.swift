@@ -238,8 +238,11 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
 @Suite struct ModelZooTests {
     static let zoo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/zoo").standardized
 
-    @Test(arguments: [("resnet50.yaml", 256, 2115.0), ("bert_large.yaml", 96, 269.0)])
-    func aZooModelFitsTheCardAndLandsNearThePublishedThroughput(file: String, batch: Int, published: Double) throws {
+    /// `band`: the allowed ratio to the published figure. ResNet-50 meets issue 23's ±15 %;
+    /// BERT-Large is held to a factor of two until its remaining error is explained
+    /// (Profiling.md: the sourced efficiency model leaves it about 80 % too fast).
+    @Test(arguments: [("resnet50.yaml", 256, 2115.0, 0.85...1.15), ("bert_large.yaml", 96, 269.0, 0.5...2.0)])
+    func aZooModelFitsTheCardAndLandsNearThePublishedThroughput(file: String, batch: Int, published: Double, band: ClosedRange<Double>) throws {
         let script = try Script.load(path: Self.zoo.appendingPathComponent(file).path)
         // ResNet-50 at batch 256 needed 41 GiB of a 32 GiB card while a view and a BatchNorm's
         // saved statistics held whole buffers alive; it fits now, as on the card.
@@ -247,9 +250,8 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
         #expect(run.samples == 2 * batch)
         let again = try ScriptRunner.simulate(script, steps: 2)
         #expect(run.simulatedTime == again.simulatedTime)
-        // Within a factor of two of the published figure, either way (the recorded errors, with
-        // fusion and no cube efficiency model yet: ResNet-50 +10 %, BERT-Large +97 %).
-        #expect(run.samplesPerSecond > published / 2 && run.samplesPerSecond < published * 2, "\(run.samplesPerSecond) samples/s against \(published)")
+        // The recorded errors (Profiling.md): ResNet-50 +5.5 %, BERT-Large +80 %.
+        #expect(band.contains(run.samplesPerSecond / published), "\(run.samplesPerSecond) samples/s against \(published)")
     }
 }
 

@@ -67,6 +67,7 @@ import NPUTensor
         let model = CostModel(spec: spec)
         let one = Work(flops: 256e6, bytes: 0, unit: .cube, tiling: .matrix(batch: 1, rows: 16, columns: 16, splitK: 0))
         let all = Work(flops: 256e6, bytes: 0, unit: .cube)
-        #expect(model.computeTime(one) == .microseconds(32) && model.computeTime(all) == .microseconds(1))
+        // At the cube's sustained 216 TFLOP/s: 256e6 FLOPs on one core of 32 take 32 × 256e6 / 216e12 s.
+        #expect(model.computeTime(one) == .seconds(32 * 256e6 / 216e12) && model.computeTime(all) == .seconds(256e6 / 216e12))
     }
 }
