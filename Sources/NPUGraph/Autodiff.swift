@@ -63,6 +63,15 @@ extension Graph {
     /// Adds the nodes computing d`loss`/d`wrt` (reverse mode over the ops added so far).
     /// - Throws: `OpError` when `loss` is not a float32 scalar or a backward rule fails.
     public mutating func gradients(of loss: GraphValue, wrt: [GraphValue], lossScale: Float = 1) throws(OpError) -> [GraphValue?] {
+        try gradients(of: loss, wrt: wrt, seed: constant(Tensor(scalar: lossScale)))
+    }
+
+    /// The same with the loss's gradient `seed`, a float32 scalar value of the graph (a loss
+    /// scale that changes from step to step).
+    public mutating func gradients(of loss: GraphValue, wrt: [GraphValue], seed: GraphValue) throws(OpError) -> [GraphValue?] {
+        guard type(of: seed) == TensorType(.float32, []) else {
+            throw OpError("gradients", "the seed must be a float32 scalar, got \(type(of: seed))")
+        }
         guard type(of: loss) == TensorType(.float32, []) else {
             throw OpError("gradients", "the loss must be a float32 scalar, got \(type(of: loss)) from \(nodes[loss.node].name)")
         }
@@ -70,7 +79,6 @@ extension Graph {
             guard case .op(let op) = node.kind else { return nil }
             return TapeEntry(op: op, name: node.name, inputs: node.inputs.map(id), outputs: node.outputTypes.indices.map { index * 64 + $0 })
         }
-        let seed = constant(Tensor(scalar: lossScale))
         let snapshot = self
         let found = try reverseMode(&self, entries: entries, value: snapshot.value, type: { snapshot.type(of: snapshot.value($0)) },
                                     loss: id(loss), seed: seed, wrt: wrt.map(id))

@@ -116,13 +116,18 @@ public struct Graph: GradBuilder {
         add(.constant(tensor), [], [tensor.type], base: "Const")[0]
     }
 
-    /// Stores `value` into parameter `name` at the end of the step.
-    /// - Throws: `GraphError` if there is no parameter of that name and type.
-    public mutating func assign(_ name: String, _ value: GraphValue) throws(GraphError) {
+    /// Stores `value` into parameter `name` at the end of the step; with `when`, a bool scalar,
+    /// only if it is true (a loss-scaled step drops its update on an overflow).
+    /// - Throws: `GraphError` if there is no parameter of that name and type, or `when` is not a
+    ///   bool scalar.
+    public mutating func assign(_ name: String, _ value: GraphValue, when condition: GraphValue? = nil) throws(GraphError) {
         guard parameterTypes[name] == type(of: value) else {
             throw GraphError("assign to '\(name)': no parameter of type \(type(of: value)) with that name")
         }
-        _ = add(.assign(name), [value], [], base: "Assign")
+        if let condition, type(of: condition) != TensorType(.bool, []) {
+            throw GraphError("assign to '\(name)': the condition must be a bool scalar, got \(type(of: condition))")
+        }
+        _ = add(.assign(name), [value] + (condition.map { [$0] } ?? []), [], base: "Assign")
     }
 
     public func type(of value: GraphValue) -> TensorType { nodes[value.node].outputTypes[value.index] }

@@ -222,7 +222,10 @@ extension CompiledGraph {
             if early { return groups[g].launch }
             let at = key(k)
             for m in groups[g].members {
-                for v in pieces[m].writes.map(root) {
+                // Every output of a member's op: a split op's values exist once all its parts have
+                // launched, so a later launch of one part delays the readers of every output.
+                let node = pieces[m].node
+                for v in nodes[node].outputTypes.indices.map({ root(GraphValue(node: node, index: $0)) }) {
                     // A reader already in a kernel reads where that kernel launches.
                     for r in readers[v] ?? [] where r != k && groupOf[r] != g
                         && !isBefore(at, key(groupOf[r] >= 0 ? groups[groupOf[r]].launch : r)) { return nil }
@@ -258,6 +261,12 @@ extension CompiledGraph {
             for k in pieces.indices.reversed() where candidate(k) && !optimizer[k] {
                 let rs = pieces[k].writes.flatMap { readers[root($0)] ?? [] }
                 optimizer[k] = !rs.isEmpty && rs.allSatisfy { optimizer[$0] }
+            }
+            // The merged update launches after its last part, so what it computes may go only to
+            // the update and the assignments: a value something else reads too (a loss-scaled
+            // step's unscaled gradients, which the overflow check reads) stays out of it.
+            for k in pieces.indices.reversed() where optimizer[k] {
+                optimizer[k] = pieces[k].writes.allSatisfy { v in (readers[root(v)] ?? []).allSatisfy { optimizer[$0] } }
             }
         }
         for k in pieces.indices {

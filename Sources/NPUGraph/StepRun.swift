@@ -145,7 +145,11 @@ extension CompiledGraph {
                 run.values[i] = try op.forward(inputs, context)
                 launchKernels(after: i, run)
             }
-        case .assign(let name): run.assigns.append((name, run.values[n.inputs[0].node]![n.inputs[0].index]))
+        case .assign(let name):
+            // A conditional assignment happens only when its condition (a bool scalar) holds.
+            if n.inputs.count < 2 || run.values[n.inputs[1].node]![n.inputs[1].index].doubles()[0] != 0 {
+                run.assigns.append((name, run.values[n.inputs[0].node]![n.inputs[0].index]))
+            }
         }
     }
 

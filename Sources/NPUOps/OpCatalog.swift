@@ -10,7 +10,7 @@ public enum OpCatalog {
         SoftmaxCrossEntropyWithLogits.info, SoftmaxCrossEntropyGrad.info, OneHot.info, Gather.info, GatherGrad.info,
         Conv2D.info, Conv2DBackpropInput.info, Conv2DBackpropFilter.info, MaxPool2D.info, MaxPoolGrad.info, AvgPool2D.info, AvgPoolGrad.info,
         BatchNorm.info, BatchNormGrad.info, LayerNorm.info, LayerNormGrad.info, Dropout.info, DropoutGrad.info,
-        ApplyMomentum.info, ApplyAdam.info, Select.info, ArgMax.info,
+        ApplyMomentum.info, ApplyAdam.info, Select.info, ArgMax.info, AllFinite.info, DynamicLossScaleUpdate.info,
     ] + Compare.infos
 
     /// The entry for an op type.

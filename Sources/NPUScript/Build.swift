@@ -23,6 +23,12 @@ public enum LayerCatalog {
     /// Ops of two inputs that `network.nodes` may use (a residual add, a gate).
     public static let binary: [String: [String]] = ["Add": [], "Mul": []]
     public static let losses: [String: [String]] = ["SoftmaxCrossEntropyWithLogits": ["sparse", "reduction"], "MSELoss": []]
+    /// MindSpore's loss-scale managers and their arguments.
+    public static let lossScaleManagers: [String: [String]] = [
+        "FixedLossScaleManager": ["loss_scale", "drop_overflow_update"],
+        "DynamicLossScaleManager": ["init_loss_scale", "scale_factor", "scale_window"],
+    ]
+
     public static let optimizers: [String: [String]] = [
         "Momentum": ["learning_rate", "momentum"], "SGD": ["learning_rate"],
         "Adam": ["learning_rate", "beta1", "beta2", "eps"], "AdamWeightDecay": ["learning_rate", "beta1", "beta2", "eps", "weight_decay"],
@@ -210,6 +216,22 @@ struct Builder {
             return try AdamWeightDecay(parameters, learningRate: lr(1e-3), beta1: beta("beta1", 0.9), beta2: beta("beta2", 0.999), epsilon: eps(1e-6),
                                        weightDecay: Float(checked(a, "weight_decay", what, default: 0, nil, "at least 0") { $0 >= 0 && $0.isFinite }), ctx)
         }
+    }
+
+    /// The script's loss-scale manager, checked as MindSpore 2.10 checks it
+    /// (`mindspore/train/loss_scale_manager.py`: loss_scale ≥ 1, init_loss_scale ≥ 1,
+    /// scale_factor > 0, scale_window a positive integer); nil when the script gives none.
+    func lossScaleManager() throws -> (any LossScaleManager)? {
+        guard let spec = script.lossScaleManager else { return nil }
+        let a = spec.arguments, what = "loss_scale_manager.\(spec.type)"
+        if spec.type == "FixedLossScaleManager" {
+            let scale = try checked(a, "loss_scale", what, default: 128, nil, "at least 1 (and a float32)") { $0 >= 1 && $0 <= Double(Float.greatestFiniteMagnitude) }
+            return FixedLossScaleManager(lossScale: Float(scale), dropOverflowUpdate: try flag(a, "drop_overflow_update", what, default: true))
+        }
+        let start = try checked(a, "init_loss_scale", what, default: 16_777_216, nil, "at least 1 (and a float32)") { $0 >= 1 && $0 <= Double(Float.greatestFiniteMagnitude) }
+        let factor = try checked(a, "scale_factor", what, default: 2, nil, "a whole number above 0") { $0 > 0 && $0 == $0.rounded() && $0 <= 1e7 }
+        let window = try checked(a, "scale_window", what, default: 2000, nil, "a whole number from 1 to 2147483647") { $0 >= 1 && $0 == $0.rounded() && $0 <= 2_147_483_647 }
+        return DynamicLossScaleManager(initLossScale: Float(start), scaleFactor: Int(factor), scaleWindow: Int(window))
     }
 
     func dataset(_ spec: Script.DatasetSpec? = nil) throws -> Dataset { try (spec ?? script.dataset).make() }

@@ -136,6 +136,7 @@ public enum ScriptRunner {
         let network = try builder.network(ctx)
         _ = try builder.loss()
         _ = try builder.optimizer(network.parameters, ctx)
+        _ = try builder.lossScaleManager()
     }
 
     /// The device profile of a run: the flag's, a built-in's, or a profile file's (relative to the script).
@@ -330,7 +331,7 @@ public enum ScriptRunner {
         let metrics = script.eval?.metrics.compactMap(Metric.init(rawValue:)) ?? []
         let model = try Model(
             network: network, loss: loss, optimizer: optimizer, store: ctx.store, metrics: metrics,
-            ampLevel: script.context.ampLevel,
+            ampLevel: script.context.ampLevel, lossScaleManager: try builder.lossScaleManager(),
             context: context
         ) { _ in
             // Another card: the same script built again with the same seed (the same initial

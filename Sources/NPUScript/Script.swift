@@ -35,6 +35,9 @@ public struct Script {
     public var graph: (inputs: [[String]], output: String)?
     public var loss: LossSpec
     public var optimizer: OptimizerSpec
+    /// `loss_scale_manager:` — MindSpore's `Model(loss_scale_manager=...)`; nil: the amp level's
+    /// default (a `DynamicLossScaleManager()` under O2).
+    public var lossScaleManager: OptimizerSpec?
     public var train = TrainSpec()
     public var eval: EvalSpec?
 
@@ -233,7 +236,7 @@ struct Reader {
     }
 
     func script(_ root: Node) throws(ScriptError) -> Script {
-        let top = try mapping(root, "the script", valid: ["seed", "context", "dataset", "eval", "network", "loss", "optimizer", "train"])
+        let top = try mapping(root, "the script", valid: ["seed", "context", "dataset", "eval", "network", "loss", "optimizer", "loss_scale_manager", "train"])
         // Sections in file order first, so the first error in the file is the one reported.
         if let n = top["context"] { _ = try context(n) }
         let datasetSpec = try top["dataset"].map { n throws(ScriptError) in try dataset(n) }
@@ -249,6 +252,10 @@ struct Reader {
         var s = Script(file: file, seed: nil, dataset: datasetSpec, network: layers, graph: net?.graph, loss: lossSpec, optimizer: optimizerSpec)
         if let n = top["seed"] { s.seed = Int64(try integer(n, "seed", 0...Double(UInt32.max))) }
         if let n = top["context"] { s.context = try context(n) }
+        if let n = top["loss_scale_manager"] {
+            let (type, args) = try oneClass(n, "loss_scale_manager", LayerCatalog.lossScaleManagers)
+            s.lossScaleManager = Script.OptimizerSpec(type: type, arguments: args)
+        }
         if let n = top["train"] { s.train = try train(n) }
         if let n = top["eval"] { s.eval = try eval(n) }
         return s

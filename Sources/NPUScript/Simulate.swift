@@ -33,6 +33,7 @@ extension ScriptRunner {
         configuration.allReduceAlgorithm = script.context.allReduceAlgorithm.flatMap(AllReduceAlgorithm.init(rawValue:))
         configuration.fusionSplits = script.context.fusionSplits
         configuration.kernelFusion = script.context.kernelFusion
+        configuration.lossScaling = try builder.lossScaleManager()?.scaling
         func replica(_ device: Device) throws -> TrainStep {
             let seeds = SeedState()
             let ctx = LayerContext(store: ParameterStore(shapeOnly: true), seeds: seeds)

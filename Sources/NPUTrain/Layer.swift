@@ -130,9 +130,13 @@ public struct GraphModel: ModelBuilder {
         return v
     }
 
+    /// While set, writes happen only when this bool scalar is true (a loss-scaled step's
+    /// optimizer, whose update an overflow drops).
+    public var updateCondition: GraphValue?
+
     public mutating func write(_ p: Parameter, _ value: GraphValue) throws {
         _ = read(p)
-        try graph.assign(p.name, value)
+        try graph.assign(p.name, value, when: updateCondition)
     }
 
     public mutating func pushScope(_ name: String) { graph.pushScope(name) }

@@ -55,8 +55,19 @@ public struct StepConfiguration: Sendable {
     public var overrides: [String: Determinism]
     public var orderSource: OrderSource
     public var ampLevel: AmpLevel
-    /// The static loss scale; nil: 1024 under O2, else 1 (MindSpore's defaults).
+    /// A static loss scale without an overflow check (what `lossScaling` `.fixed(s,
+    /// dropOverflowUpdate: false)` says); nil: `lossScaling` decides.
     public var lossScale: Float?
+    /// The loss scaling; nil: `lossScale` if given, else MindSpore's default for the level — a
+    /// `DynamicLossScaleManager()` under O2, none otherwise (`mindspore/train/amp.py`, `_config_level`).
+    public var lossScaling: LossScaling?
+
+    /// The loss scaling this configuration runs with.
+    public var resolvedLossScaling: LossScaling {
+        if let lossScaling { return lossScaling }
+        if let lossScale { return .fixed(lossScale, dropOverflowUpdate: false) }
+        return ampLevel == .O2 ? .dynamic(DynamicLossScaleManager()) : .none
+    }
     /// Launches carry their step, sink, host time and reduction plans into the device's timeline.
     public var recording: Bool
     /// Graph mode without values: steps go through the streams, scheduler and cost model only
@@ -110,9 +121,12 @@ public final class TrainStep {
     public var ampLevel: AmpLevel { configuration.ampLevel }
     /// The step's inputs by name, with their types.
     public let inputs: [String: TensorType]
-    /// The static loss scale: the backward starts from it and the gradients are divided by it
-    /// before the optimizer (MindSpore's FixedLossScaleManager).
+    /// The loss scale of the first step (the only one unless the scaling is dynamic): the
+    /// backward starts from it and the gradients are multiplied by its reciprocal before the
+    /// optimizer.
     public let lossScale: Float
+    /// The loss scaling the step runs with.
+    public var lossScaling: LossScaling { configuration.resolvedLossScaling }
     /// Graph mode: the compiled step (its executor).
     public private(set) var compiled: CompiledGraph?
     private let pynative: PyNative?
@@ -165,8 +179,13 @@ public final class TrainStep {
                 store: ParameterStore, configuration: StepConfiguration = StepConfiguration()) throws {
         (self.model, self.inputs, self.optimizer, self.mode, self.device, self.store) = (model, inputs, optimizer, mode, device, store)
         self.configuration = configuration
-        self.lossScale = configuration.lossScale ?? (configuration.ampLevel == .O2 ? 1024 : 1)
+        let scaling = configuration.resolvedLossScaling
+        self.lossScale = scaling.initialScale
         guard self.lossScale > 0, self.lossScale.isFinite else { throw TrainError("loss scale must be positive, got \(self.lossScale)") }
+        if case .dynamic(let m) = scaling {
+            try m.validate()
+            m.prepare(store)
+        }
         let most = configuration.timingOnly ? Cluster.maxTimingOnlyCards : Cluster.maxCards
         guard (1...most).contains(configuration.cards) else {
             throw TrainError("a step runs on 1 to \(Cluster.maxCards) cards with real numerics (\(Cluster.maxTimingOnlyCards) timing-only), got \(configuration.cards)")
@@ -191,14 +210,29 @@ public final class TrainStep {
             for name in inputs.keys.sorted() { values[name] = b.graph.input(name, inputs[name]!) }
             let l = try model.loss(&b, values)
             let params = optimizer.parameters.map { b.read($0) }
-            let grads = try b.graph.gradients(of: l, wrt: params, lossScale: self.lossScale)
+            // A dynamic scale is a parameter the step reads and updates; a fixed one a constant.
+            var dynamic: (manager: DynamicLossScaleManager, scale: GraphValue)?
+            if case .dynamic(let m) = scaling { dynamic = (m, b.graph.parameter(DynamicLossScaleManager.scaleName, TensorType(.float32, []))) }
+            let grads = try dynamic.map { try b.graph.gradients(of: l, wrt: params, seed: $0.scale) }
+                ?? b.graph.gradients(of: l, wrt: params, lossScale: self.lossScale)
             let scaled = try Self.require(grads, optimizer.parameters)
-            var unscaled = try Self.unscale(&b, scaled, self.lossScale)
+            var unscaled = try dynamic.map { try Self.unscale(&b, scaled, by: $0.scale) } ?? Self.unscale(&b, scaled, self.lossScale)
             if configuration.cards > 1 {
+                // The exact sum takes the products' terms only through a constant power-of-two unscale.
                 unscaled = try Self.allReduce(&b, unscaled, configuration, cardsPerServer: device.spec.cardsPerServer,
-                                              producers: scaled, unscale: 1 / self.lossScale)
+                                              producers: dynamic == nil ? scaled : nil, unscale: dynamic == nil ? 1 / self.lossScale : 1)
             }
+            // MindSpore's TrainOneStepWithLossScaleCell: the update only when every gradient is finite.
+            let finite = scaling.dropsOverflowUpdate ? try b.op(AllFinite(), unscaled) : nil
+            b.updateCondition = finite
             try b.inCell("optimizer", optimizer.cellClass) { b in try optimizer.update(&b, gradients: unscaled) }
+            b.updateCondition = nil
+            if let dynamic, let finite {
+                let s = DynamicLossScaleManager.self
+                let state = [b.graph.parameter(s.stepName, TensorType(.int32, [])), b.graph.parameter(s.lastOverflowName, TensorType(.int32, []))]
+                let next = try b.apply(dynamic.manager.update, [dynamic.scale] + state + [finite])
+                for (name, value) in zip([s.scaleName, s.stepName, s.lastOverflowName], next) { try b.graph.assign(name, value) }
+            }
             let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
             planner.overrides = configuration.overrides
             compiled = try CompiledGraph(b.graph, fetches: [l], device: device, store: store, planner: planner,
@@ -296,6 +330,13 @@ public final class TrainStep {
         return try grads.map { try b.op(Mul(), [$0, inverse]) }
     }
 
+    /// Gradients times the float32 reciprocal of a scale the step reads (a dynamic loss scale), as
+    /// MindSpore's `_grad_scale` computes them.
+    static func unscale<B: ModelBuilder>(_ b: inout B, _ grads: [B.Value], by scale: B.Value) throws -> [B.Value] {
+        let inverse = try b.op(Div(), [b.scalarConstant(1), scale])
+        return try grads.map { try b.op(Mul(), [$0, inverse]) }
+    }
+
     static func require<V>(_ grads: [V?], _ params: [Parameter]) throws -> [V] {
         try zip(grads, params).map { g, p in
             guard let g else { throw TrainError("the loss does not depend on parameter '\(p.name)'") }
@@ -349,10 +390,26 @@ public final class TrainStep {
         for name in inputs.keys.sorted() { values[name] = tape.watch(feeds[name]!) }
         let l = try model.loss(&b, values)
         let params = try optimizer.parameters.map { try b.read($0) }
-        let grads = try tape.gradients(of: l, wrt: params, lossScale: lossScale)
-        let unscaled = try Self.unscale(&b, try Self.require(grads, optimizer.parameters).map { tape.watch($0) }, lossScale)
-        try optimizer.update(&b, gradients: unscaled)
-        for (name, value) in b.writes { store[name] = value }
+        let scaling = lossScaling
+        var dynamic: (manager: DynamicLossScaleManager, scale: TapeValue)?
+        if case .dynamic(let m) = scaling { dynamic = (m, tape.watch(store[DynamicLossScaleManager.scaleName]!)) }
+        let scale = try dynamic.map { try $0.scale.tensor.toArray(of: Float.self)[0] } ?? lossScale
+        let grads = try tape.gradients(of: l, wrt: params, lossScale: scale)
+        let scaled = try Self.require(grads, optimizer.parameters).map { tape.watch($0) }
+        let unscaled = try dynamic.map { try Self.unscale(&b, scaled, by: $0.scale) } ?? Self.unscale(&b, scaled, lossScale)
+        // The host reads the overflow check and runs the optimizer only on finite gradients, as
+        // MindSpore's `if not overflow` does in PyNative mode.
+        var finite: TapeValue?
+        if scaling.dropsOverflowUpdate { finite = try b.op(AllFinite(), unscaled) }
+        if try finite.map({ try pynative!.read($0.tensor).doubles()[0] != 0 }) ?? true {
+            try optimizer.update(&b, gradients: unscaled)
+            for (name, value) in b.writes { store[name] = value }
+        }
+        if let dynamic, let finite {
+            let s = DynamicLossScaleManager.self
+            let next = try b.apply(dynamic.manager.update, [dynamic.scale, tape.watch(store[s.stepName]!), tape.watch(store[s.lastOverflowName]!), finite])
+            for (name, value) in zip([s.scaleName, s.stepName, s.lastOverflowName], next) { store[name] = value.tensor }
+        }
         return try pynative!.read(l.tensor)
     }
 

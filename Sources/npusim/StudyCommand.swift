@@ -125,7 +125,11 @@ struct StudyCommand: ParsableCommand {
         the end; the first step whose losses fail the guide's criterion; and two fits of the mean
         distance: exponential (growth factor per step) and power law (exponent of the step). A max ulp
         near 2·10⁹ is a parameter close to 0 whose sign differs between replicas: every float32
-        between the two values counts.
+        between the two values counts. O2 trains as MindSpore's `amp_level="O2"` does, with its
+        default `DynamicLossScaleManager()`: from a scale of 2²⁴ the float16 gradients overflow, so
+        the first steps update nothing (every replica still holds the initial parameters after step
+        1: a distance of 0) and halve the scale until it fits (Training.md, "Mixed precision").
+        Before, O2 used a fixed scale of 1024 and updated from the first step.
 
         | compute | after 1 | after 10 | after 100 | after \(steps) | max ulp | loss difference | first failing step | per step | power |
         |---|---|---|---|---|---|---|---|---|---|
@@ -218,7 +222,10 @@ struct StudyCommand: ParsableCommand {
         let n = max(10, steps / 4)
         var probe = RunOptions()
         (probe.determinism, probe.steps, probe.record) = (.off, 1, true)
-        let run = try ScriptRunner.run(script, probe)
+        // Unfused, every kernel is one op, so the kernels' types are the op types overrides take.
+        var unfused = script
+        unfused.context.kernelFusion = FusionLevel.none
+        let run = try ScriptRunner.run(unfused, probe)
         let types = Set(run.devices[0].timeline.filter { !($0.info?.plans.isEmpty ?? true) }.map(\.type)).sorted()
         var o = RunOptions()
         o.determinism = .off
@@ -276,13 +283,14 @@ struct StudyCommand: ParsableCommand {
         return """
         ### (f) What `on` and `strict` cost on the simulated card
 
-        Simulated µs per step (the mean of \(n) steps) of the op types whose time depends on the policy,
+        Simulated µs per step (the mean of \(n) steps) of the kernel types (the card's fused kernels
+        named `FusionOp_` and their ops, DeviceModel.md, "Fusion") whose time depends on the policy,
         and of the whole step. `on` writes each block's partial sums and adds them in a fixed-order
         pass; `strict` carries exact accumulators and adds every term exactly (DeviceModel.md, "What
         determinism costs"; the constants there are modelling choices, so read the ratios, not the
         digits).\(free ? " Here no op is charged differently: none of this model's reductions split on the card." : "")
 
-        | op type | `off` µs/step | `on` µs/step | `strict` µs/step |
+        | kernel type | `off` µs/step | `on` µs/step | `strict` µs/step |
         |---|---|---|---|
         \(rows.isEmpty ? "| (none: every op costs the same under every policy) | | | |" : rows.joined(separator: "\n"))
         | **the step** | \(fmt(stepTime["off"] ?? 0)) | \(fmt(stepTime["on"] ?? 0)) | \(fmt(stepTime["strict"] ?? 0)) |

@@ -6,6 +6,7 @@ import NPUOps
 import NPUTensor
 import NPUTrain
 import NPUDevice
+import NPUGraph
 
 @Suite struct ScriptTests {
     /// A 784 → 128 → 10 MLP on 96 synthetic samples, 2 epochs (shared with NPUStudyTests).
@@ -43,6 +44,12 @@ import NPUDevice
         ("Momentum: {learning_rate: 0.01, momentum: 0.9}", "AdamWeightDecay: {weight_decay: -1}", "optimizer.AdamWeightDecay.weight_decay must be at least 0, got -1.0"),
         ("name: fc1}", "name: 123}", "x.yaml:9:14: network.layers[0].Dense.name must be a word without spaces or control characters (a cell name like fc1), got 123"),
         ("seed: 1", "seed: 4294967296", "x.yaml:1:7: seed is 4294967296; valid values are whole numbers from 0 to 4294967295"),
+        ("train:", "loss_scale_manager: {FixedLossScaleManager: {loss_scale: 0.5}}\ntrain:", "loss_scale_manager.FixedLossScaleManager.loss_scale must be at least 1 (and a float32), got 0.5"),
+        ("train:", "loss_scale_manager: {DynamicLossScaleManager: {scale_window: 0}}\ntrain:",
+         "loss_scale_manager.DynamicLossScaleManager.scale_window must be a whole number from 1 to 2147483647, got 0.0"),
+        ("train:", "loss_scale_manager: {DynamicLossScaleManager: {scale_factor: 1.5}}\ntrain:",
+         "loss_scale_manager.DynamicLossScaleManager.scale_factor must be a whole number above 0, got 1.5"),
+        ("train:", "loss_scale_manager: {StaticLossScaleManager: {}}\ntrain:", "unknown loss_scale_manager 'StaticLossScaleManager'"),
     ] as [(String, String, String)])
     func absurdValuesAreRefusedWithTheirField(find: String, replace: String, message: String) {
         let yaml = Self.mlp.replacingOccurrences(of: find, with: replace)
@@ -117,7 +124,7 @@ import NPUDevice
     @Test(arguments: [
         ("- Dense: {in_channels: 784, out_channels: 128, name: fc1}", "- Conv2D: {in_channels: 784, out_channels: 128, name: fc1}",
          "x.yaml:9:7: unknown layer 'Conv2D' in network.layers[0] (did you mean 'Conv2d'?); layers are AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Embedding, Flatten, GELU, LayerNorm, MaxPool2d, MultiheadAttention, ReLU, Sigmoid, Slice, Softmax, Tanh"),
-        ("seed: 1", "sed: 1", "x.yaml:1:1: unknown key 'sed' in the script (did you mean 'seed'?); valid keys are seed, context, dataset, eval, network, loss, optimizer, train"),
+        ("seed: 1", "sed: 1", "x.yaml:1:1: unknown key 'sed' in the script (did you mean 'seed'?); valid keys are seed, context, dataset, eval, network, loss, optimizer, loss_scale_manager, train"),
         ("{mode: graph, device: ascend910, determinism: \"on\"}", "{mode: graf}", "x.yaml:2:17: context.mode is 'graf' (did you mean 'graph'?); valid values are graph, pynative"),
         ("{mode: graph, device: ascend910, determinism: \"on\"}", "{cards: 0}", "x.yaml:2:18: context.cards is 0; valid values are whole numbers from 1 to 4096"),
         ("Momentum: {learning_rate: 0.01, momentum: 0.9}", "Momentum: {learning_rate: 0.01, momentun: 0.9}",
@@ -334,12 +341,39 @@ import NPUDevice
         #expect(differ.isEmpty, "differ: \(differ)")
     }
 
+    /// `loss_scale_manager:` is MindSpore's Model argument: a dynamic scale lives in the
+    /// parameters `scale_sense`, `current_iterator_step` and `last_overflow_iterator_step`, and
+    /// halves on each overflowing step, whose update it drops; O2 without one uses MindSpore's
+    /// `DynamicLossScaleManager()`.
+    @Test func aScriptSaysItsLossScaleManager() throws {
+        let o2 = ScriptTests.mlp.replacingOccurrences(of: "determinism: \"on\"", with: "determinism: \"on\", amp_level: O2")
+        #expect(o2 != ScriptTests.mlp)
+        func store(_ yaml: String, steps: Int) throws -> ParameterStore {
+            var options = RunOptions()
+            options.steps = steps
+            return try #require(try ScriptRunner.run(try Script.parse(yaml: yaml, file: "x.yaml"), options, message: { _ in }).store)
+        }
+        func scalar(_ s: ParameterStore, _ name: String) -> Double? { s[name]?.doubles()[0] }
+        // The default: 2^24 overflows the float16 gradients, and halves once per step.
+        let plain = try store(o2, steps: 3)
+        #expect(scalar(plain, "scale_sense") == 2_097_152 && scalar(plain, "current_iterator_step") == 4 && scalar(plain, "last_overflow_iterator_step") == 3)
+        // A scale small enough trains from the first step and, after a window of 2, doubles.
+        let dynamic = try store(o2 + "loss_scale_manager: {DynamicLossScaleManager: {init_loss_scale: 128, scale_factor: 2, scale_window: 2}}\n", steps: 3)
+        #expect(scalar(dynamic, "scale_sense") == 256 && scalar(dynamic, "last_overflow_iterator_step") == 2)
+        // A fixed scale keeps no state.
+        let fixed = try store(o2 + "loss_scale_manager: {FixedLossScaleManager: {loss_scale: 128}}\n", steps: 1)
+        #expect(fixed["scale_sense"] == nil && fixed["fc1.weight"] != plain["fc1.weight"])
+    }
+
     /// Under O2 each card's cube writes its gradients in float16, rounded per card before the
     /// AllReduce (as on a card), so N cards are not one card by definition: the run says so, and
     /// the parameters do differ (were they equal, the note would be wrong).
     @Test func strictUnderO2SaysWhyFourCardsAreNotOne() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/lenet.yaml").standardized.path
+        // A fixed scale without the overflow check: O2's default dynamic scale starts at 2^24 and
+        // drops the first steps' updates, so two steps would change no parameter at all.
         let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "determinism: \"off\"", with: "determinism: strict\n  amp_level: O2")
+            + "loss_scale_manager: {FixedLossScaleManager: {loss_scale: 1024, drop_overflow_update: false}}\n"
         func parameters(cards: Int, batch: Int, notes: inout [String]) throws -> [UInt32] {
             let yaml = text.replacingOccurrences(of: "batch: {batch_size: 32, drop_remainder: true}", with: "batch: {batch_size: \(batch), drop_remainder: true}")
             var options = RunOptions()

@@ -338,7 +338,7 @@ func npusim(_ arguments: [String], wrapper: [String] = []) throws -> (code: Int3
         #expect(r.code == 0)
         let ops = try r.out.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         let byName = Dictionary(uniqueKeysWithValues: ops.map { ($0["name"] as! String, $0) })
-        #expect(ops.count == 69 && ops.filter { $0["collective"] as? Bool == true }.count == 4)
+        #expect(ops.count == 71 && ops.filter { $0["collective"] as? Bool == true }.count == 4)
         #expect(byName["AllReduce"]?["nondeterministic_under_off"] as? Bool == true && byName["AllGather"]?["nondeterministic_under_off"] as? Bool == false)
         #expect(byName["ApplyMomentum"]?["has_backward"] as? Bool == false)
         #expect(byName["LayerNormGrad"]?["planned_reductions"] as? [String] == ["dgamma", "dbeta", "dx"])

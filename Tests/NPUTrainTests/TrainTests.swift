@@ -30,7 +30,8 @@ func cnn(_ ctx: LayerContext) throws -> SequentialCell {
 }
 
 func bits(_ store: ParameterStore) -> [String: [UInt32]] {
-    Dictionary(uniqueKeysWithValues: store.names.map { ($0, try! store[$0]!.toArray(of: Float.self).map(\.bitPattern)) })
+    // Every float32 and int32 value is a Double exactly, and back (a loss scale's counters are int32).
+    Dictionary(uniqueKeysWithValues: store.names.map { ($0, store[$0]!.doubles().map { Float($0).bitPattern }) })
 }
 
 /// Trains `steps` steps; returns the loss bits and the final store bits.

@@ -130,3 +130,52 @@ def test_hccl_deterministic_sets_the_collectives_policy(tmp_path, monkeypatch):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     line = next(k for k, text in enumerate(open(lenet), 1) if text.startswith("model.train("))
     assert r.stderr.startswith(f"error: {lenet}:{line}: HCCL_DETERMINISTIC must be true, false or strict, got 'maybe'")
+
+
+AMP_SCRIPT = """import sys
+import numpy as np
+import mindspore
+from mindspore import nn
+from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
+from mindspore.dataset import NumpySlicesDataset
+from mindspore.train import Model
+
+mindspore.set_seed(1)
+mindspore.set_context(mode=mindspore.GRAPH_MODE)
+rng = np.random.default_rng(0)
+data = NumpySlicesDataset((rng.standard_normal((64, 16)).astype(np.float32), rng.integers(0, 4, 64).astype(np.int32))).batch(8)
+net = nn.SequentialCell(nn.Dense(16, 32), nn.ReLU(), nn.Dense(32, 4))
+managers = {"none": None, "dynamic": DynamicLossScaleManager(128, 2, 2), "fixed": FixedLossScaleManager(1024, False)}
+model = Model(net, nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction='mean'), nn.Momentum(net.trainable_params(), 0.1, 0.9),
+              amp_level=sys.argv[1], loss_scale_manager=managers[sys.argv[2]])
+model.train(1, data)
+"""
+
+
+def test_model_takes_amp_level_and_a_loss_scale_manager(tmp_path):
+    """``Model(amp_level="O2")`` uses MindSpore's default ``DynamicLossScaleManager()``, whose
+    2^24 overflows the float16 gradients: the first steps update nothing, so their losses repeat
+    (the batches differ only from step to step in data; one pass over the same 8 batches shows
+    the loss of batch 1 is the loss of an untrained network). A manager with a small scale
+    trains from the first step; ``O0`` with a fixed scale of 1024 gives O0's bits (the scale is
+    a power of two: exact)."""
+    script = tmp_path / "amp.py"
+    script.write_text(AMP_SCRIPT)
+
+    def train(*args):
+        out = tmp_path / ("-".join(args) + ".csv")
+        r = run("--determinism", "on", "--losses", str(out), str(script), "--", *args)
+        assert r.returncode == 0, r.stderr
+        return [float(row["loss"]) for row in losses(out)]
+
+    plain_o0, fixed_o0 = train("O0", "none"), train("O0", "fixed")
+    assert len(plain_o0) == 8 and fixed_o0 == plain_o0
+    o2, small = train("O2", "none"), train("O2", "dynamic")
+    # Untrained losses in O2 (every update dropped) equal the losses of an untrained network,
+    # which O0's first step also shows; a trained step's loss differs from its untrained value.
+    assert abs(o2[0] - plain_o0[0]) < 1e-3 and small[0] == o2[0]
+    assert small[1] != o2[1] and abs(small[1] - plain_o0[1]) < 0.05
+    bad = tmp_path / "bad.py"
+    bad.write_text("from mindspore.amp import DynamicLossScaleManager\nDynamicLossScaleManager(scale_window=0)\n")
+    r = run(str(bad))
+    assert r.returncode != 0 and "'scale_window' must be a positive int, but got 0" in r.stderr

@@ -109,15 +109,19 @@ public enum Checkpoint {
         do { file = try Safetensors.decode(bytes, file: path) } catch { throw CheckpointError(error.message) }
         let random = file.tensors.filter { $0.key.hasPrefix(Model.randomStatePrefix) }.sorted { $0.key < $1.key }.map { (name: $0.key, tensor: $0.value) }
         for (name, _) in random { file.tensors[name] = nil }
-        let ours = Set(store.names), theirs = Set(file.tensors.keys)
+        // A checkpoint saved before the run had a dynamic loss scale (O2 then used a fixed one)
+        // still resumes: the scale starts afresh.
+        let scaleState: Set = [DynamicLossScaleManager.scaleName, DynamicLossScaleManager.stepName, DynamicLossScaleManager.lastOverflowName]
+        let ours = Set(store.names).subtracting(scaleState.subtracting(file.tensors.keys)), theirs = Set(file.tensors.keys)
         guard ours == theirs else {
             throw CheckpointError("\(path) does not match the network: in the file only: \(theirs.subtracting(ours).sorted().joined(separator: ", ").nonEmpty); in the network only: \(ours.subtracting(theirs).sorted().joined(separator: ", ").nonEmpty)")
         }
-        try checkTypes(store.names, file.tensors, store, path)
+        let names = store.names.filter(ours.contains)
+        try checkTypes(names, file.tensors, store, path)
         guard let text = file.metadata["step"], let reached = Int(text), reached >= 0 else {
             throw CheckpointError("\(path) has no step in its metadata; it was not saved by `npusim run --save-checkpoint`")
         }
-        for name in store.names { store[name] = file.tensors[name]! }
+        for name in names { store[name] = file.tensors[name]! }
         var loaded = Loaded(step: reached)
         loaded.randomStates = random
         return loaded
@@ -126,7 +130,7 @@ public enum Checkpoint {
     /// The names MindSpore's optimizers and `ModelCheckpoint` save that are not parameters of an
     /// NPUSim store (hyperparameters, the step count, `append_info`).
     static let mindSporeExtras: Set<String> = ["global_step", "learning_rate", "momentum", "weight_decay", "loss_scale",
-                                               "epoch_num", "step_num", "current_iterator_step", "last_overflow_iterator_step"]
+                                               "epoch_num", "step_num", "current_iterator_step", "last_overflow_iterator_step", "scale_sense"]
 
     static func loadMindSpore(_ bytes: [UInt8], _ path: String, _ store: ParameterStore, _ network: Set<String>) throws -> Loaded {
         let contents: MindSporeCheckpoint.Contents
@@ -134,7 +138,9 @@ public enum Checkpoint {
         var file: [String: Tensor] = [:]
         for (name, t) in contents.tensors where !name.hasPrefix(Model.randomStatePrefix) { file[name] = t }
         let random = contents.tensors.filter { $0.name.hasPrefix(Model.randomStatePrefix) }.map { (name: $0.name, tensor: $0.tensor) }
-        let params = store.names.filter { network.contains($0) }, state = store.names.filter { !network.contains($0) }
+        // A dynamic loss scale's state is loaded when both have it, and otherwise kept.
+        let scaleState = [DynamicLossScaleManager.scaleName, DynamicLossScaleManager.stepName, DynamicLossScaleManager.lastOverflowName]
+        let params = store.names.filter { network.contains($0) }, state = store.names.filter { !network.contains($0) && !scaleState.contains($0) }
         let unknown = contents.tensors.map(\.name).filter { store[$0] == nil && !mindSporeExtras.contains($0) && !$0.hasPrefix(Model.randomStatePrefix) }
         let missing = params.filter { file[$0] == nil }
         let presentState = state.filter { file[$0] != nil }
@@ -157,7 +163,8 @@ public enum Checkpoint {
             }
             throw CheckpointError(text)
         }
-        let loaded = params + presentState
+        let scaleLoaded = scaleState.filter { file[$0] != nil && file[$0]!.type == store.type(of: $0) }
+        let loaded = params + presentState + scaleLoaded
         for name in loaded { store[name] = file[name]! }
         var result = Loaded(step: nil)
         result.randomStates = random
@@ -171,7 +178,7 @@ public enum Checkpoint {
             }
             result.step = values[0]
         }
-        let passed = contents.tensors.map(\.name).filter { mindSporeExtras.contains($0) && $0 != "global_step" }
+        let passed = contents.tensors.map(\.name).filter { mindSporeExtras.contains($0) && $0 != "global_step" && !scaleLoaded.contains($0) }
         if !passed.isEmpty {
             result.notes.append("\(path): \(passed.joined(separator: ", ")) come from the script here, not from the checkpoint")
         }

@@ -14,13 +14,6 @@ public enum Metric: String, Sendable, CaseIterable {
     case loss = "Loss"
 }
 
-/// MindSpore's `FixedLossScaleManager(loss_scale)`: the loss is multiplied by `lossScale` before
-/// the gradients and the gradients divided by it after (no overflow check).
-public struct FixedLossScaleManager: Sendable, Equatable {
-    public var lossScale: Float
-    public init(lossScale: Float = 128) { self.lossScale = lossScale }
-}
-
 /// What MindSpore sets with `set_context` and its parallel context, for one `Model`: execution
 /// mode, the reduction-order policy and its order source, the card, data-parallel cards and the
 /// AllReduce, and what the run records.
@@ -79,7 +72,7 @@ public final class Model {
     /// The network `eval` runs (the training network by default).
     public let evalNetwork: any Layer
     public let ampLevel: AmpLevel
-    public let lossScaleManager: FixedLossScaleManager?
+    public let lossScaleManager: (any LossScaleManager)?
     public let context: ModelContext
     /// The cards, card 0 first.
     public let devices: [Device]
@@ -134,7 +127,7 @@ public final class Model {
     ///   `replica` or outside graph mode; `DeviceError` for a cluster that cannot be.
     public init(
         network: any Layer, loss: any Loss, optimizer: any Optimizer, store: ParameterStore, metrics: [Metric] = [],
-        evalNetwork: (any Layer)? = nil, ampLevel: AmpLevel = .O0, lossScaleManager: FixedLossScaleManager? = nil,
+        evalNetwork: (any Layer)? = nil, ampLevel: AmpLevel = .O0, lossScaleManager: (any LossScaleManager)? = nil,
         context: ModelContext = ModelContext(), replica: ((Int) throws -> Replica)? = nil
     ) throws {
         guard (1...Cluster.maxCards).contains(context.cards) else {
@@ -208,7 +201,8 @@ public final class Model {
         }
         var configuration = StepConfiguration(
             determinism: context.determinism, orderSource: context.orderSource, ampLevel: ampLevel,
-            lossScale: lossScaleManager?.lossScale, recording: context.recording, cards: context.cards)
+            recording: context.recording, cards: context.cards)
+        configuration.lossScaling = lossScaleManager?.scaling
         configuration.allReduceAlgorithm = context.allReduceAlgorithm
         configuration.fusionSplits = context.fusionSplits
         configuration.overrides = context.overrides

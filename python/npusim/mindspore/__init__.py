@@ -8,7 +8,7 @@ cross-entropy loss, Momentum, SGD), ``dataset.NumpySlicesDataset`` and ``Model.t
 and your file:line.
 """
 from ..errors import Unsupported
-from . import common, context, dataset, device_context, nn, ops, train
+from . import amp, common, context, dataset, device_context, nn, ops, train
 from .context import GRAPH_MODE, PYNATIVE_MODE, get_context, set_context, set_device
 from .common import dtype
 from .common.dtype import bool_, float16, float32, int32, int64
@@ -17,12 +17,13 @@ from .common.tensor import Tensor
 from ._grad import grad, value_and_grad
 from ._jit import jit
 from .train import Model, load_checkpoint, load_param_into_net, save_checkpoint
+from .amp import DynamicLossScaleManager, FixedLossScaleManager, LossScaleManager
 from .profiler import Profiler
 
 __version__ = "2.10.0"
 
 
-__all__ = ["GRAPH_MODE", "PYNATIVE_MODE", "get_context", "set_context", "set_device", "dtype", "bool_", "float16", "float32", "int32", "int64", "get_seed", "set_seed", "Tensor", "grad", "value_and_grad", "jit", "Model", "load_checkpoint", "load_param_into_net", "save_checkpoint", "Profiler"]
+__all__ = ["GRAPH_MODE", "PYNATIVE_MODE", "get_context", "set_context", "set_device", "dtype", "bool_", "float16", "float32", "int32", "int64", "get_seed", "set_seed", "Tensor", "grad", "value_and_grad", "jit", "Model", "DynamicLossScaleManager", "FixedLossScaleManager", "LossScaleManager", "load_checkpoint", "load_param_into_net", "save_checkpoint", "Profiler"]
 
 def __getattr__(name):
     if name.startswith("__"):

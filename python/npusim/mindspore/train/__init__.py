@@ -14,23 +14,32 @@ from .callback import CheckpointConfig, Callback, LossMonitor, ModelCheckpoint, 
 from .metrics import Accuracy, Loss, Metric
 from ..profiler import Profiler
 from .serialization import load_checkpoint, load_param_into_net, save_checkpoint
+from ..amp import DynamicLossScaleManager, FixedLossScaleManager, LossScaleManager
 
 
 from ..nn._tracing import _mapping, _yaml, trace
 
 
-__all__ = ["Model", "Callback", "RunContext", "LossMonitor", "TimeMonitor", "ModelCheckpoint", "CheckpointConfig", "Accuracy", "Loss", "Metric", "load_checkpoint", "load_param_into_net", "save_checkpoint"]
+__all__ = ["Model", "Callback", "RunContext", "LossMonitor", "TimeMonitor", "ModelCheckpoint", "CheckpointConfig", "Accuracy", "Loss", "Metric", "load_checkpoint", "load_param_into_net", "save_checkpoint", "DynamicLossScaleManager", "FixedLossScaleManager", "LossScaleManager"]
 
 class Model:
-    """``Model(network, loss_fn, optimizer, metrics=None)``: ``train`` runs the engine's
-    ``Model.train`` (the network built from the cells' layer specs, the parameters the cells drew)."""
+    """``Model(network, loss_fn, optimizer, metrics=None, amp_level="O0", loss_scale_manager=None)``:
+    ``train`` runs the engine's ``Model.train`` (the network built from the cells' layer specs, the
+    parameters the cells drew); ``amp_level`` O0 or O2 (O2 with MindSpore's dynamic loss scale
+    unless a manager is given)."""
 
-    def __init__(self, network, loss_fn=None, optimizer=None, metrics=None, eval_network=None, amp_level="O0", **kwargs):
+    def __init__(self, network, loss_fn=None, optimizer=None, metrics=None, eval_network=None, amp_level="O0", loss_scale_manager=None, **kwargs):
         if loss_fn is None or optimizer is None:
             raise Unsupported("Model without loss_fn or optimizer")
-        if eval_network is not None or amp_level != "O0" or kwargs:
-            raise Unsupported("Model with eval_network, amp_level or other options")
+        if eval_network is not None or kwargs:
+            raise Unsupported("Model with eval_network or other options")
+        if amp_level not in ("O0", "O2"):
+            raise Unsupported(f"Model(amp_level={amp_level!r})", "amp_level O0 and O2 so far")
+        from ..amp import LossScaleManager
+        if loss_scale_manager is not None and not isinstance(loss_scale_manager, LossScaleManager):
+            raise TypeError(f"The argument 'loss_scale_manager' must be a LossScaleManager, but got {type(loss_scale_manager).__name__}")
         self.network, self.loss_fn, self.optimizer = network, loss_fn, optimizer
+        self._amp_level, self._loss_scale_manager = amp_level, loss_scale_manager
         # The metrics by the names eval reports them under, each the engine's metric name.
         if metrics is None:
             self._metrics = {}
@@ -62,7 +71,7 @@ class Model:
                        f"  batch: {{batch_size: {dataset.batch_size}, drop_remainder: {_yaml(dataset.drop_remainder)}}}"]
         return "\n".join([
             f"seed: {seed}" if seed is not None else "",
-            f'context: {{mode: {mode}, device: "{_options.device()}", determinism: "{determinism}"{extra}}}',
+            f'context: {{mode: {mode}, device: "{_options.device()}", determinism: "{determinism}", amp_level: {self._amp_level}{extra}}}',
 
             *section,
             "network:",
@@ -71,10 +80,17 @@ class Model:
             f"  output: {output}",
             f"loss: {{{loss_kind}: {_mapping(loss_args)}}}",
             f"optimizer: {{{opt_kind}: {_mapping(opt_args)}}}",
+            *self._loss_scale_section(),
             *self._eval_section(section),
             "train: {epochs: 1}",
             "",
         ])
+
+    def _loss_scale_section(self):
+        if self._loss_scale_manager is None:
+            return []
+        kind, args = self._loss_scale_manager._spec()
+        return [f"loss_scale_manager: {{{kind}: {_mapping(args)}}}"]
 
     def _eval_section(self, dataset_section):
         """The script's `eval:`: the metrics, over the training data's section (eval reads its own)."""
