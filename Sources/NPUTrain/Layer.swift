@@ -43,6 +43,15 @@ public protocol ModelBuilder: GradBuilder {
     var isTraining: Bool { get }
     /// Gives a parameter a new value at the end of the step.
     mutating func write(_ p: Parameter, _ value: Value) throws
+    /// Ops compute in float16 (a cell `to_float(float16)` under MindSpore's O2): every float32
+    /// value an op takes or gives is rounded to float16, and so, in the backward, is every
+    /// gradient flowing back through those roundings.
+    var halfPrecision: Bool { get set }
+    /// `v` rounded to float16 (a float32 value; others as they are), once however often asked.
+    /// `launches`: the card runs the cast (a value that reaches float16 code from outside: the
+    /// input, a parameter, a float32 cell's output); false for an op's own result, which the
+    /// card writes in float16 already.
+    mutating func halfRounded(_ v: Value, launches: Bool) throws(OpError) -> Value
 }
 
 /// A layer (MindSpore's Cell): parameters created at construction, in order, and a forward
@@ -119,7 +128,26 @@ public struct GraphModel: ModelBuilder {
         self.ampLevel = ampLevel
     }
 
-    public mutating func apply(_ op: any OpDef, _ inputs: [GraphValue]) throws(OpError) -> [GraphValue] { try graph.apply(op, inputs) }
+    public var halfPrecision = false
+    /// Values already rounded to float16 (a value is rounded once, however many ops read it).
+    private var halves: Set<GraphValue> = []
+
+    public mutating func apply(_ op: any OpDef, _ inputs: [GraphValue]) throws(OpError) -> [GraphValue] {
+        guard halfPrecision, !(op is Cast) else { return try graph.apply(op, inputs) }
+        var rounded: [GraphValue] = []
+        for v in inputs { rounded.append(try halfRounded(v, launches: true)) }
+        var outs: [GraphValue] = []
+        for v in try graph.apply(op, rounded) { outs.append(try halfRounded(v, launches: false)) }
+        return outs
+    }
+
+    /// Through a float16 value, as the card stores it.
+    public mutating func halfRounded(_ v: GraphValue, launches: Bool) throws(OpError) -> GraphValue {
+        guard graph.type(of: v).dtype == .float32, !halves.contains(v) else { return v }
+        let r = try graph.apply(Cast(to: .float32, cubeOperand: true), [try graph.apply(Cast(to: .float16, cubeOperand: !launches), [v])[0]])[0]
+        halves.insert(r)
+        return r
+    }
     public func type(of value: GraphValue) -> TensorType { graph.type(of: value) }
     public mutating func constant(_ tensor: Tensor) -> GraphValue { graph.constant(tensor) }
 
@@ -161,7 +189,25 @@ public struct TapeModel: ModelBuilder {
         self.ampLevel = ampLevel
     }
 
-    public mutating func apply(_ op: any OpDef, _ inputs: [TapeValue]) throws(OpError) -> [TapeValue] { try tape.run(op, inputs) }
+    public var halfPrecision = false
+    /// Ids of values already rounded to float16.
+    private var halves: Set<Int> = []
+
+    public mutating func apply(_ op: any OpDef, _ inputs: [TapeValue]) throws(OpError) -> [TapeValue] {
+        guard halfPrecision, !(op is Cast) else { return try tape.run(op, inputs) }
+        var rounded: [TapeValue] = []
+        for v in inputs { rounded.append(try halfRounded(v, launches: true)) }
+        var outs: [TapeValue] = []
+        for v in try tape.run(op, rounded) { outs.append(try halfRounded(v, launches: false)) }
+        return outs
+    }
+
+    public mutating func halfRounded(_ v: TapeValue, launches: Bool) throws(OpError) -> TapeValue {
+        guard v.tensor.dtype == .float32, !halves.contains(v.id) else { return v }
+        let r = try tape.run(Cast(to: .float32, cubeOperand: true), [try tape.run(Cast(to: .float16, cubeOperand: !launches), [v])[0]])[0]
+        halves.insert(r.id)
+        return r
+    }
     public func type(of value: TapeValue) -> TensorType { value.tensor.type }
     public mutating func constant(_ tensor: Tensor) -> TapeValue { tape.watch(tensor) }
 
@@ -186,14 +232,43 @@ public struct TapeModel: ModelBuilder {
 
 extension ModelBuilder {
     /// A cube-op input at the current precision: under O2 rounded to float16 (the cube reads
-    /// float16 and accumulates in float32); under O0 unchanged.
+    /// float16 and accumulates in float32); under O0, or where every input is rounded already
+    /// (`halfPrecision`), unchanged.
     public mutating func cubeInput(_ v: Value) throws -> Value {
-        guard ampLevel == .O2 else { return v }
+        guard ampLevel == .O2, !halfPrecision else { return v }
         return try apply(Cast(to: .float32, cubeOperand: true), [try apply(Cast(to: .float16), [v])[0]])[0]
     }
 
     /// The precision cube ops compute in at the current level: float16 under O2.
     public var cubePrecision: Precision { ampLevel == .O2 ? .float16 : .float32 }
+
+    /// A cube product (`op` on `inputs`) and its bias. Under float16 compute the bias is added to
+    /// the float32 accumulator and the sum rounded once, as the card writes a product's float16
+    /// result (MindSpore fuses MatMul and BiasAdd: `ir_fusion/matmul_biasadd_fusion.cc`; MindSpore
+    /// 2.10's O2 on CPU gives the same bits); otherwise the inputs are cube inputs (`cubeInput`).
+    public mutating func product(_ op: any OpDef, _ inputs: [Value], bias: Value?) throws -> Value {
+        guard halfPrecision else {
+            var y = try apply(op, try inputs.map { try cubeInput($0) })[0]
+            if let bias { y = try apply(BiasAdd(), [y, bias])[0] }
+            return y
+        }
+        var rounded: [Value] = []
+        for v in inputs { rounded.append(try halfRounded(v, launches: true)) }
+        let b16 = try bias.map { v throws(OpError) in try halfRounded(v, launches: true) }
+        let y = try computing(half: false) { b in
+            let p = try b.apply(op, rounded)[0]
+            return try b16.map { try b.apply(BiasAdd(), [p, $0])[0] } ?? p
+        }
+        return try halfRounded(y, launches: false)
+    }
+
+    /// Runs `body` with ops in float16 (`on`) or float32, as MindSpore's `to_float` sets a cell.
+    public mutating func computing<R>(half on: Bool, _ body: (inout Self) throws -> R) rethrows -> R {
+        let saved = halfPrecision
+        halfPrecision = on
+        defer { halfPrecision = saved }
+        return try body(&self)
+    }
 }
 
 extension TrainError: CategorizedError {

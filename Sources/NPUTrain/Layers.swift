@@ -26,8 +26,7 @@ public final class Dense: Layer {
         let shape = b.type(of: x).shape
         return try b.scoped(name, cell: "Dense") { b in
             let rows = shape.rank > 2 ? try b.apply(Reshape(shape: [-1, shape.dims.last!]), [x])[0] : x
-            var y = try b.apply(MatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(rows), try b.cubeInput(b.read(weight))])[0]
-            if let bias { y = try b.apply(BiasAdd(), [y, b.read(bias)])[0] }
+            let y = try b.product(MatMul(transposeB: true, precision: b.cubePrecision), [rows, b.read(weight)], bias: bias.map { try b.read($0) })
             return shape.rank > 2 ? try b.apply(Reshape(shape: shape.dims.dropLast() + [weight.type.shape[0]]), [y])[0] : y
         }
     }
@@ -58,9 +57,7 @@ public final class Conv2d: Layer {
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
         try b.scoped(name, cell: "Conv2d") { b in
             let conv = Conv2D(stride: op.stride, padMode: op.padMode, dilation: op.dilation, precision: b.cubePrecision)
-            var y = try b.apply(conv, [try b.cubeInput(x), try b.cubeInput(b.read(weight))])[0]
-            if let bias { y = try b.apply(BiasAdd(), [y, b.read(bias)])[0] }
-            return y
+            return try b.product(conv, [x, b.read(weight)], bias: bias.map { try b.read($0) })
         }
     }
 }

@@ -125,11 +125,12 @@ struct StudyCommand: ParsableCommand {
         the end; the first step whose losses fail the guide's criterion; and two fits of the mean
         distance: exponential (growth factor per step) and power law (exponent of the step). A max ulp
         near 2·10⁹ is a parameter close to 0 whose sign differs between replicas: every float32
-        between the two values counts. O2 trains as MindSpore's `amp_level="O2"` does, with its
+        between the two values counts. O2 trains as MindSpore's `amp_level="O2"` does: the network
+        computes in float16 (BatchNorm, LayerNorm and the loss in float32), with MindSpore's
         default `DynamicLossScaleManager()`: from a scale of 2²⁴ the float16 gradients overflow, so
         the first steps update nothing (every replica still holds the initial parameters after step
         1: a distance of 0) and halve the scale until it fits (Training.md, "Mixed precision").
-        Before, O2 used a fixed scale of 1024 and updated from the first step.
+        Before, O2 rounded only the products' operands and used a fixed scale of 1024.
 
         | compute | after 1 | after 10 | after 100 | after \(steps) | max ulp | loss difference | first failing step | per step | power |
         |---|---|---|---|---|---|---|---|---|---|

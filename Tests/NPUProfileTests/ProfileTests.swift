@@ -250,7 +250,7 @@ func validate(_ bytes: [UInt8]) throws -> [[String: Any]] {
         #expect(run.samples == 2 * batch)
         let again = try ScriptRunner.simulate(script, steps: 2)
         #expect(run.simulatedTime == again.simulatedTime)
-        // The recorded errors (Profiling.md): ResNet-50 +5.4 %, BERT-Large +78 %.
+        // The recorded errors (Profiling.md): ResNet-50 +5.4 %, BERT-Large +77 %.
         #expect(band.contains(run.samplesPerSecond / published), "\(run.samplesPerSecond) samples/s against \(published)")
     }
 }

@@ -78,9 +78,10 @@ import NPUTrain
         let o0 = try run("none"), o2 = try run("none", amp: "O2")
         let relu = { (k: [TaskRecord]) in k.first { $0.type == "ReLU" }?.kind.bytes }
         #expect(try #require(relu(o2.kernels)) == 0.5 * (try #require(relu(o0.kernels))))
-        // The casts left: the input's and each weight's to float16, each weight gradient's back.
+        // The casts left: the input's and each parameter's (three weights, fc's bias) to float16,
+        // each of those parameters' gradients back.
         let casts = o2.kernels.filter { $0.type == "Cast" }
-        #expect(casts.count == 4 + 3, "\(casts.map(\.name))")
+        #expect(casts.count == 5 + 4, "\(casts.map(\.name))")
     }
 }
 

@@ -13,6 +13,8 @@
 - transformer_init.ckpt: `save_checkpoint(net)` after `set_seed(1)` of the network of
   examples/transformer.yaml (LayerNorm, MultiheadAttention, LayerNorm, three Dense), created in
   its node order: the initial weights that example must start from.
+- losses_o2.txt: MindSpore's eight losses of the same run from tiny_init.ckpt under amp_level O2
+  (FixedLossScaleManager(1024, drop_overflow_update=False)), 4 epochs.
 - expected.safetensors: every tensor of the .ckpt files as numpy read them back, named
   `FILE/NAME`; losses.txt: MindSpore's two training losses (float32, as Python prints them).
 """
@@ -65,6 +67,18 @@ ckpt = ModelCheckpoint(prefix="tiny", directory=".", config=CheckpointConfig(sav
 Model(net, loss, opt).train(1, data, callbacks=[ckpt, losses], dataset_sink_mode=False)
 os.remove("tiny-graph.meta")
 with open("losses.txt", "w") as f:
+    f.write("\n".join(repr(v) for v in losses.values) + "\n")
+
+# losses_o2.txt: the same network from tiny_init.ckpt under amp_level O2 with a fixed loss
+# scale of 1024 (FixedLossScaleManager(1024, drop_overflow_update=False): the only scaling
+# MindSpore 2.10 runs on CPU), 4 epochs of the same 2 batches, one loss per step.
+from mindspore.amp import FixedLossScaleManager
+net = Net()
+ms.load_param_into_net(net, ms.load_checkpoint("tiny_init.ckpt"))
+losses = Losses()
+Model(net, loss, nn.Momentum(net.trainable_params(), 0.1, 0.9, loss_scale=1024.0), amp_level="O2",
+      loss_scale_manager=FixedLossScaleManager(1024.0, False)).train(4, data, callbacks=[losses], dataset_sink_mode=False)
+with open("losses_o2.txt", "w") as f:
     f.write("\n".join(repr(v) for v in losses.values) + "\n")
 
 mixed = [
