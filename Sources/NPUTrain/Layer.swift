@@ -25,9 +25,15 @@ public struct Parameter: Hashable, Sendable {
 public enum AmpLevel: String, Sendable, CaseIterable {
     /// Everything in float32.
     case O0
-    /// Dense/Conv/MatMul inputs in float16 (accumulated in float32); norms, the loss and the master
-    /// weights in float32; a static loss scale.
+    /// The network in float16 (products accumulate in float32), BatchNorm and LayerNorm in
+    /// float32, the loss and the master weights in float32; MindSpore's dynamic loss scale.
     case O2
+    /// The network in float16, BatchNorm and LayerNorm too; the loss and the master weights in
+    /// float32; no loss scale (`amp.py`, `_config_level["O3"]`).
+    case O3
+
+    /// Whether the network computes in float16 (O2 and O3).
+    public var float16Network: Bool { self == .O2 || self == .O3 }
 }
 
 /// Where a network runs: a graph being built, or PyNative on a tape. Layers are written once
@@ -235,12 +241,12 @@ extension ModelBuilder {
     /// float16 and accumulates in float32); under O0, or where every input is rounded already
     /// (`halfPrecision`), unchanged.
     public mutating func cubeInput(_ v: Value) throws -> Value {
-        guard ampLevel == .O2, !halfPrecision else { return v }
+        guard ampLevel.float16Network, !halfPrecision else { return v }
         return try apply(Cast(to: .float32, cubeOperand: true), [try apply(Cast(to: .float16), [v])[0]])[0]
     }
 
     /// The precision cube ops compute in at the current level: float16 under O2.
-    public var cubePrecision: Precision { ampLevel == .O2 ? .float16 : .float32 }
+    public var cubePrecision: Precision { ampLevel.float16Network ? .float16 : .float32 }
 
     /// A cube product (`op` on `inputs`) and its bias. Under float16 compute the bias is added to
     /// the float32 accumulator and the sum rounded once, as the card writes a product's float16

@@ -28,8 +28,9 @@ public final class BatchNorm2d: Layer {
     public var parameters: [Parameter] { [gamma, beta, movingMean, movingVariance] }
 
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
-        // MindSpore's O2 keeps BatchNorm in float32 (`amp.py`, AMP_BLACK_LIST, keep_batchnorm_fp32).
-        try b.scoped(name, cell: "BatchNorm2d") { b in try b.computing(half: false) { b in
+        // MindSpore's O2 keeps BatchNorm in float32 (`amp.py`, AMP_BLACK_LIST, keep_batchnorm_fp32);
+        // O3 does not.
+        try b.scoped(name, cell: "BatchNorm2d") { b in try b.computing(half: b.ampLevel == .O3) { b in
             let mean = try b.read(movingMean), variance = try b.read(movingVariance)
             let out = try b.apply(BatchNorm(isTraining: b.isTraining, epsilon: epsilon), [x, b.read(gamma), b.read(beta), mean, variance])
             if b.isTraining {
@@ -67,8 +68,8 @@ public final class LayerNormLayer: Layer {
     public var parameters: [Parameter] { [gamma, beta] }
 
     public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
-        // Kept in float32 under O2, as BatchNorm is (AMP_BLACK_LIST).
-        try b.scoped(name, cell: "LayerNorm") { b in try b.computing(half: false) { b in try b.apply(op, [x, b.read(gamma), b.read(beta)])[0] } }
+        // Kept in float32 under O2, as BatchNorm is (AMP_BLACK_LIST); float16 under O3.
+        try b.scoped(name, cell: "LayerNorm") { b in try b.computing(half: b.ampLevel == .O3) { b in try b.apply(op, [x, b.read(gamma), b.read(beta)])[0] } }
     }
 }
 

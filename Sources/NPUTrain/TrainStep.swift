@@ -43,7 +43,7 @@ public struct NetworkWithLoss: TrainingModel {
             // MindSpore's O2 (`amp.py`, `_auto_mixed_precision_process`): the backbone
             // `to_float(float16)`, its output cast back to float32 for the loss.
             let logits = try b.inCell("_backbone", network.cellClass ?? "Cell") { b in
-                try b.computing(half: b.ampLevel == .O2) { b in try network(&b, x) }
+                try b.computing(half: b.ampLevel.float16Network) { b in try network(&b, x) }
             }
             return try b.inCell("_loss_fn", lossFunction.cellClass) { b in try lossFunction(&b, logits, y) }
         }
@@ -95,7 +95,7 @@ public struct StepConfiguration: Sendable {
     /// The kernel planner's options for a step on `spec`: the fusion level, and float16
     /// activations under O2 (MindSpore's O2 casts the network to float16).
     public func kernelOptions(on spec: DeviceSpec) -> KernelOptions {
-        KernelOptions(fusion: kernelFusion ?? (spec.ubFusion ? .buffer : .none), activations: ampLevel == .O2 ? .float16 : .float32)
+        KernelOptions(fusion: kernelFusion ?? (spec.ubFusion ? .buffer : .none), activations: ampLevel.float16Network ? .float16 : .float32)
     }
 
     public init(determinism: Determinism = .off, overrides: [String: Determinism] = [:], orderSource: OrderSource = .entropy,

@@ -59,6 +59,29 @@ func trainMLP(_ mode: ExecutionMode, amp: AmpLevel, lossScale: Float?, steps: In
         #expect(try trainMLP(.graph, amp: .O0, lossScale: nil).0 != scaled.0)
     }
 
+    /// O3 computes BatchNorm in float16 too, where O2 keeps it in float32, and scales no loss:
+    /// BatchNorm's γ gradient is rounded to float16 under O3 only (the first step's forward is
+    /// the same: γ = 1 and β = 0 are float16 values, and both round BatchNorm's output).
+    @Test func o3RoundsBatchNormWhereO2DoesNot() throws {
+        func oneStep(_ amp: AmpLevel) throws -> ([Float], LossScaling) {
+            let ctx = try context()
+            let net = try cnn(ctx)
+            var c = StepConfiguration(determinism: .on, ampLevel: amp)
+            c.lossScaling = amp == .O2 ? .fixed(1, dropOverflowUpdate: true) : nil
+            let step = try TrainStep(model: NetworkWithLoss(network: net, loss: SoftmaxCrossEntropyLoss()),
+                                     inputs: ["data": TensorType(.float32, [8, 1, 14, 14]), "label": TensorType(.int32, [8])],
+                                     optimizer: SGD(net.parameters, learningRate: 0.5), mode: .graph, device: Device(spec: .test), store: ctx.store, configuration: c)
+            let (x, y) = batch(0, [8, 1, 14, 14], classes: 10)
+            _ = try step(x, y)
+            return (try ctx.store["bn1.gamma"]!.toArray(of: Float.self), step.lossScaling)
+        }
+        let o2 = try oneStep(.O2), o3 = try oneStep(.O3)
+        #expect(o3.1 == LossScaling.none)
+        // γ − 0.5·g: under O3 g is a float16 value, so 1 − γ is 0.5 times one.
+        #expect(o3.0.allSatisfy { Float(Float16((1 - $0) * 2)) == (1 - $0) * 2 }, "\(o3.0)")
+        #expect(o2.0 != o3.0 && !o2.0.allSatisfy { Float(Float16((1 - $0) * 2)) == (1 - $0) * 2 }, "\(o2.0)")
+    }
+
     /// MindSpore's O2 default (`amp.py`, `_config_level["O2"]`): a `DynamicLossScaleManager()`.
     @Test func o2DefaultsToMindSporesDynamicLossScale() throws {
         let ctx = try context()
