@@ -304,7 +304,7 @@ struct Reader {
             }
             c.kernelFusion = .graphKernel
         }
-        if let n = m["amp_level"] { c.ampLevel = AmpLevel(rawValue: try choice(n, "context.amp_level", ["O0", "O2", "O3"]))! }
+        if let n = m["amp_level"] { c.ampLevel = AmpLevel(rawValue: try choice(n, "context.amp_level", ["O0", "O1", "O2", "O3"]))! }
         if let n = m["seed_semantics"], try choice(n, "context.seed_semantics", ["mindspore", "tensorflow"]) != "mindspore" {
             throw error(n, "context.seed_semantics: tensorflow applies to `npusim seeds` programs only; training scripts use mindspore")
         }

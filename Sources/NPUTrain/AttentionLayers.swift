@@ -73,10 +73,10 @@ func scaledDotProductAttention<B: ModelBuilder>(_ b: inout B, q: B.Value, k: B.V
         try b.op(Transpose(perm: [0, 2, 1, 3]), [try b.op(Reshape(shape: [n, s, heads, d]), [rows])])
     }
     let (qh, kh, vh) = (try split(q), try split(k), try split(v))
-    let raw = try b.op(BatchMatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(qh), try b.cubeInput(kh)])
+    let raw = try b.product(BatchMatMul(transposeB: true, precision: b.cubePrecision), [qh, kh], bias: nil)
     let scores = try b.op(Mul(), [raw, b.scalarConstant(1 / Float(d).squareRoot())])
     let attention = try b.op(Softmax(axis: -1), [scores])
-    let context = try b.op(BatchMatMul(precision: b.cubePrecision), [try b.cubeInput(attention), try b.cubeInput(vh)])  // [B, H, S, d]
+    let context = try b.product(BatchMatMul(precision: b.cubePrecision), [attention, vh], bias: nil)  // [B, H, S, d]
     return try b.op(Reshape(shape: [n * s, e]), [try b.op(Transpose(perm: [0, 2, 1, 3]), [context])])
 }
 
@@ -112,8 +112,7 @@ public final class MultiheadAttentionLayer: Layer {
         let (n, s, e) = (shape[0], shape[1], shape[2])
         return try b.scoped(name, cell: "MultiheadAttention") { b in
             let rows = try b.op(Reshape(shape: [n * s, e]), [x])
-            var qkv = try b.op(MatMul(transposeB: true, precision: b.cubePrecision), [try b.cubeInput(rows), try b.cubeInput(b.read(inProjWeight))])
-            if let inProjBias { qkv = try b.op(BiasAdd(), [qkv, try b.read(inProjBias)]) }
+            let qkv = try b.product(MatMul(transposeB: true, precision: b.cubePrecision), [rows, b.read(inProjWeight)], bias: inProjBias.map { try b.read($0) })
             func part(_ k: Int) throws -> B.Value { try b.op(Slice(begin: [0, k * e], size: [n * s, e]), [qkv]) }
             let context = try scaledDotProductAttention(&b, q: try part(0), k: try part(1), v: try part(2), batch: n, sequence: s, heads: heads)
             return try b.op(Reshape(shape: [n, s, e]), [try outProj(&b, context)])

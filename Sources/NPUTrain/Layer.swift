@@ -25,6 +25,10 @@ public struct Parameter: Hashable, Sendable {
 public enum AmpLevel: String, Sendable, CaseIterable {
     /// Everything in float32.
     case O0
+    /// The white list in float16 — products (Dense, Conv2d, MatMul, BatchMatMul) and ReLU, each
+    /// rounding its inputs and its result — everything else in float32; no loss scale
+    /// (`mindspore.amp.get_white_list`, `_config_level["O1"]`).
+    case O1
     /// The network in float16 (products accumulate in float32), BatchNorm and LayerNorm in
     /// float32, the loss and the master weights in float32; MindSpore's dynamic loss scale.
     case O2
@@ -246,14 +250,15 @@ extension ModelBuilder {
     }
 
     /// The precision cube ops compute in at the current level: float16 under O2.
-    public var cubePrecision: Precision { ampLevel.float16Network ? .float16 : .float32 }
+    public var cubePrecision: Precision { ampLevel == .O0 ? .float32 : .float16 }
 
     /// A cube product (`op` on `inputs`) and its bias. Under float16 compute the bias is added to
     /// the float32 accumulator and the sum rounded once, as the card writes a product's float16
     /// result (MindSpore fuses MatMul and BiasAdd: `ir_fusion/matmul_biasadd_fusion.cc`; MindSpore
     /// 2.10's O2 on CPU gives the same bits); otherwise the inputs are cube inputs (`cubeInput`).
     public mutating func product(_ op: any OpDef, _ inputs: [Value], bias: Value?) throws -> Value {
-        guard halfPrecision else {
+        // O1's white list: a product computes in float16 wherever it is.
+        guard halfPrecision || ampLevel == .O1 else {
             var y = try apply(op, try inputs.map { try cubeInput($0) })[0]
             if let bias { y = try apply(BiasAdd(), [y, bias])[0] }
             return y

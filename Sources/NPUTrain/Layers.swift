@@ -77,7 +77,10 @@ public final class OpLayer: Layer {
         self.init(op, cell: cells[op.type])
     }
     public var parameters: [Parameter] { [] }
-    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value { try b.apply(op, [x])[0] }
+    public func callAsFunction<B: ModelBuilder>(_ b: inout B, _ x: B.Value) throws -> B.Value {
+        // O1's white list holds ReLU (and PReLU) among the non-products.
+        try b.computing(half: b.halfPrecision || (b.ampLevel == .O1 && op is ReLU)) { b in try b.apply(op, [x])[0] }
+    }
 
     public static func relu() -> OpLayer { OpLayer(ReLU()) }
     public static func sigmoid() -> OpLayer { OpLayer(Sigmoid()) }

@@ -80,13 +80,15 @@ Model(net, loss, nn.Momentum(net.trainable_params(), 0.1, 0.9, loss_scale=1024.0
       loss_scale_manager=FixedLossScaleManager(1024.0, False)).train(4, data, callbacks=[losses], dataset_sink_mode=False)
 with open("losses_o2.txt", "w") as f:
     f.write("\n".join(repr(v) for v in losses.values) + "\n")
-# O3 (BatchNorm and LayerNorm in float16 too) gives the same losses: this network has neither.
-net = Net()
-ms.load_param_into_net(net, ms.load_checkpoint("tiny_init.ckpt"))
-o3 = Losses()
-Model(net, loss, nn.Momentum(net.trainable_params(), 0.1, 0.9, loss_scale=1024.0), amp_level="O3",
-      loss_scale_manager=FixedLossScaleManager(1024.0, False)).train(4, data, callbacks=[o3], dataset_sink_mode=False)
-assert o3.values == losses.values
+# O3 (BatchNorm and LayerNorm in float16 too) and O1 (the white list in float16: Dense, ReLU)
+# give the same losses: this network has no norms and only white-listed ops.
+for level in ["O1", "O3"]:
+    net = Net()
+    ms.load_param_into_net(net, ms.load_checkpoint("tiny_init.ckpt"))
+    other = Losses()
+    Model(net, loss, nn.Momentum(net.trainable_params(), 0.1, 0.9, loss_scale=1024.0), amp_level=level,
+          loss_scale_manager=FixedLossScaleManager(1024.0, False)).train(4, data, callbacks=[other], dataset_sink_mode=False)
+    assert other.values == losses.values, level
 
 mixed = [
     {"name": "f32", "data": Tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))},

@@ -25,16 +25,16 @@ __all__ = ["Model", "Callback", "RunContext", "LossMonitor", "TimeMonitor", "Mod
 class Model:
     """``Model(network, loss_fn, optimizer, metrics=None, amp_level="O0", loss_scale_manager=None)``:
     ``train`` runs the engine's ``Model.train`` (the network built from the cells' layer specs, the
-    parameters the cells drew); ``amp_level`` O0, O2 or O3 (O2 with MindSpore's dynamic loss
-    scale unless a manager is given)."""
+    parameters the cells drew); ``amp_level`` O0, O1, O2 or O3 (O2 with MindSpore's dynamic
+    loss scale unless a manager is given)."""
 
     def __init__(self, network, loss_fn=None, optimizer=None, metrics=None, eval_network=None, amp_level="O0", loss_scale_manager=None, **kwargs):
         if loss_fn is None or optimizer is None:
             raise Unsupported("Model without loss_fn or optimizer")
         if eval_network is not None or kwargs:
             raise Unsupported("Model with eval_network or other options")
-        if amp_level not in ("O0", "O2", "O3"):
-            raise Unsupported(f"Model(amp_level={amp_level!r})", "amp_level O0, O2 and O3 so far")
+        if amp_level not in ("O0", "O1", "O2", "O3"):
+            raise Unsupported(f"Model(amp_level={amp_level!r})", "amp_level O0, O1, O2 and O3 so far")
         from ..amp import LossScaleManager
         if loss_scale_manager is not None and not isinstance(loss_scale_manager, LossScaleManager):
             raise TypeError(f"The argument 'loss_scale_manager' must be a LossScaleManager, but got {type(loss_scale_manager).__name__}")
