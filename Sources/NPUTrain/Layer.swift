@@ -273,6 +273,13 @@ extension ModelBuilder {
         return try halfRounded(y, launches: false)
     }
 
+    /// The network's forward at the amp level's precision: under O2 and O3 the backbone computes
+    /// in float16 (`amp.py`, `_auto_mixed_precision_process`: the backbone `to_float(float16)`),
+    /// its output a float32 tensor of float16 values, as training and evaluation both see it.
+    public mutating func backbone(_ network: any Layer, _ x: Value) throws -> Value {
+        try computing(half: ampLevel.float16Network) { b in try network(&b, x) }
+    }
+
     /// Runs `body` with ops in float16 (`on`) or float32, as MindSpore's `to_float` sets a cell.
     public mutating func computing<R>(half on: Bool, _ body: (inout Self) throws -> R) rethrows -> R {
         let saved = halfPrecision

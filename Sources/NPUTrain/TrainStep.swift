@@ -40,11 +40,8 @@ public struct NetworkWithLoss: TrainingModel {
         }
         // MindSpore's WithLossCell: the network is its `_backbone`, the loss its `_loss_fn`.
         return try b.inCell("network", "WithLossCell") { b in
-            // MindSpore's O2 (`amp.py`, `_auto_mixed_precision_process`): the backbone
-            // `to_float(float16)`, its output cast back to float32 for the loss.
-            let logits = try b.inCell("_backbone", network.cellClass ?? "Cell") { b in
-                try b.computing(half: b.ampLevel.float16Network) { b in try network(&b, x) }
-            }
+            // The loss takes the backbone's output in float32 (`amp.py`, `_add_loss_network`).
+            let logits = try b.inCell("_backbone", network.cellClass ?? "Cell") { b in try b.backbone(network, x) }
             return try b.inCell("_loss_fn", lossFunction.cellClass) { b in try lossFunction(&b, logits, y) }
         }
     }

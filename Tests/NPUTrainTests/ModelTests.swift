@@ -72,6 +72,24 @@ import NPUTensor
         #expect(metrics.map(\.name) == ["Accuracy", "Loss"] && (0...1).contains(metrics[0].value) && metrics[1].value > 0)
     }
 
+    /// Under O2 evaluation runs the network in float16 as training does (MindSpore converts the
+    /// backbone once, for both): before any update, the evaluated loss of a batch is the first
+    /// training step's loss of that batch, bit for bit.
+    @Test func o2EvaluatesAtTheTrainingPrecision() throws {
+        let ctx = try NPUTrainTests.context(seed: 1)
+        let net = SequentialCell([try Dense(16, 8, name: "fc1", ctx), OpLayer.relu(), try Dense(8, 4, name: "fc2", ctx)])
+        var c = ModelContext()
+        c.determinism = .on
+        let model = try Model(network: net, loss: SoftmaxCrossEntropyLoss(), optimizer: try Momentum(net.parameters, learningRate: 0.01, momentum: 0.9, ctx),
+                              store: ctx.store, metrics: [.loss], ampLevel: .O2, lossScaleManager: FixedLossScaleManager(lossScale: 1024), context: c)
+        let data = try Dataset(source: try SyntheticSource(count: 8, shape: [16], classes: 4, seed: 2), batchSize: 8, dropRemainder: true)
+        let evaluated = try model.eval(data)[0].value
+        let recorder = LossRecorder()
+        try model.train(epochs: 1, dataset: data, callbacks: [recorder])
+        let trained = try #require(recorder.records.first).loss
+        #expect(Float(evaluated).bitPattern == trained.bitPattern, "\(evaluated) vs \(trained)")
+    }
+
     /// `initial_epoch`: epochs initial+1 ... epochs run; cur_step_num counts from 0 (MindSpore's
     /// `_train` sets it from `initial_step`, not from the epoch).
     @Test func initialEpochRunsTheLaterEpochsWithAFreshCounter() throws {

@@ -439,7 +439,7 @@ public final class Model {
         let x = b.graph.input("data", TensorType(sample.dtype, shape)),
             y = b.graph.input("label", TensorType(.int32, [dataset.batchSize]))
         let logits: GraphValue
-        do { logits = try evalNetwork(&b, x) } catch let error as OpError {
+        do { logits = try b.backbone(evalNetwork, x) } catch let error as OpError {
             throw DataError(
                 "the network does not take the evaluation dataset's batches of \(sample.dtype)\(shape) (from \(dataset.source.origin)): \(error)"
             )
