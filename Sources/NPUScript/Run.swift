@@ -324,7 +324,7 @@ public enum ScriptRunner {
             if !norms.isEmpty {
                 message("note: strict on \(context.cards) cards gives one card's bits with the global batch except through batch statistics: BatchNorm2d \(norms.map { "'\($0)'" }.joined(separator: ", ")) normalises over each card's batch of \(dataset.batchSize), so \(names.joined(separator: ", ")) and everything they feed differ from a one-card run")
             }
-            if script.context.ampLevel.float16Network {
+            if script.context.ampLevel != .O0 {
                 message("note: strict on \(context.cards) cards under amp_level \(script.context.ampLevel.rawValue) is not one card with the global batch: each card's cube writes its gradients in float16, rounded on the card before the AllReduce adds them, so the parameters differ from a one-card run (amp_level O0 gives one card's bits)")
             }
         }

@@ -69,6 +69,8 @@ public struct DynamicLossScaleManager: LossScaleManager, Equatable {
     /// The parameters the scale and its counters live in (MindSpore's names; a checkpoint holds
     /// them): the scale (float32), the step counter (from 1) and the last overflow step (int32).
     public static let scaleName = "scale_sense", stepName = "current_iterator_step", lastOverflowName = "last_overflow_iterator_step"
+    /// The three, in the order `DynamicLossScaleUpdate` takes and gives them.
+    public static let stateNames = [scaleName, stepName, lastOverflowName]
 
     /// Checks the figures as MindSpore does.
     /// - Throws: `TrainError` naming the figure and what is valid.

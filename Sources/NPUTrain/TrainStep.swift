@@ -232,7 +232,7 @@ public final class TrainStep {
                 let s = DynamicLossScaleManager.self
                 let state = [b.graph.parameter(s.stepName, TensorType(.int32, [])), b.graph.parameter(s.lastOverflowName, TensorType(.int32, []))]
                 let next = try b.apply(dynamic.manager.update, [dynamic.scale] + state + [finite])
-                for (name, value) in zip([s.scaleName, s.stepName, s.lastOverflowName], next) { try b.graph.assign(name, value) }
+                for (name, value) in zip(s.stateNames, next) { try b.graph.assign(name, value) }
             }
             let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
             planner.overrides = configuration.overrides
@@ -409,7 +409,7 @@ public final class TrainStep {
         if let dynamic, let finite {
             let s = DynamicLossScaleManager.self
             let next = try b.apply(dynamic.manager.update, [dynamic.scale, tape.watch(store[s.stepName]!), tape.watch(store[s.lastOverflowName]!), finite])
-            for (name, value) in zip([s.scaleName, s.stepName, s.lastOverflowName], next) { store[name] = value.tensor }
+            for (name, value) in zip(s.stateNames, next) { store[name] = value.tensor }
         }
         return try pynative!.read(l.tensor)
     }

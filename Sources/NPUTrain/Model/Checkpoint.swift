@@ -111,7 +111,7 @@ public enum Checkpoint {
         for (name, _) in random { file.tensors[name] = nil }
         // A checkpoint saved before the run had a dynamic loss scale (O2 then used a fixed one)
         // still resumes: the scale starts afresh.
-        let scaleState: Set = [DynamicLossScaleManager.scaleName, DynamicLossScaleManager.stepName, DynamicLossScaleManager.lastOverflowName]
+        let scaleState = Set(DynamicLossScaleManager.stateNames)
         let ours = Set(store.names).subtracting(scaleState.subtracting(file.tensors.keys)), theirs = Set(file.tensors.keys)
         guard ours == theirs else {
             throw CheckpointError("\(path) does not match the network: in the file only: \(theirs.subtracting(ours).sorted().joined(separator: ", ").nonEmpty); in the network only: \(ours.subtracting(theirs).sorted().joined(separator: ", ").nonEmpty)")
@@ -139,7 +139,7 @@ public enum Checkpoint {
         for (name, t) in contents.tensors where !name.hasPrefix(Model.randomStatePrefix) { file[name] = t }
         let random = contents.tensors.filter { $0.name.hasPrefix(Model.randomStatePrefix) }.map { (name: $0.name, tensor: $0.tensor) }
         // A dynamic loss scale's state is loaded when both have it, and otherwise kept.
-        let scaleState = [DynamicLossScaleManager.scaleName, DynamicLossScaleManager.stepName, DynamicLossScaleManager.lastOverflowName]
+        let scaleState = DynamicLossScaleManager.stateNames
         let params = store.names.filter { network.contains($0) }, state = store.names.filter { !network.contains($0) && !scaleState.contains($0) }
         let unknown = contents.tensors.map(\.name).filter { store[$0] == nil && !mindSporeExtras.contains($0) && !$0.hasPrefix(Model.randomStatePrefix) }
         let missing = params.filter { file[$0] == nil }
