@@ -95,7 +95,7 @@ bench: build
 # MUTATE_CASES mutated example scripts through the release npusim (run, check, drift, profile; two
 # steps; 4 GiB address space; 30 s each); MUTATE_CASES=0 skips them.
 FUZZ_RUNS    ?= 1000000
-FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds Script:script Safetensors:safetensors MindSporeCkpt:ckpt IDX:idx CSV:csv CIFAR10:cifar10
+FUZZ_TARGETS ?= NPY:npy Profile:profile Seeds:seeds Script:script Safetensors:safetensors MindSporeCkpt:ckpt IDX:idx CSV:csv CIFAR10:cifar10 DriftShard:driftshard
 MUTATE_CASES ?= 100000
 MUTATE_SEED  ?= 1
 fuzz: build

@@ -129,7 +129,7 @@ if ProcessInfo.processInfo.environment["NPUSIM_FUZZ"] != nil {
     package.products.removeAll { $0.name.hasPrefix("npusim-yardstick-") }
     package.targets.removeAll { $0.name.hasPrefix("Yardstick") }
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
-    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom"), ("FuzzScript", "NPUScript"), ("FuzzSafetensors", "NPUTensor"), ("FuzzMindSporeCkpt", "NPUTensor"), ("FuzzIDX", "NPUData"), ("FuzzCSV", "NPUData"), ("FuzzCIFAR10", "NPUData")] {
+    for (name, module) in [("FuzzNPY", "NPUTensor"), ("FuzzProfile", "NPUDevice"), ("FuzzSeeds", "NPURandom"), ("FuzzScript", "NPUScript"), ("FuzzSafetensors", "NPUTensor"), ("FuzzMindSporeCkpt", "NPUTensor"), ("FuzzIDX", "NPUData"), ("FuzzCSV", "NPUData"), ("FuzzCIFAR10", "NPUData"), ("FuzzDriftShard", "NPUStudy")] {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", .target(name: module)], path: "Fuzz/\(name)"))
         package.products.append(.executable(name: name, targets: [name]))
     }

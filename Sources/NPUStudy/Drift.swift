@@ -44,6 +44,10 @@ public struct DriftStudy {
     public var rows: [Row]
     /// Each replica's metrics after its last evaluation (the script's `eval`), if it has one.
     public var finalMetrics: [[String: Double]] = []
+    /// The slice this study holds (nil: every replica), and then replica 0's losses as float32
+    /// bit patterns, which every slice computes and `merge` compares.
+    public var shard: Shard?
+    public var referenceLosses: [UInt32] = []
 
     /// The guide's criterion on every step: the first step whose losses fail allclose(1e-3, 1e-3)
     /// against replica 0, on every step and on the steps the host saw.
@@ -91,8 +95,10 @@ public struct DriftStudy {
     /// time on the host's cores; the rows do not depend on `jobs`.
     /// - Throws: what `ScriptRunner.run` throws for any replica; `TrainError` for fewer than 2
     ///   replicas or no step.
+    /// With `shard`, only that slice's replicas are reported (replica 0 runs in every slice: the
+    /// distances are taken to it); `merge` joins the slices into the study of one run.
     public static func run(_ script: Script, _ options: RunOptions = RunOptions(), replicas: Int, steps: Int, vary: Vary = .order,
-                           jobs: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> DriftStudy {
+                           shard: Shard? = nil, jobs: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> DriftStudy {
         guard replicas >= 2 else { throw TrainError("a drift study needs at least 2 replicas, got \(replicas)") }
         guard steps >= 1 else { throw TrainError("a drift study runs at least 1 step, got \(steps)") }
         let baseOrder = ScriptRunner.baseOrderSeed(script, options)
@@ -103,20 +109,22 @@ public struct DriftStudy {
         let orderSeeds = (0..<replicas).map { vary == .seed ? baseOrder : baseOrder + UInt64($0) }
         let seeds = (0..<replicas).map { vary == .order ? baseSeed : baseSeed + Int64($0) }
         let sink = try ScriptRunner.sinkSize(script, options)
+        // The replicas this process runs: all, or replica 0 and the slice's.
+        let running = shard.map { s in [0] + s.members(of: replicas).filter { $0 != 0 } } ?? Array(0..<replicas)
         var base = options
         base.steps = steps
-        base.concurrentRuns = replicas  // in lockstep: every replica's parameters are alive at once
+        base.concurrentRuns = running.count  // in lockstep: every replica's parameters are alive at once
 
         // Replicas run in lockstep: at each step end (sink end in sink mode) every replica hands
         // over its parameters and waits until the distances to replica 0 are taken.
-        let exchange = StepExchange(replicas: replicas, jobs: max(1, min(jobs, replicas)))
+        let exchange = StepExchange(replicas: running.count, jobs: max(1, min(jobs, running.count)))
         // Each replica's thread owns its run: its script copy, options, store and device.
         final class Job: @unchecked Sendable {
             let script: Script, options: RunOptions, keepHidden: Bool
             var result: Result<RunSummary, Error>?
             init(_ script: Script, _ options: RunOptions, _ keepHidden: Bool) { (self.script, self.options, self.keepHidden) = (script, options, keepHidden) }
         }
-        let jobs = (0..<replicas).map { r in
+        let jobs = running.map { r in
             var o = base
             o.orderSeed = .seed(orderSeeds[r])
             o.seed = seeds[r]
@@ -142,10 +150,17 @@ public struct DriftStudy {
             t.stackSize = 16 << 20
             t.start()
         }
-        let distances = exchange.collect()
+        // The exchange numbers the running replicas 0…; rows carry their replica numbers.
+        let distances = exchange.collect().mapValues { row in Dictionary(uniqueKeysWithValues: row.map { (running[$0.key], $0.value) }) }
         let summaries = try jobs.map { try $0.result!.get() }
-        var study = try assemble(summaries.map(\.losses), distances: distances, sink: sink != nil, vary: vary, orderSeeds: orderSeeds, seeds: seeds)
+        var study = try assemble(summaries.map(\.losses), distances: distances, sink: sink != nil, vary: vary, orderSeeds: orderSeeds, seeds: seeds,
+                                 replicaNumbers: running)
         study.finalMetrics = summaries.map { s in Dictionary(s.evaluations.last?.metrics.map { ($0.name, $0.value) } ?? [], uniquingKeysWith: { a, _ in a }) }
+        if let shard {
+            let members = shard.members(of: replicas)
+            study.keepOnly(shard)
+            study.finalMetrics = zip(running, study.finalMetrics).filter { members.contains($0.0) }.map(\.1)
+        }
         return study
     }
 
@@ -153,21 +168,23 @@ public struct DriftStudy {
     /// replica's loss records in order (hidden ones too in sink mode) and, by step (from 1) and
     /// replica, the parameter distances to replica 0 where the host read the parameters.
     /// - Throws: `TrainError` when the replicas ran different numbers of steps.
+    /// `replicaNumbers` numbers the runs of `losses` (by default 0, 1, …; the first is replica 0).
     public static func assemble(_ losses: [[LossRecord]], distances: [Int: [Int: (l2: Double, ulp: UInt32)]], sink: Bool, vary: Vary,
-                                orderSeeds: [UInt64], seeds: [Int64]) throws -> DriftStudy {
+                                orderSeeds: [UInt64], seeds: [Int64], replicaNumbers: [Int]? = nil) throws -> DriftStudy {
+        let numbers = replicaNumbers ?? Array(losses.indices)
         var rows: [Row] = []
         let count = losses[0].count
         guard losses.allSatisfy({ $0.count == count }) else { throw TrainError("the replicas ran different numbers of steps") }
         for k in 0..<count {
             let base = losses[0][k].loss
-            for (r, s) in losses.enumerated() {
-                let l = s[k], d = Double(l.loss) - Double(base)
+            for (j, s) in losses.enumerated() {
+                let r = numbers[j], l = s[k], d = Double(l.loss) - Double(base)
                 let far = distances[k + 1]?[r]
                 rows.append(Row(step: k + 1, replica: r, loss: l.loss, absDiff: abs(d), relDiff: base == 0 ? (d == 0 ? 0 : .infinity) : abs(d) / abs(Double(base)),
                                 paramL2: far?.l2, maxULP: far?.ulp, visible: !sink || l.visible))
             }
         }
-        return DriftStudy(replicas: losses.count, vary: vary, orderSeeds: orderSeeds, seeds: seeds, rows: rows)
+        return DriftStudy(replicas: orderSeeds.count, vary: vary, orderSeeds: orderSeeds, seeds: seeds, rows: rows)
     }
 
     /// The L2 distance and the largest ulp distance between two parameter sets (flattened alike).

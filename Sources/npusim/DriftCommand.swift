@@ -2,10 +2,20 @@ import ArgumentParser
 import Foundation
 import NPUSim
 
-/// `npusim drift SCRIPT.yaml --replicas K`: how far replicas drift apart step by step.
+/// `npusim drift`: `npusim drift SCRIPT --replicas K` (the default, `DriftRun`) and `npusim drift merge`.
 struct DriftCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drift",
+        abstract: "Measure how replicas that differ only in reduction order (or seed) drift apart; join slices of such a study.",
+        subcommands: [DriftRun.self, DriftMerge.self],
+        defaultSubcommand: DriftRun.self
+    )
+}
+
+/// `npusim drift SCRIPT.yaml --replicas K`: how far replicas drift apart step by step.
+struct DriftRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run K replicas that differ only in reduction order (or global seed) and measure how their losses and parameters drift apart.",
         discussion: """
         Writes DIR/drift.csv (step,replica,loss,abs_diff,rel_diff,param_l2,max_ulp against replica \
@@ -14,6 +24,11 @@ struct DriftCommand: ParsableCommand {
         r instead, --vary both varies both. --steps N runs N steps (100 by default). In sink mode the \
         losses inside each sink are kept too, and the parameters are read at the sink ends, where \
         the host can. The numbers do not depend on --jobs.
+
+        --shard i/n runs slice i (from 0) of n: a contiguous block of the replicas, plus replica 0 \
+        to measure against, and writes DIR/shard.csv and DIR/shard.json; `npusim drift merge DIR...` \
+        joins every slice's folder into the drift.csv, summary.json and drift.svg of one run, bit \
+        for bit (Docs/Scaling.md). One process runs at most 64 replicas.
         """
     )
 
@@ -37,17 +52,32 @@ struct DriftCommand: ParsableCommand {
 
     @OptionGroup var flags: RunFlags
 
+    @Option(name: .long, help: "Run only slice i (from 0) of n of the replicas, for `npusim drift merge` to join (i/n).")
+    var shard: String?
+
     @Flag(name: .long, help: "Print the summary as JSON.")
     var json = false
 
+    /// Replicas one process trains at once (all alive in lockstep); more go to slices.
+    static let replicasPerProcess = 64
+
     func validate() throws {
-        if replicas < 2 || replicas > 64 { throw ValidationError("--replicas must be 2 to 64, got \(replicas)") }
+        if replicas < 2 || replicas > 1_000_000 { throw ValidationError("--replicas must be 2 to 1000000, got \(replicas)") }
+        let running = try slice().map { 1 + $0.members(of: replicas).filter { $0 != 0 }.count } ?? replicas
+        if running > Self.replicasPerProcess {
+            throw ValidationError("--replicas \(replicas)\(shard.map { " --shard \($0)" } ?? "") runs \(running) replicas in one process, at most \(Self.replicasPerProcess): split them with --shard i/n and join the slices with npusim drift merge")
+        }
         if DriftStudy.Vary(rawValue: vary) == nil { throw ValidationError("--vary must be order, seed or both, got '\(vary)'") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1, got \(jobs)") }
         if let steps = flags.steps, steps > 1_000_000 { throw ValidationError("--steps must be 1 to 1000000, got \(steps)") }
     }
 
     func run() throws { try naming(script) { try runScript() } }
+
+    /// The slice --shard names, if any.
+    func slice() throws -> DriftStudy.Shard? {
+        do { return try shard.map { try DriftStudy.Shard(parsing: $0, replicas: replicas) } } catch let e as TrainError { throw ValidationError(e.message) }
+    }
 
     func runScript() throws {
         let steps = flags.steps ?? 100
@@ -58,19 +88,38 @@ struct DriftCommand: ParsableCommand {
         } else {
             let parsed = try Script.load(path: script)
             let options = try flags.options()
-            study = try DriftStudy.run(parsed, options, replicas: replicas, steps: steps, vary: DriftStudy.Vary(rawValue: vary)!, jobs: jobs)
+            study = try DriftStudy.run(parsed, options, replicas: replicas, steps: steps, vary: DriftStudy.Vary(rawValue: vary)!, shard: try slice(), jobs: jobs)
             policy = (options.determinism ?? parsed.context.determinism).rawValue
         }
+        let name = URL(fileURLWithPath: script).lastPathComponent
+        if let s = study.shard {
+            let header = DriftStudy.ShardHeader(script: name, steps: steps, determinism: policy, study: study)
+            try Self.write([("shard.csv", study.csv()), ("shard.json", DriftStudy.shardJSON(header))], to: out)
+            let members = s.members(of: replicas)
+            emit("drift: slice \(s.description) (replicas \(members.lowerBound)…\(members.upperBound - 1) of \(replicas)) of \(script), \(steps) steps: \(out)/shard.csv, \(out)/shard.json; join every slice with npusim drift merge --out DIR SLICE-DIR...")
+            return
+        }
+        try Self.report(study, script: script, name: name, steps: steps, policy: policy, out: out, json: json)
+    }
+
+    /// Writes files into `dir` (made if missing), each whole or not at all.
+    static func write(_ files: [(String, String)], to dir: String) throws {
         do {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
-            throw CLIError(message: "cannot make \(out): \(error.localizedDescription)", code: 1)
+            throw CLIError(message: "cannot make \(dir): \(error.localizedDescription)", code: 1)
         }
+        for (name, text) in files {
+            do { try writeDurably(Array(text.utf8), to: dir + "/" + name) } catch { throw CLIError(message: "cannot write \(dir)/\(name): \(error)", code: 1) }
+        }
+    }
+
+    /// Writes a whole study's drift.csv, summary.json and drift.svg into `out` and prints what it found.
+    static func report(_ study: DriftStudy, script: String, name: String, steps: Int, policy: String, out: String, json: Bool) throws {
+        let (replicas, vary) = (study.replicas, study.vary.rawValue)
         let summary = summaryJSON(study, steps: steps, policy: policy)
-        let title = "\(URL(fileURLWithPath: script).lastPathComponent): \(replicas) replicas varying \(vary == "both" ? "seed and order" : vary), determinism \(policy)"
-        for (name, text) in [("drift.csv", study.csv()), ("summary.json", summary + "\n"), ("drift.svg", study.svg(title: title))] {
-            do { try writeDurably(Array(text.utf8), to: out + "/" + name) } catch { throw CLIError(message: "cannot write \(out)/\(name): \(error)", code: 1) }
-        }
+        let title = "\(name): \(replicas) replicas varying \(vary == "both" ? "seed and order" : vary), determinism \(policy)"
+        try write([("drift.csv", study.csv()), ("summary.json", summary + "\n"), ("drift.svg", study.svg(title: title))], to: out)
         if json {
             emit(summary)
             return
@@ -107,9 +156,11 @@ struct DriftCommand: ParsableCommand {
         let seeds = (0..<replicas).map { kind == .order ? baseSeed : baseSeed + Int64($0) }
         var runFlags = flags
         runFlags.steps = steps
+        let slice = try slice()
+        let running = slice.map { [0] + $0.members(of: replicas).filter { $0 != 0 } } ?? Array(0..<replicas)
         var losses: [[LossRecord]] = [], traces: [FileHandle] = []
         defer { traces.forEach { try? $0.close() } }
-        for r in 0..<replicas {
+        for r in running {
             runFlags.seed = kind == .order ? flags.seed : seeds[r]
             let csv = "\(dir)/losses-\(r).csv", trace = "\(dir)/parameters-\(r).bin"
             let arguments = PythonScript.arguments(runFlags, orderSeed: String(orderSeeds[r])) + ["--hidden-steps", "--losses", csv, "--parameter-trace", trace]
@@ -134,16 +185,18 @@ struct DriftCommand: ParsableCommand {
             }
             guard records.allSatisfy({ $0.count == size }) else { break }
             var row: [Int: (l2: Double, ulp: UInt32)] = [:]
-            for (r, values) in records.enumerated() { row[r] = DriftStudy.distance([values], [records[0]]) }
+            for (j, values) in records.enumerated() { row[running[j]] = DriftStudy.distance([values], [records[0]]) }
             distances[step] = row
         }
-        return try DriftStudy.assemble(losses, distances: distances, sink: losses[0].contains { !$0.visible }, vary: kind,
-                                       orderSeeds: orderSeeds, seeds: seeds)
+        var study = try DriftStudy.assemble(losses, distances: distances, sink: losses[0].contains { !$0.visible }, vary: kind,
+                                            orderSeeds: orderSeeds, seeds: seeds, replicaNumbers: running)
+        if let slice { study.keepOnly(slice) }
+        return study
     }
 
-    private func fmt(_ x: Double) -> String { x == 0 ? "0" : String(format: "%.3g", x) }
+    private static func fmt(_ x: Double) -> String { x == 0 ? "0" : String(format: "%.3g", x) }
 
-    private func summaryJSON(_ s: DriftStudy, steps: Int, policy: String) -> String {
+    private static func summaryJSON(_ s: DriftStudy, steps: Int, policy: String) -> String {
         let spread = s.finalSpread
         var fields = [
             "\"replicas\":\(s.replicas)", "\"steps\":\(steps)", "\"vary\":\"\(s.vary.rawValue)\"", "\"determinism\":\"\(policy)\"",
@@ -158,5 +211,46 @@ struct DriftCommand: ParsableCommand {
             fields += ["\"growth_rate_per_step\":null", "\"growth_exponent\":null"]
         }
         return "{" + fields.joined(separator: ",") + "}"
+    }
+}
+
+/// `npusim drift merge --out DIR SLICE-DIR...`: joins the slices of `npusim drift --shard`.
+struct DriftMerge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Join the slices written by npusim drift --shard i/n into one study's drift.csv, summary.json and drift.svg.",
+        discussion: """
+        Give every slice's folder once, in any order. The files are those one run of every replica \
+        writes, bit for bit. The slices must come from one script, step count, policy and seed \
+        set, and from hosts that compute alike: each slice runs replica 0, and merge refuses \
+        slices whose replica 0 differs (another CPU kind or npusim build gives other bits).
+        """
+    )
+
+    @Argument(help: "The --out folders of the slices.")
+    var slices: [String]
+
+    @Option(name: .long, help: "The folder to write drift.csv, summary.json and drift.svg into (made if missing).")
+    var out = "drift"
+
+    @Flag(name: .long, help: "Print the summary as JSON.")
+    var json = false
+
+    func validate() throws {
+        if slices.isEmpty { throw ValidationError("give the folders of the slices (the --out of each npusim drift --shard i/n run)") }
+    }
+
+    func run() throws {
+        do {
+            let parts = try slices.map { dir in
+                let (header, study) = try DriftStudy.loadShard(dir)
+                return (dir: dir, header: header, study: study)
+            }
+            let study = try DriftStudy.merge(parts)
+            let h = parts[0].header
+            try DriftRun.report(study, script: h.script, name: h.script, steps: h.steps, policy: h.determinism, out: out, json: json)
+        } catch let e as TrainError {
+            throw CLIError(message: e.message, code: 1)
+        }
     }
 }

@@ -703,6 +703,31 @@ let mindSporePython: String? = {
         let bad = try npusim(["drift", RunCommandTests.example, "--replicas", "2", "--vary", "orders"])
         #expect(bad.code == 2 && bad.err.contains("--vary must be order, seed or both"))
     }
+
+    /// Issue 25: `--shard i/n` slices, joined by `drift merge` in any order, write the one run's
+    /// three files byte for byte; more than 64 replicas in one process are sent to slices.
+    @Test func slicesMergeIntoTheOneRunsFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npusim-shards-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let common = ["drift", RunCommandTests.example, "--replicas", "4", "--steps", "3", "--determinism", "off"]
+        #expect(try npusim(common + ["--out", dir + "/whole"]).code == 0)
+        for i in 0..<3 {
+            let r = try npusim(common + ["--shard", "\(i)/3", "--out", dir + "/s\(i)"])
+            #expect(r.code == 0 && r.out.contains("slice \(i)/3"), "\(r.err)")
+        }
+        let merged = try npusim(["drift", "merge", "--out", dir + "/merged", dir + "/s2", dir + "/s0", dir + "/s1"])
+        #expect(merged.code == 0 && merged.out.contains("drift: 4 replicas of "), "\(merged.err)")
+        for name in ["drift.csv", "summary.json", "drift.svg"] {
+            let a = FileManager.default.contents(atPath: dir + "/whole/" + name), b = FileManager.default.contents(atPath: dir + "/merged/" + name)
+            #expect(a != nil && a == b, "\(name)")
+        }
+        let missing = try npusim(["drift", "merge", "--out", dir + "/m2", dir + "/s0", dir + "/s2"])
+        #expect(missing.code == 1 && missing.err.contains("slice 1/3 missing"), "\(missing.err)")
+        let many = try npusim(["drift", RunCommandTests.example, "--replicas", "100"])
+        #expect(many.code == 2 && many.err.contains("--replicas 100 runs 100 replicas in one process, at most 64: split them with --shard i/n"), "\(many.err)")
+        let badShard = try npusim(["drift", RunCommandTests.example, "--replicas", "4", "--shard", "5/4"])
+        #expect(badShard.code == 2 && badShard.err.contains("--shard 5/4: i must be 0 to 3"), "\(badShard.err)")
+    }
 }
 
 /// `npusim localize`: the first op where two replays part.

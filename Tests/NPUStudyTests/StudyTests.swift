@@ -102,6 +102,62 @@ enum StudyScripts {
         #expect(lossTicks.count >= 2 && [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1].contains { abs($0 - spacing) < 1e-9 }, "\(lossTicks)")
     }
 
+    /// Issue 25: slices of the replicas, run apart and joined, are the one run's study bit for
+    /// bit, in sink mode too; a slice's files round-trip through their parser.
+    @Test func slicesJoinIntoTheOneRunsStudy() throws {
+        var o = RunOptions()
+        (o.determinism, o.orderSeed, o.sink, o.sinkSize) = (.off, .seed(9), true, 2)
+        let whole = try DriftStudy.run(script, o, replicas: 5, steps: 4, jobs: 2)
+        var parts: [(dir: String, header: DriftStudy.ShardHeader, study: DriftStudy)] = []
+        for i in [2, 0, 1] {
+            let slice = try DriftStudy.run(script, o, replicas: 5, steps: 4, shard: .init(index: i, count: 3), jobs: 2)
+            #expect(Set(slice.rows.map(\.replica)) == Set([0...0, 1...2, 3...4][i]))
+            #expect(slice.referenceLosses == whole.rows.filter { $0.replica == 0 }.map(\.loss.bitPattern))
+            let header = DriftStudy.ShardHeader(script: "d.yaml", steps: 4, determinism: "off", study: slice)
+            let read = try DriftStudy.parseShard(json: Data(DriftStudy.shardJSON(header).utf8), csv: slice.csv(), jsonPath: "j", csvPath: "c")
+            #expect(read.header == header && read.study.rows == slice.rows)
+            parts.append((dir: "s\(i)", header: read.header, study: read.study))
+        }
+        let merged = try DriftStudy.merge(parts)
+        #expect(merged.csv() == whole.csv() && merged.rows == whole.rows && merged.orderSeeds == whole.orderSeeds && merged.replicas == 5)
+        #expect(whole.rows.contains { ($0.paramL2 ?? 0) > 0 } && whole.rows.contains { !$0.visible })
+        // A slice missing, given twice, or computed elsewhere with other bits is refused.
+        #expect(throws: TrainError("slice 1/3 missing: give every slice's folder")) { try DriftStudy.merge(Array(parts.prefix(2))) }
+        #expect(throws: TrainError("s2 and s2 both hold slice 2/3")) { try DriftStudy.merge(parts + [parts[0]]) }
+        var other = parts
+        other[2].header.referenceLosses[1] ^= 1
+        #expect(throws: TrainError("s1 and s2 computed replica 0 differently (its loss at step 2): run the slices on hosts of one CPU kind and one npusim build")) {
+            try DriftStudy.merge(other)
+        }
+        other = parts
+        other[1].header.steps = 3
+        #expect(throws: TrainError("s0 and s2 were run with different steps: slices of one study only")) { try DriftStudy.merge(other) }
+    }
+
+    /// What a slice's parser refuses, naming the file and line.
+    @Test func aDamagedSliceIsRefusedWithTheLine() throws {
+        var o = RunOptions()
+        o.determinism = .on
+        let slice = try DriftStudy.run(script, o, replicas: 3, steps: 2, shard: .init(index: 1, count: 2))
+        let json = DriftStudy.shardJSON(DriftStudy.ShardHeader(script: "d.yaml", steps: 2, determinism: "on", study: slice)), csv = slice.csv()
+        func parse(_ j: String, _ c: String) throws { _ = try DriftStudy.parseShard(json: Data(j.utf8), csv: c, jsonPath: "x/shard.json", csvPath: "x/shard.csv") }
+        #expect(throws: TrainError("x/shard.csv: 2 rows, expected 2 steps × 2 replicas (the file is cut short?)")) {
+            try parse(json, csv.split(separator: "\n").prefix(3).joined(separator: "\n"))
+        }
+        #expect(throws: TrainError("x/shard.csv: line 3 is step 1 replica 1, expected step 1 replica 2 (slice 1/2 holds replicas 1…2)")) {
+            var lines = csv.split(separator: "\n").map(String.init)
+            lines[2] = lines[1]
+            try parse(json, lines.joined(separator: "\n"))
+        }
+        #expect(throws: TrainError("x/shard.csv: line 2: loss, abs_diff and rel_diff must be numbers")) {
+            try parse(json, csv.replacingOccurrences(of: "\n1,1,", with: "\n1,1,x"))
+        }
+        #expect(throws: TrainError("x/shard.json: --shard 2/2: i must be 0 to 1")) { try parse(json.replacingOccurrences(of: "\"1/2\"", with: "\"2/2\""), csv) }
+        #expect(throws: TrainError("x/shard.json: not a JSON object")) { try parse("[", csv) }
+        #expect(throws: (any Error).self) { try DriftStudy.Shard(parsing: "1-2", replicas: 3) }
+        #expect(try DriftStudy.Shard(parsing: "2/3", replicas: 7).members(of: 7) == 4..<7)
+    }
+
     @Test func ulpDistancesCountRepresentableValues() {
         #expect(ulpDistance(1, Float(1).nextUp) == 1 && ulpDistance(Float(1).nextUp, 1) == 1)
         #expect(ulpDistance(0, -0.0) == 0 && ulpDistance(.leastNonzeroMagnitude, -.leastNonzeroMagnitude) == 2)
