@@ -3,7 +3,7 @@ SWIFT      ?= swift
 NPUSIM     := .build/release/npusim
 # apt-get needs root; use sudo when we are not root.
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PKGS   := libopenblas-dev zlib1g-dev pkg-config binutils
+APT_PKGS   := libopenblas-dev zlib1g-dev pkg-config binutils libopenmpi-dev openmpi-bin
 
 .PHONY: all build setup test demo bench fuzz clean check-pictures study python python-test
 

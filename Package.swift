@@ -35,6 +35,13 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // Open MPI from Debian's libopenmpi-dev: the transport between ranks under mpirun.
+        .systemLibrary(
+            name: "CMPI",
+            path: "Sources/CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]
+        ),
         // Plain C hot loops (DESIGN.md §4, "kernels like llm.c").
         .target(
             name: "NPUKernels",
@@ -91,6 +98,12 @@ let package = Package(
             name: "NPUSim",
             dependencies: ["NPUDevice", "NPUTensor", "NPURandom", "NPUOps", "NPUGraph", "NPUCollective", "NPUTrain", "NPUData", "NPUScript", "NPUStudy", "NPUProfile"]
         ),
+        // Ranks under mpirun: the card exchange and the drift slices over MPI (the CLI's only;
+        // the library and the Python engine do not link MPI).
+        .target(
+            name: "NPUMPI",
+            dependencies: ["CMPI", "NPUGraph", "NPUStudy", "NPUTrain"]
+        ),
         .target(
             name: "NPUSimEngine",
             dependencies: ["NPUSim"]
@@ -98,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "npusim",
             dependencies: [
-                "NPUSim", "NPUKernels",
+                "NPUSim", "NPUKernels", "NPUMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -267,6 +267,12 @@ public final class Device {
     /// Every scheduled task since the last `clearTimeline()`, in submission order.
     public var timeline: [TaskRecord] { scheduled.compactMap { $0 } }
 
+    /// Changes every scheduled record in place (`CardExchange` gives a ghost card's records what
+    /// the process that computed the card recorded).
+    public func amendTimeline(_ body: (inout TaskRecord) -> Void) {
+        for i in scheduled.indices where scheduled[i] != nil { body(&scheduled[i]!) }
+    }
+
     /// Forgets scheduled records.
     public func clearTimeline() {
         hostEvents.removeAll(keepingCapacity: true)

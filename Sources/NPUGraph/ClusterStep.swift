@@ -13,7 +13,17 @@ public final class ClusterStep {
 
     /// - Throws: `GraphError` unless there is one graph per card, on that card, all with the same
     ///   schedule (the same program).
-    public init(cluster: Cluster, graphs: [CompiledGraph]) throws(GraphError) {
+    /// Set when other processes compute some of the cards (`CardExchange`): the cards outside
+    /// `localCards` are ghosts here.
+    public let exchange: (any CardExchange)?
+    /// The cards this process computes, and the first of them, which computes the nodes every
+    /// card computes alike.
+    private var local: Range<Int> { exchange?.localCards ?? 0..<graphs.count }
+    private var lead: Int { local.lowerBound }
+
+    /// - Parameter exchange: set when other processes compute the cards outside its
+    ///   `localCards`; those graphs become ghosts here.
+    public init(cluster: Cluster, graphs: [CompiledGraph], exchange: (any CardExchange)? = nil) throws(GraphError) {
         guard graphs.count == cluster.devices.count else {
             throw GraphError("a cluster step needs one compiled graph per card: \(cluster.devices.count) cards, \(graphs.count) graphs")
         }
@@ -26,6 +36,13 @@ public final class ClusterStep {
         }
         self.cluster = cluster
         self.graphs = graphs
+        self.exchange = exchange
+        if let exchange {
+            guard !exchange.localCards.isEmpty, exchange.localCards.clamped(to: 0..<graphs.count) == exchange.localCards else {
+                throw GraphError("this process computes cards \(exchange.localCards) of a cluster of \(graphs.count)")
+            }
+            for (k, g) in graphs.enumerated() { g.ghost = !exchange.localCards.contains(k) }
+        }
         if graphs.count > 1 && !graphs[0].timingOnly { (invariant, invariantParameters) = graphs[0].replicaInvariance() }
     }
 
@@ -40,8 +57,8 @@ public final class ClusterStep {
     private func shareInvariantParameters() -> Bool {
         guard !invariantParameters.isEmpty else { return false }
         for name in invariantParameters {
-            guard let mine = graphs[0].store[name] else { return false }
-            for g in graphs.dropFirst() {
+            guard let mine = graphs[lead].store[name] else { return false }
+            for g in graphs[local].dropFirst() {
                 guard let theirs = g.store[name] else { return false }
                 if theirs.sharesStorage(with: mine) { continue }
                 guard theirs.hasSameBits(as: mine) else { return false }
@@ -59,7 +76,14 @@ public final class ClusterStep {
         for g in graphs { g.device.hostWork("GraphLaunch", "step \(g.steps)", duration: g.device.spec.host.graphLaunch) }
         let runs = try zip(graphs, feeds).map { g, f in try g.begin(.host(f)) }
         try lockstep(runs)
-        return try runs.map { try $0.finish(.host) }
+        return try fetched(try runs.map { try $0.finish(.host) }, .host)
+    }
+
+    /// Every card's fetches: the ghosts' from the processes that computed them.
+    private func fetched(_ values: [[Tensor]], _ mode: FetchMode) throws -> [[Tensor]] {
+        guard let exchange, mode != .none else { return values }
+        return try exchange.gather(Array(values[local]), types: graphs[lead].fetchTypes, cards: graphs.count,
+                                   what: "the exchange of the fetched values of step \(graphs[lead].steps)")
     }
 
     /// Every card's device data queue (made on first use).
@@ -110,8 +134,13 @@ public final class ClusterStep {
 
     /// `fill(k, queue, wanted)` tops card k's queue up to `wanted` batches (at most its capacity):
     /// before the launch, and before each step with the steps left.
-    private func sink(steps n: Int, keepHidden: Bool, fill: (Int, DeviceQueue, Int) throws -> Void) throws -> (last: [[Tensor]], perStep: [[[Tensor]]]) {
+    private func sink(steps n: Int, keepHidden: Bool, fill given: (Int, DeviceQueue, Int) throws -> Void) throws -> (last: [[Tensor]], perStep: [[[Tensor]]]) {
         if queues.isEmpty { queues = graphs.map { DeviceQueue(device: $0.device) } }
+        // A ghost's queue takes batches of shapes alone: their values are another process's.
+        let types = graphs[0].inputTypes
+        func fill(_ k: Int, _ q: DeviceQueue, _ wanted: Int) throws {
+            if graphs[k].ghost { try q.fill(upTo: wanted, shapes: types) } else { try given(k, q, wanted) }
+        }
         for (k, q) in queues.enumerated() { try fill(k, q, n) }
         for g in graphs { g.device.hostWork("SinkLaunch", "sink of \(n) steps", duration: g.device.spec.host.sinkLaunch) }
         defer { sinks += 1 }
@@ -120,7 +149,8 @@ public final class ClusterStep {
             for (k, q) in queues.enumerated() { try fill(k, q, n - step) }
             let runs = try zip(graphs, queues).map { g, q in try g.begin(.queue(q), sink: sinks) }
             try lockstep(runs)
-            let fetched = try runs.map { try $0.finish(step == n - 1 ? .host : keepHidden ? .kept : .none) }
+            let mode: FetchMode = step == n - 1 ? .host : keepHidden ? .kept : .none
+            let fetched = try fetched(try runs.map { try $0.finish(mode) }, mode)
             if keepHidden { hidden.append(fetched) }
             if step == n - 1 { last = fetched }
         }
@@ -132,14 +162,25 @@ public final class ClusterStep {
         let share = shareInvariantParameters()
         for position in 0..<graphs[0].schedule.count {
             if share && invariant[graphs[0].schedule[position]] && graphs[0].computesOp(at: position) && graphs[0].collective(at: position) == nil {
-                try runs[0].runNext()
-                for r in runs.dropFirst() { try r.adoptNext(from: runs[0]) }
+                try runs[lead].runNext()
+                for (k, r) in runs.enumerated() where k != lead {
+                    if graphs[k].ghost { try r.runNext() } else { try r.adoptNext(from: runs[lead]) }
+                }
                 continue
             }
             if let op = graphs[0].collective(at: position) {
                 // Timing-only steps carry no values: only the transfers are simulated.
-                let outputs = graphs[0].timingOnly ? Array(repeating: [], count: graphs.count)
-                    : try op.combine(zip(graphs, runs).map { g, r in g.nodeInputs(at: position, r) }, graphs[0].collectiveContext(at: position, runs[0]))
+                var outputs: [[Tensor]] = Array(repeating: [], count: graphs.count)
+                if !graphs[0].timingOnly {
+                    var inputs = zip(graphs, runs).map { g, r in g.ghost ? [] : g.nodeInputs(at: position, r) }
+                    if let exchange {
+                        let node = graphs[lead].graph.nodes[graphs[lead].schedule[position]]
+                        inputs = try exchange.gather(Array(inputs[local]), types: node.inputs.map { graphs[lead].graph.nodes[$0.node].outputTypes[$0.index] },
+                                                     cards: graphs.count, what: "\(op.type) '\(node.name)' of step \(runs[lead].step + 1)")
+                    }
+                    outputs = try op.combine(inputs, graphs[0].collectiveContext(at: position, runs[0]))
+                }
+                for k in outputs.indices where graphs[k].ghost { outputs[k] = [] }
                 var gathered: Event?
                 for g in graphs { gathered = g.joinCollective(after: gathered) }
                 let plans = graphs[0].timingOnly ? [] : graphs[0].collectivePlans()

@@ -32,6 +32,11 @@ public final class CompiledGraph {
     var foldedValues: [Int: [Tensor]] { folded }
     /// Steps are simulated without values (see `init`).
     public let timingOnly: Bool
+    /// Another process computes this card (`CardExchange`): its steps launch the same kernels,
+    /// so its timeline is the card's, but compute no values.
+    public var ghost = false
+    /// The types of the fetched values.
+    var fetchTypes: [TensorType] { fetches.map { graph.nodes[$0.node].outputTypes[$0.index] } }
     /// Records per launch what the profile needs (step, sink, host time, reduction plans) into
     /// the device's timeline; off by default (nothing kept, nothing measured).
     public var recording = false
@@ -320,7 +325,7 @@ public final class CompiledGraph {
         let n = graph.nodes[i]
         guard case .op(let op) = n.kind, let c = op as? any CollectiveOp else { preconditionFailure("\(n.name) is not a collective") }
         run.values[i] = outputs
-        if !timingOnly, let observer {
+        if !timingOnly && !ghost, let observer {
             try observer(NodeOutput(step: run.step, sink: run.sink, node: i, name: n.name, fullName: n.fullName, type: op.type, outputs: outputs, plans: plans))
         }
         let comm = device.stream(named: "comm")

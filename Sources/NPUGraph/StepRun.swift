@@ -63,7 +63,7 @@ extension CompiledGraph {
             inputs = batch.feeds
             ready = batch.ready
         }
-        for i in schedule where !timingOnly {
+        for i in schedule where !timingOnly && !ghost {
             guard case .input(let name) = graph.nodes[i].kind else { continue }
             guard let t = inputs[name] else {
                 throw GraphError("no feed for input '\(name)'; the step's inputs are \(inputNames.map { "'\($0)'" }.joined(separator: ", "))")
@@ -111,7 +111,7 @@ extension CompiledGraph {
             try observer?(NodeOutput(step: run.step, sink: run.sink, node: i, name: n.name, fullName: n.fullName, type: op.type, outputs: adopted, plans: []))
             return
         }
-        if timingOnly {  // the same launches, no values
+        if timingOnly || ghost {  // the same launches, no values
             if case .op = n.kind { launchKernels(after: i, run) }
             return
         }
@@ -178,7 +178,7 @@ extension CompiledGraph {
         run.awaiting = [:]
         // Timing-only: the fetches' sizes still cross PCIe; there are no values to return.
         // (Values nobody takes die inside the pool, so the next step reuses their storage.)
-        let fetched = timingOnly || fetch == .none ? [] : fetches.map { run.values[$0.node]![$0.index] }
+        let fetched = timingOnly || ghost || fetch == .none ? [] : fetches.map { run.values[$0.node]![$0.index] }
         pool.active { run.values = [] }
         pool.endRun()
         if fetch == .host {

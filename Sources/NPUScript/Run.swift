@@ -55,7 +55,13 @@ public struct RunOptions {
     /// Runs of this script alive at once in this process (a drift study's replicas, which train
     /// in lockstep): the host-memory check before allocating counts every one.
     public var concurrentRuns = 1
+    /// Set when other processes (MPI ranks) compute some of the cards (`CardExchange`): this
+    /// process computes `exchange.localCards`; the process that holds card 0 writes the
+    /// checkpoints, the trace and the callbacks' files.
+    public var exchange: (any CardExchange)?
     public init() {}
+    /// Whether this process writes the run's files: it computes card 0.
+    public var writesFiles: Bool { exchange.map { $0.localCards.contains(0) } ?? true }
 }
 
 /// Where a run stands after a step the host launched (or a sink): what `ScriptRunner.run`'s
@@ -317,6 +323,7 @@ public enum ScriptRunner {
         context.kernelFusion = script.context.kernelFusion
         context.recording = options.trace != nil || options.record
         context.keepHiddenSteps = keepHidden
+        context.exchange = options.exchange
         // Batch statistics are each card's own: there N cards are not one card, by definition.
         if context.cards > 1, (context.overrides["AllReduce"] ?? context.determinism) == .strict {
             let norms = script.network.filter { $0.type == "BatchNorm2d" }.map(\.name)
@@ -458,7 +465,9 @@ public enum ScriptRunner {
                 }))
         }
         func save(_ path: String) throws {
-            try Checkpoint.save(model.store, to: path, step: model.stepsTrained, epoch: recorder.records.last?.epoch ?? 1, extra: model.randomStates())
+            let states = try model.randomStates()  // every process takes part; card 0's writes
+            guard options.writesFiles else { return }
+            try Checkpoint.save(model.store, to: path, step: model.stepsTrained, epoch: recorder.records.last?.epoch ?? 1, extra: states)
         }
         do {
             try model.train(
@@ -476,13 +485,16 @@ public enum ScriptRunner {
             // replace one.
             var saved: String?
             let finite = allFinite(model.store)
-            if let path = options.saveCheckpoint, model.stepsTrained > prepared.resumed, finite, (try? save(path)) != nil { saved = path }
+            // Split across processes, the others may not reach this point: nothing is exchanged.
+            if let path = options.saveCheckpoint, options.exchange == nil, model.stepsTrained > prepared.resumed, finite, (try? save(path)) != nil { saved = path }
             interrupted(PartialRun(error: error, losses: recorder.records, steps: model.stepsTrained, savedTo: saved, finite: finite))
             throw error
         }
         let done = model.stepsTrained
         if let path = options.saveCheckpoint { try save(path) }
-        if let path = options.trace {
+        // Split across processes: the ghost cards' recorded plans come from where they ran.
+        if let exchange = options.exchange, model.context.recording { try exchange.shareRecordings(model.devices) }
+        if let path = options.trace, options.writesFiles {
             do { try ChromeTrace.write(model.devices, to: path) } catch { throw DataError("--trace: \(error)") }
         }
         let ran = done - prepared.resumed

@@ -17,7 +17,10 @@ public final class DataParallelStep {
     /// `StepConfiguration.cards` equal to the cluster's size; build every card from the same seed
     /// so that the initial parameters agree, as MindSpore's broadcast makes them.
     /// - Throws: `TrainError` for a replica that does not fit; `GraphError` from compiling.
-    public init(cluster: Cluster, replica: (Int, Device) throws -> TrainStep) throws {
+    /// - Parameter exchange: set when other processes compute some cards (`CardExchange`):
+    ///   the others' steps become ghosts here, and `replica` may build them without values
+    ///   worth computing (they are never computed).
+    public init(cluster: Cluster, exchange: (any CardExchange)? = nil, replica: (Int, Device) throws -> TrainStep) throws {
         let steps = try cluster.devices.enumerated().map { k, d in try replica(k, d) }
         for (k, s) in steps.enumerated() {
             guard s.device === cluster.devices[k] else { throw TrainError("replica \(k) runs on \(s.device.label), not on card \(k)") }
@@ -29,7 +32,7 @@ public final class DataParallelStep {
         }
         self.cluster = cluster
         replicas = steps
-        runner = try ClusterStep(cluster: cluster, graphs: steps.map { $0.compiled! })
+        runner = try ClusterStep(cluster: cluster, graphs: steps.map { $0.compiled! }, exchange: exchange)
     }
 
     /// A timing-only cluster: card 0's step is built by `prototype` (timing-only, graph mode,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NPUMPI
 import NPUSim
 
 /// `npusim drift`: `npusim drift SCRIPT --replicas K` (the default, `DriftRun`) and `npusim drift merge`.
@@ -63,10 +64,7 @@ struct DriftRun: ParsableCommand {
 
     func validate() throws {
         if replicas < 2 || replicas > 1_000_000 { throw ValidationError("--replicas must be 2 to 1000000, got \(replicas)") }
-        let running = try slice().map { 1 + $0.members(of: replicas).filter { $0 != 0 }.count } ?? replicas
-        if running > Self.replicasPerProcess {
-            throw ValidationError("--replicas \(replicas)\(shard.map { " --shard \($0)" } ?? "") runs \(running) replicas in one process, at most \(Self.replicasPerProcess): split them with --shard i/n and join the slices with npusim drift merge")
-        }
+        _ = try slice()
         if DriftStudy.Vary(rawValue: vary) == nil { throw ValidationError("--vary must be order, seed or both, got '\(vary)'") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1, got \(jobs)") }
         if let steps = flags.steps, steps > 1_000_000 { throw ValidationError("--steps must be 1 to 1000000, got \(steps)") }
@@ -74,15 +72,27 @@ struct DriftRun: ParsableCommand {
 
     func run() throws { try naming(script) { try runScript() } }
 
-    /// The slice --shard names, if any.
+    /// The slice --shard names, or under mpirun this rank's slice, if any.
     func slice() throws -> DriftStudy.Shard? {
+        if let ranks, ranks.size > 1 {
+            guard shard == nil else { throw CLIError(message: "under mpirun each rank runs its slice of the replicas: give no --shard") }
+            guard replicas >= ranks.size else { throw CLIError(message: "mpirun -n \(ranks.size) needs at least \(ranks.size) replicas (one per rank), got --replicas \(replicas)") }
+            return DriftStudy.Shard(index: ranks.rank, count: ranks.size)
+        }
         do { return try shard.map { try DriftStudy.Shard(parsing: $0, replicas: replicas) } } catch let e as TrainError { throw ValidationError(e.message) }
     }
 
     func runScript() throws {
         let steps = flags.steps ?? 100
+        // The replicas one process trains at once (all alive in lockstep); more go to slices.
+        let running = try slice().map { 1 + $0.members(of: replicas).filter { $0 != 0 }.count } ?? replicas
+        if running > Self.replicasPerProcess {
+            let here = ranks.map { $0.size > 1 ? " on rank \($0.rank) of \($0.size)" : "" } ?? ""
+            throw CLIError(message: "--replicas \(replicas)\(shard.map { " --shard \($0)" } ?? "") runs \(running) replicas in one process\(here), at most \(Self.replicasPerProcess): split them with --shard i/n and join the slices with npusim drift merge, or run more ranks")
+        }
         let study: DriftStudy, policy: String
         if PythonScript.isPython(script) {
+            if let ranks, ranks.size > 1 { throw CLIError(message: "a Python script's replicas run one after another in one process: run it without mpirun") }
             study = try driftPython(steps: steps)
             policy = flags.determinism ?? "script"
         } else {
@@ -92,6 +102,23 @@ struct DriftRun: ParsableCommand {
             policy = (options.determinism ?? parsed.context.determinism).rawValue
         }
         let name = URL(fileURLWithPath: script).lastPathComponent
+        if let ranks, ranks.size > 1, let s = study.shard {
+            // Each rank ran its slice; rank 0 joins them as `drift merge` does.
+            let header = DriftStudy.ShardHeader(script: name, steps: steps, determinism: policy, study: study)
+            let mine = Array((DriftStudy.shardJSON(header) + "\u{0}" + study.csv()).utf8)
+            let parts = try ranks.allGather(mine, what: "the drift slices (slice \(s.description))")
+            guard ranks.rank == 0 else { return }
+            let slices = try parts.enumerated().map { r, bytes in
+                let cut = bytes.firstIndex(of: 0) ?? bytes.count
+                let (h, st) = try DriftStudy.parseShard(json: Data(bytes[..<cut]), csv: String(decoding: bytes[min(cut + 1, bytes.count)...], as: UTF8.self),
+                                                      jsonPath: "rank \(r)'s slice", csvPath: "rank \(r)'s slice")
+                return (dir: "rank \(r)", header: h, study: st)
+            }
+            let merged: DriftStudy
+            do { merged = try DriftStudy.merge(slices) } catch let e as TrainError { throw CLIError(message: e.message, code: 1) }
+            try Self.report(merged, script: script, name: name, steps: steps, policy: policy, out: out, json: json)
+            return
+        }
         if let s = study.shard {
             let header = DriftStudy.ShardHeader(script: name, steps: steps, determinism: policy, study: study)
             try Self.write([("shard.csv", study.csv()), ("shard.json", DriftStudy.shardJSON(header))], to: out)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NPUMPI
 import NPUSim
 
 /// An error the CLI reports as `error: …` with an exit code (CLI.md: 1 run failed, 2 bad input).
@@ -26,7 +27,22 @@ struct NPUSimCommand: ParsableCommand {
         }
         Parallel.takeHostThreads()
         do {
+            // Under mpirun: MPI starts, and only `run` and `drift` know what to do with ranks.
+            if let world = try MPIWorld.launched() {
+                ranks = world
+                // The ranks on this host share its cores (unless OPENBLAS_NUM_THREADS says otherwise).
+                if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil, let here = world.ranksOnThisHost, here > 1 {
+                    Parallel.threads = max(1, ProcessInfo.processInfo.activeProcessorCount / here)
+                }
+                let exchangeBench = (command as? BenchCommand)?.names == ["exchange"]
+                if world.size > 1 && !(command is RunCommand || command is ProfileCommand || command is DriftRun || exchangeBench) {
+                    throw CLIError(message: "under mpirun only npusim run, profile and drift spread their work over the ranks; run this command without mpirun")
+                }
+            }
             try command.run()
+            ranks?.finalize()
+        } catch let error as MPIError {
+            fail(error.message, code: 1)
         } catch let error as CLIError {
             fail(error.message, code: error.code)
         } catch let error as CategorizedError {
@@ -50,7 +66,16 @@ struct NPUSimCommand: ParsableCommand {
     }
 
     static func fail(_ message: String, code: Int32) -> Never {
-        let text = message.hasPrefix("error: ") ? message : "error: \(message)"
+        var text = message.hasPrefix("error: ") ? message : "error: \(message)"
+        if let ranks, ranks.size > 1 {
+            // One rank's error ends every rank (none is left waiting for it).
+            if !text.hasPrefix("error: rank ") { text = "error: rank \(ranks.rank): " + text.dropFirst("error: ".count) }
+            FileHandle.standardError.write(Data((escapingControls(text) + "\n").utf8))
+            // Before any exchange every rank meets the same errors (flags, the script, its
+            // files) and exits; mpirun stops the job when a rank exits so.
+            if ranks.exchanges == 0 { Foundation.exit(code) }
+            ranks.abort(code: code)
+        }
         FileHandle.standardError.write(Data((escapingControls(text) + "\n").utf8))
         Foundation.exit(code)
     }
@@ -95,8 +120,13 @@ extension DeviceSpec {
     }
 }
 
+/// The ranks of an mpirun job, when npusim runs under one.
+nonisolated(unsafe) var ranks: MPIWorld?
+
 /// Writes `text` to standard output without buffering surprises between print and FileHandle.
+/// Under mpirun only rank 0 speaks (every rank computes the same lines).
 func emit(_ text: String) {
+    if let ranks, ranks.rank != 0 { return }
     print(text)
 }
 

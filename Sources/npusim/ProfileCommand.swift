@@ -58,11 +58,14 @@ struct ProfileCommand: ParsableCommand {
         if options.steps == nil { options.steps = 5 }
         options.record = true
         let detail = try Self.detail(detailCards, cards: options.cards ?? parsed.context.cards)
+        if let ranks, ranks.size > 1, timingOnly { throw CLIError(message: "--timing-only simulates shapes alone in one process: run it without mpirun") }
+        try spreadOverRanks(&options, parsed)
         // Timing-only, the cards not detailed are not simulated: they are alike (Profiling.md).
         let summary = timingOnly ? try ScriptRunner.simulate(parsed, options, steps: options.steps!, simulating: detail) : try ScriptRunner.run(parsed, options)
         let cards = summary.cards ?? summary.devices.count
         let profile = Profile(devices: summary.devices, detailCards: detail, cards: cards)
-        try profile.write(to: out)
+        // Every rank simulated every card's timeline; card 0's rank writes it.
+        if options.writesFiles { try profile.write(to: out) }
         emit("profile of \(summary.steps) step\(summary.steps == 1 ? "" : "s") on \(cards) card\(cards == 1 ? "" : "s"): \(out)/ASCEND_PROFILER_OUTPUT/, \(out)/timeline.svg")
         if profile.detailed.count < cards {
             let list = profile.detailed.count == 1 ? "card \(profile.detailed[0].ordinal)" : "\(profile.detailed.count) cards"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NPUMPI
 import NPUSim
 
 /// `npusim run SCRIPT.yaml`: trains a script and prints MindSpore's LossMonitor lines.
@@ -50,13 +51,17 @@ struct RunCommand: ParsableCommand {
         for (flag, path) in [("--losses", losses), ("--trace", trace), ("--save-checkpoint", saveCheckpoint)] {
             if let path { try checkOutput(path, flag: flag, inputs: flag == "--save-checkpoint" ? [script] : inputs) }
         }
-        if script.hasSuffix(".py") { return try runPython() }
+        if script.hasSuffix(".py") {
+            if let ranks, ranks.size > 1 { throw CLIError(message: "a Python script runs in one process: run it without mpirun") }
+            return try runPython()
+        }
         let parsed = try Script.load(path: script)
-        var bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0)
+        var bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0 && (ranks?.rank ?? 0) == 0)
         var options = try flags.options()
         options.loadCheckpoint = loadCheckpoint
         options.saveCheckpoint = saveCheckpoint
         options.trace = trace
+        try spreadOverRanks(&options, parsed)
         let summary = try ScriptRunner.run(parsed, options, keepHidden: hiddenSteps, line: { record in
             guard !quiet else { return }
             let global = record.globalLoss.map { ",\"global_loss\":\(jsonNumber(Double($0)))" } ?? ""
@@ -77,12 +82,12 @@ struct RunCommand: ParsableCommand {
             bar.finish()
             if let path = partial.savedTo { FileHandle.standardError.write(Data("note: the \(partial.steps) steps trained are saved in \(path)\n".utf8)) }
             if let path = saveCheckpoint, !partial.finite { FileHandle.standardError.write(Data("note: nothing is saved in \(path): the parameters are NaN or infinite\n".utf8)) }
-            if let losses, !partial.losses.isEmpty, (try? writeLosses(partial.losses, to: losses)) != nil {
+            if let losses, (ranks?.rank ?? 0) == 0, !partial.losses.isEmpty, (try? writeLosses(partial.losses, to: losses)) != nil {
                 FileHandle.standardError.write(Data("note: the losses so far are in \(losses)\n".utf8))
             }
         })
         bar.finish()
-        if let losses { try writeLosses(summary.losses, to: losses) }
+        if let losses, options.writesFiles { try writeLosses(summary.losses, to: losses) }
         let simulated = summary.simulatedTime.seconds
         // Under off the order seed the run drew its orders from, and the flag that replays it.
         let seed = ScriptRunner.drawsOrders(parsed, options) ? summary.orderSeed : nil
@@ -241,4 +246,16 @@ struct RunFlags: ParsableArguments {
         options.cards = cards
         return options
     }
+}
+
+/// Under mpirun: rank r computes its block of the run's cards (`MPIWorld.partition`), and card
+/// 0's rank writes the files.
+/// - Throws: `CLIError` for fewer cards than ranks or a PyNative run.
+func spreadOverRanks(_ options: inout RunOptions, _ script: Script) throws {
+    guard let ranks, ranks.size > 1 else { return }
+    guard (options.mode ?? script.context.mode) == .graph else {
+        throw CLIError(message: "mpirun spreads a graph-mode run's cards over the ranks; PyNative runs one card")
+    }
+    do { try ranks.partition(cards: options.cards ?? script.context.cards) } catch let e as MPIError { throw CLIError(message: e.message) }
+    options.exchange = ranks
 }

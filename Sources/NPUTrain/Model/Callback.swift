@@ -69,7 +69,10 @@ public final class CallbackParams {
     public var userValues: [String: Any] = [:]
     /// Every card's random kernel states as checkpoint entries (`Model.randomStates`), for a
     /// checkpoint that resumes bit for bit.
-    public var randomStates: () -> [(name: String, tensor: Tensor)] = { [] }
+    public var randomStates: () throws -> [(name: String, tensor: Tensor)] = { [] }
+    /// False in the processes of a run split across processes (`ModelContext.exchange`) other
+    /// than card 0's: their callbacks compute what card 0's do but write no file.
+    public var writesFiles = true
 
     init(network: any Layer, lossFn: any Loss, optimizer: any Optimizer, device: Device, store: ParameterStore) {
         (self.network, self.lossFn, self.optimizer, self.device, self.store) = (

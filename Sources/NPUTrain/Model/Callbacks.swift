@@ -152,6 +152,7 @@ public final class CSVLogger: Callback {
     public func onTrainStepEnd(_ run: RunContext) throws { try recorder.onTrainStepEnd(run) }
 
     public func onTrainEnd(_ run: RunContext) throws {
+        guard run.cbParams.writesFiles else { return }
         let csv =
             "epoch,step,loss\n"
             + recorder.records.filter(\.visible).map { "\($0.epoch),\($0.step),\(Double($0.loss))\n" }.joined()

@@ -285,7 +285,9 @@ public final class ModelCheckpoint: Callback {
             try? FileManager.default.removeItem(atPath: files.removeFirst())
         }
         lastTriggered = step
-        try Checkpoint.save(p.store, to: path, step: p.stepsTrained, epoch: p.curEpochNum, extra: p.randomStates())
+        let states = try p.randomStates()  // every process takes part; card 0's writes
+        guard p.writesFiles else { return }
+        try Checkpoint.save(p.store, to: path, step: p.stepsTrained, epoch: p.curEpochNum, extra: states)
         files.append(path)
         saved.append(path)
     }

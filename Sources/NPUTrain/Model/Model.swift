@@ -41,6 +41,10 @@ public struct ModelContext: Sendable {
     public var keepHiddenSteps = false
     /// How graph mode fuses the card's kernels (timing only); nil: the device's default.
     public var kernelFusion: FusionLevel?
+    /// Set when other processes (MPI ranks) compute some of the cards: this process computes
+    /// `exchange.localCards`, reads only their shards, and gets the others' values at each
+    /// collective and fetch.
+    public var exchange: (any CardExchange)?
     public init() {}
 }
 
@@ -89,14 +93,46 @@ public final class Model {
     public static let randomStatePrefix = "npusim.random_state/"
 
     /// Every card's random kernel states (Dropout's streams), as checkpoint entries: int64 words
-    /// named `npusim.random_state/card<k>/<op>`.
-    public func randomStates() -> [(name: String, tensor: Tensor)] {
-        replicas.enumerated().flatMap { k, step in
+    /// named `npusim.random_state/card<k>/<op>`. With `context.exchange` the other processes'
+    /// cards' states arrive from them: every process calls this at the same point.
+    /// - Throws: what the exchange throws.
+    public func randomStates() throws -> [(name: String, tensor: Tensor)] {
+        let local = context.exchange?.localCards ?? replicas.indices
+        let mine = replicas.enumerated().filter { local.contains($0.offset) }.flatMap { k, step in
             step.randomKernels.map { name, kernel in
-                let words = kernel.state.map { Int64(bitPattern: $0) }
-                return (Self.randomStatePrefix + "card\(k)/" + name, try! Tensor(shape: [words.count], values: words))
+                (Self.randomStatePrefix + "card\(k)/" + name, kernel.state.map { Int64(bitPattern: $0) })
             }
         }
+        guard let exchange = context.exchange else { return mine.map { ($0.0, try! Tensor(shape: [$0.1.count], values: $0.1)) } }
+        // Each entry as: name length, name, word count, words (little-endian, as the host holds them).
+        var bytes: [UInt8] = []
+        for (name, words) in mine {
+            withUnsafeBytes(of: Int64(name.utf8.count)) { bytes += $0 }
+            bytes += name.utf8
+            withUnsafeBytes(of: Int64(words.count)) { bytes += $0 }
+            words.withUnsafeBytes { bytes += $0 }
+        }
+        var all: [(name: String, tensor: Tensor)] = []
+        for part in try exchange.allGather(bytes, what: "the random kernels' states for a checkpoint") {
+            var at = 0
+            func int() throws -> Int {
+                guard at + 8 <= part.count else { throw TrainError("a process sent a cut random state") }
+                defer { at += 8 }
+                return Int(part[at..<at + 8].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
+            }
+            while at < part.count {
+                let n = try int()
+                guard n >= 0, at + n <= part.count else { throw TrainError("a process sent a cut random state") }
+                let name = String(decoding: part[at..<at + n], as: UTF8.self)
+                at += n
+                let count = try int()
+                guard count >= 0, at + count * 8 <= part.count else { throw TrainError("a process sent a cut random state") }
+                let words = part[at..<at + count * 8].withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }
+                at += count * 8
+                all.append((name, try Tensor(shape: [count], values: words)))
+            }
+        }
+        return all
     }
 
     /// Continues every card's random kernels from checkpoint entries `randomStates` wrote.
@@ -211,7 +247,7 @@ public final class Model {
             model: NetworkWithLoss(network: network, loss: lossFn), inputs: inputs, optimizer: optimizer,
             mode: context.mode, device: devices[0], store: store, configuration: configuration)
         if let cluster, let makeReplica {
-            parallel = try DataParallelStep(cluster: cluster) { k, card in
+            parallel = try DataParallelStep(cluster: cluster, exchange: context.exchange) { k, card in
                 if k == 0 { return step }
                 let r = try makeReplica(k)
                 replicaStores.append(r.store)
@@ -296,7 +332,8 @@ public final class Model {
         let batchShape = builtFor!["data"]!.shape
 
         let p = CallbackParams(network: network, lossFn: lossFn, optimizer: optimizer, device: devices[0], store: store)
-        p.randomStates = { [unowned self] in self.randomStates() }
+        p.randomStates = { [unowned self] in try self.randomStates() }
+        p.writesFiles = context.exchange.map { $0.localCards.contains(0) } ?? true
         p.curStepNum = initialStep
         p.epochNum = epochs - initialEpoch
         p.batchNum = sink ?? datasetSize
@@ -310,6 +347,7 @@ public final class Model {
         let run = RunContext(p)
         let list = CallbackList(callbacks: callbacks)
         let limit = maxSteps ?? Int.max
+        let local = context.exchange?.localCards ?? 0..<cards
 
         /// Card 0's loss and, with several cards, the mean of every card's.
         func losses(_ perCard: [Tensor]) throws -> (Float, Float?) {
@@ -332,18 +370,20 @@ public final class Model {
         if let sink {
             // One stream of batches per card across the dataset's epochs; a resumed run skips the
             // batches it already trained on.
-            let streams = shards.map { shard in
-                var stream = BatchStream(dataset: shard, epoch: initialStep / datasetSize)
-                return Prefetcher(capacity: shard.prefetchSize) { try stream.next() }
+            // Only the cards this process computes read their shards (`ModelContext.exchange`).
+            let streams = shards.indices.map { k -> Prefetcher? in
+                guard local.contains(k) else { return nil }
+                var stream = BatchStream(dataset: shards[k], epoch: initialStep / datasetSize)
+                return Prefetcher(capacity: shards[k].prefetchSize) { try stream.next() }
             }
-            defer { streams.forEach { $0.cancel() } }
+            defer { streams.forEach { $0?.cancel() } }
             func next(_ k: Int) throws -> Batch {
-                guard let b = try streams[k].next() else {
+                guard let b = try streams[k]!.next() else {
                     throw DataError("\(dataset.source.origin): the dataset gives no batch")
                 }
                 return b
             }
-            for k in streams.indices { for _ in 0..<initialStep % datasetSize { _ = try next(k) } }
+            for k in local { for _ in 0..<initialStep % datasetSize { _ = try next(k) } }
             var epoch = initialEpoch + initialStep / sink
             while epoch < epochs && p.curStepNum < limit {
                 p.curEpochNum = epoch + 1
@@ -379,26 +419,30 @@ public final class Model {
                 p.curEpochNum = epoch + 1
                 try list.call({ $0.onTrainEpochBegin }, run)
                 // Each card's batches are made ahead on a thread of their own.
-                let iterators = shards.map { shard in
-                    var batches = shard.epochBatches(epoch: epoch + 1 - initialEpoch, shuffleSeed: seed)
-                    return Prefetcher(capacity: shard.prefetchSize) { try batches.nextBatch() }
+                let iterators = shards.indices.map { k -> Prefetcher? in
+                    guard local.contains(k) else { return nil }
+                    var batches = shards[k].epochBatches(epoch: epoch + 1 - initialEpoch, shuffleSeed: seed)
+                    return Prefetcher(capacity: shards[k].prefetchSize) { try batches.nextBatch() }
                 }
-                defer { iterators.forEach { $0.cancel() } }
-                for k in iterators.indices { for _ in 0..<skipSteps { _ = try iterators[k].next() } }
+                defer { iterators.forEach { $0?.cancel() } }
+                for k in local { for _ in 0..<skipSteps { _ = try iterators[k]!.next() } }
                 skipSteps = 0
-                while let b = try iterators[0].next() {
+                // The first card computed here leads; the ghosts' feeds are another process's.
+                while let b = try iterators[local.lowerBound]!.next() {
                     let feeds = try check(b)
                     p.curStepNum += 1
                     try list.call({ $0.onTrainStepBegin }, run)
                     let output: Tensor, global: Float?
                     if let parallel {
-                        let rest = try (1..<cards).map { k in
-                            guard let o = try iterators[k].next() else {
-                                throw DataError("card \(k)'s shard ran out of batches before card 0's")
+                        let all = try (0..<cards).map { k -> [String: Tensor] in
+                            guard k != local.lowerBound else { return feeds }
+                            guard let it = iterators[k] else { return [:] }
+                            guard let o = try it.next() else {
+                                throw DataError("card \(k)'s shard ran out of batches before card \(local.lowerBound)'s")
                             }
                             return try check(o)
                         }
-                        let out = try parallel([feeds] + rest)
+                        let out = try parallel(all)
                         (output, global) = (out[0], try losses(out).1)
                     } else {
                         (output, global) = (try step(feeds), nil)
@@ -413,7 +457,7 @@ public final class Model {
                 // At an epoch's natural end, every shard reads its end (which moves the random
                 // transforms on); a run that stops early reads no further batch.
                 let stopping = run.stopRequested || p.curStepNum >= limit
-                if !stopping { for k in iterators.indices { while try iterators[k].next() != nil {} } }
+                if !stopping { for k in local { while try iterators[k]!.next() != nil {} } }
                 try list.call({ $0.onTrainEpochEnd }, run)
                 if run.stopRequested { break epochLoop }
             }
