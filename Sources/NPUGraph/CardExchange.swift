@@ -130,38 +130,52 @@ extension CardExchange {
     }
 }
 
-/// Little-endian 64-bit integers and length-prefixed strings, for what processes exchange.
-struct ByteWriter {
-    var bytes: [UInt8] = []
-    mutating func int(_ v: Int) { withUnsafeBytes(of: Int64(v).littleEndian) { bytes += $0 } }
-    mutating func ints(_ v: [Int]) {
+/// Little-endian 64-bit integers, length-prefixed strings and byte runs: what processes exchange
+/// about their cards and runs.
+public struct ByteWriter {
+    public private(set) var bytes: [UInt8] = []
+    public init() {}
+    public mutating func int(_ v: Int) { withUnsafeBytes(of: Int64(v).littleEndian) { bytes += $0 } }
+    public mutating func ints(_ v: [Int]) {
         int(v.count)
         for x in v { int(x) }
     }
-    mutating func string(_ s: String) {
+    public mutating func string(_ s: String) {
         int(s.utf8.count)
         bytes += s.utf8
     }
+    public mutating func blob(_ b: [UInt8]) {
+        int(b.count)
+        bytes += b
+    }
 }
 
-struct ByteReader {
-    let bytes: [UInt8]
+/// Reads what `ByteWriter` wrote; every read is bounds-checked (`GraphError` past the end).
+public struct ByteReader {
+    public let bytes: [UInt8]
     var at = 0
-    var atEnd: Bool { at >= bytes.count }
-    mutating func int() throws -> Int {
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+    public var atEnd: Bool { at >= bytes.count }
+    public mutating func int() throws -> Int {
         guard at + 8 <= bytes.count else { throw GraphError("a process sent a cut recording") }
         defer { at += 8 }
         return Int(Int64(littleEndian: bytes[at..<at + 8].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }))
     }
-    mutating func ints() throws -> [Int] {
+    public mutating func ints() throws -> [Int] {
         let n = try int()
         guard n >= 0, n <= (bytes.count - at) / 8 else { throw GraphError("a process sent a cut recording") }
         return try (0..<n).map { _ in try int() }
     }
-    mutating func string() throws -> String {
+    public mutating func string() throws -> String {
         let n = try int()
-        guard n >= 0, at + n <= bytes.count else { throw GraphError("a process sent a cut recording") }
+        guard n >= 0, n <= bytes.count - at else { throw GraphError("a process sent a cut recording") }
         defer { at += n }
         return String(decoding: bytes[at..<at + n], as: UTF8.self)
+    }
+    public mutating func blob() throws -> [UInt8] {
+        let n = try int()
+        guard n >= 0, n <= bytes.count - at else { throw GraphError("a process sent a cut recording") }
+        defer { at += n }
+        return Array(bytes[at..<at + n])
     }
 }

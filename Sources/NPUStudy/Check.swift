@@ -61,19 +61,36 @@ public struct ReproducibilityCheck {
         guard runs >= 2 else { throw TrainError("a check compares at least 2 runs, got \(runs)") }
         guard compare >= 1 else { throw TrainError("a check compares at least 1 step, got \(compare)") }
         guard atol >= 0, rtol >= 0, atol.isFinite, rtol.isFinite else { throw TrainError("atol and rtol must be finite and at least 0, got \(atol) and \(rtol)") }
-        var options = options
+        let made = try (0..<runs).map { try runOne(script, options, run: $0, compare: compare, varyOrder: varyOrder) }
+        return try assemble(made, atol: atol, rtol: rtol, sink: try ScriptRunner.sinkSize(script, options) != nil)
+    }
+
+    /// What one run of a check leaves for the comparison: its losses, its final parameters and
+    /// optimizer state (by name), and the order seed it replayed.
+    public struct Run {
+        public var losses: [LossRecord]
+        public var parameters: [(name: String, tensor: Tensor)]
+        public var orderSeed: UInt64?
+    }
+
+    /// Run `r` of a check (as `run` makes each): the script ended once the host saw `compare`
+    /// losses, replaying order seed s + r with `varyOrder`. Runs may be made anywhere (MPI
+    /// ranks) and joined by `assemble`.
+    /// - Throws: what `ScriptRunner.run` throws.
+    public static func runOne(_ script: Script, _ options: RunOptions, run r: Int, compare: Int, varyOrder: Bool) throws -> Run {
+        var o = options
         let sink = try ScriptRunner.sinkSize(script, options)
-        options.steps = compare * (sink ?? 1)
-        var results: [RunSummary] = []
-        let base = ScriptRunner.baseOrderSeed(script, options)
-        for r in 0..<runs {
-            var o = options
-            if varyOrder { o.orderSeed = .seed(base + UInt64(r)) }
-            results.append(try ScriptRunner.run(script, o, keepHidden: sink != nil))
-        }
-        let parameters = results.map { r in r.store.map { s in s.names.sorted().map { (name: $0, tensor: s[$0]!) } } ?? [] }
-        return try Self.compare(results.map(\.losses), parameters: parameters, atol: atol, rtol: rtol, sink: sink != nil,
-                           orderSeeds: results.compactMap(\.orderSeed))
+        o.steps = compare * (sink ?? 1)
+        if varyOrder { o.orderSeed = .seed(ScriptRunner.baseOrderSeed(script, options) + UInt64(r)) }
+        let result = try ScriptRunner.run(script, o, keepHidden: sink != nil)
+        let parameters = result.store.map { s in s.names.sorted().map { (name: $0, tensor: s[$0]!) } } ?? []
+        return Run(losses: result.losses, parameters: parameters, orderSeed: result.orderSeed)
+    }
+
+    /// The check of runs made by `runOne`, in run order.
+    /// - Throws: `TrainError` when the runs recorded different numbers of losses.
+    public static func assemble(_ runs: [Run], atol: Double, rtol: Double, sink: Bool) throws -> ReproducibilityCheck {
+        try compare(runs.map(\.losses), parameters: runs.map(\.parameters), atol: atol, rtol: rtol, sink: sink, orderSeeds: runs.compactMap(\.orderSeed))
     }
 
     /// Compares runs made elsewhere (a Python script's, `npusim check train.py`): every run's
@@ -106,5 +123,56 @@ public struct ReproducibilityCheck {
                                          firstDifferentParameter: different, orderSeeds: orderSeeds)
         check.parametersCompared = parameters != nil
         return check
+    }
+}
+
+extension ReproducibilityCheck.Run {
+    /// The run as bytes another process reads back with `init(decoding:)` (runs over MPI ranks).
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter()
+        w.int(losses.count)
+        for l in losses {
+            w.int(l.epoch)
+            w.int(l.step)
+            w.int(Int(l.loss.bitPattern))
+            w.int(l.visible ? 1 : 0)
+            w.int(l.globalLoss.map { Int($0.bitPattern) } ?? -1)
+        }
+        w.int(parameters.count)
+        for (name, t) in parameters {
+            w.string(name)
+            w.string(t.dtype.rawValue)
+            w.ints(t.shape.dims)
+            t.withUnsafeBytes { w.blob(Array($0)) }
+        }
+        w.int(orderSeed.map { Int(bitPattern: UInt($0)) } ?? 0)
+        w.int(orderSeed == nil ? 0 : 1)
+        return w.bytes
+    }
+
+    /// - Throws: `TrainError` for bytes `encoded()` did not write.
+    public init(decoding bytes: [UInt8]) throws {
+        var r = ByteReader(bytes: bytes)
+        do {
+            losses = try (0..<max(0, try r.int())).map { _ in
+                let epoch = try r.int(), step = try r.int(), loss = Float(bitPattern: UInt32(truncatingIfNeeded: try r.int()))
+                let visible = try r.int() == 1, global = try r.int()
+                return LossRecord(epoch: epoch, step: step, loss: loss, visible: visible,
+                                  globalLoss: global < 0 ? nil : Float(bitPattern: UInt32(truncatingIfNeeded: global)))
+            }
+            parameters = try (0..<max(0, try r.int())).map { _ in
+                let name = try r.string()
+                guard let dtype = DType(rawValue: try r.string()) else { throw TrainError("a run's parameter has an unknown dtype") }
+                let shape = Shape(try r.ints()), data = try r.blob()
+                guard data.count == shape.count * dtype.size else { throw TrainError("a run's parameter '\(name)' has \(data.count) bytes for \(dtype)\(shape)") }
+                var t = Tensor(unfilled: shape, dtype: dtype)
+                t.withUnsafeMutableBytes { dst in data.withUnsafeBytes { if $0.count > 0 { dst.copyMemory(from: $0) } } }
+                return (name: name, tensor: t)
+            }
+            let seed = UInt64(UInt(bitPattern: try r.int()))
+            orderSeed = try r.int() == 1 ? seed : nil
+        } catch let e as GraphError {
+            throw TrainError("a run sent by another process is cut short: \(e)")
+        }
     }
 }

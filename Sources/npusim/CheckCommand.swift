@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NPUMPI
 import NPUSim
 
 /// `npusim check SCRIPT.yaml`: MindSpore's reproducibility criterion on repeated runs.
@@ -54,6 +55,7 @@ struct CheckCommand: ParsableCommand {
     func runScript() throws {
         let report: ReproducibilityCheck, policy: String, orders: String
         if PythonScript.isPython(script) {
+            if let ranks, ranks.size > 1 { throw CLIError(message: "a Python script's runs run one after another in one process: run it without mpirun") }
             report = try checkPython()
             policy = flags.determinism ?? "as the script sets it (MindSpore's default: off)"
             let base = flags.orderSeed.flatMap(UInt64.init) ?? 0
@@ -61,7 +63,7 @@ struct CheckCommand: ParsableCommand {
         } else {
             let parsed = try Script.load(path: script)
             let options = try flags.options()
-            report = try ReproducibilityCheck.run(parsed, options, runs: runs, compare: steps, atol: atol, rtol: rtol, varyOrder: varyOrder)
+            report = try checkYAML(parsed, options)
             let determinism = options.determinism ?? parsed.context.determinism
             policy = determinism.rawValue
             let seeds = report.orderSeeds
@@ -103,10 +105,33 @@ struct CheckCommand: ParsableCommand {
         if let bad = report.visibleSteps.first(where: { !$0.allclose }) {
             let nan = bad.losses.indices.filter { bad.losses[$0].isNaN }.map { String($0 + 1) }
             if !nan.isEmpty {
-                throw CLIError(message: "not reproducible: step \(bad.step)'s loss is NaN in run\(nan.count == 1 ? "" : "s") \(nan.joined(separator: ", ")) (allclose never holds for NaN: the training diverged)", code: 1)
+                throw CLIError(message: "not reproducible: step \(bad.step)'s loss is NaN in run\(nan.count == 1 ? "" : "s") \(nan.joined(separator: ", ")) (allclose never holds for NaN: the training diverged)", code: 1, everyRank: true)
             }
-            throw CLIError(message: "not reproducible: step \(bad.step)'s losses differ by up to \(figure(bad.maxAbs)) (allclose(atol=\(atol), rtol=\(rtol)) fails)", code: 1)
+            throw CLIError(message: "not reproducible: step \(bad.step)'s losses differ by up to \(figure(bad.maxAbs)) (allclose(atol=\(atol), rtol=\(rtol)) fails)", code: 1, everyRank: true)
         }
+    }
+
+    /// A YAML script's runs: in this process, or under mpirun run r on rank r mod R, every rank
+    /// then holding every run (losses and final parameters, exchanged once at the end).
+    func checkYAML(_ parsed: Script, _ options: RunOptions) throws -> ReproducibilityCheck {
+        guard let ranks, ranks.size > 1 else {
+            return try ReproducibilityCheck.run(parsed, options, runs: runs, compare: steps, atol: atol, rtol: rtol, varyOrder: varyOrder)
+        }
+        var mine = ByteWriter()
+        for r in stride(from: ranks.rank, to: runs, by: ranks.size) {
+            mine.int(r)
+            mine.blob(try ReproducibilityCheck.runOne(parsed, options, run: r, compare: steps, varyOrder: varyOrder).encoded())
+        }
+        var made: [Int: ReproducibilityCheck.Run] = [:]
+        for part in try ranks.allGather(mine.bytes, what: "the check's runs") {
+            var reader = ByteReader(bytes: part)
+            while !reader.atEnd { made[try reader.int()] = try ReproducibilityCheck.Run(decoding: try reader.blob()) }
+        }
+        guard made.count == runs, made.keys.allSatisfy({ (0..<runs).contains($0) }) else {
+            throw CLIError(message: "the ranks returned runs \(made.keys.sorted()) of \(runs)", code: 1)
+        }
+        return try ReproducibilityCheck.assemble((0..<runs).map { made[$0]! }, atol: atol, rtol: rtol,
+                                                 sink: try ScriptRunner.sinkSize(parsed, options) != nil)
     }
 
     /// A Python script run `runs` times by the runner, each run ended once the host has seen

@@ -7,6 +7,9 @@ import NPUSim
 struct CLIError: Error, CustomStringConvertible {
     var message: String
     var code: Int32 = 2
+    /// Under mpirun: every rank reaches this error alike (a verdict on exchanged results), so
+    /// rank 0 says it and every rank exits, none aborting the others.
+    var everyRank = false
     var description: String { message }
 }
 
@@ -35,8 +38,8 @@ struct NPUSimCommand: ParsableCommand {
                     Parallel.threads = max(1, ProcessInfo.processInfo.activeProcessorCount / here)
                 }
                 let exchangeBench = (command as? BenchCommand)?.names == ["exchange"]
-                if world.size > 1 && !(command is RunCommand || command is ProfileCommand || command is DriftRun || exchangeBench) {
-                    throw CLIError(message: "under mpirun only npusim run, profile and drift spread their work over the ranks; run this command without mpirun")
+                if world.size > 1 && !(command is RunCommand || command is ProfileCommand || command is DriftRun || command is CheckCommand || exchangeBench) {
+                    throw CLIError(message: "under mpirun only npusim run, profile, drift and check spread their work over the ranks; run this command without mpirun")
                 }
             }
             try command.run()
@@ -44,6 +47,11 @@ struct NPUSimCommand: ParsableCommand {
         } catch let error as MPIError {
             fail(error.message, code: 1)
         } catch let error as CLIError {
+            if error.everyRank, let ranks, ranks.size > 1 {
+                if ranks.rank == 0 { FileHandle.standardError.write(Data((escapingControls("error: " + error.message) + "\n").utf8)) }
+                ranks.finalize()
+                Foundation.exit(error.code)
+            }
             fail(error.message, code: error.code)
         } catch let error as CategorizedError {
             fail(error.description, code: error.category.exitCode)

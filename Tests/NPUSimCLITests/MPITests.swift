@@ -28,7 +28,7 @@ import Testing
         let dir = try Self.scratch("bits-\(cards)-\(ranks)-\(policy)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func run(_ name: String, _ wrapper: [String]) throws -> String {
-            let r = try npusim(["run", Self.lenet, "--cards", "\(cards)", "--steps", "6", "--determinism", policy, "--order-seed", "7",
+            let r = try npusim(["run", Self.lenet, "--cards", "\(cards)", "--steps", "3", "--determinism", policy, "--order-seed", "7",
                                 "--save-checkpoint", "\(dir)/\(name).safetensors", "--losses", "\(dir)/\(name).csv"], wrapper: wrapper)
             #expect(r.code == 0, "\(name): \(r.err)")
             return r.out
@@ -43,7 +43,7 @@ import Testing
         }
         // The replicas' losses differ between cards under off: the exchange carried real values.
         let csv = try String(contentsOfFile: "\(dir)/ranks.csv", encoding: .utf8)
-        #expect(csv.hasPrefix("epoch,step,loss,global_loss\n") && csv.split(separator: "\n").count == 7)
+        #expect(csv.hasPrefix("epoch,step,loss,global_loss\n") && csv.split(separator: "\n").count == 4)
     }
 
     /// A run with Dropout (every card's random stream travels in the checkpoint) resumed from a
@@ -114,6 +114,17 @@ import Testing
         }
     }
 
+    /// `npusim check` over 2 ranks: run r on rank r mod 2, the same report as one process; a
+    /// verdict every rank reaches is said once.
+    @Test func checkOverRanksIsTheOneProcessCheck() throws {
+        let common = ["check", Self.mlp, "--runs", "3", "--steps", "8", "--determinism", "off", "--vary-order", "--atol", "0", "--rtol", "0"]
+        let one = try npusim(common), many = try npusim(common, wrapper: Self.mpirun(2))
+        #expect(one.code == 1 && many.code != 0 && one.out == many.out && one.out.contains("bit-identical: no"), "\(many.err)")
+        #expect(many.err.components(separatedBy: "error: not reproducible: step ").count == 2, "said once: \(many.err)")
+        let same = try npusim(["check", Self.mlp, "--runs", "3", "--steps", "4", "--determinism", "on"], wrapper: Self.mpirun(2))
+        #expect(same.code == 0 && same.out.contains("bit-identical: yes (every loss and every parameter)"), "\(same.err)")
+    }
+
     /// A killed rank ends the job within seconds, naming the rank; the survivor names the step
     /// and the exchange it was in. A rank that hangs makes the others give up after
     /// NPUSIM_MPI_TIMEOUT with an error naming the collective and the step.
@@ -163,6 +174,6 @@ import Testing
         let few = try npusim(["run", Self.lenet, "--cards", "1", "--steps", "1"], wrapper: Self.mpirun(2))
         #expect(few.code != 0 && few.err.contains("mpirun -n 2 needs at least 2 cards (one per rank at least), the run has 1"), "\(few.err)")
         let other = try npusim(["devices"], wrapper: Self.mpirun(2))
-        #expect(other.code != 0 && other.err.contains("under mpirun only npusim run, profile and drift spread their work over the ranks"), "\(other.err)")
+        #expect(other.code != 0 && other.err.contains("under mpirun only npusim run, profile, drift and check spread their work over the ranks"), "\(other.err)")
     }
 }
