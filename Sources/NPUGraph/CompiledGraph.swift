@@ -32,8 +32,10 @@ public final class CompiledGraph {
     var foldedValues: [Int: [Tensor]] { folded }
     /// Steps are simulated without values (see `init`).
     public let timingOnly: Bool
-    /// Another process computes this card (`CardExchange`): its steps launch the same kernels,
-    /// so its timeline is the card's, but compute no values.
+    /// Another process computes this card (`CardExchange`): its steps compute no values; when
+    /// recording they launch the same kernels, so its timeline is the card's. Not recording, they
+    /// launch only their copies and collectives: every card's compute takes the same simulated
+    /// time, so the cards computed here reach each collective exactly when all would.
     public var ghost = false
     /// The types of the fetched values.
     var fetchTypes: [TensorType] { fetches.map { graph.nodes[$0.node].outputTypes[$0.index] } }

@@ -112,7 +112,9 @@ extension CompiledGraph {
             return
         }
         if timingOnly || ghost {  // the same launches, no values
-            if case .op = n.kind { launchKernels(after: i, run) }
+            // A ghost's kernels are those of the cards computed here, alike in time: they are
+            // launched only for a profile or trace, which shows every card's.
+            if case .op = n.kind, !ghost || recording { launchKernels(after: i, run) }
             return
         }
         switch n.kind {

@@ -124,21 +124,22 @@ public final class MPIWorld: CardExchange, @unchecked Sendable {
         MPIWorld.setWaiting("npusim rank \(rank): stopped while waiting for the other ranks in \(what)\n")
         defer { MPIWorld.setWaiting("npusim rank \(rank): stopped after \(what)\n") }
         let began = DispatchTime.now().uptimeNanoseconds
-        var done: Int32 = 0, polls = 0
+        var done: Int32 = 0
         while true {
             guard MPI_Test(&request, &done, npusim_mpi_status_ignore()) == MPI_SUCCESS else {
                 throw MPIError(message: "rank \(rank): \(what): the MPI exchange failed")
             }
             if done != 0 { return }
-            polls += 1
-            // Every test moves the transfer on: spin for the first second (yielding, should the
-            // ranks share a core), then poll every millisecond (a rank far behind or gone).
-            guard polls % 64 == 0 else { continue }
             let waited = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
             if waited > timeout {
                 throw MPIError(message: "rank \(rank): \(what) did not complete within \(Int(timeout)) s (NPUSIM_MPI_TIMEOUT): another rank stopped or hangs")
             }
-            if waited > 1 { usleep(1000) } else { sched_yield() }
+            // Every test moves the transfer on. Spin while a transfer in progress finishes
+            // (tens of microseconds), then yield the
+            // core to the data threads or a rank sharing it, then sleep between tests: after a
+            // millisecond 50 µs, after a second a millisecond.
+            if waited < 20e-6 { continue }
+            if waited < 1e-3 { sched_yield() } else { usleep(waited < 1 ? 50 : 1000) }
         }
     }
 
