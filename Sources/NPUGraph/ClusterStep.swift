@@ -11,8 +11,6 @@ public final class ClusterStep {
     /// The cards' compiled steps, in card order.
     public let graphs: [CompiledGraph]
 
-    /// - Throws: `GraphError` unless there is one graph per card, on that card, all with the same
-    ///   schedule (the same program).
     /// Set when other processes compute some of the cards (`CardExchange`): the cards outside
     /// `localCards` are ghosts here.
     public let exchange: (any CardExchange)?
@@ -23,6 +21,8 @@ public final class ClusterStep {
 
     /// - Parameter exchange: set when other processes compute the cards outside its
     ///   `localCards`; those graphs become ghosts here.
+    /// - Throws: `GraphError` unless there is one graph per card, on that card, all with the same
+    ///   schedule (the same program), and `exchange`'s cards are some of them.
     public init(cluster: Cluster, graphs: [CompiledGraph], exchange: (any CardExchange)? = nil) throws(GraphError) {
         guard graphs.count == cluster.devices.count else {
             throw GraphError("a cluster step needs one compiled graph per card: \(cluster.devices.count) cards, \(graphs.count) graphs")

@@ -104,32 +104,17 @@ public final class Model {
             }
         }
         guard let exchange = context.exchange else { return mine.map { ($0.0, try! Tensor(shape: [$0.1.count], values: $0.1)) } }
-        // Each entry as: name length, name, word count, words (little-endian, as the host holds them).
-        var bytes: [UInt8] = []
+        var w = ByteWriter()
         for (name, words) in mine {
-            withUnsafeBytes(of: Int64(name.utf8.count)) { bytes += $0 }
-            bytes += name.utf8
-            withUnsafeBytes(of: Int64(words.count)) { bytes += $0 }
-            words.withUnsafeBytes { bytes += $0 }
+            w.string(name)
+            w.ints(words.map(Int.init))
         }
         var all: [(name: String, tensor: Tensor)] = []
-        for part in try exchange.allGather(bytes, what: "the random kernels' states for a checkpoint") {
-            var at = 0
-            func int() throws -> Int {
-                guard at + 8 <= part.count else { throw TrainError("a process sent a cut random state") }
-                defer { at += 8 }
-                return Int(part[at..<at + 8].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
-            }
-            while at < part.count {
-                let n = try int()
-                guard n >= 0, at + n <= part.count else { throw TrainError("a process sent a cut random state") }
-                let name = String(decoding: part[at..<at + n], as: UTF8.self)
-                at += n
-                let count = try int()
-                guard count >= 0, at + count * 8 <= part.count else { throw TrainError("a process sent a cut random state") }
-                let words = part[at..<at + count * 8].withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }
-                at += count * 8
-                all.append((name, try Tensor(shape: [count], values: words)))
+        for part in try exchange.allGather(w.bytes, what: "the random kernels' states for a checkpoint") {
+            var r = ByteReader(bytes: part)
+            while !r.atEnd {
+                let name = try r.string(), words = try r.ints().map(Int64.init)
+                all.append((name, try Tensor(shape: [words.count], values: words)))
             }
         }
         return all
