@@ -137,15 +137,9 @@ public struct DriftStudy {
                 exchange.finish(r)
             }
         }
-        let saved = (blas: BLAS.threads, kernels: Parallel.threads)
-        if exchange.jobs > 1 {  // replicas take the cores; threads of OpenBLAS or the kernels would oversubscribe them
-            BLAS.setThreads(1)
-            Parallel.threads = 1
-        }
-        defer {
-            BLAS.setThreads(saved.blas)
-            Parallel.threads = saved.kernels
-        }
+        // The process's thread counts stay as they are: changing OpenBLAS's while another thread
+        // of the process computes corrupts that computation (seen as a flaky localize test run
+        // beside a drift study). Replicas share the kernels' helper threads one job at a time.
         for t in threads {
             t.stackSize = 16 << 20
             t.start()

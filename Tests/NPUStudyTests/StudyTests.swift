@@ -200,11 +200,11 @@ enum StudyScripts {
         let op = "fc1/MatMul"
         let found = try Localization.run(try Script.parse(yaml: yaml, file: "/tmp/l4.yaml"), o, orderSeeds: (2, 2), steps: 3, plantedInB: (3, op, 1, 5))
         let d = try #require(found.divergence)
-        #expect(d.step == 2 && d.card == 3 && d.name == op)
+        #expect(d.step == 2 && d.card == 3 && d.name == op, "\(d.step) card \(d.card) \(d.name) A \(d.plansA.count) B \(d.plansB.count) ulp \(d.maxULP)")
         // A collective's arrival order planted in replay B: named as the collective.
         let all = try #require(try Localization.run(try Script.parse(yaml: yaml, file: "/tmp/l4.yaml"), o, orderSeeds: (2, 2), steps: 3,
                                                     plantedInB: (0, "AllReduce", 1, 9)).divergence)
-        #expect(all.type == "AllReduce" && all.step == 2 && all.plansA.isEmpty && all.plansB.map(\.policy) == ["off"] && all.maxULP > 0)
+        #expect(all.type == "AllReduce" && all.step == 2 && all.plansA.isEmpty && all.plansB.map(\.policy) == ["off"] && all.maxULP > 0, "\(all.type) \(all.step) \(all.name) card \(all.card) A \(all.plansA.map(\.policy)) B \(all.plansB.map(\.policy))")
         // Under off with different seeds, the first parting is card 0's first planned op of step 1.
         o.determinism = .off
         let off = try #require(try Localization.run(try Script.parse(yaml: yaml, file: "/tmp/l4.yaml"), o, orderSeeds: (2, 3), steps: 1).divergence)
