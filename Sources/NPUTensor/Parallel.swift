@@ -5,7 +5,8 @@ import NPUKernels
 /// block partials on several threads at once, each through a one-thread OpenBLAS call.
 public enum Parallel {
     /// Threads kernels use: OpenBLAS's thread count when first asked (it honours
-    /// `OPENBLAS_NUM_THREADS`), unless set. Studies that run replicas on every core set it to 1.
+    /// `OPENBLAS_NUM_THREADS`), unless set. Set it before computing: a drift study once changed
+    /// it and OpenBLAS's count while other threads computed, which corrupted their results.
     public static var threads: Int {
         get { npu_parallel_threads() }
         set { npu_parallel_set_threads(max(1, newValue)) }
