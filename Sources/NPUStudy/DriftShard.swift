@@ -47,12 +47,6 @@ extension DriftStudy {
         public var seeds: [Int64]
         /// Replica 0's losses as float32 bit patterns: every slice computes them.
         public var referenceLosses: [UInt32]
-
-        public init(script: String, steps: Int, determinism: String, study: DriftStudy) {
-            (self.script, self.steps, self.determinism) = (script, steps, determinism)
-            shard = study.shard ?? Shard(index: 0, count: 1)
-            (replicas, vary, orderSeeds, seeds, referenceLosses) = (study.replicas, study.vary, study.orderSeeds, study.seeds, study.referenceLosses)
-        }
     }
 
     /// Keeps only `shard`'s rows, remembering replica 0's losses for `merge` to compare.
@@ -139,11 +133,8 @@ extension DriftStudy {
         let orderSeeds: [UInt64] = try field("order_seeds", integers), seeds: [Int64] = try field("seeds", integers)
         let reference: [UInt32] = try field("replica0_losses", integers)
         guard orderSeeds.count == replicas, seeds.count == replicas else { throw TrainError("\(path): \"order_seeds\" and \"seeds\" must list \(replicas) values") }
-        var h = ShardHeader(script: try field("script") { $0 as? String }, steps: steps, determinism: try field("determinism") { $0 as? String },
-                            study: DriftStudy(replicas: replicas, vary: vary, orderSeeds: orderSeeds, seeds: seeds, rows: []))
-        h.shard = shard
-        h.referenceLosses = reference
-        return h
+        return ShardHeader(script: try field("script") { $0 as? String }, steps: steps, determinism: try field("determinism") { $0 as? String },
+                           shard: shard, replicas: replicas, vary: vary, orderSeeds: orderSeeds, seeds: seeds, referenceLosses: reference)
     }
 
     /// The rows of a `drift.csv` (or `shard.csv`), as `csv()` writes them.
@@ -198,5 +189,15 @@ extension DriftStudy {
         var study = DriftStudy(replicas: h0.replicas, vary: h0.vary, orderSeeds: h0.orderSeeds, seeds: h0.seeds, rows: [])
         study.rows = parts.flatMap(\.study.rows).sorted { ($0.step, $0.replica) < ($1.step, $1.replica) }
         return study
+    }
+}
+
+extension DriftStudy.ShardHeader {
+    /// The header of `study`, a slice run of `script` (its file name) for `steps` steps under
+    /// `determinism`.
+    public init(script: String, steps: Int, determinism: String, study: DriftStudy) {
+        self.init(script: script, steps: steps, determinism: determinism, shard: study.shard ?? .init(index: 0, count: 1),
+                  replicas: study.replicas, vary: study.vary, orderSeeds: study.orderSeeds, seeds: study.seeds,
+                  referenceLosses: study.referenceLosses)
     }
 }

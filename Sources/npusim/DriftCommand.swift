@@ -102,9 +102,12 @@ struct DriftRun: ParsableCommand {
             policy = (options.determinism ?? parsed.context.determinism).rawValue
         }
         let name = URL(fileURLWithPath: script).lastPathComponent
-        if let ranks, ranks.size > 1, let s = study.shard {
+        guard let s = study.shard else {
+            return try Self.report(study, script: script, name: name, steps: steps, policy: policy, out: out, json: json)
+        }
+        let header = DriftStudy.ShardHeader(script: name, steps: steps, determinism: policy, study: study)
+        if let ranks, ranks.size > 1 {
             // Each rank ran its slice; rank 0 joins them as `drift merge` does.
-            let header = DriftStudy.ShardHeader(script: name, steps: steps, determinism: policy, study: study)
             let mine = Array((DriftStudy.shardJSON(header) + "\u{0}" + study.csv()).utf8)
             let parts = try ranks.allGather(mine, what: "the drift slices (slice \(s.description))")
             guard ranks.rank == 0 else { return }
@@ -119,14 +122,9 @@ struct DriftRun: ParsableCommand {
             try Self.report(merged, script: script, name: name, steps: steps, policy: policy, out: out, json: json)
             return
         }
-        if let s = study.shard {
-            let header = DriftStudy.ShardHeader(script: name, steps: steps, determinism: policy, study: study)
-            try Self.write([("shard.csv", study.csv()), ("shard.json", DriftStudy.shardJSON(header))], to: out)
-            let members = s.members(of: replicas)
-            emit("drift: slice \(s.description) (replicas \(members.lowerBound)…\(members.upperBound - 1) of \(replicas)) of \(script), \(steps) steps: \(out)/shard.csv, \(out)/shard.json; join every slice with npusim drift merge --out DIR SLICE-DIR...")
-            return
-        }
-        try Self.report(study, script: script, name: name, steps: steps, policy: policy, out: out, json: json)
+        try Self.write([("shard.csv", study.csv()), ("shard.json", DriftStudy.shardJSON(header))], to: out)
+        let members = s.members(of: replicas)
+        emit("drift: slice \(s.description) (replicas \(members.lowerBound)…\(members.upperBound - 1) of \(replicas)) of \(script), \(steps) steps: \(out)/shard.csv, \(out)/shard.json; join every slice with npusim drift merge --out DIR SLICE-DIR...")
     }
 
     /// Writes files into `dir` (made if missing), each whole or not at all.
