@@ -5,7 +5,7 @@ NPUSIM     := .build/release/npusim
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS   := libopenblas-dev zlib1g-dev pkg-config binutils libopenmpi-dev openmpi-bin
 
-.PHONY: all build setup test demo bench fuzz clean check-pictures study python python-test
+.PHONY: all build setup test demo bench fuzz clean check-pictures study python python-env python-test
 
 all: build
 
@@ -35,26 +35,37 @@ build: setup
 	$(SWIFT) build -c release --product npusim-yardstick-sum
 
 # The Python package (python/npusim) over the engine's C ABI, installed into the project's own
-# virtual environment (.venv; Debian's python3 refuses pip outside one).
+# virtual environment (.venv; Debian's python3 refuses pip outside one). The shipped engine links
+# the Swift runtime in, and the link check proves it needs nothing the toolchain brings.
 PYVENV := .venv
 PY     := $(PYVENV)/bin/python
-python: setup
+python: setup python-env
 	$(SWIFT) build -c release --product NPUSimEngine $(SWIFT_LINK)
 	strip --strip-unneeded -o python/npusim/libnpusim.so .build/release/libNPUSimEngine.so
+	python3 tools/check_engine_links.py python/npusim/libnpusim.so
+
+# The environment alone (numpy, pytest, the package in editable mode), without building the engine.
+python-env:
 	@# Debian's python3 makes virtual environments only with python3-venv installed.
 	@test -x $(PY) || python3 -m venv $(PYVENV) || { rm -rf $(PYVENV) && $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv && python3 -m venv $(PYVENV); }
 	@$(PY) -c "import numpy, pytest" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check numpy pytest
-	@$(PY) -c "import npusim" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check -e python/
+	@$(PY) -c "import importlib.util as u, sys; sys.exit(u.find_spec('npusim') is None)" 2>/dev/null || \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -e python/
 
 python-test: python
 	$(PY) -m pytest -q Tests/python
 
-test: setup python
+# The Swift tests and the Python package's tests share one debug build: the package's tests (and
+# the CLI tests' Python scripts) load the engine `swift test` built, not a second, release, build.
+DEBUG_ENGINE = $(CURDIR)/.build/debug/libNPUSimEngine.so
+test: setup python-env
+	@# An import a target does not depend on builds or fails by the parallel build's luck.
+	python3 tools/check_imports.py
 	$(SWIFT) build --product npusim-yardstick-sgemm
 	$(SWIFT) build --product npusim-yardstick-sum
 	$(SWIFT) test
-	$(MAKE) --no-print-directory python-test
+	NPUSIM_LIBRARY=$(DEBUG_ENGINE) $(PY) -m pytest -q Tests/python
 
 demo: build python
 	$(NPUSIM) demo

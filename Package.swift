@@ -125,7 +125,7 @@ let package = Package(
         .testTarget(name: "NPUTrainTests", dependencies: ["NPUTrain"]),
         .testTarget(name: "NPUProfileTests", dependencies: ["NPUProfile", "NPUScript", "NPUDevice"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUCollectiveTests", dependencies: ["NPUCollective", "NPUOps", "NPUTensor", "NPUDevice"]),
-        .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUTensor"], exclude: ["Fixtures"]),
+        .testTarget(name: "NPUDataTests", dependencies: ["NPUData", "NPUTensor", "NPUOps", "NPURandom"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUScriptTests", dependencies: ["NPUScript", "NPUData", "NPUTensor", "NPUTrain", "NPUDevice", "NPUOps", "NPUGraph", "NPURandom"], exclude: ["Fixtures"]),
         .testTarget(name: "NPUStudyTests", dependencies: ["NPUStudy", "NPUScript", "NPUData", "NPUTensor", "NPUTrain", "NPUOps"]),
         .testTarget(name: "NPUDeviceTests", dependencies: ["NPUDevice"]),

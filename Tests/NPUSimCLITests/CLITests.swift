@@ -23,6 +23,11 @@ func npusim(_ arguments: [String], wrapper: [String] = []) throws -> (code: Int3
         process.executableURL = dir.appendingPathComponent("npusim")
         process.arguments = arguments
     }
+    // `npusim run SCRIPT.py` loads the engine built beside this npusim, not a shipped copy.
+    let engine = dir.appendingPathComponent("libNPUSimEngine.so").path
+    if FileManager.default.fileExists(atPath: engine) {
+        process.environment = ProcessInfo.processInfo.environment.merging(["NPUSIM_LIBRARY": engine]) { _, new in new }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
