@@ -2,7 +2,8 @@
  * is packed k-major (op(B) transposed, or its last, narrower panel zero-padded) into its thread's
  * workspace, then every MR-row micro-tile computes its block partials into a small buffer and
  * combines them in each tile's order. Vector types map to AVX-512, AVX2 or SSE registers by clone;
- * the arithmetic is the same in each (fused multiply-adds, element by element). */
+ * the micro-tile is 6 × 32 where AVX-512's 32 registers hold its accumulators, else two 6 × 16
+ * halves. The arithmetic is the same in each (fused multiply-adds, element by element). */
 #include "npu_build.h"
 #include "npu_gemm.h"
 #include "npu_parallel.h"
@@ -31,6 +32,7 @@ typedef struct {
     const int64_t *bounds;
     const int32_t *orders;
     float *workspace;
+    int wide; /* the 6 × 32 micro-tile (AVX-512 hosts) rather than 6 × 16 twice */
 } product;
 
 size_t npu_splitk_gemm_workspace(size_t k, size_t blocks, size_t threads) {
@@ -83,23 +85,47 @@ NPU_VECTOR static void micro_tile(const product *p, size_t i0, size_t mr, size_t
         row[r] = p->ta ? p->a + i : p->a + i * p->lda;
     }
     const size_t step = p->ta ? p->lda : 1;
-    for (size_t bl = 0; bl < p->blocks; bl++) {
-        v16 c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, c30 = 0, c31 = 0, c40 = 0, c41 = 0, c50 = 0, c51 = 0;
-        for (size_t q = (size_t)p->bounds[bl], end = (size_t)p->bounds[bl + 1]; q < end; q++) {
-            const v16 b0 = LOAD16(bp + q * ldbp), b1 = LOAD16(bp + q * ldbp + 16);
-            const size_t o = q * step;
-            v16 x;
-            x = (v16)(row[0][o]); c00 = __builtin_elementwise_fma(x, b0, c00); c01 = __builtin_elementwise_fma(x, b1, c01);
-            x = (v16)(row[1][o]); c10 = __builtin_elementwise_fma(x, b0, c10); c11 = __builtin_elementwise_fma(x, b1, c11);
-            x = (v16)(row[2][o]); c20 = __builtin_elementwise_fma(x, b0, c20); c21 = __builtin_elementwise_fma(x, b1, c21);
-            x = (v16)(row[3][o]); c30 = __builtin_elementwise_fma(x, b0, c30); c31 = __builtin_elementwise_fma(x, b1, c31);
-            x = (v16)(row[4][o]); c40 = __builtin_elementwise_fma(x, b0, c40); c41 = __builtin_elementwise_fma(x, b1, c41);
-            x = (v16)(row[5][o]); c50 = __builtin_elementwise_fma(x, b0, c50); c51 = __builtin_elementwise_fma(x, b1, c51);
+    if (p->wide) {
+        /* 6 × 32: twelve 16-float accumulators, one AVX-512 register each. */
+        for (size_t bl = 0; bl < p->blocks; bl++) {
+            v16 c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, c30 = 0, c31 = 0, c40 = 0, c41 = 0, c50 = 0, c51 = 0;
+            for (size_t q = (size_t)p->bounds[bl], end = (size_t)p->bounds[bl + 1]; q < end; q++) {
+                const v16 b0 = LOAD16(bp + q * ldbp), b1 = LOAD16(bp + q * ldbp + 16);
+                const size_t o = q * step;
+                v16 x;
+                x = (v16)(row[0][o]); c00 = __builtin_elementwise_fma(x, b0, c00); c01 = __builtin_elementwise_fma(x, b1, c01);
+                x = (v16)(row[1][o]); c10 = __builtin_elementwise_fma(x, b0, c10); c11 = __builtin_elementwise_fma(x, b1, c11);
+                x = (v16)(row[2][o]); c20 = __builtin_elementwise_fma(x, b0, c20); c21 = __builtin_elementwise_fma(x, b1, c21);
+                x = (v16)(row[3][o]); c30 = __builtin_elementwise_fma(x, b0, c30); c31 = __builtin_elementwise_fma(x, b1, c31);
+                x = (v16)(row[4][o]); c40 = __builtin_elementwise_fma(x, b0, c40); c41 = __builtin_elementwise_fma(x, b1, c41);
+                x = (v16)(row[5][o]); c50 = __builtin_elementwise_fma(x, b0, c50); c51 = __builtin_elementwise_fma(x, b1, c51);
+            }
+            float *d = buf + bl * MR * NR;
+            STORE16(d + 0, c00); STORE16(d + 16, c01); STORE16(d + 32, c10); STORE16(d + 48, c11);
+            STORE16(d + 64, c20); STORE16(d + 80, c21); STORE16(d + 96, c30); STORE16(d + 112, c31);
+            STORE16(d + 128, c40); STORE16(d + 144, c41); STORE16(d + 160, c50); STORE16(d + 176, c51);
         }
-        float *d = buf + bl * MR * NR;
-        STORE16(d + 0, c00); STORE16(d + 16, c01); STORE16(d + 32, c10); STORE16(d + 48, c11);
-        STORE16(d + 64, c20); STORE16(d + 80, c21); STORE16(d + 96, c30); STORE16(d + 112, c31);
-        STORE16(d + 128, c40); STORE16(d + 144, c41); STORE16(d + 160, c50); STORE16(d + 176, c51);
+    } else {
+        /* 6 × 16 twice: twelve AVX2 registers of accumulators (6 × 32 would need 24 of its 16 and
+         * spill every step). Each element's fused multiply-adds are the same, in the same order. */
+        for (size_t h = 0; h < NR; h += 16) {
+            for (size_t bl = 0; bl < p->blocks; bl++) {
+                v16 c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0;
+                for (size_t q = (size_t)p->bounds[bl], end = (size_t)p->bounds[bl + 1]; q < end; q++) {
+                    const v16 b = LOAD16(bp + q * ldbp + h);
+                    const size_t o = q * step;
+                    c0 = __builtin_elementwise_fma((v16)(row[0][o]), b, c0);
+                    c1 = __builtin_elementwise_fma((v16)(row[1][o]), b, c1);
+                    c2 = __builtin_elementwise_fma((v16)(row[2][o]), b, c2);
+                    c3 = __builtin_elementwise_fma((v16)(row[3][o]), b, c3);
+                    c4 = __builtin_elementwise_fma((v16)(row[4][o]), b, c4);
+                    c5 = __builtin_elementwise_fma((v16)(row[5][o]), b, c5);
+                }
+                float *d = buf + bl * MR * NR + h;
+                STORE16(d + 0 * NR, c0); STORE16(d + 1 * NR, c1); STORE16(d + 2 * NR, c2);
+                STORE16(d + 3 * NR, c3); STORE16(d + 4 * NR, c4); STORE16(d + 5 * NR, c5);
+            }
+        }
     }
     /* Each row's columns, a run of one tile at a time, add the blocks in that tile's order. */
     for (size_t r = 0; r < mr; r++) {
@@ -161,12 +187,27 @@ static void panel_task(void *context, size_t panel, size_t worker) {
     for (size_t i0 = 0; i0 < p->m; i0 += MR) micro_tile(p, i0, p->m - i0 < MR ? p->m - i0 : MR, j0, nr, bp, ldbp, buf);
 }
 
+static _Atomic int tile_choice = -1;
+
+void npu_splitk_gemm_choose_tiles(int wide) { tile_choice = wide < 0 ? -1 : wide != 0; }
+
+/* Whether the 6 × 32 micro-tile fits the host's vector registers: the x86-64-v4 clone's. */
+static int wide_tiles(void) {
+    int chosen = tile_choice;
+    if (chosen >= 0) return chosen;
+#if defined(__x86_64__) && __has_builtin(__builtin_cpu_supports)
+    return __builtin_cpu_supports("x86-64-v4"); /* a load and a mask: the runtime probed the CPU at start-up */
+#else
+    return 0;
+#endif
+}
+
 void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const float *b, size_t ldb, int tb, size_t m, size_t n,
                          size_t k, const int64_t *bounds, size_t blocks, const int32_t *orders, size_t norders, size_t tile,
                          float *workspace, size_t threads) {
     if (m == 0 || n == 0) return;
     product p = {c, a, b, lda, ldb, m, n, k, blocks, norders ? norders : 1, tile ? tile : 1, npu_splitk_gemm_workspace(k, blocks, 1),
-                 ta, tb, bounds, orders, workspace};
+                 ta, tb, bounds, orders, workspace, wide_tiles()};
     npu_parallel_for((n + NR - 1) / NR, threads ? threads : 1, panel_task, &p);
 }
 

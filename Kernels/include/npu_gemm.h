@@ -20,6 +20,11 @@ void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const flo
                          size_t k, const int64_t *bounds, size_t blocks, const int32_t *orders, size_t norders, size_t tile,
                          float *workspace, size_t threads);
 
+/* The micro-tile npu_splitk_gemm_f32 uses: 1 the 6 × 32 one (AVX-512's registers hold it), 0 two
+ * 6 × 16 halves (AVX2's), -1 (the default) the one that fits this CPU. Both give the same bits;
+ * tests run each on any host. */
+void npu_splitk_gemm_choose_tiles(int wide);
+
 /* Floats of workspace npu_splitk_gemm_f32 needs. */
 size_t npu_splitk_gemm_workspace(size_t k, size_t blocks, size_t threads);
 

@@ -46,13 +46,17 @@ import NPUTensor
                 expected[e] = sum.bitPattern
             }
         }
-        for threads in [1, 2, 3] {
+        // Both micro-tiles, whichever this CPU would use (the choice is process-wide; either
+        // gives these bits, so a test computing beside this one is unaffected).
+        defer { npu_splitk_gemm_choose_tiles(-1) }
+        for (threads, wide) in [(1, -1), (2, -1), (3, -1), (1, 0), (2, 0), (1, 1), (2, 1)] {
+            npu_splitk_gemm_choose_tiles(Int32(wide))
             var out = [Float](repeating: .nan, count: c.m * c.n)
             var workspace = [Float](repeating: 0, count: npu_splitk_gemm_workspace(c.k, c.blocks, threads))
             npu_splitk_gemm_f32(&out, a, lda, c.ta ? 1 : 0, b, ldb, c.tb ? 1 : 0, c.m, c.n, c.k, bounds, c.blocks, orders, tiles, c.tile,
                                 &workspace, threads)
             let wrong = zip(out, expected).enumerated().filter { $0.element.0.bitPattern != $0.element.1 }.map(\.offset)
-            #expect(wrong.count == 0, "threads \(threads): \(wrong.count) outputs differ, first \(wrong.prefix(5))")
+            #expect(wrong.count == 0, "threads \(threads), tiles \(wide): \(wrong.count) outputs differ, first \(wrong.prefix(5))")
         }
     }
 }
