@@ -31,7 +31,8 @@ extension CardExchange {
 
     /// Every card's tensors of the given types from this process's cards' `local` (in card
     /// order): the others' arrive as raw bytes, their types known from the program. One copy
-    /// each way: tensors into the send buffer, received bytes into new tensors.
+    /// each way: tensors into the send buffer, received bytes into new tensors (this process's
+    /// own cards keep their tensors).
     func gather(_ local: [[Tensor]], types: [TensorType], cards: Int, what: String) throws -> [[Tensor]] {
         let flat = local.flatMap { $0 }
         let perCard = types.reduce(0) { $0 + $1.shape.count * $1.dtype.size }
@@ -55,6 +56,13 @@ extension CardExchange {
                 }
                 var at = 0
                 for _ in 0..<part.count / perCard {
+                    // This process's own cards: their tensors as they are, not copies of the bytes sent.
+                    let card = all.count
+                    if localCards.contains(card), card - localCards.lowerBound < local.count {
+                        all.append(local[card - localCards.lowerBound])
+                        at += perCard
+                        continue
+                    }
                     all.append(types.map { type in
                         var t = Tensor(unfilled: type.shape, dtype: type.dtype)
                         let n = type.shape.count * type.dtype.size

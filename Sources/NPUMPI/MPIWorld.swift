@@ -70,9 +70,11 @@ public final class MPIWorld: CardExchange, @unchecked Sendable {
                          read: ([UnsafeRawBufferPointer]) throws -> Void) throws {
         exchanges += 1
         guard count <= Int(Int32.max) else { throw MPIError(message: "\(what): \(count) bytes from one rank, more than one MPI call carries (2 GiB)") }
-        reserve(send: count, receive: 0)
-        fill(UnsafeMutableRawBufferPointer(start: sendBuffer, count: count))
-        if size == 1 { return try read([UnsafeRawBufferPointer(start: sendBuffer, count: count)]) }
+        if size == 1 {
+            reserve(receive: count)
+            fill(UnsafeMutableRawBufferPointer(start: receiveBuffer, count: count))
+            return try read([UnsafeRawBufferPointer(start: receiveBuffer, count: count)])
+        }
         // A nonblocking call reads and writes its buffers until it completes: they are this
         // world's own, allocated once and grown as needed, never a Swift array's storage.
         sizes.pointee = Int64(count)
@@ -88,9 +90,11 @@ public final class MPIWorld: CardExchange, @unchecked Sendable {
             counts[r] = Int32(all[r])
             displacements[r] = r == 0 ? 0 : displacements[r - 1] + counts[r - 1]
         }
-        reserve(send: count, receive: Int(total))
+        // This rank's bytes are written where the others' arrive (MPI_IN_PLACE): no send buffer.
+        reserve(receive: Int(total))
+        fill(UnsafeMutableRawBufferPointer(start: receiveBuffer + Int(displacements[rank]), count: count))
         try waitFor(what) { request in
-            MPI_Iallgatherv(sendBuffer, Int32(count), npusim_mpi_byte(), receiveBuffer, counts, displacements, npusim_mpi_byte(),
+            MPI_Iallgatherv(npusim_mpi_in_place(), 0, npusim_mpi_byte(), receiveBuffer, counts, displacements, npusim_mpi_byte(),
                             npusim_mpi_comm_world(), &request)
         }
         try read((0..<size).map { UnsafeRawBufferPointer(start: receiveBuffer + Int(displacements[$0]), count: Int(counts[$0])) })
@@ -100,17 +104,11 @@ public final class MPIWorld: CardExchange, @unchecked Sendable {
     private lazy var sizes = UnsafeMutablePointer<Int64>.allocate(capacity: size + 1)
     private lazy var counts = UnsafeMutablePointer<Int32>.allocate(capacity: size)
     private lazy var displacements = UnsafeMutablePointer<Int32>.allocate(capacity: size)
-    private var sendBuffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64), sendCapacity = 64
     private var receiveBuffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64), receiveCapacity = 64
 
-    private func reserve(send: Int, receive: Int) {
-        if send > sendCapacity {
-            // Only before filling it: the bytes written are kept after.
-            sendBuffer.deallocate()
-            sendCapacity = max(send, 2 * sendCapacity)
-            sendBuffer = .allocate(byteCount: sendCapacity, alignment: 64)
-        }
+    private func reserve(receive: Int) {
         if receive > receiveCapacity {
+            // Only before filling it (nothing in it is kept between exchanges).
             receiveBuffer.deallocate()
             receiveCapacity = max(receive, 2 * receiveCapacity)
             receiveBuffer = .allocate(byteCount: receiveCapacity, alignment: 64)

@@ -243,7 +243,9 @@ public enum ScriptRunner {
     /// convolution's unfolded input) — must fit the host before the first step allocates it.
     static func checkStepMemory(_ script: Script, _ model: Model, runs: Int) throws {
         var needed: Int64 = 0, largest: [(String, Int64)] = []
-        for plan in model.replicas.compactMap({ $0.compiled?.memory }) + (model.evaluationMemory.map { [$0] } ?? []) {
+        // Ghost cards (another process computes them) hold nothing of their own.
+        let computed = model.replicas.compactMap(\.compiled).filter { !$0.ghost }
+        for plan in computed.map(\.memory) + (model.evaluationMemory.map { [$0] } ?? []) {
             needed = needed.addingReportingOverflow(plan.peakBytes.addingReportingOverflow(plan.residentBytes).partialValue).partialValue
             largest += plan.largest.prefix(2)
         }
@@ -251,7 +253,7 @@ public enum ScriptRunner {
         let (host, capped) = hostMemory()
         guard !overflow, all >= 0, all <= host / 10 * 8 else {
             let top = largest.sorted { $0.1 > $1.1 }.prefix(3).map { "\($0.0) \(formatBytes($0.1))" }.joined(separator: ", ")
-            throw ScriptError(file: script.file, message: "a step needs \(overflow || all < 0 ? "more than 8 EiB" : formatBytes(all)) of host memory (parameters, intermediate values and kernel workspace on \(model.replicas.count) card\(model.replicas.count == 1 ? "" : "s")\(runs > 1 ? " × \(runs) runs at once" : "")) but this \(capped ? "process may use" : "host has") \(formatBytes(host))\(capped ? " (ulimit -v)" : ""); largest values: \(top)")
+            throw ScriptError(file: script.file, message: "a step needs \(overflow || all < 0 ? "more than 8 EiB" : formatBytes(all)) of host memory (parameters, intermediate values and kernel workspace on \(computed.count) card\(computed.count == 1 ? "" : "s")\(runs > 1 ? " × \(runs) runs at once" : "")) but this \(capped ? "process may use" : "host has") \(formatBytes(host))\(capped ? " (ulimit -v)" : ""); largest values: \(top)")
         }
     }
 
@@ -276,7 +278,10 @@ public enum ScriptRunner {
         guard bytes <= device.hbmBytes else {
             throw ScriptError(file: script.file, message: "the parameters and optimizer state need \(formatBytes(bytes)) of HBM but \(device.name) has \(formatBytes(device.hbmBytes)) (npusim profile --timing-only simulates a model of any size on shapes alone)")
         }
-        let cards = Int64(options.cards ?? script.context.cards), runs = Int64(max(1, options.concurrentRuns))
+        // Under mpirun a process holds copies for its own cards and card 0 (the others are ghosts).
+        let cluster = options.cards ?? script.context.cards
+        let cards = Int64(options.exchange.map { e in e.localCards.clamped(to: 0..<cluster).count + (e.localCards.contains(0) ? 0 : 1) } ?? cluster)
+        let runs = Int64(max(1, options.concurrentRuns))
         let (host, capped) = hostMemory()
         let (copiesCount, tooMany) = cards.multipliedReportingOverflow(by: runs)
         let (product, tooBig) = bytes.multipliedReportingOverflow(by: copiesCount)

@@ -255,6 +255,21 @@ public final class TrainStep {
                          compiled: try CompiledGraph(sharing: compiled, device: device, store: store, planner: planner))
     }
 
+    /// This step as a ghost card of a cluster spread over processes (`CardExchange`): a card
+    /// another process computes. It shares this step's model, optimizer, parameter store and
+    /// compiled graph's analysis, so it holds no parameters, optimizer state or program of its
+    /// own; it never computes values (`CompiledGraph.ghost`), only launches the card's kernels.
+    /// - Throws: `TrainError` unless this is a graph-mode step; `GraphError` when the plan does
+    ///   not fit `device`.
+    public func ghostReplica(on device: Device) throws -> TrainStep {
+        guard let compiled else { throw TrainError("ghostReplica(on:) needs a graph-mode step") }
+        let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
+        planner.overrides = configuration.overrides
+        let ghost = try CompiledGraph(sharing: compiled, device: device, store: store, planner: planner)
+        ghost.ghost = true
+        return TrainStep(replicating: self, device: device, compiled: ghost)
+    }
+
     private init(replicating other: TrainStep, device: Device, compiled: CompiledGraph) {
         (model, inputs, optimizer, mode, store, configuration, lossScale) =
             (other.model, other.inputs, other.optimizer, other.mode, other.store, other.configuration, other.lossScale)

@@ -462,6 +462,41 @@ import NPUGraph
     }
 }
 
+/// A process that computes some of a cluster's cards (`RunOptions.exchange`, as a rank under
+/// mpirun) holds copies only of those and of card 0: the others are ghosts of card 0's step.
+@Suite struct GhostCardTests {
+    /// Computes `localCards`; building exchanges nothing.
+    final class SomeCards: CardExchange, @unchecked Sendable {
+        let localCards: Range<Int>
+        init(_ cards: Range<Int>) { localCards = cards }
+        func exchange(sending count: Int, fill: (UnsafeMutableRawBufferPointer) -> Void, what: String,
+                      read: ([UnsafeRawBufferPointer]) throws -> Void) throws {
+            Issue.record("building exchanged \(what)")
+        }
+    }
+
+    @Test(arguments: [0..<2, 2..<4, 1..<3])
+    func ghostsShareCardZerosStoreAndProgram(local: Range<Int>) throws {
+        let script = try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml")
+        var options = RunOptions()
+        options.cards = 4
+        options.exchange = SomeCards(local)
+        let model = try ScriptRunner.prepare(script, options).model
+        let replicas = model.replicas
+        #expect(replicas.count == 4)
+        for (k, r) in replicas.enumerated() {
+            let compiled = try #require(r.compiled)
+            #expect(compiled.ghost == !local.contains(k), "card \(k)")
+            #expect(r.device === model.devices[k])
+            // Card 0 is the model's own; a ghost k ≥ 1 shares its store; a computed card has its own.
+            #expect((r.store === model.store) == (k == 0 || !local.contains(k)), "card \(k)")
+        }
+        // Every computed card's store (and card 0's) gets a resumed checkpoint: no ghost's.
+        #expect(model.stores.count == 1 + local.filter { $0 != 0 }.count)
+        #expect(model.stores.dropFirst().allSatisfy { s in !(s === model.store) })
+    }
+}
+
 /// `network.nodes`: any graph of layers and two-input ops by name; errors name the node.
 @Suite struct NodesTests {
     static let nodes = ScriptTests.mlp.replacingOccurrences(of: """

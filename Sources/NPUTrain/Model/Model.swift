@@ -143,7 +143,8 @@ public final class Model {
 
     /// - Parameters:
     ///   - store: the parameter store the network's parameters live in (card 0's).
-    ///   - replica: builds card k's copy (k ≥ 1) when `context.cards` > 1.
+    ///   - replica: builds card k's copy (k ≥ 1) when `context.cards` > 1 (with `context.exchange`,
+    ///     only the cards this process computes: the others are card 0's ghosts).
     /// - Throws: `TrainError` for more cards than `Cluster.maxCards`, several cards without
     ///   `replica` or outside graph mode; `DeviceError` for a cluster that cannot be.
     public init(
@@ -234,6 +235,9 @@ public final class Model {
         if let cluster, let makeReplica {
             parallel = try DataParallelStep(cluster: cluster, exchange: context.exchange) { k, card in
                 if k == 0 { return step }
+                // A card another process computes: card 0's program and parameters, never
+                // computed here (a rank's memory grows with its own cards, not the cluster's).
+                if let exchange = context.exchange, !exchange.localCards.contains(k) { return try step.ghostReplica(on: card) }
                 let r = try makeReplica(k)
                 replicaStores.append(r.store)
                 return try TrainStep(
@@ -245,7 +249,8 @@ public final class Model {
         builtFor = inputs
     }
 
-    /// Every card's parameter store (card 0's first), once built.
+    /// Every card's parameter store (card 0's first), once built; with `context.exchange`, card
+    /// 0's and those of the cards this process computes (the others share card 0's).
     public var stores: [ParameterStore] { [store] + replicaStores }
 
     /// Continues after `steps` steps trained before (a run resumed from a checkpoint): the next
