@@ -31,8 +31,8 @@ extension CardExchange {
 
     /// Every card's tensors of the given types from this process's cards' `local` (in card
     /// order): the others' arrive as raw bytes, their types known from the program. One copy
-    /// each way: tensors into the send buffer, received bytes into new tensors (this process's
-    /// own cards keep their tensors).
+    /// each way: tensors into the exchange's buffer, received bytes into new tensors (this
+    /// process's own cards keep their tensors).
     func gather(_ local: [[Tensor]], types: [TensorType], cards: Int, what: String) throws -> [[Tensor]] {
         let flat = local.flatMap { $0 }
         let perCard = types.reduce(0) { $0 + $1.shape.count * $1.dtype.size }

@@ -249,10 +249,14 @@ public final class TrainStep {
     ///   plan does not fit `device`.
     public func timingReplica(on device: Device) throws -> TrainStep {
         guard configuration.timingOnly, let compiled else { throw TrainError("timingReplica(on:) needs a timing-only graph-mode step") }
+        return TrainStep(replicating: self, device: device, compiled: try sharing(compiled, on: device))
+    }
+
+    /// `compiled`'s analysis on `device`, with that card's own reduction planner.
+    private func sharing(_ compiled: CompiledGraph, on device: Device) throws(GraphError) -> CompiledGraph {
         let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
         planner.overrides = configuration.overrides
-        return TrainStep(replicating: self, device: device,
-                         compiled: try CompiledGraph(sharing: compiled, device: device, store: store, planner: planner))
+        return try CompiledGraph(sharing: compiled, device: device, store: store, planner: planner)
     }
 
     /// This step as a ghost card of a cluster spread over processes (`CardExchange`): a card
@@ -263,9 +267,7 @@ public final class TrainStep {
     ///   not fit `device`.
     public func ghostReplica(on device: Device) throws -> TrainStep {
         guard let compiled else { throw TrainError("ghostReplica(on:) needs a graph-mode step") }
-        let planner = ReductionPlanner(spec: device.spec, policy: configuration.determinism, source: configuration.orderSource, card: device.ordinal)
-        planner.overrides = configuration.overrides
-        let ghost = try CompiledGraph(sharing: compiled, device: device, store: store, planner: planner)
+        let ghost = try sharing(compiled, on: device)
         ghost.ghost = true
         return TrainStep(replicating: self, device: device, compiled: ghost)
     }
