@@ -45,7 +45,7 @@ def problems(package, root):
     for name, t in sorted(targets.items()):
         if t["type"] == "system":
             continue
-        path = os.path.join(root, t.get("path") or os.path.join(DEFAULT_DIRS[t["type"]], name))
+        path = os.path.join(root, t.get("path") or os.path.join(DEFAULT_DIRS.get(t["type"], "Sources"), name))
         reachable = closure(name)
         for dirpath, _, files in os.walk(path):
             for f in sorted(files):

@@ -100,7 +100,7 @@ public final class MPIWorld: CardExchange, @unchecked Sendable {
         try read((0..<size).map { UnsafeRawBufferPointer(start: receiveBuffer + Int(displacements[$0]), count: Int(counts[$0])) })
     }
 
-    // The buffers of the calls in flight (see `allGather`).
+    // The buffers of the calls in flight (see `exchange`).
     private lazy var sizes = UnsafeMutablePointer<Int64>.allocate(capacity: size + 1)
     private lazy var counts = UnsafeMutablePointer<Int32>.allocate(capacity: size)
     private lazy var displacements = UnsafeMutablePointer<Int32>.allocate(capacity: size)
@@ -132,10 +132,9 @@ public final class MPIWorld: CardExchange, @unchecked Sendable {
             if waited > timeout {
                 throw MPIError(message: "rank \(rank): \(what) did not complete within \(Int(timeout)) s (NPUSIM_MPI_TIMEOUT): another rank stopped or hangs")
             }
-            // Every test moves the transfer on. Spin while a transfer in progress finishes
-            // (tens of microseconds), then yield the
-            // core to the data threads or a rank sharing it, then sleep between tests: after a
-            // millisecond 50 µs, after a second a millisecond.
+            // Every test moves the transfer on. Spin while a transfer in progress finishes (tens of
+            // microseconds), then yield the core to the data threads or a rank sharing it, then
+            // sleep between tests: after a millisecond 50 µs, after a second a millisecond.
             if waited < 20e-6 { continue }
             if waited < 1e-3 { sched_yield() } else { usleep(waited < 1 ? 50 : 1000) }
         }

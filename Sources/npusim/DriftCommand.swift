@@ -108,13 +108,15 @@ struct DriftRun: ParsableCommand {
         let header = DriftStudy.ShardHeader(script: name, steps: steps, determinism: policy, study: study)
         if let ranks, ranks.size > 1 {
             // Each rank ran its slice; rank 0 joins them as `drift merge` does.
-            let mine = Array((DriftStudy.shardJSON(header) + "\u{0}" + study.csv()).utf8)
-            let parts = try ranks.allGather(mine, what: "the drift slices (slice \(s.description))")
+            var mine = ByteWriter()
+            mine.string(DriftStudy.shardJSON(header))
+            mine.string(study.csv())
+            let parts = try ranks.allGather(mine.bytes, what: "the drift slices (slice \(s.description))")
             guard ranks.rank == 0 else { return }
             let slices = try parts.enumerated().map { r, bytes in
-                let cut = bytes.firstIndex(of: 0) ?? bytes.count
-                let (h, st) = try DriftStudy.parseShard(json: Data(bytes[..<cut]), csv: String(decoding: bytes[min(cut + 1, bytes.count)...], as: UTF8.self),
-                                                      jsonPath: "rank \(r)'s slice", csvPath: "rank \(r)'s slice")
+                var reader = ByteReader(bytes: bytes)
+                let json = try reader.string(), csv = try reader.string()
+                let (h, st) = try DriftStudy.parseShard(json: Data(json.utf8), csv: csv, jsonPath: "rank \(r)'s slice", csvPath: "rank \(r)'s slice")
                 return (dir: "rank \(r)", header: h, study: st)
             }
             let merged: DriftStudy

@@ -30,7 +30,7 @@ struct NPUSimCommand: ParsableCommand {
         }
         Parallel.takeHostThreads()
         do {
-            // Under mpirun: MPI starts, and only `run` and `drift` know what to do with ranks.
+            // Under mpirun: MPI starts, and only run, profile, drift and check know what to do with ranks.
             if let world = try MPIWorld.launched() {
                 ranks = world
                 // The ranks on this host share its cores (unless OPENBLAS_NUM_THREADS says otherwise).
