@@ -75,13 +75,15 @@ public final class ClusterStep {
         guard feeds.count == graphs.count else { throw GraphError("\(graphs.count) cards need \(graphs.count) feeds (one shard each), got \(feeds.count)") }
         for g in graphs { g.device.hostWork("GraphLaunch", "step \(g.steps)", duration: g.device.spec.host.graphLaunch) }
         let runs = try zip(graphs, feeds).map { g, f in try g.begin(.host(f)) }
-        try lockstep(runs)
-        return try fetched(try runs.map { try $0.finish(.host) }, .host)
+        let early = try lockstep(runs, fetch: .host)
+        return try fetched(try runs.map { try $0.finish(.host) }, .host, early: early)
     }
 
-    /// Every card's fetches: the ghosts' from the processes that computed them.
-    private func fetched(_ values: [[Tensor]], _ mode: FetchMode) throws -> [[Tensor]] {
+    /// Every card's fetches: the ghosts' from the processes that computed them, gathered with a
+    /// collective (`early`) or, when a fetch was computed after the last one, now.
+    private func fetched(_ values: [[Tensor]], _ mode: FetchMode, early: [[Tensor]]?) throws -> [[Tensor]] {
         guard let exchange, mode != .none else { return values }
+        if let early { return values.indices.map { graphs[$0].ghost ? early[$0] : values[$0] } }
         return try exchange.gather(Array(values[local]), types: graphs[lead].fetchTypes, cards: graphs.count,
                                    what: "the exchange of the fetched values of step \(graphs[lead].steps)")
     }
@@ -148,9 +150,9 @@ public final class ClusterStep {
         for step in 0..<n {
             for (k, q) in queues.enumerated() { try fill(k, q, n - step) }
             let runs = try zip(graphs, queues).map { g, q in try g.begin(.queue(q), sink: sinks) }
-            try lockstep(runs)
             let mode: FetchMode = step == n - 1 ? .host : keepHidden ? .kept : .none
-            let fetched = try fetched(try runs.map { try $0.finish(mode) }, mode)
+            let early = try lockstep(runs, fetch: mode)
+            let fetched = try fetched(try runs.map { try $0.finish(mode) }, mode, early: early)
             if keepHidden { hidden.append(fetched) }
             if step == n - 1 { last = fetched }
         }
@@ -158,8 +160,12 @@ public final class ClusterStep {
     }
 
     /// Node i on every card before node i + 1; a collective combines every card's inputs once.
-    private func lockstep(_ runs: [StepRun]) throws {
+    /// Split across processes, the first collective after the fetches (`fetch` ≠ `.none`) are
+    /// computed carries them too: one exchange per step instead of two. Returns every card's
+    /// fetches when it did.
+    private func lockstep(_ runs: [StepRun], fetch: FetchMode) throws -> [[Tensor]]? {
         let share = shareInvariantParameters()
+        var early: [[Tensor]]?
         for position in 0..<graphs[0].schedule.count {
             if share && invariant[graphs[0].schedule[position]] && graphs[0].computesOp(at: position) && graphs[0].collective(at: position) == nil {
                 try runs[lead].runNext()
@@ -175,8 +181,18 @@ public final class ClusterStep {
                     var inputs = zip(graphs, runs).map { g, r in g.ghost ? [] : g.nodeInputs(at: position, r) }
                     if let exchange {
                         let node = graphs[lead].graph.nodes[graphs[lead].schedule[position]]
-                        inputs = try exchange.gather(Array(inputs[local]), types: node.inputs.map { graphs[lead].graph.nodes[$0.node].outputTypes[$0.index] },
-                                                     cards: graphs.count, what: "\(op.type) '\(node.name)' of step \(runs[lead].step + 1)")
+                        var types = node.inputs.map { graphs[lead].graph.nodes[$0.node].outputTypes[$0.index] }
+                        var sent = Array(inputs[local])
+                        // Every process decides alike: the schedule is the same everywhere.
+                        let carries = early == nil && fetch != .none && graphs[lead].fetchesComputed(runs[lead])
+                        if carries {
+                            types += graphs[lead].fetchTypes
+                            sent = zip(sent, local).map { $0 + graphs[$1].fetchedValues(runs[$1]) }
+                        }
+                        let all = try exchange.gather(sent, types: types, cards: graphs.count,
+                                                      what: "\(op.type) '\(node.name)' of step \(runs[lead].step + 1)")
+                        inputs = carries ? all.map { Array($0.prefix(node.inputs.count)) } : all
+                        if carries { early = all.map { Array($0.dropFirst(node.inputs.count)) } }
                     }
                     outputs = try op.combine(inputs, graphs[0].collectiveContext(at: position, runs[0]))
                 }
@@ -189,5 +205,6 @@ public final class ClusterStep {
                 for r in runs { try r.runNext() }
             }
         }
+        return early
     }
 }

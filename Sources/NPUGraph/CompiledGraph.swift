@@ -313,6 +313,16 @@ public final class CompiledGraph {
         return nil
     }
 
+    /// Whether `run` has computed every fetched value (`fetchedValues`).
+    func fetchesComputed(_ run: StepRun) -> Bool {
+        fetches.allSatisfy { run.values[$0.node] != nil }
+    }
+
+    /// The fetched values `run` has computed, in `fetches` order.
+    func fetchedValues(_ run: StepRun) -> [Tensor] {
+        fetches.map { run.values[$0.node]![$0.index] }
+    }
+
     /// The input values of the node at `position` in `run`.
     func nodeInputs(at position: Int, _ run: StepRun) -> [Tensor] {
         graph.nodes[schedule[position]].inputs.map { run.values[$0.node]![$0.index] }

@@ -497,6 +497,46 @@ import NPUGraph
     }
 }
 
+/// Split across processes, a step exchanges once: its fetched values ride with the gradients'
+/// AllReduce (they are computed before it), not in an exchange of their own.
+@Suite struct ExchangesPerStepTests {
+    /// One process computing every card through the exchange: it records what it exchanges.
+    final class AllCards: CardExchange, @unchecked Sendable {
+        let localCards: Range<Int>
+        var names: [String] = []
+        init(_ cards: Int) { localCards = 0..<cards }
+        func exchange(sending count: Int, fill: (UnsafeMutableRawBufferPointer) -> Void, what: String,
+                      read: ([UnsafeRawBufferPointer]) throws -> Void) throws {
+            names.append(what)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
+            defer { buffer.deallocate() }
+            let mine = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])
+            fill(mine)
+            try read([UnsafeRawBufferPointer(mine)])
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func aStepExchangesOnceWithTheSameBits(sinking: Bool) throws {
+        let script = try Script.parse(yaml: ScriptRunnerTests.yaml, file: "/tmp/mlp.yaml")
+        var options = RunOptions()
+        options.cards = 2
+        options.steps = 4
+        if sinking { (options.sink, options.sinkSize) = (true, 2) }
+        let alone = try ScriptRunner.run(script, options).losses.map(\.loss.bitPattern)
+        let exchange = AllCards(2)
+        options.exchange = exchange
+        let split = try ScriptRunner.run(script, options)
+        #expect(split.losses.map(\.loss.bitPattern) == alone)
+        // A sink shows only its last step's values: the hidden steps fetch nothing.
+        let fetching = sinking ? 2 : 4
+        #expect(exchange.names.count == 4, "\(exchange.names)")
+        #expect(exchange.names.filter { $0.contains("fetched") }.isEmpty, "\(exchange.names)")
+        #expect(exchange.names.allSatisfy { $0.hasPrefix("AllReduce") }, "\(exchange.names)")
+        #expect(split.losses.count == fetching)
+    }
+}
+
 /// `network.nodes`: any graph of layers and two-input ops by name; errors name the node.
 @Suite struct NodesTests {
     static let nodes = ScriptTests.mlp.replacingOccurrences(of: """

@@ -54,8 +54,8 @@ func npusimOutputs(_ commands: [[String]], ranks: Int, environment: [String: Str
 
 /// `ranks`: LeNet-5 on the digits (examples/lenet.yaml without its evaluations) on 8 cards with
 /// real numerics, host seconds per step on one process and on 2 MPI ranks, one thread each
-/// (issue 25: ≤ 0.6×). A step's time is the difference of a 210-step and a 10-step run over 200,
-/// so start-up and compilation drop out. The host's own yardstick, in the same rounds: two
+/// (issue 25: ≤ 0.6×). A step's time is the difference of a 1,010-step and a 10-step run over
+/// 1,000, so start-up and compilation drop out and a second of steps averages this VM's jitter. The host's own yardstick, in the same rounds: two
 /// 1-process runs of 4 cards at once, each a rank's share of the computing without MPI. On a host
 /// whose cores slow each other (shared caches, SMT siblings, a busy hypervisor) that pair is
 /// slower than half the 8-card run, and no split over 2 processes can beat it.
@@ -86,7 +86,7 @@ let ranksBenchmark = Benchmark(
         return all.reduce(0, +) / Double(all.count)
     }
     func perStep(cards: Int = 8, ranks: Int = 1, together: Int = 1) throws -> Double {
-        (try seconds(210, cards: cards, ranks: ranks, together: together) - seconds(10, cards: cards, ranks: ranks, together: together)) / 200 * 1e3
+        (try seconds(1010, cards: cards, ranks: ranks, together: together) - seconds(10, cards: cards, ranks: ranks, together: together)) / 1000 * 1e3
     }
     var one: [Double] = [], two: [Double] = [], halves: [Double] = []
     for _ in 0..<3 {  // interleaved
