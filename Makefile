@@ -98,7 +98,7 @@ check-pictures: build
 study: build
 	$(NPUSIM) study --doc Docs/Studies.md --figures Docs/images/studies
 
-bench: build
+bench: build python
 	$(NPUSIM) bench
 
 # libFuzzer harnesses, one per parser a user can feed (Docs/Reliability.md). FUZZ_RUNS executions

@@ -7,10 +7,11 @@ import NPUSim
 // Swift pynative step of the same network), and `npusim run quickstart.py --steps 1` to its
 // first loss (`startup` python-run-to-first-loss).
 
-/// The venv's python, or nil (with a message) where `make python` has not made it.
+/// The venv's python, or nil (with a message) where `make python` has not made it or its engine
+/// (`make test` makes the venv alone: its package loads the debug engine it is pointed at).
 func benchPython(_ bench: String) -> String? {
-    guard let python = try? RunCommand.pythonEnvironment() else {
-        FileHandle.standardError.write(Data("npusim bench \(bench): the Python cases need `make python`; skipped\n".utf8))
+    guard let python = try? RunCommand.pythonEnvironment(), (try? runTool(python, ["-c", "import npusim"])) != nil else {
+        FileHandle.standardError.write(Data("npusim bench \(bench): the Python cases need `make python` (the package and its engine); skipped\n".utf8))
         return nil
     }
     return python
