@@ -394,6 +394,13 @@ NPU_VECTOR static int strict_refine(float *out, const float *x, size_t sx, const
         aa += fabs(prod);
     }
     double res = ss + cc, u = 0x1p-53, kd = (double)k + 16;
+    /* Every product exactly ±0 (a row and a column whose nonzeros never meet, as ReLU leaves
+     * them; a product of floats is exact in double, so |p| = 0 means p = ±0): the exact sum is
+     * zero, which the exact accumulator rounds to +0. */
+    if (aa == 0.0) {
+        *out = 0.0f;
+        return 1;
+    }
     if (kd * u >= 0.25) return 0;
     double g = kd * u / (1 - kd * u);
     double bound = 2 * (u * fabs(res) + g * g * aa);

@@ -139,6 +139,36 @@ import NPUTensor
         #expect(out[0] == 1 + 0x1p-23 && out[n].bitPattern == 0 && out[2 * n + 1].isNaN && out[3 * n + 2] == .infinity && out[4 * n + 3].isNaN)
     }
 
+    /// A row and a column that are both nonzero but never at the same term (ReLU's zeros in a
+    /// weight gradient): every product is ±0, so the exact sum is the accumulator's +0, decided
+    /// without the one-by-one exact sum (it once took thousands of these per LeNet step there).
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func productsThatAreAllZeroNeedNoExactSum(ta: Bool, tb: Bool) throws {
+        let (m, n, k) = (6, 5, 32)
+        // Row i of op(A) is nonzero on even terms only (−0 on odd ones), column j of op(B) on odd
+        // terms only (−0 on even ones): every product ±0, and no row or column all zero.
+        var a = [Float](repeating: 0, count: m * k), b = [Float](repeating: 0, count: k * n)
+        for i in 0..<m {
+            for p in 0..<k { a[ta ? p * m + i : i * k + p] = p % 2 == 0 ? Float(i + 1) * (p % 4 == 0 ? 1 : -1) : -0.0 }
+        }
+        for j in 0..<n {
+            for p in 0..<k { b[tb ? j * k + p : p * n + j] = p % 2 == 1 ? Float(j + 2) * 0.5 : -0.0 }
+        }
+        var out = [Float](repeating: .nan, count: m * n)
+        var again = [UInt8](repeating: 0, count: m * n)
+        let lda = ta ? m : k, ldb = tb ? k : n
+        let gamma = 2 * Double(k) * 0x1p-53 / (1 - Double(k) * 0x1p-53)
+        let left = npu_strict_product_f32(&out, &again, a, lda, ta ? 1 : 0, b, ldb, tb ? 1 : 0, m, n, k, gamma, 1)
+        #expect(left == 0)
+        for i in 0..<m {
+            for j in 0..<n {
+                let row = (0..<k).map { ta ? a[$0 * m + i] : a[i * k + $0] }, column = (0..<k).map { tb ? b[j * k + $0] : b[$0 * n + j] }
+                #expect(exactDot(row, 1, column, 1, k).bitPattern == 0)
+                #expect(out[i * n + j].bitPattern == 0, "(\(i), \(j)): \(out[i * n + j])")
+            }
+        }
+    }
+
     /// Deep sums that nearly cancel (a conv filter gradient's shape: a few outputs, thousands of
     /// terms): ‖row‖·‖column‖ is then far above the result and the first bound cannot decide, so
     /// the compensated second chance (and, for an exact tie, the one-by-one exact sum) must still

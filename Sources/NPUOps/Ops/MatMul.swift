@@ -174,7 +174,8 @@ let fusedMinimumDepth = 16
 /// (γ_k = k·2^-53/(1 − k·2^-53)), and Σ|a||b| ≤ ‖row‖·‖column‖ (Cauchy–Schwarz). Where every
 /// value in that interval rounds to the same float, that float is the correctly rounded exact sum
 /// (zero as +0, as the accumulator gives it); undecided outputs get a compensated sum with its own
-/// bound, and what that leaves (an exact tie, NaN, infinity) is summed exactly one by one here.
+/// bound (every product ±0 decides +0 there), and what that leaves (an exact tie, NaN, infinity)
+/// is summed exactly one by one here.
 func exactProduct(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
                   _ b: UnsafePointer<Float>, _ ldb: Int, _ out: UnsafeMutablePointer<Float>, threads: Int? = nil) {
     // Row i of op(A) and column j of op(B) as a start and a stride, for the exact fallback.
