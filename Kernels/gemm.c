@@ -225,16 +225,16 @@ static inline __attribute__((always_inline)) int one_float(double lo, double hi,
     return bl == bh;
 }
 
-/* The strict product's acceptance test on rows [r0, r1), vectorised: out[e] = the float every
+/* The strict product's acceptance test on rows [r0, r1) and columns [c0, c1), vectorised: out[e] = the float every
  * value within γ·rows[i]·cols[j] of c[e] rounds to (`one_float`); otherwise again[e] = 1. A zero row or
  * column (the bound 0) is an exact +0. Returns how many were not accepted. */
 NPU_VECTOR static size_t strict_round(float *restrict out, unsigned char *restrict again, const double *restrict c,
-                                      const double *restrict rows, const double *restrict cols, size_t r0, size_t r1, size_t n,
-                                      double gamma) {
+                                      const double *restrict rows, const double *restrict cols, size_t r0, size_t r1, size_t c0,
+                                      size_t c1, size_t n, double gamma) {
     size_t rejected = 0;
     for (size_t i = r0; i < r1; i++) {
         double scale = gamma * rows[i];
-        for (size_t j = 0; j < n; j++) {
+        for (size_t j = c0; j < c1; j++) {
             size_t e = i * n + j;
             double r = c[e], magnitude = rows[i] * cols[j], bound = scale * cols[j];
             float fl;
@@ -340,7 +340,19 @@ static void strict_band_task(void *context, size_t task, size_t worker) {
     size_t r0 = task * p->band, r1 = r0 + p->band > p->m ? p->m : r0 + p->band;
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)p->n, (int)p->k, 1, p->da + r0 * p->k, (int)p->k, p->db,
                 (int)p->k, 0, p->dc + r0 * p->n, (int)p->n);
-    p->rejected[task] = strict_round(p->out, p->again, p->dc, p->rows, p->cols, r0, r1, p->n, p->gamma);
+    p->rejected[task] = strict_round(p->out, p->again, p->dc, p->rows, p->cols, r0, r1, 0, p->n, p->n, p->gamma);
+}
+
+/* A block of `band` output columns: all of op(A) against those columns of op(B). A wide output
+ * splits this way, so each call packs its own columns of op(B) and the small op(A), instead of
+ * every row band packing all of op(B). */
+static void strict_column_task(void *context, size_t task, size_t worker) {
+    (void)worker;
+    strict_product *p = context;
+    size_t c0 = task * p->band, c1 = c0 + p->band > p->n ? p->n : c0 + p->band;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p->m, (int)(c1 - c0), (int)p->k, 1, p->da, (int)p->k, p->db + c0 * p->k,
+                (int)p->k, 0, p->dc + c0, (int)p->n);
+    p->rejected[task] = strict_round(p->out, p->again, p->dc, p->rows, p->cols, 0, p->m, c0, c1, p->n, p->gamma);
 }
 
 /* One K slice's product into its own m × n buffer (slice 0 into dc itself). */
@@ -487,7 +499,7 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
     size_t slices = thin ? threads : 1;
     size_t doubles = direct ? m + n + (m * n + m + n) * slices : m * k + n * k + m + n + m * n * slices;
     double *da = malloc(sizeof(double) * doubles);
-    size_t *rejected = malloc(sizeof(size_t) * (m + 1));
+    size_t *rejected = malloc(sizeof(size_t) * ((m > n ? m : n) + 1));
     if (!da || !rejected) {
         free(da);
         free(rejected);
@@ -503,9 +515,20 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
     if (!direct) npu_parallel_for((m + chunk - 1) / chunk + (n + chunk - 1) / chunk, threads, strict_pack_task, &p);
     size_t total = 0;
     if (!thin) {
-        size_t bands = (m + band - 1) / band;
-        npu_parallel_for(bands, threads, strict_band_task, &p);
-        for (size_t t = 0; t < bands; t++) total += rejected[t];
+        /* Blocks of about 64 KiB of double output either way; a block packs the operand it
+         * does not split whole, so split the wider side. */
+        size_t blocks;
+        if (n > m) {
+            size_t width = 65536 / (8 * m) ? 65536 / (8 * m) : 1;
+            if (width * threads > n) width = (n + threads - 1) / threads;
+            p.band = width;
+            blocks = (n + width - 1) / width;
+            npu_parallel_for(blocks, threads, strict_column_task, &p);
+        } else {
+            blocks = (m + band - 1) / band;
+            npu_parallel_for(blocks, threads, strict_band_task, &p);
+        }
+        for (size_t t = 0; t < blocks; t++) total += rejected[t];
     } else {
         npu_parallel_for(slices, threads, direct ? strict_thin_task : strict_slice_task, &p);
         /* The slices' partial sums add in double: k additions in all still, so γ_k still bounds the error. */
@@ -520,7 +543,7 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
                 rows[v] = sqrt(t);  /* rows and cols are adjacent: m then n */
             }
         }
-        total = strict_round(out, again, dc, rows, cols, 0, m, n, gamma);
+        total = strict_round(out, again, dc, rows, cols, 0, m, 0, n, n, gamma);
     }
     if (total > 0) {
         /* The undecided ones again, by compensated sums, in bands across the threads. */

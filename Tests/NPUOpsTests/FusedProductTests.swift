@@ -102,9 +102,13 @@ import NPUTensor
 /// float (a tie broken by a term 2^-60 below, exact cancellation to zero, NaN, infinity, and a
 /// zero row against an infinity).
 @Suite struct StrictProductTests {
-    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
-    func theFastPathGivesTheExactDotProductsBits(ta: Bool, tb: Bool) throws {
-        let (m, n, k) = (7, 9, 300)
+    /// A wide output (n > m) splits into column blocks, a tall one into row bands (the last two
+    /// cases: two blocks, on the threads).
+    @Test(arguments: [(false, false, 7, 9), (true, false, 7, 9), (false, true, 7, 9), (true, true, 7, 9),
+                      (false, false, 9, 7), (true, false, 9, 7), (false, true, 9, 7), (true, true, 9, 7),
+                      (false, true, 20, 300), (true, false, 300, 20)])
+    func theFastPathGivesTheExactDotProductsBits(ta: Bool, tb: Bool, m: Int, n: Int) throws {
+        let k = 300
         var state: UInt64 = 3
         func next() -> Float {
             state = state &* 6364136223846793005 &+ 1442695040888963407
