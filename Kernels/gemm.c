@@ -225,9 +225,10 @@ static inline __attribute__((always_inline)) int one_float(double lo, double hi,
     return bl == bh;
 }
 
-/* The strict product's acceptance test on rows [r0, r1) and columns [c0, c1), vectorised: out[e] = the float every
- * value within γ·rows[i]·cols[j] of c[e] rounds to (`one_float`); otherwise again[e] = 1. A zero row or
- * column (the bound 0) is an exact +0. Returns how many were not accepted. */
+/* The strict product's acceptance test on rows [r0, r1) and columns [c0, c1), vectorised:
+ * out[e] = the float every value within γ·rows[i]·cols[j] of c[e] rounds to (`one_float`);
+ * otherwise again[e] = 1. A zero row or column (the bound 0) is an exact +0. Returns how many
+ * were not accepted. */
 NPU_VECTOR static size_t strict_round(float *restrict out, unsigned char *restrict again, const double *restrict c,
                                       const double *restrict rows, const double *restrict cols, size_t r0, size_t r1, size_t c0,
                                       size_t c1, size_t n, double gamma) {
