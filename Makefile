@@ -29,10 +29,13 @@ setup:
 SWIFT_LINK := -Xswiftc -static-stdlib
 
 # npusim and the plain-C yardsticks its bench runs (products of the package, built next to it).
+# Every release build passes the same flags: SwiftPM keeps the build plan of the last invocation
+# whose flags differ only in -Xswiftc, so a yardstick built without them once made `make python`
+# link the engine against the shared Swift runtime (a fresh clone's `make demo` failed its check).
 build: setup
 	$(SWIFT) build -c release --product npusim $(SWIFT_LINK)
-	$(SWIFT) build -c release --product npusim-yardstick-sgemm
-	$(SWIFT) build -c release --product npusim-yardstick-sum
+	$(SWIFT) build -c release --product npusim-yardstick-sgemm $(SWIFT_LINK)
+	$(SWIFT) build -c release --product npusim-yardstick-sum $(SWIFT_LINK)
 
 # The Python package (python/npusim) over the engine's C ABI, installed into the project's own
 # virtual environment (.venv; Debian's python3 refuses pip outside one). The shipped engine links
