@@ -55,10 +55,11 @@ func npusimOutputs(_ commands: [[String]], ranks: Int, environment: [String: Str
 /// `ranks`: LeNet-5 on the digits (examples/lenet.yaml without its evaluations) on 8 cards with
 /// real numerics, host seconds per step on one process and on 2 MPI ranks, one thread each
 /// (issue 25: ≤ 0.6×). A step's time is the difference of a 1,010-step and a 10-step run over
-/// 1,000, so start-up and compilation drop out and a second of steps averages this VM's jitter. The host's own yardstick, in the same rounds: two
-/// 1-process runs of 4 cards at once, each a rank's share of the computing without MPI. On a host
-/// whose cores slow each other (shared caches, SMT siblings, a busy hypervisor) that pair is
-/// slower than half the 8-card run, and no split over 2 processes can beat it.
+/// 1,000, so start-up and compilation drop out and a second of steps averages this VM's jitter.
+/// The host's own yardstick, in the same rounds: two 1-process runs of 4 cards at once, each a
+/// rank's share of the computing without MPI. On a host whose cores slow each other (shared
+/// caches, SMT siblings, a busy hypervisor) that pair is slower than half the 8-card run, and no
+/// split over 2 processes can beat it.
 let ranksBenchmark = Benchmark(
     name: "ranks",
     summary: "LeNet on 8 cards, real numerics: host ms per step on 1 process and on 2 MPI ranks × 1 thread"
@@ -99,7 +100,7 @@ let ranksBenchmark = Benchmark(
     var floor = BenchFigure(bench: "ranks", caseName: "2-halves-at-once/1-process", unit: "ratio", values: zip(halves, one).map { $0 / $1 })
     floor.notes = ["this host's floor for any 2-process split (0.5 where its cores do not slow each other)"]
     var overhead = BenchFigure(bench: "ranks", caseName: "2-ranks/2-halves-at-once", unit: "ratio", values: zip(two, halves).map { $0 / $1 })
-    overhead.notes = ["what the ranks add to their computing: ghost cards' timelines, the exchanges, the combine of all 8 cards"]
+    overhead.notes = ["what the ranks add to their computing: ghost cards' timelines, the exchange each step, the combine of all 8 cards"]
     return [BenchFigure(bench: "ranks", caseName: "lenet-8cards-1-process", unit: "ms/step", values: one),
             BenchFigure(bench: "ranks", caseName: "lenet-8cards-2-ranks", unit: "ms/step", values: two),
             BenchFigure(bench: "ranks", caseName: "lenet-4cards-2-processes-at-once", unit: "ms/step", values: halves),
