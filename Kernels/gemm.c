@@ -39,33 +39,38 @@ size_t npu_splitk_gemm_workspace(size_t k, size_t blocks, size_t threads) {
     return (threads ? threads : 1) * (blocks * MR * NR + k * NR + 16);
 }
 
+/* The 8 × 8 block at s (rows ld apart) transposed: col[p][j] = s[j·ld + p]. */
+static inline __attribute__((always_inline)) void transpose8(const float *s, size_t ld, v8 col[8]) {
+    v8 r0 = *(const v8 *)(s), r1 = *(const v8 *)(s + ld), r2 = *(const v8 *)(s + 2 * ld), r3 = *(const v8 *)(s + 3 * ld);
+    v8 r4 = *(const v8 *)(s + 4 * ld), r5 = *(const v8 *)(s + 5 * ld), r6 = *(const v8 *)(s + 6 * ld), r7 = *(const v8 *)(s + 7 * ld);
+    /* Pairs, then quads, then halves. */
+    v8 t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = __builtin_shufflevector(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+    v8 t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = __builtin_shufflevector(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+    v8 t4 = __builtin_shufflevector(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13), t5 = __builtin_shufflevector(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
+    v8 t6 = __builtin_shufflevector(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13), t7 = __builtin_shufflevector(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
+    v8 u0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), u1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+    v8 u2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), u3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    v8 u4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), u5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+    v8 u6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), u7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+    col[0] = __builtin_shufflevector(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
+    col[1] = __builtin_shufflevector(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
+    col[2] = __builtin_shufflevector(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
+    col[3] = __builtin_shufflevector(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
+    col[4] = __builtin_shufflevector(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
+    col[5] = __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
+    col[6] = __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
+    col[7] = __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
 /* dst[q·NR + j] = src[j·ld + q] for j < nr (nr ≤ NR), q < k; columns nr..NR-1 zero. */
 NPU_VECTOR static void pack_transposed(float *restrict dst, const float *restrict src, size_t ld, size_t nr, size_t k) {
     size_t j0 = 0;
     for (; j0 + 8 <= nr; j0 += 8) {
         size_t q = 0;
         for (; q + 8 <= k; q += 8) {
-            const float *s = src + j0 * ld + q;
-            v8 r0 = *(const v8 *)(s), r1 = *(const v8 *)(s + ld), r2 = *(const v8 *)(s + 2 * ld), r3 = *(const v8 *)(s + 3 * ld);
-            v8 r4 = *(const v8 *)(s + 4 * ld), r5 = *(const v8 *)(s + 5 * ld), r6 = *(const v8 *)(s + 6 * ld), r7 = *(const v8 *)(s + 7 * ld);
-            /* 8×8 transpose: pairs, then quads, then halves. */
-            v8 t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = __builtin_shufflevector(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
-            v8 t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = __builtin_shufflevector(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
-            v8 t4 = __builtin_shufflevector(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13), t5 = __builtin_shufflevector(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
-            v8 t6 = __builtin_shufflevector(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13), t7 = __builtin_shufflevector(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
-            v8 u0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), u1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
-            v8 u2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), u3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
-            v8 u4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), u5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
-            v8 u6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), u7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
-            float *d = dst + q * NR + j0;
-            *(v8 *)(d + 0 * NR) = __builtin_shufflevector(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
-            *(v8 *)(d + 1 * NR) = __builtin_shufflevector(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
-            *(v8 *)(d + 2 * NR) = __builtin_shufflevector(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
-            *(v8 *)(d + 3 * NR) = __builtin_shufflevector(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
-            *(v8 *)(d + 4 * NR) = __builtin_shufflevector(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
-            *(v8 *)(d + 5 * NR) = __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
-            *(v8 *)(d + 6 * NR) = __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
-            *(v8 *)(d + 7 * NR) = __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+            v8 col[8];
+            transpose8(src + j0 * ld + q, ld, col);
+            for (int p = 0; p < 8; p++) *(v8 *)(dst + (q + p) * NR + j0) = col[p];
         }
         for (; q < k; q++)
             for (size_t j = j0; j < j0 + 8; j++) dst[q * NR + j] = src[j * ld + q];
@@ -211,13 +216,18 @@ void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const flo
     npu_parallel_for((n + NR - 1) / NR, threads ? threads : 1, panel_task, &p);
 }
 
-/* The float every value in [lo, hi] rounds to, in *f, when there is one: the ends are widened by
- * at least a double ulp (for their own rounding; 2^-1022 rather than the least subnormal: as safe,
- * and no slow subnormal operand) and must give the same bits. Returns 0 otherwise. */
-static inline __attribute__((always_inline)) int one_float(double lo, double hi, float *f) {
-    lo = lo - (fabs(lo) * 0x1p-52 + 0x1p-1022);
-    hi = hi + (fabs(hi) * 0x1p-52 + 0x1p-1022);
-    float fl = (float)lo, fh = (float)hi;
+/* The ends r ∓ e of an interval that holds [r − bound, r + bound] however the ends round: the
+ * margin w = (|r| + bound)·2^-51 + 2^-1022 is more than the rounding of |r| + bound, of bound + w
+ * and of r ∓ e can take back (each at most 2^-53 of its result, or 2^-1075 below 2^-1022; 2^-1022
+ * rather than the least subnormal: as safe, and no slow subnormal operand). Float rounding is
+ * monotone, so when both ends round to the same float every value between them does. */
+#define STRICT_MARGIN(r, bound, abs) ((bound) + ((abs)(r) + (bound)) * 0x1p-51 + 0x1p-1022)
+
+/* The float every value within bound of r rounds to, in *f, when there is one; returns 0
+ * otherwise (not for NaN or infinite r or bound: the caller tests those). */
+static inline __attribute__((always_inline)) int one_float(double r, double bound, float *f) {
+    double e = STRICT_MARGIN(r, bound, fabs);
+    float fl = (float)(r - e), fh = (float)(r + e);
     uint32_t bl, bh;
     memcpy(&bl, &fl, 4);
     memcpy(&bh, &fh, 4);
@@ -225,27 +235,26 @@ static inline __attribute__((always_inline)) int one_float(double lo, double hi,
     return bl == bh;
 }
 
-/* The strict product's acceptance test on rows [r0, r1) and columns [c0, c1), vectorised:
- * out[e] = the float every value within γ·rows[i]·cols[j] of c[e] rounds to (`one_float`);
- * otherwise again[e] = 1. A zero row or column (the bound 0) is an exact +0. Returns how many
- * were not accepted. */
-NPU_VECTOR static size_t strict_round(float *restrict out, unsigned char *restrict again, const double *restrict c,
-                                      const double *restrict rows, const double *restrict cols, size_t r0, size_t r1, size_t c0,
-                                      size_t c1, size_t n, double gamma) {
+/* The strict product's acceptance test on an nr × nc block, vectorised: out[i·ldo + j] = the float
+ * every value within γ·rows[i]·cols[j] of c[i·ldc + j] rounds to (`one_float`); otherwise
+ * again[i·ldo + j] = 1. A zero row or column (the bound 0) is an exact +0. Returns how many were
+ * not accepted. */
+NPU_VECTOR static size_t strict_round(float *restrict out, unsigned char *restrict again, size_t ldo, const double *restrict c,
+                                      size_t ldc, const double *restrict rows, const double *restrict cols, size_t nr, size_t nc,
+                                      double gamma) {
     size_t rejected = 0;
-    for (size_t i = r0; i < r1; i++) {
+    for (size_t i = 0; i < nr; i++) {
         double scale = gamma * rows[i];
-        for (size_t j = c0; j < c1; j++) {
-            size_t e = i * n + j;
-            double r = c[e], magnitude = rows[i] * cols[j], bound = scale * cols[j];
+        for (size_t j = 0; j < nc; j++) {
+            double r = c[i * ldc + j], magnitude = rows[i] * cols[j], bound = scale * cols[j];
             float fl;
-            int same = one_float(r - bound, r + bound, &fl);
+            int same = one_float(r, bound, &fl);
             /* NaN or infinity anywhere makes r, bound or the ends non-finite: not accepted. */
             int finite = (r - r == 0.0) & (bound - bound == 0.0);
             int zero = magnitude == 0.0;
             int ok = zero | (finite & same);
-            out[e] = zero ? 0.0f : fl;
-            again[e] = (unsigned char)!ok;
+            out[i * ldo + j] = zero ? 0.0f : fl;
+            again[i * ldo + j] = (unsigned char)!ok;
             rejected += !ok;
         }
     }
@@ -260,9 +269,15 @@ typedef struct {
     int ta, tb;
     double *da, *db, *rows, *cols, *dc, gamma;
     size_t chunk;    /* vectors per packing task */
-    size_t band;     /* output rows per band task */
-    size_t slices;   /* K slices (1: bands) */
+    size_t band;     /* output rows per refine task */
+    size_t slices;   /* K slices (1: tiles) */
     size_t *rejected;
+    /* The tiled path: op(A) in SMR-row panels (ap[panel·SMR·k + q·SMR + r], zero past m; its row
+     * norms in rows), and per worker a scratch of `scratch` doubles: a micro-tile's results, one
+     * SNR-column panel's norms, and the panel (k × SNR). */
+    double *ap, *scratch_base;
+    size_t scratch, groups;
+    int wide;
 } strict_product;
 
 /* Σ x[p]² over k floats, in double (eight lanes). */
@@ -335,25 +350,171 @@ static void strict_pack_task(void *context, size_t task, size_t worker) {
     }
 }
 
-static void strict_band_task(void *context, size_t task, size_t worker) {
-    (void)worker;
-    strict_product *p = context;
-    size_t r0 = task * p->band, r1 = r0 + p->band > p->m ? p->m : r0 + p->band;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)p->n, (int)p->k, 1, p->da + r0 * p->k, (int)p->k, p->db,
-                (int)p->k, 0, p->dc + r0 * p->n, (int)p->n);
-    p->rejected[task] = strict_round(p->out, p->again, p->dc, p->rows, p->cols, r0, r1, 0, p->n, p->n, p->gamma);
+#define SMR 8  /* rows of a strict micro-tile: op(A)'s, broadcast */
+#define SNR 16 /* its columns: two vectors of 8 doubles */
+
+/* `count` vectors of k floats (vector l at src + l·step, its element q at + q·stride) into dst in
+ * double, dst[q·ld + l], and their Euclidean norms; dst's lanes count ..< width are zero, with norm
+ * 0. Eight at a time where there are eight: a load of 8 floats per element (step 1), or 8 × 8
+ * blocks transposed (stride 1). */
+NPU_VECTOR static void pack_lanes(double *restrict dst, size_t ld, double *restrict norms, const float *src, size_t step, size_t stride,
+                                  size_t count, size_t width, size_t k) {
+    typedef double v8du __attribute__((ext_vector_type(8), aligned(8)));
+    size_t l = 0;
+    for (; l + 8 <= count && (step == 1 || stride == 1); l += 8) {
+        const float *x = src + l * step;
+        v8d s = 0;
+        size_t q = 0;
+        if (step == 1)
+            for (; q < k; q++) {
+                v8d d = __builtin_convertvector(*(const v8 *)(x + q * stride), v8d);
+                *(v8du *)(dst + q * ld + l) = d;
+                s += d * d;
+            }
+        else
+            for (; q + 8 <= k; q += 8) {
+                v8 col[8];
+                transpose8(x + q, step, col);
+                for (int r = 0; r < 8; r++) {
+                    v8d d = __builtin_convertvector(col[r], v8d);
+                    *(v8du *)(dst + (q + r) * ld + l) = d;
+                    s += d * d;
+                }
+            }
+        for (; q < k; q++)
+            for (int r = 0; r < 8; r++) {
+                double d = x[r * step + q * stride];
+                dst[q * ld + l + r] = d;
+                s[r] += d * d;
+            }
+        for (int r = 0; r < 8; r++) norms[l + r] = sqrt(s[r]);
+    }
+    for (; l < width; l++) {
+        double s = 0;
+        for (size_t q = 0; q < k; q++) {
+            double d = l < count ? src[l * step + q * stride] : 0.0;
+            dst[q * ld + l] = d;
+            s += d * d;
+        }
+        norms[l] = sqrt(s);
+    }
 }
 
-/* A block of `band` output columns: all of op(A) against those columns of op(B). A wide output
- * splits this way, so each call packs its own columns of op(B) and the small op(A), instead of
- * every row band packing all of op(B). */
-static void strict_column_task(void *context, size_t task, size_t worker) {
+/* Panel `panel` of op(A) (rows i0 ..< i0 + SMR, zero past m) in double, k-major, and its rows' norms. */
+static void strict_pack_rows_task(void *context, size_t panel, size_t worker) {
     (void)worker;
+    const strict_product *p = context;
+    const size_t i0 = panel * SMR, mr = p->m - i0 < SMR ? p->m - i0 : SMR;
+    /* op(A)[i][q] = ta ? a[q·lda + i] : a[i·lda + q] */
+    pack_lanes(p->ap + panel * SMR * p->k, SMR, p->rows + i0, p->ta ? p->a + i0 : p->a + i0 * p->lda, p->ta ? 1 : p->lda,
+               p->ta ? p->lda : 1, mr, SMR, p->k);
+}
+
+/* Panel `panel` of op(B) (columns j0 ..< j0 + SNR, zero past n) in double, k-major (dst[q·SNR + c]),
+ * and its columns' norms. */
+static void strict_pack_columns(const strict_product *p, size_t panel, double *restrict dst, double *restrict norms) {
+    const size_t j0 = panel * SNR, nc = p->n - j0 < SNR ? p->n - j0 : SNR;
+    /* op(B)[q][j] = tb ? b[j·ldb + q] : b[q·ldb + j] */
+    pack_lanes(dst, SNR, norms, p->tb ? p->b + j0 * p->ldb : p->b + j0, p->tb ? p->ldb : 1, p->tb ? 1 : p->ldb, nc, SNR, p->k);
+}
+
+#define LOADD(p) (*(const v8d *)(p))
+#define STORED(p, v) (*(v8d *)(p) = (v))
+
+/* The 8 × 16 micro-tile in double (AVX-512's registers hold its sixteen accumulators): tile[r·SNR
+ * + c] = Σ_q ap[q·SMR + r]·bp[q·SNR + c]. Any order of the additions is within the bound. */
+static inline __attribute__((always_inline)) void strict_micro_8x16(const double *ap, const double *bp, size_t k, double *tile) {
+    v8d c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, c30 = 0, c31 = 0;
+    v8d c40 = 0, c41 = 0, c50 = 0, c51 = 0, c60 = 0, c61 = 0, c70 = 0, c71 = 0;
+    for (size_t q = 0; q < k; q++) {
+        const v8d b0 = LOADD(bp + q * SNR), b1 = LOADD(bp + q * SNR + 8);
+        const double *x = ap + q * SMR;
+        v8d s;
+        s = (v8d)(x[0]); c00 = __builtin_elementwise_fma(s, b0, c00); c01 = __builtin_elementwise_fma(s, b1, c01);
+        s = (v8d)(x[1]); c10 = __builtin_elementwise_fma(s, b0, c10); c11 = __builtin_elementwise_fma(s, b1, c11);
+        s = (v8d)(x[2]); c20 = __builtin_elementwise_fma(s, b0, c20); c21 = __builtin_elementwise_fma(s, b1, c21);
+        s = (v8d)(x[3]); c30 = __builtin_elementwise_fma(s, b0, c30); c31 = __builtin_elementwise_fma(s, b1, c31);
+        s = (v8d)(x[4]); c40 = __builtin_elementwise_fma(s, b0, c40); c41 = __builtin_elementwise_fma(s, b1, c41);
+        s = (v8d)(x[5]); c50 = __builtin_elementwise_fma(s, b0, c50); c51 = __builtin_elementwise_fma(s, b1, c51);
+        s = (v8d)(x[6]); c60 = __builtin_elementwise_fma(s, b0, c60); c61 = __builtin_elementwise_fma(s, b1, c61);
+        s = (v8d)(x[7]); c70 = __builtin_elementwise_fma(s, b0, c70); c71 = __builtin_elementwise_fma(s, b1, c71);
+    }
+    STORED(tile + 0 * SNR, c00); STORED(tile + 0 * SNR + 8, c01); STORED(tile + 1 * SNR, c10); STORED(tile + 1 * SNR + 8, c11);
+    STORED(tile + 2 * SNR, c20); STORED(tile + 2 * SNR + 8, c21); STORED(tile + 3 * SNR, c30); STORED(tile + 3 * SNR + 8, c31);
+    STORED(tile + 4 * SNR, c40); STORED(tile + 4 * SNR + 8, c41); STORED(tile + 5 * SNR, c50); STORED(tile + 5 * SNR + 8, c51);
+    STORED(tile + 6 * SNR, c60); STORED(tile + 6 * SNR + 8, c61); STORED(tile + 7 * SNR, c70); STORED(tile + 7 * SNR + 8, c71);
+}
+
+/* A 4 × 8 quarter of it (eight AVX2 registers of accumulators; the whole would spill there). */
+static inline __attribute__((always_inline)) void strict_micro_4x8(const double *ap, const double *bp, size_t k, double *tile) {
+    v8d c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    for (size_t q = 0; q < k; q++) {
+        const v8d b = LOADD(bp + q * SNR);
+        const double *x = ap + q * SMR;
+        c0 = __builtin_elementwise_fma((v8d)(x[0]), b, c0);
+        c1 = __builtin_elementwise_fma((v8d)(x[1]), b, c1);
+        c2 = __builtin_elementwise_fma((v8d)(x[2]), b, c2);
+        c3 = __builtin_elementwise_fma((v8d)(x[3]), b, c3);
+    }
+    STORED(tile + 0 * SNR, c0); STORED(tile + 1 * SNR, c1); STORED(tile + 2 * SNR, c2); STORED(tile + 3 * SNR, c3);
+}
+
+/* Row panel ip of op(A) against one packed column panel (columns j0 ..< j0 + nc): the micro-tile
+ * in double, then the acceptance test straight from it (no m × n double result in memory). */
+NPU_VECTOR static size_t strict_block(const strict_product *p, size_t ip, const double *bp, const double *norms, size_t j0, size_t nc,
+                                      double *tile) {
+    const double *ap = p->ap + ip * SMR * p->k;
+    const size_t i0 = ip * SMR, mr = p->m - i0 < SMR ? p->m - i0 : SMR;
+    if (p->wide) strict_micro_8x16(ap, bp, p->k, tile);
+    else
+        for (size_t r = 0; r < mr; r += 4)
+            for (size_t c = 0; c < nc; c += 8) strict_micro_4x8(ap + r, bp + c, p->k, tile + r * SNR + c);
+    float *out = p->out + i0 * p->n + j0;
+    unsigned char *again = p->again + i0 * p->n + j0;
+    if (nc < SNR) return strict_round(out, again, p->n, tile, SNR, p->rows + i0, norms, mr, nc, p->gamma);
+    /* strict_round's test, eight outputs at a time. A finite result means row i and column j hold
+     * no infinity or NaN (each would make some product, and so the sum, one), so their norms and
+     * the bound are finite too; a zero row or column (a zero norm) is then an exact +0. */
+    typedef float v8f __attribute__((ext_vector_type(8), aligned(1)));
+    typedef int32_t v8i __attribute__((ext_vector_type(8)));
+    typedef unsigned char v8c __attribute__((ext_vector_type(8), aligned(1)));
+    const size_t n = p->n;
+    const double *rows = p->rows + i0, gamma = p->gamma;
+    const v8d cols[2] = {LOADD(norms), LOADD(norms + 8)};
+    const v8i zeroColumn[2] = {__builtin_convertvector(cols[0] == 0.0, v8i), __builtin_convertvector(cols[1] == 0.0, v8i)};
+    v8i rejected = 0;
+    for (size_t r = 0; r < mr; r++) {
+        const double scale = gamma * rows[r];
+        const v8i zeroRow = (v8i)(rows[r] == 0.0 ? -1 : 0);
+        for (int h = 0; h < 2; h++) {
+            const v8d v = LOADD(tile + r * SNR + 8 * h), bound = scale * cols[h];
+            const v8d e = STRICT_MARGIN(v, bound, __builtin_elementwise_abs);
+            const v8 fl = __builtin_convertvector(v - e, v8), fh = __builtin_convertvector(v + e, v8);
+            const v8i same = __builtin_bit_cast(v8i, fl) == __builtin_bit_cast(v8i, fh);
+            const v8i finite = __builtin_convertvector(v - v == 0.0, v8i), zero = zeroRow | zeroColumn[h];
+            const v8i ok = finite & (zero | same); /* lanes -1 (true) or 0 */
+            *(v8f *)(out + r * n + 8 * h) = __builtin_bit_cast(v8, __builtin_bit_cast(v8i, fl) & ~zero);
+            *(v8c *)(again + r * n + 8 * h) = __builtin_convertvector(ok + 1, v8c);
+            rejected += ok + 1;
+        }
+    }
+    size_t total = 0;
+    for (int l = 0; l < 8; l++) total += (size_t)rejected[l];
+    return total;
+}
+
+/* Task = (column panel, group of row panels): pack the column panel into this worker's scratch,
+ * then every row panel of the group against it. */
+static void strict_tile_task(void *context, size_t task, size_t worker) {
     strict_product *p = context;
-    size_t c0 = task * p->band, c1 = c0 + p->band > p->n ? p->n : c0 + p->band;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p->m, (int)(c1 - c0), (int)p->k, 1, p->da, (int)p->k, p->db + c0 * p->k,
-                (int)p->k, 0, p->dc + c0, (int)p->n);
-    p->rejected[task] = strict_round(p->out, p->again, p->dc, p->rows, p->cols, 0, p->m, c0, c1, p->n, p->gamma);
+    const size_t panel = task / p->groups, group = task % p->groups;
+    double *tile = p->scratch_base + worker * p->scratch, *norms = tile + SMR * SNR, *bp = norms + SNR;
+    strict_pack_columns(p, panel, bp, norms);
+    const size_t j0 = panel * SNR, nc = p->n - j0 < SNR ? p->n - j0 : SNR;
+    const size_t rowPanels = (p->m + SMR - 1) / SMR, per = (rowPanels + p->groups - 1) / p->groups;
+    size_t rejected = 0;
+    for (size_t ip = group * per; ip < rowPanels && ip < (group + 1) * per; ip++) rejected += strict_block(p, ip, bp, norms, j0, nc, tile);
+    p->rejected[task] = rejected;
 }
 
 /* One K slice's product into its own m × n buffer (slice 0 into dc itself). */
@@ -418,7 +579,7 @@ NPU_VECTOR static int strict_refine(float *out, const float *x, size_t sx, const
     double g = kd * u / (1 - kd * u);
     double bound = 2 * (u * fabs(res) + g * g * aa);
     float fl;
-    if (!(res - res == 0.0) || !(aa - aa == 0.0) || !one_float(res - bound, res + bound, &fl)) return 0;
+    if (!(res - res == 0.0) || !(aa - aa == 0.0) || !one_float(res, bound, &fl)) return 0;
     *out = fl;
     return 1;
 }
@@ -492,45 +653,50 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
                               int tb, size_t m, size_t n, size_t k, double gamma, size_t threads) {
     if (m == 0 || n == 0) return 0;
     if (threads < 1) threads = 1;
-    /* A small output over a deep K (a convolution's filter gradient) with op(A)'s rows and op(B)'s
-     * columns contiguous: K slices of the float rows themselves. Otherwise the operands in double
-     * and OpenBLAS: row bands when the output has rows enough for every thread, else K slices. */
+    /* A small output over a deep K (a convolution's filter gradient): K slices, of the float rows
+     * themselves when op(A)'s rows and op(B)'s columns are contiguous, else of the operands in
+     * double through OpenBLAS. Otherwise micro-tiles in double, tested as they finish. */
     int thin = m * n < 4096 && k >= 1024;
     int direct = thin && !ta && tb;
     size_t slices = thin ? threads : 1;
-    size_t doubles = direct ? m + n + (m * n + m + n) * slices : m * k + n * k + m + n + m * n * slices;
-    double *da = malloc(sizeof(double) * doubles);
-    size_t *rejected = malloc(sizeof(size_t) * ((m > n ? m : n) + 1));
+    const size_t rowPanels = (m + SMR - 1) / SMR, columnPanels = (n + SNR - 1) / SNR;
+    /* Enough tasks for every thread: split the row panels into groups when the column panels are
+     * few (each group packs its column panel again; that is cheap where they are few). */
+    size_t groups = 1;
+    if (!thin && threads > 1 && columnPanels < 2 * threads) {
+        groups = (2 * threads + columnPanels - 1) / columnPanels;
+        if (groups > rowPanels) groups = rowPanels;
+    }
+    const size_t tasks = thin ? slices : columnPanels * groups, scratch = SMR * SNR + SNR + k * SNR;
+    size_t doubles = direct ? m + n + (m * n + m + n) * slices
+                     : thin ? m * k + n * k + m + n + m * n * slices
+                            : rowPanels * SMR * (k + 1) + threads * scratch;
+    /* 64-byte aligned (a vector of 8 doubles), the size rounded up to that. */
+    double *da = aligned_alloc(64, (sizeof(double) * doubles + 63) / 64 * 64);
+    size_t *rejected = malloc(sizeof(size_t) * ((tasks > threads ? tasks : threads) + 1));
     if (!da || !rejected) {
         free(da);
         free(rejected);
         return (size_t)-1;
     }
-    double *db = direct ? da : da + m * k, *rows = direct ? da : db + n * k, *cols = rows + m, *dc = cols + n;
-    /* Bands of about 64 KiB of double output (in L2 for the test), and at least one per thread. */
-    size_t band = 65536 / (8 * n) ? 65536 / (8 * n) : 1;
-    if (band * threads > m) band = (m + threads - 1) / threads;
-    size_t chunk = 16;
-    strict_product p = {out, again, a, b, lda, ldb, m, n, k, ta, tb, direct ? NULL : da, direct ? NULL : db, rows, cols, dc, gamma,
-                        chunk, band, slices, rejected};
-    if (!direct) npu_parallel_for((m + chunk - 1) / chunk + (n + chunk - 1) / chunk, threads, strict_pack_task, &p);
+    strict_product p = {out, again, a, b, lda, ldb, m, n, k, ta, tb, NULL, NULL, NULL, NULL, NULL, gamma, 16, 0, slices, rejected,
+                        NULL, NULL, scratch, groups, wide_tiles()};
     size_t total = 0;
     if (!thin) {
-        /* Blocks of about 64 KiB of double output either way; a block packs the operand it
-         * does not split whole, so split the wider side. */
-        size_t blocks;
-        if (n > m) {
-            size_t width = 65536 / (8 * m) ? 65536 / (8 * m) : 1;
-            if (width * threads > n) width = (n + threads - 1) / threads;
-            p.band = width;
-            blocks = (n + width - 1) / width;
-            npu_parallel_for(blocks, threads, strict_column_task, &p);
-        } else {
-            blocks = (m + band - 1) / band;
-            npu_parallel_for(blocks, threads, strict_band_task, &p);
-        }
-        for (size_t t = 0; t < blocks; t++) total += rejected[t];
+        p.ap = da;
+        p.rows = da + rowPanels * SMR * k;
+        p.scratch_base = p.rows + rowPanels * SMR;
+        npu_parallel_for(rowPanels, threads, strict_pack_rows_task, &p);
+        npu_parallel_for(tasks, threads, strict_tile_task, &p);
+        for (size_t t = 0; t < tasks; t++) total += rejected[t];
     } else {
+        p.da = direct ? NULL : da;
+        p.db = direct ? NULL : da + m * k;
+        p.rows = direct ? da : p.db + n * k;
+        p.cols = p.rows + m;
+        p.dc = p.cols + n;
+        if (!direct) npu_parallel_for((m + p.chunk - 1) / p.chunk + (n + p.chunk - 1) / p.chunk, threads, strict_pack_task, &p);
+        double *dc = p.dc, *rows = p.rows, *cols = p.cols;
         npu_parallel_for(slices, threads, direct ? strict_thin_task : strict_slice_task, &p);
         /* The slices' partial sums add in double: k additions in all still, so γ_k still bounds the error. */
         for (size_t s = 1; s < slices; s++)
@@ -544,7 +710,7 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
                 rows[v] = sqrt(t);  /* rows and cols are adjacent: m then n */
             }
         }
-        total = strict_round(out, again, dc, rows, cols, 0, m, 0, n, n, gamma);
+        total = strict_round(out, again, n, dc, n, rows, cols, m, n, gamma);
     }
     if (total > 0) {
         /* The undecided ones again, by compensated sums, in bands across the threads. */

@@ -29,13 +29,16 @@ void npu_splitk_gemm_choose_tiles(int wide);
 size_t npu_splitk_gemm_workspace(size_t k, size_t blocks, size_t threads);
 
 /* The strict product's fast path (Docs/Determinism.md): op(A)·op(B) [m × n] in double on
- * `threads` threads — the operands converted to double and multiplied by OpenBLAS in row bands
- * (or K slices), or, for a small output over a deep K with op(A)'s rows and op(B)'s columns
- * contiguous, the float rows summed in double directly in K slices — then the acceptance test:
- * out[i·n + j] = the float every value within gamma·‖row i‖·‖column j‖ of the double result rounds
- * to (+0 where that bound is 0). Outputs it leaves undecided get a compensated (Sum2) sum with its
- * own bound; those still undecided have again[i·n + j] = 1. Returns how many (for the caller to sum
- * exactly), or (size_t)-1 when memory for the double operands could not be had. */
+ * `threads` threads — 8 × 16 micro-tiles of fused multiply-adds on the operands converted to double
+ * (op(A) in 8-row panels, each 16-column panel of op(B) packed by the task that uses it), each tile
+ * tested as it finishes; or, for a small output over a deep K, K slices (the float rows summed in
+ * double directly where op(A)'s rows and op(B)'s columns are contiguous, else through OpenBLAS's
+ * dgemm) — then the acceptance test: out[i·n + j] = the float every value within
+ * gamma·‖row i‖·‖column j‖ of the double result rounds to (+0 where that bound is 0). Outputs it
+ * leaves undecided get a compensated (Sum2) sum with its own bound; those still undecided have
+ * again[i·n + j] = 1. Returns how many (for the caller to sum exactly), or (size_t)-1 when memory
+ * for the double operands could not be had. The micro-tile follows npu_splitk_gemm_choose_tiles
+ * (4 × 8 quarters where AVX-512 is missing); the bits never depend on it or on the threads. */
 size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, size_t lda, int ta, const float *b, size_t ldb,
                               int tb, size_t m, size_t n, size_t k, double gamma, size_t threads);
 

@@ -102,11 +102,13 @@ import NPUTensor
 /// float (a tie broken by a term 2^-60 below, exact cancellation to zero, NaN, infinity, and a
 /// zero row against an infinity).
 @Suite struct StrictProductTests {
-    /// A wide output (n > m) splits into column blocks, a tall one into row bands (the last two
-    /// cases: two blocks, on the threads).
+    /// Every layout, on one thread and two, with each micro-tile (8 × 16, or 4 × 8 quarters where
+    /// AVX-512 is missing): outputs smaller than one tile, partial and whole panels (op(A)ᵀ's
+    /// 8-float and op(B)'s 16-float rows are packed by a vector path), and few column panels,
+    /// whose row panels then split into groups across the threads.
     @Test(arguments: [(false, false, 7, 9), (true, false, 7, 9), (false, true, 7, 9), (true, true, 7, 9),
                       (false, false, 9, 7), (true, false, 9, 7), (false, true, 9, 7), (true, true, 9, 7),
-                      (false, true, 20, 300), (true, false, 300, 20)])
+                      (false, true, 20, 300), (true, false, 300, 20), (true, false, 24, 48), (false, true, 48, 24)])
     func theFastPathGivesTheExactDotProductsBits(ta: Bool, tb: Bool, m: Int, n: Int) throws {
         let k = 300
         var state: UInt64 = 3
@@ -128,19 +130,26 @@ import NPUTensor
         // Row 4 is all zeros against column 3's infinity: 0 · inf is NaN, not the zero row's +0.
         for p in 0..<k { setA(4, p, 0) }
         setB(7, 3, .infinity)
-        var out = [Float](repeating: 0, count: m * n)
         let lda = ta ? m : k, ldb = tb ? k : n
-        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { po in
-            exactProduct(ta, tb, m, n, k, pa.baseAddress!, lda, pb.baseAddress!, ldb, po.baseAddress!)
-        } } }
+        var expected = [Float](repeating: 0, count: m * n)
         for i in 0..<m {
             for j in 0..<n {
                 let row = (0..<k).map { ta ? a[$0 * m + i] : a[i * k + $0] }, column = (0..<k).map { tb ? b[j * k + $0] : b[$0 * n + j] }
-                let expected = exactDot(row, 1, column, 1, k)
-                #expect(out[i * n + j].bitPattern == expected.bitPattern || (out[i * n + j].isNaN && expected.isNaN), "(\(i), \(j)): \(out[i * n + j]) against \(expected)")
+                expected[i * n + j] = exactDot(row, 1, column, 1, k)
             }
         }
-        #expect(out[0] == 1 + 0x1p-23 && out[n].bitPattern == 0 && out[2 * n + 1].isNaN && out[3 * n + 2] == .infinity && out[4 * n + 3].isNaN)
+        // The tile choice is process-wide; either gives these bits, so a test beside this one is unaffected.
+        defer { npu_splitk_gemm_choose_tiles(-1) }
+        for (threads, wide) in [(1, -1), (2, -1), (1, 0), (2, 0), (1, 1), (2, 1)] {
+            npu_splitk_gemm_choose_tiles(Int32(wide))
+            var out = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { po in
+                exactProduct(ta, tb, m, n, k, pa.baseAddress!, lda, pb.baseAddress!, ldb, po.baseAddress!, threads: threads)
+            } } }
+            let wrong = (0..<(m * n)).filter { out[$0].bitPattern != expected[$0].bitPattern && !(out[$0].isNaN && expected[$0].isNaN) }
+            #expect(wrong.isEmpty, "threads \(threads), tiles \(wide): \(wrong.count) outputs differ, first \(wrong.prefix(5).map { ($0 / n, $0 % n, out[$0], expected[$0]) })")
+            #expect(out[0] == 1 + 0x1p-23 && out[n].bitPattern == 0 && out[2 * n + 1].isNaN && out[3 * n + 2] == .infinity && out[4 * n + 3].isNaN)
+        }
     }
 
     /// A row and a column that are both nonzero but never at the same term (ReLU's zeros in a
