@@ -274,10 +274,12 @@ typedef struct {
     size_t *rejected;
     /* The tiled path: op(A) in SMR-row panels (ap[panel·SMR·k + q·SMR + r], zero past m; its row
      * norms in rows), and per worker a scratch of `scratch` doubles: a micro-tile's results, one
-     * SNR-column panel's norms, and the panel (k × SNR). */
+     * SNR-column panel's norms, the panel (k × SNR), and, with `own`, the worker's own op(A)
+     * panels, row norms and a byte per row panel saying it is packed. */
     double *ap, *scratch_base;
     size_t scratch, groups;
     int wide;
+    int own; /* each worker packs the row panels it uses into its own scratch (a small op(A)) */
 } strict_product;
 
 /* Σ x[p]² over k floats, in double (eight lanes). */
@@ -400,14 +402,19 @@ NPU_VECTOR static void pack_lanes(double *restrict dst, size_t ld, double *restr
     }
 }
 
-/* Panel `panel` of op(A) (rows i0 ..< i0 + SMR, zero past m) in double, k-major, and its rows' norms. */
+/* Panel `panel` of op(A) (rows i0 ..< i0 + SMR, zero past m) in double, k-major, into ap (the
+ * panels' base), and its rows' norms into rows. */
+static void strict_pack_rows(const strict_product *p, size_t panel, double *ap, double *rows) {
+    const size_t i0 = panel * SMR, mr = p->m - i0 < SMR ? p->m - i0 : SMR;
+    /* op(A)[i][q] = ta ? a[q·lda + i] : a[i·lda + q] */
+    pack_lanes(ap + panel * SMR * p->k, SMR, rows + i0, p->ta ? p->a + i0 : p->a + i0 * p->lda, p->ta ? 1 : p->lda, p->ta ? p->lda : 1,
+               mr, SMR, p->k);
+}
+
 static void strict_pack_rows_task(void *context, size_t panel, size_t worker) {
     (void)worker;
     const strict_product *p = context;
-    const size_t i0 = panel * SMR, mr = p->m - i0 < SMR ? p->m - i0 : SMR;
-    /* op(A)[i][q] = ta ? a[q·lda + i] : a[i·lda + q] */
-    pack_lanes(p->ap + panel * SMR * p->k, SMR, p->rows + i0, p->ta ? p->a + i0 : p->a + i0 * p->lda, p->ta ? 1 : p->lda,
-               p->ta ? p->lda : 1, mr, SMR, p->k);
+    strict_pack_rows(p, panel, p->ap, p->rows);
 }
 
 /* Panel `panel` of op(B) (columns j0 ..< j0 + SNR, zero past n) in double, k-major (dst[q·SNR + c]),
@@ -461,9 +468,9 @@ static inline __attribute__((always_inline)) void strict_micro_4x8(const double 
 
 /* Row panel ip of op(A) against one packed column panel (columns j0 ..< j0 + nc): the micro-tile
  * in double, then the acceptance test straight from it (no m × n double result in memory). */
-NPU_VECTOR static size_t strict_block(const strict_product *p, size_t ip, const double *bp, const double *norms, size_t j0, size_t nc,
-                                      double *tile) {
-    const double *ap = p->ap + ip * SMR * p->k;
+NPU_VECTOR static size_t strict_block(const strict_product *p, size_t ip, const double *panels, const double *rowNorms, const double *bp,
+                                      const double *norms, size_t j0, size_t nc, double *tile) {
+    const double *ap = panels + ip * SMR * p->k;
     const size_t i0 = ip * SMR, mr = p->m - i0 < SMR ? p->m - i0 : SMR;
     if (p->wide) strict_micro_8x16(ap, bp, p->k, tile);
     else
@@ -471,7 +478,7 @@ NPU_VECTOR static size_t strict_block(const strict_product *p, size_t ip, const 
             for (size_t c = 0; c < nc; c += 8) strict_micro_4x8(ap + r, bp + c, p->k, tile + r * SNR + c);
     float *out = p->out + i0 * p->n + j0;
     unsigned char *again = p->again + i0 * p->n + j0;
-    if (nc < SNR) return strict_round(out, again, p->n, tile, SNR, p->rows + i0, norms, mr, nc, p->gamma);
+    if (nc < SNR) return strict_round(out, again, p->n, tile, SNR, rowNorms + i0, norms, mr, nc, p->gamma);
     /* strict_round's test, eight outputs at a time. A finite result means row i and column j hold
      * no infinity or NaN (each would make some product, and so the sum, one), so their norms and
      * the bound are finite too; a zero row or column (a zero norm) is then an exact +0. */
@@ -479,7 +486,7 @@ NPU_VECTOR static size_t strict_block(const strict_product *p, size_t ip, const 
     typedef int32_t v8i __attribute__((ext_vector_type(8)));
     typedef unsigned char v8c __attribute__((ext_vector_type(8), aligned(1)));
     const size_t n = p->n;
-    const double *rows = p->rows + i0, gamma = p->gamma;
+    const double *rows = rowNorms + i0, gamma = p->gamma;
     const v8d cols[2] = {LOADD(norms), LOADD(norms + 8)};
     const v8i zeroColumn[2] = {__builtin_convertvector(cols[0] == 0.0, v8i), __builtin_convertvector(cols[1] == 0.0, v8i)};
     v8i rejected = 0;
@@ -504,7 +511,10 @@ NPU_VECTOR static size_t strict_block(const strict_product *p, size_t ip, const 
 }
 
 /* Task = (column panel, group of row panels): pack the column panel into this worker's scratch,
- * then every row panel of the group against it. */
+ * then every row panel of the group against it (with `own`, packing a row panel into the worker's
+ * scratch the first time the worker needs it: a core then writes only lines it alone reads, where
+ * packing op(A) once for all would make the next call's packing wait for the other cores to give
+ * up the lines they read). */
 static void strict_tile_task(void *context, size_t task, size_t worker) {
     strict_product *p = context;
     const size_t panel = task / p->groups, group = task % p->groups;
@@ -512,8 +522,21 @@ static void strict_tile_task(void *context, size_t task, size_t worker) {
     strict_pack_columns(p, panel, bp, norms);
     const size_t j0 = panel * SNR, nc = p->n - j0 < SNR ? p->n - j0 : SNR;
     const size_t rowPanels = (p->m + SMR - 1) / SMR, per = (rowPanels + p->groups - 1) / p->groups;
+    double *ap = p->ap, *rows = p->rows;
+    unsigned char *packed = NULL;
+    if (p->own) {
+        ap = bp + p->k * SNR;
+        rows = ap + rowPanels * SMR * p->k;
+        packed = (unsigned char *)(rows + rowPanels * SMR);
+    }
     size_t rejected = 0;
-    for (size_t ip = group * per; ip < rowPanels && ip < (group + 1) * per; ip++) rejected += strict_block(p, ip, bp, norms, j0, nc, tile);
+    for (size_t ip = group * per; ip < rowPanels && ip < (group + 1) * per; ip++) {
+        if (packed && !packed[ip]) {
+            strict_pack_rows(p, ip, ap, rows);
+            packed[ip] = 1;
+        }
+        rejected += strict_block(p, ip, ap, rows, bp, norms, j0, nc, tile);
+    }
     p->rejected[task] = rejected;
 }
 
@@ -667,10 +690,14 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
         groups = (2 * threads + columnPanels - 1) / columnPanels;
         if (groups > rowPanels) groups = rowPanels;
     }
-    const size_t tasks = thin ? slices : columnPanels * groups, scratch = SMR * SNR + SNR + k * SNR;
+    /* op(A) in each worker's scratch up to 256 KiB of panels (twice that over two workers). */
+    const size_t panelDoubles = rowPanels * SMR * (k + 1);
+    const int own = threads > 1 && panelDoubles <= 32768;
+    const size_t tasks = thin ? slices : columnPanels * groups;
+    const size_t scratch = (SMR * SNR + SNR + k * SNR + (own ? panelDoubles + (rowPanels + 7) / 8 : 0) + 7) / 8 * 8;
     size_t doubles = direct ? m + n + (m * n + m + n) * slices
                      : thin ? m * k + n * k + m + n + m * n * slices
-                            : rowPanels * SMR * (k + 1) + threads * scratch;
+                            : (own ? 0 : panelDoubles) + threads * scratch;
     /* 64-byte aligned (a vector of 8 doubles), the size rounded up to that. */
     double *da = aligned_alloc(64, (sizeof(double) * doubles + 63) / 64 * 64);
     size_t *rejected = malloc(sizeof(size_t) * ((tasks > threads ? tasks : threads) + 1));
@@ -680,13 +707,19 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
         return (size_t)-1;
     }
     strict_product p = {out, again, a, b, lda, ldb, m, n, k, ta, tb, NULL, NULL, NULL, NULL, NULL, gamma, 16, 0, slices, rejected,
-                        NULL, NULL, scratch, groups, wide_tiles()};
+                        NULL, NULL, scratch, groups, wide_tiles(), own};
     size_t total = 0;
     if (!thin) {
-        p.ap = da;
-        p.rows = da + rowPanels * SMR * k;
-        p.scratch_base = p.rows + rowPanels * SMR;
-        npu_parallel_for(rowPanels, threads, strict_pack_rows_task, &p);
+        if (own) {
+            p.scratch_base = da;
+            for (size_t w = 0; w < threads; w++)
+                memset(da + w * scratch + SMR * SNR + SNR + k * SNR + panelDoubles, 0, rowPanels);
+        } else {
+            p.ap = da;
+            p.rows = da + rowPanels * SMR * k;
+            p.scratch_base = da + panelDoubles;
+            npu_parallel_for(rowPanels, threads, strict_pack_rows_task, &p);
+        }
         npu_parallel_for(tasks, threads, strict_tile_task, &p);
         for (size_t t = 0; t < tasks; t++) total += rejected[t];
     } else {
