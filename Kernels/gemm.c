@@ -491,11 +491,15 @@ NPU_VECTOR static size_t strict_block(const strict_product *p, size_t ip, const 
     const v8i zeroColumn[2] = {__builtin_convertvector(cols[0] == 0.0, v8i), __builtin_convertvector(cols[1] == 0.0, v8i)};
     v8i rejected = 0;
     for (size_t r = 0; r < mr; r++) {
-        const double scale = gamma * rows[r];
+        /* STRICT_MARGIN in two fused multiply-adds: e = |v|·2^-51 + (scale·(1 + 2^-51)·column +
+         * 2^-1022) is at least bound + (|v| + bound)·2^-51·(1 − 2^-52) + 2^-1023, enough for the
+         * same proof (the doubled γ leaves the bound twice the error it covers). */
+        const double scale = gamma * rows[r], wide = scale * (1 + 0x1p-51);
         const v8i zeroRow = (v8i)(rows[r] == 0.0 ? -1 : 0);
         for (int h = 0; h < 2; h++) {
-            const v8d v = LOADD(tile + r * SNR + 8 * h), bound = scale * cols[h];
-            const v8d e = STRICT_MARGIN(v, bound, __builtin_elementwise_abs);
+            const v8d v = LOADD(tile + r * SNR + 8 * h);
+            const v8d e = __builtin_elementwise_fma(__builtin_elementwise_abs(v), (v8d)0x1p-51,
+                                                    __builtin_elementwise_fma((v8d)wide, cols[h], (v8d)0x1p-1022));
             const v8 fl = __builtin_convertvector(v - e, v8), fh = __builtin_convertvector(v + e, v8);
             const v8i same = __builtin_bit_cast(v8i, fl) == __builtin_bit_cast(v8i, fh);
             const v8i finite = __builtin_convertvector(v - v == 0.0, v8i), zero = zeroRow | zeroColumn[h];

@@ -130,6 +130,12 @@ import NPUTensor
         // Row 4 is all zeros against column 3's infinity: 0 · inf is NaN, not the zero row's +0.
         for p in 0..<k { setA(4, p, 0) }
         setB(7, 3, .infinity)
+        // Row 5 · column 4 = 2^40 + p − 2^40 with p = (1 + 2^-20)² · 2^-13: the double sum rounds
+        // 2^40 + p up to 2^40 + 2^-12 and is off by half itself, so only the bound (‖row‖·‖column‖,
+        // not the result's size) can send it to the exact sum, which gives p's float.
+        for p in 0..<k { setA(5, p, 0) }
+        setA(5, 0, 0x1p40); setA(5, 1, 1 + 0x1p-20); setA(5, 2, -0x1p40)
+        setB(0, 4, 1); setB(1, 4, 0x1p-13 + 0x1p-33); setB(2, 4, 1)
         let lda = ta ? m : k, ldb = tb ? k : n
         var expected = [Float](repeating: 0, count: m * n)
         for i in 0..<m {
@@ -149,6 +155,7 @@ import NPUTensor
             let wrong = (0..<(m * n)).filter { out[$0].bitPattern != expected[$0].bitPattern && !(out[$0].isNaN && expected[$0].isNaN) }
             #expect(wrong.isEmpty, "threads \(threads), tiles \(wide): \(wrong.count) outputs differ, first \(wrong.prefix(5).map { ($0 / n, $0 % n, out[$0], expected[$0]) })")
             #expect(out[0] == 1 + 0x1p-23 && out[n].bitPattern == 0 && out[2 * n + 1].isNaN && out[3 * n + 2] == .infinity && out[4 * n + 3].isNaN)
+            #expect(out[5 * n + 4] == 0x1p-13 + 0x1p-32, "\(out[5 * n + 4])")
         }
     }
 
