@@ -123,7 +123,7 @@ func npusim(_ arguments: [String], wrapper: [String] = []) throws -> (code: Int3
         #expect(flag.err.hasPrefix("error: Unknown option '--no-such-flag'"))
         let bench = try npusim(["bench", "nope"])
         #expect(bench.code == 2)
-        #expect(bench.err == "error: unknown benchmark 'nope'; benchmarks are sgemm, membw, rng, reduce-sum, conv2d, mlp-step, lenet-step, quickstart-step, allreduce, timing-only, trace-write, startup, stream, soak, ranks, exchange\n")
+        #expect(bench.err == "error: unknown benchmark 'nope'; benchmarks are sgemm, membw, rng, reduce-sum, conv2d, strict-product, mlp-step, lenet-step, quickstart-step, allreduce, timing-only, trace-write, startup, stream, soak, ranks, exchange\n")
     }
 
     /// The plain-C yardsticks are products of the package, found next to npusim: `bench

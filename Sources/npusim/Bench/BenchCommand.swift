@@ -52,7 +52,7 @@ struct BenchCommand: ParsableCommand {
         discussion: "Benchmarks: " + BenchCommand.all.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")
     )
 
-    static let all: [Benchmark] = [sgemmBenchmark, membwBenchmark, rngBenchmark, reduceSumBenchmark, conv2dBenchmark, mlpStepBenchmark, lenetStepBenchmark, quickstartStepBenchmark, allReduceBenchmark, timingOnlyBenchmark, traceWriteBenchmark, startupBenchmark, streamBenchmark, soakBenchmark, ranksBenchmark, exchangeBenchmark]
+    static let all: [Benchmark] = [sgemmBenchmark, membwBenchmark, rngBenchmark, reduceSumBenchmark, conv2dBenchmark, strictProductBenchmark, mlpStepBenchmark, lenetStepBenchmark, quickstartStepBenchmark, allReduceBenchmark, timingOnlyBenchmark, traceWriteBenchmark, startupBenchmark, streamBenchmark, soakBenchmark, ranksBenchmark, exchangeBenchmark]
 
     @Argument(help: "Benchmarks to run (default: all).")
     var names: [String] = []

@@ -68,3 +68,57 @@ let conv2dBenchmark = Benchmark(name: "conv2d", summary: "Conv2D forward vs sgem
     }
     return figures
 }
+
+/// The MLP's two large products (Dense 784→128 at batch 32) as a training step runs them through
+/// MatMul: the forward X·Wᵀ (32×784 by 128×784 transposed) and the weight gradient dYᵀ·X (32×128
+/// transposed by 32×784). Under `strict` every output is the correctly rounded exact dot product,
+/// which needs the products in double; `dgemm` is OpenBLAS's double product of the same size on
+/// operands already in double — the arithmetic a strict product cannot do without — and `on` the
+/// float product the other policies run. One thread each (a shared VM's wake-ups swing two-thread
+/// figures of 0.1 ms calls), then `strict` on the kernels' threads; GFLOP/s, and strict's time
+/// over dgemm's round by round.
+let strictProductBenchmark = Benchmark(name: "strict-product", summary: "the MLP's strict products vs OpenBLAS dgemm of the same size, GFLOP/s") {
+    let savedThreads = (blas: BLAS.threads, kernels: Parallel.threads)
+    BLAS.setThreads(1)
+    defer {
+        BLAS.setThreads(savedThreads.blas)
+        Parallel.threads = savedThreads.kernels
+    }
+    let cases: [(name: String, a: Shape, b: Shape, op: MatMul, m: Int, n: Int, k: Int)] = [
+        ("forward", [32, 784], [128, 784], MatMul(transposeB: true), 32, 128, 784),
+        ("weight-gradient", [32, 128], [32, 784], MatMul(transposeA: true), 128, 784, 32),
+    ]
+    let strict = KernelContext(planner: ReductionPlanner(spec: .ascend910, policy: .strict))
+    let on = KernelContext(planner: ReductionPlanner(spec: .ascend910, policy: .on))
+    var figures: [BenchFigure] = []
+    for c in cases {
+        let a = sampleTensor(c.a), b = sampleTensor(c.b, seed: 2)
+        let flops = 2 * Double(c.m * c.n * c.k)
+        // dgemm's operands laid out as op(A) and op(B) row-major, so it runs no transpose.
+        let da = [Double](repeating: 0.5, count: c.m * c.k), db = [Double](repeating: 0.25, count: c.k * c.n)
+        var dc = [Double](repeating: 0, count: c.m * c.n)
+        func dgemm() {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(c.m), Int32(c.n), Int32(c.k), 1, da, Int32(c.k), db, Int32(c.n), 0, &dc, Int32(c.n))
+        }
+        var runs: [String: [Double]] = [:], ratio: [Double] = []
+        let repeats = 20
+        func rate(_ body: () -> Void) -> Double { flops * Double(repeats) / wallSeconds { for _ in 0..<repeats { body() } } / 1e9 }
+        for round in 0..<7 {
+            Parallel.threads = 1
+            if round == 0 { warmUp { _ = try! c.op.forward([a, b], strict); _ = try! c.op.forward([a, b], on); dgemm() } }
+            let s = rate { _ = try! c.op.forward([a, b], strict) }, d = rate(dgemm)
+            runs["strict", default: []].append(s)
+            runs["dgemm", default: []].append(d)
+            runs["on", default: []].append(rate { _ = try! c.op.forward([a, b], on) })
+            ratio.append(d / s)
+            Parallel.threads = savedThreads.kernels
+            warmUp(seconds: 0.05) { _ = try! c.op.forward([a, b], strict) }  // the helpers slept through the one-thread cases
+            runs["strict-threads", default: []].append(rate { _ = try! c.op.forward([a, b], strict) })
+        }
+        for name in ["strict", "dgemm", "on", "strict-threads"] {
+            figures.append(BenchFigure(bench: "strict-product", caseName: "\(c.name)-\(name)", unit: "GFLOP/s", values: runs[name]!))
+        }
+        figures.append(BenchFigure(bench: "strict-product", caseName: "\(c.name) strict/dgemm", unit: "ratio", values: ratio))
+    }
+    return figures
+}
