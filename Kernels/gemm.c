@@ -288,7 +288,7 @@ NPU_VECTOR static double sum_squares(const float *x, size_t k) {
     size_t p = 0;
     for (; p + 8 <= k; p += 8) {
         v8d d = __builtin_convertvector(*(const v8 *)(x + p), v8d);
-        s += d * d;
+        s = __builtin_elementwise_fma(d, d, s);
     }
     double t = 0;
     for (; p < k; p++) t += (double)x[p] * x[p];
@@ -633,7 +633,8 @@ static void strict_refine_task(void *context, size_t task, size_t worker) {
 /* The thin product's slice `task` (K split in `slices`): dc_slice[i·n + j] = Σ a[i][p]·b[j][p] in
  * double over the slice, and the slice's Σ a[i][p]² and Σ b[j][p]², rows of A and of B read as floats (no double copy: a deep product's
  * operands are large), 4 × 4 outputs at a time, a chunk of K at a time so the rows stay in cache.
- * Any order of additions is within the same γ_k bound. */
+ * Any order of additions is within the same γ_k bound; a float product is exact in double, so a
+ * fused multiply-add gives the bits of a multiply and an add, in one instruction. */
 NPU_VECTOR static void strict_thin_task(void *context, size_t task, size_t worker) {
     (void)worker;
     strict_product *p = context;
@@ -663,7 +664,7 @@ NPU_VECTOR static void strict_thin_task(void *context, size_t task, size_t worke
                     for (int r = 0; r < THIN_R; r++) x[r] = __builtin_convertvector(*(const v8 *)(ra[r] + q), v8d);
                     for (int t = 0; t < THIN_S; t++) y[t] = __builtin_convertvector(*(const v8 *)(rb[t] + q), v8d);
                     for (int r = 0; r < THIN_R; r++)
-                        for (int t = 0; t < THIN_S; t++) acc[r][t] += x[r] * y[t];
+                        for (int t = 0; t < THIN_S; t++) acc[r][t] = __builtin_elementwise_fma(x[r], y[t], acc[r][t]);
                 }
                 for (int r = 0; r < THIN_R && i0 + r < p->m; r++)
                     for (int t = 0; t < THIN_S && j0 + t < p->n; t++) {
