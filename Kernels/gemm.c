@@ -236,12 +236,11 @@ static inline __attribute__((always_inline)) int one_float(double r, double boun
 }
 
 /* The strict product's acceptance test on an nr × nc block, vectorised: out[i·ldo + j] = the float
- * every value within γ·rows[i]·cols[j] of c[i·ldc + j] rounds to (`one_float`); otherwise
- * again[i·ldo + j] = 1. A zero row or column (the bound 0) is an exact +0. Returns how many were
- * not accepted. */
-NPU_VECTOR static size_t strict_round(float *restrict out, unsigned char *restrict again, size_t ldo, const double *restrict c,
-                                      size_t ldc, const double *restrict rows, const double *restrict cols, size_t nr, size_t nc,
-                                      double gamma) {
+ * every value within γ·rows[i]·cols[j] of c[i·ldc + j] rounds to (`one_float`), or NaN, the mark
+ * of an output left undecided (an accepted one never is: its value is finite). A zero row or
+ * column (the bound 0) is an exact +0. Returns how many were not accepted. */
+NPU_VECTOR static size_t strict_round(float *restrict out, size_t ldo, const double *restrict c, size_t ldc, const double *restrict rows,
+                                      const double *restrict cols, size_t nr, size_t nc, double gamma) {
     size_t rejected = 0;
     for (size_t i = 0; i < nr; i++) {
         double scale = gamma * rows[i];
@@ -253,8 +252,7 @@ NPU_VECTOR static size_t strict_round(float *restrict out, unsigned char *restri
             int finite = (r - r == 0.0) & (bound - bound == 0.0);
             int zero = magnitude == 0.0;
             int ok = zero | (finite & same);
-            out[i * ldo + j] = zero ? 0.0f : fl;
-            again[i * ldo + j] = (unsigned char)!ok;
+            out[i * ldo + j] = !ok ? NAN : zero ? 0.0f : fl;
             rejected += !ok;
         }
     }
@@ -263,7 +261,6 @@ NPU_VECTOR static size_t strict_round(float *restrict out, unsigned char *restri
 
 typedef struct {
     float *out;
-    unsigned char *again;
     const float *a, *b;
     size_t lda, ldb, m, n, k;
     int ta, tb;
@@ -477,14 +474,12 @@ NPU_VECTOR static size_t strict_block(const strict_product *p, size_t ip, const 
         for (size_t r = 0; r < mr; r += 4)
             for (size_t c = 0; c < nc; c += 8) strict_micro_4x8(ap + r, bp + c, p->k, tile + r * SNR + c);
     float *out = p->out + i0 * p->n + j0;
-    unsigned char *again = p->again + i0 * p->n + j0;
-    if (nc < SNR) return strict_round(out, again, p->n, tile, SNR, rowNorms + i0, norms, mr, nc, p->gamma);
+    if (nc < SNR) return strict_round(out, p->n, tile, SNR, rowNorms + i0, norms, mr, nc, p->gamma);
     /* strict_round's test, eight outputs at a time. A finite result means row i and column j hold
      * no infinity or NaN (each would make some product, and so the sum, one), so their norms and
      * the bound are finite too; a zero row or column (a zero norm) is then an exact +0. */
     typedef float v8f __attribute__((ext_vector_type(8), aligned(1)));
     typedef int32_t v8i __attribute__((ext_vector_type(8)));
-    typedef unsigned char v8c __attribute__((ext_vector_type(8), aligned(1)));
     const size_t n = p->n;
     const double *rows = rowNorms + i0, gamma = p->gamma;
     const v8d cols[2] = {LOADD(norms), LOADD(norms + 8)};
@@ -504,8 +499,8 @@ NPU_VECTOR static size_t strict_block(const strict_product *p, size_t ip, const 
             const v8i same = __builtin_bit_cast(v8i, fl) == __builtin_bit_cast(v8i, fh);
             const v8i finite = __builtin_convertvector(v - v == 0.0, v8i), zero = zeroRow | zeroColumn[h];
             const v8i ok = finite & (zero | same); /* lanes -1 (true) or 0 */
-            *(v8f *)(out + r * n + 8 * h) = __builtin_bit_cast(v8, __builtin_bit_cast(v8i, fl) & ~zero);
-            *(v8c *)(again + r * n + 8 * h) = __builtin_convertvector(ok + 1, v8c);
+            const v8i value = __builtin_bit_cast(v8i, fl) & ~zero, undecided = 0x7fc00000; /* a quiet NaN */
+            *(v8f *)(out + r * n + 8 * h) = __builtin_bit_cast(v8, (value & ok) | (undecided & ~ok));
             rejected += ok + 1;
         }
     }
@@ -611,17 +606,27 @@ NPU_VECTOR static int strict_refine(float *out, const float *x, size_t sx, const
     return 1;
 }
 
-static void strict_refine_task(void *context, size_t task, size_t worker) {
+NPU_VECTOR static void strict_refine_task(void *context, size_t task, size_t worker) {
     (void)worker;
+    typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));
     strict_product *p = context;
     size_t r0 = task * p->band, r1 = r0 + p->band > p->m ? p->m : r0 + p->band, left = 0;
-    /* The undecided are few: find them with memchr's wide scan, not a test per output. */
-    const unsigned char *start = p->again + r0 * p->n, *end = p->again + r1 * p->n;
-    for (const unsigned char *at = memchr(start, 1, (size_t)(end - start)); at; at = memchr(at + 1, 1, (size_t)(end - at - 1))) {
-        size_t e = (size_t)(at - p->again), i = e / p->n, j = e % p->n;
-        const float *x = p->ta ? p->a + i : p->a + i * p->lda, *y = p->tb ? p->b + j * p->ldb : p->b + j;
-        if (strict_refine(p->out + e, x, p->ta ? p->lda : 1, y, p->tb ? 1 : p->ldb, p->k)) p->again[e] = 0;
-        else left++;
+    /* The undecided are few and marked NaN: skip sixteen outputs at a time while none is. */
+    const float *out = p->out;
+    for (size_t e = r0 * p->n, end = r1 * p->n; e < end;) {
+        if (e + 16 <= end) {
+            const v16u x = *(const v16u *)(out + e);
+            if (!__builtin_reduce_or(x != x)) {
+                e += 16;
+                continue;
+            }
+        }
+        for (size_t stop = e + 16 < end ? e + 16 : end; e < stop; e++) {
+            if (out[e] == out[e]) continue;
+            size_t i = e / p->n, j = e % p->n;
+            const float *x = p->ta ? p->a + i : p->a + i * p->lda, *y = p->tb ? p->b + j * p->ldb : p->b + j;
+            if (!strict_refine(p->out + e, x, p->ta ? p->lda : 1, y, p->tb ? 1 : p->ldb, p->k)) left++;
+        }
     }
     p->rejected[task] = left;
 }
@@ -711,7 +716,7 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
         free(rejected);
         return (size_t)-1;
     }
-    strict_product p = {out, again, a, b, lda, ldb, m, n, k, ta, tb, NULL, NULL, NULL, NULL, NULL, gamma, 16, 0, slices, rejected,
+    strict_product p = {out, a, b, lda, ldb, m, n, k, ta, tb, NULL, NULL, NULL, NULL, NULL, gamma, 16, 0, slices, rejected,
                         NULL, NULL, scratch, groups, wide_tiles(), own};
     size_t total = 0;
     if (!thin) {
@@ -748,7 +753,7 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
                 rows[v] = sqrt(t);  /* rows and cols are adjacent: m then n */
             }
         }
-        total = strict_round(out, again, n, dc, n, rows, cols, m, n, gamma);
+        total = strict_round(out, n, dc, n, rows, cols, m, n, gamma);
     }
     if (total > 0) {
         /* The undecided ones again, by compensated sums, in bands across the threads. */
@@ -757,6 +762,9 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
         npu_parallel_for(bands, threads, strict_refine_task, &p);
         total = 0;
         for (size_t t = 0; t < bands; t++) total += rejected[t];
+        /* What is still undecided (still NaN) goes to the caller's exact sum. */
+        if (total > 0)
+            for (size_t e = 0; e < m * n; e++) again[e] = out[e] != out[e];
     }
     free(da);
     free(rejected);
