@@ -292,70 +292,14 @@ NPU_VECTOR static double sum_squares(const float *x, size_t k) {
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t;
 }
 
-/* Vectors [v0, v1) of k floats (vector v at base + v·step, element p at + p·stride) to[v·k + p] in
- * double, and their Euclidean norms. In whatever order the squares add the norm is within γ_k of
- * its value, which the doubled γ of the bound allows for. */
-NPU_VECTOR static void pack_vectors(double *restrict to, double *restrict norms, const float *base, size_t step, size_t stride,
-                                    size_t v0, size_t v1, size_t k) {
-    typedef double v8du __attribute__((ext_vector_type(8), aligned(8)));
-    if (stride != 1) {
-        /* step == 1: row p of the matrix holds element p of every vector. Eight vectors at a time:
-         * a row's eight floats are one load, and the eight vectors being written stay in cache. */
-        size_t v = v0;
-        for (; v + 8 <= v1; v += 8)
-            for (size_t p = 0; p < k; p++) {
-                v8d d = __builtin_convertvector(*(const v8 *)(base + p * stride + v), v8d);
-                for (int l = 0; l < 8; l++) to[(v + l) * k + p] = d[l];
-            }
-        for (; v < v1; v++)
-            for (size_t p = 0; p < k; p++) to[v * k + p] = (double)base[p * stride + v];
-    }
-    /* The norms, eight lanes of squares; contiguous vectors are converted in the same pass. */
-    for (size_t v = v0; v < v1; v++) {
-        double *x = to + v * k;
-        const float *f = base + v * step;
-        v8d s = 0;
-        size_t p = 0;
-        if (stride == 1) {
-            for (; p + 8 <= k; p += 8) {
-                v8d d = __builtin_convertvector(*(const v8 *)(f + p), v8d);
-                *(v8du *)(x + p) = d;
-                s += d * d;
-            }
-            for (size_t q = p; q < k; q++) x[q] = (double)f[q];
-        } else {
-            for (; p + 8 <= k; p += 8) {
-                v8d d = *(const v8du *)(x + p);
-                s += d * d;
-            }
-        }
-        double t = 0;
-        for (; p < k; p++) t += x[p] * x[p];
-        norms[v] = sqrt(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + t);
-    }
-}
-
-static void strict_pack_task(void *context, size_t task, size_t worker) {
-    (void)worker;
-    strict_product *p = context;
-    /* Tasks for the rows of op(A) first, then for the columns of op(B). */
-    size_t rowTasks = (p->m + p->chunk - 1) / p->chunk;
-    if (task < rowTasks) {
-        size_t v0 = task * p->chunk, v1 = v0 + p->chunk > p->m ? p->m : v0 + p->chunk;
-        pack_vectors(p->da, p->rows, p->a, p->ta ? 1 : p->lda, p->ta ? p->lda : 1, v0, v1, p->k);
-    } else {
-        size_t v0 = (task - rowTasks) * p->chunk, v1 = v0 + p->chunk > p->n ? p->n : v0 + p->chunk;
-        pack_vectors(p->db, p->cols, p->b, p->tb ? p->ldb : 1, p->tb ? 1 : p->ldb, v0, v1, p->k);
-    }
-}
-
 #define SMR 8  /* rows of a strict micro-tile: op(A)'s, broadcast */
 #define SNR 16 /* its columns: two vectors of 8 doubles */
 
 /* `count` vectors of k floats (vector l at src + l·step, its element q at + q·stride) into dst in
  * double, dst[q·ld + l], and their Euclidean norms; dst's lanes count ..< width are zero, with norm
  * 0. Eight at a time where there are eight: a load of 8 floats per element (step 1), or 8 × 8
- * blocks transposed (stride 1). */
+ * blocks transposed (stride 1). In whatever order the squares add, a norm is within γ_k of its
+ * value, which the doubled γ of the bound allows for. */
 NPU_VECTOR static void pack_lanes(double *restrict dst, size_t ld, double *restrict norms, const float *src, size_t step, size_t stride,
                                   size_t count, size_t width, size_t k) {
     typedef double v8du __attribute__((ext_vector_type(8), aligned(8)));
@@ -396,6 +340,23 @@ NPU_VECTOR static void pack_lanes(double *restrict dst, size_t ld, double *restr
             s += d * d;
         }
         norms[l] = sqrt(s);
+    }
+}
+
+/* A thin product's operands for its dgemm slices, `chunk` vectors a task (rows of op(A) first,
+ * then columns of op(B)): k-major, da[q·m + i] and db[q·n + j], with their norms. */
+static void strict_pack_task(void *context, size_t task, size_t worker) {
+    (void)worker;
+    strict_product *p = context;
+    size_t rowTasks = (p->m + p->chunk - 1) / p->chunk;
+    if (task < rowTasks) {
+        size_t v0 = task * p->chunk, count = v0 + p->chunk > p->m ? p->m - v0 : p->chunk;
+        pack_lanes(p->da + v0, p->m, p->rows + v0, p->ta ? p->a + v0 : p->a + v0 * p->lda, p->ta ? 1 : p->lda, p->ta ? p->lda : 1, count,
+                   count, p->k);
+    } else {
+        size_t v0 = (task - rowTasks) * p->chunk, count = v0 + p->chunk > p->n ? p->n - v0 : p->chunk;
+        pack_lanes(p->db + v0, p->n, p->cols + v0, p->tb ? p->b + v0 * p->ldb : p->b + v0, p->tb ? p->ldb : 1, p->tb ? 1 : p->ldb, count,
+                   count, p->k);
     }
 }
 
@@ -514,20 +475,35 @@ NPU_VECTOR static size_t strict_block(const strict_product *p, size_t ip, const 
  * scratch the first time the worker needs it: a core then writes only lines it alone reads, where
  * packing op(A) once for all would make the next call's packing wait for the other cores to give
  * up the lines they read). */
+/* Worker w's scratch: its tile, column panel norms, column panel, and with `own` its op(A) panels,
+ * row norms and packed flags (`packed` is NULL without). */
+typedef struct {
+    double *tile, *norms, *bp, *ap, *rows;
+    unsigned char *packed;
+} strict_scratch;
+
+static strict_scratch strict_worker_scratch(const strict_product *p, size_t worker) {
+    strict_scratch w = {p->scratch_base + worker * p->scratch, NULL, NULL, p->ap, p->rows, NULL};
+    w.norms = w.tile + SMR * SNR;
+    w.bp = w.norms + SNR;
+    if (p->own) {
+        const size_t rowPanels = (p->m + SMR - 1) / SMR;
+        w.ap = w.bp + p->k * SNR;
+        w.rows = w.ap + rowPanels * SMR * p->k;
+        w.packed = (unsigned char *)(w.rows + rowPanels * SMR);
+    }
+    return w;
+}
+
 static void strict_tile_task(void *context, size_t task, size_t worker) {
     strict_product *p = context;
     const size_t panel = task / p->groups, group = task % p->groups;
-    double *tile = p->scratch_base + worker * p->scratch, *norms = tile + SMR * SNR, *bp = norms + SNR;
+    const strict_scratch w = strict_worker_scratch(p, worker);
+    double *tile = w.tile, *norms = w.norms, *bp = w.bp, *ap = w.ap, *rows = w.rows;
+    unsigned char *packed = w.packed;
     strict_pack_columns(p, panel, bp, norms);
     const size_t j0 = panel * SNR, nc = p->n - j0 < SNR ? p->n - j0 : SNR;
     const size_t rowPanels = (p->m + SMR - 1) / SMR, per = (rowPanels + p->groups - 1) / p->groups;
-    double *ap = p->ap, *rows = p->rows;
-    unsigned char *packed = NULL;
-    if (p->own) {
-        ap = bp + p->k * SNR;
-        rows = ap + rowPanels * SMR * p->k;
-        packed = (unsigned char *)(rows + rowPanels * SMR);
-    }
     size_t rejected = 0;
     for (size_t ip = group * per; ip < rowPanels && ip < (group + 1) * per; ip++) {
         if (packed && !packed[ip]) {
@@ -549,8 +525,8 @@ static void strict_slice_task(void *context, size_t task, size_t worker) {
         memset(c, 0, p->m * p->n * sizeof(double));
         return;
     }
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p->m, (int)p->n, (int)(k1 - k0), 1, p->da + k0, (int)p->k, p->db + k0,
-                (int)p->k, 0, c, (int)p->n);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p->m, (int)p->n, (int)(k1 - k0), 1, p->da + k0 * p->m, (int)p->m,
+                p->db + k0 * p->n, (int)p->n, 0, c, (int)p->n);
 }
 
 /* Second chance for an output the bound above left undecided (cancellation in a deep sum makes
@@ -722,8 +698,7 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
     if (!thin) {
         if (own) {
             p.scratch_base = da;
-            for (size_t w = 0; w < threads; w++)
-                memset(da + w * scratch + SMR * SNR + SNR + k * SNR + panelDoubles, 0, rowPanels);
+            for (size_t w = 0; w < threads; w++) memset(strict_worker_scratch(&p, w).packed, 0, rowPanels);
         } else {
             p.ap = da;
             p.rows = da + rowPanels * SMR * k;
