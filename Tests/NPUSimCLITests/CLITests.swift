@@ -385,6 +385,39 @@ func npusim(_ arguments: [String], wrapper: [String] = []) throws -> (code: Int3
         #expect(o["bench"] as? String == "membw" && o["case"] as? String == "copy" && o["unit"] as? String == "GB/s")
         #expect(o["median"] as? Double == 25 && o["min"] as? Double == 10 && o["max"] as? Double == 40)
     }
+
+    /// Issue 24's rule: a multi-thread yardstick slower than its one-thread twin is contended and
+    /// no ratio is taken against it; the one-thread twin still gets its ratio.
+    @Test func aContendedYardstickGetsNoRatio() {
+        let rounds = [[(name: "numpy", values: [0.5, 0.6], notes: ["blas x"]), (name: "numpy-1thread", values: [0.4], notes: ["blas x"]),
+                       (name: "numpy-gemm-floor", values: [0.2], notes: []), (name: "numpy-gemm-floor-1thread", values: [0.3], notes: [])]]
+        let figures = PythonYardstick.figures("mlp-step", rounds: rounds)
+        #expect(figures.map(\.contended) == [true, false, false, false])
+        #expect(figures[0].notes == ["blas x"])
+        let graph = BenchFigure(bench: "mlp-step", caseName: "graph", unit: "ms/step", values: [0.24])
+        let ratios = yardstickRatios("mlp-step", [graph] + figures, against: ["numpy", "numpy-1thread", "numpy-gemm-floor"])
+        #expect(ratios.map(\.caseName) == ["graph/numpy-1thread", "graph/numpy-gemm-floor"])
+        #expect(abs(ratios[0].median - 0.6) < 1e-12 && abs(ratios[1].median - 1.2) < 1e-12)
+    }
+
+    /// A contended mark says whether the cores were free (a large GEMM scaled), probed only when a
+    /// figure is contended.
+    @Test func aContendedMarkSaysWhetherTheCoresWereFree() {
+        var probes = 0
+        var figures = [BenchFigure(bench: "b", caseName: "numpy", unit: "ms/step", values: [1]),
+                       BenchFigure(bench: "b", caseName: "numpy-1thread", unit: "ms/step", values: [0.9])]
+        explainContention(&figures) { probes += 1; return (1.9, 2) }
+        #expect(probes == 0 && figures.allSatisfy { $0.notes.isEmpty })
+        figures[0].contended = true
+        explainContention(&figures) { probes += 1; return (1.93, 2) }
+        #expect(probes == 1)
+        #expect(figures[0].notes == ["numpy's 1024² GEMM just after ran 1.93× faster on 2 threads than on 1: the cores were free, so at these sizes the extra threads cost more than they give"])
+        #expect(figures[1].notes.isEmpty)
+        #expect(contentionNote(speedup: 1.2, threads: 2).hasSuffix("ran 1.20× faster on 2 threads than on 1: the host's cores were busy"))
+        #expect(contentionNote(speedup: 1.59, threads: 2).hasSuffix("busy") && contentionNote(speedup: 1.6, threads: 2).contains("free"))
+        // Thread counts past 4 ask no more than 3.2×; one thread (no scaling possible) asks 0.8×.
+        #expect(contentionNote(speedup: 3.3, threads: 16).contains("free") && contentionNote(speedup: 3.1, threads: 16).hasSuffix("busy"))
+    }
 }
 
 /// `npusim run`: LossMonitor lines, sink mode's numerics, errors with file:line:column.

@@ -64,6 +64,7 @@ func stepFigures(_ bench: String, input: Shape, modes: [ExecutionMode], recordin
     var figures = cases.indices.map { BenchFigure(bench: bench, caseName: cases[$0].name, unit: "ms/step", values: ms[$0]) }
     if yardstick != nil { figures.append(BenchFigure(bench: bench, caseName: "gemm-floor", unit: "ms/step", values: floorMS)) }
     for rounds in yardstickRounds.compactMap({ $0 }) { figures += PythonYardstick.figures(bench, rounds: rounds) }
+    explainContention(&figures)
     // Ratios round by round (the median of a round's three runs each).
     func median(_ v: [Double]) -> Double { BenchFigure(bench: bench, caseName: "", unit: "", values: v).median }
     func ratio(_ name: String, _ over: String, _ under: String) {

@@ -236,6 +236,58 @@ struct PythonYardstick {
     }
 }
 
+/// How much faster numpy's 1024×1024 float32 GEMM runs on its default BLAS threads than on one
+/// (best of five timings each, our threads verified asleep, the BLAS tuning variables removed):
+/// whether the host's cores were free at the time. Nil, silently, without numpy or on failure.
+func coreScaling() -> (speedup: Double, threads: Int)? {
+    let script = """
+    import sys, time, numpy as np
+    \(blasProbe)
+    _blas_line()
+    a = np.ones((1024, 1024), np.float32)
+    for _ in range(3): a @ a
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(5): a @ a
+        times.append(time.perf_counter() - t)
+    print(min(times))
+    """
+    var best: [Double] = [], threads = 1
+    for single in [true, false] {
+        _ = quietThreads()
+        let environment = honestEnvironment + (single ? ["OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1"] : [])
+        guard let lines = try? runTool(environment[0], Array(environment.dropFirst()) + ["python3", "-c", script]),
+              let seconds = lines.compactMap(Double.init).first, seconds > 0 else { return nil }
+        best.append(seconds)
+        // "# blas OpenBLAS 0.3.31, kernel SkylakeX, 2 threads": the default run's thread count.
+        if !single, let line = lines.first(where: { $0.hasPrefix("# blas ") }),
+           let words = line.components(separatedBy: " threads").first?.split(separator: " ").last, let n = Int(words) {
+            threads = n
+        }
+    }
+    return (best[0] / best[1], threads)
+}
+
+/// What a contended mark means on this host, from `coreScaling`'s figure taken right after: a
+/// large GEMM that scales (at least 0.8 × its threads, counting up to 4) shows the cores were free,
+/// so the yardstick's extra threads cost more than they give at its sizes; one that does not shows
+/// the host was busy.
+func contentionNote(speedup: Double, threads: Int) -> String {
+    let scaled = speedup >= 0.8 * Double(min(max(threads, 1), 4))
+    return String(format: "numpy's 1024² GEMM just after ran %.2f× faster on %d threads than on 1: ", speedup, threads)
+        + (scaled ? "the cores were free, so at these sizes the extra threads cost more than they give"
+                  : "the host's cores were busy")
+}
+
+/// Marks each contended figure with `contentionNote` (the probe runs only when one is).
+func explainContention(_ figures: inout [BenchFigure], probe: () -> (speedup: Double, threads: Int)? = coreScaling) {
+    guard figures.contains(where: \.contended), let scaling = probe() else { return }
+    for k in figures.indices where figures[k].contended {
+        figures[k].notes.append(contentionNote(speedup: scaling.speedup, threads: scaling.threads))
+    }
+}
+
 /// Ratios of the graph step's median to each yardstick's (`graph/<case>`), never to a contended
 /// one.
 func yardstickRatios(_ bench: String, _ figures: [BenchFigure], against cases: [String]) -> [BenchFigure] {
