@@ -118,6 +118,39 @@ func onThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
         let scale = reference.map(abs).max()!
         #expect(zip(one, reference).allSatisfy { abs(Double(Float(bitPattern: $0)) - $1) <= 1e-4 * scale })
     }
+
+    /// Shallow split-K blocks (the MLP's weight gradient: K = 32 in 4 blocks of 8) give the
+    /// documented bits on any BLAS: each block's partial a chain of fused multiply-adds from +0, q
+    /// ascending, the partials added from 0 in the tile's order. On kernel families without
+    /// OpenBLAS's direct small-matrix path (Haswell: zero C, then add to it) the blocks went through
+    /// OpenBLAS and came out otherwise (run with OPENBLAS_CORETYPE=Haswell NPUSIM_NO_OPENBLAS_TUNE=1
+    /// on an AVX-512 host to check that case there).
+    @Test(arguments: [Determinism.off, .on])
+    func shallowSplitKBlocksGiveTheFusedChainBits(policy: Determinism) throws {
+        let (k, m, n) = (32, 128, 784)
+        let a = roundingTensor([k, m], seed: 31), b = roundingTensor([k, n], seed: 32)
+        let (out, plan) = try onThreads(2) {
+            let planner = makePlanner(policy, .replay(11), blocks: 4)
+            planner.recording = true
+            planner.enter(op: "fc/MatMul")
+            let out = try MatMul(transposeA: true, splitK: .always).forward([a, b], KernelContext(planner: planner))[0]
+            return (try out.toArray(of: Float.self), try #require(planner.plans.last))
+        }
+        #expect(plan.blocks.count == 4 && k < fusedMinimumDepth * plan.blocks.count)  // the shallow path
+        let x = try a.toArray(of: Float.self), y = try b.toArray(of: Float.self)
+        var wrong = 0
+        for i in 0..<m {
+            for j in 0..<n {
+                let partials = plan.blocks.map { block in
+                    block.reduce(Float(0)) { $0.addingProduct(x[$1 * m + i], y[$1 * n + j]) }
+                }
+                let e = i * n + j
+                let sum = plan.order(tile: e / plan.tileSize).reduce(Float(0)) { $0 + partials[Int($1)] }
+                if sum.bitPattern != out[e].bitPattern { wrong += 1 }
+            }
+        }
+        #expect(wrong == 0, "\(wrong) of \(m * n) outputs differ from the fused chains (\(BLAS.coreName) kernels)")
+    }
 }
 
 /// The combine's contract, bit for bit: every output adds its block partials from 0 in its

@@ -131,9 +131,10 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
     // Threads share the work unless the product is too small to repay waking one.
     let small = m * n * k < 1 << 16
     let threads = small ? 1 : Parallel.threads
-    if !small && k < fusedMinimumDepth * planner.blockCount(extent: k) {
-        // Shallow blocks (a weight gradient over a batch): a one-thread OpenBLAS call per block and
-        // band of rows, bands on several threads while OpenBLAS runs one thread per call (NPUSim's
+    if !small && k < fusedMinimumDepth * planner.blockCount(extent: k) && BLAS.writesSmallProductsDirectly {
+        // Shallow blocks (a weight gradient over a batch) where OpenBLAS writes small products
+        // directly, with the fused kernel's bits: a one-thread OpenBLAS call per block and band of
+        // rows, bands on several threads while OpenBLAS runs one thread per call (NPUSim's
         // setting; multi-threaded calls at once would only queue for its threads).
         func gemm(_ range: Range<Int>, rows: Range<Int>, _ out: UnsafeMutablePointer<Float>) {
             let aStart = (ta ? a + range.lowerBound * lda : a + range.lowerBound) + (ta ? rows.lowerBound : rows.lowerBound * lda)
@@ -161,9 +162,12 @@ func plannedGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Unsa
 }
 
 /// Blocks of at least this many terms go to the fused split-K kernel, and every block of a small
-/// product (under 2^16 multiply-adds, where a call per block costs more than the arithmetic);
-/// shallower blocks of larger products are mostly partial traffic, which OpenBLAS's one call per
-/// block writes faster.
+/// product (under 2^16 multiply-adds, where a call per block costs more than the arithmetic).
+/// Shallower blocks of larger products are mostly partial traffic, which OpenBLAS's one call per
+/// block writes about 12 % faster (the MLP's weight gradient on Zen 4) where it writes small
+/// products directly (`BLAS.writesSmallProductsDirectly`); elsewhere they go to the fused kernel
+/// too, as OpenBLAS's Haswell kernels zero each block's output before adding to it (1.2–1.5×
+/// slower) and round about 5 % of the outputs otherwise than the fused chains.
 let fusedMinimumDepth = 16
 
 /// The `strict` product: every output an exact dot product, rounded once.
