@@ -26,10 +26,11 @@ public enum BLAS {
     }
 
     /// True when this CPU's OpenBLAS kernels write a small product straight into C (the direct
-    /// and small-matrix paths of the SkylakeX family: SkylakeX, Cooperlake, SapphireRapids), each
-    /// output a chain of fused multiply-adds from +0 over K ascending. Other families (Haswell, ...)
-    /// zero C first (`sgemm_beta`) and add their packed product to it: slower on small products,
-    /// and their outputs are not always that chain.
+    /// and small-matrix paths of the SkylakeX family: SkylakeX, Cooperlake, SapphireRapids; on
+    /// the MLP's weight-gradient bands each output is a chain of fused multiply-adds from +0 over K
+    /// ascending, as a test checks). Other families (Haswell, Zen, ...) zero C first
+    /// (`sgemm_beta`) and add their packed product to it: slower on small products, and their
+    /// outputs are not always that chain.
     public static let writesSmallProductsDirectly = ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(coreName)
 
     /// True if NPUSim re-executed the process to give OpenBLAS better kernels.
