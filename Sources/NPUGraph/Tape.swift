@@ -14,16 +14,17 @@ public struct TapeValue {
 public final class Tape {
     public let context: PyNative
     private(set) var entries: [TapeEntry] = []
-    private var tensors: [Int: Tensor] = [:]
-    private var nextID = 0
+    /// The tracked tensors since the last reset: id `base + i` is `tensors[i]` (ids keep growing
+    /// across resets, so a stale id never names a new tensor).
+    private var tensors: [Tensor] = []
+    private var base = 0
 
     public init(context: PyNative) { self.context = context }
 
     /// Starts tracking `tensor` (a parameter or an input).
     public func watch(_ tensor: Tensor) -> TapeValue {
-        defer { nextID += 1 }
-        tensors[nextID] = tensor
-        return TapeValue(id: nextID, tensor: tensor)
+        tensors.append(tensor)
+        return TapeValue(id: base + tensors.count - 1, tensor: tensor)
     }
 
     /// Runs `op` now and records it, named `name` (by default the next name for its type).
@@ -42,9 +43,9 @@ public final class Tape {
         }
         var builder = DeferredBuilder(context: context)
         let seed = builder.constant(Tensor(scalar: lossScale))
-        var ids: [Int: Int] = [:]  // tape id → builder value
-        for (id, t) in tensors { ids[id] = builder.constant(t) }
-        let grads = try reverseMode(&builder, entries: entries, value: { ids[$0]! }, type: { self.tensors[$0]!.type },
+        let ids = tensors.map { builder.constant($0) }  // tape id − base → builder value
+        let base = base
+        let grads = try reverseMode(&builder, entries: entries, value: { ids[$0 - base] }, type: { self.tensors[$0 - base].type },
                                     loss: loss.id, seed: seed, wrt: wrt.map(\.id))
         return try builder.evaluate(grads)
     }
@@ -52,6 +53,7 @@ public final class Tape {
     /// Forgets the recorded ops (a new step).
     public func reset() {
         entries.removeAll(keepingCapacity: true)
+        base += tensors.count
         tensors.removeAll(keepingCapacity: true)
     }
 }
@@ -68,7 +70,8 @@ struct DeferredBuilder: GradBuilder {
 
     let context: PyNative
     private var types: [TensorType] = []
-    private var known: [Int: Tensor] = [:]
+    /// Value i's tensor once known (constants at once, op outputs when evaluated).
+    private var known: [Tensor?] = []
     private var pending: [Pending] = []
 
     init(context: PyNative) { self.context = context }
@@ -77,6 +80,7 @@ struct DeferredBuilder: GradBuilder {
         let outTypes = try op.infer(inputs.map { types[$0] })
         let outputs = Array(types.count..<(types.count + outTypes.count))
         types += outTypes
+        known += repeatElement(nil, count: outTypes.count)
         pending.append(Pending(op: op, name: context.namer.name(op.type), inputs: inputs, outputs: outputs))
         return outputs
     }
@@ -84,7 +88,7 @@ struct DeferredBuilder: GradBuilder {
     func type(of value: Int) -> TensorType { types[value] }
 
     mutating func constant(_ tensor: Tensor) -> Int {
-        known[types.count] = tensor
+        known.append(tensor)
         types.append(tensor.type)
         return types.count - 1
     }
@@ -94,11 +98,12 @@ struct DeferredBuilder: GradBuilder {
 
     /// Runs the recorded ops that `values` depend on, in recording order; returns their tensors.
     mutating func evaluate(_ values: [Int?]) throws(OpError) -> [Tensor?] {
-        var needed = Set(values.compactMap { $0 })
+        var needed = [Bool](repeating: false, count: types.count)
+        for v in values { if let v { needed[v] = true } }
         var live = [Bool](repeating: false, count: pending.count)
-        for (i, p) in pending.enumerated().reversed() where p.outputs.contains(where: needed.contains) {
+        for (i, p) in pending.enumerated().reversed() where p.outputs.contains(where: { needed[$0] }) {
             live[i] = true
-            needed.formUnion(p.inputs)
+            for input in p.inputs { needed[input] = true }
         }
         for (i, p) in pending.enumerated() where live[i] {
             let outs = try context.run(p.op, p.inputs.map { known[$0]! }, name: p.name)
