@@ -658,7 +658,7 @@ NPU_VECTOR static void strict_thin_task(void *context, size_t task, size_t worke
     }
 }
 
-size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, size_t lda, int ta, const float *b, size_t ldb,
+size_t npu_strict_product_f32(float *out, const float *a, size_t lda, int ta, const float *b, size_t ldb,
                               int tb, size_t m, size_t n, size_t k, double gamma, size_t threads) {
     if (m == 0 || n == 0) return 0;
     if (threads < 1) threads = 1;
@@ -737,9 +737,6 @@ size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, 
         npu_parallel_for(bands, threads, strict_refine_task, &p);
         total = 0;
         for (size_t t = 0; t < bands; t++) total += rejected[t];
-        /* What is still undecided (still NaN) goes to the caller's exact sum. */
-        if (total > 0)
-            for (size_t e = 0; e < m * n; e++) again[e] = out[e] != out[e];
     }
     free(da);
     free(rejected);

@@ -36,11 +36,11 @@ size_t npu_splitk_gemm_workspace(size_t k, size_t blocks, size_t threads);
  * dgemm) — then the acceptance test: out[i·n + j] = the float every value within
  * gamma·‖row i‖·‖column j‖ of the double result rounds to (+0 where that bound is 0). Outputs it
  * leaves undecided get a compensated (Sum2) sum with its own bound. Returns how many are still
- * undecided (for the caller to sum exactly): those are NaN in out and, only when there are any,
- * have again[i·n + j] = 1 (again is then written whole: m·n bytes); or (size_t)-1 when memory for
- * the double operands could not be had. The micro-tile follows npu_splitk_gemm_choose_tiles
+ * undecided (for the caller to sum exactly): those, and only those, are NaN in out (a decided
+ * output is a float the exact sum rounds to, never NaN); or (size_t)-1 when memory for the double
+ * operands could not be had. The micro-tile follows npu_splitk_gemm_choose_tiles
  * (4 × 8 quarters where AVX-512 is missing); the bits never depend on it or on the threads. */
-size_t npu_strict_product_f32(float *out, unsigned char *again, const float *a, size_t lda, int ta, const float *b, size_t ldb,
+size_t npu_strict_product_f32(float *out, const float *a, size_t lda, int ta, const float *b, size_t ldb,
                               int tb, size_t m, size_t n, size_t k, double gamma, size_t threads);
 
 #endif

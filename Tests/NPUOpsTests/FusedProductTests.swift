@@ -175,10 +175,9 @@ import NPUTensor
             for p in 0..<k { b[tb ? j * k + p : p * n + j] = p % 2 == 1 ? Float(j + 2) * 0.5 : -0.0 }
         }
         var out = [Float](repeating: .nan, count: m * n)
-        var again = [UInt8](repeating: 0, count: m * n)
         let lda = ta ? m : k, ldb = tb ? k : n
         let gamma = 2 * Double(k) * 0x1p-53 / (1 - Double(k) * 0x1p-53)
-        let left = npu_strict_product_f32(&out, &again, a, lda, ta ? 1 : 0, b, ldb, tb ? 1 : 0, m, n, k, gamma, 1)
+        let left = npu_strict_product_f32(&out, a, lda, ta ? 1 : 0, b, ldb, tb ? 1 : 0, m, n, k, gamma, 1)
         #expect(left == 0)
         for i in 0..<m {
             for j in 0..<n {

@@ -193,15 +193,14 @@ func exactProduct(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: Uns
     // γ_k, doubled for the rounding of the norms and of the interval's ends.
     let gamma = kd * u < 0.25 ? 2 * kd * u / (1 - kd * u) : .infinity
     // The double product and the acceptance test (Kernels/gemm.c), on NPUSim's threads while
-    // OpenBLAS runs one per call; the outputs it does not accept are summed exactly one by one.
-    let again = UnsafeMutablePointer<UInt8>.allocate(capacity: m * n)
-    defer { again.deallocate() }
+    // OpenBLAS runs one per call; the outputs it does not accept (NaN in out) are summed exactly
+    // one by one.
     let threads = threads ?? (BLAS.threads == 1 && m * n * k >= 1 << 16 ? Parallel.threads : 1)
-    let rejected = npu_strict_product_f32(out, again, a, lda, ta ? 1 : 0, b, ldb, tb ? 1 : 0, m, n, k, gamma, threads)
+    let rejected = npu_strict_product_f32(out, a, lda, ta ? 1 : 0, b, ldb, tb ? 1 : 0, m, n, k, gamma, threads)
     guard rejected != 0 else { return }
     let all = rejected == -1  // (size_t)-1: no memory for the double operands, so every output exactly
     for i in 0..<m {
-        for j in 0..<n where all || again[i * n + j] != 0 {
+        for j in 0..<n where all || out[i * n + j].isNaN {
             let (x, sx) = row(i), (y, sy) = column(j)
             out[i * n + j] = exactDot(x, sx, y, sy, k)
         }
