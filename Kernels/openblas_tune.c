@@ -47,6 +47,8 @@ const char *npu_openblas_wanted_coretype(void) {
     return core_rank(best) > core_rank(openblas_get_corename()) ? best : NULL;
 }
 
+int npu_openblas_avx512_kernels(void) { return core_rank(openblas_get_corename()) == 3; }
+
 int npu_openblas_was_tuned(void) {
     const char *v = getenv(NPU_TUNED_ENV);
     return v != NULL && strcmp(v, "1") == 0;

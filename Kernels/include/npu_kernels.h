@@ -16,6 +16,9 @@ const char *npu_openblas_wanted_coretype(void);
 /* 1 if the process was re-executed at start-up with OPENBLAS_CORETYPE set by NPUSim. */
 int npu_openblas_was_tuned(void);
 
+/* 1 if OpenBLAS runs one of its AVX-512 kernel families (SkylakeX, Cooperlake, SapphireRapids). */
+int npu_openblas_avx512_kernels(void);
+
 /* The version of the C library (glibc's "2.36"), for the numerics fingerprint. */
 const char *npu_libc_version(void);
 

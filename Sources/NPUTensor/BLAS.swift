@@ -26,12 +26,12 @@ public enum BLAS {
     }
 
     /// True when this CPU's OpenBLAS kernels write a small product straight into C (the direct
-    /// and small-matrix paths of the SkylakeX family: SkylakeX, Cooperlake, SapphireRapids; on
+    /// and small-matrix paths of its AVX-512 family: SkylakeX, Cooperlake, SapphireRapids; on
     /// the MLP's weight-gradient bands each output is a chain of fused multiply-adds from +0 over K
     /// ascending, as a test checks). Other families (Haswell, Zen, ...) zero C first
     /// (`sgemm_beta`) and add their packed product to it: slower on small products, and their
     /// outputs are not always that chain.
-    public static let writesSmallProductsDirectly = ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(coreName)
+    public static let writesSmallProductsDirectly = npu_openblas_avx512_kernels() != 0
 
     /// True if NPUSim re-executed the process to give OpenBLAS better kernels.
     public static var wasTuned: Bool { npu_openblas_was_tuned() != 0 }
