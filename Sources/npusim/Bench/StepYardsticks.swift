@@ -237,36 +237,25 @@ struct PythonYardstick {
 }
 
 /// How much faster numpy's 1024×1024 float32 GEMM runs on its default BLAS threads than on one
-/// (best of five timings each, our threads verified asleep, the BLAS tuning variables removed):
-/// whether the host's cores were free at the time. Nil, silently, without numpy or on failure.
+/// (the best of five timings each, run as every Python yardstick is: our threads verified asleep,
+/// the BLAS tuning variables removed): whether the host's cores were free at the time. Nil without
+/// numpy or when the probe fails (it says why).
 func coreScaling() -> (speedup: Double, threads: Int)? {
     let script = """
-    import sys, time, numpy as np
+    import time, numpy as np
     \(blasProbe)
     _blas_line()
     a = np.ones((1024, 1024), np.float32)
-    for _ in range(3): a @ a
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
-        for _ in range(5): a @ a
-        times.append(time.perf_counter() - t)
-    print(min(times))
+    def step(): a @ a
+    \(timingLoop)
     """
-    var best: [Double] = [], threads = 1
-    for single in [true, false] {
-        _ = quietThreads()
-        let environment = honestEnvironment + (single ? ["OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1"] : [])
-        guard let lines = try? runTool(environment[0], Array(environment.dropFirst()) + ["python3", "-c", script]),
-              let seconds = lines.compactMap(Double.init).first, seconds > 0 else { return nil }
-        best.append(seconds)
-        // "# blas OpenBLAS 0.3.31, kernel SkylakeX, 2 threads": the default run's thread count.
-        if !single, let line = lines.first(where: { $0.hasPrefix("# blas ") }),
-           let words = line.components(separatedBy: " threads").first?.split(separator: " ").last, let n = Int(words) {
-            threads = n
-        }
-    }
-    return (best[0] / best[1], threads)
+    let probe = PythonYardstick(bench: "core-scaling", python: "python3", script: script, cases: [("one", "1", []), ("default", nil, [])])
+    guard (try? runTool("/usr/bin/env", ["python3", "-c", "import numpy"])) != nil, let cases = probe.round(runs: 5),
+          let one = cases[0].values.min(), let all = cases[1].values.min(), all > 0 else { return nil }
+    // "blas OpenBLAS 0.3.31, kernel SkylakeX, 2 threads": the default run's thread count.
+    let threads = cases[1].notes.first(where: { $0.hasPrefix("blas ") })
+        .flatMap { $0.components(separatedBy: " threads").first?.split(separator: " ").last }.flatMap { Int($0) } ?? 1
+    return (one / all, threads)
 }
 
 /// What a contended mark means on this host, from `coreScaling`'s figure taken right after: a
