@@ -58,6 +58,14 @@ public struct AllReduce: CollectiveOp {
     func reducedCount(_ inputs: Int) -> Int { exact.isEmpty ? inputs : exact.count }
 
     public var type: String { "AllReduce" }
+    public static func == (a: Self, b: Self) -> Bool {
+        guard a.cards == b.cards, a.algorithm == b.algorithm, a.mean == b.mean, a.cardsPerServer == b.cardsPerServer,
+              a.exact.count == b.exact.count else { return false }
+        return zip(a.exact, b.exact).allSatisfy { x, y in
+            guard let x, let y else { return x == nil && y == nil }
+            return sameOp(x.op, y.op) && x.arity == y.arity && x.output == y.output && x.scale == y.scale
+        }
+    }
 
     public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
         guard !inputs.isEmpty else { throw OpError(type, "takes at least 1 tensor, got 0") }

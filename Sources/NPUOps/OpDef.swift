@@ -72,7 +72,7 @@ extension GradBuilder {
 /// Names op instances the same way in every execution mode: `scope/Type`, and `scope/Type-N` for
 /// the N-th repeat of a name. The name is an op's stable identity in the program: graph nodes and
 /// PyNative launches of the same op get the same name, and it keys the op's reduction orders.
-public struct OpNamer: Sendable {
+public struct OpNamer: Sendable, Equatable {
     /// The scopes ops are named in now, outermost first.
     public private(set) var scope: [String] = []
     private var counters: [String: Int] = [:]
@@ -103,7 +103,7 @@ public struct OpNamer: Sendable {
 
 /// One op of the catalogue: its name, shape/dtype inference, forward kernel, backward written
 /// with other ops, and the work it declares for the cost model.
-public protocol OpDef: Sendable, CustomStringConvertible {
+public protocol OpDef: Sendable, CustomStringConvertible, Equatable {
     /// MindSpore's op type name (`MatMul`, `ReduceSum`).
     var type: String { get }
     /// Checks the inputs and returns the output types.
@@ -121,6 +121,13 @@ public protocol OpDef: Sendable, CustomStringConvertible {
     /// graph) and the float16 → float32 widening of a cube operand, which exists only in the
     /// simulation (the cube reads float16 itself). Executors launch no task for them.
     var launchesKernel: Bool { get }
+}
+
+/// Whether two ops are the same op: of one type and equal (the same parameters, so the same
+/// outputs, gradient rule and work for the same inputs).
+public func sameOp(_ a: any OpDef, _ b: any OpDef) -> Bool {
+    func equal<T: OpDef>(_ a: T) -> Bool { (b as? T).map { $0 == a } ?? false }
+    return equal(a)
 }
 
 extension OpDef {

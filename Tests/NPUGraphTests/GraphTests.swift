@@ -165,4 +165,45 @@ func planner() -> ReductionPlanner { ReductionPlanner(spec: .test, policy: .on) 
         let compiled = try CompiledGraph(g, fetches: [dw], device: Device(spec: .test), store: store, planner: planner())
         #expect(try compiled.step(["x": xv])[0] == eager)
     }
+
+    /// One step of tanh(x·w(ᵀ)) summed, recorded on `tape`; `collide` first runs an untracked
+    /// MatMul in scope `Gradients/MatMul`, taking the name the gradient's first MatMul would get.
+    func recordedStep(_ tape: Tape, _ x: Tensor, _ w: Tensor, transposeB: Bool, scale: Float, collide: Bool = false) throws -> [Tensor?] {
+        tape.reset()
+        tape.context.beginStep(0)
+        let xv = tape.watch(x), wv = tape.watch(w)
+        let y = try tape.run(MatMul(transposeB: transposeB), [xv, wv])[0]
+        let loss = try tape.run(ReduceSum(), [try tape.run(Tanh(), [y])[0]])[0]
+        if collide {
+            tape.context.namer.push("Gradients/MatMul")
+            try tape.context.run(MatMul(), [x, w])
+            tape.context.namer.pop()
+        }
+        return try tape.gradients(of: loss, wrt: [wv, xv], lossScale: scale)
+    }
+
+    @Test func aRepeatedRecordingRunsItsGradientProgramAgainAsAFreshBuildWould() throws {
+        let x = sampleTensor([3, 3]), w = sampleTensor([3, 3], seed: 2), x4 = sampleTensor([4, 3], seed: 5)
+        let tape = Tape(context: PyNative(device: Device(spec: .test), determinism: .on))
+        var reuses = 0
+        // (transposeB, loss scale, input, collide, reused): a new op parameter, shape or namer
+        // state builds the program anew; a new loss scale does not.
+        let steps: [(Bool, Float, Tensor, Bool, Bool)] = [
+            (true, 1, x, false, false), (true, 1, x, false, true), (true, 8, x, false, true), (false, 8, x, false, false),
+            (false, 8, x, false, true), (false, 8, x4, false, false), (false, 8, x4, true, false), (false, 8, x4, false, false),
+        ]
+        for (transposeB, scale, input, collide, reused) in steps {
+            let before = tape.context.device.timeline.count
+            let got = try recordedStep(tape, input, w, transposeB: transposeB, scale: scale, collide: collide)
+            let freshContext = PyNative(device: Device(spec: .test), determinism: .on)
+            let fresh = try recordedStep(Tape(context: freshContext), input, w, transposeB: transposeB, scale: scale, collide: collide)
+            #expect(got.count == 2 && got == fresh)
+            if reused { reuses += 1 }
+            #expect(tape.gradientProgramReuses == reuses)
+            // The same kernels, with the same names, reached the card.
+            tape.context.device.synchronize()
+            freshContext.device.synchronize()
+            #expect(tape.context.device.timeline[before...].map(\.name) == freshContext.device.timeline.map(\.name))
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NPUDevice
+import NPURandom
 import NPUTensor
 @testable import NPUOps
 
@@ -16,6 +17,21 @@ func close(_ got: Double, _ want: Double, rtol: Double, atol: Double) -> Bool {
 @Suite struct CatalogTests {
     static let types = OpCatalog.all.map(\.type)
     static let differentiable = OpCatalog.all.filter(\.hasBackward).map(\.type)
+
+    @Test func sameOpComparesTypeAndParameters() {
+        #expect(sameOp(MatMul(transposeB: true), MatMul(transposeB: true)))
+        #expect(!sameOp(MatMul(transposeB: true), MatMul()))
+        #expect(!sameOp(MatMul(), BatchMatMul()))
+        #expect(sameOp(Conv2D(stride: (2, 2)), Conv2D(stride: (2, 2))))
+        #expect(!sameOp(Conv2D(stride: (2, 2)), Conv2D(stride: (2, 1))))
+        #expect(!sameOp(MaxPool2D(kernel: (2, 2), stride: (2, 2)), MaxPool2D(kernel: (3, 3), stride: (2, 2))))
+        // A Dropout is its kernel's random stream: another kernel is another op.
+        let seeds = SeedPair(seed: 1, seed2: 2, rule: .bothSeeds(call: 1))
+        let kernel = RandomKernel(.dropout, seeds: seeds)
+        #expect(sameOp(Dropout(keepProb: 0.5, kernel: kernel), Dropout(keepProb: 0.5, kernel: kernel)))
+        #expect(!sameOp(Dropout(keepProb: 0.5, kernel: kernel), Dropout(keepProb: 0.5, kernel: RandomKernel(.dropout, seeds: seeds))))
+        #expect(!sameOp(Dropout(keepProb: 0.5, kernel: kernel), Dropout(keepProb: 0.25, kernel: kernel)))
+    }
 
     @Test func catalogueNamesAreUnique() {
         #expect(Set(Self.types).count == Self.types.count)

@@ -11,6 +11,7 @@ public struct AvgPool2D: OpDef {
         (self.kernel, self.stride, self.padMode) = (kernel, stride, padMode)
     }
     public var type: String { "AvgPool" }
+    public static func == (a: Self, b: Self) -> Bool { a.kernel == b.kernel && a.stride == b.stride && a.padMode == b.padMode }
 
     public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
         do {
@@ -64,6 +65,9 @@ public struct AvgPoolGrad: OpDef {
         self.inputShape = inputShape
     }
     public var type: String { "AvgPoolGrad" }
+    public static func == (a: Self, b: Self) -> Bool {
+        a.kernel == b.kernel && a.stride == b.stride && a.padMode == b.padMode && a.inputShape == b.inputShape
+    }
 
     public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
         try expectInputs(inputs, 1)

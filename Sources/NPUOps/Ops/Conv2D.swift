@@ -18,6 +18,9 @@ public struct Conv2D: OpDef {
         self.precision = precision
     }
     public var type: String { "Conv2D" }
+    public static func == (a: Self, b: Self) -> Bool {
+        a.stride == b.stride && a.padMode == b.padMode && a.dilation == b.dilation && a.precision == b.precision
+    }
 
     func geometry(_ x: Shape, _ w: Shape) throws(OpError) -> WindowGeometry {
         guard x.rank == 4 else { throw OpError(type, "input must be NCHW (rank 4), got \(x)") }

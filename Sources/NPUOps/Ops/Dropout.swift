@@ -14,6 +14,8 @@ public struct Dropout: OpDef, @unchecked Sendable {  // the kernel is used by on
         self.kernel = kernel
     }
     public var type: String { "Dropout" }
+    /// The same op only with the same kernel instance: its random stream is part of what it computes.
+    public static func == (a: Self, b: Self) -> Bool { a.keepProb == b.keepProb && a.kernel === b.kernel }
 
     public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
         try expectInputs(inputs, 1)

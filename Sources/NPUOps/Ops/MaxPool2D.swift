@@ -13,6 +13,7 @@ public struct MaxPool2D: OpDef {
         self.padMode = padMode
     }
     public var type: String { "MaxPool" }
+    public static func == (a: Self, b: Self) -> Bool { a.kernel == b.kernel && a.stride == b.stride && a.padMode == b.padMode }
 
     func geometry(_ x: Shape) throws(OpError) -> WindowGeometry {
         guard x.rank == 4 else { throw OpError(type, "input must be NCHW (rank 4), got \(x)") }
@@ -70,6 +71,7 @@ public struct MaxPoolGrad: OpDef {
         self.padMode = padMode
     }
     public var type: String { "MaxPoolGrad" }
+    public static func == (a: Self, b: Self) -> Bool { a.kernel == b.kernel && a.stride == b.stride && a.padMode == b.padMode }
 
     public func infer(_ inputs: [TensorType]) throws(OpError) -> [TensorType] {
         try expectInputs(inputs, 2)
