@@ -42,7 +42,8 @@ public final class PyNative {
         let inTypes = inputs.map(\.type)
         let outTypes = try op.infer(inTypes)
         let instance = name ?? namer.name(op.type)
-        if let dropout = op as? Dropout, kernels[instance] !== dropout.kernel {
+        // (The type test first: a dynamic cast per op costs more than the rest of the dispatch.)
+        if op.type == "Dropout", let dropout = op as? Dropout, kernels[instance] !== dropout.kernel {
             kernels[instance] = dropout.kernel
             if let state = pendingStates.removeValue(forKey: instance) { dropout.kernel.restore(state) }
         }
@@ -50,7 +51,8 @@ public final class PyNative {
         device.hostWork("Dispatch", instance, duration: device.spec.host.dispatch)
         planner.enter(op: instance)
         let outputs = try op.forward(inputs, KernelContext(planner: planner, workspace: workspace))
-        precondition(outputs.map(\.type) == outTypes, "\(op.type) produced \(outputs.map(\.type)), inferred \(outTypes)")
+        precondition(outputs.count == outTypes.count && zip(outputs, outTypes).allSatisfy { $0.type == $1 },
+                     "\(op.type) produced \(outputs.map(\.type)), inferred \(outTypes)")
         if op.launchesKernel {
             // The outputs live in HBM until their tensors die; a launch that does not fit fails on
             // the card and the host hears of it at the next read.

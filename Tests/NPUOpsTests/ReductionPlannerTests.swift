@@ -112,6 +112,17 @@ func exactSumCorrectlyRounded(_ x: [Float]) -> Float {
 }
 
 @Suite struct ReductionPlannerTests {
+    /// Order keys hash op names with 64-bit FNV-1a: the published test vectors, and a non-ASCII name.
+    @Test func orderKeysHashNamesWithFNV1a() {
+        let basis: UInt64 = 0xcbf2_9ce4_8422_2325
+        #expect(fnv1a("", from: basis) == basis)
+        #expect(fnv1a("a", from: basis) == 0xaf63_dc4c_8601_ec8c)
+        #expect(fnv1a("foobar", from: basis) == 0x8594_4171_f739_67e8)
+        var h = basis
+        for byte in "Gradients/fc1-Dense/MatMul-1 ü".utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        #expect(fnv1a("Gradients/fc1-Dense/MatMul-1 ü", from: basis) == h)
+    }
+
     let x = roundingData(1 << 16, seed: 42)
 
     func planner(_ policy: Determinism, _ source: OrderSource = .entropy, blocks: Int? = nil) -> ReductionPlanner {
