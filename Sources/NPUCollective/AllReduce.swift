@@ -27,7 +27,7 @@ public enum AllReduceAlgorithm: String, CaseIterable, Hashable, Sendable {
 /// `AllReduce`: `on`, the algorithm's fixed order (the same result on the same topology);
 /// `off`, an arrival order drawn per chunk from the order source; `strict`, the exact sum rounded
 /// once, whatever the algorithm and the card count.
-public struct AllReduce: CollectiveOp {
+public struct AllReduce: CollectiveOp, Equatable {
     public let cards: Int
     public let algorithm: AllReduceAlgorithm
     public let mean: Bool

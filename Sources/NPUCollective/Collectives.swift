@@ -6,7 +6,7 @@ import NPUTensor
 /// `ReduceScatter` (sum): every card's float32 tensor of N·m rows; card k gets rows k·m..<(k+1)·m
 /// of the sum. Its chunk is added around the ring (k+1, …, k) under `on`, in an arrival order
 /// drawn per chunk under `off`, exactly under `strict`. N − 1 hops of 1/N of the data.
-public struct ReduceScatter: CollectiveOp {
+public struct ReduceScatter: CollectiveOp, Equatable {
     public let cards: Int
     public init(cards: Int) { self.cards = cards }
     public var type: String { "ReduceScatter" }
@@ -54,7 +54,7 @@ public struct ReduceScatter: CollectiveOp {
 
 /// `AllGather`: every card's tensor concatenated along the first axis, in card order, on every
 /// card (no arithmetic: the same bits under every policy). N − 1 hops of one card's data.
-public struct AllGather: CollectiveOp {
+public struct AllGather: CollectiveOp, Equatable {
     public let cards: Int
     public init(cards: Int) { self.cards = cards }
     public var type: String { "AllGather" }
@@ -93,7 +93,7 @@ public struct AllGather: CollectiveOp {
 
 /// `Broadcast` from card `root`: every card gets the root's tensor (MindSpore broadcasts the
 /// initial parameters this way). A binary tree: ⌈log₂ N⌉ hops of the whole tensor.
-public struct Broadcast: CollectiveOp {
+public struct Broadcast: CollectiveOp, Equatable {
     public let cards: Int
     public let root: Int
     public init(cards: Int, root: Int = 0) {

@@ -103,7 +103,7 @@ public struct OpNamer: Sendable, Equatable {
 
 /// One op of the catalogue: its name, shape/dtype inference, forward kernel, backward written
 /// with other ops, and the work it declares for the cost model.
-public protocol OpDef: Sendable, CustomStringConvertible, Equatable {
+public protocol OpDef: Sendable, CustomStringConvertible {
     /// MindSpore's op type name (`MatMul`, `ReduceSum`).
     var type: String { get }
     /// Checks the inputs and returns the output types.
@@ -121,14 +121,19 @@ public protocol OpDef: Sendable, CustomStringConvertible, Equatable {
     /// graph) and the float16 → float32 widening of a cube operand, which exists only in the
     /// simulation (the cube reads float16 itself). Executors launch no task for them.
     var launchesKernel: Bool { get }
+    /// Whether `other` is the same op: of this type and equal (the same parameters, so the same
+    /// outputs, gradient rule and work for the same inputs). Every op type is `Equatable`, which
+    /// gives it this. (A requirement last in the list rather than `Equatable` as a base protocol:
+    /// the witness tables of code built before it keep their layout.)
+    func isSame(as other: any OpDef) -> Bool
 }
 
-/// Whether two ops are the same op: of one type and equal (the same parameters, so the same
-/// outputs, gradient rule and work for the same inputs).
-public func sameOp(_ a: any OpDef, _ b: any OpDef) -> Bool {
-    func equal<T: OpDef>(_ a: T) -> Bool { (b as? T).map { $0 == a } ?? false }
-    return equal(a)
+extension OpDef where Self: Equatable {
+    public func isSame(as other: any OpDef) -> Bool { (other as? Self).map { $0 == self } ?? false }
 }
+
+/// Whether two ops are the same op (`OpDef.isSame(as:)`).
+public func sameOp(_ a: any OpDef, _ b: any OpDef) -> Bool { a.isSame(as: b) }
 
 extension OpDef {
     public var description: String { type }

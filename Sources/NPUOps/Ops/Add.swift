@@ -3,7 +3,7 @@ import NPUKernels
 import NPUTensor
 
 /// x + y with broadcasting.
-public struct Add: BinaryElementwise {
+public struct Add: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "Add" }
     func apply(_ a: Float, _ b: Float) -> Float { a + b }

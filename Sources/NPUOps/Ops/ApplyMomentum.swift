@@ -6,7 +6,7 @@ import NPUTensor
 /// accumulation' = accumulation·momentum + gradient; variable' = variable − learning_rate·accumulation'.
 /// Inputs (variable, accumulation, learning_rate, gradient, momentum), the rates as scalars;
 /// outputs (variable', accumulation'). Bit for bit the chain Mul, Add, Mul, Sub it replaces.
-public struct ApplyMomentum: OpDef {
+public struct ApplyMomentum: OpDef, Equatable {
     public init() {}
     public var type: String { "ApplyMomentum" }
 
@@ -60,7 +60,7 @@ public struct ApplyMomentum: OpDef {
 /// var' = var − lr_t·m' / (√v' + ε). Inputs (var, m, v, beta1_power, beta2_power, lr, beta1,
 /// beta2, epsilon, gradient), all but var, m, v and the gradient scalars; outputs (var', m', v').
 /// Bit for bit the chain of single ops it replaces.
-public struct ApplyAdam: OpDef {
+public struct ApplyAdam: OpDef, Equatable {
     public init() {}
     public var type: String { "Adam" }
 

@@ -3,7 +3,7 @@ import NPUKernels
 import NPUTensor
 
 /// Average pooling of an NCHW tensor over each window's valid (non-padding) elements.
-public struct AvgPool2D: OpDef {
+public struct AvgPool2D: OpDef, Equatable {
     public let kernel: (Int, Int)
     public let stride: (Int, Int)
     public let padMode: PadMode
@@ -53,7 +53,7 @@ public struct AvgPool2D: OpDef {
 }
 
 /// AvgPool's backward: each dy spread evenly over its window's valid elements. Input dy.
-public struct AvgPoolGrad: OpDef {
+public struct AvgPoolGrad: OpDef, Equatable {
     public let kernel: (Int, Int)
     public let stride: (Int, Int)
     public let padMode: PadMode

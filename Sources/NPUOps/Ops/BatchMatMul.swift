@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// op(A)·op(B) for each matrix of a batch: [..., M, K] × [..., K, N] with equal leading dimensions.
-public struct BatchMatMul: OpDef {
+public struct BatchMatMul: OpDef, Equatable {
     public let transposeA: Bool
     public let transposeB: Bool
     public let splitK: SplitK

@@ -6,7 +6,7 @@ import NPUTensor
 /// Batch normalisation over axes (0, 2, 3, ...) of [N, C, ...]. Inputs x, scale, bias, mean,
 /// variance; outputs y, and the batch mean and (biased) variance in training (the given mean
 /// and variance in inference). The per-channel statistics are planned reductions.
-public struct BatchNorm: OpDef {
+public struct BatchNorm: OpDef, Equatable {
     public let isTraining: Bool
     public let epsilon: Float
     public init(isTraining: Bool, epsilon: Float = 1e-5) {
@@ -103,7 +103,7 @@ func referenceBatchNorm(_ x: [Double], n: Int, c: Int, inner: Int, scale: [Doubl
 
 /// BatchNorm's backward. Inputs dy, x, scale, mean, variance; outputs dx, dscale, dbias. The
 /// per-channel sums Σdy and Σdy·x̂ are planned reductions.
-public struct BatchNormGrad: OpDef {
+public struct BatchNormGrad: OpDef, Equatable {
     public let isTraining: Bool
     public let epsilon: Float
     public init(isTraining: Bool, epsilon: Float) {

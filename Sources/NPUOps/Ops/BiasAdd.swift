@@ -3,7 +3,7 @@ import NPUKernels
 import NPUTensor
 
 /// x + b along axis 1 (NCHW / [N, C]): MindSpore's BiasAdd.
-public struct BiasAdd: OpDef {
+public struct BiasAdd: OpDef, Equatable {
     public init() {}
     public var type: String { "BiasAdd" }
 

@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// The input broadcast to `shape` (NumPy rules).
-public struct BroadcastTo: OpDef {
+public struct BroadcastTo: OpDef, Equatable {
     public let shape: [Int]
     public init(shape: [Int]) { self.shape = shape }
     public var type: String { "BroadcastTo" }

@@ -3,7 +3,7 @@ import NPUKernels
 import NPUTensor
 
 /// Element type conversion (float→int truncates toward zero; float32→float16 rounds to nearest).
-public struct Cast: OpDef {
+public struct Cast: OpDef, Equatable {
     public let to: DType
     /// A float16 cube operand widened to float32 for the host's GEMM: the card's cube reads float16
     /// itself, so this cast launches no kernel.

@@ -3,7 +3,7 @@ import NPUTensor
 
 /// MindSpore's comparisons (`Greater`, `GreaterEqual`, `Less`, `LessEqual`, `Equal`,
 /// `NotEqual`): two tensors of one numeric dtype, broadcast; a bool tensor. No gradient.
-public struct Compare: OpDef {
+public struct Compare: OpDef, Equatable {
     public enum Kind: String, CaseIterable, Sendable {
         case greater = "Greater", greaterEqual = "GreaterEqual", less = "Less", lessEqual = "LessEqual", equal = "Equal", notEqual = "NotEqual"
 
@@ -60,7 +60,7 @@ public struct Compare: OpDef {
 
 /// `ops.select(cond, x, y)`: x where cond, else y (cond bool; x and y float32; all broadcast to
 /// one shape). The gradient goes to x where cond, to y elsewhere.
-public struct Select: OpDef {
+public struct Select: OpDef, Equatable {
     public init() {}
     public var type: String { "Select" }
 
@@ -115,7 +115,7 @@ public struct Select: OpDef {
 
 /// `ops.Argmax(axis)`: the index of the largest value along `axis` (the first on ties; NaN counts
 /// as largest, as numpy and MindSpore's CPU kernel do), int32.
-public struct ArgMax: OpDef {
+public struct ArgMax: OpDef, Equatable {
     public let axis: Int
     public init(axis: Int = -1) { self.axis = axis }
     public var type: String { "Argmax" }

@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// Inputs joined along `axis`.
-public struct Concat: OpDef {
+public struct Concat: OpDef, Equatable {
     public let axis: Int
     public init(axis: Int = 0) { self.axis = axis }
     public var type: String { "Concat" }

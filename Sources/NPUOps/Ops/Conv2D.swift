@@ -5,7 +5,7 @@ import NPUTensor
 
 /// 2-D convolution, NCHW input [N, C, H, W] and weight [OC, C, KH, KW] (group 1): im2col of the
 /// whole batch, then one OpenBLAS GEMM.
-public struct Conv2D: OpDef {
+public struct Conv2D: OpDef, Equatable {
     public let stride: (Int, Int)
     public let padMode: PadMode
     public let dilation: (Int, Int)
@@ -148,7 +148,7 @@ public struct ConvAttributes: Hashable, Sendable {
 }
 
 /// Conv2D's input gradient: Wᵀ·dy per column, then col2im. Inputs dy [N, OC, OH, OW], weight.
-public struct Conv2DBackpropInput: OpDef {
+public struct Conv2DBackpropInput: OpDef, Equatable {
     public let conv: ConvAttributes
     public let inputShape: [Int]
     public init(_ conv: ConvAttributes, inputShape: [Int]) {
@@ -199,7 +199,7 @@ public struct Conv2DBackpropInput: OpDef {
 
 /// Conv2D's filter gradient dW = Σ over images of dy·colᵀ: the batch is split into tiles across
 /// AI cores, and the tiles' partial dW are added by the reduction planner. Inputs dy, x.
-public struct Conv2DBackpropFilter: OpDef {
+public struct Conv2DBackpropFilter: OpDef, Equatable {
     public let conv: ConvAttributes
     public let filterShape: [Int]
     public init(_ conv: ConvAttributes, filterShape: [Int]) {

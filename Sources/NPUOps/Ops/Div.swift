@@ -3,7 +3,7 @@ import NPUKernels
 import NPUTensor
 
 /// x / y with broadcasting.
-public struct Div: BinaryElementwise {
+public struct Div: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "Div" }
     func apply(_ a: Float, _ b: Float) -> Float { a / b }

@@ -5,7 +5,7 @@ import NPUTensor
 /// Dropout with MindSpore's CPU kernel (NPURandom): outputs y = x·mask/keepProb and the mask.
 /// It holds its kernel instance, so successive launches continue one random stream: a graph
 /// call site or a `Dropout` layer keeps one op; a PyNative `ops.dropout` call makes a new one.
-public struct Dropout: OpDef, @unchecked Sendable {  // the kernel is used by one executor at a time
+public struct Dropout: OpDef, Equatable, @unchecked Sendable {  // the kernel is used by one executor at a time
     public let keepProb: Float
     public let kernel: RandomKernel
     public init(keepProb: Float, kernel: RandomKernel) {
@@ -51,7 +51,7 @@ public struct Dropout: OpDef, @unchecked Sendable {  // the kernel is used by on
 }
 
 /// Dropout's backward: dy·mask/keepProb with the forward's mask. Inputs dy, mask.
-public struct DropoutGrad: OpDef {
+public struct DropoutGrad: OpDef, Equatable {
     public let keepProb: Float
     public init(keepProb: Float) { self.keepProb = keepProb }
     public var type: String { "DropoutGrad" }

@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// eˣ
-public struct Exp: UnaryElementwise {
+public struct Exp: UnaryElementwise, Equatable {
     public init() {}
     public var type: String { "Exp" }
     var flopsPerElement: Double { 4 }

@@ -4,7 +4,7 @@ import NPUTensor
 
 /// Rows of `params` [V, ...] at integer `indices` [...]: out [indices..., params[1:]...] (axis 0,
 /// the Embedding lookup).
-public struct Gather: OpDef {
+public struct Gather: OpDef, Equatable {
     public init() {}
     public var type: String { "Gather" }
 
@@ -45,7 +45,7 @@ public struct Gather: OpDef {
 /// Gather's backward: scatter-add of dy rows into a [rows, ...] zero tensor at the indices
 /// (UnsortedSegmentSum). Rows hit by several indices are sums: the index positions are split
 /// into blocks across AI cores and the block partials added in the planner's order.
-public struct GatherGrad: OpDef {
+public struct GatherGrad: OpDef, Equatable {
     public let rows: Int
     public init(rows: Int) { self.rows = rows }
     public var type: String { "GatherGrad" }

@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// GeLU, tanh approximation (MindSpore's GeLU)
-public struct GeLU: UnaryElementwise {
+public struct GeLU: UnaryElementwise, Equatable {
     public init() {}
     public var type: String { "GeLU" }
     var flopsPerElement: Double { 8 }

@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// GeLU's backward: dy·GeLU'(x) (inputs dy, x)
-public struct GeLUGrad: BinaryElementwise {
+public struct GeLUGrad: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "GeLUGrad" }
     func apply(_ a: Float, _ b: Float) -> Float { a * geluTanhDerivative(b) }

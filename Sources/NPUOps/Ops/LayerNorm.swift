@@ -5,7 +5,7 @@ import NPUTensor
 /// Layer normalisation over the axes from `beginNormAxis` on; gamma and beta have the shape of
 /// those axes. Outputs y, and the per-row mean and variance (kept dimensions). The row
 /// statistics are planned reductions.
-public struct LayerNorm: OpDef {
+public struct LayerNorm: OpDef, Equatable {
     public let beginNormAxis: Int
     public let epsilon: Float
     public init(beginNormAxis: Int = -1, epsilon: Float = 1e-7) {
@@ -77,7 +77,7 @@ public struct LayerNorm: OpDef {
 
 /// LayerNorm's backward. Inputs dy, x, variance, mean, gamma; outputs dx, dgamma, dbeta. dgamma
 /// and dbeta sum over the rows, dx's row sums over the normalised axes: all planned.
-public struct LayerNormGrad: OpDef {
+public struct LayerNormGrad: OpDef, Equatable {
     public let beginNormAxis: Int
     public let epsilon: Float
     public init(beginNormAxis: Int, epsilon: Float) {

@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// natural logarithm
-public struct Log: UnaryElementwise {
+public struct Log: UnaryElementwise, Equatable {
     public init() {}
     public var type: String { "Log" }
     var flopsPerElement: Double { 4 }

@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// log-softmax along `axis`: x − max − log Σ exp(x − max).
-public struct LogSoftmax: OpDef {
+public struct LogSoftmax: OpDef, Equatable {
     public let axis: Int
     public init(axis: Int = -1) { self.axis = axis }
     public var type: String { "LogSoftmax" }

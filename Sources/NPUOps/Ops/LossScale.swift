@@ -3,7 +3,7 @@ import NPUTensor
 
 /// Whether every element of every input is finite: a bool scalar (MindSpore's
 /// `amp.all_finite`). A training step with loss scaling drops its update when it is false.
-public struct AllFinite: OpDef {
+public struct AllFinite: OpDef, Equatable {
     public init() {}
     public var type: String { "AllFinite" }
 
@@ -45,7 +45,7 @@ public struct AllFinite: OpDef {
 /// whether the step's gradients were finite; outputs the three updated. On an overflow the scale
 /// becomes max(scale · (1/factor), 1); after `window` steps since the last overflow (or
 /// increase) without one, scale · factor. All in float32 and int32 as MindSpore computes them.
-public struct DynamicLossScaleUpdate: OpDef {
+public struct DynamicLossScaleUpdate: OpDef, Equatable {
     public let factor: Float
     public let window: Int32
 

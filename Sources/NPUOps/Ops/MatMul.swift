@@ -16,7 +16,7 @@ public enum SplitK: Hashable, Sendable {
 }
 
 /// op(A)·op(B) of float32 matrices with OpenBLAS (op = optional transpose).
-public struct MatMul: OpDef {
+public struct MatMul: OpDef, Equatable {
     public let transposeA: Bool
     public let transposeB: Bool
     public let splitK: SplitK

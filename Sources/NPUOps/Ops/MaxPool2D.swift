@@ -3,7 +3,7 @@ import NPUKernels
 import NPUTensor
 
 /// Max pooling of an NCHW tensor (the first maximum in window order wins ties).
-public struct MaxPool2D: OpDef {
+public struct MaxPool2D: OpDef, Equatable {
     public let kernel: (Int, Int)
     public let stride: (Int, Int)
     public let padMode: PadMode
@@ -61,7 +61,7 @@ public struct MaxPool2D: OpDef {
 }
 
 /// MaxPool's backward: dy to each window's first maximum. Inputs x, dy.
-public struct MaxPoolGrad: OpDef {
+public struct MaxPoolGrad: OpDef, Equatable {
     public let kernel: (Int, Int)
     public let stride: (Int, Int)
     public let padMode: PadMode

@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// max(x, y) with broadcasting; the gradient goes to x where x ≥ y, else to y.
-public struct Maximum: BinaryElementwise {
+public struct Maximum: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "Maximum" }
     func apply(_ a: Float, _ b: Float) -> Float { a >= b ? a : b }

@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// min(x, y) with broadcasting; the gradient goes to x where x ≤ y, else to y.
-public struct Minimum: BinaryElementwise {
+public struct Minimum: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "Minimum" }
     func apply(_ a: Float, _ b: Float) -> Float { a <= b ? a : b }

@@ -3,7 +3,7 @@ import NPUKernels
 import NPUTensor
 
 /// x · y with broadcasting.
-public struct Mul: BinaryElementwise {
+public struct Mul: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "Mul" }
     func apply(_ a: Float, _ b: Float) -> Float { a * b }

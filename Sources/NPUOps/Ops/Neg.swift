@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// −x
-public struct Neg: UnaryElementwise {
+public struct Neg: UnaryElementwise, Equatable {
     public init() {}
     public var type: String { "Neg" }
     var flopsPerElement: Double { 1 }

@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// One-hot encoding of integer indices along a new last axis of size `depth`.
-public struct OneHot: OpDef {
+public struct OneHot: OpDef, Equatable {
     public let depth: Int
     public let on: Float
     public let off: Float

@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// x^y with broadcasting (x > 0 for a gradient with respect to y).
-public struct Pow: BinaryElementwise {
+public struct Pow: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "Pow" }
     func apply(_ a: Float, _ b: Float) -> Float { powf(a, b) }

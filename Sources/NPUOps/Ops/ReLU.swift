@@ -4,7 +4,7 @@ import NPUKernels
 import NPUTensor
 
 /// max(x, 0)
-public struct ReLU: UnaryElementwise {
+public struct ReLU: UnaryElementwise, Equatable {
     public init() {}
     public var type: String { "ReLU" }
     var flopsPerElement: Double { 1 }

@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// Maximum over `axes` (all if empty). Max is order-independent: no planning needed.
-public struct ReduceMax: OpDef {
+public struct ReduceMax: OpDef, Equatable {
     public let axes: [Int]
     public let keepDims: Bool
     public init(axes: [Int] = [], keepDims: Bool = false) {
@@ -53,7 +53,7 @@ public struct ReduceMax: OpDef {
 
 /// ReduceMax's backward: dout where x equals the maximum, shared equally among ties
 /// (inputs x, max and dout, the last two broadcast to x's shape).
-public struct ReduceMaxGrad: OpDef {
+public struct ReduceMaxGrad: OpDef, Equatable {
     public let axes: [Int]
     public init(axes: [Int]) { self.axes = axes }
     public var type: String { "ReduceMaxGrad" }

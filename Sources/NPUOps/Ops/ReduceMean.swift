@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// Mean over `axes` (all if empty): the planned sum divided by the count.
-public struct ReduceMean: OpDef {
+public struct ReduceMean: OpDef, Equatable {
     public let axes: [Int]
     public let keepDims: Bool
     public init(axes: [Int] = [], keepDims: Bool = false) {

@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// Sum over `axes` (all if empty). Split across AI cores by the reduction planner.
-public struct ReduceSum: OpDef {
+public struct ReduceSum: OpDef, Equatable {
     public let axes: [Int]
     public let keepDims: Bool
     public init(axes: [Int] = [], keepDims: Bool = false) {

@@ -4,7 +4,7 @@ import NPUKernels
 import NPUTensor
 
 /// ReLU's backward: dy where y > 0 (inputs dy, y)
-public struct ReluGrad: BinaryElementwise {
+public struct ReluGrad: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "ReluGrad" }
     func apply(_ a: Float, _ b: Float) -> Float { b > 0 ? a : 0 }

@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// The same elements with another shape (one dimension may be −1).
-public struct Reshape: OpDef {
+public struct Reshape: OpDef, Equatable {
     public let shape: [Int]
     public init(shape: [Int]) { self.shape = shape }
     public var type: String { "Reshape" }

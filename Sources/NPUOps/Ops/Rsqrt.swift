@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// 1 / √x
-public struct Rsqrt: UnaryElementwise {
+public struct Rsqrt: UnaryElementwise, Equatable {
     public init() {}
     public var type: String { "Rsqrt" }
     var flopsPerElement: Double { 3 }

@@ -4,7 +4,7 @@ import NPUTensor
 /// MaximumGrad / MinimumGrad: routes g (shaped like the broadcast result) to x where x wins the
 /// comparison (x ≥ y for Maximum, x ≤ y for Minimum), else to y. Outputs are full-size; the
 /// caller sums them back to the inputs' shapes.
-public struct SelectGrad: OpDef {
+public struct SelectGrad: OpDef, Equatable {
     public let pickFirstWhenGreaterOrEqual: Bool
     public init(pickFirstWhenGreaterOrEqual: Bool) { self.pickFirstWhenGreaterOrEqual = pickFirstWhenGreaterOrEqual }
     public var type: String { pickFirstWhenGreaterOrEqual ? "MaximumGrad" : "MinimumGrad" }

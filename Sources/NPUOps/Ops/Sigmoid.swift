@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// 1 / (1 + e⁻ˣ)
-public struct Sigmoid: UnaryElementwise {
+public struct Sigmoid: UnaryElementwise, Equatable {
     public init() {}
     public var type: String { "Sigmoid" }
     var flopsPerElement: Double { 4 }

@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// Sigmoid's backward: dy·y·(1 − y) (inputs y, dy)
-public struct SigmoidGrad: BinaryElementwise {
+public struct SigmoidGrad: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "SigmoidGrad" }
     func apply(_ a: Float, _ b: Float) -> Float { b * a * (1 - a) }

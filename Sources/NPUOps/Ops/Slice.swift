@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// The block of `size` starting at `begin` (MindSpore's Slice; size −1 means "to the end").
-public struct Slice: OpDef {
+public struct Slice: OpDef, Equatable {
     public let begin: [Int]
     public let size: [Int]
     public init(begin: [Int], size: [Int]) {
@@ -51,7 +51,7 @@ public struct Slice: OpDef {
 }
 
 /// Slice's backward: zeros of the input's shape with dy placed at `begin`.
-public struct SliceGrad: OpDef {
+public struct SliceGrad: OpDef, Equatable {
     public let begin: [Int]
     public let inputShape: [Int]
     public init(begin: [Int], inputShape: [Int]) {

@@ -4,7 +4,7 @@ import NPUKernels
 import NPUTensor
 
 /// softmax along `axis`: exp(x − max) / Σ exp(x − max), each row within one core (fixed order).
-public struct Softmax: OpDef {
+public struct Softmax: OpDef, Equatable {
     public let axis: Int
     public init(axis: Int = -1) { self.axis = axis }
     public var type: String { "Softmax" }

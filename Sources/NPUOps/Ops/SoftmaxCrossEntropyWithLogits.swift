@@ -10,7 +10,7 @@ public enum LossReduction: String, Hashable, Sendable {
 
 /// Softmax cross-entropy of logits [N, C] with sparse labels ([N], int32 class indices) or dense
 /// labels ([N, C] probabilities); the mean or sum over the batch is a planned reduction.
-public struct SoftmaxCrossEntropyWithLogits: OpDef {
+public struct SoftmaxCrossEntropyWithLogits: OpDef, Equatable {
     public let sparse: Bool
     public let reduction: LossReduction
     public init(sparse: Bool, reduction: LossReduction = .mean) {
@@ -111,7 +111,7 @@ public struct SoftmaxCrossEntropyWithLogits: OpDef {
 
 /// The gradient of SoftmaxCrossEntropyWithLogits with respect to the logits:
 /// (softmax − targets)·dloss (÷N for the mean). Inputs: logits, labels, dloss.
-public struct SoftmaxCrossEntropyGrad: OpDef {
+public struct SoftmaxCrossEntropyGrad: OpDef, Equatable {
     public let sparse: Bool
     public let reduction: LossReduction
     public init(sparse: Bool, reduction: LossReduction) {

@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// square root
-public struct Sqrt: UnaryElementwise {
+public struct Sqrt: UnaryElementwise, Equatable {
     public init() {}
     public var type: String { "Sqrt" }
     var flopsPerElement: Double { 2 }

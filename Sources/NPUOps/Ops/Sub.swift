@@ -3,7 +3,7 @@ import NPUKernels
 import NPUTensor
 
 /// x − y with broadcasting.
-public struct Sub: BinaryElementwise {
+public struct Sub: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "Sub" }
     func apply(_ a: Float, _ b: Float) -> Float { a - b }

@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// hyperbolic tangent
-public struct Tanh: UnaryElementwise {
+public struct Tanh: UnaryElementwise, Equatable {
     public init() {}
     public var type: String { "Tanh" }
     var flopsPerElement: Double { 4 }

@@ -3,7 +3,7 @@ import NPUDevice
 import NPUTensor
 
 /// Tanh's backward: dy·(1 − y²) (inputs y, dy)
-public struct TanhGrad: BinaryElementwise {
+public struct TanhGrad: BinaryElementwise, Equatable {
     public init() {}
     public var type: String { "TanhGrad" }
     func apply(_ a: Float, _ b: Float) -> Float { b * (1 - a * a) }

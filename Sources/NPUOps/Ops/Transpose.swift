@@ -2,7 +2,7 @@ import NPUDevice
 import NPUTensor
 
 /// Dimensions reordered by `perm` (output axis k is input axis perm[k]).
-public struct Transpose: OpDef {
+public struct Transpose: OpDef, Equatable {
     public let perm: [Int]
     public init(perm: [Int]) { self.perm = perm }
     public var type: String { "Transpose" }
