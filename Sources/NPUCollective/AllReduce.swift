@@ -63,7 +63,7 @@ public struct AllReduce: CollectiveOp, Equatable {
               a.exact.count == b.exact.count else { return false }
         return zip(a.exact, b.exact).allSatisfy { x, y in
             guard let x, let y else { return x == nil && y == nil }
-            return sameOp(x.op, y.op) && x.arity == y.arity && x.output == y.output && x.scale == y.scale
+            return x.op.isSame(as: y.op) && x.arity == y.arity && x.output == y.output && x.scale == y.scale
         }
     }
 

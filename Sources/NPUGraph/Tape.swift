@@ -69,7 +69,7 @@ public final class Tape {
     }
 
     /// How many `gradients` calls ran the last gradient program again instead of building one.
-    public private(set) var gradientProgramReuses = 0
+    private(set) var gradientProgramReuses = 0
     /// The gradient program `gradients` built last, and what it was built for.
     private var program: GradientProgram?
 
@@ -94,7 +94,7 @@ private struct GradientProgram {
     let builder: DeferredBuilder
     let grads: [Int?]
 
-    /// Whether `tape` recorded what this program was built for: the same ops (`sameOp`) with the
+    /// Whether `tape` recorded what this program was built for: the same ops (`OpDef.isSame(as:)`) with the
     /// same names, inputs and outputs, tensors of the same types, and the namer in the same state.
     func matches(_ tape: Tape, loss: Int, wrt: [TapeValue]) -> Bool {
         let offset = tape.base
@@ -104,7 +104,7 @@ private struct GradientProgram {
             guard old.inputs.count == new.inputs.count, old.outputs.count == new.outputs.count,
                   zip(old.inputs, new.inputs).allSatisfy({ $0 - base == $1 - offset }),
                   zip(old.outputs, new.outputs).allSatisfy({ $0 - base == $1 - offset }),
-                  old.name == new.name, sameOp(old.op, new.op) else { return false }
+                  old.name == new.name, old.op.isSame(as: new.op) else { return false }
         }
         return zip(types, tape.tensors).allSatisfy { $0 == $1.type } && namerBefore == tape.context.namer
     }

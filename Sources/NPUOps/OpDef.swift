@@ -132,9 +132,6 @@ extension OpDef where Self: Equatable {
     public func isSame(as other: any OpDef) -> Bool { (other as? Self).map { $0 == self } ?? false }
 }
 
-/// Whether two ops are the same op (`OpDef.isSame(as:)`).
-public func sameOp(_ a: any OpDef, _ b: any OpDef) -> Bool { a.isSame(as: b) }
-
 extension OpDef {
     public var description: String { type }
     public var launchesKernel: Bool { true }

@@ -42,8 +42,8 @@ public final class PyNative {
         let inTypes = inputs.map(\.type)
         let outTypes = try op.infer(inTypes)
         let instance = name ?? namer.name(op.type)
-        // (The type test first: a dynamic cast per op costs more than the rest of the dispatch.)
-        if op.type == "Dropout", let dropout = op as? Dropout, kernels[instance] !== dropout.kernel {
+        // (The metatype test first: a dynamic cast per op costs more than the rest of the dispatch.)
+        if type(of: op) == Dropout.self, let dropout = op as? Dropout, kernels[instance] !== dropout.kernel {
             kernels[instance] = dropout.kernel
             if let state = pendingStates.removeValue(forKey: instance) { dropout.kernel.restore(state) }
         }

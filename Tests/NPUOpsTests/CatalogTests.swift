@@ -18,19 +18,19 @@ func close(_ got: Double, _ want: Double, rtol: Double, atol: Double) -> Bool {
     static let types = OpCatalog.all.map(\.type)
     static let differentiable = OpCatalog.all.filter(\.hasBackward).map(\.type)
 
-    @Test func sameOpComparesTypeAndParameters() {
-        #expect(sameOp(MatMul(transposeB: true), MatMul(transposeB: true)))
-        #expect(!sameOp(MatMul(transposeB: true), MatMul()))
-        #expect(!sameOp(MatMul(), BatchMatMul()))
-        #expect(sameOp(Conv2D(stride: (2, 2)), Conv2D(stride: (2, 2))))
-        #expect(!sameOp(Conv2D(stride: (2, 2)), Conv2D(stride: (2, 1))))
-        #expect(!sameOp(MaxPool2D(kernel: (2, 2), stride: (2, 2)), MaxPool2D(kernel: (3, 3), stride: (2, 2))))
+    @Test func isSameComparesTypeAndParameters() {
+        #expect(MatMul(transposeB: true).isSame(as: MatMul(transposeB: true)))
+        #expect(!MatMul(transposeB: true).isSame(as: MatMul()))
+        #expect(!MatMul().isSame(as: BatchMatMul()))
+        #expect(Conv2D(stride: (2, 2)).isSame(as: Conv2D(stride: (2, 2))))
+        #expect(!Conv2D(stride: (2, 2)).isSame(as: Conv2D(stride: (2, 1))))
+        #expect(!MaxPool2D(kernel: (2, 2), stride: (2, 2)).isSame(as: MaxPool2D(kernel: (3, 3), stride: (2, 2))))
         // A Dropout is its kernel's random stream: another kernel is another op.
         let seeds = SeedPair(seed: 1, seed2: 2, rule: .bothSeeds(call: 1))
         let kernel = RandomKernel(.dropout, seeds: seeds)
-        #expect(sameOp(Dropout(keepProb: 0.5, kernel: kernel), Dropout(keepProb: 0.5, kernel: kernel)))
-        #expect(!sameOp(Dropout(keepProb: 0.5, kernel: kernel), Dropout(keepProb: 0.5, kernel: RandomKernel(.dropout, seeds: seeds))))
-        #expect(!sameOp(Dropout(keepProb: 0.5, kernel: kernel), Dropout(keepProb: 0.25, kernel: kernel)))
+        #expect(Dropout(keepProb: 0.5, kernel: kernel).isSame(as: Dropout(keepProb: 0.5, kernel: kernel)))
+        #expect(!Dropout(keepProb: 0.5, kernel: kernel).isSame(as: Dropout(keepProb: 0.5, kernel: RandomKernel(.dropout, seeds: seeds))))
+        #expect(!Dropout(keepProb: 0.5, kernel: kernel).isSame(as: Dropout(keepProb: 0.25, kernel: kernel)))
     }
 
     @Test func catalogueNamesAreUnique() {
