@@ -79,6 +79,11 @@ final class TensorBox {
     init(_ tensor: Tensor) { self.tensor = tensor }
 }
 
+/// Storage of the tensors the ABI makes and frees, recycled as a PyNative step's are in Swift: a
+/// Python loop allocates and drops the same sizes every step, and a fresh large tensor costs its
+/// page faults again. Trimmed to one step's demand when a step starts recording.
+let abiPool = StoragePool()
+
 func box(_ handle: OpaquePointer?) throws -> TensorBox {
     guard let handle else { throw ABIError(message: "the tensor handle is null") }
     return Unmanaged<TensorBox>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
@@ -105,7 +110,7 @@ public func npusim_tensor_new(_ dtype: Int32, _ dims: UnsafePointer<Int64>?, _ n
         let need = s.count * type.size
         guard bytes == need else { throw ABIError(message: "a \(type)\(s) tensor has \(need) bytes, the buffer has \(bytes)") }
         guard need == 0 || data != nil else { throw ABIError(message: "the data pointer is null") }
-        var t = Tensor(unfilled: s, dtype: type)
+        var t = abiPool.active { Tensor(unfilled: s, dtype: type) }
         if need > 0 { t.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: data!, byteCount: need) } }
         out.pointee = OpaquePointer(Unmanaged.passRetained(TensorBox(t)).toOpaque())
     }
@@ -115,7 +120,7 @@ public func npusim_tensor_new(_ dtype: Int32, _ dims: UnsafePointer<Int64>?, _ n
 @_cdecl("npusim_tensor_free")
 public func npusim_tensor_free(_ handle: OpaquePointer?) {
     guard let handle else { return }
-    Unmanaged<TensorBox>.fromOpaque(UnsafeRawPointer(handle)).release()
+    abiPool.active { Unmanaged<TensorBox>.fromOpaque(UnsafeRawPointer(handle)).release() }
 }
 
 /// The tensor's dtype code and dimensions: `ndim` receives the rank, `dims` (room for 32) the sizes.

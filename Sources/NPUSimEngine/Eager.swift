@@ -62,7 +62,9 @@ public func npusim_eager_new(_ device: UnsafePointer<CChar>?, _ determinism: Int
 @_cdecl("npusim_eager_free")
 public func npusim_eager_free(_ handle: OpaquePointer?) {
     guard let handle else { return }
-    Unmanaged<EagerBox>.fromOpaque(UnsafeRawPointer(handle)).release()
+    abiPool.active { Unmanaged<EagerBox>.fromOpaque(UnsafeRawPointer(handle)).release() }
+    abiPool.beginRun()
+    abiPool.endRun()  // returns what the pool holds to the OS
 }
 
 /// Starts (`on` 1) or ends (0) recording a gradient function. Starting begins step `step` (op
@@ -72,10 +74,14 @@ public func npusim_eager_free(_ handle: OpaquePointer?) {
 public func npusim_eager_record(_ handle: OpaquePointer?, _ on: Int32, _ step: Int64) -> Int32 {
     guarded {
         let e = try eager(handle)
-        e.tape.reset()
-        e.kept.removeAll()
+        abiPool.active {
+            e.tape.reset()
+            e.kept.removeAll()
+        }
         if on == 1 {
             guard step >= 0 else { throw ABIError(message: "the step must be ≥ 0, got \(step)") }
+            abiPool.endRun()  // keeps what the last step asked for
+            abiPool.beginRun()
             e.context.beginStep(Int(step))
             e.recorded = [:]
         } else {
@@ -94,7 +100,7 @@ public func npusim_eager_op(_ handle: OpaquePointer?, _ type: UnsafePointer<CCha
     guarded {
         guard let type else { throw ABIError(message: "the op type is null") }
         let op = try makeOp(String(cString: type), attributes.map { String(cString: $0) } ?? "{}")
-        try apply(op, try eager(handle), inputs, count, outputs, room, produced)
+        try abiPool.active { try apply(op, try eager(handle), inputs, count, outputs, room, produced) }
     }
 }
 
@@ -128,7 +134,8 @@ public func npusim_eager_apply(_ handle: OpaquePointer?, _ op: OpaquePointer?, _
                                _ outputs: UnsafeMutablePointer<OpaquePointer?>?, _ room: Int32, _ produced: UnsafeMutablePointer<Int32>?) -> Int32 {
     guarded {
         guard let op else { throw ABIError(message: "the op handle is null") }
-        try apply(Unmanaged<OpBox>.fromOpaque(UnsafeRawPointer(op)).takeUnretainedValue().op, try eager(handle), inputs, count, outputs, room, produced)
+        let kept = Unmanaged<OpBox>.fromOpaque(UnsafeRawPointer(op)).takeUnretainedValue().op
+        try abiPool.active { try apply(kept, try eager(handle), inputs, count, outputs, room, produced) }
     }
 }
 
@@ -176,7 +183,7 @@ public func npusim_eager_grad(_ handle: OpaquePointer?, _ loss: OpaquePointer?, 
         }
         let targets = try (0..<Int(count)).map { try box(wrt![$0]) }
         let onTape = targets.map { recorded[ObjectIdentifier($0)] }
-        let found = try e.tape.gradients(of: lossValue, wrt: onTape.compactMap { $0 }, lossScale: sens)
+        let found = try abiPool.active { try e.tape.gradients(of: lossValue, wrt: onTape.compactMap { $0 }, lossScale: sens) }
         var next = found.makeIterator()
         for (k, (t, v)) in zip(targets, onTape).enumerated() {
             let g = v != nil ? next.next()! : nil

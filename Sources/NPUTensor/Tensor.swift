@@ -1,5 +1,6 @@
 import Foundation
 import NPUKernels
+import Synchronization
 
 /// Bytes behind one or more tensors (views share it). 64-byte aligned, zero-filled.
 ///
@@ -29,14 +30,11 @@ public final class TensorStorage: @unchecked Sendable {
     public init(byteCount: Int, zeroed: Bool) {
         precondition(byteCount >= 0)
         self.byteCount = byteCount
-        if let pool = StoragePool.current {
-            if let reused = pool.take(byteCount) {
-                pointer = reused.pointer
-                mapping = reused.mapping
-                if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
-                return
-            }
-            pool.freshAllocations += 1
+        if let pool = StoragePool.current, let reused = pool.take(byteCount) {
+            pointer = reused.pointer
+            mapping = reused.mapping
+            if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
+            return
         }
         if byteCount >= Self.mapThreshold, let mapped = Self.mapZeroed(byteCount) {
             pointer = mapped.aligned
@@ -78,19 +76,28 @@ public final class TensorStorage: @unchecked Sendable {
     }
 }
 
-/// Recycles tensor storage by size: while active on a thread (`run`), storage that dies there is
-/// kept here, and new storage of a size it holds reuses it. A compiled training step runs inside
-/// one, so from the second step on its tensors allocate no memory. After each `run` the pool
+/// Recycles tensor storage by size: while active on a thread (`run`, `active`), storage that dies
+/// there is kept here, and new storage of a size it holds reuses it. A compiled training step runs
+/// inside one, so from the second step on its tensors allocate no memory. After each run the pool
 /// keeps, per size, at most as many buffers as that run asked for: what the next step reuses.
-public final class StoragePool: @unchecked Sendable {  // used by one thread at a time
-    private var free: [Int: [(pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?)]] = [:]
-    /// Buffers of each size asked for during the current run.
-    private var demand: [Int: Int] = [:]
+///
+/// A pool may be active on several threads at once (the C ABI's tensors die on whichever thread
+/// the caller frees them): its lists are behind a lock.
+public final class StoragePool: Sendable {
+    typealias Buffer = (pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?)
+    private struct Lists: @unchecked Sendable {  // raw pointers to storage nobody else holds
+        var free: [Int: [Buffer]] = [:]
+        /// Buffers of each size asked for during the current run.
+        var demand: [Int: Int] = [:]
+        var fresh = 0
+    }
+    private let lists = Mutex(Lists())
+
     /// Storage created fresh (not reused) while this pool was active.
-    public internal(set) var freshAllocations = 0
+    public var freshAllocations: Int { lists.withLock { $0.fresh } }
 
     /// Bytes held for reuse now.
-    public var retainedBytes: Int { free.reduce(0) { $0 + $1.key * $1.value.count } }
+    public var retainedBytes: Int { lists.withLock { $0.free.reduce(0) { $0 + $1.key * $1.value.count } } }
 
     public init() {}
 
@@ -116,7 +123,7 @@ public final class StoragePool: @unchecked Sendable {  // used by one thread at 
 
     /// Starts a run that is executed in pieces (`active`), ended by `endRun()`: a step resumed
     /// node by node, interleaved with other cards' steps on the same thread.
-    public func beginRun() { demand.removeAll(keepingCapacity: true) }
+    public func beginRun() { lists.withLock { $0.demand.removeAll(keepingCapacity: true) } }
 
     /// Runs `body` with this pool active on the current thread (storage made or dropped in it
     /// comes from and returns to the pool).
@@ -128,29 +135,35 @@ public final class StoragePool: @unchecked Sendable {  // used by one thread at 
     }
 
     /// Ends a run: keeps per size at most what the run asked for.
-    public func endRun() { trim() }
+    public func endRun() {
+        let surplus = lists.withLock { l -> [Buffer] in
+            var surplus: [Buffer] = []
+            for (bytes, buffers) in l.free {
+                let keep = l.demand[bytes] ?? 0
+                guard buffers.count > keep else { continue }
+                surplus += buffers[keep...]
+                l.free[bytes] = keep == 0 ? nil : Array(buffers[..<keep])
+            }
+            return surplus
+        }
+        for b in surplus { TensorStorage.release(b.pointer, b.mapping) }
+    }
 
-    /// Releases buffers beyond each size's demand in the last run.
-    private func trim() {
-        for (bytes, buffers) in free {
-            let keep = demand[bytes] ?? 0
-            guard buffers.count > keep else { continue }
-            for b in buffers[keep...] { TensorStorage.release(b.pointer, b.mapping) }
-            free[bytes] = keep == 0 ? nil : Array(buffers[..<keep])
+    func take(_ bytes: Int) -> Buffer? {
+        lists.withLock { l in
+            l.demand[bytes, default: 0] += 1
+            if let b = l.free[bytes]?.popLast() { return b }
+            l.fresh += 1
+            return nil
         }
     }
 
-    func take(_ bytes: Int) -> (pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?)? {
-        demand[bytes, default: 0] += 1
-        return free[bytes]?.popLast()
-    }
-
     func put(_ bytes: Int, pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?) {
-        free[bytes, default: []].append((pointer, mapping))
+        lists.withLock { $0.free[bytes, default: []].append((pointer, mapping)) }
     }
 
     deinit {
-        for buffers in free.values { for b in buffers { TensorStorage.release(b.pointer, b.mapping) } }
+        lists.withLock { l in for buffers in l.free.values { for b in buffers { TensorStorage.release(b.pointer, b.mapping) } } }
     }
 }
 

@@ -71,6 +71,45 @@ import NPUKernels
     }
 
     /// Strided copies for every element size (1, 2, 4, 8 bytes), rank 3, non-unit inner stride.
+    /// The C ABI frees tensors on whatever thread its caller uses, so one pool is active on several
+    /// threads at once. Each thread makes and drops 1 KiB and 2 MiB (mapped) tensors, keeping one
+    /// of each alive: with the lists unlocked, concurrent takes and puts corrupt them (a buffer
+    /// handed out twice shows as another thread's marker, or the process crashes).
+    @Test func onePoolServesManyThreadsAtOnce() async throws {
+        let pool = StoragePool()
+        let threads = 4, rounds = 2_000
+        let clashes = await withTaskGroup(of: Int.self) { group in
+            for k in 0..<threads {
+                group.addTask {
+                    pool.active {
+                        var clashes = 0
+                        for r in 0..<rounds {
+                            let bytes = r % 8 == 0 ? 2 << 20 : 1024
+                            let s = TensorStorage(byteCount: bytes, zeroed: false)
+                            let marker = UInt64(k << 32 | r)
+                            s.pointer.storeBytes(of: marker, as: UInt64.self)
+                            s.pointer.storeBytes(of: marker, toByteOffset: bytes - 8, as: UInt64.self)
+                            for _ in 0..<50 { _ = s.pointer.load(as: UInt8.self) }  // widens the window
+                            if s.pointer.load(as: UInt64.self) != marker || s.pointer.load(fromByteOffset: bytes - 8, as: UInt64.self) != marker {
+                                clashes += 1
+                            }
+                        }
+                        return clashes
+                    }
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(clashes == 0)
+        // Every buffer went back: at most one per size per thread was alive at a time.
+        #expect(pool.retainedBytes <= threads * ((2 << 20) + 1024))
+        #expect(pool.retainedBytes >= (2 << 20) + 1024)
+        #expect(pool.freshAllocations <= 2 * threads)
+        pool.beginRun()
+        pool.endRun()
+        #expect(pool.retainedBytes == 0)
+    }
+
     @Test func transposedCopiesOfEveryDType() throws {
         let values = (0..<24).map { $0 }
         let expected = (0..<24).map { k -> Int in

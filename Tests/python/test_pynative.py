@@ -156,6 +156,40 @@ def test_the_quick_start_by_plain_python_gives_the_runners_bits(tmp_path):
     assert runs[0] == runs[1] and len(eval(runs[0][7:])) == 24
 
 
+def test_a_steady_training_loop_reuses_its_tensor_memory():
+    """The ABI's tensors recycle their storage as the Swift PyNative step does. Before, every step
+    mapped its large tensors (gradients, updated weights) afresh: about 1,950 page faults a step on
+    this network, against under 20 with the pool."""
+    import resource
+
+    ms.set_seed(1)
+    net = nn.SequentialCell(nn.Flatten(), nn.Dense(784, 512), nn.ReLU(), nn.Dense(512, 512), nn.ReLU(), nn.Dense(512, 10))
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = nn.SGD(net.trainable_params(), 1e-2)
+
+    def forward(data, label):
+        return loss_fn(net(data), label)
+
+    grad_fn = ms.value_and_grad(forward, None, optimizer.parameters)
+    x = ms.Tensor(np.random.default_rng(1).standard_normal((64, 1, 28, 28)).astype(np.float32))
+    y = ms.Tensor((np.arange(64) % 10).astype(np.int32))
+    losses = []
+
+    def step():
+        loss, grads = grad_fn(x, y)
+        optimizer(grads)
+        losses.append(float(loss.asnumpy()))
+
+    for _ in range(3):
+        step()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        step()
+    per_step = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10
+    assert per_step < 200, f"{per_step} page faults a step"
+    assert losses[-1] < losses[0]  # recycled storage still trains
+
+
 def test_dropout_batchnorm_and_layernorm_cells_give_mindspores_values():
     # Recorded from MindSpore 2.10 CPU (PyNative) with the same calls: the masks bit for bit
     # (the kernel takes its seeds at construction and continues its stream), the norms within
