@@ -400,6 +400,19 @@ func npusim(_ arguments: [String], wrapper: [String] = []) throws -> (code: Int3
         #expect(abs(ratios[0].median - 0.6) < 1e-12 && abs(ratios[1].median - 1.2) < 1e-12)
     }
 
+    /// A case's own settings reach its process after the BLAS tuning variables are removed: the
+    /// "-avx2" cases put numpy on its AVX2 kernels, the others leave OpenBLAS its own choice.
+    @Test func aYardstickCaseRunsWithItsOwnSettings() throws {
+        let script = "import os\nprint('# core ' + os.environ.get('OPENBLAS_CORETYPE', 'own choice'))\nprint(1.5)"
+        let yardstick = PythonYardstick(bench: "b", python: "python3", script: script,
+                                        cases: [("plain", "1", [], []), ("avx2", "1", [], ["OPENBLAS_CORETYPE=Haswell"])])
+        let round = try #require(yardstick.round(runs: 1))
+        #expect(round.map(\.name) == ["plain", "avx2"])
+        #expect(round.map(\.values) == [[1.5], [1.5]])
+        #expect(round[0].notes.first == "core own choice")
+        #expect(round[1].notes.first == "core Haswell")
+    }
+
     /// A contended mark says whether the cores were free (a large GEMM scaled), probed only when a
     /// figure is contended.
     @Test func aContendedMarkSaysWhetherTheCoresWereFree() {

@@ -68,7 +68,7 @@ struct BenchCommand: ParsableCommand {
         let selected = names.isEmpty ? Self.all : Self.all.filter { names.contains($0.name) }
         if !json {
             emit("OpenBLAS kernels: \(BLAS.coreName)\(BLAS.wasTuned ? " (selected by NPUSim at start-up)" : ""); host cores: \(ProcessInfo.processInfo.activeProcessorCount)")
-            emit("bench            case                          unit          median         min         max")
+            emit("bench            case                                 unit          median         min         max")
         }
         for benchmark in selected {
             for figure in try benchmark.run() {
@@ -77,7 +77,7 @@ struct BenchCommand: ParsableCommand {
                 } else {
                     func f(_ x: Double) -> String { String(format: "%11.2f", x) }
                     emit((figure.bench + " ").padding(toLength: max(17, figure.bench.count + 1), withPad: " ", startingAt: 0)
-                        + (figure.caseName + " ").padding(toLength: max(30, figure.caseName.count + 1), withPad: " ", startingAt: 0)
+                        + (figure.caseName + " ").padding(toLength: max(37, figure.caseName.count + 1), withPad: " ", startingAt: 0)
                         + (figure.unit + " ").padding(toLength: max(11, figure.unit.count + 1), withPad: " ", startingAt: 0)
                         + f(figure.median) + " " + f(figure.min) + " " + f(figure.max)
                         + (figure.contended ? "  CONTENDED (slower than its one-thread self: no ratio taken)" : ""))

@@ -84,7 +84,7 @@ let lenetStepBenchmark = Benchmark(name: "lenet-step", summary: "LeNet5 training
     let python = [numpyStep("lenet-step", script: numpyLeNetStep, gemms: lenetGEMMs), pytorchLeNetStep("lenet-step")].compactMap { $0 }
     let figures = try stepFigures("lenet-step", input: [32, 1, 28, 28], modes: ExecutionMode.allCases, floor: lenetGEMMs,
                                   yardsticks: python, policies: [.off, .on, .strict], network: lenet5)
-    return figures + yardstickRatios("lenet-step", figures, against: ["pytorch", "pytorch-1thread", "numpy", "numpy-1thread", "gemm-floor", "numpy-gemm-floor", "numpy-gemm-floor-1thread"])
+    return figures + yardstickRatios("lenet-step", figures, against: ["pytorch", "pytorch-1thread", "numpy", "numpy-1thread", "numpy-1thread-avx2", "gemm-floor", "numpy-gemm-floor", "numpy-gemm-floor-1thread", "numpy-gemm-floor-1thread-avx2"])
 }
 
 /// The reference MLP of the graph-mode issue: Dense 784→128, ReLU, Dense 128→10, sparse softmax
@@ -97,5 +97,5 @@ let mlpStepBenchmark = Benchmark(name: "mlp-step", summary: "reference MLP train
     } + (try stepFigures("mlp-step", input: [32, 784], modes: [.graph], recording: true) { ctx in
         SequentialCell([try Dense(784, 128, name: "fc1", ctx), OpLayer.relu(), try Dense(128, 10, name: "fc2", ctx)])
     }) + (try modelTrainFigures()) + (try pythonFigures("mlp-step", "python-model-train", script: pythonModelTrainScript))
-    return figures + yardstickRatios("mlp-step", figures, against: ["numpy", "numpy-1thread", "gemm-floor", "numpy-gemm-floor", "numpy-gemm-floor-1thread"])
+    return figures + yardstickRatios("mlp-step", figures, against: ["numpy", "numpy-1thread", "numpy-1thread-avx2", "gemm-floor", "numpy-gemm-floor", "numpy-gemm-floor-1thread", "numpy-gemm-floor-1thread-avx2"])
 }

@@ -117,7 +117,8 @@ func quietThreads() -> Bool {
 /// run), with numpy's default BLAS threads and with one, and "numpy-gemm-floor" (and its
 /// one-thread twin), the step's GEMMs alone through numpy — each with our threads verified asleep
 /// and the BLAS tuning variables removed (a multi-thread figure slower than its twin is marked
-/// contended). Nil, after a message, without numpy.
+/// contended). On a CPU with AVX-512 and AVX2 the one-thread cases run once more on numpy's AVX2
+/// kernels ("-avx2"), as they may be numpy's faster choice. Nil, after a message, without numpy.
 func numpyStep(_ bench: String, script body: String, gemms: [StepGEMM]) -> PythonYardstick? {
     let shapes = gemms.map { "(\($0.m), \($0.n), \($0.k), \($0.ta ? "True" : "False"), \($0.tb ? "True" : "False"))" }.joined(separator: ", ")
     let script = """
@@ -133,8 +134,15 @@ func numpyStep(_ bench: String, script body: String, gemms: [StepGEMM]) -> Pytho
     _blas_line()
     \(timingLoop)
     """
-    let cases: [(String, String?, [String])] = [("numpy", nil, ["step"]), ("numpy-1thread", "1", ["step"]), ("numpy-gemm-floor", nil, ["floor"]),
-                                                ("numpy-gemm-floor-1thread", "1", ["floor"])]
+    var cases: [YardstickCase] = [("numpy", nil, ["step"], []), ("numpy-1thread", "1", ["step"], []), ("numpy-gemm-floor", nil, ["floor"], []),
+                                  ("numpy-gemm-floor-1thread", "1", ["floor"], [])]
+    if hostHasAVX512AndAVX2() {
+        // numpy's OpenBLAS picks its AVX-512 kernels here, which are not always its fastest: on
+        // Zen 4 its AVX2 (Haswell) kernels run these small products about 20 % faster. The
+        // yardstick is numpy at its best, so both are timed.
+        cases += [("numpy-1thread-avx2", "1", ["step"], ["OPENBLAS_CORETYPE=Haswell"]),
+                  ("numpy-gemm-floor-1thread-avx2", "1", ["floor"], ["OPENBLAS_CORETYPE=Haswell"])]
+    }
     guard (try? runTool("/usr/bin/env", ["python3", "-c", "import numpy"])) != nil else {
         FileHandle.standardError.write(Data("npusim bench \(bench): numpy yardstick skipped; install numpy for python3 to compare\n".utf8))
         return nil
@@ -175,7 +183,7 @@ func pytorchLeNetStep(_ bench: String) -> PythonYardstick? {
                                                            'on' if torch.backends.mkldnn.is_available() else 'off'))
     \(timingLoop)
     """
-    return PythonYardstick(bench: bench, python: python, script: script, cases: [("pytorch", nil, []), ("pytorch-1thread", "1", [])])
+    return PythonYardstick(bench: bench, python: python, script: script, cases: [("pytorch", nil, [], []), ("pytorch-1thread", "1", [], [])])
 }
 
 /// The timing loop every Python yardstick ends with: 10 warm-up steps, then
@@ -189,6 +197,19 @@ for _ in range(int(os.environ.get('NPUSIM_YARDSTICK_RUNS', '9'))):
     print((time.perf_counter() - t) / 20 * 1e3)
 """
 
+/// One case of a Python yardstick: its name, its BLAS threads (nil: the library's default), the
+/// script's arguments, and environment settings of its own (`NAME=value`).
+typealias YardstickCase = (name: String, threads: String?, arguments: [String], settings: [String])
+
+/// Whether this x86-64 CPU has both AVX-512 and AVX2 with FMA (from /proc/cpuinfo's flags), where
+/// OpenBLAS has two kernel families to choose from.
+func hostHasAVX512AndAVX2() -> Bool {
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+    let set = Set(flags.split(separator: " ").map(String.init))
+    return set.isSuperset(of: ["avx512f", "avx2", "fma"])
+}
+
 /// A Python yardstick: `script` run once per case (`threads` nil: the library's default;
 /// arguments after the script), with our threads verified asleep and the BLAS tuning variables
 /// removed. `stepFigures` runs it once in each of its rounds, between the step's own cases, so a
@@ -197,16 +218,16 @@ struct PythonYardstick {
     var bench: String
     var python: String
     var script: String
-    var cases: [(name: String, threads: String?, arguments: [String])]
+    var cases: [YardstickCase]
 
     /// One round: each case's `runs` figures (ms per step) and its "# " lines (plus a note when our
     /// threads were not idle). Nil (after a message) when a case fails.
     func round(runs: Int) -> [(name: String, values: [Double], notes: [String])]? {
         var out: [(name: String, values: [Double], notes: [String])] = []
-        for (caseName, threads, arguments) in cases {
+        for (caseName, threads, arguments, settings) in cases {
             let idle = quietThreads()  // the cores to the yardstick alone
             let environment = honestEnvironment + ["NPUSIM_YARDSTICK_RUNS=\(runs)"]
-                + (threads.map { ["OMP_NUM_THREADS=\($0)", "OPENBLAS_NUM_THREADS=\($0)", "MKL_NUM_THREADS=\($0)"] } ?? [])
+                + (threads.map { ["OMP_NUM_THREADS=\($0)", "OPENBLAS_NUM_THREADS=\($0)", "MKL_NUM_THREADS=\($0)"] } ?? []) + settings
             do {
                 let lines = try runTool(environment[0], Array(environment.dropFirst()) + [python, "-c", script] + arguments)
                 let values = lines.compactMap(Double.init)
@@ -249,7 +270,7 @@ func coreScaling() -> (speedup: Double, threads: Int)? {
     def step(): a @ a
     \(timingLoop)
     """
-    let probe = PythonYardstick(bench: "core-scaling", python: "python3", script: script, cases: [("one", "1", []), ("default", nil, [])])
+    let probe = PythonYardstick(bench: "core-scaling", python: "python3", script: script, cases: [("one", "1", [], []), ("default", nil, [], [])])
     guard (try? runTool("/usr/bin/env", ["python3", "-c", "import numpy"])) != nil, let cases = probe.round(runs: 5),
           let one = cases[0].values.min(), let all = cases[1].values.min(), all > 0 else { return nil }
     // "blas OpenBLAS 0.3.31, kernel SkylakeX, 2 threads": the default run's thread count.
