@@ -81,8 +81,9 @@ final class TensorBox {
 
 /// Storage of the tensors the ABI makes and frees, recycled as a PyNative step's are in Swift: a
 /// Python loop allocates and drops the same sizes every step, and a fresh large tensor costs its
-/// page faults again. Trimmed to one step's demand when a step starts recording.
-let abiPool = StoragePool()
+/// page faults again. Trimmed to one step's demand when a step starts recording; a loop that
+/// never records (inference over inputs of changing shapes) keeps at most 512 MiB.
+let abiPool = StoragePool(retainLimit: 512 << 20)
 
 func box(_ handle: OpaquePointer?) throws -> TensorBox {
     guard let handle else { throw ABIError(message: "the tensor handle is null") }

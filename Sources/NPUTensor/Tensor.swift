@@ -90,16 +90,22 @@ public final class StoragePool: Sendable {
         /// Buffers of each size asked for during the current run.
         var demand: [Int: Int] = [:]
         var fresh = 0
+        /// Bytes in `free`.
+        var retained = 0
     }
     private let lists = Mutex(Lists())
+    /// At most this many bytes are kept for reuse; storage that would exceed it is released.
+    public let retainLimit: Int
 
     /// Storage created fresh (not reused) while this pool was active.
     public var freshAllocations: Int { lists.withLock { $0.fresh } }
 
     /// Bytes held for reuse now.
-    public var retainedBytes: Int { lists.withLock { $0.free.reduce(0) { $0 + $1.key * $1.value.count } } }
+    public var retainedBytes: Int { lists.withLock { $0.retained } }
 
-    public init() {}
+    /// A pool that keeps at most `retainLimit` bytes between uses (unlimited by default: a
+    /// compiled step's pool is trimmed to its step's demand after every step anyway).
+    public init(retainLimit: Int = .max) { self.retainLimit = retainLimit }
 
     private static let key: pthread_key_t = {
         var k = pthread_key_t()
@@ -142,6 +148,7 @@ public final class StoragePool: Sendable {
                 let keep = l.demand[bytes] ?? 0
                 guard buffers.count > keep else { continue }
                 surplus += buffers[keep...]
+                l.retained -= bytes * (buffers.count - keep)
                 l.free[bytes] = keep == 0 ? nil : Array(buffers[..<keep])
             }
             return surplus
@@ -152,14 +159,23 @@ public final class StoragePool: Sendable {
     func take(_ bytes: Int) -> Buffer? {
         lists.withLock { l in
             l.demand[bytes, default: 0] += 1
-            if let b = l.free[bytes]?.popLast() { return b }
+            if let b = l.free[bytes]?.popLast() {
+                l.retained -= bytes
+                return b
+            }
             l.fresh += 1
             return nil
         }
     }
 
     func put(_ bytes: Int, pointer: UnsafeMutableRawPointer, mapping: (start: UnsafeMutableRawPointer, length: Int)?) {
-        lists.withLock { $0.free[bytes, default: []].append((pointer, mapping)) }
+        let kept = lists.withLock { l in
+            guard bytes <= retainLimit - l.retained else { return false }
+            l.retained += bytes
+            l.free[bytes, default: []].append((pointer, mapping))
+            return true
+        }
+        if !kept { TensorStorage.release(pointer, mapping) }
     }
 
     deinit {

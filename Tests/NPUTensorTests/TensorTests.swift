@@ -110,6 +110,23 @@ import NPUKernels
         #expect(pool.retainedBytes == 0)
     }
 
+    /// A pool with a retain limit releases what would exceed it: storage of sizes a loop never
+    /// asks for again cannot pile up.
+    @Test func aPoolKeepsNoMoreThanItsLimit() {
+        let pool = StoragePool(retainLimit: 10_000)
+        pool.active {
+            var held = (0..<5).map { TensorStorage(byteCount: 3_000 + $0, zeroed: false) }
+            held.removeAll()  // 15,010 bytes die; three fit under the limit
+        }
+        #expect(pool.retainedBytes == 3_000 + 3_001 + 3_002)
+        #expect(pool.freshAllocations == 5)
+        pool.active { _ = TensorStorage(byteCount: 3_001, zeroed: false) }  // reused, then kept again
+        #expect(pool.freshAllocations == 5 && pool.retainedBytes == 9_003)
+        pool.beginRun()
+        pool.endRun()
+        #expect(pool.retainedBytes == 0)
+    }
+
     @Test func transposedCopiesOfEveryDType() throws {
         let values = (0..<24).map { $0 }
         let expected = (0..<24).map { k -> Int in
