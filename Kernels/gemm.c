@@ -132,36 +132,42 @@ NPU_VECTOR static void micro_tile(const product *p, size_t i0, size_t mr, size_t
             }
         }
     }
-    /* Each row's columns, a run of one tile at a time, add the blocks in that tile's order. */
+    /* Each row's columns, a run of one tile at a time, add the blocks in that tile's order. Rows
+     * are n apart: the tile of a row's first element and its offset in that tile step by n's
+     * quotient and remainder (no division per row). */
+    size_t t0 = (i0 * p->n + j0) / p->tile, into = (i0 * p->n + j0) - t0 * p->tile;
+    const size_t dt = p->n / p->tile, dr = p->n - dt * p->tile;
     for (size_t r = 0; r < mr; r++) {
+        if (r > 0) {
+            t0 += dt;
+            into += dr;
+            if (into >= p->tile) { into -= p->tile; t0++; }
+        }
         const size_t e0 = (i0 + r) * p->n + j0;
-        size_t t = e0 / p->tile, next = (t + 1) * p->tile; /* the tile of element e0 + lo, and where it ends */
+        float *out = p->c + e0;
+        const float *base = buf + r * NR;
+        size_t t = t0, hi = p->tile - into < nr ? p->tile - into : nr;
         for (size_t lo = 0; lo < nr;) {
-            size_t hi = next - e0 < nr ? next - e0 : nr;
             const int32_t *order = p->orders + (t < p->norders ? t : p->norders - 1) * p->blocks;
-            float *out = p->c + e0;
-            const float *base = buf + r * NR;
+            v16 s0 = 0, s1 = 0;
+            for (size_t q = 0; q < p->blocks; q++) {
+                const float *s = base + (size_t)order[q] * MR * NR;
+                s0 = s0 + LOAD16(s);
+                s1 = s1 + LOAD16(s + 16);
+            }
             if (lo == 0 && hi == NR) {
-                v16 s0 = 0, s1 = 0;
-                for (size_t q = 0; q < p->blocks; q++) {
-                    const float *s = base + (size_t)order[q] * MR * NR;
-                    s0 = s0 + LOAD16(s);
-                    s1 = s1 + LOAD16(s + 16);
-                }
                 STORE16(out, s0);
                 STORE16(out + 16, s1);
             } else {
-                float acc[NR];
-                for (size_t j = lo; j < hi; j++) acc[j] = 0.0f;
-                for (size_t q = 0; q < p->blocks; q++) {
-                    const float *s = base + (size_t)order[q] * MR * NR;
-                    for (size_t j = lo; j < hi; j++) acc[j] += s[j];
-                }
-                for (size_t j = lo; j < hi; j++) out[j] = acc[j];
+                /* Every lane summed in this tile's order; only the run's lanes are kept. */
+                float sums[NR];
+                STORE16(sums, s0);
+                STORE16(sums + 16, s1);
+                for (size_t j = lo; j < hi; j++) out[j] = sums[j];
             }
             lo = hi;
+            hi = hi + p->tile < nr ? hi + p->tile : nr;
             t++;
-            next += p->tile;
         }
     }
 }
