@@ -134,8 +134,8 @@ public func npusim_eager_apply(_ handle: OpaquePointer?, _ op: OpaquePointer?, _
                                _ outputs: UnsafeMutablePointer<OpaquePointer?>?, _ room: Int32, _ produced: UnsafeMutablePointer<Int32>?) -> Int32 {
     guarded {
         guard let op else { throw ABIError(message: "the op handle is null") }
-        let kept = Unmanaged<OpBox>.fromOpaque(UnsafeRawPointer(op)).takeUnretainedValue().op
-        try abiPool.active { try apply(kept, try eager(handle), inputs, count, outputs, room, produced) }
+        let held = Unmanaged<OpBox>.fromOpaque(UnsafeRawPointer(op)).takeUnretainedValue().op
+        try abiPool.active { try apply(held, try eager(handle), inputs, count, outputs, room, produced) }
     }
 }
 
