@@ -49,6 +49,8 @@ const char *npu_openblas_wanted_coretype(void) {
 
 int npu_openblas_avx512_kernels(void) { return core_rank(openblas_get_corename()) == 3; }
 
+int npu_cpu_supports_avx512_kernels(void) { return core_rank(best_supported()) == 3; }
+
 int npu_openblas_was_tuned(void) {
     const char *v = getenv(NPU_TUNED_ENV);
     return v != NULL && strcmp(v, "1") == 0;

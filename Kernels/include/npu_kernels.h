@@ -19,6 +19,10 @@ int npu_openblas_was_tuned(void);
 /* 1 if OpenBLAS runs one of its AVX-512 kernel families (SkylakeX, Cooperlake, SapphireRapids). */
 int npu_openblas_avx512_kernels(void);
 
+/* 1 if the CPU supports OpenBLAS's AVX-512 kernels (and so its AVX2 ones too), whatever OpenBLAS
+ * chose. */
+int npu_cpu_supports_avx512_kernels(void);
+
 /* The version of the C library (glibc's "2.36"), for the numerics fingerprint. */
 const char *npu_libc_version(void);
 

@@ -33,6 +33,10 @@ public enum BLAS {
     /// outputs are not always that chain.
     public static let writesSmallProductsDirectly = npu_openblas_avx512_kernels() != 0
 
+    /// True when the CPU supports OpenBLAS's AVX-512 kernels (and its AVX2 ones), whichever this
+    /// process's OpenBLAS runs.
+    public static let cpuSupportsAVX512Kernels = npu_cpu_supports_avx512_kernels() != 0
+
     /// True if NPUSim re-executed the process to give OpenBLAS better kernels.
     public static var wasTuned: Bool { npu_openblas_was_tuned() != 0 }
 

@@ -136,7 +136,7 @@ func numpyStep(_ bench: String, script body: String, gemms: [StepGEMM]) -> Pytho
     """
     var cases: [YardstickCase] = [("numpy", nil, ["step"], []), ("numpy-1thread", "1", ["step"], []), ("numpy-gemm-floor", nil, ["floor"], []),
                                   ("numpy-gemm-floor-1thread", "1", ["floor"], [])]
-    if hostHasAVX512AndAVX2() {
+    if BLAS.cpuSupportsAVX512Kernels {
         // numpy's OpenBLAS picks its AVX-512 kernels here, which are not always its fastest: on
         // Zen 4 its AVX2 (Haswell) kernels run these small products about 20 % faster. The
         // yardstick is numpy at its best, so both are timed.
@@ -200,15 +200,6 @@ for _ in range(int(os.environ.get('NPUSIM_YARDSTICK_RUNS', '9'))):
 /// One case of a Python yardstick: its name, its BLAS threads (nil: the library's default), the
 /// script's arguments, and environment settings of its own (`NAME=value`).
 typealias YardstickCase = (name: String, threads: String?, arguments: [String], settings: [String])
-
-/// Whether this x86-64 CPU has both AVX-512 and AVX2 with FMA (from /proc/cpuinfo's flags), where
-/// OpenBLAS has two kernel families to choose from.
-func hostHasAVX512AndAVX2() -> Bool {
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
-    let set = Set(flags.split(separator: " ").map(String.init))
-    return set.isSuperset(of: ["avx512f", "avx2", "fma"])
-}
 
 /// A Python yardstick: `script` run once per case (`threads` nil: the library's default;
 /// arguments after the script), with our threads verified asleep and the BLAS tuning variables
