@@ -28,6 +28,7 @@ typedef struct {
     float *c;
     const float *a, *b;
     size_t lda, ldb, m, n, k, blocks, norders, tile, per_thread;
+    size_t tile_step, tile_rem; /* n = tile_step · tile + tile_rem: from one row's first element to the next */
     int ta, tb;
     const int64_t *bounds;
     const int32_t *orders;
@@ -136,11 +137,10 @@ NPU_VECTOR static void micro_tile(const product *p, size_t i0, size_t mr, size_t
      * are n apart: the tile of a row's first element and its offset in that tile step by n's
      * quotient and remainder (no division per row). */
     size_t t0 = (i0 * p->n + j0) / p->tile, into = (i0 * p->n + j0) - t0 * p->tile;
-    const size_t dt = p->n / p->tile, dr = p->n - dt * p->tile;
     for (size_t r = 0; r < mr; r++) {
         if (r > 0) {
-            t0 += dt;
-            into += dr;
+            t0 += p->tile_step;
+            into += p->tile_rem;
             if (into >= p->tile) { into -= p->tile; t0++; }
         }
         const size_t e0 = (i0 + r) * p->n + j0;
@@ -217,8 +217,9 @@ void npu_splitk_gemm_f32(float *c, const float *a, size_t lda, int ta, const flo
                          size_t k, const int64_t *bounds, size_t blocks, const int32_t *orders, size_t norders, size_t tile,
                          float *workspace, size_t threads) {
     if (m == 0 || n == 0) return;
-    product p = {c, a, b, lda, ldb, m, n, k, blocks, norders ? norders : 1, tile ? tile : 1, npu_splitk_gemm_workspace(k, blocks, 1),
-                 ta, tb, bounds, orders, workspace, wide_tiles()};
+    if (tile == 0) tile = 1;
+    product p = {c, a, b, lda, ldb, m, n, k, blocks, norders ? norders : 1, tile, npu_splitk_gemm_workspace(k, blocks, 1),
+                 n / tile, n % tile, ta, tb, bounds, orders, workspace, wide_tiles()};
     npu_parallel_for((n + NR - 1) / NR, threads ? threads : 1, panel_task, &p);
 }
 
